@@ -1,0 +1,278 @@
+// Package keyward holds the domain of the keyward authorization server: the
+// users, clients, signing keys, refresh tokens, authorization codes, sessions
+// and revocations the issuer keeps, the [Store] interfaces that persist them
+// together with their error contracts, and the categorised [Error] type.
+//
+// The backends live in storage/memory, storage/sqlite and storage/postgres;
+// every one of them passes the conformance suite in storage/storagetest.
+//
+// Times handed to a store are kept with microsecond precision and come back in
+// UTC; a zero time means "not set" and is stored as such. Secrets are never
+// stored in the clear: passwords and client secrets as argon2id PHC strings,
+// refresh tokens, authorization codes and session cookies as SHA-256 hashes,
+// private keys sealed by the issuer before they reach the store.
+package keyward
+
+import (
+	"log/slog"
+	"time"
+)
+
+// redacted replaces secret values in log output.
+const redacted = "[redacted]"
+
+// User is an account that can log in to the issuer.
+type User struct {
+	// ID is the stable identifier used as the tokens' sub claim.
+	ID string
+	// Username is the unique login name.
+	Username string
+	// PasswordHash is the argon2id PHC string of the password ("$argon2id$v=19$...").
+	// It is never logged: [User.LogValue] redacts it.
+	PasswordHash string
+	// Roles are copied into the roles claim of the user's access tokens.
+	Roles []string
+	// Attributes are extra claims (email, ...) copied into the user's tokens.
+	// They are stored as JSON, so numbers come back as float64.
+	Attributes map[string]any
+	// Disabled users cannot log in nor refresh their tokens.
+	Disabled bool
+	// CreatedAt is set by the store when zero on creation.
+	CreatedAt time.Time
+	// UpdatedAt is set by the store on creation and on every update.
+	UpdatedAt time.Time
+}
+
+// LogValue implements [slog.LogValuer]; it leaves out the password hash and
+// the attributes.
+func (u User) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("id", u.ID),
+		slog.String("username", u.Username),
+		slog.String("password_hash", redacted),
+		slog.Any("roles", u.Roles),
+		slog.Bool("disabled", u.Disabled),
+	)
+}
+
+// Client is an OAuth 2.0 client registered with the issuer (RFC 6749 §2).
+type Client struct {
+	// ID is the client_id.
+	ID string
+	// Name is a display name.
+	Name string
+	// SecretHash is the argon2id PHC string of the client secret, empty for
+	// public clients and for clients authenticating with private_key_jwt. It
+	// is never logged: [Client.LogValue] redacts it.
+	SecretHash string
+	// Public clients (RFC 6749 §2.1) have no secret and must use PKCE.
+	Public bool
+	// RedirectURIs are the exact redirect URIs the client may use.
+	RedirectURIs []string
+	// GrantTypes are the grant types the client may use.
+	GrantTypes []string
+	// Scopes are the scopes the client may request.
+	Scopes []string
+	// Audience is the default aud of the access tokens issued to the client.
+	Audience string
+	// JWKSURL is where the client publishes its public keys for
+	// private_key_jwt (RFC 7523), empty when JWKS is used or none is needed.
+	JWKSURL string
+	// JWKS is the client's public JWK Set as JSON, for private_key_jwt.
+	JWKS []byte
+	// CreatedAt is set by the store when zero on creation.
+	CreatedAt time.Time
+}
+
+// LogValue implements [slog.LogValuer]; it redacts the secret hash.
+func (c Client) LogValue() slog.Value {
+	secret := ""
+	if c.SecretHash != "" {
+		secret = redacted
+	}
+	return slog.GroupValue(
+		slog.String("id", c.ID),
+		slog.String("name", c.Name),
+		slog.String("secret_hash", secret),
+		slog.Bool("public", c.Public),
+		slog.Any("grant_types", c.GrantTypes),
+	)
+}
+
+// KeyState is the stage of a signing key's life.
+type KeyState string
+
+// The states of a signing key. A key is published in the JWKS in all three.
+const (
+	// KeyPending keys are published but do not sign yet, so that verifiers
+	// hold them before the first token they sign appears.
+	KeyPending KeyState = "pending"
+	// KeyActive is the state of the key that signs new tokens.
+	KeyActive KeyState = "active"
+	// KeyRetired keys no longer sign but stay published until every token
+	// they signed has expired.
+	KeyRetired KeyState = "retired"
+)
+
+// Valid reports whether s is one of the defined states.
+func (s KeyState) Valid() bool {
+	switch s {
+	case KeyPending, KeyActive, KeyRetired:
+		return true
+	}
+	return false
+}
+
+// SigningKey is one of the issuer's signing keys.
+type SigningKey struct {
+	// ID is the key ID, the kid header of the tokens it signs.
+	ID string
+	// Algorithm is the JWS alg the key signs with ("RS256", "ES256", ...).
+	Algorithm string
+	// State is where the key is in its life.
+	State KeyState
+	// PrivateKey is the private key sealed by the issuer (opaque ciphertext).
+	// It is never logged: [SigningKey.LogValue] leaves it out.
+	PrivateKey []byte
+	// PublicJWK is the public key as a JSON JWK.
+	PublicJWK []byte
+	// CreatedAt is when the key was generated; set by the store when zero.
+	CreatedAt time.Time
+	// ActivateAt is when the key starts signing; zero means not scheduled.
+	ActivateAt time.Time
+	// RetireAt is when the key stops signing; zero means not scheduled.
+	RetireAt time.Time
+	// RemoveAt is when the key leaves the JWKS; zero means not scheduled.
+	RemoveAt time.Time
+}
+
+// LogValue implements [slog.LogValuer]; it leaves out the private key.
+func (k SigningKey) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("kid", k.ID),
+		slog.String("alg", k.Algorithm),
+		slog.String("state", string(k.State)),
+		slog.String("private_key", redacted),
+		slog.Time("created_at", k.CreatedAt),
+	)
+}
+
+// RefreshToken is the stored form of an opaque refresh token. Tokens issued by
+// rotating one another form a family that shares FamilyID and ExpiresAt.
+type RefreshToken struct {
+	// Hash is the SHA-256 of the opaque token; the token is never stored.
+	Hash []byte
+	// FamilyID identifies the chain of rotations this token belongs to.
+	FamilyID string
+	// UserID is the token's subject, empty for tokens issued to a client
+	// acting on its own behalf.
+	UserID string
+	// ClientID is the client the token was issued to.
+	ClientID string
+	// Scope is the space-separated scope granted.
+	Scope string
+	// Audience is the aud of the access tokens minted with this token.
+	Audience []string
+	// SessionID links the token to the issuer session it was issued in, if any.
+	SessionID string
+	// IssuedAt is when the token was issued.
+	IssuedAt time.Time
+	// ExpiresAt is the absolute end of the family's life; rotation does not
+	// extend it.
+	ExpiresAt time.Time
+	// UsedAt is when the token was rotated; zero means unused.
+	UsedAt time.Time
+	// RevokedAt is when the token was revoked; zero means not revoked.
+	RevokedAt time.Time
+}
+
+// LogValue implements [slog.LogValuer]; it leaves out the hash.
+func (r RefreshToken) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("family_id", r.FamilyID),
+		slog.String("user_id", r.UserID),
+		slog.String("client_id", r.ClientID),
+		slog.String("session_id", r.SessionID),
+	)
+}
+
+// AuthCode is the stored form of an OAuth 2.0 authorization code
+// (RFC 6749 §4.1) with its PKCE challenge (RFC 7636).
+type AuthCode struct {
+	// Hash is the SHA-256 of the code; the code is never stored.
+	Hash []byte
+	// ClientID is the client the code was issued to.
+	ClientID string
+	// UserID is the user who authorised the client.
+	UserID string
+	// RedirectURI is the redirect_uri of the authorization request, which the
+	// token request must repeat.
+	RedirectURI string
+	// Scope is the space-separated scope granted.
+	Scope string
+	// Nonce is the OIDC nonce to put in the ID token.
+	Nonce string
+	// CodeChallenge is the PKCE code_challenge.
+	CodeChallenge string
+	// CodeChallengeMethod is the PKCE code_challenge_method ("S256").
+	CodeChallengeMethod string
+	// SessionID is the issuer session the code was issued in.
+	SessionID string
+	// AuthTime is when the user authenticated (OIDC auth_time).
+	AuthTime time.Time
+	// ExpiresAt is when the code stops being accepted.
+	ExpiresAt time.Time
+	// UsedAt is when the code was exchanged; zero means unused.
+	UsedAt time.Time
+}
+
+// LogValue implements [slog.LogValuer]; it leaves out the hash, the nonce and
+// the PKCE challenge.
+func (c AuthCode) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("client_id", c.ClientID),
+		slog.String("user_id", c.UserID),
+		slog.String("session_id", c.SessionID),
+	)
+}
+
+// Session is a login session of the issuer, held by the browser in a cookie.
+type Session struct {
+	// ID is the hex SHA-256 of the cookie value; the cookie is never stored.
+	ID string
+	// UserID is the logged-in user.
+	UserID string
+	// CreatedAt is when the user logged in; set by the store when zero.
+	CreatedAt time.Time
+	// ExpiresAt is when the session ends.
+	ExpiresAt time.Time
+	// RevokedAt is when the session was ended by logout or by an
+	// administrator; zero means not revoked.
+	RevokedAt time.Time
+}
+
+// Active reports whether the session is neither revoked nor expired at now.
+func (s Session) Active(now time.Time) bool {
+	return s.RevokedAt.IsZero() && now.Before(s.ExpiresAt)
+}
+
+// RevokedToken is an access token revoked before its expiry (RFC 7009),
+// identified by its jti. It is kept until ExpiresAt, after which the token is
+// refused anyway.
+type RevokedToken struct {
+	// JTI is the token's jti claim.
+	JTI string
+	// ExpiresAt is the token's exp.
+	ExpiresAt time.Time
+	// RevokedAt is when it was revoked; set by the store when zero.
+	RevokedAt time.Time
+}
+
+// UserRevocation revokes every token issued to a user before a cutoff, for
+// "log out everywhere" and for disabled accounts.
+type UserRevocation struct {
+	// UserID is the user whose tokens are revoked.
+	UserID string
+	// Before is the cutoff: tokens with an iat before it are revoked.
+	Before time.Time
+}

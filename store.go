@@ -1,0 +1,205 @@
+package keyward
+
+import (
+	"context"
+	"time"
+)
+
+// UserStore persists users.
+type UserStore interface {
+	// CreateUser stores a new user. It returns an error wrapping ErrConflict
+	// when the ID or the username is taken and ErrInvalid when either is
+	// empty. The store sets CreatedAt when zero, and UpdatedAt to CreatedAt
+	// when zero.
+	CreateUser(ctx context.Context, u User) error
+	// GetUser returns the user with the ID, or an error wrapping ErrNotFound.
+	GetUser(ctx context.Context, id string) (User, error)
+	// GetUserByName returns the user with the username, or an error wrapping
+	// ErrNotFound.
+	GetUserByName(ctx context.Context, username string) (User, error)
+	// ListUsers returns every user ordered by username.
+	ListUsers(ctx context.Context) ([]User, error)
+	// UpdateUser runs fn on the stored user inside one transaction and stores
+	// the result. fn must not change the ID nor call the store; it may be
+	// called more than once when the transaction is retried. When fn returns
+	// an error nothing is written and the error is returned, except
+	// ErrNoChange, which makes UpdateUser return nil. The store sets
+	// UpdatedAt to its clock's time unless fn changed it. It returns an error
+	// wrapping ErrNotFound when the user does not exist and ErrConflict when
+	// the new username is taken.
+	UpdateUser(ctx context.Context, id string, fn func(*User) error) error
+	// DeleteUser removes the user together with its sessions, refresh tokens
+	// and authorization codes. It returns an error wrapping ErrNotFound when
+	// the user does not exist.
+	DeleteUser(ctx context.Context, id string) error
+}
+
+// ClientStore persists OAuth 2.0 clients.
+type ClientStore interface {
+	// CreateClient stores a new client. It returns an error wrapping
+	// ErrConflict when the ID is taken and ErrInvalid when it is empty. The
+	// store sets CreatedAt when zero.
+	CreateClient(ctx context.Context, c Client) error
+	// GetClient returns the client with the ID, or an error wrapping
+	// ErrNotFound.
+	GetClient(ctx context.Context, id string) (Client, error)
+	// ListClients returns every client ordered by ID.
+	ListClients(ctx context.Context) ([]Client, error)
+	// UpdateClient runs fn on the stored client inside one transaction and
+	// stores the result, with the same contract as [UserStore.UpdateUser].
+	UpdateClient(ctx context.Context, id string, fn func(*Client) error) error
+	// DeleteClient removes the client together with its refresh tokens and
+	// authorization codes. It returns an error wrapping ErrNotFound when the
+	// client does not exist.
+	DeleteClient(ctx context.Context, id string) error
+}
+
+// KeyStore persists the issuer's signing keys.
+type KeyStore interface {
+	// ListKeys returns every stored key ordered by CreatedAt, then ID.
+	ListKeys(ctx context.Context) ([]SigningKey, error)
+	// UpdateKeys runs fn on the stored keys (ordered as by ListKeys) inside
+	// one exclusive transaction and replaces the stored set with its result:
+	// keys with a new ID are inserted, changed keys updated, missing keys
+	// deleted. Exclusive means that concurrent calls, in this process or in
+	// others sharing the database, run one after the other, so that "rotate
+	// if the newest key is older than X" rotates exactly once. When fn
+	// returns ErrNoChange nothing is written and UpdateKeys returns nil; any
+	// other error is returned and nothing is written. fn may be called more
+	// than once when the transaction is retried; it must be quick and must
+	// not call the store: generate keys before calling UpdateKeys. A result
+	// with an empty or duplicate ID or an invalid state makes UpdateKeys
+	// return an error wrapping ErrInvalid. The store sets CreatedAt when zero.
+	UpdateKeys(ctx context.Context, fn func(current []SigningKey) ([]SigningKey, error)) error
+}
+
+// RefreshTokenStore persists refresh tokens and implements their rotation
+// with reuse detection (RFC 9700 §4.14.2).
+type RefreshTokenStore interface {
+	// CreateRefreshToken stores the first token of a new family. It returns
+	// an error wrapping ErrConflict when the hash exists and ErrInvalid when
+	// the hash or the family ID is empty. The store sets IssuedAt when zero.
+	CreateRefreshToken(ctx context.Context, t RefreshToken) error
+	// RotateRefreshToken exchanges the token with hash oldHash for next in
+	// one atomic operation. When the old token exists, is unused, not revoked
+	// and not expired at now, it is marked used at now, next is stored, and
+	// the old token is returned as now stored. The store copies FamilyID,
+	// ExpiresAt, UserID, ClientID and SessionID from the old token into next,
+	// whatever next held, so a rotation can neither move a token to another
+	// family, user or client nor extend the family's life; it sets
+	// next.IssuedAt to now when zero.
+	//
+	// Errors, checked in this order, all wrapping a sentinel:
+	//   - ErrNotFound: no token has the hash; the returned token is zero.
+	//   - ErrRefreshReused: the token was already used. Every token of its
+	//     family is revoked at now (those already revoked keep their time)
+	//     before RotateRefreshToken returns.
+	//   - ErrRevoked: the token was revoked.
+	//   - ErrExpired: now is at or past ExpiresAt.
+	//   - ErrConflict: next.Hash exists; nothing is written.
+	// With these errors but ErrNotFound the old token is returned as stored,
+	// so the caller can log its family, user and client. Of concurrent
+	// rotations of one token, in one process or several, exactly one
+	// succeeds and the others get ErrRefreshReused.
+	RotateRefreshToken(ctx context.Context, oldHash []byte, next RefreshToken, now time.Time) (RefreshToken, error)
+	// GetRefreshToken returns the token with the hash, whatever its state,
+	// or an error wrapping ErrNotFound.
+	GetRefreshToken(ctx context.Context, hash []byte) (RefreshToken, error)
+	// RevokeRefreshFamily revokes every token of the family at now. Tokens
+	// already revoked keep their RevokedAt. An unknown family is not an error.
+	RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) error
+	// RevokeSessionRefreshTokens revokes at now every token issued in the
+	// session, like [RefreshTokenStore.RevokeRefreshFamily].
+	RevokeSessionRefreshTokens(ctx context.Context, sessionID string, now time.Time) error
+	// RevokeUserRefreshTokens revokes at now every token of the user, like
+	// [RefreshTokenStore.RevokeRefreshFamily].
+	RevokeUserRefreshTokens(ctx context.Context, userID string, now time.Time) error
+	// DeleteExpiredRefreshTokens deletes the tokens whose ExpiresAt is at or
+	// before now and returns how many it deleted.
+	DeleteExpiredRefreshTokens(ctx context.Context, now time.Time) (int, error)
+}
+
+// AuthCodeStore persists authorization codes (RFC 6749 §4.1).
+type AuthCodeStore interface {
+	// CreateAuthCode stores a new code. It returns an error wrapping
+	// ErrConflict when the hash exists and ErrInvalid when it is empty.
+	CreateAuthCode(ctx context.Context, c AuthCode) error
+	// ConsumeAuthCode marks the code with the hash used at now and returns it,
+	// atomically, so that a code is exchanged at most once. Errors, checked in
+	// this order: ErrNotFound (the returned code is zero); ErrCodeReused when
+	// the code was used before, returned with the code so the caller can
+	// revoke what its first use issued (RFC 6749 §4.1.2); ErrExpired when now
+	// is at or past ExpiresAt, returned with the code.
+	ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time) (AuthCode, error)
+	// DeleteExpiredAuthCodes deletes the codes whose ExpiresAt is at or
+	// before now and returns how many it deleted.
+	DeleteExpiredAuthCodes(ctx context.Context, now time.Time) (int, error)
+}
+
+// SessionStore persists the issuer's login sessions.
+type SessionStore interface {
+	// CreateSession stores a new session. It returns an error wrapping
+	// ErrConflict when the ID exists and ErrInvalid when it is empty. The
+	// store sets CreatedAt when zero.
+	CreateSession(ctx context.Context, s Session) error
+	// GetSession returns the session with the ID whatever its state (see
+	// [Session.Active]), or an error wrapping ErrNotFound.
+	GetSession(ctx context.Context, id string) (Session, error)
+	// RevokeSession revokes the session at now; a revoked session keeps its
+	// first RevokedAt. It does not touch the session's refresh tokens (see
+	// [RefreshTokenStore.RevokeSessionRefreshTokens]). It returns an error
+	// wrapping ErrNotFound when the session does not exist.
+	RevokeSession(ctx context.Context, id string, now time.Time) error
+	// RevokeUserSessions revokes at now every session of the user, like
+	// [SessionStore.RevokeSession]. A user without sessions is not an error.
+	RevokeUserSessions(ctx context.Context, userID string, now time.Time) error
+	// DeleteExpiredSessions deletes the sessions whose ExpiresAt is at or
+	// before now and returns how many it deleted.
+	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
+}
+
+// RevocationStore persists access-token revocations and the replay guard for
+// client assertions.
+type RevocationStore interface {
+	// RevokeAccessToken records the revocation of the access token with
+	// t.JTI. It is idempotent: revoking a jti again keeps the first record.
+	// It returns an error wrapping ErrInvalid when the jti is empty. The store
+	// sets RevokedAt when zero.
+	RevokeAccessToken(ctx context.Context, t RevokedToken) error
+	// IsAccessTokenRevoked reports whether the jti has been revoked.
+	IsAccessTokenRevoked(ctx context.Context, jti string) (bool, error)
+	// ListRevokedTokens returns the revocations whose ExpiresAt is after now,
+	// ordered by JTI.
+	ListRevokedTokens(ctx context.Context, now time.Time) ([]RevokedToken, error)
+	// RevokeUser records a cutoff for the user's tokens. When a cutoff
+	// exists, the later of the two is kept. It returns an error wrapping
+	// ErrInvalid when the user ID is empty.
+	RevokeUser(ctx context.Context, r UserRevocation) error
+	// ListUserRevocations returns every user cutoff ordered by user ID.
+	ListUserRevocations(ctx context.Context) ([]UserRevocation, error)
+	// UseJTI records that the jti of a JWT issued by issuer (a client
+	// assertion, RFC 7523 §3) has been seen, until exp. The first call
+	// returns nil; a later call with the same issuer and jti returns an error
+	// wrapping ErrConflict, so the caller refuses the replay.
+	UseJTI(ctx context.Context, issuer, jti string, exp time.Time) error
+	// DeleteExpiredRevocations deletes the access-token revocations and the
+	// seen JTIs whose expiry is at or before now and returns how many it
+	// deleted.
+	DeleteExpiredRevocations(ctx context.Context, now time.Time) (int, error)
+}
+
+// Store is everything the issuer persists. Implementations are safe for
+// concurrent use.
+type Store interface {
+	UserStore
+	ClientStore
+	KeyStore
+	RefreshTokenStore
+	AuthCodeStore
+	SessionStore
+	RevocationStore
+	// Ping reports whether the store is reachable, for readiness checks.
+	Ping(ctx context.Context) error
+	// Close releases the store's resources.
+	Close() error
+}
