@@ -1,0 +1,25 @@
+// Package jose is keyward's JOSE core: JSON Web Signature in compact form
+// (RFC 7515), JSON Web Keys and key sets (RFC 7517, RFC 7518, RFC 8037),
+// JWK thumbprints (RFC 7638), PEM keys and JSON Web Token claims with their
+// validation (RFC 7519, RFC 8725).
+//
+// The package is strict by construction:
+//
+//   - Verification always takes a non-empty [AlgorithmSet]; its zero value
+//     allows nothing, and "none" can never be part of it.
+//   - A key fixes the algorithm it verifies: the JWK "alg" member, or the one
+//     its type and curve imply ([JWK.Accepts]). A symmetric [SharedSecret] can
+//     never stand in for a public key, so HS256 signed with a public key's bytes
+//     never verifies.
+//   - Tokens are size-capped before anything else, split into exactly three
+//     segments, decoded as strict unpadded base64url and strict JSON
+//     (duplicate member names and invalid UTF-8 are rejected).
+//   - Keys are only looked up in the [KeySet] the caller gives; "jwk", "jku",
+//     "x5u" and "x5c" header parameters are rejected, never followed, and so is
+//     every "crit" parameter, since this package implements no extension.
+//   - ECDSA signatures must be exactly R‖S of the curve's size with
+//     0 < r, s < n; RSA keys under 2048 bits are refused.
+//
+// The package does no I/O, keeps no global state and never logs; it depends
+// on the standard library and a strict JSON decoder only.
+package jose

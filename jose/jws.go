@@ -1,0 +1,465 @@
+package jose
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"strings"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// DefaultMaxTokenSize is the size limit of [Parse]: 16 KiB, far above any
+// sane access token and far below what would make parsing costly.
+const DefaultMaxTokenSize = 16 << 10
+
+// Header is the protected header of a JWS (RFC 7515 §4.1) as far as this
+// package reads it. Parameters it does not know are ignored, except "crit",
+// "jwk", "jku", "x5u" and "x5c", which make [Parse] fail.
+type Header struct {
+	Algorithm   Algorithm `json:"alg"`
+	KeyID       string    `json:"kid,omitempty"`
+	Type        string    `json:"typ,omitempty"`
+	ContentType string    `json:"cty,omitempty"`
+}
+
+// rawHeader is the wire form used to detect refused parameters.
+type rawHeader struct {
+	Header
+	Crit jsontext.Value `json:"crit,omitzero"`
+	JWK  jsontext.Value `json:"jwk,omitzero"`
+	JKU  jsontext.Value `json:"jku,omitzero"`
+	X5U  jsontext.Value `json:"x5u,omitzero"`
+	X5C  jsontext.Value `json:"x5c,omitzero"`
+}
+
+// KeySet gives the keys a token may be verified with. Keys come only from
+// here, never from the token.
+type KeySet interface {
+	// Lookup returns the keys whose key ID is kid; for an empty kid, every
+	// key. The caller must not modify the result.
+	Lookup(kid string) []*JWK
+}
+
+// JWS is a parsed, not yet verified, compact JWS.
+type JWS struct {
+	// Header is the decoded protected header. Until Verify succeeds it is
+	// attacker-controlled.
+	Header Header
+
+	signingInput []byte // ASCII(BASE64URL(header) || '.' || BASE64URL(payload))
+	payload      []byte
+	signature    []byte
+}
+
+// Parse parses a compact JWS strictly, with the [DefaultMaxTokenSize] limit.
+// It does not verify anything: use [JWS.Verify] or [VerifyJWT].
+func Parse(token string) (*JWS, error) {
+	return ParseLimit(token, DefaultMaxTokenSize)
+}
+
+// ParseLimit is [Parse] with a size limit of maxSize bytes (0 means
+// DefaultMaxTokenSize). The size is checked before anything else; then the
+// token must be exactly three segments of strict unpadded base64url, and the
+// header a strict JSON object with a known "alg" and none of the refused
+// parameters.
+func ParseLimit(token string, maxSize int) (*JWS, error) {
+	if maxSize <= 0 {
+		maxSize = DefaultMaxTokenSize
+	}
+	if len(token) > maxSize {
+		return nil, fmt.Errorf("%w: %d bytes (limit %d)", ErrTooLarge, len(token), maxSize)
+	}
+	h64, rest, ok1 := strings.Cut(token, ".")
+	p64, s64, ok2 := strings.Cut(rest, ".")
+	if !ok1 || !ok2 || strings.IndexByte(s64, '.') >= 0 {
+		return nil, fmt.Errorf("%w: a compact JWS has exactly three segments", ErrMalformed)
+	}
+	if h64 == "" || s64 == "" {
+		return nil, fmt.Errorf("%w: empty header or signature segment", ErrMalformed)
+	}
+	// One allocation holds the token's bytes and every decoded segment.
+	hn, pn, sn := b64.DecodedLen(len(h64)), b64.DecodedLen(len(p64)), b64.DecodedLen(len(s64))
+	buf := make([]byte, len(token)+hn+pn+sn)
+	copy(buf, token)
+	in := buf[:len(h64)+1+len(p64)]
+	out := buf[len(token):]
+
+	header, err := decodeSegment(out[:hn:hn], buf[:len(h64)], "header")
+	if err != nil {
+		return nil, err
+	}
+	payload, err := decodeSegment(out[hn:hn+pn:hn+pn], buf[len(h64)+1:len(h64)+1+len(p64)], "payload")
+	if err != nil {
+		return nil, err
+	}
+	sig, err := decodeSegment(out[hn+pn:], buf[len(in)+1:len(token)], "signature")
+	if err != nil {
+		return nil, err
+	}
+	j := &JWS{signingInput: in, payload: payload, signature: sig}
+	if err := j.parseHeader(header); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+func decodeSegment(dst, src []byte, what string) ([]byte, error) {
+	n, err := b64.Decode(dst, src)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s is not unpadded base64url", ErrMalformed, what)
+	}
+	return dst[:n], nil
+}
+
+func (j *JWS) parseHeader(data []byte) error {
+	var h rawHeader
+	if err := json.Unmarshal(data, &h); err != nil {
+		return fmt.Errorf("%w: header: %v", ErrMalformed, jsonReason(err))
+	}
+	switch {
+	case h.Crit != nil:
+		return fmt.Errorf("%w: \"crit\" names an extension this verifier does not implement", ErrUnsupported)
+	case h.JWK != nil:
+		return fmt.Errorf("%w: embedded \"jwk\" keys are never trusted", ErrUnsupported)
+	case h.JKU != nil:
+		return fmt.Errorf("%w: \"jku\" key URLs are never followed", ErrUnsupported)
+	case h.X5U != nil:
+		return fmt.Errorf("%w: \"x5u\" certificate URLs are never followed", ErrUnsupported)
+	case h.X5C != nil:
+		return fmt.Errorf("%w: embedded \"x5c\" certificates are never trusted", ErrUnsupported)
+	}
+	if h.Algorithm == "" {
+		return fmt.Errorf("%w: header without \"alg\"", ErrMalformed)
+	}
+	if h.Algorithm.index() < 0 {
+		return fmt.Errorf("%w: %q", ErrAlgorithmNotAllowed, sanitize(string(h.Algorithm)))
+	}
+	j.Header = h.Header
+	return nil
+}
+
+// sanitize bounds attacker-supplied text quoted in an error.
+func sanitize(s string) string {
+	if len(s) > 32 {
+		return s[:32] + "…"
+	}
+	return s
+}
+
+// UnsafePayload returns the payload without any guarantee: before a
+// successful Verify it is whatever the sender wrote.
+func (j *JWS) UnsafePayload() []byte { return j.payload }
+
+// Verify checks the signature with a key from keys and returns that key.
+//
+// The header's "alg" must be in algs. The key is chosen by the header's
+// "kid"; it must accept the algorithm ([JWK.Accepts]). A token without a
+// "kid" is verified only when exactly one key of the set accepts its
+// algorithm, so that a bad signature costs one check, never one per key.
+func (j *JWS) Verify(keys KeySet, algs AlgorithmSet) (*JWK, error) {
+	alg := j.Header.Algorithm
+	if !algs.Contains(alg) {
+		return nil, fmt.Errorf("%w: %s is not in the allowlist [%s]", ErrAlgorithmNotAllowed, alg, algs)
+	}
+	kid := j.Header.KeyID
+	cands := keys.Lookup(kid)
+	var key *JWK
+	n := 0
+	for _, k := range cands {
+		if k.Accepts(alg) {
+			if key == nil {
+				key = k
+			}
+			n++
+		}
+	}
+	switch {
+	case len(cands) == 0 && kid != "":
+		return nil, fmt.Errorf("%w: kid %q is not in the key set", ErrKeyNotFound, sanitize(kid))
+	case key == nil && kid != "":
+		return nil, fmt.Errorf("%w: key %q is not bound to %s", ErrAlgorithmNotAllowed, sanitize(kid), alg)
+	case key == nil:
+		return nil, fmt.Errorf("%w: no key for %s in the key set", ErrKeyNotFound, alg)
+	case kid == "" && n > 1:
+		return nil, fmt.Errorf("%w: the token has no kid and %d keys could verify it", ErrKeyNotFound, n)
+	}
+	if err := verifySignature(key.Key, alg, j.signingInput, j.signature); err != nil {
+		return nil, err
+	}
+	return key, nil
+}
+
+// VerifyKey checks the signature with key alone, under the rules of
+// [JWS.Verify].
+func (j *JWS) VerifyKey(key *JWK, algs AlgorithmSet) error {
+	alg := j.Header.Algorithm
+	if !algs.Contains(alg) {
+		return fmt.Errorf("%w: %s is not in the allowlist [%s]", ErrAlgorithmNotAllowed, alg, algs)
+	}
+	if !key.Accepts(alg) {
+		return fmt.Errorf("%w: a %s cannot verify %s", ErrAlgorithmNotAllowed, keyKind(key.Key), alg)
+	}
+	return verifySignature(key.Key, alg, j.signingInput, j.signature)
+}
+
+// digest hashes msg with the algorithm's hash, without allocating.
+func digest(alg Algorithm, msg []byte, buf *[64]byte) []byte {
+	switch alg.Hash() {
+	case crypto.SHA256:
+		*(*[32]byte)(buf[:32]) = sha256.Sum256(msg)
+		return buf[:32]
+	case crypto.SHA384:
+		*(*[48]byte)(buf[:48]) = sha512.Sum384(msg)
+		return buf[:48]
+	default:
+		*buf = sha512.Sum512(msg)
+		return buf[:64]
+	}
+}
+
+// verifySignature checks sig over msg. key has been validated when its JWK
+// was made and accepts alg.
+func verifySignature(key any, alg Algorithm, msg, sig []byte) error {
+	pub, err := publicOf(key)
+	if err != nil {
+		return err
+	}
+	var buf [64]byte
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		if len(sig) != k.Size() {
+			return fmt.Errorf("%w: RSA signature of %d bytes, want %d", ErrSignature, len(sig), k.Size())
+		}
+		d := digest(alg, msg, &buf)
+		if alg[0] == 'P' {
+			err = rsa.VerifyPSS(k, alg.Hash(), d, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+		} else {
+			err = rsa.VerifyPKCS1v15(k, alg.Hash(), d, sig)
+		}
+	case *ecdsa.PublicKey:
+		err = verifyECDSA(k, digest(alg, msg, &buf), sig)
+	case ed25519.PublicKey:
+		if len(sig) != ed25519.SignatureSize {
+			return fmt.Errorf("%w: Ed25519 signature of %d bytes, want %d", ErrSignature, len(sig), ed25519.SignatureSize)
+		}
+		if !ed25519.Verify(k, msg, sig) {
+			err = errors.New("mismatch")
+		}
+	case SharedSecret:
+		mac := hmac.New(alg.Hash().New, k)
+		mac.Write(msg)
+		if !hmac.Equal(mac.Sum(buf[:0]), sig) {
+			err = errors.New("mismatch")
+		}
+	default:
+		return fmt.Errorf("%w: unsupported key type %T", ErrInvalidKey, pub)
+	}
+	if err != nil {
+		return ErrSignature
+	}
+	return nil
+}
+
+// verifyECDSA checks a JWS ECDSA signature: exactly R‖S, each the curve's
+// size, each in [1, n-1] (RFC 7518 §3.4; CVE-2022-21449 is r = s = 0).
+func verifyECDSA(pub *ecdsa.PublicKey, hash, sig []byte) error {
+	params := pub.Curve.Params()
+	size := (params.BitSize + 7) / 8
+	if len(sig) != 2*size {
+		return fmt.Errorf("%w: ECDSA signature of %d bytes, want %d (R||S)", ErrSignature, len(sig), 2*size)
+	}
+	var nb [66]byte
+	n := params.N.FillBytes(nb[:size])
+	r, s := sig[:size], sig[size:]
+	if !inRange(r, n) || !inRange(s, n) {
+		return fmt.Errorf("%w: ECDSA r or s out of range", ErrSignature)
+	}
+	var der [2 + 2*(3+67)]byte
+	if !ecdsa.VerifyASN1(pub, hash, appendDERSig(der[:0], r, s)) {
+		return ErrSignature
+	}
+	return nil
+}
+
+// inRange reports whether the big-endian integer v satisfies 0 < v < n,
+// where v and n have the same length.
+func inRange(v, n []byte) bool {
+	zero := true
+	for _, b := range v {
+		if b != 0 {
+			zero = false
+			break
+		}
+	}
+	if zero {
+		return false
+	}
+	for i := range v {
+		if v[i] != n[i] {
+			return v[i] < n[i]
+		}
+	}
+	return false
+}
+
+// appendDERSig appends the ASN.1 DER SEQUENCE { INTEGER r, INTEGER s }.
+func appendDERSig(b, r, s []byte) []byte {
+	r, s = trimZeros(r), trimZeros(s)
+	rl, sl := len(r)+boolInt(r[0]&0x80 != 0), len(s)+boolInt(s[0]&0x80 != 0)
+	body := 2 + rl + 2 + sl
+	b = append(b, 0x30)
+	if body >= 0x80 {
+		b = append(b, 0x81)
+	}
+	b = append(b, byte(body))
+	b = appendDERInt(b, r, rl)
+	return appendDERInt(b, s, sl)
+}
+
+func appendDERInt(b, v []byte, l int) []byte {
+	b = append(b, 0x02, byte(l))
+	if l > len(v) {
+		b = append(b, 0)
+	}
+	return append(b, v...)
+}
+
+func trimZeros(v []byte) []byte {
+	for len(v) > 1 && v[0] == 0 {
+		v = v[1:]
+	}
+	return v
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Signer signs compact JWS with one key and one algorithm.
+type Signer struct {
+	key    any // crypto.Signer or SharedSecret
+	pub    any
+	alg    Algorithm
+	kid    string
+	random io.Reader
+}
+
+// NewSigner returns a signer for key and alg. key is a crypto.Signer whose
+// public key is RSA (at least 2048 bits), ECDSA on P-256/384/521 or Ed25519,
+// so keys held in a KMS or an HSM work, or a SharedSecret for HS*. An empty
+// alg picks the key's default ([DefaultAlgorithm]); an alg the key is not
+// bound to is refused. kid goes into every header; empty means none.
+func NewSigner(key any, alg Algorithm, kid string) (*Signer, error) {
+	var pub any
+	switch k := key.(type) {
+	case SharedSecret:
+		pub = k
+	case crypto.Signer:
+		pub = k.Public()
+	default:
+		return nil, fmt.Errorf("%w: %T cannot sign", ErrInvalidKey, key)
+	}
+	if err := checkKey(pub); err != nil {
+		return nil, err
+	}
+	if alg == "" {
+		a, err := DefaultAlgorithm(pub)
+		if err != nil {
+			return nil, err
+		}
+		alg = a
+	}
+	if alg.index() < 0 {
+		return nil, fmt.Errorf("%w: unknown algorithm %q", ErrAlgorithmNotAllowed, string(alg))
+	}
+	if !keyAccepts(pub, alg) {
+		return nil, fmt.Errorf("%w: a %s cannot sign %s", ErrAlgorithmNotAllowed, keyKind(pub), alg)
+	}
+	return &Signer{key: key, pub: pub, alg: alg, kid: kid, random: rand.Reader}, nil
+}
+
+// Algorithm returns the signer's algorithm.
+func (s *Signer) Algorithm() Algorithm { return s.alg }
+
+// KeyID returns the key ID the signer writes into headers.
+func (s *Signer) KeyID() string { return s.kid }
+
+// Public returns the signer's public key (or its SharedSecret).
+func (s *Signer) Public() any { return s.pub }
+
+// Sign returns the compact JWS of payload with a header of the signer's
+// algorithm and key ID and the given type ("" for none).
+func (s *Signer) Sign(typ string, payload []byte) (string, error) {
+	hdr, err := json.Marshal(Header{Algorithm: s.alg, KeyID: s.kid, Type: typ})
+	if err != nil {
+		return "", fmt.Errorf("jose: encoding header: %w", err)
+	}
+	hl, pl := b64.EncodedLen(len(hdr)), b64.EncodedLen(len(payload))
+	buf := make([]byte, hl+1+pl, hl+1+pl+1+b64.EncodedLen(512))
+	b64.Encode(buf, hdr)
+	buf[hl] = '.'
+	b64.Encode(buf[hl+1:], payload)
+	sig, err := s.signRaw(buf)
+	if err != nil {
+		return "", err
+	}
+	buf = append(buf, '.')
+	buf = b64.AppendEncode(buf, sig)
+	return string(buf), nil
+}
+
+func (s *Signer) signRaw(msg []byte) ([]byte, error) {
+	if k, ok := s.key.(SharedSecret); ok {
+		mac := hmac.New(s.alg.Hash().New, k)
+		mac.Write(msg)
+		return mac.Sum(nil), nil
+	}
+	signer := s.key.(crypto.Signer)
+	if s.alg == EdDSA {
+		return signer.Sign(s.random, msg, crypto.Hash(0))
+	}
+	var buf [64]byte
+	d := digest(s.alg, msg, &buf)
+	switch s.alg.family() {
+	case famRSA:
+		var opts crypto.SignerOpts = s.alg.Hash()
+		if s.alg[0] == 'P' {
+			opts = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: s.alg.Hash()}
+		}
+		sig, err := signer.Sign(s.random, d, opts)
+		if err != nil {
+			return nil, fmt.Errorf("jose: signing: %w", err)
+		}
+		return sig, nil
+	case famEC:
+		der, err := signer.Sign(s.random, d, s.alg.Hash())
+		if err != nil {
+			return nil, fmt.Errorf("jose: signing: %w", err)
+		}
+		var rs struct{ R, S *big.Int }
+		if rest, err := asn1.Unmarshal(der, &rs); err != nil || len(rest) > 0 {
+			return nil, errors.New("jose: signer returned a malformed ECDSA signature")
+		}
+		size := (s.pub.(*ecdsa.PublicKey).Curve.Params().BitSize + 7) / 8
+		out := make([]byte, 2*size)
+		rs.R.FillBytes(out[:size])
+		rs.S.FillBytes(out[size:])
+		return out, nil
+	}
+	return nil, fmt.Errorf("%w: %s", ErrAlgorithmNotAllowed, s.alg)
+}

@@ -1,0 +1,319 @@
+package jose
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// NumericDate is a JWT time (RFC 7519 §2): whole seconds since the Unix
+// epoch. The zero value means the claim is absent; a fractional value is
+// truncated to the second.
+type NumericDate int64
+
+// NewNumericDate returns t as a NumericDate.
+func NewNumericDate(t time.Time) NumericDate { return NumericDate(t.Unix()) }
+
+// Time returns d as a time.Time, or the zero time when d is absent.
+func (d NumericDate) Time() time.Time {
+	if d == 0 {
+		return time.Time{}
+	}
+	return time.Unix(int64(d), 0)
+}
+
+// UnmarshalJSONFrom reads a JSON number.
+func (d *NumericDate) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	tok, err := dec.ReadToken()
+	if err != nil {
+		return err
+	}
+	if tok.Kind() != '0' {
+		return fmt.Errorf("%w: a date must be a JSON number", ErrMalformed)
+	}
+	if i, err := tok.Int(); err == nil && i >= -(1<<53) && i <= 1<<53 {
+		*d = NumericDate(i)
+		return nil
+	}
+	f, err := tok.Float()
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f > 1<<53 || f < -(1<<53) {
+		return fmt.Errorf("%w: date out of range", ErrMalformed)
+	}
+	*d = NumericDate(math.Floor(f))
+	return nil
+}
+
+// Audience is the "aud" claim: one or more strings. A single audience is
+// written as a plain string, as most verifiers expect.
+type Audience []string
+
+// MarshalJSONTo writes a single audience as a string, several as an array.
+func (a Audience) MarshalJSONTo(enc *jsontext.Encoder) error {
+	if len(a) == 1 {
+		return enc.WriteToken(jsontext.String(a[0]))
+	}
+	return json.MarshalEncode(enc, []string(a))
+}
+
+// UnmarshalJSONFrom reads a string or an array of strings.
+func (a *Audience) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	if dec.PeekKind() == '"' {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return err
+		}
+		*a = Audience{tok.String()}
+		return nil
+	}
+	var list []string
+	if err := json.UnmarshalDecode(dec, &list); err != nil {
+		return fmt.Errorf("%w: \"aud\" must be a string or an array of strings", ErrMalformed)
+	}
+	*a = list
+	return nil
+}
+
+// Contains reports whether aud is one of the audiences.
+func (a Audience) Contains(aud string) bool { return slices.Contains(a, aud) }
+
+// Claims is a JWT claims set (RFC 7519 §4): the registered claims as typed
+// fields and every other claim in Extra, with JSON types kept (numbers are
+// float64, objects map[string]any).
+type Claims struct {
+	Issuer    string         `json:"iss,omitempty"`
+	Subject   string         `json:"sub,omitempty"`
+	Audience  Audience       `json:"aud,omitempty"`
+	Expiry    NumericDate    `json:"exp,omitzero"`
+	NotBefore NumericDate    `json:"nbf,omitzero"`
+	IssuedAt  NumericDate    `json:"iat,omitzero"`
+	ID        string         `json:"jti,omitempty"`
+	Extra     map[string]any `json:",unknown"`
+}
+
+// ParseClaims decodes a JWT payload strictly: a JSON object, no duplicate
+// member names, registered claims of the right JSON types.
+func ParseClaims(payload []byte) (*Claims, error) {
+	c := new(Claims)
+	if err := json.Unmarshal(payload, c); err != nil {
+		return nil, fmt.Errorf("%w: claims: %v", ErrMalformed, jsonReason(err))
+	}
+	return c, nil
+}
+
+// MarshalJSON encodes the claims; an Extra member that repeats a registered
+// claim's name is an error rather than a second, conflicting member.
+func (c *Claims) MarshalJSON() ([]byte, error) {
+	type plain Claims // drop the method to avoid recursion
+	return json.Marshal((*plain)(c), json.Deterministic(true))
+}
+
+// Get returns a claim by name, registered or not, as its JSON value would
+// decode into an any.
+func (c *Claims) Get(name string) (any, bool) {
+	switch name {
+	case "iss":
+		return c.Issuer, c.Issuer != ""
+	case "sub":
+		return c.Subject, c.Subject != ""
+	case "aud":
+		return []string(c.Audience), len(c.Audience) > 0
+	case "exp":
+		return float64(c.Expiry), c.Expiry != 0
+	case "nbf":
+		return float64(c.NotBefore), c.NotBefore != 0
+	case "iat":
+		return float64(c.IssuedAt), c.IssuedAt != 0
+	case "jti":
+		return c.ID, c.ID != ""
+	}
+	v, ok := c.Extra[name]
+	return v, ok
+}
+
+// String returns a string claim, or "" when it is absent or not a string.
+func (c *Claims) String(name string) string {
+	v, _ := c.Get(name)
+	s, _ := v.(string)
+	return s
+}
+
+// Strings returns a claim that is a string or an array of strings as a
+// slice; for "scope" a space-separated string is split (RFC 8693 §4.2).
+func (c *Claims) Strings(name string) []string {
+	v, ok := c.Get(name)
+	if !ok {
+		return nil
+	}
+	switch t := v.(type) {
+	case string:
+		if name == "scope" || name == "scp" {
+			return strings.Fields(t)
+		}
+		return []string{t}
+	case []string:
+		return t
+	case []any:
+		out := make([]string, 0, len(t))
+		for _, e := range t {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// Policy says which verified claims to accept. Every check it describes is
+// made on each call; the zero Policy still requires "exp" and checks "exp",
+// "nbf" and "iat" against the clock.
+type Policy struct {
+	// Issuers, when not empty, lists the accepted "iss" values; empty means
+	// "iss" is not checked. Verifiers that accept tokens from a network
+	// should always set it.
+	Issuers []string
+	// Audiences, when not empty, lists the accepted audiences: "aud" must
+	// contain at least one. Empty means "aud" is not checked.
+	Audiences []string
+	// Types, when not empty, lists the accepted "typ" header values,
+	// compared case-insensitively with any "application/" prefix removed
+	// (RFC 7515 §4.1.9); a token without "typ" is then refused. Empty
+	// means any type.
+	Types []string
+	// Required lists claims that must be present, besides "exp".
+	Required []string
+	// Leeway is the clock skew allowed on "exp", "nbf" and "iat"; zero
+	// means none.
+	Leeway time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Validate checks the header and claims of a token whose signature has
+// already been verified. Errors wrap one of ErrExpired, ErrNotYetValid,
+// ErrIssuer, ErrAudience, ErrMissingClaim and ErrType, with a reason that
+// says by how much and what was expected.
+func (p *Policy) Validate(h *Header, c *Claims) error {
+	if len(p.Types) > 0 && !typeAccepted(h.Type, p.Types) {
+		if h.Type == "" {
+			return fmt.Errorf("%w: no typ, want %s", ErrType, strings.Join(p.Types, " or "))
+		}
+		return fmt.Errorf("%w: typ is %q, want %s", ErrType, sanitize(h.Type), strings.Join(p.Types, " or "))
+	}
+	now := time.Now
+	if p.Now != nil {
+		now = p.Now
+	}
+	t := now()
+	sec := t.Unix()
+	leeway := int64(p.Leeway / time.Second)
+	if c.Expiry == 0 {
+		return fmt.Errorf("%w: exp", ErrMissingClaim)
+	}
+	if sec >= int64(c.Expiry)+leeway {
+		return fmt.Errorf("%w: expired %s ago", ErrExpired, t.Sub(c.Expiry.Time()).Truncate(time.Second))
+	}
+	if c.NotBefore != 0 && sec < int64(c.NotBefore)-leeway {
+		return fmt.Errorf("%w: not valid for another %s", ErrNotYetValid, c.NotBefore.Time().Sub(t).Truncate(time.Second))
+	}
+	if c.IssuedAt != 0 && sec < int64(c.IssuedAt)-leeway {
+		return fmt.Errorf("%w: issued %s in the future", ErrNotYetValid, c.IssuedAt.Time().Sub(t).Truncate(time.Second))
+	}
+	if len(p.Issuers) > 0 && !slices.Contains(p.Issuers, c.Issuer) {
+		return fmt.Errorf("%w: iss is %q, want %s", ErrIssuer, sanitize(c.Issuer), quoteList(p.Issuers))
+	}
+	if len(p.Audiences) > 0 && !slices.ContainsFunc(p.Audiences, c.Audience.Contains) {
+		return fmt.Errorf("%w: aud is %s, want %s", ErrAudience, quoteList(c.Audience), quoteList(p.Audiences))
+	}
+	for _, name := range p.Required {
+		if _, ok := c.Get(name); !ok {
+			return fmt.Errorf("%w: %s", ErrMissingClaim, name)
+		}
+	}
+	return nil
+}
+
+func quoteList(list []string) string {
+	if len(list) > 8 {
+		list = list[:8]
+	}
+	parts := make([]string, len(list))
+	for i, s := range list {
+		parts[i] = sanitize(s)
+	}
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+// typeAccepted compares typ values per RFC 7515 §4.1.9.
+func typeAccepted(typ string, accepted []string) bool {
+	t := trimMediaPrefix(typ)
+	for _, a := range accepted {
+		if strings.EqualFold(t, trimMediaPrefix(a)) {
+			return true
+		}
+	}
+	return false
+}
+
+func trimMediaPrefix(s string) string {
+	if len(s) > 12 && strings.EqualFold(s[:12], "application/") {
+		return s[12:]
+	}
+	return s
+}
+
+// Token is a verified and validated JWT.
+type Token struct {
+	Header Header
+	Claims *Claims
+	// Key is the key that verified the signature.
+	Key *JWK
+}
+
+// VerifyJWT is the whole check of a JWT in compact form: the size limit of
+// [Parse], the signature with a key of keys under the allowlist algs
+// ([JWS.Verify]), the claims ([ParseClaims]) and their validation by policy
+// ([Policy.Validate]), in that order, so nothing in the payload is trusted
+// before the signature holds. A nil policy is the zero Policy.
+func VerifyJWT(token string, keys KeySet, algs AlgorithmSet, policy *Policy) (*Token, error) {
+	j, err := Parse(token)
+	if err != nil {
+		return nil, err
+	}
+	key, err := j.Verify(keys, algs)
+	if err != nil {
+		return nil, err
+	}
+	c, err := ParseClaims(j.payload)
+	if err != nil {
+		return nil, err
+	}
+	if policy == nil {
+		policy = &Policy{}
+	}
+	if err := policy.Validate(&j.Header, c); err != nil {
+		return nil, err
+	}
+	return &Token{Header: j.Header, Claims: c, Key: key}, nil
+}
+
+// SignJWT signs claims as a JWT with typ in the header ("JWT" when empty;
+// RFC 9068 access tokens use "at+jwt").
+func (s *Signer) SignJWT(typ string, claims *Claims) (string, error) {
+	if typ == "" {
+		typ = "JWT"
+	}
+	payload, err := claims.MarshalJSON()
+	if err != nil {
+		return "", fmt.Errorf("jose: encoding claims: %w", err)
+	}
+	return s.Sign(typ, payload)
+}
