@@ -1,0 +1,129 @@
+package storagetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward"
+)
+
+func revocationTests() []testCase {
+	return []testCase{
+		{name: "Revocation/AccessTokens", run: testRevokeAccessTokens},
+		{name: "Revocation/Users", run: testRevokeUsers},
+		{name: "Revocation/UseJTI", run: testUseJTI},
+		{name: "Revocation/DeleteExpired", run: testRevocationDeleteExpired},
+	}
+}
+
+func testRevokeAccessTokens(t *testing.T, s keyward.Store) {
+	ctx := t.Context()
+	list, err := s.ListRevokedTokens(ctx, at(0))
+	must(t, "ListRevokedTokens", err)
+	if len(list) != 0 {
+		t.Fatalf("ListRevokedTokens() on an empty store = %+v", list)
+	}
+	revocations := []keyward.RevokedToken{
+		{JTI: "jti-c", ExpiresAt: at(time.Hour), RevokedAt: at(-time.Minute)},
+		{JTI: "jti-a", ExpiresAt: at(time.Microsecond), RevokedAt: at(-time.Minute)},
+		{JTI: "jti-expired", ExpiresAt: at(0), RevokedAt: at(-time.Hour)},
+		{JTI: "jti-b", ExpiresAt: at(time.Hour)},
+	}
+	before := time.Now().Add(-time.Minute)
+	for _, r := range revocations {
+		must(t, "RevokeAccessToken", s.RevokeAccessToken(ctx, r))
+	}
+	// Idempotent: the first record stays.
+	must(t, "RevokeAccessToken(again)", s.RevokeAccessToken(ctx, keyward.RevokedToken{JTI: "jti-c", ExpiresAt: at(2 * time.Hour), RevokedAt: at(time.Minute)}))
+	wantErr(t, "RevokeAccessToken(empty jti)", s.RevokeAccessToken(ctx, keyward.RevokedToken{ExpiresAt: at(time.Hour)}), keyward.ErrInvalid)
+
+	for _, jti := range []string{"jti-a", "jti-b", "jti-c", "jti-expired", "jti-other", ""} {
+		got, err := s.IsAccessTokenRevoked(ctx, jti)
+		must(t, "IsAccessTokenRevoked", err)
+		if want := jti != "jti-other" && jti != ""; got != want {
+			t.Errorf("IsAccessTokenRevoked(%q) = %v, want %v", jti, got, want)
+		}
+	}
+
+	list, err = s.ListRevokedTokens(ctx, at(0))
+	must(t, "ListRevokedTokens", err)
+	if len(list) != 3 {
+		t.Fatalf("ListRevokedTokens() = %+v, want 3 unexpired", list)
+	}
+	b := list[1]
+	if b.JTI != "jti-b" || b.RevokedAt.Before(before) || b.RevokedAt.Location() != time.UTC {
+		t.Errorf("ListRevokedTokens()[1] = %+v, want jti-b revoked at the store's clock", b)
+	}
+	equal(t, "ListRevokedTokens", list, []keyward.RevokedToken{
+		{JTI: "jti-a", ExpiresAt: norm(at(time.Microsecond)), RevokedAt: norm(at(-time.Minute))},
+		{JTI: "jti-b", ExpiresAt: norm(at(time.Hour)), RevokedAt: b.RevokedAt},
+		{JTI: "jti-c", ExpiresAt: norm(at(time.Hour)), RevokedAt: norm(at(-time.Minute))},
+	})
+}
+
+func testRevokeUsers(t *testing.T, s keyward.Store) {
+	ctx := t.Context()
+	list, err := s.ListUserRevocations(ctx)
+	must(t, "ListUserRevocations", err)
+	if len(list) != 0 {
+		t.Fatalf("ListUserRevocations() on an empty store = %+v", list)
+	}
+	for _, r := range []keyward.UserRevocation{
+		{UserID: "u2", Before: at(time.Minute)},
+		{UserID: "u1", Before: at(time.Minute)},
+		{UserID: "u1", Before: at(time.Hour)},
+		{UserID: "u2", Before: at(-time.Hour)}, // an earlier cutoff does not undo a later one
+	} {
+		must(t, "RevokeUser", s.RevokeUser(ctx, r))
+	}
+	wantErr(t, "RevokeUser(empty id)", s.RevokeUser(ctx, keyward.UserRevocation{Before: at(0)}), keyward.ErrInvalid)
+	list, err = s.ListUserRevocations(ctx)
+	must(t, "ListUserRevocations", err)
+	equal(t, "ListUserRevocations", list, []keyward.UserRevocation{
+		{UserID: "u1", Before: norm(at(time.Hour))},
+		{UserID: "u2", Before: norm(at(time.Minute))},
+	})
+}
+
+func testUseJTI(t *testing.T, s keyward.Store) {
+	ctx := t.Context()
+	tests := []struct {
+		name, issuer, jti string
+		want              error
+	}{
+		{name: "first", issuer: "client-a", jti: "j1", want: nil},
+		{name: "replay", issuer: "client-a", jti: "j1", want: keyward.ErrConflict},
+		{name: "other issuer", issuer: "client-b", jti: "j1", want: nil},
+		{name: "other jti", issuer: "client-a", jti: "j2", want: nil},
+		{name: "replay again", issuer: "client-b", jti: "j1", want: keyward.ErrConflict},
+		{name: "empty jti", issuer: "client-a", jti: "", want: keyward.ErrInvalid},
+	}
+	for _, tt := range tests {
+		wantErr(t, tt.name, s.UseJTI(ctx, tt.issuer, tt.jti, at(time.Minute)), tt.want)
+	}
+}
+
+func testRevocationDeleteExpired(t *testing.T, s keyward.Store) {
+	ctx := t.Context()
+	for i, d := range []time.Duration{-time.Hour, 0, time.Microsecond} {
+		must(t, "RevokeAccessToken", s.RevokeAccessToken(ctx, keyward.RevokedToken{JTI: id("jti", i), ExpiresAt: at(d)}))
+		must(t, "UseJTI", s.UseJTI(ctx, "iss", id("jti", i), at(d)))
+	}
+	n, err := s.DeleteExpiredRevocations(ctx, at(0))
+	must(t, "DeleteExpiredRevocations", err)
+	if n != 4 {
+		t.Errorf("DeleteExpiredRevocations() = %d, want 4", n)
+	}
+	for i := range 3 {
+		revoked, err := s.IsAccessTokenRevoked(ctx, id("jti", i))
+		must(t, "IsAccessTokenRevoked", err)
+		if revoked != (i == 2) {
+			t.Errorf("IsAccessTokenRevoked(%s) = %v after the purge", id("jti", i), revoked)
+		}
+		want := error(nil)
+		if i == 2 {
+			want = keyward.ErrConflict
+		}
+		wantErr(t, "UseJTI after the purge", s.UseJTI(ctx, "iss", id("jti", i), at(time.Hour)), want)
+	}
+}
