@@ -1,0 +1,136 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/keyward/keyward"
+)
+
+const clientColumns = `id, name, secret_hash, public, redirect_uris, grant_types, scopes, audience, jwks_url, jwks, created_at`
+
+func scanClient(sc scanner) (keyward.Client, error) {
+	var c keyward.Client
+	err := sc.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Public, jsonText{&c.RedirectURIs}, jsonText{&c.GrantTypes},
+		jsonText{&c.Scopes}, &c.Audience, &c.JWKSURL, blob{&c.JWKS}, usec{&c.CreatedAt})
+	return c, notFound(err)
+}
+
+// clientArgs returns the columns of clientColumns for c.
+func clientArgs(c keyward.Client) ([]any, error) {
+	lists := make([]string, 3)
+	for i, l := range [][]string{c.RedirectURIs, c.GrantTypes, c.Scopes} {
+		var err error
+		if lists[i], err = encodeJSON(l); err != nil {
+			return nil, err
+		}
+	}
+	return []any{c.ID, c.Name, c.SecretHash, c.Public, lists[0], lists[1], lists[2], c.Audience, c.JWKSURL,
+		optBlob(c.JWKS), micros(c.CreatedAt)}, nil
+}
+
+// CreateClient implements [keyward.ClientStore].
+func (s *Store) CreateClient(ctx context.Context, c keyward.Client) error {
+	if c.ID == "" {
+		return fmt.Errorf("create client: empty id: %w", keyward.ErrInvalid)
+	}
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = s.clock()
+	}
+	args, err := clientArgs(c)
+	if err != nil {
+		return fmt.Errorf("create client: %w", err)
+	}
+	_, err = s.w.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+	if isUnique(err) {
+		return fmt.Errorf("create client %q: %w", c.ID, keyward.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("create client: %w", err)
+	}
+	return nil
+}
+
+// GetClient implements [keyward.ClientStore].
+func (s *Store) GetClient(ctx context.Context, id string) (keyward.Client, error) {
+	c, err := scanClient(s.r.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id))
+	if err != nil {
+		return keyward.Client{}, fmt.Errorf("get client %q: %w", id, err)
+	}
+	return c, nil
+}
+
+// ListClients implements [keyward.ClientStore].
+func (s *Store) ListClients(ctx context.Context) ([]keyward.Client, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list clients: %w", err)
+	}
+	defer rows.Close()
+	var out []keyward.Client
+	for rows.Next() {
+		c, err := scanClient(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list clients: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list clients: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateClient implements [keyward.ClientStore].
+func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*keyward.Client) error) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		c, err := scanClient(tx.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id))
+		if err != nil {
+			return err
+		}
+		if err := fn(&c); err != nil {
+			return err
+		}
+		if c.ID != id {
+			return fmt.Errorf("id changed: %w", keyward.ErrInvalid)
+		}
+		args, err := clientArgs(c)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE clients SET name = ?, secret_hash = ?, public = ?, redirect_uris = ?,
+			grant_types = ?, scopes = ?, audience = ?, jwks_url = ?, jwks = ?, created_at = ? WHERE id = ?`, append(args[1:], id)...)
+		return err
+	})
+	if err = noChange(err); err != nil {
+		return fmt.Errorf("update client %q: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteClient implements [keyward.ClientStore].
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM clients WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return cmpErr(err, keyward.ErrNotFound)
+		}
+		for _, q := range []string{
+			`DELETE FROM refresh_tokens WHERE client_id = ?`,
+			`DELETE FROM auth_codes WHERE client_id = ?`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete client %q: %w", id, err)
+	}
+	return nil
+}

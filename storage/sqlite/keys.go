@@ -1,0 +1,119 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"reflect"
+
+	"github.com/keyward/keyward"
+)
+
+const keyColumns = `id, algorithm, state, private_key, public_jwk, created_at, activate_at, retire_at, remove_at`
+
+func scanKey(sc scanner) (keyward.SigningKey, error) {
+	var k keyward.SigningKey
+	err := sc.Scan(&k.ID, &k.Algorithm, &k.State, blob{&k.PrivateKey}, blob{&k.PublicJWK},
+		usec{&k.CreatedAt}, usec{&k.ActivateAt}, usec{&k.RetireAt}, usec{&k.RemoveAt})
+	return k, err
+}
+
+// listKeys returns the keys in ListKeys order.
+func listKeys(ctx context.Context, q querier) ([]keyward.SigningKey, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+keyColumns+` FROM signing_keys ORDER BY created_at, id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []keyward.SigningKey
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// ListKeys implements [keyward.KeyStore].
+func (s *Store) ListKeys(ctx context.Context) ([]keyward.SigningKey, error) {
+	keys, err := listKeys(ctx, s.r)
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	return keys, nil
+}
+
+// normKey gives k the form it has once stored.
+func normKey(k keyward.SigningKey) keyward.SigningKey {
+	if len(k.PrivateKey) == 0 {
+		k.PrivateKey = nil
+	}
+	if len(k.PublicJWK) == 0 {
+		k.PublicJWK = nil
+	}
+	k.CreatedAt, k.ActivateAt, k.RetireAt, k.RemoveAt = norm(k.CreatedAt), norm(k.ActivateAt), norm(k.RetireAt), norm(k.RemoveAt)
+	return k
+}
+
+// UpdateKeys implements [keyward.KeyStore]. The transaction begins with
+// BEGIN IMMEDIATE, which takes the database's write lock, so it is exclusive
+// among the processes sharing the file.
+func (s *Store) UpdateKeys(ctx context.Context, fn func(current []keyward.SigningKey) ([]keyward.SigningKey, error)) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		current, err := listKeys(ctx, tx)
+		if err != nil {
+			return err
+		}
+		old := make(map[string]keyward.SigningKey, len(current))
+		for _, k := range current {
+			old[k.ID] = k
+		}
+		next, err := fn(current)
+		if err != nil {
+			return err
+		}
+		now := s.clock()
+		seen := make(map[string]bool, len(next))
+		for _, k := range next {
+			if k.ID == "" || !k.State.Valid() {
+				return fmt.Errorf("key %q: empty id or invalid state %q: %w", k.ID, k.State, keyward.ErrInvalid)
+			}
+			if seen[k.ID] {
+				return fmt.Errorf("duplicate key id %q: %w", k.ID, keyward.ErrInvalid)
+			}
+			seen[k.ID] = true
+		}
+		for id := range old {
+			if !seen[id] {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM signing_keys WHERE id = ?`, id); err != nil {
+					return err
+				}
+			}
+		}
+		for _, k := range next {
+			k = normKey(k)
+			if k.CreatedAt.IsZero() {
+				k.CreatedAt = now
+			}
+			if prev, ok := old[k.ID]; ok && reflect.DeepEqual(prev, k) {
+				continue
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (`+keyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (id) DO UPDATE SET algorithm = excluded.algorithm, state = excluded.state,
+					private_key = excluded.private_key, public_jwk = excluded.public_jwk, created_at = excluded.created_at,
+					activate_at = excluded.activate_at, retire_at = excluded.retire_at, remove_at = excluded.remove_at`,
+				k.ID, k.Algorithm, string(k.State), optBlob(k.PrivateKey), optBlob(k.PublicJWK), micros(k.CreatedAt),
+				optMicros(k.ActivateAt), optMicros(k.RetireAt), optMicros(k.RemoveAt))
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err = noChange(err); err != nil {
+		return fmt.Errorf("update keys: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,222 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/keyward/keyward"
+)
+
+const refreshColumns = `hash, family_id, user_id, client_id, scope, audience, session_id, issued_at, expires_at, used_at, revoked_at`
+
+func scanRefresh(sc scanner) (keyward.RefreshToken, error) {
+	var r keyward.RefreshToken
+	err := sc.Scan(blob{&r.Hash}, &r.FamilyID, &r.UserID, &r.ClientID, &r.Scope, jsonText{&r.Audience}, &r.SessionID,
+		usec{&r.IssuedAt}, usec{&r.ExpiresAt}, usec{&r.UsedAt}, usec{&r.RevokedAt})
+	return r, notFound(err)
+}
+
+// insertRefresh validates and inserts a new token.
+func insertRefresh(ctx context.Context, q querier, r keyward.RefreshToken) error {
+	if len(r.Hash) == 0 || r.FamilyID == "" {
+		return fmt.Errorf("empty hash or family id: %w", keyward.ErrInvalid)
+	}
+	aud, err := encodeJSON(r.Audience)
+	if err != nil {
+		return err
+	}
+	_, err = q.ExecContext(ctx, `INSERT INTO refresh_tokens (`+refreshColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.Hash, r.FamilyID, r.UserID, r.ClientID, r.Scope, aud, r.SessionID,
+		micros(r.IssuedAt), micros(r.ExpiresAt), optMicros(r.UsedAt), optMicros(r.RevokedAt))
+	if isUnique(err) {
+		return keyward.ErrConflict
+	}
+	return err
+}
+
+// CreateRefreshToken implements [keyward.RefreshTokenStore].
+func (s *Store) CreateRefreshToken(ctx context.Context, r keyward.RefreshToken) error {
+	if r.IssuedAt.IsZero() {
+		r.IssuedAt = s.clock()
+	}
+	if err := insertRefresh(ctx, s.w, r); err != nil {
+		return fmt.Errorf("create refresh token: %w", err)
+	}
+	return nil
+}
+
+// RotateRefreshToken implements [keyward.RefreshTokenStore]. The write
+// transaction holds the database's write lock from its first statement, so
+// the check of the old token and its update cannot interleave with another
+// rotation.
+func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next keyward.RefreshToken, now time.Time) (keyward.RefreshToken, error) {
+	now = norm(now)
+	var (
+		old    keyward.RefreshToken
+		result error // a refusal that still commits (the family's revocation)
+	)
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		old, err = scanRefresh(tx.QueryRowContext(ctx, `SELECT `+refreshColumns+` FROM refresh_tokens WHERE hash = ?`, oldHash))
+		if err != nil {
+			return err
+		}
+		switch {
+		case !old.UsedAt.IsZero():
+			if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL`,
+				micros(now), old.FamilyID); err != nil {
+				return err
+			}
+			if old.RevokedAt.IsZero() {
+				old.RevokedAt = now
+			}
+			result = keyward.ErrRefreshReused
+			return nil
+		case !old.RevokedAt.IsZero():
+			return keyward.ErrRevoked
+		case !now.Before(old.ExpiresAt):
+			return keyward.ErrExpired
+		}
+		next.FamilyID, next.ExpiresAt = old.FamilyID, old.ExpiresAt
+		next.UserID, next.ClientID, next.SessionID = old.UserID, old.ClientID, old.SessionID
+		next.UsedAt, next.RevokedAt = time.Time{}, time.Time{}
+		if next.IssuedAt.IsZero() {
+			next.IssuedAt = now
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = ? WHERE hash = ?`, micros(now), oldHash); err != nil {
+			return err
+		}
+		if err := insertRefresh(ctx, tx, next); err != nil {
+			return fmt.Errorf("next: %w", err)
+		}
+		old.UsedAt = now
+		return nil
+	})
+	if err == nil {
+		err = result
+	}
+	if errors.Is(err, keyward.ErrNotFound) {
+		return keyward.RefreshToken{}, fmt.Errorf("rotate refresh token: %w", err)
+	}
+	if err != nil {
+		return old, fmt.Errorf("rotate refresh token: %w", err)
+	}
+	return old, nil
+}
+
+// GetRefreshToken implements [keyward.RefreshTokenStore].
+func (s *Store) GetRefreshToken(ctx context.Context, hash []byte) (keyward.RefreshToken, error) {
+	r, err := scanRefresh(s.r.QueryRowContext(ctx, `SELECT `+refreshColumns+` FROM refresh_tokens WHERE hash = ?`, hash))
+	if err != nil {
+		return keyward.RefreshToken{}, fmt.Errorf("get refresh token: %w", err)
+	}
+	return r, nil
+}
+
+// revokeRefresh revokes at now the tokens whose column equals value.
+func (s *Store) revokeRefresh(ctx context.Context, column, value string, now time.Time) error {
+	if value == "" {
+		return nil
+	}
+	_, err := s.w.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = ? WHERE `+column+` = ? AND revoked_at IS NULL`,
+		micros(norm(now)), value)
+	if err != nil {
+		return fmt.Errorf("revoke refresh tokens by %s: %w", column, err)
+	}
+	return nil
+}
+
+// RevokeRefreshFamily implements [keyward.RefreshTokenStore].
+func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) error {
+	return s.revokeRefresh(ctx, "family_id", familyID, now)
+}
+
+// RevokeSessionRefreshTokens implements [keyward.RefreshTokenStore].
+func (s *Store) RevokeSessionRefreshTokens(ctx context.Context, sessionID string, now time.Time) error {
+	return s.revokeRefresh(ctx, "session_id", sessionID, now)
+}
+
+// RevokeUserRefreshTokens implements [keyward.RefreshTokenStore].
+func (s *Store) RevokeUserRefreshTokens(ctx context.Context, userID string, now time.Time) error {
+	return s.revokeRefresh(ctx, "user_id", userID, now)
+}
+
+// deleteExpired deletes the rows of table whose column is at or before now.
+func (s *Store) deleteExpired(ctx context.Context, q querier, table, column string, now time.Time) (int, error) {
+	res, err := q.ExecContext(ctx, `DELETE FROM `+table+` WHERE `+column+` <= ?`, micros(norm(now)))
+	if err != nil {
+		return 0, fmt.Errorf("delete expired %s: %w", table, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("delete expired %s: %w", table, err)
+	}
+	return int(n), nil
+}
+
+// DeleteExpiredRefreshTokens implements [keyward.RefreshTokenStore].
+func (s *Store) DeleteExpiredRefreshTokens(ctx context.Context, now time.Time) (int, error) {
+	return s.deleteExpired(ctx, s.w, "refresh_tokens", "expires_at", now)
+}
+
+const codeColumns = `hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge, code_challenge_method,
+	session_id, auth_time, expires_at, used_at`
+
+func scanCode(sc scanner) (keyward.AuthCode, error) {
+	var c keyward.AuthCode
+	err := sc.Scan(blob{&c.Hash}, &c.ClientID, &c.UserID, &c.RedirectURI, &c.Scope, &c.Nonce, &c.CodeChallenge,
+		&c.CodeChallengeMethod, &c.SessionID, usec{&c.AuthTime}, usec{&c.ExpiresAt}, usec{&c.UsedAt})
+	return c, notFound(err)
+}
+
+// CreateAuthCode implements [keyward.AuthCodeStore].
+func (s *Store) CreateAuthCode(ctx context.Context, c keyward.AuthCode) error {
+	if len(c.Hash) == 0 {
+		return fmt.Errorf("create auth code: empty hash: %w", keyward.ErrInvalid)
+	}
+	_, err := s.w.ExecContext(ctx, `INSERT INTO auth_codes (`+codeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.Hash, c.ClientID, c.UserID, c.RedirectURI, c.Scope, c.Nonce, c.CodeChallenge, c.CodeChallengeMethod,
+		c.SessionID, micros(c.AuthTime), micros(c.ExpiresAt), optMicros(c.UsedAt))
+	if isUnique(err) {
+		return fmt.Errorf("create auth code: %w", keyward.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("create auth code: %w", err)
+	}
+	return nil
+}
+
+// ConsumeAuthCode implements [keyward.AuthCodeStore].
+func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time) (keyward.AuthCode, error) {
+	now = norm(now)
+	var c keyward.AuthCode
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		c, err = scanCode(tx.QueryRowContext(ctx, `SELECT `+codeColumns+` FROM auth_codes WHERE hash = ?`, hash))
+		switch {
+		case err != nil:
+			return err
+		case !c.UsedAt.IsZero():
+			return keyward.ErrCodeReused
+		case !now.Before(c.ExpiresAt):
+			return keyward.ErrExpired
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE auth_codes SET used_at = ? WHERE hash = ?`, micros(now), hash); err != nil {
+			return err
+		}
+		c.UsedAt = now
+		return nil
+	})
+	if err != nil {
+		return c, fmt.Errorf("consume auth code: %w", err)
+	}
+	return c, nil
+}
+
+// DeleteExpiredAuthCodes implements [keyward.AuthCodeStore].
+func (s *Store) DeleteExpiredAuthCodes(ctx context.Context, now time.Time) (int, error) {
+	return s.deleteExpired(ctx, s.w, "auth_codes", "expires_at", now)
+}

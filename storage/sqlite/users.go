@@ -1,0 +1,170 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/keyward/keyward"
+)
+
+const userColumns = `id, username, password_hash, roles, attributes, disabled, created_at, updated_at`
+
+func scanUser(sc scanner) (keyward.User, error) {
+	var u keyward.User
+	err := sc.Scan(&u.ID, &u.Username, &u.PasswordHash, jsonText{&u.Roles}, jsonText{&u.Attributes},
+		&u.Disabled, usec{&u.CreatedAt}, usec{&u.UpdatedAt})
+	return u, notFound(err)
+}
+
+// userArgs returns the columns of userColumns for u.
+func userArgs(u keyward.User) ([]any, error) {
+	roles, err := encodeJSON(u.Roles)
+	if err != nil {
+		return nil, err
+	}
+	if u.Attributes == nil {
+		u.Attributes = map[string]any{}
+	}
+	attrs, err := encodeJSON(u.Attributes)
+	if err != nil {
+		return nil, err
+	}
+	return []any{u.ID, u.Username, u.PasswordHash, roles, attrs, u.Disabled, micros(u.CreatedAt), micros(u.UpdatedAt)}, nil
+}
+
+// CreateUser implements [keyward.UserStore].
+func (s *Store) CreateUser(ctx context.Context, u keyward.User) error {
+	if u.ID == "" || u.Username == "" {
+		return fmt.Errorf("create user: empty id or username: %w", keyward.ErrInvalid)
+	}
+	if u.CreatedAt.IsZero() {
+		u.CreatedAt = s.clock()
+	}
+	if u.UpdatedAt.IsZero() {
+		u.UpdatedAt = u.CreatedAt
+	}
+	args, err := userArgs(u)
+	if err != nil {
+		return fmt.Errorf("create user: %w", err)
+	}
+	_, err = s.w.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+	if isUnique(err) {
+		return fmt.Errorf("create user %q: %w", u.Username, keyward.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("create user: %w", err)
+	}
+	return nil
+}
+
+// GetUser implements [keyward.UserStore].
+func (s *Store) GetUser(ctx context.Context, id string) (keyward.User, error) {
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	if err != nil {
+		return keyward.User{}, fmt.Errorf("get user %q: %w", id, err)
+	}
+	return u, nil
+}
+
+// GetUserByName implements [keyward.UserStore].
+func (s *Store) GetUserByName(ctx context.Context, username string) (keyward.User, error) {
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE username = ?`, username))
+	if err != nil {
+		return keyward.User{}, fmt.Errorf("get user %q: %w", username, err)
+	}
+	return u, nil
+}
+
+// ListUsers implements [keyward.UserStore].
+func (s *Store) ListUsers(ctx context.Context) ([]keyward.User, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY username`)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	defer rows.Close()
+	var out []keyward.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list users: %w", err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateUser implements [keyward.UserStore].
+func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*keyward.User) error) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		old, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+		if err != nil {
+			return err
+		}
+		u := old
+		if u.Roles != nil {
+			u.Roles = append([]string(nil), old.Roles...)
+		}
+		if err := fn(&u); err != nil {
+			return err
+		}
+		if u.ID != id || u.Username == "" {
+			return fmt.Errorf("id changed or username empty: %w", keyward.ErrInvalid)
+		}
+		if u.UpdatedAt.Equal(old.UpdatedAt) {
+			u.UpdatedAt = s.clock()
+		}
+		args, err := userArgs(u)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE users SET username = ?, password_hash = ?, roles = ?, attributes = ?,
+			disabled = ?, created_at = ?, updated_at = ? WHERE id = ?`, append(args[1:], id)...)
+		if isUnique(err) {
+			return fmt.Errorf("username %q: %w", u.Username, keyward.ErrConflict)
+		}
+		return err
+	})
+	if err = noChange(err); err != nil {
+		return fmt.Errorf("update user %q: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteUser implements [keyward.UserStore].
+func (s *Store) DeleteUser(ctx context.Context, id string) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return cmpErr(err, keyward.ErrNotFound)
+		}
+		for _, q := range []string{
+			`DELETE FROM sessions WHERE user_id = ?`,
+			`DELETE FROM refresh_tokens WHERE user_id = ?`,
+			`DELETE FROM auth_codes WHERE user_id = ?`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete user %q: %w", id, err)
+	}
+	return nil
+}
+
+// cmpErr returns err when it is not nil, otherwise fallback.
+func cmpErr(err, fallback error) error {
+	if err != nil {
+		return err
+	}
+	return fallback
+}
