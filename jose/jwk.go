@@ -359,8 +359,8 @@ func (r *rawJWK) rsaKey() (any, error) {
 	if r.D == "" || r.P == "" || r.Q == "" {
 		return nil, fmt.Errorf("%w: RSA private JWK needs \"d\", \"p\" and \"q\"", ErrMalformed)
 	}
-	var ints [5]*big.Int
-	for i, f := range []struct{ name, v string }{{"d", r.D}, {"p", r.P}, {"q", r.Q}, {"dp", r.DP}, {"dq", r.DQ}} {
+	var ints [6]*big.Int
+	for i, f := range []struct{ name, v string }{{"d", r.D}, {"p", r.P}, {"q", r.Q}, {"dp", r.DP}, {"dq", r.DQ}, {"qi", r.QI}} {
 		if f.v == "" {
 			continue
 		}
@@ -375,6 +375,13 @@ func (r *rawJWK) rsaKey() (any, error) {
 		return nil, fmt.Errorf("%w: inconsistent RSA private key", ErrInvalidKey)
 	}
 	priv.Precompute()
+	// The CRT members are optional; when present they must be the ones
+	// the primes imply, so that no two readers of the key disagree.
+	for i, want := range []*big.Int{priv.Precomputed.Dp, priv.Precomputed.Dq, priv.Precomputed.Qinv} {
+		if got := ints[3+i]; got != nil && got.Cmp(want) != 0 {
+			return nil, fmt.Errorf("%w: inconsistent RSA private key (CRT members)", ErrInvalidKey)
+		}
+	}
 	return priv, nil
 }
 
