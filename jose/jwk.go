@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -612,7 +613,8 @@ func (s *JWKS) KeyIDs() []string {
 func jsonReason(err error) string {
 	var se *json.SemanticError
 	if errors.As(err, &se) && se.Err != nil {
-		return se.Err.Error()
+		// The unmarshalers of this package already say "jose: malformed".
+		return strings.TrimPrefix(se.Err.Error(), ErrMalformed.Error()+": ")
 	}
 	return err.Error()
 }

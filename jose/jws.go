@@ -73,7 +73,8 @@ func Parse(token string) (*JWS, error) {
 // DefaultMaxTokenSize). The size is checked before anything else; then the
 // token must be exactly three segments of strict unpadded base64url, and the
 // header a strict JSON object with a known "alg" and none of the refused
-// parameters.
+// parameters. An empty signature segment parses (an unsigned token can be
+// inspected) but never verifies.
 func ParseLimit(token string, maxSize int) (*JWS, error) {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxTokenSize
@@ -81,13 +82,17 @@ func ParseLimit(token string, maxSize int) (*JWS, error) {
 	if len(token) > maxSize {
 		return nil, fmt.Errorf("%w: %d bytes (limit %d)", ErrTooLarge, len(token), maxSize)
 	}
+	// The base64 decoder skips CR and LF; a token never contains them.
+	if strings.ContainsAny(token, "\r\n") {
+		return nil, fmt.Errorf("%w: line break in the token", ErrMalformed)
+	}
 	h64, rest, ok1 := strings.Cut(token, ".")
 	p64, s64, ok2 := strings.Cut(rest, ".")
 	if !ok1 || !ok2 || strings.IndexByte(s64, '.') >= 0 {
 		return nil, fmt.Errorf("%w: a compact JWS has exactly three segments", ErrMalformed)
 	}
-	if h64 == "" || s64 == "" {
-		return nil, fmt.Errorf("%w: empty header or signature segment", ErrMalformed)
+	if h64 == "" {
+		return nil, fmt.Errorf("%w: empty header segment", ErrMalformed)
 	}
 	// One allocation holds the token's bytes and every decoded segment.
 	hn, pn, sn := b64.DecodedLen(len(h64)), b64.DecodedLen(len(p64)), b64.DecodedLen(len(s64))
@@ -100,6 +105,12 @@ func ParseLimit(token string, maxSize int) (*JWS, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The header is read first, so that "alg":"none" is refused as such
+	// whatever follows it.
+	j := &JWS{signingInput: in}
+	if err := j.parseHeader(header); err != nil {
+		return nil, err
+	}
 	payload, err := decodeSegment(out[hn:hn+pn:hn+pn], buf[len(h64)+1:len(h64)+1+len(p64)], "payload")
 	if err != nil {
 		return nil, err
@@ -108,10 +119,7 @@ func ParseLimit(token string, maxSize int) (*JWS, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := &JWS{signingInput: in, payload: payload, signature: sig}
-	if err := j.parseHeader(header); err != nil {
-		return nil, err
-	}
+	j.payload, j.signature = payload, sig
 	return j, nil
 }
 
@@ -168,6 +176,12 @@ func (j *JWS) UnsafePayload() []byte { return j.payload }
 // "kid"; it must accept the algorithm ([JWK.Accepts]). A token without a
 // "kid" is verified only when exactly one key of the set accepts its
 // algorithm, so that a bad signature costs one check, never one per key.
+//
+// Errors wrap [ErrAlgorithmNotAllowed] when the algorithm is outside algs or
+// no candidate key is bound to it (HS256 against an RSA key, RS256 against
+// an EC key), [ErrKeyNotFound] when the "kid" is unknown, the set is empty
+// or several keys could verify a token without "kid", and [ErrSignature]
+// when the signature does not verify.
 func (j *JWS) Verify(keys KeySet, algs AlgorithmSet) (*JWK, error) {
 	alg := j.Header.Algorithm
 	if !algs.Contains(alg) {
@@ -190,8 +204,10 @@ func (j *JWS) Verify(keys KeySet, algs AlgorithmSet) (*JWK, error) {
 		return nil, fmt.Errorf("%w: kid %q is not in the key set", ErrKeyNotFound, sanitize(kid))
 	case key == nil && kid != "":
 		return nil, fmt.Errorf("%w: key %q is not bound to %s", ErrAlgorithmNotAllowed, sanitize(kid), alg)
+	case key == nil && len(cands) > 0:
+		return nil, fmt.Errorf("%w: no key in the set is bound to %s", ErrAlgorithmNotAllowed, alg)
 	case key == nil:
-		return nil, fmt.Errorf("%w: no key for %s in the key set", ErrKeyNotFound, alg)
+		return nil, fmt.Errorf("%w: the key set is empty", ErrKeyNotFound)
 	case kid == "" && n > 1:
 		return nil, fmt.Errorf("%w: the token has no kid and %d keys could verify it", ErrKeyNotFound, n)
 	}
@@ -232,6 +248,9 @@ func digest(alg Algorithm, msg []byte, buf *[64]byte) []byte {
 // verifySignature checks sig over msg. key has been validated when its JWK
 // was made and accepts alg.
 func verifySignature(key any, alg Algorithm, msg, sig []byte) error {
+	if len(sig) == 0 {
+		return fmt.Errorf("%w: the token is unsigned", ErrSignature)
+	}
 	pub, err := publicOf(key)
 	if err != nil {
 		return err

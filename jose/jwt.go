@@ -98,11 +98,29 @@ type Claims struct {
 // ParseClaims decodes a JWT payload strictly: a JSON object, no duplicate
 // member names, registered claims of the right JSON types.
 func ParseClaims(payload []byte) (*Claims, error) {
+	// The decoder takes "null" for an empty object; a claims set must be
+	// an object.
+	if i := firstNonSpace(payload); i < 0 || payload[i] != '{' {
+		return nil, fmt.Errorf("%w: claims: the payload is not a JSON object", ErrMalformed)
+	}
 	c := new(Claims)
 	if err := json.Unmarshal(payload, c); err != nil {
 		return nil, fmt.Errorf("%w: claims: %v", ErrMalformed, jsonReason(err))
 	}
 	return c, nil
+}
+
+// firstNonSpace returns the index of the first byte of b that is not JSON
+// whitespace, or -1.
+func firstNonSpace(b []byte) int {
+	for i, c := range b {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+		default:
+			return i
+		}
+	}
+	return -1
 }
 
 // MarshalJSON encodes the claims; an Extra member that repeats a registered
