@@ -143,7 +143,7 @@ func tamper(tb testing.TB, token string) string {
 }
 
 // jwksServer serves, at /ALG/jwks.json, a JWK Set holding the public test
-// key for ALG. It stops when the test ends.
+// key for ALG, and at /recipe/jwks.json the RS256 and ES256 keys together. It stops when the test ends.
 type jwksServer struct {
 	*httptest.Server
 }
@@ -158,6 +158,12 @@ func newJWKSServer(tb testing.TB) *jwksServer {
 		}
 		sets["/"+string(alg)+"/jwks.json"] = b
 	}
+	// The classic recipe's set: one RSA key for RS256 and one P-256 key.
+	recipe, err := (&jose.JWKS{Keys: []*jose.JWK{publicJWK(tb, jose.RS256), publicJWK(tb, jose.ES256)}}).MarshalJSON()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sets["/recipe/jwks.json"] = recipe
 	s := &jwksServer{}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, ok := sets[r.URL.Path]
