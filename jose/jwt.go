@@ -92,7 +92,7 @@ type Claims struct {
 	NotBefore NumericDate    `json:"nbf,omitzero"`
 	IssuedAt  NumericDate    `json:"iat,omitzero"`
 	ID        string         `json:"jti,omitempty"`
-	Extra     map[string]any `json:",unknown"`
+	Extra     map[string]any `json:",embed"`
 }
 
 // ParseClaims decodes a JWT payload strictly: a JSON object, no duplicate
