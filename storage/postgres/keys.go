@@ -1,0 +1,114 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/keyward/keyward"
+)
+
+const keyColumns = `id, algorithm, state, private_key, public_jwk, created_at, activate_at, retire_at, remove_at`
+
+func scanKey(row pgx.Row) (keyward.SigningKey, error) {
+	var k keyward.SigningKey
+	err := row.Scan(&k.ID, &k.Algorithm, &k.State, bytea{&k.PrivateKey}, bytea{&k.PublicJWK},
+		tsz{&k.CreatedAt}, tsz{&k.ActivateAt}, tsz{&k.RetireAt}, tsz{&k.RemoveAt})
+	return k, err
+}
+
+// listKeys returns the keys in ListKeys order.
+func listKeys(ctx context.Context, q querier) ([]keyward.SigningKey, error) {
+	rows, err := q.Query(ctx, `SELECT `+keyColumns+` FROM signing_keys ORDER BY created_at, id`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (keyward.SigningKey, error) { return scanKey(row) })
+}
+
+// ListKeys implements [keyward.KeyStore].
+func (s *Store) ListKeys(ctx context.Context) ([]keyward.SigningKey, error) {
+	keys, err := listKeys(ctx, s.pool)
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	return keys, nil
+}
+
+// normKey gives k the form it has once stored.
+func normKey(k keyward.SigningKey) keyward.SigningKey {
+	if len(k.PrivateKey) == 0 {
+		k.PrivateKey = nil
+	}
+	if len(k.PublicJWK) == 0 {
+		k.PublicJWK = nil
+	}
+	k.CreatedAt, k.ActivateAt, k.RetireAt, k.RemoveAt = norm(k.CreatedAt), norm(k.ActivateAt), norm(k.RetireAt), norm(k.RemoveAt)
+	return k
+}
+
+// UpdateKeys implements [keyward.KeyStore]. The transaction first takes a
+// transaction-level advisory lock (pg_advisory_xact_lock), so it is exclusive
+// among all the replicas sharing the database.
+func (s *Store) UpdateKeys(ctx context.Context, fn func(current []keyward.SigningKey) ([]keyward.SigningKey, error)) error {
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(keysLock)); err != nil {
+			return err
+		}
+		current, err := listKeys(ctx, tx)
+		if err != nil {
+			return err
+		}
+		old := make(map[string]keyward.SigningKey, len(current))
+		for _, k := range current {
+			old[k.ID] = k
+		}
+		next, err := fn(current)
+		if err != nil {
+			return err
+		}
+		now := s.clock()
+		seen := make(map[string]bool, len(next))
+		for _, k := range next {
+			if k.ID == "" || !k.State.Valid() {
+				return fmt.Errorf("key %q: empty id or invalid state %q: %w", k.ID, k.State, keyward.ErrInvalid)
+			}
+			if seen[k.ID] {
+				return fmt.Errorf("duplicate key id %q: %w", k.ID, keyward.ErrInvalid)
+			}
+			seen[k.ID] = true
+		}
+		for id := range old {
+			if !seen[id] {
+				if _, err := tx.Exec(ctx, `DELETE FROM signing_keys WHERE id = $1`, id); err != nil {
+					return err
+				}
+			}
+		}
+		for _, k := range next {
+			k = normKey(k)
+			if k.CreatedAt.IsZero() {
+				k.CreatedAt = now
+			}
+			if prev, ok := old[k.ID]; ok && reflect.DeepEqual(prev, k) {
+				continue
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO signing_keys (`+keyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+				ON CONFLICT (id) DO UPDATE SET algorithm = excluded.algorithm, state = excluded.state,
+					private_key = excluded.private_key, public_jwk = excluded.public_jwk, created_at = excluded.created_at,
+					activate_at = excluded.activate_at, retire_at = excluded.retire_at, remove_at = excluded.remove_at`,
+				k.ID, k.Algorithm, string(k.State), optBytes(k.PrivateKey), optBytes(k.PublicJWK), k.CreatedAt,
+				opt(k.ActivateAt), opt(k.RetireAt), opt(k.RemoveAt))
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err = noChange(err); err != nil {
+		return fmt.Errorf("update keys: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,228 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/keyward/keyward"
+)
+
+const refreshColumns = `hash, family_id, user_id, client_id, scope, audience, session_id, issued_at, expires_at, used_at, revoked_at`
+
+func scanRefresh(row pgx.Row) (keyward.RefreshToken, error) {
+	var r keyward.RefreshToken
+	err := row.Scan(bytea{&r.Hash}, &r.FamilyID, &r.UserID, &r.ClientID, &r.Scope, jsonb{&r.Audience}, &r.SessionID,
+		tsz{&r.IssuedAt}, tsz{&r.ExpiresAt}, tsz{&r.UsedAt}, tsz{&r.RevokedAt})
+	return r, notFound(err)
+}
+
+// insertRefresh validates and inserts a new token.
+func insertRefresh(ctx context.Context, q querier, r keyward.RefreshToken) error {
+	if len(r.Hash) == 0 || r.FamilyID == "" {
+		return fmt.Errorf("empty hash or family id: %w", keyward.ErrInvalid)
+	}
+	if r.Audience == nil {
+		r.Audience = []string{}
+	}
+	aud, err := encodeJSON(r.Audience)
+	if err != nil {
+		return err
+	}
+	_, err = q.Exec(ctx, `INSERT INTO refresh_tokens (`+refreshColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		r.Hash, r.FamilyID, r.UserID, r.ClientID, r.Scope, aud, r.SessionID,
+		norm(r.IssuedAt), norm(r.ExpiresAt), opt(r.UsedAt), opt(r.RevokedAt))
+	if isUnique(err) {
+		return keyward.ErrConflict
+	}
+	return err
+}
+
+// CreateRefreshToken implements [keyward.RefreshTokenStore].
+func (s *Store) CreateRefreshToken(ctx context.Context, r keyward.RefreshToken) error {
+	if r.IssuedAt.IsZero() {
+		r.IssuedAt = s.clock()
+	}
+	if err := insertRefresh(ctx, s.pool, r); err != nil {
+		return fmt.Errorf("create refresh token: %w", err)
+	}
+	return nil
+}
+
+// RotateRefreshToken implements [keyward.RefreshTokenStore]. The old token
+// is claimed by one conditional UPDATE (unused, not revoked, not expired);
+// concurrent rotations queue on its row lock and find it used once the
+// winner commits. Only when the UPDATE claims nothing is the row read again,
+// locked, to tell the caller why and, on reuse, to revoke the family.
+func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next keyward.RefreshToken, now time.Time) (keyward.RefreshToken, error) {
+	now = norm(now)
+	var (
+		old    keyward.RefreshToken
+		result error // a refusal that still commits (the family's revocation)
+	)
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		result = nil
+		var err error
+		old, err = scanRefresh(tx.QueryRow(ctx, `UPDATE refresh_tokens SET used_at = $2
+			WHERE hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2
+			RETURNING `+refreshColumns, oldHash, now))
+		if err == nil {
+			next.FamilyID, next.ExpiresAt = old.FamilyID, old.ExpiresAt
+			next.UserID, next.ClientID, next.SessionID = old.UserID, old.ClientID, old.SessionID
+			next.UsedAt, next.RevokedAt = time.Time{}, time.Time{}
+			if next.IssuedAt.IsZero() {
+				next.IssuedAt = now
+			}
+			if err := insertRefresh(ctx, tx, next); err != nil {
+				old.UsedAt = time.Time{} // rolled back
+				return fmt.Errorf("next: %w", err)
+			}
+			return nil
+		}
+		if !errors.Is(err, keyward.ErrNotFound) {
+			return err
+		}
+		old, err = scanRefresh(tx.QueryRow(ctx, `SELECT `+refreshColumns+` FROM refresh_tokens WHERE hash = $1 FOR UPDATE`, oldHash))
+		if err != nil {
+			return err
+		}
+		switch {
+		case !old.UsedAt.IsZero():
+			if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL`,
+				old.FamilyID, now); err != nil {
+				return err
+			}
+			if old.RevokedAt.IsZero() {
+				old.RevokedAt = now
+			}
+			result = keyward.ErrRefreshReused
+			return nil
+		case !old.RevokedAt.IsZero():
+			return keyward.ErrRevoked
+		default:
+			return keyward.ErrExpired
+		}
+	})
+	if err == nil {
+		err = result
+	}
+	if errors.Is(err, keyward.ErrNotFound) {
+		return keyward.RefreshToken{}, fmt.Errorf("rotate refresh token: %w", err)
+	}
+	if err != nil {
+		return old, fmt.Errorf("rotate refresh token: %w", err)
+	}
+	return old, nil
+}
+
+// GetRefreshToken implements [keyward.RefreshTokenStore].
+func (s *Store) GetRefreshToken(ctx context.Context, hash []byte) (keyward.RefreshToken, error) {
+	r, err := scanRefresh(s.pool.QueryRow(ctx, `SELECT `+refreshColumns+` FROM refresh_tokens WHERE hash = $1`, hash))
+	if err != nil {
+		return keyward.RefreshToken{}, fmt.Errorf("get refresh token: %w", err)
+	}
+	return r, nil
+}
+
+// revokeRefresh revokes at now the tokens whose column equals value.
+func (s *Store) revokeRefresh(ctx context.Context, column, value string, now time.Time) error {
+	if value == "" {
+		return nil
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = $2 WHERE `+column+` = $1 AND revoked_at IS NULL`,
+		value, norm(now))
+	if err != nil {
+		return fmt.Errorf("revoke refresh tokens by %s: %w", column, err)
+	}
+	return nil
+}
+
+// RevokeRefreshFamily implements [keyward.RefreshTokenStore].
+func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) error {
+	return s.revokeRefresh(ctx, "family_id", familyID, now)
+}
+
+// RevokeSessionRefreshTokens implements [keyward.RefreshTokenStore].
+func (s *Store) RevokeSessionRefreshTokens(ctx context.Context, sessionID string, now time.Time) error {
+	return s.revokeRefresh(ctx, "session_id", sessionID, now)
+}
+
+// RevokeUserRefreshTokens implements [keyward.RefreshTokenStore].
+func (s *Store) RevokeUserRefreshTokens(ctx context.Context, userID string, now time.Time) error {
+	return s.revokeRefresh(ctx, "user_id", userID, now)
+}
+
+// deleteExpired deletes the rows of table whose expires_at is at or before now.
+func deleteExpired(ctx context.Context, q querier, table string, now time.Time) (int, error) {
+	tag, err := q.Exec(ctx, `DELETE FROM `+table+` WHERE expires_at <= $1`, norm(now))
+	if err != nil {
+		return 0, fmt.Errorf("delete expired %s: %w", table, err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// DeleteExpiredRefreshTokens implements [keyward.RefreshTokenStore].
+func (s *Store) DeleteExpiredRefreshTokens(ctx context.Context, now time.Time) (int, error) {
+	return deleteExpired(ctx, s.pool, "refresh_tokens", now)
+}
+
+const codeColumns = `hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge, code_challenge_method,
+	session_id, auth_time, expires_at, used_at`
+
+func scanCode(row pgx.Row) (keyward.AuthCode, error) {
+	var c keyward.AuthCode
+	err := row.Scan(bytea{&c.Hash}, &c.ClientID, &c.UserID, &c.RedirectURI, &c.Scope, &c.Nonce, &c.CodeChallenge,
+		&c.CodeChallengeMethod, &c.SessionID, tsz{&c.AuthTime}, tsz{&c.ExpiresAt}, tsz{&c.UsedAt})
+	return c, notFound(err)
+}
+
+// CreateAuthCode implements [keyward.AuthCodeStore].
+func (s *Store) CreateAuthCode(ctx context.Context, c keyward.AuthCode) error {
+	if len(c.Hash) == 0 {
+		return fmt.Errorf("create auth code: empty hash: %w", keyward.ErrInvalid)
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO auth_codes (`+codeColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		c.Hash, c.ClientID, c.UserID, c.RedirectURI, c.Scope, c.Nonce, c.CodeChallenge, c.CodeChallengeMethod,
+		c.SessionID, norm(c.AuthTime), norm(c.ExpiresAt), opt(c.UsedAt))
+	if isUnique(err) {
+		return fmt.Errorf("create auth code: %w", keyward.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("create auth code: %w", err)
+	}
+	return nil
+}
+
+// ConsumeAuthCode implements [keyward.AuthCodeStore]. The code is claimed by
+// one conditional UPDATE; only when it claims nothing is the code read to
+// tell the caller why.
+func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time) (keyward.AuthCode, error) {
+	now = norm(now)
+	c, err := scanCode(s.pool.QueryRow(ctx, `UPDATE auth_codes SET used_at = $2
+		WHERE hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING `+codeColumns, hash, now))
+	if err == nil {
+		return c, nil
+	}
+	if !errors.Is(err, keyward.ErrNotFound) {
+		return keyward.AuthCode{}, fmt.Errorf("consume auth code: %w", err)
+	}
+	// A code's state only moves forward (unused to used), so what is read
+	// now explains why the UPDATE claimed nothing.
+	c, err = scanCode(s.pool.QueryRow(ctx, `SELECT `+codeColumns+` FROM auth_codes WHERE hash = $1`, hash))
+	switch {
+	case err != nil:
+		return keyward.AuthCode{}, fmt.Errorf("consume auth code: %w", err)
+	case !c.UsedAt.IsZero():
+		return c, fmt.Errorf("consume auth code: %w", keyward.ErrCodeReused)
+	default:
+		return c, fmt.Errorf("consume auth code: %w", keyward.ErrExpired)
+	}
+}
+
+// DeleteExpiredAuthCodes implements [keyward.AuthCodeStore].
+func (s *Store) DeleteExpiredAuthCodes(ctx context.Context, now time.Time) (int, error) {
+	return deleteExpired(ctx, s.pool, "auth_codes", now)
+}
