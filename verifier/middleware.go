@@ -1,0 +1,317 @@
+package verifier
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keyward/keyward/jose"
+)
+
+// DefaultRetryAfter is the Retry-After of a 503 answer when the key source is
+// unavailable.
+const DefaultRetryAfter = 10 * time.Second
+
+// MiddlewareConfig configures [Middleware].
+type MiddlewareConfig struct {
+	// Realm goes into every WWW-Authenticate challenge (RFC 6750 §3).
+	// Empty means no realm parameter.
+	Realm string
+	// PublicPaths are request paths, matched exactly, that pass without a
+	// token; e.g. "/" or "/healthz".
+	PublicPaths []string
+	// PublicPrefixes are path prefixes that pass without a token; write
+	// them with a trailing slash ("/static/"), since "/static" also
+	// matches "/static-admin". Only clean paths match: a path with "..",
+	// "." or "//" segments always needs a token, so that an upstream that
+	// cleans paths cannot be reached around the check.
+	PublicPrefixes []string
+	// ErrorHandler writes the answer to a rejected request; err wraps
+	// ErrNoToken, ErrInvalidRequest, ErrKeySourceUnavailable or a jose
+	// category and carries the precise reason, for logs. Nil means
+	// [WriteError] with Realm.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+}
+
+type claimsKey struct{}
+
+// ClaimsFrom returns the verified claims that [Middleware] put in the
+// request's context. The caller must not modify them.
+func ClaimsFrom(ctx context.Context) (*jose.Claims, bool) {
+	c, ok := ctx.Value(claimsKey{}).(*jose.Claims)
+	return c, ok
+}
+
+// WithClaims returns a copy of ctx that carries claims, as [Middleware]
+// does; for tests and for handlers that verify tokens themselves.
+func WithClaims(ctx context.Context, claims *jose.Claims) context.Context {
+	return context.WithValue(ctx, claimsKey{}, claims)
+}
+
+// Middleware returns net/http middleware that lets a request through only
+// with a valid bearer token, and puts the token's claims in its context
+// ([ClaimsFrom]).
+//
+// The token is taken only from the Authorization header, scheme
+// case-insensitive (RFC 6750 §2.1); never from the query string or a form,
+// which end up in logs and Referer headers. Requests without a token get 401
+// with a challenge and no error code (RFC 6750 §3.1); malformed credentials
+// 400 invalid_request; invalid tokens 401 invalid_token with a description
+// of the category only; an unavailable key source 503 with Retry-After.
+func Middleware(v *Verifier, cfg MiddlewareConfig) func(http.Handler) http.Handler {
+	onError := cfg.ErrorHandler
+	if onError == nil {
+		realm := cfg.Realm
+		onError = func(w http.ResponseWriter, r *http.Request, err error) { WriteError(w, realm, err) }
+	}
+	exact := slices.Clone(cfg.PublicPaths)
+	prefixes := slices.Clone(cfg.PublicPrefixes)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if isPublic(r.URL.Path, exact, prefixes) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			token, err := BearerToken(r)
+			if err != nil {
+				onError(w, r, err)
+				return
+			}
+			claims, err := v.Verify(r.Context(), token)
+			if err != nil {
+				onError(w, r, err)
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(WithClaims(r.Context(), claims)))
+		})
+	}
+}
+
+// isPublic matches a request path against the public exceptions.
+func isPublic(p string, exact, prefixes []string) bool {
+	if len(exact) == 0 && len(prefixes) == 0 {
+		return false
+	}
+	if !isClean(p) {
+		return false
+	}
+	if slices.Contains(exact, p) {
+		return true
+	}
+	for _, pre := range prefixes {
+		if strings.HasPrefix(p, pre) {
+			return true
+		}
+	}
+	return false
+}
+
+// isClean reports whether p is an absolute path that path.Clean leaves
+// alone, a trailing slash aside.
+func isClean(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c == p
+}
+
+// BearerToken extracts the bearer token from the request's Authorization
+// header (RFC 6750 §2.1). No header, or another scheme, is [ErrNoToken];
+// several Authorization headers, an empty token or characters outside the
+// b64token syntax are [ErrInvalidRequest].
+func BearerToken(r *http.Request) (string, error) {
+	vals := r.Header.Values("Authorization")
+	switch len(vals) {
+	case 0:
+		return "", ErrNoToken
+	case 1:
+	default:
+		return "", ErrInvalidRequest
+	}
+	scheme, token, _ := strings.Cut(strings.TrimLeft(vals[0], " "), " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", ErrNoToken
+	}
+	token = strings.Trim(token, " ")
+	if token == "" || !isB64Token(token) {
+		return "", ErrInvalidRequest
+	}
+	return token, nil
+}
+
+// isB64Token checks the b64token syntax of RFC 6750 §2.1.
+func isB64Token(s string) bool {
+	end := len(s)
+	for end > 0 && s[end-1] == '=' {
+		end--
+	}
+	if end == 0 {
+		return false
+	}
+	for i := 0; i < end; i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '-', c == '.', c == '_', c == '~', c == '+', c == '/':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// WriteError writes the RFC 6750 answer for err:
+//
+//   - [ErrNoToken]: 401, WWW-Authenticate: Bearer realm="..." (no error code);
+//   - [ErrInvalidRequest]: 400, error="invalid_request";
+//   - [ErrInsufficientScope]: 403, error="insufficient_scope";
+//   - [ErrKeySourceUnavailable]: 503 with Retry-After and no challenge;
+//   - anything else: 401, error="invalid_token".
+//
+// The body is a small JSON object {"error":"...","error_description":"..."}.
+// Descriptions come from [Description] and never echo the token, claim
+// values or key material.
+func WriteError(w http.ResponseWriter, realm string, err error) {
+	writeError(w, realm, err, "")
+}
+
+func writeError(w http.ResponseWriter, realm string, err error, scope string) {
+	desc := Description(err)
+	var code string
+	status := http.StatusUnauthorized
+	switch {
+	case errors.Is(err, ErrNoToken):
+		code = ""
+	case errors.Is(err, ErrInvalidRequest):
+		code, status = "invalid_request", http.StatusBadRequest
+	case errors.Is(err, ErrInsufficientScope):
+		code, status = "insufficient_scope", http.StatusForbidden
+	case errors.Is(err, ErrKeySourceUnavailable):
+		code, status = "temporarily_unavailable", http.StatusServiceUnavailable
+	default:
+		code = "invalid_token"
+	}
+	h := w.Header()
+	if status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", strconv.Itoa(int(DefaultRetryAfter/time.Second)))
+	} else {
+		h.Set("WWW-Authenticate", challenge(realm, code, desc, scope))
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	body := `{"error":"` + code + `","error_description":"` + desc + `"}`
+	if code == "" {
+		body = `{"error":"unauthorized","error_description":"` + desc + `"}`
+	}
+	_, _ = w.Write([]byte(body + "\n"))
+}
+
+// challenge builds a WWW-Authenticate value (RFC 6750 §3).
+func challenge(realm, code, desc, scope string) string {
+	var b strings.Builder
+	b.WriteString("Bearer")
+	sep := " "
+	param := func(name, val string) {
+		b.WriteString(sep)
+		b.WriteString(name)
+		b.WriteString(`="`)
+		b.WriteString(quote(val))
+		b.WriteByte('"')
+		sep = ", "
+	}
+	if realm != "" {
+		param("realm", realm)
+	}
+	if code != "" {
+		param("error", code)
+		param("error_description", desc)
+	}
+	if scope != "" {
+		param("scope", scope)
+	}
+	return b.String()
+}
+
+// quote keeps only the characters RFC 6750 §3 allows in a quoted value
+// (%x20-21 / %x23-5B / %x5D-7E), dropping quotes, backslashes and controls.
+func quote(s string) string {
+	ok := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 0x20 && c <= 0x7e && c != '"' && c != '\\' {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// RequireScope returns middleware, to be placed after [Middleware], that
+// lets a request through only when its token grants every one of scopes in
+// "scope" (space-separated, RFC 8693 §4.2) or "scp" (string or array);
+// otherwise 403 insufficient_scope naming the scopes required.
+func RequireScope(scopes ...string) func(http.Handler) http.Handler {
+	need := slices.Clone(scopes)
+	return guard(strings.Join(need, " "), func(c *jose.Claims) bool {
+		have := slices.Concat(c.Strings("scope"), c.Strings("scp"))
+		for _, s := range need {
+			if !slices.Contains(have, s) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// RequireRole returns middleware, to be placed after [Middleware], that lets
+// a request through only when its token's "roles" (array or string) or
+// "role" claim names at least one of roles; otherwise 403
+// insufficient_scope.
+func RequireRole(roles ...string) func(http.Handler) http.Handler {
+	wanted := slices.Clone(roles)
+	return guard("", func(c *jose.Claims) bool {
+		have := slices.Concat(c.Strings("roles"), c.Strings("role"))
+		for _, r := range wanted {
+			if slices.Contains(have, r) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func guard(scope string, ok func(*jose.Claims) bool) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, found := ClaimsFrom(r.Context())
+			if !found {
+				WriteError(w, "", ErrNoToken)
+				return
+			}
+			if !ok(c) {
+				writeError(w, "", ErrInsufficientScope, scope)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}

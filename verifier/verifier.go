@@ -1,0 +1,250 @@
+// Package verifier checks JWT access tokens for a service: a policy
+// (issuers, audiences, algorithms, leeway, token type) over a [KeySet] (a
+// remote [jwks.Set], keys from files, or both), a bounded cache of verified
+// tokens, and net/http middleware that answers with RFC 6750 errors.
+//
+// It imports no SQL driver and no issuer code, so that a service that only
+// verifies tokens pulls in nothing else.
+package verifier
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/keyward/keyward/jose"
+)
+
+// Defaults of [Config].
+const (
+	DefaultLeeway    = 30 * time.Second
+	DefaultCacheSize = 10000
+)
+
+// Token types (the "typ" header) of RFC 9068 access tokens and of plain
+// JWTs.
+const (
+	TypeAccessToken = "at+jwt"
+	TypeJWT         = "JWT"
+)
+
+// Config configures a [Verifier]. Each field documents its zero value; no
+// zero value turns a check off.
+type Config struct {
+	// Keys gives the verification keys. Required.
+	Keys KeySet
+
+	// Issuers lists the accepted "iss" values, compared exactly. At least
+	// one is required unless InsecureSkipIssuerCheck is set.
+	Issuers []string
+	// InsecureSkipIssuerCheck accepts any "iss" when Issuers is empty.
+	// Without an issuer check, a token from any issuer whose keys the key
+	// set holds is accepted.
+	InsecureSkipIssuerCheck bool
+	// Audiences lists the accepted audiences: "aud" must name at least one.
+	// At least one is required unless InsecureSkipAudienceCheck is set.
+	Audiences []string
+	// InsecureSkipAudienceCheck accepts any "aud" when Audiences is empty,
+	// so that a token minted for another service is accepted here too.
+	InsecureSkipAudienceCheck bool
+
+	// Algorithms is the allowlist of signature algorithms. Required and
+	// non-empty; "none" does not exist, and HS* verify only with a
+	// jose.SharedSecret in the key set.
+	Algorithms []jose.Algorithm
+
+	// Leeway is the clock skew allowed on "exp", "nbf" and "iat". Zero
+	// means DefaultLeeway (30 s); set NoLeeway for none. Negative is an
+	// error.
+	Leeway time.Duration
+	// NoLeeway makes the leeway exactly zero.
+	NoLeeway bool
+
+	// Types lists the accepted "typ" header values (compared without case
+	// and without an "application/" prefix). Empty means "at+jwt" and
+	// "JWT"; a token without "typ" is refused.
+	Types []string
+	// StrictType accepts only "at+jwt" (RFC 9068 §2.1), whatever Types says.
+	StrictType bool
+	// RequiredClaims lists claims that must be present besides "exp",
+	// which always is; e.g. "sub", "jti".
+	RequiredClaims []string
+
+	// MaxTokenSize is the largest token accepted, checked before parsing.
+	// Zero means jose.DefaultMaxTokenSize (16 KiB).
+	MaxTokenSize int
+
+	// CacheSize bounds the cache of verified tokens, in entries. Zero means
+	// DefaultCacheSize (10 000); negative turns the cache off.
+	CacheSize int
+
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Verifier verifies access tokens. It is safe for concurrent use.
+type Verifier struct {
+	keys    KeySet
+	algs    jose.AlgorithmSet
+	policy  jose.Policy
+	leeway  int64 // seconds, as jose.Policy counts it
+	maxSize int
+	now     func() time.Time
+	cache   *lru.Cache[string, *entry]
+}
+
+// entry is one verified token in the cache.
+type entry struct {
+	claims *jose.Claims
+	kid    string
+	key    *jose.JWK // the key that verified it, by identity
+	exp    int64
+}
+
+// New validates cfg and returns a Verifier.
+func New(cfg Config) (*Verifier, error) {
+	if cfg.Keys == nil {
+		return nil, fmt.Errorf("verifier: Config.Keys is required")
+	}
+	algs, err := jose.NewAlgorithmSet(cfg.Algorithms...)
+	if err != nil {
+		return nil, fmt.Errorf("verifier: Config.Algorithms: %w", err)
+	}
+	if len(cfg.Issuers) == 0 && !cfg.InsecureSkipIssuerCheck {
+		return nil, fmt.Errorf("verifier: Config.Issuers is empty; name the accepted issuers (or set InsecureSkipIssuerCheck)")
+	}
+	if len(cfg.Audiences) == 0 && !cfg.InsecureSkipAudienceCheck {
+		return nil, fmt.Errorf("verifier: Config.Audiences is empty; name the accepted audiences (or set InsecureSkipAudienceCheck)")
+	}
+	for _, s := range slices.Concat(cfg.Issuers, cfg.Audiences) {
+		if s == "" {
+			return nil, fmt.Errorf("verifier: empty issuer or audience in Config")
+		}
+	}
+	leeway := cfg.Leeway
+	switch {
+	case leeway < 0:
+		return nil, fmt.Errorf("verifier: negative Config.Leeway")
+	case cfg.NoLeeway:
+		leeway = 0
+	case leeway == 0:
+		leeway = DefaultLeeway
+	}
+	types := cfg.Types
+	switch {
+	case cfg.StrictType:
+		types = []string{TypeAccessToken}
+	case len(types) == 0:
+		types = []string{TypeAccessToken, TypeJWT}
+	}
+	if cfg.MaxTokenSize < 0 {
+		return nil, fmt.Errorf("verifier: negative Config.MaxTokenSize")
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	v := &Verifier{
+		keys:    cfg.Keys,
+		algs:    algs,
+		leeway:  int64(leeway / time.Second),
+		maxSize: cfg.MaxTokenSize,
+		now:     now,
+		policy: jose.Policy{
+			Issuers:   slices.Clone(cfg.Issuers),
+			Audiences: slices.Clone(cfg.Audiences),
+			Types:     slices.Clone(types),
+			Required:  slices.Clone(cfg.RequiredClaims),
+			Leeway:    leeway,
+			Now:       now,
+		},
+	}
+	size := cfg.CacheSize
+	if size == 0 {
+		size = DefaultCacheSize
+	}
+	if size > 0 {
+		v.cache, err = lru.New[string, *entry](size)
+		if err != nil {
+			return nil, fmt.Errorf("verifier: %w", err)
+		}
+	}
+	return v, nil
+}
+
+// Verify checks token completely — size, signature with a key from the key
+// set under the algorithm allowlist, then type, expiry, issuer, audience and
+// required claims — and returns its claims, which the caller must not
+// modify.
+//
+// Errors wrap one of the jose categories (jose.ErrExpired,
+// jose.ErrSignature, jose.ErrAudience...) or [ErrKeySourceUnavailable]; their
+// messages are precise and meant for logs; [Description] gives the text to
+// show a client.
+//
+// A token verified before is answered from the cache, keyed by the exact
+// token: the hit is still checked against the clock ("exp" with the leeway)
+// and against the key set, so a token whose key has left the set is
+// verified again, and fails.
+func (v *Verifier) Verify(ctx context.Context, token string) (*jose.Claims, error) {
+	if v.cache != nil {
+		if e, ok := v.cache.Get(token); ok {
+			if v.now().Unix() < e.exp+v.leeway {
+				ks, err := v.keys.Keys(ctx, e.kid)
+				if err != nil {
+					return nil, fmt.Errorf("%w: %w", ErrKeySourceUnavailable, err)
+				}
+				for _, k := range ks.Lookup(e.kid) {
+					if k == e.key {
+						return e.claims, nil
+					}
+				}
+			}
+			v.cache.Remove(token)
+		}
+	}
+	j, err := jose.ParseLimit(token, v.maxSize)
+	if err != nil {
+		return nil, err
+	}
+	kid := j.Header.KeyID
+	ks, err := v.keys.Keys(ctx, kid)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrKeySourceUnavailable, err)
+	}
+	key, err := j.Verify(ks, v.algs)
+	if err != nil {
+		return nil, err
+	}
+	claims, err := jose.ParseClaims(j.UnsafePayload())
+	if err != nil {
+		return nil, err
+	}
+	if err := v.policy.Validate(&j.Header, claims); err != nil {
+		return nil, err
+	}
+	if v.cache != nil {
+		v.cache.Add(token, &entry{claims: claims, kid: kid, key: key, exp: int64(claims.Expiry)})
+	}
+	return claims, nil
+}
+
+// Algorithms returns the allowlist.
+func (v *Verifier) Algorithms() []jose.Algorithm { return v.algs.Algorithms() }
+
+// Issuers returns the accepted issuers.
+func (v *Verifier) Issuers() []string { return slices.Clone(v.policy.Issuers) }
+
+// Audiences returns the accepted audiences.
+func (v *Verifier) Audiences() []string { return slices.Clone(v.policy.Audiences) }
+
+// CacheLen returns the number of tokens in the verified-token cache.
+func (v *Verifier) CacheLen() int {
+	if v.cache == nil {
+		return 0
+	}
+	return v.cache.Len()
+}

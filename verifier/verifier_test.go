@@ -1,0 +1,472 @@
+package verifier
+
+import (
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward/jose"
+	"github.com/keyward/keyward/jwks"
+)
+
+func TestNewValidates(t *testing.T) {
+	t.Parallel()
+	c := newClock()
+	rsaA := loadTestKey(t, "rsa-a.pem", jose.RS256)
+	tests := []struct {
+		name string
+		mod  func(*Config)
+		want string
+	}{
+		{"no keys", func(cfg *Config) { cfg.Keys = nil }, "Keys"},
+		{"no algorithms", func(cfg *Config) { cfg.Algorithms = nil }, "Algorithms"},
+		{"unknown algorithm", func(cfg *Config) { cfg.Algorithms = []jose.Algorithm{"none"} }, "Algorithms"},
+		{"no issuers", func(cfg *Config) { cfg.Issuers = nil }, "Issuers"},
+		{"no audiences", func(cfg *Config) { cfg.Audiences = nil }, "Audiences"},
+		{"empty issuer", func(cfg *Config) { cfg.Issuers = []string{""} }, "empty"},
+		{"negative leeway", func(cfg *Config) { cfg.Leeway = -time.Second }, "Leeway"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := baseConfig(c, rsaA)
+			tt.mod(&cfg)
+			if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("New: %v, want an error about %s", err, tt.want)
+			}
+		})
+	}
+	// The unsafe spellings work.
+	cfg := baseConfig(c, rsaA)
+	cfg.Issuers, cfg.Audiences = nil, nil
+	cfg.InsecureSkipIssuerCheck, cfg.InsecureSkipAudienceCheck = true, true
+	if _, err := New(cfg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestVerify(t *testing.T) {
+	t.Parallel()
+	rsaA := loadTestKey(t, "rsa-a.pem", jose.RS256)
+	rsaB := loadTestKey(t, "rsa-b.pem", jose.RS256) // not in the key set
+	ec := loadTestKey(t, "ec256.pem", jose.ES256)
+	ed := loadTestKey(t, "ed25519.pem", jose.EdDSA)
+	c := newClock()
+
+	with := func(mod func(*jose.Claims)) *jose.Claims {
+		cl := claims()
+		mod(cl)
+		return cl
+	}
+	tampered := func() string {
+		tok := rsaA.sign(t, "at+jwt", claims())
+		h, rest, _ := strings.Cut(tok, ".")
+		_, sig, _ := strings.Cut(rest, ".")
+		forged := with(func(c *jose.Claims) { c.Subject = "admin" })
+		p, _ := forged.MarshalJSON()
+		return h + "." + base64.RawURLEncoding.EncodeToString(p) + "." + sig
+	}
+	algNone := func() string {
+		h := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"at+jwt"}`))
+		p, _ := claims().MarshalJSON()
+		return h + "." + base64.RawURLEncoding.EncodeToString(p) + "."
+	}
+	// HS256 signed with the RSA public key's DER as the secret: the
+	// classic algorithm confusion.
+	confused := func() string {
+		der, _ := x509.MarshalPKIXPublicKey(&rsaA.priv.(*rsa.PrivateKey).PublicKey)
+		s, err := jose.NewSigner(jose.SharedSecret(der), jose.HS256, rsaA.pub.KeyID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := s.SignJWT("at+jwt", claims())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+
+	tests := []struct {
+		name    string
+		token   string
+		mod     func(*Config)
+		wantErr error
+	}{
+		{name: "RS256 at+jwt", token: rsaA.sign(t, "at+jwt", claims())},
+		{name: "RS256 JWT", token: rsaA.sign(t, "JWT", claims())},
+		{name: "ES256", token: ec.sign(t, "at+jwt", claims())},
+		{name: "EdDSA", token: ed.sign(t, "at+jwt", claims())},
+		{name: "application/at+jwt", token: rsaA.sign(t, "application/at+jwt", claims())},
+		{name: "no typ", token: func() string {
+			p, _ := claims().MarshalJSON()
+			tok, _ := rsaA.signer.Sign("", p)
+			return tok
+		}(), wantErr: jose.ErrType},
+		{name: "strict refuses JWT", token: rsaA.sign(t, "JWT", claims()), mod: func(c *Config) { c.StrictType = true }, wantErr: jose.ErrType},
+		{name: "strict accepts at+jwt", token: rsaA.sign(t, "at+jwt", claims()), mod: func(c *Config) { c.StrictType = true }},
+		{name: "expired", token: rsaA.sign(t, "at+jwt", with(func(c *jose.Claims) { c.Expiry = jose.NewNumericDate(t0.Add(-time.Minute)) })), wantErr: jose.ErrExpired},
+		{name: "expired within leeway", token: rsaA.sign(t, "at+jwt", with(func(c *jose.Claims) { c.Expiry = jose.NewNumericDate(t0.Add(-20 * time.Second)) }))},
+		{name: "expired within leeway, no leeway", token: rsaA.sign(t, "at+jwt", with(func(c *jose.Claims) { c.Expiry = jose.NewNumericDate(t0.Add(-20 * time.Second)) })), mod: func(c *Config) { c.NoLeeway = true }, wantErr: jose.ErrExpired},
+		{name: "no exp", token: rsaA.sign(t, "at+jwt", with(func(c *jose.Claims) { c.Expiry = 0 })), wantErr: jose.ErrMissingClaim},
+		{name: "nbf in the future", token: rsaA.sign(t, "at+jwt", with(func(c *jose.Claims) { c.NotBefore = jose.NewNumericDate(t0.Add(5 * time.Minute)) })), wantErr: jose.ErrNotYetValid},
+		{name: "wrong aud", token: rsaA.sign(t, "at+jwt", with(func(c *jose.Claims) { c.Audience = jose.Audience{"other"} })), wantErr: jose.ErrAudience},
+		{name: "one of several aud", token: rsaA.sign(t, "at+jwt", with(func(c *jose.Claims) { c.Audience = jose.Audience{"other", "api"} }))},
+		{name: "wrong iss", token: rsaA.sign(t, "at+jwt", with(func(c *jose.Claims) { c.Issuer = "https://evil.example" })), wantErr: jose.ErrIssuer},
+		{name: "required claim", token: rsaA.sign(t, "at+jwt", with(func(c *jose.Claims) { c.ID = "" })), mod: func(c *Config) { c.RequiredClaims = []string{"jti"} }, wantErr: jose.ErrMissingClaim},
+		{name: "tampered", token: tampered(), wantErr: jose.ErrSignature},
+		{name: "alg none", token: algNone(), wantErr: jose.ErrAlgorithmNotAllowed},
+		{name: "HS256 with the RSA public key", token: confused(), mod: func(c *Config) { c.Algorithms = append(c.Algorithms, jose.HS256) }, wantErr: jose.ErrAlgorithmNotAllowed},
+		{name: "algorithm outside the allowlist", token: ec.sign(t, "at+jwt", claims()), mod: func(c *Config) { c.Algorithms = []jose.Algorithm{jose.RS256} }, wantErr: jose.ErrAlgorithmNotAllowed},
+		{name: "unknown key", token: rsaB.sign(t, "at+jwt", claims()), wantErr: jose.ErrKeyNotFound},
+		{name: "malformed", token: "not.a.token!", wantErr: jose.ErrMalformed},
+		{name: "too large", token: strings.Repeat("a", 20<<10), wantErr: jose.ErrTooLarge},
+		{name: "smaller size limit", token: rsaA.sign(t, "at+jwt", claims()), mod: func(c *Config) { c.MaxTokenSize = 100 }, wantErr: jose.ErrTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := baseConfig(c, rsaA, ec, ed)
+			if tt.mod != nil {
+				tt.mod(&cfg)
+			}
+			v := newVerifier(t, cfg)
+			// Twice: the second call may be a cache hit and must agree.
+			for i := range 2 {
+				got, err := v.Verify(t.Context(), tt.token)
+				if tt.wantErr != nil {
+					if !errors.Is(err, tt.wantErr) {
+						t.Fatalf("call %d: err = %v, want %v", i, err, tt.wantErr)
+					}
+					if got != nil {
+						t.Fatal("claims returned with an error")
+					}
+					continue
+				}
+				if err != nil {
+					t.Fatalf("call %d: %v", i, err)
+				}
+				if got.Subject != "user-1" || got.String("scope") != "read write" {
+					t.Fatalf("claims %+v", got)
+				}
+			}
+		})
+	}
+}
+
+func TestCacheChecksExpiryOnEveryHit(t *testing.T) {
+	t.Parallel()
+	rsaA := loadTestKey(t, "rsa-a.pem", jose.RS256)
+	c := newClock()
+	v := newVerifier(t, baseConfig(c, rsaA))
+	tok := rsaA.sign(t, "at+jwt", claims()) // exp = t0 + 15m
+	first, err := v.Verify(t.Context(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := v.Verify(t.Context(), tok)
+	if err != nil || second != first || v.CacheLen() != 1 {
+		t.Fatalf("not a cache hit: %v %v %d", err, second == first, v.CacheLen())
+	}
+	c.Add(15*time.Minute + DefaultLeeway - time.Second)
+	if _, err := v.Verify(t.Context(), tok); err != nil {
+		t.Fatalf("within leeway: %v", err)
+	}
+	c.Add(time.Second)
+	if _, err := v.Verify(t.Context(), tok); !errors.Is(err, jose.ErrExpired) {
+		t.Fatalf("err = %v, want ErrExpired from a cached token", err)
+	}
+	if v.CacheLen() != 0 {
+		t.Fatal("expired entry kept")
+	}
+}
+
+func TestCacheOff(t *testing.T) {
+	t.Parallel()
+	rsaA := loadTestKey(t, "rsa-a.pem", jose.RS256)
+	c := newClock()
+	cfg := baseConfig(c, rsaA)
+	cfg.CacheSize = -1
+	v := newVerifier(t, cfg)
+	tok := rsaA.sign(t, "at+jwt", claims())
+	a, err := v.Verify(t.Context(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := v.Verify(t.Context(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a == b || v.CacheLen() != 0 {
+		t.Fatal("the cache is on")
+	}
+}
+
+func TestCacheIsBounded(t *testing.T) {
+	t.Parallel()
+	ed := loadTestKey(t, "ed25519.pem", jose.EdDSA)
+	c := newClock()
+	cfg := baseConfig(c, ed)
+	cfg.CacheSize = 10
+	v := newVerifier(t, cfg)
+	for i := range 50 {
+		cl := claims()
+		cl.ID = fmt.Sprint(i)
+		if _, err := v.Verify(t.Context(), ed.sign(t, "at+jwt", cl)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := v.CacheLen(); n != 10 {
+		t.Fatalf("cache holds %d entries, want 10", n)
+	}
+}
+
+// keyServer serves a JWK Set that the test can change.
+type keyServer struct {
+	srv  *httptest.Server
+	mu   sync.Mutex
+	body []byte
+	down bool
+}
+
+func newKeyServer(t *testing.T, keys ...*testKey) *keyServer {
+	t.Helper()
+	ks := &keyServer{}
+	ks.publish(t, keys...)
+	ks.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ks.mu.Lock()
+		body, down := ks.body, ks.down
+		ks.mu.Unlock()
+		if down {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "max-age=300")
+		w.Write(body)
+	}))
+	t.Cleanup(ks.srv.Close)
+	return ks
+}
+
+func (ks *keyServer) publish(t *testing.T, keys ...*testKey) {
+	t.Helper()
+	set := &jose.JWKS{}
+	for _, k := range keys {
+		set.Keys = append(set.Keys, k.pub)
+	}
+	b, err := set.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks.mu.Lock()
+	ks.body = b
+	ks.mu.Unlock()
+}
+
+func (ks *keyServer) setDown(down bool) {
+	ks.mu.Lock()
+	ks.down = down
+	ks.mu.Unlock()
+}
+
+func (ks *keyServer) set(t *testing.T, c *clock, mod func(*jwks.Config)) *jwks.Set {
+	t.Helper()
+	cfg := jwks.Config{URL: ks.srv.URL + "/jwks.json", Client: ks.srv.Client(), Now: c.Now}
+	if mod != nil {
+		mod(&cfg)
+	}
+	s, err := jwks.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestRemovedKeyDropsCachedTokens(t *testing.T) {
+	t.Parallel()
+	rsaA := loadTestKey(t, "rsa-a.pem", jose.RS256)
+	ed := loadTestKey(t, "ed25519.pem", jose.EdDSA)
+	c := newClock()
+	ks := newKeyServer(t, rsaA, ed)
+	set := ks.set(t, c, nil)
+	cfg := baseConfig(c)
+	cfg.Keys = set
+	v := newVerifier(t, cfg)
+
+	tokA := rsaA.sign(t, "at+jwt", claims())
+	tokE := ed.sign(t, "at+jwt", claims())
+	for _, tok := range []string{tokA, tokE} {
+		if _, err := v.Verify(t.Context(), tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v.CacheLen() != 2 {
+		t.Fatalf("cache %d", v.CacheLen())
+	}
+	// The issuer retires rsaA; after the next refresh its tokens, cached
+	// or not, stop verifying, and the other key's cached token still hits.
+	ks.publish(t, ed)
+	c.Add(5 * time.Minute)
+	if err := set.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(t.Context(), tokA); !errors.Is(err, jose.ErrKeyNotFound) {
+		t.Fatalf("err = %v, want ErrKeyNotFound for a token of a removed key", err)
+	}
+	if _, err := v.Verify(t.Context(), tokE); err != nil {
+		t.Fatal(err)
+	}
+	if v.CacheLen() != 1 {
+		t.Fatalf("cache %d, want only the surviving key's token", v.CacheLen())
+	}
+}
+
+func TestKeySourceUnavailable(t *testing.T) {
+	t.Parallel()
+	rsaA := loadTestKey(t, "rsa-a.pem", jose.RS256)
+	c := newClock()
+	ks := newKeyServer(t, rsaA)
+	ks.setDown(true)
+	cfg := baseConfig(c)
+	cfg.Keys = ks.set(t, c, nil)
+	v := newVerifier(t, cfg)
+	_, err := v.Verify(t.Context(), rsaA.sign(t, "at+jwt", claims()))
+	if !errors.Is(err, ErrKeySourceUnavailable) || !errors.Is(err, jwks.ErrUnavailable) {
+		t.Fatalf("err = %v", err)
+	}
+	if Description(err) != "key source unavailable" {
+		t.Fatal(Description(err))
+	}
+}
+
+func TestIssuerDownThenMaxStale(t *testing.T) {
+	t.Parallel()
+	rsaA := loadTestKey(t, "rsa-a.pem", jose.RS256)
+	c := newClock()
+	ks := newKeyServer(t, rsaA)
+	set := ks.set(t, c, func(cfg *jwks.Config) { cfg.MaxStale = 2 * time.Hour })
+	cfg := baseConfig(c)
+	cfg.Keys = set
+	cfg.CacheSize = -1
+	v := newVerifier(t, cfg)
+	if err := set.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ks.setDown(true)
+	// Tokens minted later, to stay unexpired while the clock moves.
+	mint := func() string {
+		cl := claims()
+		cl.IssuedAt = jose.NewNumericDate(c.Now())
+		cl.Expiry = jose.NewNumericDate(c.Now().Add(10 * time.Minute))
+		return rsaA.sign(t, "at+jwt", cl)
+	}
+	c.Add(90 * time.Minute)
+	if _, err := v.Verify(t.Context(), mint()); err != nil {
+		t.Fatalf("within max-stale: %v", err)
+	}
+	c.Add(31 * time.Minute)
+	if _, err := v.Verify(t.Context(), mint()); !errors.Is(err, ErrKeySourceUnavailable) {
+		t.Fatalf("past max-stale: err = %v", err)
+	}
+}
+
+func TestCombine(t *testing.T) {
+	t.Parallel()
+	rsaA := loadTestKey(t, "rsa-a.pem", jose.RS256)
+	ed := loadTestKey(t, "ed25519.pem", jose.EdDSA)
+	c := newClock()
+	remote := newKeyServer(t, ed)
+	cfg := baseConfig(c)
+	cfg.Keys = Combine(StaticKeys(&jose.JWKS{Keys: []*jose.JWK{rsaA.pub}}), remote.set(t, c, nil))
+	v := newVerifier(t, cfg)
+	for _, tok := range []string{rsaA.sign(t, "at+jwt", claims()), ed.sign(t, "at+jwt", claims())} {
+		if _, err := v.Verify(t.Context(), tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The remote goes away before ever being fetched: static keys still
+	// work, unknown kids report the outage.
+	down := newKeyServer(t, ed)
+	down.setDown(true)
+	cfg.Keys = Combine(StaticKeys(&jose.JWKS{Keys: []*jose.JWK{rsaA.pub}}), down.set(t, c, nil))
+	v = newVerifier(t, cfg)
+	if _, err := v.Verify(t.Context(), rsaA.sign(t, "at+jwt", claims())); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(t.Context(), ed.sign(t, "at+jwt", claims())); !errors.Is(err, ErrKeySourceUnavailable) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestCacheHitAllocatesNothing(t *testing.T) {
+	rsaA := loadTestKey(t, "rsa-a.pem", jose.RS256)
+	c := newClock()
+	v := newVerifier(t, baseConfig(c, rsaA))
+	tok := rsaA.sign(t, "at+jwt", claims())
+	ctx := t.Context()
+	if _, err := v.Verify(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(1000, func() {
+		if _, err := v.Verify(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per cache hit", allocs)
+	}
+}
+
+// TestDependencies keeps the promise of the package documentation: a
+// service that verifies tokens pulls in no SQL driver and no issuer code.
+func TestDependencies(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("runs go list")
+	}
+	out, err := exec.CommandContext(t.Context(), "go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	forbidden := []string{"database/sql", "modernc.org", "jackc", "keyward/issuer", "keyward/server", "keyward/storage"}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, f := range forbidden {
+			if strings.Contains(dep, f) {
+				t.Errorf("verifier depends on %s", dep)
+			}
+		}
+	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	rsaA := loadTestKey(b, "rsa-a.pem", jose.RS256)
+	c := newClock()
+	tok := rsaA.sign(b, "at+jwt", claims())
+	for _, size := range []int{0, -1} {
+		name := "cached"
+		if size < 0 {
+			name = "uncached"
+		}
+		b.Run(name, func(b *testing.B) {
+			cfg := baseConfig(c, rsaA)
+			cfg.CacheSize = size
+			v := newVerifier(b, cfg)
+			ctx := b.Context()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := v.Verify(ctx, tok); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
