@@ -6,7 +6,8 @@
 // started for the whole test binary: in a temporary directory, listening on a
 // free port of 127.0.0.1 only, with its unix socket inside that directory and
 // fsync off. When the tests run as root, the cluster runs as the postgres
-// user through runuser. [Main] stops and removes it once the tests are done:
+// user through runuser. [Main] stops and removes it once the tests are done,
+// and a watchdog process does so if the test binary dies before:
 //
 //	func TestMain(m *testing.M) { pgtest.Main(m) }
 //
@@ -127,6 +128,9 @@ func Start(ctx context.Context) (*Server, error) {
 			"-w", "-t", "60", "-o", "-p "+strconv.Itoa(port), "start")
 		if err == nil {
 			s.adminDSN = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+			if err := s.startWatchdog(); err != nil {
+				return nil, errors.Join(fmt.Errorf("pgtest: watchdog: %w", err), s.Stop())
+			}
 			return s, nil
 		}
 		log, _ := os.ReadFile(filepath.Join(s.dir, "postgres.log"))

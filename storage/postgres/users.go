@@ -102,9 +102,6 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*keyward.User
 			return err
 		}
 		u := old
-		if u.Roles != nil {
-			u.Roles = append([]string(nil), old.Roles...)
-		}
 		if err := fn(&u); err != nil {
 			return err
 		}
