@@ -25,8 +25,9 @@ type UserStore interface {
 	// an error nothing is written and the error is returned, except
 	// ErrNoChange, which makes UpdateUser return nil. The store sets
 	// UpdatedAt to its clock's time unless fn changed it. It returns an error
-	// wrapping ErrNotFound when the user does not exist and ErrConflict when
-	// the new username is taken.
+	// wrapping ErrNotFound when the user does not exist, ErrConflict when the
+	// new username is taken, and ErrInvalid when fn changed the ID or emptied
+	// the username.
 	UpdateUser(ctx context.Context, id string, fn func(*User) error) error
 	// DeleteUser removes the user together with its sessions, refresh tokens
 	// and authorization codes. It returns an error wrapping ErrNotFound when
@@ -97,6 +98,7 @@ type RefreshTokenStore interface {
 	//   - ErrRevoked: the token was revoked.
 	//   - ErrExpired: now is at or past ExpiresAt.
 	//   - ErrConflict: next.Hash exists; nothing is written.
+	//   - ErrInvalid: next.Hash is empty; nothing is written.
 	// With these errors but ErrNotFound the old token is returned as stored,
 	// so the caller can log its family, user and client. Of concurrent
 	// rotations of one token, in one process or several, exactly one

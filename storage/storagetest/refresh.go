@@ -159,6 +159,9 @@ func testRefreshRotateErrors(t *testing.T, s keyward.Store) {
 			}
 		})
 	}
+	got, err := s.RotateRefreshToken(ctx, hash("live"), keyward.RefreshToken{Scope: "no hash"}, at(0))
+	wantErr(t, "RotateRefreshToken(empty next hash)", err, keyward.ErrInvalid)
+	equal(t, "returned token", got, normRefresh(refreshToken("live", "f-live")))
 	// Nothing of the failed rotations was written.
 	equal(t, "live token", getRefresh(t, s, "live"), normRefresh(refreshToken("live", "f-live")))
 	equal(t, "taken token", getRefresh(t, s, "taken"), normRefresh(refreshToken("taken", "f-taken")))
