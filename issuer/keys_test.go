@@ -1,0 +1,326 @@
+package issuer
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/jose"
+)
+
+// TestKeyLifecycle walks a dozen rotations under a moved clock, restarting
+// the manager (and reopening the store) half-way, and checks at every step
+// that exactly one key signs, that a key is published at least one JWKS
+// max-age before it signs, that every token signed so far verifies until its
+// expiry against the published set, and that a retired key leaves the set
+// only after its remove_at.
+func TestKeyLifecycle(t *testing.T) {
+	t.Parallel()
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			clk := newClock()
+			const (
+				rotate = time.Hour
+				ttl    = 10 * time.Minute
+				maxAge = 2 * time.Minute
+				leeway = 30 * time.Second
+				tick   = time.Minute
+			)
+			newManager := func() *KeyManager {
+				km, err := NewKeyManager(KeyManagerConfig{
+					Store: b.open(t, clk.Now), Sealer: testSealer(t), Alg: jose.ES256,
+					RotateEvery: rotate, AccessTTL: ttl, JWKSMaxAge: maxAge, Leeway: leeway,
+					CheckEvery: tick, Now: clk.Now,
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return km
+			}
+			km := newManager()
+			if _, err := km.Signer(); !errors.Is(err, ErrNoSigningKey) {
+				t.Fatalf("Signer before the first step: %v, want ErrNoSigningKey", err)
+			}
+			type token struct {
+				jws string
+				exp time.Time
+				kid string
+			}
+			var (
+				tokens    []token
+				firstSeen = map[string]time.Time{}
+				removeAt  = map[string]time.Time{}
+				signedBy  []string
+				prevSet   []string
+			)
+			end := clk.Now().Add(13 * rotate)
+			for step := 0; clk.Now().Before(end); step++ {
+				if step == 400 {
+					km = newManager() // a restart: everything must come from the store
+				}
+				if err := km.Step(t.Context()); err != nil {
+					t.Fatalf("step %d: %v", step, err)
+				}
+				now := clk.Now()
+				stored, err := km.cfg.Store.ListKeys(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				active := 0
+				for _, k := range stored {
+					if k.State == keyward.KeyActive {
+						active++
+					}
+					if k.State == keyward.KeyRetired {
+						removeAt[k.ID] = k.RemoveAt
+						if want := k.RetireAt.Add(ttl + maxAge + leeway); !k.RemoveAt.Equal(want) {
+							t.Fatalf("key %s: remove_at %v, want retire_at + TTL + max-age + leeway = %v", k.ID, k.RemoveAt, want)
+						}
+					}
+				}
+				if active != 1 {
+					t.Fatalf("step %d: %d active keys", step, active)
+				}
+				set, algs := km.KeySet()
+				ids := set.KeyIDs()
+				if len(ids) > 3 {
+					t.Fatalf("step %d: %d keys published; retired keys are not removed", step, len(ids))
+				}
+				for _, id := range ids {
+					if _, ok := firstSeen[id]; !ok {
+						firstSeen[id] = now
+					}
+				}
+				for _, id := range prevSet {
+					if !slices.Contains(ids, id) && now.Before(removeAt[id]) {
+						t.Fatalf("step %d: key %s left the JWKS at %v, before its remove_at %v", step, id, now, removeAt[id])
+					}
+				}
+				prevSet = ids
+				signer, err := km.Signer()
+				if err != nil {
+					t.Fatal(err)
+				}
+				kid := signer.KeyID()
+				if len(signedBy) == 0 || signedBy[len(signedBy)-1] != kid {
+					if len(signedBy) > 0 && now.Sub(firstSeen[kid]) < maxAge {
+						t.Fatalf("step %d: key %s signs %v after it was published, want at least the JWKS max-age %v", step, kid, now.Sub(firstSeen[kid]), maxAge)
+					}
+					signedBy = append(signedBy, kid)
+				}
+				jws, err := signer.SignJWT(AccessTokenType, &jose.Claims{Subject: "u", Expiry: jose.NewNumericDate(now.Add(ttl))})
+				if err != nil {
+					t.Fatal(err)
+				}
+				tokens = append(tokens, token{jws, now.Add(ttl), kid})
+				policy := &jose.Policy{Now: clk.Now, Leeway: leeway}
+				for _, tok := range tokens {
+					if !now.Before(tok.exp.Add(leeway)) {
+						continue
+					}
+					if _, err := jose.VerifyJWT(tok.jws, set, algs, policy); err != nil {
+						t.Fatalf("step %d: token signed by %s at exp-%v no longer verifies: %v", step, tok.kid, ttl, err)
+					}
+				}
+				clk.Add(tick)
+			}
+			if len(signedBy) < 12 {
+				t.Fatalf("%d keys signed in 13 rotation periods: %v", len(signedBy), signedBy)
+			}
+		})
+	}
+}
+
+func TestKeyManagerOperations(t *testing.T) {
+	t.Parallel()
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			clk := newClock()
+			logs := new(syncBuffer)
+			km, err := NewKeyManager(KeyManagerConfig{
+				Store: b.open(t, clk.Now), Sealer: testSealer(t), Alg: jose.ES256,
+				RotateEvery: time.Hour, JWKSMaxAge: time.Minute, Now: clk.Now, Logger: jsonLogger(logs),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := t.Context()
+			if err := km.Step(ctx); err != nil {
+				t.Fatal(err)
+			}
+			first := mustSigner(t, km).KeyID()
+
+			// A scheduled rotation publishes the key first.
+			pending, err := km.Rotate(ctx, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := mustSigner(t, km).KeyID(); got != first {
+				t.Fatalf("after Rotate(false) %s signs, want %s until the pre-publication ends", got, first)
+			}
+			if ids := jwksIDs(t, km); !slices.Contains(ids, pending) {
+				t.Fatalf("pending key %s not published: %v", pending, ids)
+			}
+			clk.Add(km.Config().PrePublish)
+			if err := km.Step(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := mustSigner(t, km).KeyID(); got != pending {
+				t.Fatalf("after the pre-publication %s signs, want %s", got, pending)
+			}
+
+			// An immediate rotation signs at once.
+			now, err := km.Rotate(ctx, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := mustSigner(t, km).KeyID(); got != now {
+				t.Fatalf("after Rotate(true) %s signs, want %s", got, now)
+			}
+
+			// Import: a pre-generated RSA key.
+			imported, err := km.Import(ctx, testKey(t, "rsa2048.pem"), true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s := mustSigner(t, km); s.KeyID() != imported || s.Algorithm() != jose.RS256 {
+				t.Fatalf("after Import %s/%s signs, want %s/RS256", s.KeyID(), s.Algorithm(), imported)
+			}
+			if _, err := km.Import(ctx, testKey(t, "rsa2048.pem"), false); !errors.Is(err, keyward.ErrConflict) {
+				t.Fatalf("second import: %v, want ErrConflict", err)
+			}
+
+			// Retiring the active key hands over to a new one.
+			if err := km.Retire(ctx, imported); err != nil {
+				t.Fatal(err)
+			}
+			if got := mustSigner(t, km).KeyID(); got == imported {
+				t.Fatal("the retired key still signs")
+			}
+			if ids := jwksIDs(t, km); !slices.Contains(ids, imported) {
+				t.Fatal("a retired key left the JWKS at once")
+			}
+			if err := km.Retire(ctx, "no-such-kid"); !errors.Is(err, ErrKeyNotFound) {
+				t.Fatalf("Retire(unknown) = %v, want ErrKeyNotFound", err)
+			}
+
+			// Nothing secret in the audit lines.
+			out := logs.String()
+			for _, want := range []string{`"msg":"key_rotated"`, `"msg":"key_published"`, `"msg":"key_retired"`} {
+				if !strings.Contains(out, want) {
+					t.Errorf("log lacks %s:\n%s", want, out)
+				}
+			}
+			if strings.Contains(out, "PRIVATE") || strings.Contains(out, `"d":`) {
+				t.Fatalf("key material in the log:\n%s", out)
+			}
+		})
+	}
+}
+
+func TestKeyManagerWrongMasterKey(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	b := backends(t)[0]
+	store := b.open(t, clk.Now)
+	km, err := NewKeyManager(KeyManagerConfig{Store: store, Sealer: testSealer(t), Alg: jose.EdDSA, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := km.Step(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	other, _ := NewSealer(make([]byte, MasterKeySize), nil)
+	km2, err := NewKeyManager(KeyManagerConfig{Store: store, Sealer: other, Alg: jose.EdDSA, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := km2.Reload(t.Context()); !errors.Is(err, ErrMasterKey) {
+		t.Fatalf("Reload with another master key: %v, want ErrMasterKey", err)
+	}
+	// The stored private key is sealed: no PKCS#8 header in the clear.
+	keys, _ := store.ListKeys(t.Context())
+	for _, k := range keys {
+		if strings.Contains(string(k.PrivateKey), "\x06\x03\x2b\x65\x70") { // OID 1.3.101.112 (Ed25519)
+			t.Fatal("the stored private key is not encrypted")
+		}
+	}
+}
+
+func TestKeyManagerStatic(t *testing.T) {
+	t.Parallel()
+	key := testKey(t, "p256.pem")
+	km, err := NewKeyManager(KeyManagerConfig{Static: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := mustSigner(t, km)
+	want, _ := jose.Thumbprint(key)
+	if s.KeyID() != want || s.Algorithm() != jose.ES256 {
+		t.Fatalf("static signer %s/%s, want %s/ES256 (the key's type wins over the RS256 default)", s.KeyID(), s.Algorithm(), want)
+	}
+	if _, err := km.Rotate(t.Context(), true); !errors.Is(err, ErrStaticKey) {
+		t.Fatalf("Rotate on a static key: %v", err)
+	}
+	if ids := jwksIDs(t, km); len(ids) != 1 || ids[0] != want {
+		t.Fatalf("JWKS %v", ids)
+	}
+	if strings.Contains(string(km.JWKS().Body), `"d"`) {
+		t.Fatal("private member in the JWKS")
+	}
+}
+
+func TestKeyManagerConfig(t *testing.T) {
+	t.Parallel()
+	store := backends(t)[0].open(t, nil)
+	tests := []struct {
+		name string
+		cfg  KeyManagerConfig
+	}{
+		{"no store", KeyManagerConfig{Sealer: testSealer(t)}},
+		{"no sealer", KeyManagerConfig{Store: store}},
+		{"symmetric", KeyManagerConfig{Store: store, Sealer: testSealer(t), Alg: jose.HS256}},
+		{"none", KeyManagerConfig{Store: store, Sealer: testSealer(t), Alg: "none"}},
+		{"negative", KeyManagerConfig{Store: store, Sealer: testSealer(t), Leeway: -1}},
+		{"pre-publication under max-age", KeyManagerConfig{Store: store, Sealer: testSealer(t), JWKSMaxAge: time.Minute, PrePublish: time.Second}},
+		{"pre-publication over rotation", KeyManagerConfig{Store: store, Sealer: testSealer(t), RotateEvery: time.Hour, PrePublish: 2 * time.Hour}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if _, err := NewKeyManager(tt.cfg); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+	km, err := NewKeyManager(KeyManagerConfig{Store: store, Sealer: testSealer(t), RotateEvery: 4 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := km.Config(); c.JWKSMaxAge != time.Second || c.CheckEvery != 500*time.Millisecond || c.PrePublish < c.JWKSMaxAge || c.PrePublish >= c.RotateEvery {
+		t.Fatalf("a short rotation period gives max-age %v, check %v, pre-publication %v", c.JWKSMaxAge, c.CheckEvery, c.PrePublish)
+	}
+}
+
+func mustSigner(tb testing.TB, km *KeyManager) *jose.Signer {
+	tb.Helper()
+	s, err := km.Signer()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+func jwksIDs(tb testing.TB, km *KeyManager) []string {
+	tb.Helper()
+	set, err := jose.ParseJWKS(km.JWKS().Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return set.KeyIDs()
+}
