@@ -1,0 +1,269 @@
+// Package gate is the HTTP handler behind `keyward gate`: a verifying
+// reverse proxy that lets only requests with a valid bearer token through to
+// an upstream service written in any language, or, without an upstream, the
+// small demo API of the Node recipe keyward replaces.
+package gate
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-json-experiment/json"
+
+	"github.com/keyward/keyward/jose"
+	"github.com/keyward/keyward/verifier"
+)
+
+// HealthPath is the gate's own health endpoint. It lives under a prefix no
+// application route uses, so it never hides an upstream route; it needs no
+// token.
+const HealthPath = "/.keyward/healthz"
+
+// Headers the gate sets on requests it forwards. Every incoming header whose
+// name starts with "X-Auth-" (in any case, and with "_" taken for "-") is
+// removed first, so the upstream can trust them.
+const (
+	HeaderSubject = "X-Auth-Subject" // the token's "sub"
+	HeaderScope   = "X-Auth-Scope"   // the granted scopes, space-separated
+	HeaderClaims  = "X-Auth-Claims"  // unpadded base64url of the verified claims JSON
+)
+
+// Config configures the gate's handler.
+type Config struct {
+	// Verifier checks the tokens. Required.
+	Verifier *verifier.Verifier
+	// Upstream is where verified requests go; its path is prefixed to the
+	// request's. Nil serves the demo API: GET / (public) and GET /protected.
+	Upstream *url.URL
+	// PublicPaths pass without a token: exact paths, or prefixes when they
+	// end with "*" ("/static/*"). In demo mode "/" is always public.
+	PublicPaths []string
+	// Realm is the realm of the WWW-Authenticate challenges; empty means
+	// "keyward".
+	Realm string
+	// Logger receives one line per proxy error and per refused request
+	// (at Debug level for invalid tokens, Warn when the key source is
+	// unavailable). Nil discards.
+	Logger *slog.Logger
+	// Transport carries requests to the upstream; nil means a transport
+	// with connection, TLS and response-header timeouts.
+	Transport http.RoundTripper
+	// Ready reports whether the gate can verify tokens, for HealthPath;
+	// typically the key set's Ready method. Nil means always ready.
+	Ready func() error
+}
+
+// New returns the gate's handler.
+func New(cfg Config) (http.Handler, error) {
+	if cfg.Verifier == nil {
+		return nil, errors.New("gate: Config.Verifier is required")
+	}
+	if u := cfg.Upstream; u != nil && ((u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		return nil, fmt.Errorf("gate: upstream %q is not an absolute http(s) URL", u.Redacted())
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	realm := cfg.Realm
+	if realm == "" {
+		realm = "keyward"
+	}
+	mc := verifier.MiddlewareConfig{Realm: realm}
+	for _, p := range cfg.PublicPaths {
+		if p == "" || p[0] != '/' {
+			return nil, fmt.Errorf("gate: public path %q does not start with /", p)
+		}
+		if pre, ok := strings.CutSuffix(p, "*"); ok {
+			mc.PublicPrefixes = append(mc.PublicPrefixes, pre)
+		} else {
+			mc.PublicPaths = append(mc.PublicPaths, p)
+		}
+	}
+	mc.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		if errors.Is(err, verifier.ErrKeySourceUnavailable) {
+			logger.WarnContext(r.Context(), "request refused", "path", r.URL.Path, "status", http.StatusServiceUnavailable, "err", err)
+		} else if logger.Enabled(r.Context(), slog.LevelDebug) {
+			logger.DebugContext(r.Context(), "request refused", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+		}
+		verifier.WriteError(w, realm, err)
+	}
+
+	var app http.Handler
+	if cfg.Upstream == nil {
+		mc.PublicPaths = append(mc.PublicPaths, "/")
+		app = demo()
+	} else {
+		app = proxy(cfg.Upstream, cfg.Transport, logger)
+	}
+	protected := verifier.Middleware(cfg.Verifier, mc)(app)
+
+	ready := cfg.Ready
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == HealthPath {
+			health(w, r, ready)
+			return
+		}
+		protected.ServeHTTP(w, r)
+	}), nil
+}
+
+func health(w http.ResponseWriter, r *http.Request, ready func() error) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed"})
+		return
+	}
+	if ready != nil {
+		if err := ready(); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": verifier.Description(fmt.Errorf("%w: %w", verifier.ErrKeySourceUnavailable, err))})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// demo is the API of the Node recipe: a public route and a protected one
+// that shows the verified claims.
+func demo() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"message": "This is a public route"})
+	})
+	mux.HandleFunc("GET /protected", func(w http.ResponseWriter, r *http.Request) {
+		claims, _ := verifier.ClaimsFrom(r.Context())
+		writeJSON(w, http.StatusOK, struct {
+			Message string       `json:"message"`
+			Claims  *jose.Claims `json:"claims"`
+		}{"You have accessed a protected route!", claims})
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v, json.Deterministic(true))
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// defaultTransport is the upstream transport when none is given.
+func defaultTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = 5 * time.Second
+	t.ResponseHeaderTimeout = 60 * time.Second
+	t.MaxIdleConnsPerHost = 256
+	t.IdleConnTimeout = 90 * time.Second
+	return t
+}
+
+// proxy forwards requests to upstream with the verified identity in
+// X-Auth-* headers.
+func proxy(upstream *url.URL, transport http.RoundTripper, logger *slog.Logger) http.Handler {
+	if transport == nil {
+		transport = defaultTransport()
+	}
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(upstream)
+			pr.SetXForwarded()
+			stripAuthHeaders(pr.Out.Header)
+			if c, ok := verifier.ClaimsFrom(pr.In.Context()); ok {
+				setAuthHeaders(pr.Out.Header, c)
+			}
+		},
+		Transport: transport,
+		ErrorLog:  slog.NewLogLogger(logger.Handler(), slog.LevelError),
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			status := http.StatusBadGateway
+			if errors.Is(err, context.DeadlineExceeded) {
+				status = http.StatusGatewayTimeout
+			}
+			if r.Context().Err() == nil {
+				logger.ErrorContext(r.Context(), "upstream request failed", "path", r.URL.Path, "status", status, "err", err)
+			}
+			writeJSON(w, status, map[string]string{"error": "upstream unavailable"})
+		},
+	}
+}
+
+// stripAuthHeaders removes every header a client could use to pose as a
+// verified identity: any name that, lower-cased and with "_" read as "-",
+// starts with "x-auth-" (frameworks that map headers to variables make
+// X_Auth_Subject and X-Auth-Subject the same).
+func stripAuthHeaders(h http.Header) {
+	for name := range h {
+		if isAuthHeader(name) {
+			delete(h, name)
+		}
+	}
+}
+
+func isAuthHeader(name string) bool {
+	const prefix = "x-auth-"
+	if len(name) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c == '_' {
+			c = '-'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// setAuthHeaders writes the verified identity for the upstream.
+func setAuthHeaders(h http.Header, c *jose.Claims) {
+	if c.Subject != "" {
+		h.Set(HeaderSubject, headerSafe(c.Subject))
+	}
+	scopes := c.Strings("scope")
+	if len(scopes) == 0 {
+		scopes = c.Strings("scp")
+	}
+	if len(scopes) > 0 {
+		h.Set(HeaderScope, headerSafe(strings.Join(scopes, " ")))
+	}
+	if b, err := c.MarshalJSON(); err == nil {
+		h.Set(HeaderClaims, base64.RawURLEncoding.EncodeToString(b))
+	}
+}
+
+// headerSafe drops control characters, which a header value cannot carry.
+func headerSafe(s string) string {
+	if strings.IndexFunc(s, isControl) < 0 {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if isControl(r) {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
