@@ -1,6 +1,7 @@
 package jose
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -34,14 +35,125 @@ type Header struct {
 	ContentType string    `json:"cty,omitempty"`
 }
 
-// rawHeader is the wire form used to detect refused parameters.
-type rawHeader struct {
-	Header
-	Crit jsontext.Value `json:"crit,omitzero"`
-	JWK  jsontext.Value `json:"jwk,omitzero"`
-	JKU  jsontext.Value `json:"jku,omitzero"`
-	X5U  jsontext.Value `json:"x5u,omitzero"`
-	X5C  jsontext.Value `json:"x5c,omitzero"`
+// headerReader reads the protected header of a JWS into its Header, by hand,
+// member by member, on the strict decoder (which rejects duplicate names and
+// invalid UTF-8), and notes the refused parameters it meets. It is the JWS
+// itself, so that reading the header allocates nothing more.
+type headerReader JWS
+
+const (
+	refusedCrit = 1 << iota
+	refusedJWK
+	refusedJKU
+	refusedX5U
+	refusedX5C
+)
+
+// UnmarshalJSONFrom reads a header object.
+func (r *headerReader) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	h := &r.Header
+	if dec.PeekKind() != '{' {
+		return errors.New("the header is not a JSON object")
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	for dec.PeekKind() != '}' {
+		name, err := dec.ReadToken()
+		if err != nil {
+			return err
+		}
+		switch name.String() {
+		case "alg":
+			v, err := readString(dec, "alg")
+			if err != nil {
+				return err
+			}
+			h.Algorithm = algorithmOf(v)
+		case "kid":
+			v, err := readString(dec, "kid")
+			if err != nil {
+				return err
+			}
+			h.KeyID = string(v)
+		case "typ":
+			v, err := readString(dec, "typ")
+			if err != nil {
+				return err
+			}
+			h.Type = typeOf(v)
+		case "cty":
+			v, err := readString(dec, "cty")
+			if err != nil {
+				return err
+			}
+			h.ContentType = string(v)
+		case "crit":
+			r.refused |= refusedCrit
+			err = dec.SkipValue()
+		case "jwk":
+			r.refused |= refusedJWK
+			err = dec.SkipValue()
+		case "jku":
+			r.refused |= refusedJKU
+			err = dec.SkipValue()
+		case "x5u":
+			r.refused |= refusedX5U
+			err = dec.SkipValue()
+		case "x5c":
+			r.refused |= refusedX5C
+			err = dec.SkipValue()
+		default:
+			err = dec.SkipValue()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	_, err := dec.ReadToken()
+	return err
+}
+
+// readString reads a JSON string value; the result is valid until the next
+// call on dec.
+func readString(dec *jsontext.Decoder, name string) ([]byte, error) {
+	if k := dec.PeekKind(); k != '"' {
+		if k == 0 {
+			_, err := dec.ReadValue()
+			return nil, err
+		}
+		return nil, fmt.Errorf("%q must be a string", name)
+	}
+	v, err := dec.ReadValue()
+	if err != nil {
+		return nil, err
+	}
+	if bytes.IndexByte(v, '\\') < 0 {
+		return v[1 : len(v)-1], nil
+	}
+	return jsontext.AppendUnquote(nil, v)
+}
+
+// algorithmOf returns the Algorithm named b, as a constant when it is known
+// so that no string is allocated.
+func algorithmOf(b []byte) Algorithm {
+	for _, a := range algorithms {
+		if string(a) == string(b) {
+			return a
+		}
+	}
+	return Algorithm(b)
+}
+
+// typeOf returns typ, without allocating for the common values.
+func typeOf(b []byte) string {
+	switch string(b) {
+	case "JWT":
+		return "JWT"
+	case "at+jwt":
+		return "at+jwt"
+	}
+	return string(b)
 }
 
 // KeySet gives the keys a token may be verified with. Keys come only from
@@ -61,6 +173,7 @@ type JWS struct {
 	signingInput []byte // ASCII(BASE64URL(header) || '.' || BASE64URL(payload))
 	payload      []byte
 	signature    []byte
+	refused      uint8 // refused header parameters seen, see headerReader
 }
 
 // Parse parses a compact JWS strictly, with the [DefaultMaxTokenSize] limit.
@@ -83,7 +196,7 @@ func ParseLimit(token string, maxSize int) (*JWS, error) {
 		return nil, fmt.Errorf("%w: %d bytes (limit %d)", ErrTooLarge, len(token), maxSize)
 	}
 	// The base64 decoder skips CR and LF; a token never contains them.
-	if strings.ContainsAny(token, "\r\n") {
+	if strings.IndexByte(token, '\n') >= 0 || strings.IndexByte(token, '\r') >= 0 {
 		return nil, fmt.Errorf("%w: line break in the token", ErrMalformed)
 	}
 	h64, rest, ok1 := strings.Cut(token, ".")
@@ -132,20 +245,20 @@ func decodeSegment(dst, src []byte, what string) ([]byte, error) {
 }
 
 func (j *JWS) parseHeader(data []byte) error {
-	var h rawHeader
-	if err := json.Unmarshal(data, &h); err != nil {
+	if err := json.Unmarshal(data, (*headerReader)(j)); err != nil {
 		return fmt.Errorf("%w: header: %v", ErrMalformed, jsonReason(err))
 	}
+	h := &j.Header
 	switch {
-	case h.Crit != nil:
+	case j.refused&refusedCrit != 0:
 		return fmt.Errorf("%w: \"crit\" names an extension this verifier does not implement", ErrUnsupported)
-	case h.JWK != nil:
+	case j.refused&refusedJWK != 0:
 		return fmt.Errorf("%w: embedded \"jwk\" keys are never trusted", ErrUnsupported)
-	case h.JKU != nil:
+	case j.refused&refusedJKU != 0:
 		return fmt.Errorf("%w: \"jku\" key URLs are never followed", ErrUnsupported)
-	case h.X5U != nil:
+	case j.refused&refusedX5U != 0:
 		return fmt.Errorf("%w: \"x5u\" certificate URLs are never followed", ErrUnsupported)
-	case h.X5C != nil:
+	case j.refused&refusedX5C != 0:
 		return fmt.Errorf("%w: embedded \"x5c\" certificates are never trusted", ErrUnsupported)
 	}
 	if h.Algorithm == "" {
@@ -154,7 +267,6 @@ func (j *JWS) parseHeader(data []byte) error {
 	if h.Algorithm.index() < 0 {
 		return fmt.Errorf("%w: %q", ErrAlgorithmNotAllowed, sanitize(string(h.Algorithm)))
 	}
-	j.Header = h.Header
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package jose
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -93,6 +94,94 @@ type Claims struct {
 	IssuedAt  NumericDate    `json:"iat,omitzero"`
 	ID        string         `json:"jti,omitempty"`
 	Extra     map[string]any `json:",embed"`
+}
+
+// UnmarshalJSONFrom reads a claims set member by member on the strict
+// decoder (duplicate names and invalid UTF-8 are errors there): registered
+// claims must have their JSON types, every other member goes into Extra,
+// which stays nil when there is none.
+func (c *Claims) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	if dec.PeekKind() != '{' {
+		return errors.New("the payload is not a JSON object")
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	for dec.PeekKind() != '}' {
+		name, err := dec.ReadToken()
+		if err != nil {
+			return err
+		}
+		switch n := name.String(); n {
+		case "iss":
+			c.Issuer, err = readStringClaim(dec, n)
+		case "sub":
+			c.Subject, err = readStringClaim(dec, n)
+		case "jti":
+			c.ID, err = readStringClaim(dec, n)
+		case "aud":
+			err = c.Audience.UnmarshalJSONFrom(dec)
+		case "exp":
+			err = c.Expiry.UnmarshalJSONFrom(dec)
+		case "nbf":
+			err = c.NotBefore.UnmarshalJSONFrom(dec)
+		case "iat":
+			err = c.IssuedAt.UnmarshalJSONFrom(dec)
+		default:
+			key := string(n)
+			v, err := readAny(dec)
+			if err != nil {
+				return err
+			}
+			if c.Extra == nil {
+				c.Extra = make(map[string]any, 4)
+			}
+			c.Extra[key] = v
+		}
+		if err != nil {
+			return err
+		}
+	}
+	_, err := dec.ReadToken()
+	return err
+}
+
+// readAny reads any JSON value as encoding/json would into an any: strings,
+// float64, bool, nil, []any and map[string]any. Scalars are read directly,
+// which is most private claims.
+func readAny(dec *jsontext.Decoder) (any, error) {
+	switch dec.PeekKind() {
+	case '"':
+		v, err := readString(dec, "")
+		return string(v), err
+	case '0':
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return nil, err
+		}
+		f, err := tok.Float()
+		if err != nil {
+			return nil, err
+		}
+		return f, nil
+	case 't', 'f', 'n':
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return nil, err
+		}
+		if tok.Kind() == 'n' {
+			return nil, nil
+		}
+		return tok.Bool(), nil
+	}
+	var v any
+	err := json.UnmarshalDecode(dec, &v)
+	return v, err
+}
+
+func readStringClaim(dec *jsontext.Decoder, name string) (string, error) {
+	v, err := readString(dec, name)
+	return string(v), err
 }
 
 // ParseClaims decodes a JWT payload strictly: a JSON object, no duplicate
