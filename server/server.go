@@ -1,0 +1,216 @@
+// Package server is the HTTP surface of keyward's authorization server:
+// first-party login, the token and revocation endpoints, the JWK Set,
+// discovery metadata and health checks, on the standard [http.ServeMux].
+//
+// Every handler returns an error through one adapter that answers it as RFC
+// 6749 §5.2 JSON ({"error":"...","error_description":"..."}) with the status
+// the error code calls for, and logs it with the request ID. Request bodies
+// are capped; token responses carry Cache-Control: no-store.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-json-experiment/json"
+
+	"github.com/keyward/keyward/issuer"
+)
+
+// Pinger reports whether the store is reachable.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Config configures a [Server].
+type Config struct {
+	// Issuer issues the tokens. Required.
+	Issuer *issuer.Issuer
+	// Store is pinged by /readyz. Required.
+	Store Pinger
+	// Logger receives one line per failed request. Nil means none.
+	Logger *slog.Logger
+	// MaxBodyBytes caps request bodies. Zero means 64 KiB.
+	MaxBodyBytes int64
+}
+
+// Server is the issuer's HTTP handler.
+type Server struct {
+	cfg Config
+	iss *issuer.Issuer
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// New returns the handler with every route registered.
+func New(cfg Config) (*Server, error) {
+	if cfg.Issuer == nil || cfg.Store == nil {
+		return nil, errors.New("server: Config.Issuer and Config.Store are required")
+	}
+	if cfg.MaxBodyBytes < 0 {
+		return nil, errors.New("server: negative MaxBodyBytes")
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 64 << 10
+	}
+	s := &Server{cfg: cfg, iss: cfg.Issuer, log: cfg.Logger, mux: http.NewServeMux()}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.route("POST /login", s.login)
+	s.route("POST /token", s.token)
+	s.route("POST /revoke", s.revoke)
+	s.route("GET /.well-known/jwks.json", s.jwks)
+	s.route("GET /jwks.json", s.jwks)
+	s.route("GET /.well-known/openid-configuration", s.discovery)
+	s.route("GET /.well-known/oauth-authorization-server", s.discovery)
+	s.route("GET /healthz", s.healthz)
+	s.route("GET /readyz", s.readyz)
+	// Other methods on known paths, and unknown paths, get JSON errors too.
+	for path, allow := range map[string]string{
+		"/login": "POST", "/token": "POST", "/revoke": "POST",
+		"/.well-known/jwks.json": "GET, HEAD", "/jwks.json": "GET, HEAD",
+		"/.well-known/openid-configuration": "GET, HEAD", "/.well-known/oauth-authorization-server": "GET, HEAD",
+		"/healthz": "GET, HEAD", "/readyz": "GET, HEAD",
+	} {
+		s.route(path, func(w http.ResponseWriter, r *http.Request) error {
+			w.Header().Set("Allow", allow)
+			return &httpError{status: http.StatusMethodNotAllowed, code: issuer.CodeInvalidRequest, desc: "method not allowed"}
+		})
+	}
+	s.route("/", func(w http.ResponseWriter, r *http.Request) error {
+		return &httpError{status: http.StatusNotFound, code: "not_found", desc: "no such endpoint"}
+	})
+	return s, nil
+}
+
+// ServeHTTP gives every request an ID (the X-Request-Id response header and
+// the request_id of log lines) and routes it.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	w.Header().Set("X-Request-Id", id)
+	s.mux.ServeHTTP(w, r.WithContext(issuer.WithRequestID(r.Context(), id)))
+}
+
+// handlerFunc is a handler that reports failure by returning an error.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// route registers h through the error adapter.
+func (s *Server) route(pattern string, h handlerFunc) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.fail(w, r, err)
+		}
+	})
+}
+
+// httpError is a failure of the HTTP layer itself (media type, size,
+// method), answered with its own status.
+type httpError struct {
+	status int
+	code   string
+	desc   string
+}
+
+func (e *httpError) Error() string { return e.code + ": " + e.desc }
+
+// status maps an OAuth error code to its HTTP status (RFC 6749 §5.2).
+func status(code string) int {
+	switch code {
+	case issuer.CodeInvalidClient:
+		return http.StatusUnauthorized
+	case issuer.CodeSlowDown:
+		return http.StatusTooManyRequests
+	case issuer.CodeServerError:
+		return http.StatusInternalServerError
+	case issuer.CodeTemporarilyUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusBadRequest
+}
+
+// errorBody is the RFC 6749 §5.2 error response.
+type errorBody struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+}
+
+// fail is the one place where errors become responses and log lines.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	body := errorBody{Error: issuer.CodeServerError, Description: "the server could not complete the request"}
+	code := http.StatusInternalServerError
+	var (
+		he *httpError
+		oe *issuer.Error
+	)
+	switch {
+	case errors.As(err, &he):
+		body, code = errorBody{Error: he.code, Description: he.desc}, he.status
+	case errors.As(err, &oe):
+		body, code = errorBody{Error: oe.Code, Description: oe.Description}, status(oe.Code)
+		if oe.Code == issuer.CodeSlowDown && oe.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int((oe.RetryAfter+time.Second-1)/time.Second)))
+		}
+		if oe.Code == issuer.CodeInvalidClient {
+			w.Header().Set("WWW-Authenticate", `Basic realm="keyward", charset="UTF-8"`)
+		}
+	}
+	level := slog.LevelInfo
+	if code >= 500 {
+		level = slog.LevelError
+	}
+	s.log.LogAttrs(r.Context(), level, "request_failed",
+		slog.String("request_id", issuer.RequestID(r.Context())),
+		slog.String("method", r.Method), slog.String("path", r.URL.Path),
+		slog.Int("status", code), slog.String("error", err.Error()))
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, code, body)
+}
+
+// writeJSON writes v as the JSON response with the status.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v, json.Deterministic(true))
+	if err != nil {
+		code, b = http.StatusInternalServerError, []byte(`{"error":"server_error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(code)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// NewHTTPServer returns an http.Server for h with its four timeouts set, so
+// that slow clients cannot hold connections open.
+func NewHTTPServer(addr string, h http.Handler, logger *slog.Logger) *http.Server {
+	srv := &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
+	if logger != nil {
+		srv.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
+	}
+	return srv
+}
+
+// errTooLarge is the answer to a body over the cap.
+var errTooLarge = &httpError{status: http.StatusRequestEntityTooLarge, code: issuer.CodeInvalidRequest, desc: "request body too large"}
+
+// unsupportedMedia is the answer to a body of the wrong content type.
+func unsupportedMedia(want string) error {
+	return &httpError{status: http.StatusUnsupportedMediaType, code: issuer.CodeInvalidRequest,
+		desc: fmt.Sprintf("Content-Type must be %s", want)}
+}
