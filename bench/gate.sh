@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# Load benchmark of `keyward gate` on loopback, against three baselines
+# measured in the same run:
+#   ceiling   a Go net/http handler with no authentication at all
+#   keyfunc   golang-jwt v5 + MicahParks/keyfunc v3 (bench/gatetool)
+#   node      express + express-jwt + jwks-rsa, cache: true, rateLimit: true
+# and the gate in demo mode, with its verified-token cache and with
+# --cache-size 0. Workloads: one repeated RS256 token, 1000 distinct tokens,
+# 1000 tokens with a bad signature.
+#
+# Usage: bench/gate.sh [--write]     (--write updates docs/performance.md)
+# Environment: DURATION (10s), WARMUP (3s), CONNECTIONS (32),
+#   SERVER_CPU (0), LOAD_CPU (1): the server under test and wrk run pinned
+#   to different cores with taskset.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-3s}
+CONNECTIONS=${CONNECTIONS:-32}
+SERVER_CPU=${SERVER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+WRITE=0
+[[ "${1:-}" == "--write" ]] && WRITE=1
+
+log() { printf '%s\n' "$*" >&2; }
+
+if ! command -v wrk >/dev/null; then
+  log "installing wrk"
+  if [[ $(id -u) -eq 0 ]]; then apt-get install -y wrk >/dev/null; else sudo apt-get install -y wrk >/dev/null; fi
+fi
+for tool in go taskset node npm; do
+  command -v "$tool" >/dev/null || { log "gate.sh: $tool is required"; exit 2; }
+done
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+log "building"
+go build -o "$WORK/keyward" ./cmd/keyward
+(cd bench && go build -o "$WORK/gatetool" ./gatetool)
+(cd bench/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+
+ISS=http://127.0.0.1:4400
+"$WORK/gatetool" gen -dir "$WORK" -issuer "$ISS" -audience api -n 1000
+taskset -c "$LOAD_CPU" "$WORK/gatetool" jwks -listen 127.0.0.1:4400 -file "$WORK/jwks.json" &
+PIDS+=($!)
+
+wait_port() {
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  log "nothing listens on port $1"; exit 1
+}
+wait_port 4400
+
+RAW_US=$(taskset -c "$SERVER_CPU" "$WORK/gatetool" rawcheck -dir "$WORK")
+log "raw RS256 check: ${RAW_US} µs"
+
+TICK=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+RESULTS="$WORK/results.tsv"
+: >"$RESULTS"
+
+# measure NAME WORKLOAD PORT PID: a warm-up run, then a measured one.
+measure() {
+  local name=$1 workload=$2 port=$3 pid=$4
+  local tokens="$WORK/tokens-$workload.txt" url="http://127.0.0.1:$port"
+  TOKENS=$tokens taskset -c "$LOAD_CPU" wrk -t2 -c"$CONNECTIONS" -d"$WARMUP" -s bench/gate.lua "$url" >/dev/null
+  local c0 c1 out
+  c0=$(cpu_ticks "$pid")
+  out=$(TOKENS=$tokens taskset -c "$LOAD_CPU" wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/gate.lua "$url")
+  c1=$(cpu_ticks "$pid")
+  local rps reqs p99 non2xx
+  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+  reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+  p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v=v*1000}; print v}' <<<"$out")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+  non2xx=${non2xx:-0}
+  local cpu_us
+  cpu_us=$(awk -v d=$((c1 - c0)) -v t="$TICK" -v n="$reqs" 'BEGIN {printf "%.1f", d / t * 1e6 / n}')
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$workload" "$rps" "$p99" "$cpu_us" "$reqs" "$non2xx" >>"$RESULTS"
+  log "$(printf '%-14s %-9s %10s req/s  p99 %8s ms  cpu %7s µs/req  non-2xx %s/%s' "$name" "$workload" "$rps" "$p99" "$cpu_us" "$non2xx" "$reqs")"
+}
+
+# start NAME PORT CMD...: runs the server pinned to SERVER_CPU.
+SERVER_PID=
+start() {
+  local port=$2
+  shift 2
+  taskset -c "$SERVER_CPU" "$@" >"$WORK/server.log" 2>&1 &
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
+  wait_port "$port"
+  # One request so that servers which fetch keys lazily hold them.
+  curl -s -o /dev/null -H "Authorization: Bearer $(head -1 "$WORK/tokens-repeated.txt")" "http://127.0.0.1:$port/protected" || true
+}
+stop() {
+  kill "$SERVER_PID"
+  wait "$SERVER_PID" 2>/dev/null || true
+}
+
+GATE_FLAGS=(--jwks-url "$ISS/jwks.json" --issuer "$ISS" --audience api --algs RS256)
+PEAK_RSS=()
+
+start ceiling 4401 "$WORK/gatetool" noauth -listen 127.0.0.1:4401
+measure ceiling repeated 4401 "$SERVER_PID"
+stop
+
+start gate 4404 "$WORK/keyward" gate --listen 127.0.0.1:4404 "${GATE_FLAGS[@]}"
+for w in repeated distinct badsig; do measure gate "$w" 4404 "$SERVER_PID"; done
+PEAK_RSS+=("gate: $(awk '/VmHWM/ {print $2, $3}' "/proc/$SERVER_PID/status")")
+stop
+
+start gate-nocache 4405 "$WORK/keyward" gate --listen 127.0.0.1:4405 "${GATE_FLAGS[@]}" --cache-size 0
+for w in repeated distinct badsig; do measure gate-nocache "$w" 4405 "$SERVER_PID"; done
+PEAK_RSS+=("gate --cache-size 0: $(awk '/VmHWM/ {print $2, $3}' "/proc/$SERVER_PID/status")")
+stop
+
+start keyfunc 4402 "$WORK/gatetool" keyfunc -listen 127.0.0.1:4402 -jwks "$ISS/jwks.json" -issuer "$ISS" -audience api
+for w in repeated distinct badsig; do measure keyfunc "$w" 4402 "$SERVER_PID"; done
+stop
+
+start node 4403 env JWKS_URL="$ISS/jwks.json" ISSUER="$ISS" AUDIENCE=api PORT=4403 node bench/node/server.js
+for w in repeated distinct badsig; do measure node "$w" 4403 "$SERVER_PID"; done
+stop
+
+# Report.
+val() { awk -F'\t' -v n="$1" -v w="$2" -v c="$3" '$1 == n && $2 == w {print $c}' "$RESULTS"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+verdict() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {ok = (op == ">=") ? v >= t : v <= t; print ok ? "met" : "NOT met"}'; }
+
+CEIL_RPS=$(val ceiling repeated 3)
+CEIL_CPU=$(val ceiling repeated 5)
+R1=$(ratio "$(val gate repeated 3)" "$CEIL_RPS")
+R2=$(ratio "$(val gate repeated 3)" "$(val node repeated 3)")
+R3=$(ratio "$(val gate-nocache distinct 3)" "$(val keyfunc distinct 3)")
+R4=$(ratio "$(val gate-nocache distinct 3)" "$(val node distinct 3)")
+CPU_LIMIT=$(awk -v c="$CEIL_CPU" -v r="$RAW_US" 'BEGIN {printf "%.1f", c + 1.1 * r}')
+CPU_GATE=$(val gate-nocache distinct 5)
+BAD_NC=$(val gate-nocache badsig 5)
+BAD_C=$(val gate badsig 5)
+
+REPORT="$WORK/report.md"
+{
+  echo "## Gate under load"
+  echo
+  echo "\`bench/gate.sh\` on $(date -u +%Y-%m-%d), $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(go env GOVERSION), node $(node --version)."
+  echo "Loopback; the server under test pinned to CPU $SERVER_CPU (so Go runs with GOMAXPROCS=1, like single-threaded Node), wrk"
+  echo "pinned to CPU $LOAD_CPU with 2 threads and $CONNECTIONS connections, $WARMUP of warm-up then $DURATION measured per row."
+  echo "CPU is the server's user+system time over the measured run divided by the requests served."
+  echo "One raw RS256 check (SHA-256 + rsa.VerifyPKCS1v15, 2048-bit) takes ${RAW_US} µs on the same core."
+  echo
+  echo "| server | tokens | requests/s | p99 (ms) | CPU µs/request | non-2xx |"
+  echo "|---|---|---:|---:|---:|---:|"
+  while IFS=$'\t' read -r n w rps p99 cpu reqs non; do
+    echo "| $n | $w | $rps | $p99 | $cpu | $non/$reqs |"
+  done <"$RESULTS"
+  echo
+  echo "\`gate\` is \`keyward gate\` in demo mode with its verified-token cache (10 000 entries), \`gate-nocache\` the same with"
+  echo "\`--cache-size 0\`; \`ceiling\` answers the same route with no authentication (its row stands for every token set);"
+  echo "\`repeated\` is one token, \`distinct\` 1 000 tokens in turn, \`badsig\` 1 000 tokens with a corrupted signature (all 401)."
+  echo
+  echo "| target | measured | |"
+  echo "|---|---:|---|"
+  echo "| repeated token: gate ≥ 0.85× the no-auth ceiling | ${R1}× | $(verdict "$R1" ">=" 0.85) |"
+  echo "| repeated token: gate ≥ 10× the Node recipe | ${R2}× | $(verdict "$R2" ">=" 10) |"
+  echo "| distinct tokens, cache off: gate ≥ 1.2× golang-jwt + keyfunc | ${R3}× | $(verdict "$R3" ">=" 1.2) |"
+  echo "| distinct tokens, cache off: gate ≥ 5× the Node recipe | ${R4}× | $(verdict "$R4" ">=" 5) |"
+  echo "| distinct tokens, cache off: gate CPU ≤ ceiling + 1.1× raw check (${CPU_LIMIT} µs) | ${CPU_GATE} µs | $(verdict "$CPU_GATE" "<=" "$CPU_LIMIT") |"
+  echo "| bad signatures cost no more than distinct valid tokens (cache off) | ${BAD_NC} vs ${CPU_GATE} µs | $(verdict "$BAD_NC" "<=" "$CPU_GATE") |"
+  echo "| bad signatures cost no more than distinct valid tokens (cache on) | ${BAD_C} vs ${CPU_GATE} µs | $(verdict "$BAD_C" "<=" "$CPU_GATE") |"
+  echo
+  echo "Peak RSS (VmHWM): $(IFS=';'; echo "${PEAK_RSS[*]}" | sed 's/;/; /g')."
+  echo
+  echo "Rerun: \`bench/gate.sh --write\` (needs Go, Node and npm; installs wrk with apt-get when it is missing)."
+} >"$REPORT"
+cat "$REPORT"
+
+if [[ $WRITE -eq 1 ]]; then
+  DOC=docs/performance.md
+  [[ -f $DOC ]] || printf '# Performance\n' >"$DOC"
+  # Replace this script's section, or append it; other sections stay as they are.
+  awk -v report="$REPORT" '
+    /^## Gate under load/ { skip = 1; while ((getline line < report) > 0) print line; done = 1; next }
+    skip && /^## / { skip = 0 }
+    !skip { print }
+    END { if (!done) { print ""; while ((getline line < report) > 0) print line } }
+  ' "$DOC" >"$WORK/doc.md"
+  cp "$WORK/doc.md" "$DOC"
+  log "wrote $DOC"
+fi
