@@ -1,0 +1,264 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/issuer"
+	"github.com/keyward/keyward/jose"
+)
+
+// knownGrants are the grant types a client may be given.
+var knownGrants = []string{"authorization_code", "refresh_token", "client_credentials"}
+
+// clientJSON is the JSON form of a client; it never shows the secret hash.
+type clientJSON struct {
+	ClientID     string    `json:"client_id"`
+	ClientSecret string    `json:"client_secret,omitempty"`
+	Name         string    `json:"name"`
+	Public       bool      `json:"public"`
+	RedirectURIs []string  `json:"redirect_uris"`
+	GrantTypes   []string  `json:"grant_types"`
+	Scopes       []string  `json:"scopes"`
+	Audience     string    `json:"audience,omitempty"`
+	JWKSURL      string    `json:"jwks_url,omitempty"`
+	HasJWKS      bool      `json:"jwks,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+func toClientJSON(c keyward.Client) clientJSON {
+	orEmpty := func(s []string) []string {
+		if s == nil {
+			return []string{}
+		}
+		return s
+	}
+	return clientJSON{ClientID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: orEmpty(c.RedirectURIs),
+		GrantTypes: orEmpty(c.GrantTypes), Scopes: orEmpty(c.Scopes), Audience: c.Audience,
+		JWKSURL: c.JWKSURL, HasJWKS: len(c.JWKS) > 0, CreatedAt: c.CreatedAt}
+}
+
+// newClientCmd returns "keyward client", the management of OAuth clients.
+func newClientCmd(a *app) *cobra.Command {
+	sf := storeFlags{lookupEnv: a.lookupEnv}
+	cmd := &cobra.Command{
+		Use:   "client",
+		Short: "Manage the OAuth 2.0 clients of the issuer",
+	}
+	cmd.AddCommand(newClientAddCmd(&sf), newClientListCmd(&sf), newClientShowCmd(&sf), newClientDeleteCmd(&sf))
+	cmd.PersistentFlags().StringVar(&sf.data, "data", defaultDataDir, "data directory")
+	cmd.PersistentFlags().StringVar(&sf.db, "db", "", "store: sqlite:PATH or postgres://... (default sqlite:<data>/keyward.db)")
+	return cmd
+}
+
+func newClientAddCmd(sf *storeFlags) *cobra.Command {
+	var (
+		public       bool
+		redirectURIs []string
+		grants       []string
+		scopes       []string
+		audience     string
+		jwksURL      string
+		jwksFile     string
+		jsonOut      bool
+	)
+	cmd := &cobra.Command{
+		Use:   "add NAME",
+		Short: "Register a client; a confidential client's secret is printed once",
+		Long: `Register a client and print its client_id and, for a confidential client,
+its secret. The secret is shown only this once and stored as a SHA-256 hash:
+it carries 256 random bits, so a slow password hash would add nothing.
+
+Without --grant, a confidential client gets client_credentials and a public
+client authorization_code and refresh_token.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := keyward.Client{Name: args[0], Public: public, RedirectURIs: redirectURIs,
+				Scopes: scopes, Audience: audience, JWKSURL: jwksURL}
+			if len(grants) == 0 {
+				grants = []string{issuer.GrantClientCredentials}
+				if public {
+					grants = []string{"authorization_code", issuer.GrantRefreshToken}
+				}
+			}
+			for _, g := range grants {
+				if !slices.Contains(knownGrants, g) {
+					return fmt.Errorf("--grant %q: want one of %s", g, strings.Join(knownGrants, ", "))
+				}
+			}
+			if public && slices.Contains(grants, issuer.GrantClientCredentials) {
+				return errors.New("--grant client_credentials needs a confidential client: drop --public")
+			}
+			c.GrantTypes = grants
+			for _, u := range redirectURIs {
+				p, err := url.Parse(u)
+				if err != nil || p.Scheme == "" || p.Fragment != "" {
+					return fmt.Errorf("--redirect-uri %q: want an absolute URI without a fragment", u)
+				}
+			}
+			if jwksURL != "" && jwksFile != "" {
+				return errors.New("give --jwks-url or --jwks, not both")
+			}
+			if jwksURL != "" {
+				if p, err := url.Parse(jwksURL); err != nil || p.Scheme != "https" || p.Host == "" {
+					return fmt.Errorf("--jwks-url %q: want an https URL", jwksURL)
+				}
+			}
+			if jwksFile != "" {
+				b, err := os.ReadFile(jwksFile)
+				if err != nil {
+					return fmt.Errorf("--jwks: %w", err)
+				}
+				if _, err := jose.ParseJWKS(b); err != nil {
+					return fmt.Errorf("--jwks %s: %w", jwksFile, err)
+				}
+				c.JWKS = b
+			}
+			id, err := issuer.NewID(nil)
+			if err != nil {
+				return err
+			}
+			c.ID = id
+			secret := ""
+			if !public {
+				if secret, c.SecretHash, err = issuer.NewClientSecret(nil); err != nil {
+					return err
+				}
+			}
+			return withStore(cmd.Context(), sf, func(store keyward.Store) error {
+				if err := store.CreateClient(cmd.Context(), c); err != nil {
+					return err
+				}
+				c, err := store.GetClient(cmd.Context(), c.ID)
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				if jsonOut {
+					j := toClientJSON(c)
+					j.ClientSecret = secret
+					return printJSON(out, j)
+				}
+				fmt.Fprintf(out, "client_id:     %s\n", c.ID)
+				if secret != "" {
+					fmt.Fprintf(out, "client_secret: %s\n(shown only now: store it safely)\n", secret)
+				}
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&public, "public", false, "public client (no secret; browser and native apps)")
+	f.StringArrayVar(&redirectURIs, "redirect-uri", nil, "allowed redirect URI, matched exactly (repeatable)")
+	f.StringArrayVar(&grants, "grant", nil, "allowed grant type: "+strings.Join(knownGrants, ", ")+" (repeatable)")
+	f.StringArrayVar(&scopes, "scope", nil, "scope the client may request (repeatable)")
+	f.StringVar(&audience, "audience", "", "aud of the client's access tokens (default: serve's --audience)")
+	f.StringVar(&jwksURL, "jwks-url", "", "https URL of the client's JWK Set, for private_key_jwt")
+	f.StringVar(&jwksFile, "jwks", "", "file holding the client's public JWK Set, for private_key_jwt")
+	f.BoolVar(&jsonOut, "json", false, `print JSON ({"client_id":...,"client_secret":...})`)
+	return cmd
+}
+
+func newClientListCmd(sf *storeFlags) *cobra.Command {
+	var jsonOut bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the clients",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withStore(cmd.Context(), sf, func(store keyward.Store) error {
+				clients, err := store.ListClients(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if jsonOut {
+					out := make([]clientJSON, 0, len(clients))
+					for _, c := range clients {
+						out = append(out, toClientJSON(c))
+					}
+					return printJSON(cmd.OutOrStdout(), out)
+				}
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "CLIENT_ID\tNAME\tTYPE\tGRANTS\tSCOPES\tAUDIENCE")
+				for _, c := range clients {
+					kind := "confidential"
+					if c.Public {
+						kind = "public"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, kind, strings.Join(c.GrantTypes, ","), strings.Join(c.Scopes, ","), c.Audience)
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
+	return cmd
+}
+
+func getClient(ctx context.Context, store keyward.ClientStore, id string) (keyward.Client, error) {
+	c, err := store.GetClient(ctx, id)
+	if errors.Is(err, keyward.ErrNotFound) {
+		return c, fmt.Errorf("no client %q (see \"keyward client list\")", id)
+	}
+	return c, err
+}
+
+func newClientShowCmd(sf *storeFlags) *cobra.Command {
+	var jsonOut bool
+	cmd := &cobra.Command{
+		Use:   "show CLIENT_ID",
+		Short: "Show a client",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStore(cmd.Context(), sf, func(store keyward.Store) error {
+				c, err := getClient(cmd.Context(), store, args[0])
+				if err != nil {
+					return err
+				}
+				if jsonOut {
+					return printJSON(cmd.OutOrStdout(), toClientJSON(c))
+				}
+				kind := "confidential"
+				if c.Public {
+					kind = "public"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "client_id:     %s\nname:          %s\ntype:          %s\ngrants:        %s\nscopes:        %s\naudience:      %s\nredirect_uris: %s\ncreated:       %s\n",
+					c.ID, c.Name, kind, strings.Join(c.GrantTypes, " "), strings.Join(c.Scopes, " "), c.Audience,
+					strings.Join(c.RedirectURIs, " "), c.CreatedAt.Format(time.RFC3339))
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
+	return cmd
+}
+
+func newClientDeleteCmd(sf *storeFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete CLIENT_ID",
+		Short: "Delete a client with its refresh tokens",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStore(cmd.Context(), sf, func(store keyward.Store) error {
+				if _, err := getClient(cmd.Context(), store, args[0]); err != nil {
+					return err
+				}
+				if err := store.DeleteClient(cmd.Context(), args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "client %s deleted\n", args[0])
+				return nil
+			})
+		},
+	}
+}

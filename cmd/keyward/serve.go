@@ -1,0 +1,375 @@
+package main
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/cli"
+	"github.com/keyward/keyward/issuer"
+	"github.com/keyward/keyward/jose"
+	"github.com/keyward/keyward/server"
+	"github.com/keyward/keyward/storage/postgres"
+	"github.com/keyward/keyward/storage/sqlite"
+)
+
+// storeFlags are the --data and --db flags shared by serve, user, client and
+// keys, so that they all work on the same store.
+type storeFlags struct {
+	data string
+	db   string
+	// lookupEnv reads KEYWARD_MASTER_KEY.
+	lookupEnv func(string) (string, bool)
+}
+
+const defaultDataDir = "./keyward-data"
+
+func (f *storeFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.data, "data", defaultDataDir, "data directory (SQLite database, master key, admin password)")
+	cmd.Flags().StringVar(&f.db, "db", "", "store: sqlite:PATH or postgres://... (default sqlite:<data>/keyward.db)")
+}
+
+// dsn returns the store's address, defaulting to the SQLite file in the
+// data directory.
+func (f *storeFlags) dsn() string {
+	if f.db != "" {
+		return f.db
+	}
+	return "sqlite:" + filepath.Join(f.data, "keyward.db")
+}
+
+// ensureDataDir creates the data directory with mode 0700.
+func (f *storeFlags) ensureDataDir() error {
+	if err := os.MkdirAll(f.data, 0o700); err != nil {
+		return fmt.Errorf("creating the data directory: %w", err)
+	}
+	return nil
+}
+
+// open opens the store the flags name.
+func (f *storeFlags) open(ctx context.Context) (keyward.Store, error) {
+	dsn := f.dsn()
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"):
+		path := strings.TrimPrefix(dsn, "sqlite:")
+		path = strings.TrimPrefix(path, "//")
+		if path == "" {
+			return nil, errors.New("--db sqlite: needs a path, e.g. sqlite:./keyward-data/keyward.db")
+		}
+		if err := f.ensureDataDir(); err != nil {
+			return nil, err
+		}
+		s, err := sqlite.Open(ctx, sqlite.Config{Path: path})
+		if err != nil {
+			return nil, fmt.Errorf("opening the SQLite store: %w", err)
+		}
+		return s, nil
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		s, err := postgres.Open(ctx, postgres.Config{DSN: dsn})
+		if err != nil {
+			return nil, fmt.Errorf("opening the PostgreSQL store: %w", err)
+		}
+		return s, nil
+	}
+	return nil, cli.Usagef("--db %q: want sqlite:PATH or postgres://...", dsn)
+}
+
+// masterKeyEnv names the environment variable holding the master key.
+const masterKeyEnv = "KEYWARD_MASTER_KEY"
+
+// masterKey returns the master key from KEYWARD_MASTER_KEY (base64 or hex of
+// 32 bytes) or from <data>/master.key, which it creates (0600, 32 random
+// bytes in base64) when create is set and the file does not exist.
+func (f *storeFlags) masterKey(create bool) ([]byte, error) {
+	if v, ok := f.lookupEnv(masterKeyEnv); ok {
+		k, err := issuer.ParseMasterKey(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", masterKeyEnv, err)
+		}
+		return k, nil
+	}
+	path := filepath.Join(f.data, "master.key")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && create {
+		if err := f.ensureDataDir(); err != nil {
+			return nil, err
+		}
+		key := make([]byte, issuer.MasterKeySize)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+		if err := writeSecretFile(path, base64.StdEncoding.EncodeToString(key)+"\n"); err != nil {
+			if !errors.Is(err, fs.ErrExist) {
+				return nil, fmt.Errorf("creating the master key: %w", err)
+			}
+			// Another process created it first: use theirs.
+		} else {
+			return key, nil
+		}
+		b, err = os.ReadFile(path)
+	}
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no master key: set %s or run \"keyward serve\" once to create %s", masterKeyEnv, path)
+		}
+		return nil, fmt.Errorf("reading the master key: %w", err)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s is readable by other users (mode %v); fix with: chmod 600 %s", path, fi.Mode().Perm(), path)
+	}
+	k, err := issuer.ParseMasterKey(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return k, nil
+}
+
+// writeSecretFile creates path with mode 0600; it fails if path exists.
+func writeSecretFile(path, content string) error {
+	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.WriteString(fh, content); err != nil {
+		fh.Close()
+		return err
+	}
+	return fh.Close()
+}
+
+// keyFlags are the schedule flags serve and keys share.
+type keyFlags struct {
+	alg         string
+	accessTTL   time.Duration
+	rotateEvery time.Duration
+}
+
+func (f *keyFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.alg, "alg", "RS256", "signing algorithm of new keys: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512 or EdDSA")
+	cmd.Flags().DurationVar(&f.accessTTL, "access-ttl", 15*time.Minute, "access-token lifetime")
+	cmd.Flags().DurationVar(&f.rotateEvery, "rotate-every", 720*time.Hour, "signing-key rotation period")
+}
+
+// keyManager builds the key manager on store, or on a static key.
+func (f *keyFlags) keyManager(store keyward.KeyStore, masterKey []byte, static crypto.Signer, logger *slog.Logger) (*issuer.KeyManager, error) {
+	alg, err := jose.ParseAlgorithm(f.alg)
+	if err != nil || alg.Symmetric() {
+		return nil, cli.Usagef("--alg %q: want RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512 or EdDSA", f.alg)
+	}
+	cfg := issuer.KeyManagerConfig{
+		Alg: alg, RotateEvery: f.rotateEvery, AccessTTL: f.accessTTL, Static: static, Logger: logger,
+	}
+	if static == nil {
+		sealer, err := issuer.NewSealer(masterKey, nil)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Store, cfg.Sealer = store, sealer
+	}
+	km, err := issuer.NewKeyManager(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return km, nil
+}
+
+// readSigningKey reads a PEM private key for --signing-key.
+func readSigningKey(path string) (crypto.Signer, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--signing-key: %w", err)
+	}
+	key, err := jose.ParseKeyPEM(b)
+	if err != nil {
+		return nil, fmt.Errorf("--signing-key %s: %w", path, err)
+	}
+	signer, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("--signing-key %s: not a private key (make one with: keyward keygen --out %s)", path, path)
+	}
+	return signer, nil
+}
+
+// serveOptions are the flags of keyward serve.
+type serveOptions struct {
+	store      storeFlags
+	keys       keyFlags
+	listen     string
+	issuer     string
+	refreshTTL time.Duration
+	signingKey string
+	audience   string
+	logLevel   string
+}
+
+// newServeCmd returns "keyward serve", the authorization server.
+func newServeCmd(a *app) *cobra.Command {
+	o := serveOptions{store: storeFlags{lookupEnv: a.lookupEnv}}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the authorization server: login, tokens, refresh, revocation, JWKS, key rotation",
+		Long: `Run the authorization server on the embedded SQLite store (or PostgreSQL).
+
+On the first start with an empty store it creates the user "admin" with a
+random password, prints it once ("admin password: ...") and writes it to
+<data>/admin-password (mode 0600). Private signing keys are encrypted with the
+master key from KEYWARD_MASTER_KEY or <data>/master.key (created on first start).
+First-party /login tokens carry the audience of --audience ("api" by default).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd.Context(), a, &o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", "127.0.0.1:4000", "address to listen on")
+	f.StringVar(&o.issuer, "issuer", "http://localhost:4000", "issuer URL: the iss claim and the base of the metadata URLs")
+	o.store.register(cmd)
+	o.keys.register(cmd)
+	f.DurationVar(&o.refreshTTL, "refresh-ttl", 720*time.Hour, "absolute lifetime of a refresh-token family")
+	f.StringVar(&o.signingKey, "signing-key", "", "sign with this PEM private key only (no rotation)")
+	f.StringVar(&o.audience, "audience", issuer.DefaultAudience, "aud of first-party /login tokens, and of client tokens when the client has none")
+	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+func runServe(ctx context.Context, a *app, o *serveOptions) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return cli.Usagef("--log-level %q: want debug, info, warn or error", o.logLevel)
+	}
+	logger := a.logger(level)
+	if o.issuer == "" || !(strings.HasPrefix(o.issuer, "http://") || strings.HasPrefix(o.issuer, "https://")) {
+		return cli.Usagef("--issuer %q: want an http(s) URL such as https://auth.example.com", o.issuer)
+	}
+	if err := o.store.ensureDataDir(); err != nil {
+		return err
+	}
+	store, err := o.store.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	var (
+		static    crypto.Signer
+		masterKey []byte
+	)
+	if o.signingKey != "" {
+		if static, err = readSigningKey(o.signingKey); err != nil {
+			return err
+		}
+	} else if masterKey, err = o.store.masterKey(true); err != nil {
+		return err
+	}
+	km, err := o.keys.keyManager(store, masterKey, static, logger)
+	if err != nil {
+		return err
+	}
+	if err := km.Step(ctx); err != nil {
+		return err
+	}
+	iss, err := issuer.New(issuer.Config{
+		Store: store, Keys: km, Issuer: o.issuer, Audience: o.audience,
+		AccessTTL: o.keys.accessTTL, RefreshTTL: o.refreshTTL, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	if err := bootstrapAdmin(ctx, a.stdout, store, o.store.data); err != nil {
+		return err
+	}
+	handler, err := server.New(server.Config{Issuer: iss, Store: store, Logger: logger})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("--listen %s: %w", o.listen, err)
+	}
+	srv := server.NewHTTPServer(o.listen, handler, logger)
+	srv.BaseContext = func(net.Listener) context.Context { return ctx }
+	signer, _ := km.Signer()
+	logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("issuer", o.issuer),
+		slog.String("audience", o.audience), slog.String("kid", signer.KeyID()), slog.String("alg", string(signer.Algorithm())),
+		slog.Bool("static_key", km.Static()))
+
+	bg, cancelBG := context.WithCancel(ctx)
+	defer cancelBG()
+	go func() { _ = km.Run(bg) }()
+	go sweep(bg, store, logger)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// bootstrapAdmin creates the admin user of an empty store, prints its
+// password once and writes it to <data>/admin-password (0600).
+func bootstrapAdmin(ctx context.Context, stdout io.Writer, store keyward.UserStore, dataDir string) error {
+	password, created, err := issuer.Bootstrap(ctx, store, issuer.PasswordParams{}, nil)
+	if err != nil || !created {
+		return err
+	}
+	path := filepath.Join(dataDir, "admin-password")
+	_ = os.Remove(path) // a stale file from an earlier, wiped store
+	if err := writeSecretFile(path, password+"\n"); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	_, err = fmt.Fprintf(stdout, "admin password: %s\n(also written to %s)\n", password, path)
+	return err
+}
+
+// sweep deletes expired refresh tokens, codes, sessions and revocations
+// every hour.
+func sweep(ctx context.Context, store keyward.Store, logger *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		n1, err1 := store.DeleteExpiredRefreshTokens(ctx, now)
+		n2, err2 := store.DeleteExpiredRevocations(ctx, now)
+		n3, err3 := store.DeleteExpiredAuthCodes(ctx, now)
+		n4, err4 := store.DeleteExpiredSessions(ctx, now)
+		if err := errors.Join(err1, err2, err3, err4); err != nil && ctx.Err() == nil {
+			logger.ErrorContext(ctx, "sweep_failed", slog.String("error", err.Error()))
+			continue
+		}
+		logger.DebugContext(ctx, "sweep", slog.Int("refresh_tokens", n1), slog.Int("revocations", n2),
+			slog.Int("auth_codes", n3), slog.Int("sessions", n4))
+	}
+}
