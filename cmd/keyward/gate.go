@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keyward/keyward/gate"
+	"github.com/keyward/keyward/internal/cli"
+	"github.com/keyward/keyward/jose"
+	"github.com/keyward/keyward/jwks"
+	"github.com/keyward/keyward/verifier"
+)
+
+// defaultGateAlgs is the gate's algorithm allowlist when --algs is not given.
+const defaultGateAlgs = "RS256,ES256,EdDSA"
+
+// gateOptions are the flags of keyward gate.
+type gateOptions struct {
+	listen    string
+	jwksURL   string
+	issuer    string
+	audiences []string
+	algs      string
+	upstream  string
+	public    []string
+	leeway    time.Duration
+	cacheSize int
+
+	// onListen, when set, is told the address the gate listens on (tests
+	// listen on port 0).
+	onListen func(addr string)
+}
+
+func newGateCmd(a *app) *cobra.Command {
+	var o gateOptions
+	cmd := &cobra.Command{
+		Use:   "gate",
+		Short: "Run a verifying reverse proxy (or, without --upstream, the demo API)",
+		Long: `Run a reverse proxy that lets through only requests with a valid bearer token.
+
+Tokens are verified with the keys of --jwks-url, or of the jwks_uri that the
+metadata of --issuer names when --jwks-url is not given; their iss must equal
+--issuer and their aud name one of the --audience values. Both are required.
+
+With --upstream, verified requests are forwarded with X-Auth-Subject,
+X-Auth-Scope and X-Auth-Claims (base64url of the verified claims JSON); any
+X-Auth-* header the client sent is removed first. Without --upstream the gate
+serves a demo API: GET / (public) and GET /protected (returns the claims).
+/.keyward/healthz is the gate's own health endpoint.
+
+The gate starts even when the key set cannot be fetched yet: protected
+requests then get 503 until keys arrive.`,
+		Example: `  keyward gate --jwks-url http://localhost:4000/jwks.json --issuer http://localhost:4000 --audience api
+  keyward gate --issuer https://auth.example.com --audience orders --upstream http://127.0.0.1:8080 --public /healthz --public '/static/*'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runGate(cmd.Context(), a.logger(slog.LevelInfo), &o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", "127.0.0.1:3000", "address to listen on")
+	f.StringVar(&o.jwksURL, "jwks-url", "", "URL of the JWK Set to verify with (default: discovered from --issuer)")
+	f.StringVar(&o.issuer, "issuer", "", "accepted iss; with no --jwks-url, the issuer whose metadata names the JWK Set (required)")
+	f.StringArrayVar(&o.audiences, "audience", nil, "accepted audience; repeatable (at least one required)")
+	f.StringVar(&o.algs, "algs", defaultGateAlgs, "comma-separated algorithm allowlist")
+	f.StringVar(&o.upstream, "upstream", "", "URL to forward verified requests to (default: serve the demo API)")
+	f.StringArrayVar(&o.public, "public", nil, "path that needs no token; repeatable; a trailing * makes it a prefix")
+	f.DurationVar(&o.leeway, "leeway", verifier.DefaultLeeway, "clock skew allowed on exp, nbf and iat (0s for none)")
+	f.IntVar(&o.cacheSize, "cache-size", verifier.DefaultCacheSize, "verified tokens to cache (0 turns the cache off)")
+	return cmd
+}
+
+// gateSetup is what runGate builds from the flags before listening.
+type gateSetup struct {
+	keys    *jwks.Set
+	handler http.Handler
+	algs    jose.AlgorithmSet
+}
+
+// setupGate validates the flags and builds the key set and the handler.
+// Errors about the flags are usage errors.
+func setupGate(o *gateOptions, logger *slog.Logger) (*gateSetup, error) {
+	var missing []string
+	if o.issuer == "" {
+		missing = append(missing, "--issuer")
+	}
+	if len(o.audiences) == 0 {
+		missing = append(missing, "--audience")
+	}
+	if len(missing) > 0 {
+		return nil, cli.Usagef("keyward gate refuses to start without %s: name the issuer whose tokens it accepts (--issuer URL) and the audience this service is (--audience AUD)", strings.Join(missing, " and "))
+	}
+	for _, aud := range o.audiences {
+		if aud == "" {
+			return nil, cli.Usagef("--audience must not be empty")
+		}
+	}
+	if err := checkHTTPURL("--issuer", o.issuer); err != nil {
+		return nil, err
+	}
+	if o.jwksURL != "" {
+		if err := checkHTTPURL("--jwks-url", o.jwksURL); err != nil {
+			return nil, err
+		}
+	}
+	algs, err := jose.ParseAlgorithmSet(o.algs)
+	if err != nil {
+		return nil, cli.Usagef("--algs %q: %v", o.algs, err)
+	}
+	var upstream *url.URL
+	if o.upstream != "" {
+		if err := checkHTTPURL("--upstream", o.upstream); err != nil {
+			return nil, err
+		}
+		upstream, _ = url.Parse(o.upstream)
+	}
+	if o.leeway < 0 {
+		return nil, cli.Usagef("--leeway must not be negative")
+	}
+	if o.cacheSize < 0 {
+		return nil, cli.Usagef("--cache-size must not be negative (0 turns the cache off)")
+	}
+
+	keys, err := jwks.New(jwks.Config{URL: o.jwksURL, Issuer: o.issuer, Client: jwks.NewClient()})
+	if err != nil {
+		return nil, err
+	}
+	cacheSize := o.cacheSize
+	if cacheSize == 0 {
+		cacheSize = -1 // off
+	}
+	v, err := verifier.New(verifier.Config{
+		Keys:       keys,
+		Issuers:    []string{o.issuer},
+		Audiences:  o.audiences,
+		Algorithms: algs.Algorithms(),
+		Leeway:     o.leeway,
+		NoLeeway:   o.leeway == 0,
+		CacheSize:  cacheSize,
+	})
+	if err != nil {
+		return nil, err
+	}
+	h, err := gate.New(gate.Config{
+		Verifier:    v,
+		Upstream:    upstream,
+		PublicPaths: o.public,
+		Logger:      logger,
+		Ready:       keys.Ready,
+	})
+	if err != nil {
+		return nil, cli.Usagef("%v", err)
+	}
+	return &gateSetup{keys: keys, handler: h, algs: algs}, nil
+}
+
+func checkHTTPURL(flag, s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return cli.Usagef("%s %q is not an absolute http(s) URL", flag, s)
+	}
+	return nil
+}
+
+// runGate serves until ctx ends (SIGINT or SIGTERM), then shuts down
+// gracefully.
+func runGate(ctx context.Context, logger *slog.Logger, o *gateOptions) error {
+	g, err := setupGate(o, logger)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("--listen %s: %w", o.listen, err)
+	}
+	srv := &http.Server{
+		Handler:           g.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+
+	jwksSource := o.jwksURL
+	if jwksSource == "" {
+		jwksSource = "discovered from " + o.issuer
+	}
+	upstream := o.upstream
+	if upstream == "" {
+		upstream = "none (demo API)"
+	}
+	cache := fmt.Sprint(o.cacheSize)
+	if o.cacheSize == 0 {
+		cache = "off"
+	}
+	logger.Info("gate listening",
+		slog.String("addr", ln.Addr().String()),
+		slog.String("issuer", o.issuer),
+		slog.String("jwks", jwksSource),
+		slog.String("algorithms", g.algs.String()),
+		slog.String("audiences", strings.Join(o.audiences, ",")),
+		slog.String("upstream", upstream),
+		slog.String("public", strings.Join(o.public, ",")),
+		slog.Duration("leeway", o.leeway),
+		slog.String("cache_size", cache),
+		slog.String("health", gate.HealthPath))
+	if o.onListen != nil {
+		o.onListen(ln.Addr().String())
+	}
+
+	bg, cancelBG := context.WithCancel(ctx)
+	defer cancelBG()
+	go g.keys.Run(bg)
+	go watchKeys(bg, g.keys, logger)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// watchKeys logs the key set's changes and fetch failures, which the jwks
+// package only reports through Status.
+func watchKeys(ctx context.Context, keys *jwks.Set, logger *slog.Logger) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var gen uint64
+	var errAt time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st := keys.Status()
+		if st.Generation != gen {
+			gen = st.Generation
+			attrs := []any{slog.String("url", st.URL), slog.String("kids", strings.Join(st.KeyIDs, ",")),
+				slog.Time("expires", st.Expires)}
+			for _, s := range st.Skipped {
+				attrs = append(attrs, slog.String("skipped_"+fmt.Sprint(s.Index), fmt.Sprintf("kid %q: %s", s.KeyID, s.Reason)))
+			}
+			logger.Info("key set loaded", attrs...)
+		}
+		if st.LastError != nil && !st.LastErrorAt.Equal(errAt) {
+			errAt = st.LastErrorAt
+			level := slog.LevelWarn
+			if keys.Ready() != nil {
+				level = slog.LevelError
+			}
+			logger.Log(ctx, level, "key set fetch failed", slog.Any("err", st.LastError),
+				slog.Bool("serving_last_good_set", keys.Ready() == nil))
+		}
+	}
+}
