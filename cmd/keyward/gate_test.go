@@ -254,7 +254,9 @@ func TestGateCommandStartsWithoutKeys(t *testing.T) {
 	}))
 	t.Cleanup(down.Close)
 	base, _, stop := startGateCmd(t, nil, "--issuer", down.URL, "--audience", "api")
-	status, hdr, _ := httpGet(t, base+"/protected", "a.b.c")
+	signer, _ := gateKey(t)
+	tok, _ := signer.SignJWT("JWT", &jose.Claims{Issuer: down.URL, Audience: jose.Audience{"api"}, Expiry: jose.NewNumericDate(time.Now().Add(time.Hour))})
+	status, hdr, _ := httpGet(t, base+"/protected", tok)
 	if status != 503 || hdr.Get("Retry-After") == "" {
 		t.Fatalf("status %d Retry-After %q", status, hdr.Get("Retry-After"))
 	}

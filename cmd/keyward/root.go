@@ -69,6 +69,7 @@ Exit codes: 0 success, 1 a failed verification or operation, 2 bad usage.`,
 		newUserCmd,
 		newClientCmd,
 		newKeysCmd,
+		newGateCmd,
 	} {
 		root.AddCommand(newCmd(a))
 	}
