@@ -36,9 +36,10 @@ type tokenCase struct {
 	wantOK bool
 }
 
-// checkExpress presents each token to the Express app at base and checks
-// the status of /protected: 200 for a token it must accept, 401 otherwise.
-func checkExpress(t *testing.T, base, issuer, verifier string, alg jose.Algorithm, cases []tokenCase) {
+// checkProtected presents each token to the recipe's API at base (the
+// Express app or keyward gate's demo API) and checks the status of
+// /protected: 200 for a token it must accept, 401 otherwise.
+func checkProtected(t *testing.T, base, issuer, verifier string, alg jose.Algorithm, cases []tokenCase) {
 	t.Helper()
 	client := &http.Client{Timeout: 10 * time.Second}
 	for _, tc := range cases {
@@ -158,14 +159,14 @@ func TestExpressVerifiesKeywardTokens(t *testing.T) {
 		t.Fatalf("GET /protected without a token: %d, want 401", status)
 	}
 	for _, alg := range []jose.Algorithm{jose.RS256, jose.ES256} {
-		checkExpress(t, base, "keyward-jose", "express-jwt", alg, keywardCases(t, signer(t, alg)))
+		checkProtected(t, base, "keyward-jose", "express-jwt", alg, keywardCases(t, signer(t, alg)))
 	}
 	// The allowlist holds: a valid EdDSA token signed by a key the app
 	// does not know is refused, and so is an RS256-key token relabelled
 	// PS256, which the app does not allow.
 	for _, alg := range []jose.Algorithm{jose.EdDSA, jose.PS256} {
 		tok := accessToken(t, signer(t, alg), time.Now(), 15*time.Minute)
-		checkExpress(t, base, "keyward-jose", "express-jwt", alg, []tokenCase{{name: "not-allowed", token: tok}})
+		checkProtected(t, base, "keyward-jose", "express-jwt", alg, []tokenCase{{name: "not-allowed", token: tok}})
 	}
 }
 
