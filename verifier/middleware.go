@@ -148,6 +148,14 @@ func BearerToken(r *http.Request) (string, error) {
 	return token, nil
 }
 
+// b64tokenLo and b64tokenHi are the bitmaps of the b64token characters
+// (RFC 6750 §2.1) below 64 and from 64 to 127: "+-./", digits, letters, "_"
+// and "~"; "=" is only allowed as trailing padding.
+const (
+	b64tokenLo = 1<<'+' | 1<<'-' | 1<<'.' | 1<<'/' | (1<<10-1)<<'0'
+	b64tokenHi = (1<<26-1)<<('A'-64) | 1<<('_'-64) | (1<<26-1)<<('a'-64) | 1<<('~'-64)
+)
+
 // isB64Token checks the b64token syntax of RFC 6750 §2.1.
 func isB64Token(s string) bool {
 	end := len(s)
@@ -159,10 +167,14 @@ func isB64Token(s string) bool {
 	}
 	for i := 0; i < end; i++ {
 		c := s[i]
+		var ok bool
 		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case c == '-', c == '.', c == '_', c == '~', c == '+', c == '/':
-		default:
+		case c < 64:
+			ok = uint64(b64tokenLo)>>c&1 != 0
+		case c < 128:
+			ok = uint64(b64tokenHi)>>(c-64)&1 != 0
+		}
+		if !ok {
 			return false
 		}
 	}

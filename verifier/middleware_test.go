@@ -179,3 +179,21 @@ func FuzzBearerToken(f *testing.F) {
 		}
 	})
 }
+
+func TestIsB64Token(t *testing.T) {
+	t.Parallel()
+	for c := range 256 {
+		want := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~+/", byte(c)) >= 0
+		if got := isB64Token(string([]byte{'a', byte(c), 'b'})); c < 128 && got != want {
+			t.Errorf("character %q: %v, want %v", rune(c), got, want)
+		}
+		if c >= 128 && isB64Token(string([]byte{'a', byte(c)})) {
+			t.Errorf("byte %#x accepted", c)
+		}
+	}
+	for s, want := range map[string]bool{"abc==": true, "==": false, "a=b": false, "": false, "a.b.c": true} {
+		if got := isB64Token(s); got != want {
+			t.Errorf("isB64Token(%q) = %v", s, got)
+		}
+	}
+}

@@ -1,7 +1,9 @@
 package verifier
 
 import (
+	"crypto"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
@@ -468,5 +470,26 @@ func BenchmarkVerify(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkRawRS256 is the floor of an uncached verification: SHA-256 of the
+// signing input and rsa.VerifyPKCS1v15, nothing else.
+func BenchmarkRawRS256(b *testing.B) {
+	rsaA := loadTestKey(b, "rsa-a.pem", jose.RS256)
+	tok := rsaA.sign(b, "at+jwt", claims())
+	i := strings.LastIndexByte(tok, '.')
+	sig, err := base64.RawURLEncoding.DecodeString(tok[i+1:])
+	if err != nil {
+		b.Fatal(err)
+	}
+	input := []byte(tok[:i])
+	pub := &rsaA.priv.(*rsa.PrivateKey).PublicKey
+	b.ReportAllocs()
+	for b.Loop() {
+		sum := sha256.Sum256(input)
+		if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
