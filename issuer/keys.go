@@ -283,6 +283,9 @@ func (m *KeyManager) Step(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("issuer: listing keys: %w", err)
 	}
+	if err := m.checkMasterKey(keys); err != nil {
+		return err
+	}
 	var fresh *keyward.SigningKey
 	if p := m.plan(keys, now, nil); p.needKey {
 		k, err := m.newKey(nil, m.cfg.Alg, now)
@@ -541,6 +544,27 @@ func (m *KeyManager) reloadLocked(ctx context.Context, now time.Time) error {
 	return m.publish(signer, pubs)
 }
 
+// checkMasterKey makes sure the manager's master key opens the stored keys
+// before it adds one, so that a wrong KEYWARD_MASTER_KEY can never leave the
+// store with keys sealed under two master keys.
+func (m *KeyManager) checkMasterKey(keys []keyward.SigningKey) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	k := keys[len(keys)-1]
+	pt, err := m.cfg.Sealer.Open(k.ID, k.PrivateKey)
+	clear(pt)
+	return err
+}
+
+func (m *KeyManager) checkStoredMasterKey(ctx context.Context) error {
+	keys, err := m.cfg.Store.ListKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("issuer: listing keys: %w", err)
+	}
+	return m.checkMasterKey(keys)
+}
+
 // open unseals a stored key and returns its signer.
 func (m *KeyManager) open(k keyward.SigningKey) (*jose.Signer, error) {
 	der, err := m.cfg.Sealer.Open(k.ID, k.PrivateKey)
@@ -601,6 +625,9 @@ func (m *KeyManager) add(ctx context.Context, key crypto.Signer, alg jose.Algori
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.cfg.Now()
+	if err := m.checkStoredMasterKey(ctx); err != nil {
+		return "", err
+	}
 	k, err := m.newKey(key, alg, now)
 	if err != nil {
 		return "", err
@@ -656,6 +683,9 @@ func (m *KeyManager) Retire(ctx context.Context, kid string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.cfg.Now()
+	if err := m.checkStoredMasterKey(ctx); err != nil {
+		return err
+	}
 	// A successor is generated before the transaction in case it is needed.
 	fresh, err := m.newKey(nil, m.cfg.Alg, now)
 	if err != nil {

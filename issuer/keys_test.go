@@ -243,6 +243,16 @@ func TestKeyManagerWrongMasterKey(t *testing.T) {
 	if err := km2.Reload(t.Context()); !errors.Is(err, ErrMasterKey) {
 		t.Fatalf("Reload with another master key: %v, want ErrMasterKey", err)
 	}
+	// Nor can it add keys sealed under another master key.
+	if _, err := km2.Rotate(t.Context(), true); !errors.Is(err, ErrMasterKey) {
+		t.Fatalf("Rotate with another master key: %v, want ErrMasterKey", err)
+	}
+	if err := km2.Step(t.Context()); !errors.Is(err, ErrMasterKey) {
+		t.Fatalf("Step with another master key: %v, want ErrMasterKey", err)
+	}
+	if keys, _ := store.ListKeys(t.Context()); len(keys) != 1 {
+		t.Fatalf("%d keys stored after the refused operations", len(keys))
+	}
 	// The stored private key is sealed: no PKCS#8 header in the clear.
 	keys, _ := store.ListKeys(t.Context())
 	for _, k := range keys {

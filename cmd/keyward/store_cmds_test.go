@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/go-json-experiment/json"
+
+	"github.com/keyward/keyward/issuer"
+	"github.com/keyward/keyward/storage/sqlite"
+)
+
+// storeArgs returns --data for a fresh data directory.
+func storeArgs(t *testing.T) []string {
+	t.Helper()
+	return []string{"--data", filepath.Join(t.TempDir(), "data")}
+}
+
+func TestUserCommands(t *testing.T) {
+	t.Parallel()
+	data := storeArgs(t)
+	with := func(args ...string) []string { return append(args, data...) }
+
+	// add with a generated password, printed once.
+	out := mustRun(t, with("user", "add", "alice", "--role", "reader", "--role", "writer", "--attr", "email=alice@example.com")...)
+	m := regexp.MustCompile(`password: (\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no generated password in %q", out)
+	}
+	// add with --password-stdin and --json.
+	r := invocation{stdin: "bob-secret-pw\n"}.kw(t, with("user", "add", "bob", "--password-stdin", "--json")...)
+	if r.code != 0 {
+		t.Fatalf("add bob: %d %s", r.code, r.stderr)
+	}
+	var bob map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &bob); err != nil || bob["username"] != "bob" || bob["password"] != nil {
+		t.Fatalf("add --json: %s (%v)", r.stdout, err)
+	}
+	if strings.Contains(r.stdout, "bob-secret-pw") || strings.Contains(r.stdout, "argon2id") {
+		t.Fatal("add --json shows the password or its hash")
+	}
+	if r := kw(t, with("user", "add", "alice")...); r.code != 1 || !strings.Contains(r.stderr, "exists") {
+		t.Fatalf("duplicate add: %d %s", r.code, r.stderr)
+	}
+	if r := kw(t, with("user", "add", "carol", "--attr", "novalue")...); r.code == 0 {
+		t.Fatal("--attr without = accepted")
+	}
+	if r := (invocation{stdin: ""}).kw(t, with("user", "add", "dave", "--password-stdin")...); r.code == 0 {
+		t.Fatal("an empty password on stdin was accepted")
+	}
+
+	// list and show.
+	var users []map[string]any
+	if err := json.Unmarshal([]byte(mustRun(t, with("user", "list", "--json")...)), &users); err != nil || len(users) != 2 {
+		t.Fatalf("list --json: %v %v", users, err)
+	}
+	if out := mustRun(t, with("user", "list")...); !strings.Contains(out, "alice") || !strings.Contains(out, "reader,writer") {
+		t.Fatalf("list: %s", out)
+	}
+	var shown map[string]any
+	if err := json.Unmarshal([]byte(mustRun(t, with("user", "show", "alice", "--json")...)), &shown); err != nil {
+		t.Fatal(err)
+	}
+	if attrs, _ := shown["attributes"].(map[string]any); attrs["email"] != "alice@example.com" || shown["disabled"] != false {
+		t.Fatalf("show --json: %v", shown)
+	}
+	if r := kw(t, with("user", "show", "nobody")...); r.code != 1 {
+		t.Fatalf("show unknown: %d", r.code)
+	}
+
+	// The stored passwords work, and passwd changes them.
+	store := openStore(t, data[1])
+	checkPassword(t, store, "alice", m[1], true)
+	checkPassword(t, store, "bob", "bob-secret-pw", true)
+	if r := (invocation{stdin: "new-bob-pw\n"}).kw(t, with("user", "passwd", "bob", "--password-stdin")...); r.code != 0 {
+		t.Fatalf("passwd: %s", r.stderr)
+	}
+	checkPassword(t, store, "bob", "bob-secret-pw", false)
+	checkPassword(t, store, "bob", "new-bob-pw", true)
+
+	// disable, enable, delete.
+	mustRun(t, with("user", "disable", "alice")...)
+	if u, _ := store.GetUserByName(t.Context(), "alice"); !u.Disabled {
+		t.Fatal("disable did not disable")
+	}
+	mustRun(t, with("user", "enable", "alice")...)
+	if u, _ := store.GetUserByName(t.Context(), "alice"); u.Disabled {
+		t.Fatal("enable did not enable")
+	}
+	mustRun(t, with("user", "delete", "bob")...)
+	if _, err := store.GetUserByName(t.Context(), "bob"); err == nil {
+		t.Fatal("delete did not delete")
+	}
+}
+
+func openStore(t *testing.T, dataDir string) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(dataDir, "keyward.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func checkPassword(t *testing.T, store *sqlite.Store, name, password string, want bool) {
+	t.Helper()
+	u, err := store.GetUserByName(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := issuer.VerifyPassword(u.PasswordHash, password); err != nil || ok != want {
+		t.Fatalf("password of %s: %v, %v; want %v", name, ok, err, want)
+	}
+}
+
+func TestClientCommands(t *testing.T) {
+	t.Parallel()
+	data := storeArgs(t)
+	with := func(args ...string) []string { return append(args, data...) }
+	out := mustRun(t, with("client", "add", "orders", "--scope", "read", "--scope", "write", "--audience", "orders-api", "--json")...)
+	var added struct {
+		ClientID     string   `json:"client_id"`
+		ClientSecret string   `json:"client_secret"`
+		GrantTypes   []string `json:"grant_types"`
+	}
+	if err := json.Unmarshal([]byte(out), &added); err != nil || added.ClientID == "" || len(added.ClientSecret) != 43 {
+		t.Fatalf("client add --json: %s (%v)", out, err)
+	}
+	if len(added.GrantTypes) != 1 || added.GrantTypes[0] != "client_credentials" {
+		t.Fatalf("default grants of a confidential client: %v", added.GrantTypes)
+	}
+	store := openStore(t, data[1])
+	c, err := store.GetClient(t.Context(), added.ClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SecretHash == added.ClientSecret || !issuer.VerifyClientSecret(c.SecretHash, added.ClientSecret) || c.Audience != "orders-api" {
+		t.Fatalf("stored client %+v", c)
+	}
+
+	// The secret is shown by add only.
+	for _, args := range [][]string{with("client", "show", added.ClientID), with("client", "show", added.ClientID, "--json"), with("client", "list"), with("client", "list", "--json")} {
+		out := mustRun(t, args...)
+		if !strings.Contains(out, added.ClientID) || strings.Contains(out, added.ClientSecret) || strings.Contains(out, "sha256") {
+			t.Fatalf("%v: %s", args, out)
+		}
+	}
+
+	pub := mustRun(t, with("client", "add", "spa", "--public", "--redirect-uri", "https://app.example.com/cb")...)
+	if !strings.Contains(pub, "client_id:") || strings.Contains(pub, "client_secret") {
+		t.Fatalf("public client add: %s", pub)
+	}
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"unknown grant", []string{"client", "add", "x", "--grant", "password"}},
+		{"public with client_credentials", []string{"client", "add", "x", "--public", "--grant", "client_credentials"}},
+		{"relative redirect", []string{"client", "add", "x", "--redirect-uri", "/cb"}},
+		{"http jwks url", []string{"client", "add", "x", "--jwks-url", "http://example.com/jwks"}},
+		{"unknown client", []string{"client", "show", "nope"}},
+	}
+	for _, tt := range tests {
+		if r := kw(t, with(tt.args...)...); r.code == 0 {
+			t.Errorf("%s: accepted", tt.name)
+		}
+	}
+	mustRun(t, with("client", "delete", added.ClientID)...)
+	if _, err := store.GetClient(t.Context(), added.ClientID); err == nil {
+		t.Fatal("delete did not delete")
+	}
+}
+
+func TestKeysCommands(t *testing.T) {
+	t.Parallel()
+	data := storeArgs(t)
+	with := func(args ...string) []string { return append(args, append(data, "--alg", "ES256")...) }
+	// No master key yet: keys refuses to make one (serve does).
+	if r := kw(t, with("keys", "rotate")...); r.code != 1 || !strings.Contains(r.stderr, "master key") {
+		t.Fatalf("rotate without a master key: %d %s", r.code, r.stderr)
+	}
+	env := map[string]string{"KEYWARD_MASTER_KEY": strings.Repeat("ab", 32)}
+	inv := invocation{env: env}
+	run := func(args ...string) string {
+		t.Helper()
+		r := inv.kw(t, with(args...)...)
+		if r.code != 0 {
+			t.Fatalf("keyward %v: %d %s", args, r.code, r.stderr)
+		}
+		return r.stdout
+	}
+	run("keys", "rotate", "--now")
+	run("keys", "rotate")
+	run("keys", "import", testKey("ed25519.pem"))
+	var keys []struct {
+		KID   string `json:"kid"`
+		Alg   string `json:"alg"`
+		State string `json:"state"`
+	}
+	if err := json.Unmarshal([]byte(run("keys", "list", "--json")), &keys); err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 3 || keys[0].State != "active" || keys[1].State != "pending" || keys[2].State != "pending" || keys[2].Alg != "EdDSA" {
+		t.Fatalf("keys: %+v", keys)
+	}
+	run("keys", "retire", keys[0].KID)
+	if err := json.Unmarshal([]byte(run("keys", "list", "--json")), &keys); err != nil {
+		t.Fatal(err)
+	}
+	active := 0
+	for _, k := range keys {
+		if k.State == "active" {
+			active++
+		}
+	}
+	if keys[0].State != "retired" || active != 1 {
+		t.Fatalf("after retire: %+v", keys)
+	}
+	if out := run("keys", "list"); !strings.Contains(out, "retired") || strings.Contains(out, "PRIVATE") {
+		t.Fatalf("keys list: %s", out)
+	}
+	if r := inv.kw(t, with("keys", "retire", "no-such-kid")...); r.code != 1 {
+		t.Fatalf("retire unknown: %d", r.code)
+	}
+	// Another master key cannot use the keys.
+	other := invocation{env: map[string]string{"KEYWARD_MASTER_KEY": strings.Repeat("cd", 32)}}
+	if r := other.kw(t, with("keys", "rotate", "--now")...); r.code != 1 || !strings.Contains(r.stderr, "master key") {
+		t.Fatalf("rotate with another master key: %d %s", r.code, r.stderr)
+	}
+}
