@@ -25,6 +25,10 @@ func TestMiddleware(t *testing.T) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		cl, ok := ClaimsFrom(r.Context())
 		if ok {
+			tok, _ := TokenFrom(r.Context())
+			if _, err := v.Verify(r.Context(), tok); err != nil {
+				t.Errorf("TokenFrom gave a token that does not verify: %v", err)
+			}
 			io.WriteString(w, "sub="+cl.Subject)
 			return
 		}
@@ -70,7 +74,9 @@ func TestMiddleware(t *testing.T) {
 		{name: "empty bearer", path: "/protected", auth: []string{"Bearer "}, wantStatus: 400,
 			wantChall: `Bearer realm="api", error="invalid_request", error_description="malformed Authorization header"`},
 		{name: "two headers", path: "/protected", auth: []string{"Bearer " + good, "Bearer " + good}, wantStatus: 400},
-		{name: "bad characters", path: "/protected", auth: []string{`Bearer a"b`}, wantStatus: 400},
+		{name: "two tokens", path: "/protected", auth: []string{"Bearer a.b.c d.e.f"}, wantStatus: 400},
+		{name: "bad characters", path: "/protected", auth: []string{`Bearer a"b`}, wantStatus: 401,
+			wantChall: `Bearer realm="api", error="invalid_token", error_description="token malformed"`},
 		{name: "expired", path: "/protected", auth: []string{"Bearer " + expired}, wantStatus: 401,
 			wantBody:  `{"error":"invalid_token","error_description":"token expired"}`,
 			wantChall: `Bearer realm="api", error="invalid_token", error_description="token expired"`},
@@ -174,26 +180,9 @@ func FuzzBearerToken(f *testing.F) {
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
 		r.Header.Set("Authorization", header)
 		tok, err := BearerToken(r)
-		if err == nil && (tok == "" || strings.ContainsAny(tok, " \"\\\t")) {
+		if err == nil && (tok == "" || strings.ContainsAny(tok, " \t")) {
 			t.Fatalf("BearerToken(%q) = %q", header, tok)
 		}
 	})
 }
 
-func TestIsB64Token(t *testing.T) {
-	t.Parallel()
-	for c := range 256 {
-		want := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~+/", byte(c)) >= 0
-		if got := isB64Token(string([]byte{'a', byte(c), 'b'})); c < 128 && got != want {
-			t.Errorf("character %q: %v, want %v", rune(c), got, want)
-		}
-		if c >= 128 && isB64Token(string([]byte{'a', byte(c)})) {
-			t.Errorf("byte %#x accepted", c)
-		}
-	}
-	for s, want := range map[string]bool{"abc==": true, "==": false, "a=b": false, "": false, "a.b.c": true} {
-		if got := isB64Token(s); got != want {
-			t.Errorf("isB64Token(%q) = %v", s, got)
-		}
-	}
-}
