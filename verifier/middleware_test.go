@@ -185,4 +185,3 @@ func FuzzBearerToken(f *testing.F) {
 		}
 	})
 }
-
