@@ -72,6 +72,12 @@ func mustRun(t *testing.T, args ...string) string {
 // (keywardBinary), with args and stdin in dir.
 func runBinary(t *testing.T, dir, stdin string, args ...string) result {
 	t.Helper()
+	return runBinaryEnv(t, dir, nil, args, stdin)
+}
+
+// runBinaryEnv is runBinary with extra environment variables (NAME=value).
+func runBinaryEnv(t *testing.T, dir string, env []string, args []string, stdin string) result {
+	t.Helper()
 	binary, err := filepath.Abs(keywardBinary(t))
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +87,7 @@ func runBinary(t *testing.T, dir, stdin string, args ...string) result {
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Dir = dir
 	cmd.Stdin = strings.NewReader(stdin)
-	cmd.Env = cleanEnv()
+	cmd.Env = append(cleanEnv(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err = cmd.Run()

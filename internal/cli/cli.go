@@ -42,6 +42,10 @@ func Usagef(format string, args ...any) error {
 	return &UsageError{Err: fmt.Errorf(format, args...)}
 }
 
+// groupMark marks a command that only groups subcommands; called alone it
+// is a usage error, whatever its flags.
+const groupMark = "keyward.group"
+
 // runError marks an error returned by a command's RunE, as opposed to one
 // cobra returned while parsing the command line.
 type runError struct{ err error }
@@ -85,6 +89,10 @@ func Execute(ctx context.Context, root *cobra.Command, args []string, lookupEnv 
 				return nil
 			}
 		case c.Run == nil && c.HasSubCommands():
+			if c.Annotations == nil {
+				c.Annotations = map[string]string{}
+			}
+			c.Annotations[groupMark] = "true"
 			c.RunE = func(cmd *cobra.Command, args []string) error {
 				var names []string
 				for _, sub := range cmd.Commands() {

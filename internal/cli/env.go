@@ -66,8 +66,10 @@ func BindEnv(cmd *cobra.Command, lookupEnv func(string) (string, bool)) {
 			if err := applyEnv(cmd.Flags(), lookupEnv); err != nil {
 				return err
 			}
-			if err := checkRequired(cmd, required); err != nil {
-				return err
+			if cmd.Annotations[groupMark] == "" {
+				if err := checkRequired(cmd, required); err != nil {
+					return err
+				}
 			}
 			switch {
 			case preRunE != nil:
