@@ -3,6 +3,7 @@ package interop_test
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +23,33 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
+
+// touchSources opens, once per test binary, every source file of the module and of the Node
+// project. The tests run programs built from those files (keyward, the
+// Node scripts), which the go command cannot see; opening them here makes
+// `go test` record them, so that a cached result is reused only while none
+// of them has changed.
+var touchSources = sync.OnceFunc(func() {
+	filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case ".git", "node_modules", "testdata":
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch filepath.Ext(path) {
+		case ".go", ".js", ".json", ".md", ".mod", ".sum", ".sql":
+			if f, err := os.Open(path); err == nil {
+				f.Close()
+			}
+		}
+		return nil
+	})
+})
 
 // buildOnce builds ./cmd/keyward once per test binary, so that every test
 // drives the program as it is in this checkout.
@@ -45,6 +73,7 @@ var buildOnce = sync.OnceValues(func() (string, error) {
 // keywardBinary returns the path of a freshly built keyward binary.
 func keywardBinary(t *testing.T) string {
 	t.Helper()
+	touchSources()
 	bin, err := buildOnce()
 	if err != nil {
 		t.Fatal(err)

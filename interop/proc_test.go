@@ -48,6 +48,7 @@ func nodeProject(t *testing.T) string {
 			t.Skipf("SKIP: %s is not installed; the Node interoperability tests need Node.js 20 and npm (apt-get install nodejs npm)", tool)
 		}
 	}
+	touchSources()
 	dir, err := npmOnce()
 	if err != nil {
 		t.Fatal(err)

@@ -72,6 +72,7 @@ func TestQuickstart(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("SKIP: go is not on PATH; the quick start builds keyward with it")
 	}
+	touchSources()
 	root, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
