@@ -112,13 +112,15 @@ func (c *Claims) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 		if err != nil {
 			return err
 		}
-		switch n := name.String(); n {
+		// The switch on the name does not allocate; only the names of
+		// private claims, kept in Extra, become strings.
+		switch name.String() {
 		case "iss":
-			c.Issuer, err = readStringClaim(dec, n)
+			c.Issuer, err = readStringClaim(dec, "iss")
 		case "sub":
-			c.Subject, err = readStringClaim(dec, n)
+			c.Subject, err = readStringClaim(dec, "sub")
 		case "jti":
-			c.ID, err = readStringClaim(dec, n)
+			c.ID, err = readStringClaim(dec, "jti")
 		case "aud":
 			err = c.Audience.UnmarshalJSONFrom(dec)
 		case "exp":
@@ -128,7 +130,7 @@ func (c *Claims) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 		case "iat":
 			err = c.IssuedAt.UnmarshalJSONFrom(dec)
 		default:
-			key := string(n)
+			key := name.String()
 			v, err := readAny(dec)
 			if err != nil {
 				return err
