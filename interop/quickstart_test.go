@@ -60,10 +60,10 @@ func freePort(t *testing.T) string {
 var backgroundListen = regexp.MustCompile(`--listen\s+(127\.0\.0\.1:\d+)`)
 
 // TestQuickstart runs every ```sh block of docs/quickstart.md, in order, in
-// one bash session with `set -euo pipefail`, so that the quick start cannot
+// one bash process with `set -euo pipefail`, so that the quick start cannot
 // drift from the program: any command that fails fails the test.
 //
-// The session starts in the repository root with an empty GOBIN on PATH and
+// The script starts in the repository root with an empty GOBIN on PATH and
 // TMPDIR in the test's temporary directory; ports 4000 and 3000 are replaced
 // by free ones; after a block whose last command runs in the background
 // with `&` and a --listen address, the test waits until that address
