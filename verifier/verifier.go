@@ -81,6 +81,11 @@ type Config struct {
 	// DefaultCacheSize (10 000); negative turns the cache off.
 	CacheSize int
 
+	// Revocations, when set, refuses tokens that the issuer's revocation
+	// feed lists, with an error wrapping [ErrRevoked]; cached tokens too.
+	// Nil means no revocation check.
+	Revocations *RevocationList
+
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -94,6 +99,7 @@ type Verifier struct {
 	maxSize int
 	now     func() time.Time
 	cache   *lru.Cache[string, *entry]
+	revoked *RevocationList
 }
 
 // entry is one verified token in the cache.
@@ -153,6 +159,7 @@ func New(cfg Config) (*Verifier, error) {
 		leeway:  int64(leeway / time.Second),
 		maxSize: cfg.MaxTokenSize,
 		now:     now,
+		revoked: cfg.Revocations,
 		policy: jose.Policy{
 			Issuers:   slices.Clone(cfg.Issuers),
 			Audiences: slices.Clone(cfg.Audiences),
@@ -199,6 +206,10 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*jose.Claims, erro
 				}
 				for _, k := range ks.Lookup(e.kid) {
 					if k == e.key {
+						if err := v.checkRevoked(e.claims); err != nil {
+							v.cache.Remove(token)
+							return nil, err
+						}
 						return e.claims, nil
 					}
 				}
@@ -226,10 +237,21 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*jose.Claims, erro
 	if err := v.policy.Validate(&j.Header, claims); err != nil {
 		return nil, err
 	}
+	if err := v.checkRevoked(claims); err != nil {
+		return nil, err
+	}
 	if v.cache != nil {
 		v.cache.Add(token, &entry{claims: claims, kid: kid, key: key, exp: int64(claims.Expiry)})
 	}
 	return claims, nil
+}
+
+// checkRevoked applies the revocation list, when there is one.
+func (v *Verifier) checkRevoked(c *jose.Claims) error {
+	if v.revoked == nil {
+		return nil
+	}
+	return v.revoked.Check(c)
 }
 
 // Algorithms returns the allowlist.
