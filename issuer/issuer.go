@@ -148,6 +148,9 @@ type TokenResponse struct {
 	ExpiresIn    int64  `json:"expires_in"`
 	RefreshToken string `json:"refresh_token,omitempty"`
 	Scope        string `json:"scope,omitempty"`
+	// IDToken is the OpenID Connect ID token of an authorization_code
+	// grant with the openid scope.
+	IDToken string `json:"id_token,omitempty"`
 }
 
 // requestIDKey is the context key of the request ID.
@@ -194,47 +197,10 @@ func errBadCredentials(cause error) *Error {
 // argon2id computation with the same parameters.
 func (i *Issuer) Login(ctx context.Context, req LoginRequest) (*TokenResponse, error) {
 	now := i.cfg.Now()
-	if req.Username == "" || req.Password == "" {
-		return nil, oauthError(CodeInvalidRequest, "username and password are required", nil)
-	}
-	if len(req.Username) > 256 || len(req.Password) > MaxPasswordLen {
-		return nil, oauthError(CodeInvalidRequest, "username or password too long", nil)
-	}
-	addr := hostOf(req.RemoteAddr)
-	if !i.cfg.Throttle.Disabled {
-		wait := max(i.byAddress.take(addr, now), i.byAccount.take(strings.ToLower(req.Username), now))
-		if wait > 0 {
-			i.audit(ctx, slog.LevelWarn, "login_failed", slog.String("username", req.Username),
-				slog.String("client_addr", addr), slog.String("reason", "throttled"))
-			return nil, &Error{Code: CodeSlowDown, Description: "too many login attempts; retry later", RetryAfter: wait}
-		}
-	}
-	u, err := i.cfg.Store.GetUserByName(ctx, req.Username)
-	hash, reason := u.PasswordHash, ""
-	switch {
-	case errors.Is(err, keyward.ErrNotFound):
-		hash, reason = i.dummyHash, "unknown_user"
-	case err != nil:
-		return nil, internal(err)
-	}
-	ok, err := i.verifyPassword(ctx, hash, req.Password)
+	u, err := i.checkPassword(ctx, req, now)
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case reason != "":
-	case !ok:
-		reason = "bad_password"
-	case u.Disabled:
-		reason = "disabled"
-	}
-	if reason != "" {
-		i.audit(ctx, slog.LevelWarn, "login_failed", slog.String("username", req.Username),
-			slog.String("client_addr", addr), slog.String("reason", reason))
-		return nil, errBadCredentials(nil)
-	}
-	i.audit(ctx, slog.LevelInfo, "login_succeeded", slog.String("user_id", u.ID),
-		slog.String("username", u.Username), slog.String("client_addr", addr))
 	aud := []string{i.cfg.Audience}
 	at, err := i.mint(ctx, now, &u, FirstPartyClientID, aud, "")
 	if err != nil {
@@ -246,6 +212,53 @@ func (i *Issuer) Login(ctx context.Context, req LoginRequest) (*TokenResponse, e
 	}
 	at.RefreshToken = rt
 	return at, nil
+}
+
+// checkPassword throttles, then checks a username and password, with the
+// guarantees described at [Issuer.Login].
+func (i *Issuer) checkPassword(ctx context.Context, req LoginRequest, now time.Time) (keyward.User, error) {
+	if req.Username == "" || req.Password == "" {
+		return keyward.User{}, oauthError(CodeInvalidRequest, "username and password are required", nil)
+	}
+	if len(req.Username) > 256 || len(req.Password) > MaxPasswordLen {
+		return keyward.User{}, oauthError(CodeInvalidRequest, "username or password too long", nil)
+	}
+	addr := hostOf(req.RemoteAddr)
+	if !i.cfg.Throttle.Disabled {
+		wait := max(i.byAddress.take(addr, now), i.byAccount.take(strings.ToLower(req.Username), now))
+		if wait > 0 {
+			i.audit(ctx, slog.LevelWarn, "login_failed", slog.String("username", req.Username),
+				slog.String("client_addr", addr), slog.String("reason", "throttled"))
+			return keyward.User{}, &Error{Code: CodeSlowDown, Description: "too many login attempts; retry later", RetryAfter: wait}
+		}
+	}
+	u, err := i.cfg.Store.GetUserByName(ctx, req.Username)
+	hash, reason := u.PasswordHash, ""
+	switch {
+	case errors.Is(err, keyward.ErrNotFound):
+		hash, reason = i.dummyHash, "unknown_user"
+	case err != nil:
+		return keyward.User{}, internal(err)
+	}
+	ok, err := i.verifyPassword(ctx, hash, req.Password)
+	if err != nil {
+		return keyward.User{}, err
+	}
+	switch {
+	case reason != "":
+	case !ok:
+		reason = "bad_password"
+	case u.Disabled:
+		reason = "disabled"
+	}
+	if reason != "" {
+		i.audit(ctx, slog.LevelWarn, "login_failed", slog.String("username", req.Username),
+			slog.String("client_addr", addr), slog.String("reason", reason))
+		return keyward.User{}, errBadCredentials(nil)
+	}
+	i.audit(ctx, slog.LevelInfo, "login_succeeded", slog.String("user_id", u.ID),
+		slog.String("username", u.Username), slog.String("client_addr", addr))
+	return u, nil
 }
 
 // verifyPassword checks a password against a hash, bounded by the hashing

@@ -1,0 +1,378 @@
+package issuer
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/jose"
+)
+
+// GrantAuthorizationCode is the authorization code grant (RFC 6749 §4.1).
+const GrantAuthorizationCode = "authorization_code"
+
+// CodeTTL is the lifetime of an authorization code: long enough for a
+// redirect and one token request, short as RFC 6749 §4.1.2 recommends.
+const CodeTTL = 60 * time.Second
+
+// SessionTTL is the lifetime of an issuer login session, the span of single
+// sign-on.
+const SessionTTL = 8 * time.Hour
+
+// OIDCScopes are the OpenID Connect scopes every client with the
+// authorization_code grant may request, in addition to its own.
+var OIDCScopes = []string{"openid", "profile", "email"}
+
+// Errors of an authorization request that must not be redirected (RFC 6749
+// §4.1.2.1): the user agent is shown an error page instead.
+var (
+	// ErrUnknownClient means the client_id names no client.
+	ErrUnknownClient = errors.New("issuer: unknown client")
+	// ErrRedirectURI means the redirect_uri is missing or is not one of the
+	// client's registered URIs, compared exactly.
+	ErrRedirectURI = errors.New("issuer: redirect_uri is not registered for the client")
+)
+
+// AuthorizeClient checks the client_id and redirect_uri of an authorization
+// request. Its errors wrap [ErrUnknownClient] or [ErrRedirectURI] and must
+// be shown to the user, never redirected.
+func (i *Issuer) AuthorizeClient(ctx context.Context, clientID, redirectURI string) (keyward.Client, error) {
+	if clientID == "" || len(clientID) > 256 {
+		return keyward.Client{}, fmt.Errorf("%w: client_id is missing or too long", ErrUnknownClient)
+	}
+	c, err := i.cfg.Store.GetClient(ctx, clientID)
+	switch {
+	case errors.Is(err, keyward.ErrNotFound):
+		return keyward.Client{}, fmt.Errorf("%w: %q", ErrUnknownClient, truncate(clientID))
+	case err != nil:
+		return keyward.Client{}, internal(err)
+	}
+	if redirectURI == "" || !slices.Contains(c.RedirectURIs, redirectURI) {
+		return keyward.Client{}, fmt.Errorf("%w: %q", ErrRedirectURI, truncate(redirectURI))
+	}
+	return c, nil
+}
+
+// AuthorizeRequest is an authorization request (RFC 6749 §4.1.1, RFC 7636
+// §4.3, OIDC Core §3.1.2.1) whose client and redirect URI have been checked
+// with [Issuer.AuthorizeClient].
+type AuthorizeRequest struct {
+	Client              keyward.Client
+	RedirectURI         string
+	Scope               string
+	Nonce               string
+	CodeChallenge       string
+	CodeChallengeMethod string
+}
+
+// CheckAuthorize validates the rest of an authorization request and returns
+// the scope to grant. Its errors are *Error values to redirect to the client:
+// unauthorized_client when the client lacks the grant, invalid_scope, and
+// invalid_request for PKCE that is missing (public clients must send it),
+// not S256, or malformed.
+func (i *Issuer) CheckAuthorize(req AuthorizeRequest) (string, error) {
+	if !slices.Contains(req.Client.GrantTypes, GrantAuthorizationCode) {
+		return "", oauthError(CodeUnauthorizedClient, "the client may not use the authorization_code grant", nil)
+	}
+	var granted []string
+	for s := range strings.FieldsSeq(req.Scope) {
+		if !slices.Contains(req.Client.Scopes, s) && !slices.Contains(OIDCScopes, s) {
+			return "", oauthError(CodeInvalidScope, fmt.Sprintf("scope %q is not allowed for this client", truncate(s)), nil)
+		}
+		if !slices.Contains(granted, s) {
+			granted = append(granted, s)
+		}
+	}
+	switch {
+	case req.CodeChallenge == "" && req.CodeChallengeMethod != "":
+		return "", oauthError(CodeInvalidRequest, "code_challenge_method without code_challenge", nil)
+	case req.CodeChallenge == "" && req.Client.Public:
+		return "", oauthError(CodeInvalidRequest, "code_challenge is required (PKCE with S256)", nil)
+	case req.CodeChallenge != "" && req.CodeChallengeMethod != "S256":
+		return "", oauthError(CodeInvalidRequest, "code_challenge_method must be S256", nil)
+	case req.CodeChallenge != "" && !validChallenge(req.CodeChallenge):
+		return "", oauthError(CodeInvalidRequest, "code_challenge must be 43 base64url characters", nil)
+	}
+	if len(req.Nonce) > 512 {
+		return "", oauthError(CodeInvalidRequest, "nonce too long", nil)
+	}
+	return strings.Join(granted, " "), nil
+}
+
+// validChallenge reports whether s is the base64url (unpadded) encoding of
+// a SHA-256 hash.
+func validChallenge(s string) bool {
+	if len(s) != 43 {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(s)
+	return err == nil
+}
+
+// validVerifier checks the code_verifier syntax of RFC 7636 §4.1.
+func validVerifier(s string) bool {
+	if len(s) < 43 || len(s) > 128 {
+		return false
+	}
+	for _, r := range s {
+		ok := r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || strings.ContainsRune("-._~", r)
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// IssueCode stores an authorization code for the request (as checked by
+// [Issuer.CheckAuthorize], scope being the scope it returned) on behalf of
+// the session's user, and returns the code. It lives [CodeTTL].
+func (i *Issuer) IssueCode(ctx context.Context, req AuthorizeRequest, scope string, s keyward.Session) (string, error) {
+	now := i.cfg.Now()
+	code, err := randomString(i.cfg.Rand, 32)
+	if err != nil {
+		return "", internal(err)
+	}
+	if err := i.cfg.Store.CreateAuthCode(ctx, keyward.AuthCode{
+		Hash: hashToken(code), ClientID: req.Client.ID, UserID: s.UserID, RedirectURI: req.RedirectURI,
+		Scope: scope, Nonce: req.Nonce, CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
+		SessionID: s.ID, AuthTime: s.CreatedAt, ExpiresAt: now.Add(CodeTTL),
+	}); err != nil {
+		return "", internal(err)
+	}
+	i.audit(ctx, slog.LevelInfo, "code_issued", slog.String("client_id", req.Client.ID),
+		slog.String("user_id", s.UserID), slog.String("scope", scope))
+	return code, nil
+}
+
+// StartSession checks a username and password like [Issuer.Login] (same
+// throttle, same answer whatever failed) and opens an issuer session. It
+// returns the cookie value, which only the browser keeps: the store holds
+// its hash.
+func (i *Issuer) StartSession(ctx context.Context, req LoginRequest) (string, keyward.Session, error) {
+	now := i.cfg.Now()
+	u, err := i.checkPassword(ctx, req, now)
+	if err != nil {
+		return "", keyward.Session{}, err
+	}
+	cookie, err := randomString(i.cfg.Rand, 32)
+	if err != nil {
+		return "", keyward.Session{}, internal(err)
+	}
+	s := keyward.Session{ID: sessionID(cookie), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(SessionTTL)}
+	if err := i.cfg.Store.CreateSession(ctx, s); err != nil {
+		return "", keyward.Session{}, internal(err)
+	}
+	return cookie, s, nil
+}
+
+// sessionID is the stored ID of the session held in a cookie.
+func sessionID(cookie string) string {
+	h := sha256.Sum256([]byte(cookie))
+	return hex.EncodeToString(h[:])
+}
+
+// ErrNoSession means the cookie names no active session of an enabled user.
+var ErrNoSession = errors.New("issuer: no active session")
+
+// Session returns the active session held in the cookie value, or an error
+// wrapping [ErrNoSession] when it is unknown, expired, revoked, or its user
+// is disabled or deleted.
+func (i *Issuer) Session(ctx context.Context, cookie string) (keyward.Session, error) {
+	if cookie == "" || len(cookie) > 128 {
+		return keyward.Session{}, ErrNoSession
+	}
+	s, err := i.cfg.Store.GetSession(ctx, sessionID(cookie))
+	switch {
+	case errors.Is(err, keyward.ErrNotFound):
+		return keyward.Session{}, ErrNoSession
+	case err != nil:
+		return keyward.Session{}, internal(err)
+	}
+	if !s.Active(i.cfg.Now()) {
+		return keyward.Session{}, fmt.Errorf("%w: expired or revoked", ErrNoSession)
+	}
+	u, err := i.cfg.Store.GetUser(ctx, s.UserID)
+	if err != nil && !errors.Is(err, keyward.ErrNotFound) {
+		return keyward.Session{}, internal(err)
+	}
+	if err != nil || u.Disabled {
+		return keyward.Session{}, fmt.Errorf("%w: user disabled or deleted", ErrNoSession)
+	}
+	return s, nil
+}
+
+// EndSession revokes the session held in the cookie value and every refresh
+// token issued in it. An unknown session is not an error.
+func (i *Issuer) EndSession(ctx context.Context, cookie string) error {
+	if cookie == "" || len(cookie) > 128 {
+		return nil
+	}
+	now, id := i.cfg.Now(), sessionID(cookie)
+	err := i.cfg.Store.RevokeSession(ctx, id, now)
+	switch {
+	case errors.Is(err, keyward.ErrNotFound):
+		return nil
+	case err != nil:
+		return internal(err)
+	}
+	if err := i.cfg.Store.RevokeSessionRefreshTokens(ctx, id, now); err != nil {
+		return internal(err)
+	}
+	i.audit(ctx, slog.LevelInfo, "session_ended", slog.String("session_id", id))
+	return nil
+}
+
+// CodeRequest is an authorization_code grant (RFC 6749 §4.1.3).
+type CodeRequest struct {
+	Code         string
+	RedirectURI  string
+	CodeVerifier string
+	// Client is the authenticated client, nil when the request carried no
+	// client credentials (a public client).
+	Client *keyward.Client
+	// ClientID is the client_id parameter of an unauthenticated request.
+	ClientID string
+}
+
+// familyOfCode is the refresh-token family issued for a code, derived from
+// its hash so that a reuse of the code finds it.
+func familyOfCode(hash []byte) string { return "code-" + hex.EncodeToString(hash[:16]) }
+
+// ExchangeCode redeems an authorization code: it checks the client, the
+// redirect URI and the PKCE verifier, and issues an access token, a refresh
+// token when the client has the refresh_token grant, and an ID token when
+// the scope includes openid. A code works once: a second use fails with
+// invalid_grant and revokes the refresh tokens the first use issued (RFC
+// 6749 §4.1.2).
+func (i *Issuer) ExchangeCode(ctx context.Context, req CodeRequest) (*TokenResponse, error) {
+	now := i.cfg.Now()
+	bad := oauthError(CodeInvalidGrant, "the authorization code is invalid, expired or already used", nil)
+	if req.Code == "" {
+		return nil, oauthError(CodeInvalidRequest, "code is required", nil)
+	}
+	if len(req.Code) > 512 {
+		return nil, bad
+	}
+	hash := hashToken(req.Code)
+	code, err := i.cfg.Store.ConsumeAuthCode(ctx, hash, now)
+	switch {
+	case errors.Is(err, keyward.ErrNotFound):
+		return nil, bad
+	case errors.Is(err, keyward.ErrCodeReused):
+		if rerr := i.cfg.Store.RevokeRefreshFamily(ctx, familyOfCode(hash), now); rerr != nil {
+			return nil, internal(rerr)
+		}
+		i.audit(ctx, slog.LevelWarn, "code_reuse_detected", slog.String("client_id", code.ClientID),
+			slog.String("user_id", code.UserID), slog.String("family_id", familyOfCode(hash)))
+		return nil, bad
+	case errors.Is(err, keyward.ErrExpired):
+		return nil, oauthError(CodeInvalidGrant, "the authorization code expired", nil)
+	case err != nil:
+		return nil, internal(err)
+	}
+	c, err := i.cfg.Store.GetClient(ctx, code.ClientID)
+	if err != nil && !errors.Is(err, keyward.ErrNotFound) {
+		return nil, internal(err)
+	}
+	if err != nil {
+		return nil, bad
+	}
+	switch {
+	case req.Client != nil:
+		if req.Client.ID != code.ClientID {
+			return nil, oauthError(CodeInvalidGrant, "the authorization code was issued to another client", nil)
+		}
+	case c.Public:
+		if req.ClientID != c.ID {
+			return nil, oauthError(CodeInvalidGrant, "the authorization code was issued to another client", nil)
+		}
+	default:
+		return nil, oauthError(CodeInvalidClient, "client authentication is required", nil)
+	}
+	if req.RedirectURI != code.RedirectURI {
+		return nil, oauthError(CodeInvalidGrant, "redirect_uri differs from the authorization request", nil)
+	}
+	if code.CodeChallenge != "" || req.CodeVerifier != "" {
+		if code.CodeChallenge == "" {
+			return nil, oauthError(CodeInvalidGrant, "code_verifier sent but the authorization request had no code_challenge", nil)
+		}
+		if !validVerifier(req.CodeVerifier) {
+			return nil, oauthError(CodeInvalidGrant, "code_verifier is missing or malformed", nil)
+		}
+		sum := sha256.Sum256([]byte(req.CodeVerifier))
+		if subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(code.CodeChallenge)) != 1 {
+			return nil, oauthError(CodeInvalidGrant, "code_verifier does not match the code_challenge", nil)
+		}
+	}
+	u, err := i.cfg.Store.GetUser(ctx, code.UserID)
+	if err != nil && !errors.Is(err, keyward.ErrNotFound) {
+		return nil, internal(err)
+	}
+	if err != nil || u.Disabled {
+		return nil, bad
+	}
+	aud := c.Audience
+	if aud == "" {
+		aud = i.cfg.Audience
+	}
+	resp, err := i.mint(ctx, now, &u, c.ID, []string{aud}, code.Scope)
+	if err != nil {
+		return nil, err
+	}
+	if slices.Contains(c.GrantTypes, GrantRefreshToken) {
+		tok, err := randomString(i.cfg.Rand, 32)
+		if err != nil {
+			return nil, internal(err)
+		}
+		if err := i.cfg.Store.CreateRefreshToken(ctx, keyward.RefreshToken{
+			Hash: hashToken(tok), FamilyID: familyOfCode(hash), UserID: u.ID, ClientID: c.ID, Scope: code.Scope,
+			Audience: []string{aud}, SessionID: code.SessionID, IssuedAt: now, ExpiresAt: now.Add(i.cfg.RefreshTTL),
+		}); err != nil {
+			return nil, internal(err)
+		}
+		resp.RefreshToken = tok
+	}
+	if slices.Contains(strings.Fields(code.Scope), "openid") {
+		id, err := i.idToken(now, &u, c.ID, code)
+		if err != nil {
+			return nil, err
+		}
+		resp.IDToken = id
+	}
+	return resp, nil
+}
+
+// CodeInvalidToken is the RFC 6750 §3.1 error of a bad bearer token.
+const CodeInvalidToken = "invalid_token"
+
+// CodeInsufficientScope is the RFC 6750 §3.1 error of a token without the
+// scope a resource needs.
+const CodeInsufficientScope = "insufficient_scope"
+
+// verifyAccessToken checks an access token issued here, not revoked.
+func (i *Issuer) verifyAccessToken(ctx context.Context, token string) (*jose.Token, error) {
+	set, algs := i.cfg.Keys.KeySet()
+	tok, err := jose.VerifyJWT(token, set, algs, &jose.Policy{
+		Issuers: []string{i.cfg.Issuer}, Types: []string{AccessTokenType}, Required: []string{"jti", "sub"}, Now: i.cfg.Now,
+	})
+	if err != nil {
+		return nil, oauthError(CodeInvalidToken, "the access token is invalid or expired", err)
+	}
+	revoked, err := i.cfg.Store.IsAccessTokenRevoked(ctx, tok.Claims.ID)
+	if err != nil {
+		return nil, internal(err)
+	}
+	if revoked {
+		return nil, oauthError(CodeInvalidToken, "the access token was revoked", nil)
+	}
+	return tok, nil
+}
