@@ -39,6 +39,8 @@ type Config struct {
 	Logger *slog.Logger
 	// MaxBodyBytes caps request bodies. Zero means 64 KiB.
 	MaxBodyBytes int64
+	// Now is the clock of the revocation feed. Nil means time.Now.
+	Now func() time.Time
 }
 
 // Server is the issuer's HTTP handler.
@@ -67,6 +69,7 @@ func New(cfg Config) (*Server, error) {
 	s.route("POST /login", s.login)
 	s.route("POST /token", s.token)
 	s.route("POST /revoke", s.revoke)
+	s.route("GET /revocations", s.revocations)
 	s.route("GET /.well-known/jwks.json", s.jwks)
 	s.route("GET /jwks.json", s.jwks)
 	s.route("GET /.well-known/openid-configuration", s.discovery)

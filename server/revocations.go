@@ -1,0 +1,99 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-json-experiment/json"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/verifier"
+)
+
+// RevocationLister gives the revocations that the feed publishes; every
+// keyward.Store is one.
+type RevocationLister interface {
+	// ListRevokedTokens returns the access-token revocations whose expiry
+	// is after now.
+	ListRevokedTokens(ctx context.Context, now time.Time) ([]keyward.RevokedToken, error)
+	// ListUserRevocations returns every user cutoff.
+	ListUserRevocations(ctx context.Context) ([]keyward.UserRevocation, error)
+}
+
+// revocations serves GET /revocations, the revocation feed that verifiers
+// poll (verifier.RevocationList): the access tokens revoked before their
+// expiry, by jti, and the users whose tokens issued before a cutoff are
+// revoked. It needs no authentication: it reveals only the jtis of revoked
+// tokens and the IDs of users whose tokens were revoked. The ETag covers the
+// entries, not generated_at, so an unchanged feed answers 304.
+func (s *Server) revocations(w http.ResponseWriter, r *http.Request) error {
+	lister, ok := s.cfg.Store.(RevocationLister)
+	if !ok {
+		return &httpError{status: http.StatusNotFound, code: "not_found", desc: "this issuer publishes no revocation feed"}
+	}
+	now := time.Now
+	if s.cfg.Now != nil {
+		now = s.cfg.Now
+	}
+	return s.writeRevocations(w, r, lister, now())
+}
+
+// writeRevocations writes the feed as of now.
+func (s *Server) writeRevocations(w http.ResponseWriter, r *http.Request, lister RevocationLister, now time.Time) error {
+	toks, err := lister.ListRevokedTokens(r.Context(), now)
+	if err != nil {
+		return err
+	}
+	users, err := lister.ListUserRevocations(r.Context())
+	if err != nil {
+		return err
+	}
+	feed := verifier.RevocationFeed{
+		Tokens: make([]verifier.RevokedToken, 0, len(toks)),
+		Users:  make([]verifier.RevokedUser, 0, len(users)),
+	}
+	for _, t := range toks {
+		feed.Tokens = append(feed.Tokens, verifier.RevokedToken{JTI: t.JTI, Exp: t.ExpiresAt.Unix()})
+	}
+	for _, u := range users {
+		// Rounded up: a token issued in the cutoff's second is refused, so
+		// none issued before the cutoff slips through.
+		before := u.Before.Unix()
+		if u.Before.After(time.Unix(before, 0)) {
+			before++
+		}
+		feed.Users = append(feed.Users, verifier.RevokedUser{Sub: u.UserID, Before: before})
+	}
+	entries, err := json.Marshal(struct {
+		Tokens []verifier.RevokedToken `json:"tokens"`
+		Users  []verifier.RevokedUser  `json:"users"`
+	}{feed.Tokens, feed.Users}, json.Deterministic(true))
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(entries)
+	etag := `"` + base64.RawURLEncoding.EncodeToString(sum[:16]) + `"`
+	h := w.Header()
+	h.Set("Cache-Control", "no-cache")
+	h.Set("ETag", etag)
+	if etagMatch(r.Header.Get("If-None-Match"), etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	feed.GeneratedAt = now.Unix()
+	body, err := json.Marshal(feed, json.Deterministic(true))
+	if err != nil {
+		return err
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)+1))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(append(body, '\n'))
+	}
+	return nil
+}
