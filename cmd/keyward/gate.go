@@ -35,6 +35,9 @@ type gateOptions struct {
 	leeway    time.Duration
 	cacheSize int
 
+	revocations      string
+	revocationsEvery time.Duration
+
 	// onListen, when set, is told the address the gate listens on (tests
 	// listen on port 0).
 	onListen func(addr string)
@@ -76,6 +79,8 @@ requests then get 503 until keys arrive.`,
 	f.StringArrayVar(&o.public, "public", nil, "path that needs no token; repeatable; a trailing * makes it a prefix")
 	f.DurationVar(&o.leeway, "leeway", verifier.DefaultLeeway, "clock skew allowed on exp, nbf and iat (0s for none)")
 	f.IntVar(&o.cacheSize, "cache-size", verifier.DefaultCacheSize, "verified tokens to cache (0 turns the cache off)")
+	f.StringVar(&o.revocations, "revocations", "", "URL of the issuer's revocation feed (e.g. http://localhost:4000/revocations); revoked tokens are refused")
+	f.DurationVar(&o.revocationsEvery, "revocations-every", verifier.DefaultRevocationEvery, "how often to poll --revocations")
 	return cmd
 }
 
@@ -84,6 +89,7 @@ type gateSetup struct {
 	keys    *jwks.Set
 	handler http.Handler
 	algs    jose.AlgorithmSet
+	revoked *verifier.RevocationList // nil without --revocations
 }
 
 // setupGate validates the flags and builds the key set and the handler.
@@ -134,6 +140,21 @@ func setupGate(o *gateOptions, logger *slog.Logger) (*gateSetup, error) {
 	if err != nil {
 		return nil, err
 	}
+	var revoked *verifier.RevocationList
+	if o.revocations != "" {
+		if err := checkHTTPURL("--revocations", o.revocations); err != nil {
+			return nil, err
+		}
+		if o.revocationsEvery <= 0 {
+			return nil, cli.Usagef("--revocations-every must be positive")
+		}
+		revoked, err = verifier.NewRevocationList(verifier.RevocationConfig{
+			URL: o.revocations, Client: jwks.NewClient(), Every: o.revocationsEvery,
+		})
+		if err != nil {
+			return nil, cli.Usagef("%v", err)
+		}
+	}
 	cacheSize := o.cacheSize
 	if cacheSize == 0 {
 		cacheSize = -1 // off
@@ -146,6 +167,8 @@ func setupGate(o *gateOptions, logger *slog.Logger) (*gateSetup, error) {
 		Leeway:     o.leeway,
 		NoLeeway:   o.leeway == 0,
 		CacheSize:  cacheSize,
+
+		Revocations: revoked,
 	})
 	if err != nil {
 		return nil, err
@@ -160,7 +183,7 @@ func setupGate(o *gateOptions, logger *slog.Logger) (*gateSetup, error) {
 	if err != nil {
 		return nil, cli.Usagef("%v", err)
 	}
-	return &gateSetup{keys: keys, handler: h, algs: algs}, nil
+	return &gateSetup{keys: keys, handler: h, algs: algs, revoked: revoked}, nil
 }
 
 func checkHTTPURL(flag, s string) error {
@@ -224,6 +247,9 @@ func runGate(ctx context.Context, logger *slog.Logger, o *gateOptions) error {
 	defer cancelBG()
 	go g.keys.Run(bg)
 	go watchKeys(bg, g.keys, logger)
+	if g.revoked != nil {
+		go watchRevocations(bg, g.revoked, o.revocations, o.revocationsEvery, logger)
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -275,6 +301,31 @@ func watchKeys(ctx context.Context, keys *jwks.Set, logger *slog.Logger) {
 			}
 			logger.Log(ctx, level, "key set fetch failed", slog.Any("err", st.LastError),
 				slog.Bool("serving_last_good_set", keys.Ready() == nil))
+		}
+	}
+}
+
+// watchRevocations polls the revocation feed until ctx ends and logs when
+// fetching it starts or stops failing; the last good list stays in force
+// meanwhile.
+func watchRevocations(ctx context.Context, l *verifier.RevocationList, url string, every time.Duration, logger *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	failing := false
+	for {
+		err := l.Refresh(ctx)
+		switch {
+		case err != nil && !failing && ctx.Err() == nil:
+			logger.Warn("revocation feed unavailable; the last good list stays in force", slog.String("url", url), slog.String("error", err.Error()))
+		case err == nil && failing:
+			st := l.Status()
+			logger.Info("revocation feed fetched again", slog.String("url", url), slog.Int("tokens", st.Tokens), slog.Int("users", st.Users))
+		}
+		failing = err != nil
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }

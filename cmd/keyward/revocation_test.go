@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/issuer"
+	"github.com/keyward/keyward/jose"
+	"github.com/keyward/keyward/server"
+	"github.com/keyward/keyward/storage/memory"
+)
+
+// revocationIssuer is an issuer served over loopback HTTP with a memory
+// store.
+type revocationIssuer struct {
+	url   string
+	store keyward.Store
+	srv   *httptest.Server
+}
+
+func startRevocationIssuer(t *testing.T) *revocationIssuer {
+	t.Helper()
+	store := memory.New(memory.Config{})
+	var h http.Handler = http.NotFoundHandler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	t.Cleanup(srv.Close)
+	logger := slog.New(slog.DiscardHandler)
+	sealer, err := issuer.NewSealer(bytes.Repeat([]byte{9}, issuer.MasterKeySize), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	km, err := issuer.NewKeyManager(issuer.KeyManagerConfig{Store: store, Sealer: sealer, Alg: jose.ES256, JWKSMaxAge: time.Minute, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := km.Step(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	iss, err := issuer.New(issuer.Config{Store: store, Keys: km, Issuer: srv.URL, Logger: logger,
+		Password: issuer.PasswordParams{Memory: 64, Time: 1, Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := server.New(server.Config{Issuer: iss, Store: store, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h = s
+	return &revocationIssuer{url: srv.URL, store: store, srv: srv}
+}
+
+// login returns an access token for the user.
+func (ri *revocationIssuer) login(t *testing.T, user, password string) string {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"username": user, "password": password})
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, ri.url+"/login", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tr issuer.TokenResponse
+	if err := json.NewDecoder(resp.Body).Decode(&tr); err != nil || resp.StatusCode != http.StatusOK || tr.AccessToken == "" {
+		t.Fatalf("login: %d %v", resp.StatusCode, err)
+	}
+	return tr.AccessToken
+}
+
+// revoke revokes an access token at the issuer's /revoke endpoint.
+func (ri *revocationIssuer) revoke(t *testing.T, token string) {
+	t.Helper()
+	form := url.Values{"token": {token}, "token_type_hint": {"access_token"}}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, ri.url+"/revoke", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("revoke: %d", resp.StatusCode)
+	}
+}
+
+// refusedWithin polls the gate with each token until all are refused with
+// 401 and returns how long that took, failing the test after limit.
+func refusedWithin(t *testing.T, gateURL string, limit time.Duration, tokens ...string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		refused := 0
+		for _, tok := range tokens {
+			code, hdr, _ := httpGet(t, gateURL+"/protected", tok)
+			switch code {
+			case http.StatusUnauthorized:
+				if !strings.Contains(hdr.Get("WWW-Authenticate"), "invalid_token") {
+					t.Fatalf("401 without invalid_token: %q", hdr.Get("WWW-Authenticate"))
+				}
+				refused++
+			case http.StatusOK:
+			default:
+				t.Fatalf("gate answered %d", code)
+			}
+		}
+		elapsed := time.Since(start)
+		if refused == len(tokens) {
+			return elapsed
+		}
+		if elapsed > limit {
+			t.Fatalf("%d of %d revoked tokens still accepted after %v", len(tokens)-refused, len(tokens), elapsed)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestGateRefusesRevokedTokens revokes at the issuer tokens that the gate
+// has verified and cached, and measures how long the gate, polling the
+// revocation feed every 2 s, keeps accepting them: at most 5 s.
+func TestGateRefusesRevokedTokens(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits on the revocation poll")
+	}
+	ri := startRevocationIssuer(t)
+	u, err := issuer.NewUser(t.Context(), ri.store, "alice", "correct horse", nil, nil, issuer.PasswordParams{Memory: 64, Time: 1, Threads: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := issuer.NewUser(t.Context(), ri.store, "bob", "battery staple", nil, nil, issuer.PasswordParams{Memory: 64, Time: 1, Threads: 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	gateURL, logs, stop := startGateCmd(t, nil,
+		"--jwks-url", ri.url+"/jwks.json", "--issuer", ri.url, "--audience", issuer.DefaultAudience, "--algs", "ES256",
+		"--revocations", ri.url+"/revocations", "--revocations-every", "2s")
+	defer func() {
+		if code := stop(); code != 0 {
+			t.Errorf("gate exited with %d: %s", code, logs)
+		}
+	}()
+
+	accepted := func(t *testing.T, tokens ...string) {
+		t.Helper()
+		for _, tok := range tokens {
+			if code, _, body := httpGet(t, gateURL+"/protected", tok); code != http.StatusOK {
+				t.Fatalf("gate refused a valid token: %d %s", code, body)
+			}
+		}
+	}
+
+	t.Run("access token", func(t *testing.T) {
+		tok := ri.login(t, "alice", "correct horse")
+		other := ri.login(t, "bob", "battery staple")
+		accepted(t, tok, other) // now in the gate's verified-token cache
+		ri.revoke(t, tok)
+		d := refusedWithin(t, gateURL, 5*time.Second, tok)
+		t.Logf("revoked access token refused by the gate %v after the revocation", d.Round(time.Millisecond))
+		accepted(t, other)
+	})
+
+	t.Run("user", func(t *testing.T) {
+		first := ri.login(t, "alice", "correct horse")
+		second := ri.login(t, "alice", "correct horse")
+		bob := ri.login(t, "bob", "battery staple")
+		accepted(t, first, second, bob)
+		if err := ri.store.RevokeUser(t.Context(), keyward.UserRevocation{UserID: u.ID, Before: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		d := refusedWithin(t, gateURL, 5*time.Second, first, second)
+		t.Logf("user's tokens refused by the gate %v after the revocation", d.Round(time.Millisecond))
+		accepted(t, bob)
+		// A token issued after the cutoff's second is accepted.
+		time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 10*time.Millisecond)))
+		accepted(t, ri.login(t, "alice", "correct horse"))
+	})
+
+	// With the issuer down the last good list stays in force: the revoked
+	// token is still refused after more than one poll, a valid one accepted.
+	t.Run("issuer down", func(t *testing.T) {
+		tok := ri.login(t, "bob", "battery staple")
+		revoked := ri.login(t, "bob", "battery staple")
+		accepted(t, tok, revoked)
+		ri.revoke(t, revoked)
+		refusedWithin(t, gateURL, 5*time.Second, revoked)
+		ri.srv.Close()
+		time.Sleep(2500 * time.Millisecond)
+		refusedWithin(t, gateURL, 0, revoked)
+		accepted(t, tok)
+		if !strings.Contains(logs.String(), "revocation feed unavailable") {
+			t.Errorf("the gate did not log the failing feed: %s", logs)
+		}
+	})
+}
