@@ -143,6 +143,11 @@ func (s *Server) authenticate(r *http.Request, f form) (clientAuth, error) {
 		if postID != "" && postID != id {
 			return clientAuth{}, invalidRequest("client_id differs from the authenticated client")
 		}
+		if secret == "" {
+			// "client_id:" in Basic, as some libraries send for public
+			// clients: an identification, not an authentication.
+			return clientAuth{id: id}, nil
+		}
 		c, err := s.iss.AuthenticateClient(r.Context(), id, secret)
 		if err != nil {
 			return clientAuth{}, err
@@ -176,9 +181,9 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) error {
 	switch grant {
 	case "":
 		return invalidRequest("grant_type is required")
-	case issuer.GrantRefreshToken, issuer.GrantClientCredentials:
+	case issuer.GrantRefreshToken, issuer.GrantClientCredentials, issuer.GrantAuthorizationCode:
 	default:
-		return &issuer.Error{Code: issuer.CodeUnsupportedGrantType, Description: "grant_type " + strconv.Quote(truncate(grant)) + " is not supported; use refresh_token or client_credentials"}
+		return &issuer.Error{Code: issuer.CodeUnsupportedGrantType, Description: "grant_type " + strconv.Quote(truncate(grant)) + " is not supported; use authorization_code, refresh_token or client_credentials"}
 	}
 	auth, err := s.authenticate(r, f)
 	if err != nil {
@@ -192,6 +197,10 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) error {
 		}
 		resp, err = s.iss.Refresh(r.Context(), issuer.RefreshRequest{
 			Token: f["refresh_token"], Client: auth.client, ClientID: auth.id, Scope: f["scope"],
+		})
+	case issuer.GrantAuthorizationCode:
+		resp, err = s.iss.ExchangeCode(r.Context(), issuer.CodeRequest{
+			Code: f["code"], RedirectURI: f["redirect_uri"], CodeVerifier: f["code_verifier"], Client: auth.client, ClientID: auth.id,
 		})
 	case issuer.GrantClientCredentials:
 		if auth.client == nil {
@@ -268,12 +277,18 @@ func etagMatch(header, etag string) bool {
 }
 
 // metadata is the RFC 8414 / OpenID Connect Discovery document. Only what
-// works is listed: there is no authorization endpoint yet, so no response
-// type.
+// works is listed.
 type metadata struct {
 	Issuer                  string   `json:"issuer"`
 	JWKSURI                 string   `json:"jwks_uri"`
+	AuthorizationEndpoint   string   `json:"authorization_endpoint"`
 	TokenEndpoint           string   `json:"token_endpoint"`
+	UserinfoEndpoint        string   `json:"userinfo_endpoint"`
+	EndSessionEndpoint      string   `json:"end_session_endpoint"`
+	ScopesSupported         []string `json:"scopes_supported"`
+	ResponseModes           []string `json:"response_modes_supported"`
+	CodeChallengeMethods    []string `json:"code_challenge_methods_supported"`
+	IssParameterSupported   bool     `json:"authorization_response_iss_parameter_supported"`
 	RevocationEndpoint      string   `json:"revocation_endpoint"`
 	GrantTypes              []string `json:"grant_types_supported"`
 	ResponseTypes           []string `json:"response_types_supported"`
@@ -302,16 +317,23 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, metadata{
 		Issuer:                  s.iss.IssuerURL(),
 		JWKSURI:                 base + "/.well-known/jwks.json",
+		AuthorizationEndpoint:   base + "/authorize",
 		TokenEndpoint:           base + "/token",
+		UserinfoEndpoint:        base + "/userinfo",
+		EndSessionEndpoint:      base + "/logout",
+		ScopesSupported:         issuer.OIDCScopes,
+		ResponseModes:           []string{"query"},
+		CodeChallengeMethods:    []string{"S256"},
+		IssParameterSupported:   true,
 		RevocationEndpoint:      base + "/revoke",
-		GrantTypes:              []string{issuer.GrantRefreshToken, issuer.GrantClientCredentials},
-		ResponseTypes:           []string{},
-		TokenAuthMethods:        auth,
+		GrantTypes:              []string{issuer.GrantAuthorizationCode, issuer.GrantRefreshToken, issuer.GrantClientCredentials},
+		ResponseTypes:           []string{"code"},
+		TokenAuthMethods:        append([]string{"none"}, auth...),
 		RevocationAuthMethods:   append([]string{"none"}, auth...),
 		SubjectTypes:            []string{"public"},
 		IDTokenAlgs:             algs,
 		AccessTokenAlgs:         algs,
-		ClaimsSupported:         []string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope", "roles"},
+		ClaimsSupported:         []string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope", "roles", "azp", "auth_time", "nonce", "preferred_username", "name", "email", "email_verified"},
 		FirstPartyLoginEndpoint: base + "/login",
 	})
 	return nil

@@ -49,6 +49,8 @@ type Server struct {
 	iss *issuer.Issuer
 	log *slog.Logger
 	mux *http.ServeMux
+	// pages are the HTML pages of /authorize and /logout.
+	pages *pages
 }
 
 // New returns the handler with every route registered.
@@ -63,6 +65,10 @@ func New(cfg Config) (*Server, error) {
 		cfg.MaxBodyBytes = 64 << 10
 	}
 	s := &Server{cfg: cfg, iss: cfg.Issuer, log: cfg.Logger, mux: http.NewServeMux()}
+	var err error
+	if s.pages, err = loadPages(); err != nil {
+		return nil, fmt.Errorf("server: templates: %w", err)
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -76,12 +82,19 @@ func New(cfg Config) (*Server, error) {
 	s.route("GET /.well-known/oauth-authorization-server", s.discovery)
 	s.route("GET /healthz", s.healthz)
 	s.route("GET /readyz", s.readyz)
+	s.route("GET /authorize", s.authorize)
+	s.route("POST /authorize", s.authorize)
+	s.route("GET /userinfo", s.userinfo)
+	s.route("POST /userinfo", s.userinfo)
+	s.route("GET /logout", s.logout)
+	s.route("POST /logout", s.logout)
 	// Other methods on known paths, and unknown paths, get JSON errors too.
 	for path, allow := range map[string]string{
 		"/login": "POST", "/token": "POST", "/revoke": "POST",
 		"/.well-known/jwks.json": "GET, HEAD", "/jwks.json": "GET, HEAD",
 		"/.well-known/openid-configuration": "GET, HEAD", "/.well-known/oauth-authorization-server": "GET, HEAD",
 		"/healthz": "GET, HEAD", "/readyz": "GET, HEAD",
+		"/authorize": "GET, HEAD, POST", "/userinfo": "GET, HEAD, POST", "/logout": "GET, HEAD, POST",
 	} {
 		s.route(path, func(w http.ResponseWriter, r *http.Request) error {
 			w.Header().Set("Allow", allow)

@@ -242,7 +242,7 @@ func TestBadInput(t *testing.T) {
 		{"token no grant type", "POST", "/token", "application/x-www-form-urlencoded", form("scope", "read"), nil, 400, "invalid_request"},
 		{"token password grant", "POST", "/token", "application/x-www-form-urlencoded", form("grant_type", "password", "username", "alice", "password", "x"), nil, 400, "unsupported_grant_type"},
 		{"token unknown grant", "POST", "/token", "application/x-www-form-urlencoded", form("grant_type", "urn:example:nope"), nil, 400, "unsupported_grant_type"},
-		{"token authorization_code", "POST", "/token", "application/x-www-form-urlencoded", form("grant_type", "authorization_code", "code", "x"), nil, 400, "unsupported_grant_type"},
+		{"token unknown code", "POST", "/token", "application/x-www-form-urlencoded", form("grant_type", "authorization_code", "code", "x"), nil, 400, "invalid_grant"},
 		{"token repeated parameter", "POST", "/token", "application/x-www-form-urlencoded", form("grant_type", "client_credentials", "grant_type", "client_credentials"), nil, 400, "invalid_request"},
 		{"token malformed form", "POST", "/token", "application/x-www-form-urlencoded", "grant_type=%zz", nil, 400, "invalid_request"},
 		{"token huge body", "POST", "/token", "application/x-www-form-urlencoded", form("grant_type", "refresh_token", "refresh_token", huge), nil, 413, "invalid_request"},
@@ -359,10 +359,10 @@ func TestJWKSAndDiscovery(t *testing.T) {
 			"jwks_uri":                              s.srv.URL + "/.well-known/jwks.json",
 			"token_endpoint":                        s.srv.URL + "/token",
 			"revocation_endpoint":                   s.srv.URL + "/revoke",
-			"grant_types_supported":                 []any{"refresh_token", "client_credentials"},
-			"response_types_supported":              []any{},
+			"grant_types_supported":                 []any{"authorization_code", "refresh_token", "client_credentials"},
+			"response_types_supported":              []any{"code"},
 			"id_token_signing_alg_values_supported": []any{"ES256"},
-			"token_endpoint_auth_methods_supported": []any{"client_secret_basic", "client_secret_post"},
+			"token_endpoint_auth_methods_supported": []any{"none", "client_secret_basic", "client_secret_post"},
 		}
 		for k, v := range want {
 			got, _ := json.Marshal(md[k])

@@ -1,0 +1,294 @@
+package server
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"embed"
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/issuer"
+)
+
+// Cookie names. The session cookie carries the issuer session (single
+// sign-on); the CSRF cookie carries the double-submit token of the login
+// form.
+const (
+	sessionCookie = "keyward_session"
+	csrfCookie    = "keyward_csrf"
+)
+
+//go:embed templates
+var templateFS embed.FS
+
+// pages holds the parsed HTML templates and the stylesheet they inline.
+type pages struct {
+	login, message *template.Template
+	css            template.CSS
+	csp            string
+}
+
+func loadPages() (*pages, error) {
+	css, err := templateFS.ReadFile("templates/style.css")
+	if err != nil {
+		return nil, err
+	}
+	p := &pages{css: template.CSS(css)} //nolint:gosec // our own embedded stylesheet
+	sum := sha256.Sum256(css)
+	p.csp = "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) +
+		"'; frame-ancestors 'none'; base-uri 'none'"
+	if p.login, err = template.ParseFS(templateFS, "templates/layout.html", "templates/login.html"); err != nil {
+		return nil, err
+	}
+	if p.message, err = template.ParseFS(templateFS, "templates/layout.html", "templates/message.html"); err != nil {
+		return nil, err
+	}
+	p.login, p.message = p.login.Lookup("login.html"), p.message.Lookup("message.html")
+	return p, nil
+}
+
+// hiddenField is one authorization parameter carried through the login form.
+type hiddenField struct{ Name, Value string }
+
+// loginPage is the data of login.html.
+type loginPage struct {
+	Title      string
+	CSS        template.CSS
+	ClientName string
+	Error      string
+	Action     string
+	Hidden     []hiddenField
+	Username   string
+}
+
+// messagePage is the data of message.html.
+type messagePage struct {
+	Title   string
+	CSS     template.CSS
+	Message string
+}
+
+// render writes an HTML page with headers that keep it out of caches and
+// frames.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, t *template.Template, data any) {
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, data); err != nil {
+		s.log.LogAttrs(r.Context(), slog.LevelError, "template_failed",
+			slog.String("request_id", issuer.RequestID(r.Context())), slog.String("error", err.Error()))
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", s.pages.csp)
+	w.WriteHeader(code)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// errorPage answers an authorization request that cannot be redirected.
+func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, code int, msg string, err error) {
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request_failed",
+		slog.String("request_id", issuer.RequestID(r.Context())),
+		slog.String("method", r.Method), slog.String("path", r.URL.Path),
+		slog.Int("status", code), slog.String("error", err.Error()))
+	s.render(w, r, code, s.pages.message, messagePage{Title: "Sign-in error", CSS: s.pages.css, Message: msg})
+}
+
+// secureCookies reports whether cookies get the Secure attribute.
+func (s *Server) secureCookies() bool {
+	return strings.HasPrefix(s.iss.IssuerURL(), "https://")
+}
+
+func (s *Server) setCookie(w http.ResponseWriter, name, value string, maxAge int, site http.SameSite) {
+	http.SetCookie(w, &http.Cookie{
+		Name: name, Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: s.secureCookies(), SameSite: site,
+	})
+}
+
+// authzParams are the authorization request parameters carried through the
+// login form.
+var authzParams = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce",
+	"code_challenge", "code_challenge_method", "prompt"}
+
+// authorize handles GET and POST /authorize (RFC 6749 §4.1.1, OIDC Core
+// §3.1.2): a POST is either the login form or a form-encoded authorization
+// request.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) error {
+	var f form
+	if r.Method == http.MethodPost {
+		_, body, err := s.readBody(w, r, mediaForm)
+		if err != nil {
+			return err
+		}
+		if f, err = parseForm(body); err != nil {
+			s.errorPage(w, r, http.StatusBadRequest, "The sign-in request is malformed.", err)
+			return nil
+		}
+	} else {
+		q := r.URL.Query()
+		f = make(form, len(q))
+		for k, v := range q {
+			if len(v) > 1 {
+				s.errorPage(w, r, http.StatusBadRequest, "The sign-in request repeats a parameter.", errors.New("repeated parameter "+truncate(k)))
+				return nil
+			}
+			f[k] = v[0]
+		}
+	}
+	client, err := s.iss.AuthorizeClient(r.Context(), f["client_id"], f["redirect_uri"])
+	switch {
+	case errors.Is(err, issuer.ErrUnknownClient):
+		s.errorPage(w, r, http.StatusBadRequest, "The application that sent you here is not registered.", err)
+		return nil
+	case errors.Is(err, issuer.ErrRedirectURI):
+		s.errorPage(w, r, http.StatusBadRequest, "The application that sent you here gave a redirect address it has not registered.", err)
+		return nil
+	case err != nil:
+		return err
+	}
+	redirect := func(params url.Values) error {
+		u, err := url.Parse(f["redirect_uri"])
+		if err != nil {
+			return err
+		}
+		q := u.Query()
+		for k, v := range params {
+			q[k] = v
+		}
+		if f["state"] != "" {
+			q.Set("state", f["state"])
+		}
+		q.Set("iss", s.iss.IssuerURL())
+		u.RawQuery = q.Encode()
+		w.Header().Set("Cache-Control", "no-store")
+		code := http.StatusFound
+		if r.Method == http.MethodPost {
+			code = http.StatusSeeOther
+		}
+		http.Redirect(w, r, u.String(), code)
+		return nil
+	}
+	fail := func(err error) error {
+		var oe *issuer.Error
+		if !errors.As(err, &oe) {
+			return err
+		}
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "authorize_refused",
+			slog.String("request_id", issuer.RequestID(r.Context())), slog.String("client_id", client.ID),
+			slog.String("error", oe.Code))
+		return redirect(url.Values{"error": {oe.Code}, "error_description": {oe.Description}})
+	}
+	if f["response_type"] != "code" {
+		return fail(&issuer.Error{Code: "unsupported_response_type", Description: "response_type must be code"})
+	}
+	req := issuer.AuthorizeRequest{
+		Client: client, RedirectURI: f["redirect_uri"], Scope: f["scope"], Nonce: f["nonce"],
+		CodeChallenge: f["code_challenge"], CodeChallengeMethod: f["code_challenge_method"],
+	}
+	scope, err := s.iss.CheckAuthorize(req)
+	if err != nil {
+		return fail(err)
+	}
+	issue := func(sess keyward.Session) error {
+		code, err := s.iss.IssueCode(r.Context(), req, scope, sess)
+		if err != nil {
+			return fail(err)
+		}
+		return redirect(url.Values{"code": {code}})
+	}
+	prompt := strings.Fields(f["prompt"])
+	loginForm := r.Method == http.MethodPost && f["csrf_token"] != ""
+	if !loginForm && !contains(prompt, "login") {
+		if c, err := r.Cookie(sessionCookie); err == nil {
+			sess, err := s.iss.Session(r.Context(), c.Value)
+			switch {
+			case err == nil:
+				return issue(sess)
+			case !errors.Is(err, issuer.ErrNoSession):
+				return fail(err)
+			}
+		}
+	}
+	if contains(prompt, "none") {
+		return fail(&issuer.Error{Code: "login_required", Description: "the user is not signed in"})
+	}
+	page := loginPage{Title: "Sign in", CSS: s.pages.css, ClientName: client.Name, Action: "/authorize"}
+	if page.ClientName == "" {
+		page.ClientName = client.ID
+	}
+	for _, name := range authzParams {
+		v := f[name]
+		if name == "prompt" {
+			v = "" // the form is the login the prompt asked for
+		}
+		if v != "" {
+			page.Hidden = append(page.Hidden, hiddenField{name, v})
+		}
+	}
+	csrf := ""
+	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) == 43 {
+		csrf = c.Value
+	}
+	if !loginForm {
+		if csrf == "" {
+			var b [32]byte
+			_, _ = rand.Read(b[:])
+			csrf = base64.RawURLEncoding.EncodeToString(b[:])
+			s.setCookie(w, csrfCookie, csrf, 3600, http.SameSiteStrictMode)
+		}
+		page.Hidden = append(page.Hidden, hiddenField{"csrf_token", csrf})
+		s.render(w, r, http.StatusOK, s.pages.login, page)
+		return nil
+	}
+	if csrf == "" || subtle.ConstantTimeCompare([]byte(csrf), []byte(f["csrf_token"])) != 1 {
+		s.errorPage(w, r, http.StatusForbidden, "The sign-in form expired or was not sent from this site. Go back to the application and start again.",
+			errors.New("csrf token missing or mismatched"))
+		return nil
+	}
+	page.Hidden = append(page.Hidden, hiddenField{"csrf_token", csrf})
+	page.Username = f["username"]
+	cookie, sess, err := s.iss.StartSession(r.Context(), issuer.LoginRequest{
+		Username: f["username"], Password: f["password"], RemoteAddr: r.RemoteAddr,
+	})
+	var oe *issuer.Error
+	switch {
+	case err == nil:
+	case errors.As(err, &oe) && oe.Code == issuer.CodeSlowDown:
+		page.Error = "Too many sign-in attempts. Wait a minute and try again."
+		s.render(w, r, http.StatusTooManyRequests, s.pages.login, page)
+		return nil
+	case errors.As(err, &oe) && (oe.Code == issuer.CodeInvalidGrant || oe.Code == issuer.CodeInvalidRequest):
+		page.Error = "Invalid username or password."
+		s.render(w, r, http.StatusUnauthorized, s.pages.login, page)
+		return nil
+	default:
+		return err
+	}
+	s.setCookie(w, sessionCookie, cookie, int(issuer.SessionTTL.Seconds()), http.SameSiteLaxMode)
+	return issue(sess)
+}
+
+// logout handles GET and POST /logout: it ends the issuer session and
+// revokes the refresh tokens issued in it.
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		if err := s.iss.EndSession(r.Context(), c.Value); err != nil {
+			return err
+		}
+	}
+	s.setCookie(w, sessionCookie, "", -1, http.SameSiteLaxMode)
+	s.render(w, r, http.StatusOK, s.pages.message, messagePage{Title: "Signed out", CSS: s.pages.css, Message: "You are signed out."})
+	return nil
+}

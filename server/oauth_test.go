@@ -1,0 +1,268 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/issuer"
+)
+
+const callback = "http://127.0.0.1:1/callback"
+
+// browser is an HTTP client with a cookie jar that stops at the client's
+// redirect URI, as a user agent handing the code to the client would.
+func browser(tb testing.TB, st *stack) *http.Client {
+	tb.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &http.Client{
+		Jar:       jar,
+		Transport: st.srv.Client().Transport,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if strings.HasPrefix(req.URL.String(), callback) {
+				return http.ErrUseLastResponse
+			}
+			return nil
+		},
+	}
+}
+
+var hiddenRE = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
+
+// get fetches u with the browser and returns the response and body.
+func get(tb testing.TB, hc *http.Client, u string) (*http.Response, string) {
+	tb.Helper()
+	req, err := http.NewRequestWithContext(tb.Context(), http.MethodGet, u, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return send(tb, hc, req)
+}
+
+func send(tb testing.TB, hc *http.Client, req *http.Request) (*http.Response, string) {
+	tb.Helper()
+	resp, err := hc.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+// loginForm reads the hidden fields of the login page.
+func loginForm(tb testing.TB, page string) url.Values {
+	tb.Helper()
+	f := url.Values{}
+	for _, m := range hiddenRE.FindAllStringSubmatch(page, -1) {
+		f.Set(m[1], html.UnescapeString(m[2]))
+	}
+	if f.Get("csrf_token") == "" {
+		tb.Fatalf("no login form with a CSRF token in:\n%s", page)
+	}
+	return f
+}
+
+// postLogin submits the login form.
+func postLogin(tb testing.TB, hc *http.Client, st *stack, f url.Values) (*http.Response, string) {
+	tb.Helper()
+	req, err := http.NewRequestWithContext(tb.Context(), http.MethodPost, st.srv.URL+"/authorize", strings.NewReader(f.Encode()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return send(tb, hc, req)
+}
+
+// codeFrom returns the code of a redirect to the callback, checking state
+// and iss.
+func codeFrom(tb testing.TB, st *stack, resp *http.Response, body, state string) string {
+	tb.Helper()
+	if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
+		tb.Fatalf("status %d, want a redirect to the client; body:\n%s", resp.StatusCode, body)
+	}
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || !strings.HasPrefix(loc.String(), callback) {
+		tb.Fatalf("redirected to %q, want %s", resp.Header.Get("Location"), callback)
+	}
+	q := loc.Query()
+	if q.Get("state") != state || q.Get("iss") != st.srv.URL {
+		tb.Fatalf("redirect state %q iss %q, want %q %q", q.Get("state"), q.Get("iss"), state, st.srv.URL)
+	}
+	if q.Get("code") == "" {
+		tb.Fatalf("no code in %s", loc)
+	}
+	return q.Get("code")
+}
+
+// oidcStack is a stack with a user and two clients registered for the
+// code flow: a public one and a confidential one.
+type oidcStack struct {
+	*stack
+	secret string
+}
+
+func newOIDCStack(tb testing.TB) *oidcStack {
+	tb.Helper()
+	st := newStack(tb, stackOptions{})
+	st.addUser(tb, "alice", "correct horse battery staple")
+	grants := []string{issuer.GrantAuthorizationCode, issuer.GrantRefreshToken}
+	st.addClient(tb, keyward.Client{ID: "spa", Name: "Single-page app", Public: true, RedirectURIs: []string{callback}, GrantTypes: grants})
+	secret := st.addClient(tb, keyward.Client{ID: "web", Name: "Web app", RedirectURIs: []string{callback}, GrantTypes: grants, Scopes: []string{"orders"}})
+	return &oidcStack{stack: st, secret: secret}
+}
+
+func (st *oidcStack) ctx(tb testing.TB) context.Context {
+	ctx := context.WithValue(tb.Context(), oauth2.HTTPClient, st.srv.Client())
+	return oidc.ClientContext(ctx, st.srv.Client())
+}
+
+// TestOAuthClientLibraries runs the code flow with PKCE through
+// golang.org/x/oauth2 and github.com/coreos/go-oidc/v3, then single sign-on
+// for a second client, userinfo, refresh, revocation and logout.
+func TestOAuthClientLibraries(t *testing.T) {
+	t.Parallel()
+	st := newOIDCStack(t)
+	ctx := st.ctx(t)
+	provider, err := oidc.NewProvider(ctx, st.srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spa := oauth2.Config{ClientID: "spa", Endpoint: provider.Endpoint(), RedirectURL: callback,
+		Scopes: []string{oidc.ScopeOpenID, "profile", "email"}}
+	hc := browser(t, st.stack)
+
+	verifier := oauth2.GenerateVerifier()
+	resp, page := get(t, hc, spa.AuthCodeURL("state-1", oauth2.S256ChallengeOption(verifier), oidc.Nonce("nonce-1")))
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `name="password"`) {
+		t.Fatalf("authorize: %d, want the login page:\n%s", resp.StatusCode, page)
+	}
+	for _, c := range resp.Cookies() {
+		if !c.HttpOnly || c.Path != "/" {
+			t.Errorf("cookie %s: HttpOnly %v Path %q", c.Name, c.HttpOnly, c.Path)
+		}
+	}
+	f := loginForm(t, page)
+	f.Set("username", "alice")
+	f.Set("password", "correct horse battery staple")
+	resp, body := postLogin(t, hc, st.stack, f)
+	code := codeFrom(t, st.stack, resp, body, "state-1")
+	var session *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == sessionCookie {
+			session = c
+		}
+	}
+	if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteLaxMode || session.Secure {
+		t.Fatalf("session cookie %+v: want HttpOnly, SameSite=Lax, not Secure on http", session)
+	}
+
+	tok, err := spa.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rawID, _ := tok.Extra("id_token").(string)
+	idt, err := provider.Verifier(&oidc.Config{ClientID: "spa"}).Verify(ctx, rawID)
+	if err != nil {
+		t.Fatalf("ID token: %v", err)
+	}
+	if idt.Nonce != "nonce-1" {
+		t.Errorf("nonce %q", idt.Nonce)
+	}
+	var idClaims struct {
+		Email    string `json:"email"`
+		Username string `json:"preferred_username"`
+		AuthTime int64  `json:"auth_time"`
+	}
+	if err := idt.Claims(&idClaims); err != nil || idClaims.Email != "alice@example.com" || idClaims.Username != "alice" || idClaims.AuthTime == 0 {
+		t.Errorf("ID token claims %+v (%v)", idClaims, err)
+	}
+	info, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Subject != idt.Subject || info.Email != "alice@example.com" {
+		t.Errorf("userinfo sub %q email %q, want %q alice@example.com", info.Subject, info.Email, idt.Subject)
+	}
+
+	// Refresh through the library: an expired token is renewed.
+	old := *tok
+	old.Expiry = time.Now().Add(-time.Minute)
+	fresh, err := spa.TokenSource(ctx, &old).Token()
+	if err != nil {
+		t.Fatalf("refresh: %v", err)
+	}
+	if fresh.AccessToken == tok.AccessToken || fresh.RefreshToken == tok.RefreshToken || fresh.RefreshToken == "" {
+		t.Fatal("refresh did not rotate the tokens")
+	}
+
+	// Single sign-on: the confidential client gets a code without a login.
+	web := oauth2.Config{ClientID: "web", ClientSecret: st.secret, Endpoint: provider.Endpoint(), RedirectURL: callback,
+		Scopes: []string{oidc.ScopeOpenID, "orders"}}
+	verifier2 := oauth2.GenerateVerifier()
+	resp, body = get(t, hc, web.AuthCodeURL("state-2", oauth2.S256ChallengeOption(verifier2), oidc.Nonce("nonce-2")))
+	code2 := codeFrom(t, st.stack, resp, body, "state-2")
+	tok2, err := web.Exchange(ctx, code2, oauth2.VerifierOption(verifier2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	idt2, err := provider.Verifier(&oidc.Config{ClientID: "web"}).Verify(ctx, tok2.Extra("id_token").(string))
+	if err != nil || idt2.Subject != idt.Subject || idt2.Nonce != "nonce-2" {
+		t.Fatalf("SSO ID token %+v: %v", idt2, err)
+	}
+	if got := tok2.Extra("scope"); got != "openid orders" {
+		t.Errorf("scope %v, want openid orders", got)
+	}
+
+	// Revocation: the revoked refresh token no longer refreshes.
+	rr, b := st.postForm(t, "/revoke", url.Values{"token": {fresh.RefreshToken}, "client_id": {"spa"}}, nil)
+	if rr.StatusCode != http.StatusOK {
+		t.Fatalf("revoke: %d %s", rr.StatusCode, b)
+	}
+	gone := *fresh
+	gone.Expiry = time.Now().Add(-time.Minute)
+	var re *oauth2.RetrieveError
+	if _, err := spa.TokenSource(ctx, &gone).Token(); !errors.As(err, &re) || re.ErrorCode != "invalid_grant" {
+		t.Fatalf("refresh after revoke: %v, want invalid_grant", err)
+	}
+
+	// Logout ends the session and revokes the refresh tokens issued in it.
+	if resp, body := get(t, hc, st.srv.URL+"/logout"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("logout: %d %s", resp.StatusCode, body)
+	}
+	expired2 := *tok2
+	expired2.Expiry = time.Now().Add(-time.Minute)
+	if _, err := web.TokenSource(ctx, &expired2).Token(); !errors.As(err, &re) || re.ErrorCode != "invalid_grant" {
+		t.Fatalf("refresh after logout: %v, want invalid_grant", err)
+	}
+	resp, page = get(t, hc, spa.AuthCodeURL("state-3", oauth2.S256ChallengeOption(verifier)))
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `name="password"`) {
+		t.Fatalf("authorize after logout: %d, want the login page", resp.StatusCode)
+	}
+}
+
+// challenge is the S256 code_challenge of a verifier.
+func challenge(v string) string {
+	s := sha256.Sum256([]byte(v))
+	return base64.RawURLEncoding.EncodeToString(s[:])
+}
