@@ -28,7 +28,9 @@ func EnvName(flag string) string {
 // variable counts as unset. A list flag (--aud, --claim) takes the
 // variable's value as one occurrence of the flag; flags that split on
 // commas (--algs) split it too. A value that does not parse is a
-// [UsageError] naming the variable.
+// [UsageError] naming the variable. A command with a --config flag then
+// reads the flags still unset from that YAML file ([ConfigFlag]), so the
+// precedence is command line > environment > file > defaults.
 //
 // [Execute] calls BindEnv on the whole tree, so a command added to the root
 // needs nothing more. It must run after the flags are defined and before
@@ -64,6 +66,9 @@ func BindEnv(cmd *cobra.Command, lookupEnv func(string) (string, bool)) {
 		preRunE, preRun := c.PreRunE, c.PreRun
 		c.PreRunE = func(cmd *cobra.Command, args []string) error {
 			if err := applyEnv(cmd.Flags(), lookupEnv); err != nil {
+				return err
+			}
+			if err := applyConfig(cmd.Flags()); err != nil {
 				return err
 			}
 			if cmd.Annotations[groupMark] == "" {
