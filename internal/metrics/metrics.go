@@ -1,0 +1,262 @@
+// Package metrics builds keyward's Prometheus collectors on a registry
+// passed in, and implements the observer interfaces of the verifier, the
+// JWKS client and the issuer with them. Nothing is registered globally.
+//
+// Label values are bounded sets chosen by keyward (outcomes, reasons, grant
+// types, algorithms, route patterns, key IDs); no label ever carries a token,
+// a username or a secret.
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/keyward/keyward"
+)
+
+// Namespace prefixes every metric name.
+const Namespace = "keyward"
+
+// NewRegistry returns a registry with the Go runtime and process collectors.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// Handler serves the registry's metrics in the Prometheus exposition format.
+func Handler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+}
+
+// HTTP is the latency histogram of an HTTP surface, by route pattern and
+// status class.
+type HTTP struct {
+	duration *prometheus.HistogramVec
+}
+
+// NewHTTP registers keyward_http_request_duration_seconds{handler, route,
+// code} on reg; handler names the surface ("issuer", "gate").
+func NewHTTP(reg prometheus.Registerer, handler string) (*HTTP, error) {
+	h := &HTTP{duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace:   Namespace,
+		Name:        "http_request_duration_seconds",
+		Help:        "Time to answer HTTP requests, by route pattern and status class (2xx, 4xx...).",
+		ConstLabels: prometheus.Labels{"handler": handler},
+		Buckets:     []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"route", "code"})}
+	if err := reg.Register(h.duration); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// ObserveRequest records one request answered with status after d.
+func (h *HTTP) ObserveRequest(route string, status int, d time.Duration) {
+	h.duration.WithLabelValues(route, statusClass(status)).Observe(d.Seconds())
+}
+
+// statusClass maps 204 to "2xx".
+func statusClass(status int) string {
+	if status < 100 || status > 599 {
+		return "other"
+	}
+	return strconv.Itoa(status/100) + "xx"
+}
+
+// Verifier counts verifications and verified-token cache lookups; it
+// implements verifier.Observer.
+type Verifier struct {
+	verifications *prometheus.CounterVec
+	cache         *prometheus.CounterVec
+}
+
+// NewVerifier registers keyward_verifications_total{outcome, reason} and
+// keyward_verify_cache_total{result} on reg.
+func NewVerifier(reg prometheus.Registerer) (*Verifier, error) {
+	v := &Verifier{
+		verifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "verifications_total",
+			Help: "Token verifications by outcome (valid, invalid) and reason of failure.",
+		}, []string{"outcome", "reason"}),
+		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "verify_cache_total",
+			Help: "Lookups in the verified-token cache by result (hit, miss).",
+		}, []string{"result"}),
+	}
+	for _, c := range []prometheus.Collector{v.verifications, v.cache} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	v.cache.WithLabelValues("hit")
+	v.cache.WithLabelValues("miss")
+	return v, nil
+}
+
+// Verified counts one verification.
+func (v *Verifier) Verified(outcome, reason string) {
+	v.verifications.WithLabelValues(outcome, reason).Inc()
+}
+
+// CacheHit counts a token answered from the cache.
+func (v *Verifier) CacheHit() { v.cache.WithLabelValues("hit").Inc() }
+
+// CacheMiss counts a token that had to be verified in full.
+func (v *Verifier) CacheMiss() { v.cache.WithLabelValues("miss").Inc() }
+
+// JWKS counts the fetches of a remote key set; it implements jwks.Observer.
+type JWKS struct {
+	fetches *prometheus.CounterVec
+}
+
+// NewJWKS registers keyward_jwks_fetches_total{result} and
+// keyward_jwks_age_seconds on reg; fetched reports the time of the last
+// successful fetch or revalidation (zero when none), and now the clock.
+func NewJWKS(reg prometheus.Registerer, fetched func() time.Time, now func() time.Time) (*JWKS, error) {
+	if now == nil {
+		now = time.Now
+	}
+	j := &JWKS{fetches: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "jwks_fetches_total",
+		Help: "Fetches of the remote JWK Set by result (ok, not_modified, error).",
+	}, []string{"result"})}
+	age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "jwks_age_seconds",
+		Help: "Seconds since the key set was last fetched or revalidated; -1 before the first success.",
+	}, func() float64 {
+		t := fetched()
+		if t.IsZero() {
+			return -1
+		}
+		return now().Sub(t).Seconds()
+	})
+	for _, c := range []prometheus.Collector{j.fetches, age} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range []string{"ok", "not_modified", "error"} {
+		j.fetches.WithLabelValues(r)
+	}
+	return j, nil
+}
+
+// Fetched counts one fetch.
+func (j *JWKS) Fetched(result string) { j.fetches.WithLabelValues(result).Inc() }
+
+// Issuer counts the issuer's events; it implements issuer.Observer.
+type Issuer struct {
+	issued *prometheus.CounterVec
+	logins *prometheus.CounterVec
+	reuse  prometheus.Counter
+}
+
+// NewIssuer registers keyward_tokens_issued_total{grant, alg},
+// keyward_logins_total{result} and keyward_refresh_reuse_total on reg.
+func NewIssuer(reg prometheus.Registerer) (*Issuer, error) {
+	i := &Issuer{
+		issued: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "tokens_issued_total",
+			Help: "Access tokens issued, by grant type and signing algorithm.",
+		}, []string{"grant", "alg"}),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "logins_total",
+			Help: "Password logins by result (success, invalid_credentials, throttled).",
+		}, []string{"result"}),
+		reuse: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "refresh_reuse_total",
+			Help: "Refresh tokens presented again after rotation; each revoked its whole family.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{i.issued, i.logins, i.reuse} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range []string{"success", "invalid_credentials", "throttled"} {
+		i.logins.WithLabelValues(r)
+	}
+	return i, nil
+}
+
+// TokenIssued counts one access token.
+func (i *Issuer) TokenIssued(grant, alg string) { i.issued.WithLabelValues(grant, alg).Inc() }
+
+// Login counts one password login.
+func (i *Issuer) Login(result string) { i.logins.WithLabelValues(result).Inc() }
+
+// RefreshReuse counts one detected refresh-token reuse.
+func (i *Issuer) RefreshReuse() { i.reuse.Inc() }
+
+// keyCollector reports the signing keys' states at scrape time.
+type keyCollector struct {
+	list    func(ctx context.Context) ([]keyward.SigningKey, error)
+	now     func() time.Time
+	timeout time.Duration
+	state   *prometheus.Desc
+	next    *prometheus.Desc
+	errs    *prometheus.Desc
+}
+
+// RegisterKeys registers keyward_signing_key_state{kid, alg, state} (1 for
+// each key) and keyward_signing_key_next_transition_seconds{kid, state}
+// (seconds until the key is activated, retired or removed from the JWKS),
+// read from list at each scrape; list is typically the store's ListKeys.
+func RegisterKeys(reg prometheus.Registerer, list func(ctx context.Context) ([]keyward.SigningKey, error), now func() time.Time) error {
+	if now == nil {
+		now = time.Now
+	}
+	return reg.Register(&keyCollector{
+		list: list, now: now, timeout: 2 * time.Second,
+		state: prometheus.NewDesc(Namespace+"_signing_key_state",
+			"The signing keys, one series per key with its state (pending, active, retired) as a label; the value is 1.",
+			[]string{"kid", "alg", "state"}, nil),
+		next: prometheus.NewDesc(Namespace+"_signing_key_next_transition_seconds",
+			"Seconds until the key's next scheduled transition: activation (pending), retirement (active) or removal from the JWKS (retired). Negative when overdue; absent when none is scheduled.",
+			[]string{"kid", "state"}, nil),
+		errs: prometheus.NewDesc(Namespace+"_signing_keys_list_error",
+			"1 when the keys could not be read from the store at this scrape, else 0.", nil, nil),
+	})
+}
+
+// Describe implements prometheus.Collector.
+func (c *keyCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.state
+	ch <- c.next
+	ch <- c.errs
+}
+
+// Collect implements prometheus.Collector.
+func (c *keyCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	keys, err := c.list(ctx)
+	if err != nil {
+		ch <- prometheus.MustNewConstMetric(c.errs, prometheus.GaugeValue, 1)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.errs, prometheus.GaugeValue, 0)
+	now := c.now()
+	for _, k := range keys {
+		ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, 1, k.ID, k.Algorithm, string(k.State))
+		var at time.Time
+		switch k.State {
+		case keyward.KeyPending:
+			at = k.ActivateAt
+		case keyward.KeyActive:
+			at = k.RetireAt
+		case keyward.KeyRetired:
+			at = k.RemoveAt
+		}
+		if !at.IsZero() {
+			ch <- prometheus.MustNewConstMetric(c.next, prometheus.GaugeValue, at.Sub(now).Seconds(), k.ID, string(k.State))
+		}
+	}
+}
