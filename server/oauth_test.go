@@ -266,3 +266,209 @@ func challenge(v string) string {
 	s := sha256.Sum256([]byte(v))
 	return base64.RawURLEncoding.EncodeToString(s[:])
 }
+
+// signIn runs the login for the public client and returns the code, the
+// verifier of its challenge.
+func (st *oidcStack) signIn(tb testing.TB, hc *http.Client, verifier string) string {
+	tb.Helper()
+	q := url.Values{"response_type": {"code"}, "client_id": {"spa"}, "redirect_uri": {callback}, "scope": {"openid"},
+		"state": {"s"}, "code_challenge": {challenge(verifier)}, "code_challenge_method": {"S256"}}
+	resp, page := get(tb, hc, st.srv.URL+"/authorize?"+q.Encode())
+	if resp.StatusCode == http.StatusOK {
+		f := loginForm(tb, page)
+		f.Set("username", "alice")
+		f.Set("password", "correct horse battery staple")
+		resp, page = postLogin(tb, hc, st.stack, f)
+	}
+	return codeFrom(tb, st.stack, resp, page, "s")
+}
+
+func (st *oidcStack) exchange(tb testing.TB, code, verifier, redirect string) (*http.Response, []byte) {
+	tb.Helper()
+	f := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirect}, "client_id": {"spa"}}
+	if verifier != "" {
+		f.Set("code_verifier", verifier)
+	}
+	return st.postForm(tb, "/token", f, nil)
+}
+
+// TestAuthorizeRefusals covers the authorization requests that must not be
+// redirected, the redirected errors, and the CSRF check of the login form.
+func TestAuthorizeRefusals(t *testing.T) {
+	t.Parallel()
+	st := newOIDCStack(t)
+	v := oauth2.GenerateVerifier()
+	base := url.Values{"response_type": {"code"}, "client_id": {"spa"}, "redirect_uri": {callback}, "scope": {"openid"},
+		"state": {"st"}, "code_challenge": {challenge(v)}, "code_challenge_method": {"S256"}}
+	with := func(k, val string) url.Values {
+		q := url.Values{}
+		for k, v := range base {
+			q[k] = v
+		}
+		if val == "" {
+			q.Del(k)
+		} else {
+			q.Set(k, val)
+		}
+		return q
+	}
+	for _, tc := range []struct {
+		name   string
+		query  url.Values
+		status int    // for an error page
+		error  string // for a redirect
+	}{
+		{"wrong redirect URI", with("redirect_uri", "http://127.0.0.1:1/other"), 400, ""},
+		{"redirect URI prefix", with("redirect_uri", callback+"/x"), 400, ""},
+		{"no redirect URI", with("redirect_uri", ""), 400, ""},
+		{"unknown client", with("client_id", "nobody"), 400, ""},
+		{"no PKCE for a public client", with("code_challenge", ""), 0, "invalid_request"},
+		{"plain PKCE", with("code_challenge_method", "plain"), 0, "invalid_request"},
+		{"token response type", with("response_type", "token"), 0, "unsupported_response_type"},
+		{"unknown scope", with("scope", "openid admin"), 0, "invalid_scope"},
+		{"prompt none without session", with("prompt", "none"), 0, "login_required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			resp, body := get(t, browser(t, st.stack), st.srv.URL+"/authorize?"+tc.query.Encode())
+			if tc.status != 0 {
+				if resp.StatusCode != tc.status || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || resp.Header.Get("Location") != "" {
+					t.Fatalf("status %d %q, want an HTML error page %d", resp.StatusCode, resp.Header.Get("Location"), tc.status)
+				}
+				return
+			}
+			loc, err := url.Parse(resp.Header.Get("Location"))
+			if resp.StatusCode != http.StatusFound || err != nil || !strings.HasPrefix(loc.String(), callback) {
+				t.Fatalf("status %d to %q, want a redirect to the client; body %s", resp.StatusCode, resp.Header.Get("Location"), body)
+			}
+			if got := loc.Query().Get("error"); got != tc.error || loc.Query().Get("state") != "st" {
+				t.Fatalf("error %q state %q, want %q st", got, loc.Query().Get("state"), tc.error)
+			}
+		})
+	}
+	t.Run("CSRF token missing or wrong", func(t *testing.T) {
+		t.Parallel()
+		hc := browser(t, st.stack)
+		_, page := get(t, hc, st.srv.URL+"/authorize?"+base.Encode())
+		f := loginForm(t, page)
+		f.Set("username", "alice")
+		f.Set("password", "correct horse battery staple")
+		for _, csrf := range []string{"", strings.Repeat("A", 43)} {
+			g := url.Values{}
+			for k, v := range f {
+				g[k] = v
+			}
+			g.Set("csrf_token", csrf)
+			if csrf == "" {
+				g.Del("csrf_token")
+				g.Set("login", "1")
+			}
+			resp, body := postLogin(t, hc, st.stack, g)
+			if csrf != "" && resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("wrong CSRF token: %d, want 403; body %s", resp.StatusCode, body)
+			}
+			if csrf == "" && (resp.StatusCode == http.StatusSeeOther || resp.StatusCode == http.StatusFound) {
+				t.Fatalf("login without CSRF token redirected to %s", resp.Header.Get("Location"))
+			}
+		}
+		// A form posted without the CSRF cookie (another site's form).
+		resp, _ := postLogin(t, browser(t, st.stack), st.stack, f)
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("login without the CSRF cookie: %d, want 403", resp.StatusCode)
+		}
+	})
+	t.Run("wrong password", func(t *testing.T) {
+		t.Parallel()
+		hc := browser(t, st.stack)
+		_, page := get(t, hc, st.srv.URL+"/authorize?"+base.Encode())
+		f := loginForm(t, page)
+		f.Set("username", "alice")
+		f.Set("password", "wrong")
+		resp, body := postLogin(t, hc, st.stack, f)
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "Invalid username or password") {
+			t.Fatalf("wrong password: %d %s", resp.StatusCode, body)
+		}
+		f.Set("username", "nobody")
+		_, body2 := postLogin(t, hc, st.stack, f)
+		if !strings.Contains(body2, "Invalid username or password") {
+			t.Fatalf("unknown user answered differently: %s", body2)
+		}
+	})
+}
+
+// TestCodeExchangeRefusals covers PKCE, redirect URI, reuse and expiry at
+// the token endpoint.
+func TestCodeExchangeRefusals(t *testing.T) {
+	t.Parallel()
+	st := newOIDCStack(t)
+	hc := browser(t, st.stack)
+	v := oauth2.GenerateVerifier()
+	for _, tc := range []struct {
+		name, verifier, redirect string
+	}{
+		{"missing verifier", "", callback},
+		{"wrong verifier", oauth2.GenerateVerifier(), callback},
+		{"short verifier", "abc", callback},
+		{"wrong redirect URI", v, "http://127.0.0.1:1/other"},
+		{"no redirect URI", v, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code := st.signIn(t, hc, v)
+			resp, b := st.exchange(t, code, tc.verifier, tc.redirect)
+			if got := oauthError(t, resp, b); got != "invalid_grant" {
+				t.Fatalf("error %q, want invalid_grant", got)
+			}
+			// The code is spent even by a failed exchange.
+			resp, b = st.exchange(t, code, v, callback)
+			if got := oauthError(t, resp, b); got != "invalid_grant" {
+				t.Fatalf("code usable after a failed exchange: %s", b)
+			}
+		})
+	}
+	t.Run("code reused", func(t *testing.T) {
+		code := st.signIn(t, hc, v)
+		resp, b := st.exchange(t, code, v, callback)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("first exchange: %d %s", resp.StatusCode, b)
+		}
+		first := decodeToken(t, resp, b)
+		resp, b = st.exchange(t, code, v, callback)
+		if got := oauthError(t, resp, b); got != "invalid_grant" {
+			t.Fatalf("second exchange: %s", b)
+		}
+		resp, b = st.postForm(t, "/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.RefreshToken}, "client_id": {"spa"}}, nil)
+		if got := oauthError(t, resp, b); got != "invalid_grant" {
+			t.Fatalf("refresh token of the first exchange still works after the reuse: %s", b)
+		}
+		if !strings.Contains(st.logs.String(), "code_reuse_detected") {
+			t.Error("no code_reuse_detected audit line")
+		}
+	})
+	t.Run("expired code", func(t *testing.T) {
+		const code = "expired-code-value"
+		sum := sha256.Sum256([]byte(code))
+		u, err := st.store.GetUserByName(t.Context(), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.store.CreateAuthCode(t.Context(), keyward.AuthCode{
+			Hash: sum[:], ClientID: "spa", UserID: u.ID, RedirectURI: callback, Scope: "openid",
+			CodeChallenge: challenge(v), CodeChallengeMethod: "S256", ExpiresAt: time.Now().Add(-time.Second),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		resp, b := st.exchange(t, code, v, callback)
+		if got := oauthError(t, resp, b); got != "invalid_grant" || !strings.Contains(string(b), "expired") {
+			t.Fatalf("expired code: %s", b)
+		}
+	})
+	t.Run("confidential client without authentication", func(t *testing.T) {
+		q := url.Values{"response_type": {"code"}, "client_id": {"web"}, "redirect_uri": {callback}, "state": {"s"}}
+		resp, body := get(t, hc, st.srv.URL+"/authorize?"+q.Encode())
+		code := codeFrom(t, st.stack, resp, body, "s")
+		resp2, b := st.postForm(t, "/token", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {callback}, "client_id": {"web"}}, nil)
+		if got := oauthError(t, resp2, b); got != "invalid_client" {
+			t.Fatalf("unauthenticated confidential client: %s", b)
+		}
+	})
+}
