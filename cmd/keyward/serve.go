@@ -215,6 +215,8 @@ type serveOptions struct {
 	signingKey string
 	audience   string
 	logLevel   string
+
+	printConfig bool
 }
 
 // newServeCmd returns "keyward serve", the authorization server.
@@ -232,6 +234,9 @@ master key from KEYWARD_MASTER_KEY or <data>/master.key (created on first start)
 First-party /login tokens carry the audience of --audience ("api" by default).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.printConfig {
+				return cli.PrintConfig(a.stdout, cmd.Flags())
+			}
 			return runServe(cmd.Context(), a, &o)
 		},
 	}
@@ -244,6 +249,8 @@ First-party /login tokens carry the audience of --audience ("api" by default).`,
 	f.StringVar(&o.signingKey, "signing-key", "", "sign with this PEM private key only (no rotation)")
 	f.StringVar(&o.audience, "audience", issuer.DefaultAudience, "aud of first-party /login tokens, and of client tokens when the client has none")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.String(cli.ConfigFlag, "", "YAML file of flag values (keys are the flag names); flags and KEYWARD_* variables override it")
+	f.BoolVar(&o.printConfig, cli.PrintConfigFlag, false, "print the effective configuration as YAML, secrets masked, and exit")
 	return cmd
 }
 
