@@ -60,12 +60,39 @@ type Config struct {
 	Throttle ThrottleConfig
 	// Logger receives the audit lines. Nil means none.
 	Logger *slog.Logger
+	// Observer, when set, is told of tokens issued, logins and refresh
+	// reuse, for metrics. Nil means none.
+	Observer Observer
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
 	// Rand is the source of token values and identifiers. Nil means
 	// crypto/rand.
 	Rand io.Reader
+	// ClientKeys fetches the JWK Set of clients that registered a JWKS URL
+	// for private_key_jwt. Nil means such clients cannot authenticate.
+	ClientKeys ClientKeysFunc
 }
+
+// Observer receives the issuer's events, typically to count them as
+// metrics. Its methods must be safe for concurrent use and fast. The
+// arguments are bounded sets (grant types, algorithms, results), never a
+// username or a token.
+type Observer interface {
+	// TokenIssued reports an access token issued under grant ("password"
+	// for first-party login, "refresh_token", "client_credentials",
+	// "authorization_code") and signed with alg.
+	TokenIssued(grant, alg string)
+	// Login reports a password check by result: "success",
+	// "invalid_credentials" (unknown user, wrong password or disabled
+	// account alike) or "throttled".
+	Login(result string)
+	// RefreshReuse reports a refresh token presented again after its
+	// rotation; its family has been revoked.
+	RefreshReuse()
+}
+
+// GrantPassword names first-party password logins in [Observer.TokenIssued].
+const GrantPassword = "password"
 
 // Issuer authenticates users and clients and issues, refreshes and revokes
 // their tokens. It is safe for concurrent use.
@@ -202,7 +229,7 @@ func (i *Issuer) Login(ctx context.Context, req LoginRequest) (*TokenResponse, e
 		return nil, err
 	}
 	aud := []string{i.cfg.Audience}
-	at, err := i.mint(ctx, now, &u, FirstPartyClientID, aud, "")
+	at, err := i.mint(ctx, GrantPassword, now, &u, FirstPartyClientID, aud, "")
 	if err != nil {
 		return nil, err
 	}
@@ -229,6 +256,7 @@ func (i *Issuer) checkPassword(ctx context.Context, req LoginRequest, now time.T
 		if wait > 0 {
 			i.audit(ctx, slog.LevelWarn, "login_failed", slog.String("username", req.Username),
 				slog.String("client_addr", addr), slog.String("reason", "throttled"))
+			i.observeLogin("throttled")
 			return keyward.User{}, &Error{Code: CodeSlowDown, Description: "too many login attempts; retry later", RetryAfter: wait}
 		}
 	}
@@ -254,11 +282,20 @@ func (i *Issuer) checkPassword(ctx context.Context, req LoginRequest, now time.T
 	if reason != "" {
 		i.audit(ctx, slog.LevelWarn, "login_failed", slog.String("username", req.Username),
 			slog.String("client_addr", addr), slog.String("reason", reason))
+		i.observeLogin("invalid_credentials")
 		return keyward.User{}, errBadCredentials(nil)
 	}
 	i.audit(ctx, slog.LevelInfo, "login_succeeded", slog.String("user_id", u.ID),
 		slog.String("username", u.Username), slog.String("client_addr", addr))
+	i.observeLogin("success")
 	return u, nil
+}
+
+// observeLogin tells the observer, if any, of a login's result.
+func (i *Issuer) observeLogin(result string) {
+	if i.cfg.Observer != nil {
+		i.cfg.Observer.Login(result)
+	}
 }
 
 // verifyPassword checks a password against a hash, bounded by the hashing
@@ -299,7 +336,7 @@ var registeredClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti",
 
 // mint signs an access token (RFC 9068) for user u (nil for a client acting
 // on its own behalf, then sub is the client ID).
-func (i *Issuer) mint(ctx context.Context, now time.Time, u *keyward.User, clientID string, aud []string, scope string) (*TokenResponse, error) {
+func (i *Issuer) mint(ctx context.Context, grant string, now time.Time, u *keyward.User, clientID string, aud []string, scope string) (*TokenResponse, error) {
 	signer, err := i.cfg.Keys.Signer()
 	if err != nil {
 		return nil, oauthError(CodeTemporarilyUnavailable, "no signing key is active yet", err)
@@ -339,6 +376,9 @@ func (i *Issuer) mint(ctx context.Context, now time.Time, u *keyward.User, clien
 	}
 	i.audit(ctx, slog.LevelInfo, "token_issued", slog.String("sub", sub), slog.String("client_id", clientID),
 		slog.String("jti", jti), slog.String("kid", signer.KeyID()), slog.Any("aud", aud), slog.String("scope", scope))
+	if i.cfg.Observer != nil {
+		i.cfg.Observer.TokenIssued(grant, string(signer.Algorithm()))
+	}
 	return &TokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int64(i.cfg.AccessTTL / time.Second), Scope: scope}, nil
 }
 
@@ -406,7 +446,7 @@ func (i *Issuer) ClientCredentials(ctx context.Context, c keyward.Client, scope 
 	if aud == "" {
 		aud = i.cfg.Audience
 	}
-	return i.mint(ctx, i.cfg.Now(), nil, c.ID, []string{aud}, granted)
+	return i.mint(ctx, GrantClientCredentials, i.cfg.Now(), nil, c.ID, []string{aud}, granted)
 }
 
 func truncate(s string) string {
@@ -511,6 +551,9 @@ func (i *Issuer) Refresh(ctx context.Context, req RefreshRequest) (*TokenRespons
 	old, err = i.cfg.Store.RotateRefreshToken(ctx, hash, next, now)
 	switch {
 	case errors.Is(err, keyward.ErrRefreshReused):
+		if i.cfg.Observer != nil {
+			i.cfg.Observer.RefreshReuse()
+		}
 		i.audit(ctx, slog.LevelWarn, "refresh_reuse_detected", slog.String("family_id", old.FamilyID),
 			slog.String("user_id", old.UserID), slog.String("client_id", old.ClientID))
 		return nil, bad
@@ -523,7 +566,7 @@ func (i *Issuer) Refresh(ctx context.Context, req RefreshRequest) (*TokenRespons
 	if len(aud) == 0 {
 		aud = []string{i.cfg.Audience}
 	}
-	resp, err := i.mint(ctx, now, user, old.ClientID, aud, scope)
+	resp, err := i.mint(ctx, GrantRefreshToken, now, user, old.ClientID, aud, scope)
 	if err != nil {
 		return nil, err
 	}

@@ -324,7 +324,7 @@ func (i *Issuer) ExchangeCode(ctx context.Context, req CodeRequest) (*TokenRespo
 	if aud == "" {
 		aud = i.cfg.Audience
 	}
-	resp, err := i.mint(ctx, now, &u, c.ID, []string{aud}, code.Scope)
+	resp, err := i.mint(ctx, GrantAuthorizationCode, now, &u, c.ID, []string{aud}, code.Scope)
 	if err != nil {
 		return nil, err
 	}
@@ -375,4 +375,89 @@ func (i *Issuer) verifyAccessToken(ctx context.Context, token string) (*jose.Tok
 		return nil, oauthError(CodeInvalidToken, "the access token was revoked", nil)
 	}
 	return tok, nil
+}
+
+// Introspection is an RFC 7662 §2.2 introspection response.
+type Introspection struct {
+	Active    bool     `json:"active"`
+	Scope     string   `json:"scope,omitempty"`
+	ClientID  string   `json:"client_id,omitempty"`
+	Username  string   `json:"username,omitempty"`
+	TokenType string   `json:"token_type,omitempty"`
+	Expiry    int64    `json:"exp,omitempty"`
+	IssuedAt  int64    `json:"iat,omitempty"`
+	Subject   string   `json:"sub,omitempty"`
+	Audience  []string `json:"aud,omitempty"`
+	Issuer    string   `json:"iss,omitempty"`
+	JTI       string   `json:"jti,omitempty"`
+}
+
+// Introspect answers an RFC 7662 introspection request of the authenticated
+// client c. An access token is described when it was issued to c or names
+// c's ID or audience in aud (c is then its resource server); a refresh token
+// only to the client it was issued to. Any other token, and any token that
+// is unknown, expired, revoked, already rotated or whose user is disabled,
+// is {"active": false}.
+func (i *Issuer) Introspect(ctx context.Context, c keyward.Client, token string) (Introspection, error) {
+	inactive := Introspection{}
+	if token == "" {
+		return inactive, oauthError(CodeInvalidRequest, "token is required", nil)
+	}
+	if len(token) > jose.DefaultMaxTokenSize {
+		return inactive, nil
+	}
+	now := i.cfg.Now()
+	activeUser := func(id string) (keyward.User, bool, error) {
+		if id == "" {
+			return keyward.User{}, true, nil
+		}
+		u, err := i.cfg.Store.GetUser(ctx, id)
+		if err != nil && !errors.Is(err, keyward.ErrNotFound) {
+			return u, false, internal(err)
+		}
+		return u, err == nil && !u.Disabled, nil
+	}
+	if !strings.Contains(token, ".") {
+		rt, err := i.cfg.Store.GetRefreshToken(ctx, hashToken(token))
+		switch {
+		case errors.Is(err, keyward.ErrNotFound):
+			return inactive, nil
+		case err != nil:
+			return inactive, internal(err)
+		}
+		if rt.ClientID != c.ID || !rt.UsedAt.IsZero() || !rt.RevokedAt.IsZero() || !now.Before(rt.ExpiresAt) {
+			return inactive, nil
+		}
+		u, ok, err := activeUser(rt.UserID)
+		if err != nil || !ok {
+			return inactive, err
+		}
+		return Introspection{Active: true, Scope: rt.Scope, ClientID: rt.ClientID, Username: u.Username,
+			TokenType: "refresh_token", Expiry: rt.ExpiresAt.Unix(), IssuedAt: rt.IssuedAt.Unix(),
+			Subject: rt.UserID, Audience: rt.Audience, Issuer: i.cfg.Issuer}, nil
+	}
+	tok, err := i.verifyAccessToken(ctx, token)
+	var oe *Error
+	switch {
+	case errors.As(err, &oe) && oe.Code == CodeInvalidToken:
+		return inactive, nil
+	case err != nil:
+		return inactive, err
+	}
+	cl := tok.Claims
+	clientID := cl.String("client_id")
+	if clientID != c.ID && !cl.Audience.Contains(c.ID) && (c.Audience == "" || !cl.Audience.Contains(c.Audience)) {
+		return inactive, nil
+	}
+	user := ""
+	if clientID != cl.Subject {
+		u, ok, err := activeUser(cl.Subject)
+		if err != nil || !ok {
+			return inactive, err
+		}
+		user = u.Username
+	}
+	return Introspection{Active: true, Scope: cl.String("scope"), ClientID: clientID, Username: user,
+		TokenType: "Bearer", Expiry: int64(cl.Expiry), IssuedAt: int64(cl.IssuedAt), Subject: cl.Subject,
+		Audience: cl.Audience, Issuer: cl.Issuer, JTI: cl.ID}, nil
 }

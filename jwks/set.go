@@ -66,6 +66,17 @@ type Config struct {
 	// MaxBodySize bounds each response body; zero means
 	// [DefaultMaxBodySize] (1 MiB).
 	MaxBodySize int64
+	// Observer, when set, is told the result of every fetch, for metrics.
+	// Nil means none.
+	Observer Observer
+}
+
+// Observer receives the events of a [Set], typically to count them as
+// metrics. Its methods must be safe for concurrent use.
+type Observer interface {
+	// Fetched reports one fetch (discovery included) by result: "ok" for
+	// a new set, "not_modified" for a revalidation, "error" for a failure.
+	Fetched(result string)
 }
 
 // Set is a cached remote JWK Set, safe for concurrent use. Create it with
@@ -334,6 +345,16 @@ func (s *Set) fetch(f *flight) {
 	s.inflight = nil
 	f.err = err
 	s.mu.Unlock()
+	if o := s.cfg.Observer; o != nil {
+		switch {
+		case err != nil:
+			o.Fetched("error")
+		case res.notModified:
+			o.Fetched("not_modified")
+		default:
+			o.Fetched("ok")
+		}
+	}
 	close(f.done)
 }
 

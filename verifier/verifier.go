@@ -9,6 +9,7 @@ package verifier
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -86,8 +87,26 @@ type Config struct {
 	// Nil means no revocation check.
 	Revocations *RevocationList
 
+	// Observer, when set, is told the outcome of every verification and of
+	// every cache lookup, for metrics. Nil means none.
+	Observer Observer
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// Observer receives the events of a [Verifier], typically to count them
+// as metrics. Its methods must be safe for concurrent use and fast; they
+// are called on the request path.
+type Observer interface {
+	// Verified reports one call of [Verifier.Verify]: outcome is "valid" or
+	// "invalid", reason is "" for a valid token, else a short stable name
+	// of the error category ("expired", "signature", "revoked"...; see
+	// [Reason]).
+	Verified(outcome, reason string)
+	// CacheHit reports a token answered from the verified-token cache.
+	CacheHit()
+	// CacheMiss reports a token that had to be verified in full.
+	CacheMiss()
 }
 
 // Verifier verifies access tokens. It is safe for concurrent use.
@@ -100,6 +119,7 @@ type Verifier struct {
 	now     func() time.Time
 	cache   *lru.Cache[string, *entry]
 	revoked *RevocationList
+	obs     Observer
 }
 
 // entry is one verified token in the cache.
@@ -160,6 +180,7 @@ func New(cfg Config) (*Verifier, error) {
 		maxSize: cfg.MaxTokenSize,
 		now:     now,
 		revoked: cfg.Revocations,
+		obs:     cfg.Observer,
 		policy: jose.Policy{
 			Issuers:   slices.Clone(cfg.Issuers),
 			Audiences: slices.Clone(cfg.Audiences),
@@ -197,6 +218,19 @@ func New(cfg Config) (*Verifier, error) {
 // and against the key set, so a token whose key has left the set is
 // verified again, and fails.
 func (v *Verifier) Verify(ctx context.Context, token string) (*jose.Claims, error) {
+	claims, err := v.verify(ctx, token)
+	if v.obs != nil {
+		if err != nil {
+			v.obs.Verified("invalid", Reason(err))
+		} else {
+			v.obs.Verified("valid", "")
+		}
+	}
+	return claims, err
+}
+
+// verify is [Verifier.Verify] without the observer's outcome.
+func (v *Verifier) verify(ctx context.Context, token string) (*jose.Claims, error) {
 	if v.cache != nil {
 		if e, ok := v.cache.Get(token); ok {
 			if v.now().Unix() < e.exp+v.leeway {
@@ -210,11 +244,17 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*jose.Claims, erro
 							v.cache.Remove(token)
 							return nil, err
 						}
+						if v.obs != nil {
+							v.obs.CacheHit()
+						}
 						return e.claims, nil
 					}
 				}
 			}
 			v.cache.Remove(token)
+		}
+		if v.obs != nil {
+			v.obs.CacheMiss()
 		}
 	}
 	j, err := jose.ParseLimit(token, v.maxSize)
@@ -244,6 +284,45 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*jose.Claims, erro
 		v.cache.Add(token, &entry{claims: claims, kid: kid, key: key, exp: int64(claims.Expiry)})
 	}
 	return claims, nil
+}
+
+// reasons are the names of the error categories for [Reason], most
+// specific first.
+var reasons = []struct {
+	err  error
+	name string
+}{
+	{ErrRevoked, "revoked"},
+	{ErrKeySourceUnavailable, "key_source_unavailable"},
+	{jose.ErrTooLarge, "too_large"},
+	{jose.ErrMalformed, "malformed"},
+	{jose.ErrUnsupported, "unsupported"},
+	{jose.ErrAlgorithmNotAllowed, "algorithm_not_allowed"},
+	{jose.ErrKeyNotFound, "key_not_found"},
+	{jose.ErrSignature, "signature"},
+	{jose.ErrInvalidKey, "invalid_key"},
+	{jose.ErrExpired, "expired"},
+	{jose.ErrNotYetValid, "not_yet_valid"},
+	{jose.ErrIssuer, "issuer"},
+	{jose.ErrAudience, "audience"},
+	{jose.ErrMissingClaim, "missing_claim"},
+	{jose.ErrType, "type"},
+}
+
+// Reason names the category of a verification error with a short stable
+// string fit for a metric label ("expired", "signature", "revoked"...);
+// "" for nil and "other" for an error of no known category. It never
+// includes anything from the token.
+func Reason(err error) string {
+	if err == nil {
+		return ""
+	}
+	for _, r := range reasons {
+		if errors.Is(err, r.err) {
+			return r.name
+		}
+	}
+	return "other"
 }
 
 // checkRevoked applies the revocation list, when there is one.
