@@ -10,8 +10,6 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,6 +39,9 @@ type Config struct {
 	MaxBodyBytes int64
 	// Now is the clock of the revocation feed. Nil means time.Now.
 	Now func() time.Time
+	// Metrics, when set, receives the latency of every request by route
+	// pattern. Nil means none.
+	Metrics HTTPObserver
 }
 
 // Server is the issuer's HTTP handler.
@@ -108,11 +109,10 @@ func New(cfg Config) (*Server, error) {
 }
 
 // ServeHTTP gives every request an ID (the X-Request-Id response header and
-// the request_id of log lines) and routes it.
+// the request_id of log lines), taken from the request's X-Request-Id when
+// it is short and plain, else random, and routes it.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	id := hex.EncodeToString(b[:])
+	id := requestID(r)
 	w.Header().Set("X-Request-Id", id)
 	s.mux.ServeHTTP(w, r.WithContext(issuer.WithRequestID(r.Context(), id)))
 }
@@ -122,11 +122,11 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 // route registers h through the error adapter.
 func (s *Server) route(pattern string, h handlerFunc) {
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	s.mux.HandleFunc(pattern, s.observe(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
 			s.fail(w, r, err)
 		}
-	})
+	}))
 }
 
 // httpError is a failure of the HTTP layer itself (media type, size,
