@@ -384,8 +384,8 @@ type Introspection struct {
 	ClientID  string   `json:"client_id,omitempty"`
 	Username  string   `json:"username,omitempty"`
 	TokenType string   `json:"token_type,omitempty"`
-	Expiry    int64    `json:"exp,omitempty"`
-	IssuedAt  int64    `json:"iat,omitempty"`
+	Expiry    int64    `json:"exp,omitzero"`
+	IssuedAt  int64    `json:"iat,omitzero"`
 	Subject   string   `json:"sub,omitempty"`
 	Audience  []string `json:"aud,omitempty"`
 	Issuer    string   `json:"iss,omitempty"`

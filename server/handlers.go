@@ -126,11 +126,15 @@ type clientAuth struct {
 }
 
 // authenticate reads client credentials from HTTP Basic
-// (client_secret_basic, with RFC 6749 §2.3.1 form-encoding) or from the body
-// (client_secret_post); more than one method is refused.
+// (client_secret_basic, with RFC 6749 §2.3.1 form-encoding), from the body
+// (client_secret_post) or a client assertion (private_key_jwt); more than
+// one method is refused.
 func (s *Server) authenticate(r *http.Request, f form) (clientAuth, error) {
 	user, pass, basic := r.BasicAuth()
 	postID, postSecret := f["client_id"], f["client_secret"]
+	if f["client_assertion_type"] != "" || f["client_assertion"] != "" {
+		return s.authenticateAssertion(r, f)
+	}
 	if basic {
 		if postSecret != "" {
 			return clientAuth{}, invalidRequest("more than one client authentication method")
@@ -290,6 +294,9 @@ type metadata struct {
 	CodeChallengeMethods    []string `json:"code_challenge_methods_supported"`
 	IssParameterSupported   bool     `json:"authorization_response_iss_parameter_supported"`
 	RevocationEndpoint      string   `json:"revocation_endpoint"`
+	IntrospectionEndpoint   string   `json:"introspection_endpoint"`
+	IntrospectionAuth       []string `json:"introspection_endpoint_auth_methods_supported"`
+	AuthSigningAlgs         []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 	GrantTypes              []string `json:"grant_types_supported"`
 	ResponseTypes           []string `json:"response_types_supported"`
 	TokenAuthMethods        []string `json:"token_endpoint_auth_methods_supported"`
@@ -312,7 +319,7 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) error {
 	if algs == nil {
 		algs = []string{}
 	}
-	auth := []string{"client_secret_basic", "client_secret_post"}
+	auth := []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	writeJSON(w, http.StatusOK, metadata{
 		Issuer:                  s.iss.IssuerURL(),
@@ -326,6 +333,9 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) error {
 		CodeChallengeMethods:    []string{"S256"},
 		IssParameterSupported:   true,
 		RevocationEndpoint:      base + "/revoke",
+		IntrospectionEndpoint:   base + "/introspect",
+		IntrospectionAuth:       auth,
+		AuthSigningAlgs:         issuer.AssertionAlgorithms(),
 		GrantTypes:              []string{issuer.GrantAuthorizationCode, issuer.GrantRefreshToken, issuer.GrantClientCredentials},
 		ResponseTypes:           []string{"code"},
 		TokenAuthMethods:        append([]string{"none"}, auth...),

@@ -16,10 +16,12 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/go-json-experiment/json"
 	"golang.org/x/oauth2"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/issuer"
+	"github.com/keyward/keyward/jose"
 )
 
 const callback = "http://127.0.0.1:1/callback"
@@ -471,4 +473,125 @@ func TestCodeExchangeRefusals(t *testing.T) {
 			t.Fatalf("unauthenticated confidential client: %s", b)
 		}
 	})
+}
+
+// assertionKey is a client's ES256 key with its public JWKS document.
+type assertionKey struct {
+	signer *jose.Signer
+	jwks   []byte
+}
+
+func newAssertionKey(tb testing.TB) assertionKey {
+	tb.Helper()
+	priv, err := jose.GenerateKey(jose.ES256, 0, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	jwk, err := jose.NewJWK(priv, jose.ES256)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pub, err := jwk.Public()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	doc, err := json.Marshal(map[string]any{"keys": []*jose.JWK{pub}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	signer, err := jose.NewSigner(priv, jose.ES256, jwk.KeyID)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return assertionKey{signer: signer, jwks: doc}
+}
+
+func (k assertionKey) assertion(tb testing.TB, iss, aud, jti string, ttl time.Duration) string {
+	tb.Helper()
+	now := time.Now()
+	tok, err := k.signer.SignJWT("JWT", &jose.Claims{Issuer: iss, Subject: iss, Audience: jose.Audience{aud},
+		Expiry: jose.NewNumericDate(now.Add(ttl)), IssuedAt: jose.NewNumericDate(now), ID: jti})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tok
+}
+
+// TestPrivateKeyJWT authenticates a client with an assertion signed by its
+// own key (RFC 7523) and refuses a wrong key, a replayed jti, the wrong
+// audience and a long-lived assertion.
+func TestPrivateKeyJWT(t *testing.T) {
+	t.Parallel()
+	st := newStack(t, stackOptions{})
+	key, other := newAssertionKey(t), newAssertionKey(t)
+	if err := st.store.CreateClient(t.Context(), keyward.Client{ID: "svc", GrantTypes: []string{issuer.GrantClientCredentials},
+		Scopes: []string{"orders"}, JWKS: key.jwks}); err != nil {
+		t.Fatal(err)
+	}
+	tokenURL := st.srv.URL + "/token"
+	grant := func(assertion string) url.Values {
+		return url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {issuer.ClientAssertionType},
+			"client_assertion": {assertion}}
+	}
+	good := key.assertion(t, "svc", tokenURL, "jti-1", time.Minute)
+	resp, b := st.postForm(t, "/token", grant(good), nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("private_key_jwt: %d %s", resp.StatusCode, b)
+	}
+	access := decodeToken(t, resp, b).AccessToken
+	resp, b = st.postForm(t, "/token", grant(key.assertion(t, "svc", st.srv.URL, "jti-iss", time.Minute)), nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("assertion for the issuer URL: %d %s", resp.StatusCode, b)
+	}
+	for _, tc := range []struct {
+		name, assertion string
+	}{
+		{"replayed jti", good},
+		{"wrong key", other.assertion(t, "svc", tokenURL, "jti-2", time.Minute)},
+		{"wrong audience", key.assertion(t, "svc", "https://elsewhere.example/token", "jti-3", time.Minute)},
+		{"too long a life", key.assertion(t, "svc", tokenURL, "jti-4", time.Hour)},
+		{"expired", key.assertion(t, "svc", tokenURL, "jti-5", -time.Hour)},
+		{"other client", key.assertion(t, "nobody", tokenURL, "jti-6", time.Minute)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, b := st.postForm(t, "/token", grant(tc.assertion), nil)
+			if got := oauthError(t, resp, b); got != "invalid_client" || resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("%d %s, want 401 invalid_client", resp.StatusCode, b)
+			}
+		})
+	}
+
+	// Introspection by the authenticated client.
+	introspect := func(token, jti string) map[string]any {
+		t.Helper()
+		f := url.Values{"token": {token}, "client_assertion_type": {issuer.ClientAssertionType},
+			"client_assertion": {key.assertion(t, "svc", st.srv.URL+"/introspect", jti, time.Minute)}}
+		resp, b := st.postForm(t, "/introspect", f, nil)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("introspect: %d %s", resp.StatusCode, b)
+		}
+		var out map[string]any
+		if err := json.Unmarshal(b, &out); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if got := introspect(access, "i-1"); got["active"] != true || got["client_id"] != "svc" || got["scope"] != "orders" {
+		t.Errorf("introspect access token: %v", got)
+	}
+	if got := introspect("not-a-token", "i-2"); got["active"] != false || len(got) != 1 {
+		t.Errorf("introspect garbage: %v", got)
+	}
+	resp, b = st.postForm(t, "/introspect", url.Values{"token": {access}}, nil)
+	if got := oauthError(t, resp, b); got != "invalid_client" {
+		t.Errorf("introspect without client authentication: %s", b)
+	}
+	rr, b := st.postForm(t, "/revoke", url.Values{"token": {access}, "client_assertion_type": {issuer.ClientAssertionType},
+		"client_assertion": {key.assertion(t, "svc", st.srv.URL+"/revoke", "r-1", time.Minute)}}, nil)
+	if rr.StatusCode != http.StatusOK {
+		t.Fatalf("revoke with private_key_jwt: %d %s", rr.StatusCode, b)
+	}
+	if got := introspect(access, "i-3"); got["active"] != false {
+		t.Errorf("revoked access token introspected as %v", got)
+	}
 }

@@ -86,6 +86,7 @@ func New(cfg Config) (*Server, error) {
 	s.route("GET /authorize", s.authorize)
 	s.route("POST /authorize", s.authorize)
 	s.route("GET /userinfo", s.userinfo)
+	s.route("POST /introspect", s.introspect)
 	s.route("POST /userinfo", s.userinfo)
 	s.route("GET /logout", s.logout)
 	s.route("POST /logout", s.logout)
@@ -95,7 +96,7 @@ func New(cfg Config) (*Server, error) {
 		"/.well-known/jwks.json": "GET, HEAD", "/jwks.json": "GET, HEAD",
 		"/.well-known/openid-configuration": "GET, HEAD", "/.well-known/oauth-authorization-server": "GET, HEAD",
 		"/healthz": "GET, HEAD", "/readyz": "GET, HEAD",
-		"/authorize": "GET, HEAD, POST", "/userinfo": "GET, HEAD, POST", "/logout": "GET, HEAD, POST",
+		"/authorize": "GET, HEAD, POST", "/userinfo": "GET, HEAD, POST", "/logout": "GET, HEAD, POST", "/introspect": "POST",
 	} {
 		s.route(path, func(w http.ResponseWriter, r *http.Request) error {
 			w.Header().Set("Allow", allow)

@@ -362,7 +362,7 @@ func TestJWKSAndDiscovery(t *testing.T) {
 			"grant_types_supported":                 []any{"authorization_code", "refresh_token", "client_credentials"},
 			"response_types_supported":              []any{"code"},
 			"id_token_signing_alg_values_supported": []any{"ES256"},
-			"token_endpoint_auth_methods_supported": []any{"none", "client_secret_basic", "client_secret_post"},
+			"token_endpoint_auth_methods_supported": []any{"none", "client_secret_basic", "client_secret_post", "private_key_jwt"},
 		}
 		for k, v := range want {
 			got, _ := json.Marshal(md[k])
