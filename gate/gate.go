@@ -61,6 +61,12 @@ type Config struct {
 	// Ready reports whether the gate can verify tokens, for HealthPath;
 	// typically the key set's Ready method. Nil means always ready.
 	Ready func() error
+	// Metrics, when set, is served at [MetricsPath] without a token
+	// (typically a Prometheus handler). Nil means no metrics endpoint.
+	Metrics http.Handler
+	// HTTPMetrics, when set, receives the latency of every request. Nil
+	// means none.
+	HTTPMetrics HTTPObserver
 }
 
 // New returns the gate's handler.
@@ -109,12 +115,29 @@ func New(cfg Config) (http.Handler, error) {
 	protected := verifier.Middleware(cfg.Verifier, mc)(app)
 
 	ready := cfg.Ready
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == HealthPath {
+	metrics := cfg.Metrics
+	appRoute := "proxy"
+	if cfg.Upstream == nil {
+		appRoute = "demo"
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == HealthPath:
 			health(w, r, ready)
-			return
+		case metrics != nil && r.URL.Path == MetricsPath:
+			metrics.ServeHTTP(w, r)
+		default:
+			protected.ServeHTTP(w, r)
 		}
-		protected.ServeHTTP(w, r)
+	})
+	return observe(h, cfg.HTTPMetrics, func(r *http.Request) string {
+		switch {
+		case r.URL.Path == HealthPath:
+			return "health"
+		case metrics != nil && r.URL.Path == MetricsPath:
+			return "metrics"
+		}
+		return appRoute
 	}), nil
 }
 
