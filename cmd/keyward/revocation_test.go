@@ -198,3 +198,29 @@ func TestGateRefusesRevokedTokens(t *testing.T) {
 		}
 	})
 }
+
+// TestUserDisableRevokesAccessTokens checks that "keyward user disable"
+// records a cutoff for the user's tokens, which the revocation feed
+// publishes.
+func TestUserDisableRevokesAccessTokens(t *testing.T) {
+	t.Parallel()
+	data := storeArgs(t)
+	mustRun(t, append([]string{"user", "add", "alice"}, data...)...)
+	before := time.Now().Add(-time.Second)
+	out := mustRun(t, append([]string{"user", "disable", "alice"}, data...)...)
+	if !strings.Contains(out, "access tokens listed in /revocations") {
+		t.Errorf("disable says %q", out)
+	}
+	store := openStore(t, data[1])
+	u, err := store.GetUserByName(t.Context(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	revs, err := store.ListUserRevocations(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(revs) != 1 || revs[0].UserID != u.ID || revs[0].Before.Before(before) || revs[0].Before.After(time.Now()) {
+		t.Fatalf("user revocations %+v, want one for %s at the time of disable", revs, u.ID)
+	}
+}

@@ -238,7 +238,7 @@ func getUser(ctx context.Context, store keyward.UserStore, name string) (keyward
 func newUserSetDisabledCmd(sf *storeFlags, disable bool) *cobra.Command {
 	use, short := "enable NAME", "Let a disabled user log in again"
 	if disable {
-		use, short = "disable NAME", "Stop a user from logging in and revoke the user's refresh tokens"
+		use, short = "disable NAME", "Stop a user from logging in and revoke the user's tokens"
 	}
 	return &cobra.Command{
 		Use:   use,
@@ -261,10 +261,16 @@ func newUserSetDisabledCmd(sf *storeFlags, disable bool) *cobra.Command {
 					return err
 				}
 				if disable {
-					if err := store.RevokeUserRefreshTokens(ctx, u.ID, time.Now()); err != nil {
+					now := time.Now()
+					if err := store.RevokeUserRefreshTokens(ctx, u.ID, now); err != nil {
 						return err
 					}
-					fmt.Fprintf(cmd.OutOrStdout(), "user %s disabled; refresh tokens revoked\n", u.Username)
+					// Access tokens already issued: the revocation feed tells
+					// the verifiers that poll it.
+					if err := store.RevokeUser(ctx, keyward.UserRevocation{UserID: u.ID, Before: now}); err != nil {
+						return err
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "user %s disabled; refresh tokens revoked, access tokens listed in /revocations\n", u.Username)
 					return nil
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "user %s enabled\n", u.Username)
