@@ -15,6 +15,7 @@ import (
 
 	"github.com/keyward/keyward/gate"
 	"github.com/keyward/keyward/internal/cli"
+	"github.com/keyward/keyward/internal/metrics"
 	"github.com/keyward/keyward/jose"
 	"github.com/keyward/keyward/jwks"
 	"github.com/keyward/keyward/verifier"
@@ -41,6 +42,8 @@ type gateOptions struct {
 	// onListen, when set, is told the address the gate listens on (tests
 	// listen on port 0).
 	onListen func(addr string)
+
+	log logFlags
 }
 
 func newGateCmd(a *app) *cobra.Command {
@@ -58,7 +61,8 @@ With --upstream, verified requests are forwarded with X-Auth-Subject,
 X-Auth-Scope and X-Auth-Claims (base64url of the verified claims JSON); any
 X-Auth-* header the client sent is removed first. Without --upstream the gate
 serves a demo API: GET / (public) and GET /protected (returns the claims).
-/.keyward/healthz is the gate's own health endpoint.
+/.keyward/healthz is the gate's own health endpoint, /.keyward/metrics its
+Prometheus metrics; neither needs a token.
 
 The gate starts even when the key set cannot be fetched yet: protected
 requests then get 503 until keys arrive.`,
@@ -66,7 +70,11 @@ requests then get 503 until keys arrive.`,
   keyward gate --issuer https://auth.example.com --audience orders --upstream http://127.0.0.1:8080 --public /healthz --public '/static/*'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runGate(cmd.Context(), a.logger(slog.LevelInfo), &o)
+			logger, err := o.log.logger(a.stderr)
+			if err != nil {
+				return err
+			}
+			return runGate(cmd.Context(), logger, &o)
 		},
 	}
 	f := cmd.Flags()
@@ -82,6 +90,7 @@ requests then get 503 until keys arrive.`,
 	f.StringVar(&o.revocations, "revocations", "", "URL of the issuer's revocation feed (e.g. http://localhost:4000/revocations); revoked tokens are refused")
 	f.DurationVar(&o.revocationsEvery, "revocations-every", verifier.DefaultRevocationEvery, "how often to poll --revocations")
 	f.String(cli.ConfigFlag, "", "YAML file of flag values (keys are the flag names); flags and KEYWARD_* variables override it")
+	o.log.register(cmd)
 	return cmd
 }
 
@@ -137,7 +146,21 @@ func setupGate(o *gateOptions, logger *slog.Logger) (*gateSetup, error) {
 		return nil, cli.Usagef("--cache-size must not be negative (0 turns the cache off)")
 	}
 
-	keys, err := jwks.New(jwks.Config{URL: o.jwksURL, Issuer: o.issuer, Client: jwks.NewClient()})
+	reg := metrics.NewRegistry()
+	var keys *jwks.Set
+	jwksMetrics, err := metrics.NewJWKS(reg, func() time.Time { return keys.Status().Fetched }, nil)
+	if err != nil {
+		return nil, err
+	}
+	verifierMetrics, err := metrics.NewVerifier(reg)
+	if err != nil {
+		return nil, err
+	}
+	httpMetrics, err := metrics.NewHTTP(reg, "gate")
+	if err != nil {
+		return nil, err
+	}
+	keys, err = jwks.New(jwks.Config{URL: o.jwksURL, Issuer: o.issuer, Client: jwks.NewClient(), Observer: jwksMetrics})
 	if err != nil {
 		return nil, err
 	}
@@ -170,6 +193,7 @@ func setupGate(o *gateOptions, logger *slog.Logger) (*gateSetup, error) {
 		CacheSize:  cacheSize,
 
 		Revocations: revoked,
+		Observer:    verifierMetrics,
 	})
 	if err != nil {
 		return nil, err
@@ -180,6 +204,8 @@ func setupGate(o *gateOptions, logger *slog.Logger) (*gateSetup, error) {
 		PublicPaths: o.public,
 		Logger:      logger,
 		Ready:       keys.Ready,
+		Metrics:     metrics.Handler(reg),
+		HTTPMetrics: httpMetrics,
 	})
 	if err != nil {
 		return nil, cli.Usagef("%v", err)

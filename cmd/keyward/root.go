@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"log/slog"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,12 +22,6 @@ type app struct {
 	lookupEnv func(string) (string, bool)
 	// now is the clock.
 	now func() time.Time
-}
-
-// logger returns the logger of long-running commands (serve, gate): text
-// records on stderr at level.
-func (a *app) logger(level slog.Level) *slog.Logger {
-	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
 }
 
 // run runs the command line args and returns the exit code.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/cli"
+	"github.com/keyward/keyward/internal/metrics"
 	"github.com/keyward/keyward/issuer"
 	"github.com/keyward/keyward/jose"
 	"github.com/keyward/keyward/server"
@@ -214,7 +215,7 @@ type serveOptions struct {
 	refreshTTL time.Duration
 	signingKey string
 	audience   string
-	logLevel   string
+	log        logFlags
 
 	printConfig bool
 }
@@ -248,18 +249,17 @@ First-party /login tokens carry the audience of --audience ("api" by default).`,
 	f.DurationVar(&o.refreshTTL, "refresh-ttl", 720*time.Hour, "absolute lifetime of a refresh-token family")
 	f.StringVar(&o.signingKey, "signing-key", "", "sign with this PEM private key only (no rotation)")
 	f.StringVar(&o.audience, "audience", issuer.DefaultAudience, "aud of first-party /login tokens, and of client tokens when the client has none")
-	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	o.log.register(cmd)
 	f.String(cli.ConfigFlag, "", "YAML file of flag values (keys are the flag names); flags and KEYWARD_* variables override it")
 	f.BoolVar(&o.printConfig, cli.PrintConfigFlag, false, "print the effective configuration as YAML, secrets masked, and exit")
 	return cmd
 }
 
 func runServe(ctx context.Context, a *app, o *serveOptions) error {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		return cli.Usagef("--log-level %q: want debug, info, warn or error", o.logLevel)
+	logger, err := o.log.logger(a.stderr)
+	if err != nil {
+		return err
 	}
-	logger := a.logger(level)
 	if o.issuer == "" || !(strings.HasPrefix(o.issuer, "http://") || strings.HasPrefix(o.issuer, "https://")) {
 		return cli.Usagef("--issuer %q: want an http(s) URL such as https://auth.example.com", o.issuer)
 	}
@@ -290,9 +290,22 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	if err := km.Step(ctx); err != nil {
 		return err
 	}
+	reg := metrics.NewRegistry()
+	issuerMetrics, err := metrics.NewIssuer(reg)
+	if err != nil {
+		return err
+	}
+	httpMetrics, err := metrics.NewHTTP(reg, "issuer")
+	if err != nil {
+		return err
+	}
+	if err := metrics.RegisterKeys(reg, store.ListKeys, nil); err != nil {
+		return err
+	}
 	iss, err := issuer.New(issuer.Config{
 		Store: store, Keys: km, Issuer: o.issuer, Audience: o.audience,
 		AccessTTL: o.keys.accessTTL, RefreshTTL: o.refreshTTL, Logger: logger,
+		Observer: issuerMetrics,
 	})
 	if err != nil {
 		return err
@@ -300,10 +313,14 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	if err := bootstrapAdmin(ctx, a.stdout, store, o.store.data); err != nil {
 		return err
 	}
-	handler, err := server.New(server.Config{Issuer: iss, Store: store, Logger: logger})
+	api, err := server.New(server.Config{Issuer: iss, Store: store, Logger: logger, Metrics: httpMetrics})
 	if err != nil {
 		return err
 	}
+	// /metrics shares the listener with the issuer's endpoints.
+	handler := http.NewServeMux()
+	handler.Handle("GET /metrics", metrics.Handler(reg))
+	handler.Handle("/", api)
 
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
