@@ -24,6 +24,7 @@ import (
 	"github.com/keyward/keyward/internal/metrics"
 	"github.com/keyward/keyward/issuer"
 	"github.com/keyward/keyward/jose"
+	"github.com/keyward/keyward/jwks"
 	"github.com/keyward/keyward/server"
 	"github.com/keyward/keyward/storage/postgres"
 	"github.com/keyward/keyward/storage/sqlite"
@@ -302,9 +303,14 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	if err := metrics.RegisterKeys(reg, store.ListKeys, nil); err != nil {
 		return err
 	}
+	// Clients registered with a JWKS URL for private_key_jwt.
+	clientKeysHTTP := jwks.NewClient()
 	iss, err := issuer.New(issuer.Config{
 		Store: store, Keys: km, Issuer: o.issuer, Audience: o.audience,
 		AccessTTL: o.keys.accessTTL, RefreshTTL: o.refreshTTL, Logger: logger,
+		ClientKeys: func(ctx context.Context, url string) (*jose.JWKS, error) {
+			return jwks.Fetch(ctx, clientKeysHTTP, url)
+		},
 		Observer: issuerMetrics,
 	})
 	if err != nil {
