@@ -31,6 +31,9 @@ func TestRevocationFeed(t *testing.T) {
 		return f
 	}
 
+	if resp, _ := s.do(t, http.MethodPost, "/revocations", "", nil, nil); resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST /revocations: %d, Allow %q; want 405, GET, HEAD", resp.StatusCode, resp.Header.Get("Allow"))
+	}
 	resp, b := get(t, "")
 	etag := resp.Header.Get("ETag")
 	if resp.StatusCode != http.StatusOK || etag == "" || resp.Header.Get("Cache-Control") != "no-cache" {

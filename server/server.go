@@ -95,7 +95,7 @@ func New(cfg Config) (*Server, error) {
 		"/login": "POST", "/token": "POST", "/revoke": "POST",
 		"/.well-known/jwks.json": "GET, HEAD", "/jwks.json": "GET, HEAD",
 		"/.well-known/openid-configuration": "GET, HEAD", "/.well-known/oauth-authorization-server": "GET, HEAD",
-		"/healthz": "GET, HEAD", "/readyz": "GET, HEAD",
+		"/healthz": "GET, HEAD", "/readyz": "GET, HEAD", "/revocations": "GET, HEAD",
 		"/authorize": "GET, HEAD, POST", "/userinfo": "GET, HEAD, POST", "/logout": "GET, HEAD, POST", "/introspect": "POST",
 	} {
 		s.route(path, func(w http.ResponseWriter, r *http.Request) error {
