@@ -79,22 +79,31 @@ func newClientAddCmd(sf *storeFlags) *cobra.Command {
 its secret. The secret is shown only this once and stored as a SHA-256 hash:
 it carries 256 random bits, so a slow password hash would add nothing.
 
-Without --grant, a confidential client gets client_credentials and a public
-client authorization_code and refresh_token.`,
+Without --grant, a confidential client gets client_credentials (and
+authorization_code and refresh_token when it has a --redirect-uri) and a
+public client authorization_code and refresh_token. A confidential client
+registered with --jwks or --jwks-url gets no secret: it authenticates with
+private_key_jwt (RFC 7523), signing with its own private key.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := keyward.Client{Name: args[0], Public: public, RedirectURIs: redirectURIs,
 				Scopes: scopes, Audience: audience, JWKSURL: jwksURL}
 			if len(grants) == 0 {
 				grants = []string{issuer.GrantClientCredentials}
-				if public {
-					grants = []string{"authorization_code", issuer.GrantRefreshToken}
+				switch {
+				case public:
+					grants = []string{issuer.GrantAuthorizationCode, issuer.GrantRefreshToken}
+				case len(redirectURIs) > 0:
+					grants = append(grants, issuer.GrantAuthorizationCode, issuer.GrantRefreshToken)
 				}
 			}
 			for _, g := range grants {
 				if !slices.Contains(knownGrants, g) {
 					return fmt.Errorf("--grant %q: want one of %s", g, strings.Join(knownGrants, ", "))
 				}
+			}
+			if slices.Contains(grants, issuer.GrantAuthorizationCode) && len(redirectURIs) == 0 {
+				return errors.New("--grant authorization_code needs at least one --redirect-uri")
 			}
 			if public && slices.Contains(grants, issuer.GrantClientCredentials) {
 				return errors.New("--grant client_credentials needs a confidential client: drop --public")
@@ -130,7 +139,8 @@ client authorization_code and refresh_token.`,
 			}
 			c.ID = id
 			secret := ""
-			if !public {
+			// A client with keys authenticates with private_key_jwt only.
+			if !public && c.JWKSURL == "" && c.JWKS == nil {
 				if secret, c.SecretHash, err = issuer.NewClientSecret(nil); err != nil {
 					return err
 				}
