@@ -337,13 +337,20 @@ var registeredClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti",
 // mint signs an access token (RFC 9068) for user u (nil for a client acting
 // on its own behalf, then sub is the client ID).
 func (i *Issuer) mint(ctx context.Context, grant string, now time.Time, u *keyward.User, clientID string, aud []string, scope string) (*TokenResponse, error) {
+	return i.mintWithID(ctx, grant, now, u, clientID, aud, scope, "")
+}
+
+// mintWithID is mint with the token's jti, random when empty.
+func (i *Issuer) mintWithID(ctx context.Context, grant string, now time.Time, u *keyward.User, clientID string, aud []string, scope, jti string) (*TokenResponse, error) {
 	signer, err := i.cfg.Keys.Signer()
 	if err != nil {
 		return nil, oauthError(CodeTemporarilyUnavailable, "no signing key is active yet", err)
 	}
-	jti, err := NewID(i.cfg.Rand)
-	if err != nil {
-		return nil, internal(err)
+	if jti == "" {
+		var err error
+		if jti, err = NewID(i.cfg.Rand); err != nil {
+			return nil, internal(err)
+		}
 	}
 	exp := now.Add(i.cfg.AccessTTL)
 	c := &jose.Claims{

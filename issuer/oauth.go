@@ -247,12 +247,17 @@ type CodeRequest struct {
 // its hash so that a reuse of the code finds it.
 func familyOfCode(hash []byte) string { return "code-" + hex.EncodeToString(hash[:16]) }
 
+// jtiOfCode is the jti of the access token issued for a code, derived from
+// its hash (another part of it than the family) so that a reuse of the code
+// can revoke it.
+func jtiOfCode(hash []byte) string { return "code-" + hex.EncodeToString(hash[16:]) }
+
 // ExchangeCode redeems an authorization code: it checks the client, the
 // redirect URI and the PKCE verifier, and issues an access token, a refresh
 // token when the client has the refresh_token grant, and an ID token when
 // the scope includes openid. A code works once: a second use fails with
-// invalid_grant and revokes the refresh tokens the first use issued (RFC
-// 6749 §4.1.2).
+// invalid_grant and revokes the access and refresh tokens the first use
+// issued (RFC 6749 §4.1.2).
 func (i *Issuer) ExchangeCode(ctx context.Context, req CodeRequest) (*TokenResponse, error) {
 	now := i.cfg.Now()
 	bad := oauthError(CodeInvalidGrant, "the authorization code is invalid, expired or already used", nil)
@@ -270,6 +275,13 @@ func (i *Issuer) ExchangeCode(ctx context.Context, req CodeRequest) (*TokenRespo
 	case errors.Is(err, keyward.ErrCodeReused):
 		if rerr := i.cfg.Store.RevokeRefreshFamily(ctx, familyOfCode(hash), now); rerr != nil {
 			return nil, internal(rerr)
+		}
+		if !code.UsedAt.IsZero() {
+			if rerr := i.cfg.Store.RevokeAccessToken(ctx, keyward.RevokedToken{
+				JTI: jtiOfCode(hash), ExpiresAt: code.UsedAt.Add(i.cfg.AccessTTL), RevokedAt: now,
+			}); rerr != nil {
+				return nil, internal(rerr)
+			}
 		}
 		i.audit(ctx, slog.LevelWarn, "code_reuse_detected", slog.String("client_id", code.ClientID),
 			slog.String("user_id", code.UserID), slog.String("family_id", familyOfCode(hash)))
@@ -324,7 +336,7 @@ func (i *Issuer) ExchangeCode(ctx context.Context, req CodeRequest) (*TokenRespo
 	if aud == "" {
 		aud = i.cfg.Audience
 	}
-	resp, err := i.mint(ctx, GrantAuthorizationCode, now, &u, c.ID, []string{aud}, code.Scope)
+	resp, err := i.mintWithID(ctx, GrantAuthorizationCode, now, &u, c.ID, []string{aud}, code.Scope, jtiOfCode(hash))
 	if err != nil {
 		return nil, err
 	}

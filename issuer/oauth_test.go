@@ -108,6 +108,8 @@ func TestCodeFlow(t *testing.T) {
 			wantCode(t, err, CodeInvalidGrant)
 			_, err = f.issuer.Refresh(ctx, RefreshRequest{Token: resp.RefreshToken, ClientID: "spa"})
 			wantCode(t, err, CodeInvalidGrant)
+			_, err = f.issuer.UserInfo(ctx, resp.AccessToken)
+			wantCode(t, err, CodeInvalidToken)
 
 			// Logout revokes the session and the refresh tokens issued in it.
 			code = f.code(t, c, sess, "openid")
