@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -206,5 +207,44 @@ func TestNewRevocationListRejectsBadConfig(t *testing.T) {
 				t.Fatal("NewRevocationList accepted it")
 			}
 		})
+	}
+}
+
+func TestRevocationListRun(t *testing.T) {
+	t.Parallel()
+	feed, srv := newFeed(t, `{"tokens":[],"users":[]}`)
+	list, err := NewRevocationList(RevocationConfig{URL: srv.URL, Client: &http.Client{}, Every: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { list.Run(ctx); close(done) }()
+	c := &jose.Claims{ID: "j", Subject: "s", IssuedAt: jose.NewNumericDate(time.Now())}
+	for start := time.Now(); list.Status().FetchedAt.IsZero(); { // the first fetch, at once
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("Run did not fetch the feed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := list.Check(c); err != nil {
+		t.Fatalf("Check before the revocation: %v", err)
+	}
+	feed.set(`{"tokens":[{"jti":"j","exp":` + strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10) + `}],"users":[]}`)
+	deadline := time.Now().Add(5 * time.Second)
+	for list.Check(c) == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("Run did not pick up the revocation")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+	if n := feed.requests.Load(); n < 2 {
+		t.Errorf("%d requests, want at least 2", n)
 	}
 }
