@@ -265,6 +265,7 @@ func runGate(ctx context.Context, logger *slog.Logger, o *gateOptions) error {
 		slog.String("public", strings.Join(o.public, ",")),
 		slog.Duration("leeway", o.leeway),
 		slog.String("cache_size", cache),
+		slog.String("revocations", revocationsInfo(o)),
 		slog.String("health", gate.HealthPath))
 	if o.onListen != nil {
 		o.onListen(ln.Addr().String())
@@ -355,4 +356,13 @@ func watchRevocations(ctx context.Context, l *verifier.RevocationList, url strin
 		case <-t.C:
 		}
 	}
+}
+
+// revocationsInfo describes the revocation feed the gate polls, for its
+// start-up line.
+func revocationsInfo(o *gateOptions) string {
+	if o.revocations == "" {
+		return "none"
+	}
+	return o.revocations + " every " + o.revocationsEvery.String()
 }

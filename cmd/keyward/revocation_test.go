@@ -146,6 +146,10 @@ func TestGateRefusesRevokedTokens(t *testing.T) {
 		}
 	}()
 
+	if !strings.Contains(logs.String(), "revocations=\""+ri.url+"/revocations every 2s\"") {
+		t.Errorf("the start-up line does not name the revocation feed: %s", logs)
+	}
+
 	accepted := func(t *testing.T, tokens ...string) {
 		t.Helper()
 		for _, tok := range tokens {
