@@ -595,3 +595,62 @@ func TestPrivateKeyJWT(t *testing.T) {
 		t.Errorf("revoked access token introspected as %v", got)
 	}
 }
+
+// TestLoginPageThrottled checks that the login page shares the login
+// throttle: past the account's burst the page answers 429 without checking
+// the password.
+func TestLoginPageThrottled(t *testing.T) {
+	t.Parallel()
+	st := newStack(t, stackOptions{throttle: issuer.ThrottleConfig{AccountBurst: 2, AccountEvery: time.Hour}})
+	st.addUser(t, "alice", "correct horse battery staple")
+	st.addClient(t, keyward.Client{ID: "spa", Public: true, RedirectURIs: []string{callback},
+		GrantTypes: []string{issuer.GrantAuthorizationCode}})
+	q := url.Values{"response_type": {"code"}, "client_id": {"spa"}, "redirect_uri": {callback},
+		"code_challenge": {challenge(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"}}
+	hc := browser(t, st)
+	_, page := get(t, hc, st.srv.URL+"/authorize?"+q.Encode())
+	f := loginForm(t, page)
+	f.Set("username", "alice")
+	want := []int{http.StatusUnauthorized, http.StatusUnauthorized, http.StatusTooManyRequests}
+	for n, status := range want {
+		f.Set("password", "wrong")
+		if n == len(want)-1 {
+			f.Set("password", "correct horse battery staple") // refused all the same
+		}
+		resp, body := postLogin(t, hc, st, f)
+		if resp.StatusCode != status {
+			t.Fatalf("attempt %d: %d, want %d; body %s", n+1, resp.StatusCode, status, body)
+		}
+	}
+}
+
+// TestUserinfoRefusals checks the RFC 6750 answers of /userinfo.
+func TestUserinfoRefusals(t *testing.T) {
+	t.Parallel()
+	st := newOIDCStack(t)
+	noOpenID := st.login(t, "alice", "correct horse battery staple").AccessToken
+	for _, tc := range []struct {
+		name, auth string
+		status     int
+		errCode    string
+	}{
+		{"no token", "", http.StatusUnauthorized, "invalid_request"},
+		{"garbage", "Bearer abc.def.ghi", http.StatusUnauthorized, "invalid_token"},
+		{"no openid scope", "Bearer " + noOpenID, http.StatusForbidden, "insufficient_scope"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			resp, b := st.do(t, http.MethodGet, "/userinfo", "", nil, func(r *http.Request) {
+				if tc.auth != "" {
+					r.Header.Set("Authorization", tc.auth)
+				}
+			})
+			if resp.StatusCode != tc.status || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+				t.Fatalf("%d %q, want %d with a Bearer challenge", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), tc.status)
+			}
+			if got := oauthError(t, resp, b); got != tc.errCode {
+				t.Fatalf("error %q, want %q", got, tc.errCode)
+			}
+		})
+	}
+}
