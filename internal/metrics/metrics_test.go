@@ -1,0 +1,163 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/keyward/keyward"
+)
+
+// gather returns the registry's series as "name{l1="v1",l2="v2"}" (labels
+// sorted) with their values; histograms give their _count.
+func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var ls []string
+			for _, l := range m.GetLabel() {
+				ls = append(ls, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+			}
+			sort.Strings(ls)
+			name := mf.GetName()
+			if len(ls) > 0 {
+				name += "{" + strings.Join(ls, ",") + "}"
+			}
+			switch {
+			case m.GetCounter() != nil:
+				out[name] = m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				out[name] = m.GetGauge().GetValue()
+			case m.GetHistogram() != nil:
+				out[name] = float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return out
+}
+
+func TestKeyCollector(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	keys := []keyward.SigningKey{
+		{ID: "p", Algorithm: "ES256", State: keyward.KeyPending, ActivateAt: now.Add(time.Hour)},
+		{ID: "a", Algorithm: "ES256", State: keyward.KeyActive, RetireAt: now.Add(2 * time.Hour)},
+		{ID: "r", Algorithm: "RS256", State: keyward.KeyRetired, RemoveAt: now.Add(-time.Minute)},
+		{ID: "s", Algorithm: "EdDSA", State: keyward.KeyActive},
+	}
+	tests := []struct {
+		name string
+		list func(context.Context) ([]keyward.SigningKey, error)
+		want map[string]float64
+	}{
+		{
+			name: "keys",
+			list: func(context.Context) ([]keyward.SigningKey, error) { return keys, nil },
+			want: map[string]float64{
+				`keyward_signing_key_next_transition_seconds{kid="a",state="active"}`:  7200,
+				`keyward_signing_key_next_transition_seconds{kid="p",state="pending"}`: 3600,
+				`keyward_signing_key_next_transition_seconds{kid="r",state="retired"}`: -60,
+				`keyward_signing_key_state{alg="ES256",kid="a",state="active"}`:        1,
+				`keyward_signing_key_state{alg="ES256",kid="p",state="pending"}`:       1,
+				`keyward_signing_key_state{alg="EdDSA",kid="s",state="active"}`:        1,
+				`keyward_signing_key_state{alg="RS256",kid="r",state="retired"}`:       1,
+				`keyward_signing_keys_list_error`:                                      0,
+			},
+		},
+		{
+			name: "store error",
+			list: func(context.Context) ([]keyward.SigningKey, error) { return nil, errors.New("down") },
+			want: map[string]float64{`keyward_signing_keys_list_error`: 1},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			reg := prometheus.NewRegistry()
+			if err := RegisterKeys(reg, tt.list, func() time.Time { return now }); err != nil {
+				t.Fatal(err)
+			}
+			got := gather(t, reg)
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("got %v\nwant %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCountersAndHistogram(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	v, err := NewVerifier(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	is, err := NewIssuer(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := NewHTTP(reg, "issuer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fetched time.Time
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	j, err := NewJWKS(reg, func() time.Time { return fetched }, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewVerifier(reg); err == nil {
+		t.Error("registering the verifier metrics twice succeeded")
+	}
+
+	v.Verified("valid", "")
+	v.Verified("invalid", "expired")
+	v.Verified("invalid", "expired")
+	v.CacheHit()
+	v.CacheMiss()
+	v.CacheMiss()
+	is.TokenIssued("password", "ES256")
+	is.Login("throttled")
+	is.RefreshReuse()
+	j.Fetched("not_modified")
+	h.ObserveRequest("POST /token", 201, 3*time.Millisecond)
+	h.ObserveRequest("POST /token", 503, time.Second)
+	h.ObserveRequest("/", 0, time.Millisecond)
+
+	got := gather(t, reg)
+	for series, want := range map[string]float64{
+		`keyward_verifications_total{outcome="valid",reason=""}`:                                 1,
+		`keyward_verifications_total{outcome="invalid",reason="expired"}`:                        2,
+		`keyward_verify_cache_total{result="hit"}`:                                               1,
+		`keyward_verify_cache_total{result="miss"}`:                                              2,
+		`keyward_tokens_issued_total{alg="ES256",grant="password"}`:                              1,
+		`keyward_logins_total{result="throttled"}`:                                               1,
+		`keyward_logins_total{result="success"}`:                                                 0,
+		`keyward_refresh_reuse_total`:                                                            1,
+		`keyward_jwks_fetches_total{result="not_modified"}`:                                      1,
+		`keyward_jwks_fetches_total{result="error"}`:                                             0,
+		`keyward_jwks_age_seconds`:                                                               -1,
+		`keyward_http_request_duration_seconds{code="2xx",handler="issuer",route="POST /token"}`: 1,
+		`keyward_http_request_duration_seconds{code="5xx",handler="issuer",route="POST /token"}`: 1,
+		`keyward_http_request_duration_seconds{code="other",handler="issuer",route="/"}`:         1,
+	} {
+		if g, ok := got[series]; !ok || g != want {
+			t.Errorf("%s = %v (present %v), want %v", series, g, ok, want)
+		}
+	}
+	fetched = now.Add(-90 * time.Second)
+	if g := gather(t, reg)["keyward_jwks_age_seconds"]; g != 90 {
+		t.Errorf("age = %v, want 90", g)
+	}
+}
