@@ -1,0 +1,44 @@
+package gate
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestRequestID(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		header string
+		keep   bool
+	}{
+		{name: "plain", header: "req-42_a.b:c", keep: true},
+		{name: "64 characters", header: strings.Repeat("a", 64), keep: true},
+		{name: "absent", header: ""},
+		{name: "too long", header: strings.Repeat("a", 65)},
+		{name: "space", header: "a b"},
+		{name: "newline", header: "a\nlevel=ERROR"},
+		{name: "quote", header: `a"b`},
+		{name: "non-ASCII", header: "réq"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequest("GET", "/", nil)
+			if tt.header != "" {
+				r.Header["X-Request-Id"] = []string{tt.header}
+			}
+			got := requestID(r)
+			if tt.keep {
+				if got != tt.header {
+					t.Errorf("requestID = %q, want %q", got, tt.header)
+				}
+				return
+			}
+			if got == tt.header || len(got) != 16 || !saneRequestID(got) {
+				t.Errorf("requestID = %q, want a new 16-character ID", got)
+			}
+		})
+	}
+}
