@@ -18,13 +18,14 @@ COPY . .
 # present in the context, stamps the commit that "keyward version" prints.
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/keyward ./cmd/keyward \
- && mkdir -p /out/data
+ && mkdir -p /out/rootfs/data && chmod 0700 /out/rootfs/data
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/keyward /keyward
 # The data directory (SQLite database, master.key, admin-password) belongs
 # to the image's non-root user (65532), which the process runs as.
-COPY --from=build --chown=65532:65532 --chmod=0700 /out/data /data
+# (Copied as the contents of a directory so that /data itself gets the owner.)
+COPY --from=build --chown=65532:65532 /out/rootfs/ /
 USER 65532:65532
 VOLUME ["/data"]
 EXPOSE 4000
