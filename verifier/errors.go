@@ -35,6 +35,7 @@ var categories = [...]struct {
 	{ErrNoToken, "bearer token required"},
 	{ErrInvalidRequest, "malformed Authorization header"},
 	{ErrInsufficientScope, "insufficient scope"},
+	{ErrRevoked, "token revoked"},
 	{jose.ErrTooLarge, "token too large"},
 	{jose.ErrMalformed, "token malformed"},
 	{jose.ErrUnsupported, "token header not supported"},

@@ -18,7 +18,7 @@ import (
 // ErrRevoked reports a token that the issuer has revoked: its "jti" is in
 // the revocation feed, or its subject has a cutoff later than its "iat".
 // The answer is 401 invalid_token.
-var ErrRevoked = errors.New("token revoked")
+var ErrRevoked = errors.New("verifier: token revoked")
 
 // ErrRevocationFeed reports a revocation feed that could not be fetched or
 // read. The list keeps the last good feed.
