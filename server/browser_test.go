@@ -36,6 +36,9 @@ func chromiumPath() string {
 // $KEYWARD_ARTIFACTS/login.png, or to the test's temporary directory.
 func TestBrowserLogin(t *testing.T) {
 	bin := chromiumPath()
+	if bin == "" && os.Getenv("KEYWARD_REQUIRE_CHROMIUM") == "1" {
+		t.Fatal("KEYWARD_REQUIRE_CHROMIUM=1 but no chromium, chromium-browser or google-chrome binary in PATH: install Debian's chromium")
+	}
 	if bin == "" {
 		t.Skip("no chromium, chromium-browser or google-chrome binary in PATH: install Debian's chromium to run the browser test")
 	}
