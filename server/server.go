@@ -19,6 +19,7 @@ import (
 
 	"github.com/go-json-experiment/json"
 
+	"github.com/keyward/keyward/internal/httpx"
 	"github.com/keyward/keyward/issuer"
 )
 
@@ -113,7 +114,7 @@ func New(cfg Config) (*Server, error) {
 // the request_id of log lines), taken from the request's X-Request-Id when
 // it is short and plain, else random, and routes it.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	id := requestID(r)
+	id := httpx.RequestID(r)
 	w.Header().Set("X-Request-Id", id)
 	s.mux.ServeHTTP(w, r.WithContext(issuer.WithRequestID(r.Context(), id)))
 }

@@ -1,4 +1,4 @@
-package gate
+package httpx
 
 import (
 	"net/http/httptest"
@@ -29,14 +29,14 @@ func TestRequestID(t *testing.T) {
 			if tt.header != "" {
 				r.Header["X-Request-Id"] = []string{tt.header}
 			}
-			got := requestID(r)
+			got := RequestID(r)
 			if tt.keep {
 				if got != tt.header {
 					t.Errorf("requestID = %q, want %q", got, tt.header)
 				}
 				return
 			}
-			if got == tt.header || len(got) != 16 || !saneRequestID(got) {
+			if got == tt.header || len(got) != 16 || !SaneRequestID(got) {
 				t.Errorf("requestID = %q, want a new 16-character ID", got)
 			}
 		})
