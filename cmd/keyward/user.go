@@ -113,19 +113,9 @@ func newUserAddCmd(sf *storeFlags) *cobra.Command {
 				}
 				attributes[k] = v
 			}
-			password, generated := "", false
-			if stdinPass {
-				p, err := readPassword(cmd.InOrStdin())
-				if err != nil {
-					return err
-				}
-				password = p
-			} else {
-				p, err := issuer.NewPassword(nil)
-				if err != nil {
-					return err
-				}
-				password, generated = p, true
+			password, generated, err := choosePassword(cmd.InOrStdin(), stdinPass)
+			if err != nil {
+				return err
 			}
 			return withStore(cmd.Context(), sf, func(store keyward.Store) error {
 				u, err := issuer.NewUser(cmd.Context(), store, args[0], password, roles, attributes, issuer.PasswordParams{}, nil)
@@ -280,6 +270,18 @@ func newUserSetDisabledCmd(sf *storeFlags, disable bool) *cobra.Command {
 	}
 }
 
+// choosePassword reads the password from stdin when fromStdin is set, and
+// otherwise makes a random one; generated says which, so that the caller
+// prints a generated password once.
+func choosePassword(stdin io.Reader, fromStdin bool) (password string, generated bool, err error) {
+	if fromStdin {
+		p, err := readPassword(stdin)
+		return p, false, err
+	}
+	p, err := issuer.NewPassword(nil)
+	return p, true, err
+}
+
 func newUserPasswdCmd(sf *storeFlags) *cobra.Command {
 	var stdinPass bool
 	cmd := &cobra.Command{
@@ -288,19 +290,9 @@ func newUserPasswdCmd(sf *storeFlags) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			password, generated := "", false
-			if stdinPass {
-				p, err := readPassword(cmd.InOrStdin())
-				if err != nil {
-					return err
-				}
-				password = p
-			} else {
-				p, err := issuer.NewPassword(nil)
-				if err != nil {
-					return err
-				}
-				password, generated = p, true
+			password, generated, err := choosePassword(cmd.InOrStdin(), stdinPass)
+			if err != nil {
+				return err
 			}
 			hash, err := issuer.HashPassword(issuer.PasswordParams{}, password, nil)
 			if err != nil {
