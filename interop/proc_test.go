@@ -40,11 +40,15 @@ var npmOnce = sync.OnceValues(func() (string, error) {
 })
 
 // nodeProject returns the directory of the installed Node project. It skips
-// the test when node or npm is not installed, and fails it when npm ci does.
+// the test when node or npm is not installed (fails it when
+// KEYWARD_REQUIRE_NODE=1), and fails it when npm ci does.
 func nodeProject(t *testing.T) string {
 	t.Helper()
 	for _, tool := range []string{"node", "npm"} {
 		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("KEYWARD_REQUIRE_NODE") == "1" {
+				t.Fatalf("KEYWARD_REQUIRE_NODE=1 but %s is not installed (apt-get install nodejs npm)", tool)
+			}
 			t.Skipf("SKIP: %s is not installed; the Node interoperability tests need Node.js 20 and npm (apt-get install nodejs npm)", tool)
 		}
 	}
