@@ -80,6 +80,12 @@ type Client struct {
 	JWKSURL string
 	// JWKS is the client's public JWK Set as JSON, for private_key_jwt.
 	JWKS []byte
+	// IDTokenSignedResponseAlg is the JWS alg the client wants its ID
+	// tokens signed with (OpenID Connect Dynamic Client Registration §2,
+	// id_token_signed_response_alg). Empty means the issuer's configured
+	// algorithm. The issuer offers RS256 and its configured algorithm; a
+	// client registered with another one is refused an ID token.
+	IDTokenSignedResponseAlg string
 	// CreatedAt is set by the store when zero on creation.
 	CreatedAt time.Time
 }
@@ -123,12 +129,37 @@ func (s KeyState) Valid() bool {
 	return false
 }
 
+// KeyPurpose says which tokens a signing key signs. Keys of different
+// purposes go through their lives side by side, each purpose with its own
+// active key.
+type KeyPurpose string
+
+// The purposes of a signing key.
+const (
+	// KeyPurposePrimary keys, of the issuer's configured algorithm, sign
+	// the access tokens and, by default, the ID tokens.
+	KeyPurposePrimary KeyPurpose = ""
+	// KeyPurposeIDToken keys are RS256 keys kept beside primary keys of
+	// another algorithm, because OpenID Connect requires RS256 to be
+	// offered for ID tokens (OIDC Core §15.1, Discovery §3). They sign
+	// only the ID tokens of clients that ask for RS256.
+	KeyPurposeIDToken KeyPurpose = "id_token"
+)
+
+// Valid reports whether p is one of the defined purposes.
+func (p KeyPurpose) Valid() bool {
+	return p == KeyPurposePrimary || p == KeyPurposeIDToken
+}
+
 // SigningKey is one of the issuer's signing keys.
 type SigningKey struct {
 	// ID is the key ID, the kid header of the tokens it signs.
 	ID string
 	// Algorithm is the JWS alg the key signs with ("RS256", "ES256", ...).
 	Algorithm string
+	// Purpose says which tokens the key signs; the zero value is
+	// [KeyPurposePrimary].
+	Purpose KeyPurpose
 	// State is where the key is in its life.
 	State KeyState
 	// PrivateKey is the private key sealed by the issuer (opaque ciphertext).
@@ -151,6 +182,7 @@ func (k SigningKey) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("kid", k.ID),
 		slog.String("alg", k.Algorithm),
+		slog.String("purpose", string(k.Purpose)),
 		slog.String("state", string(k.State)),
 		slog.String("private_key", redacted),
 		slog.Time("created_at", k.CreatedAt),

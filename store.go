@@ -69,8 +69,9 @@ type KeyStore interface {
 	// other error is returned and nothing is written. fn may be called more
 	// than once when the transaction is retried; it must be quick and must
 	// not call the store: generate keys before calling UpdateKeys. A result
-	// with an empty or duplicate ID or an invalid state makes UpdateKeys
-	// return an error wrapping ErrInvalid. The store sets CreatedAt when zero.
+	// with an empty or duplicate ID, an invalid state or an invalid purpose
+	// makes UpdateKeys return an error wrapping ErrInvalid. The store sets
+	// CreatedAt when zero.
 	UpdateKeys(ctx context.Context, fn func(current []SigningKey) ([]SigningKey, error)) error
 }
 

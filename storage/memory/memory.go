@@ -379,8 +379,8 @@ func (s *Store) UpdateKeys(ctx context.Context, fn func(current []keyward.Signin
 	now := s.clock()
 	keys := make(map[string]keyward.SigningKey, len(next))
 	for _, k := range next {
-		if k.ID == "" || !k.State.Valid() {
-			return fmt.Errorf("update keys: key %q: empty id or invalid state %q: %w", k.ID, k.State, keyward.ErrInvalid)
+		if k.ID == "" || !k.State.Valid() || !k.Purpose.Valid() {
+			return fmt.Errorf("update keys: key %q: empty id, invalid state %q or invalid purpose %q: %w", k.ID, k.State, k.Purpose, keyward.ErrInvalid)
 		}
 		if _, dup := keys[k.ID]; dup {
 			return fmt.Errorf("update keys: duplicate key id %q: %w", k.ID, keyward.ErrInvalid)

@@ -9,12 +9,13 @@ import (
 	"github.com/keyward/keyward"
 )
 
-const clientColumns = `id, name, secret_hash, public, redirect_uris, grant_types, scopes, audience, jwks_url, jwks, created_at`
+const clientColumns = `id, name, secret_hash, public, redirect_uris, grant_types, scopes, audience, jwks_url, jwks,
+	id_token_signed_response_alg, created_at`
 
 func scanClient(row pgx.Row) (keyward.Client, error) {
 	var c keyward.Client
 	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Public, jsonb{&c.RedirectURIs}, jsonb{&c.GrantTypes},
-		jsonb{&c.Scopes}, &c.Audience, &c.JWKSURL, bytea{&c.JWKS}, tsz{&c.CreatedAt})
+		jsonb{&c.Scopes}, &c.Audience, &c.JWKSURL, bytea{&c.JWKS}, &c.IDTokenSignedResponseAlg, tsz{&c.CreatedAt})
 	return c, notFound(err)
 }
 
@@ -31,7 +32,7 @@ func clientArgs(c keyward.Client) ([]any, error) {
 		}
 	}
 	return []any{c.ID, c.Name, c.SecretHash, c.Public, lists[0], lists[1], lists[2], c.Audience, c.JWKSURL,
-		optBytes(c.JWKS), norm(c.CreatedAt)}, nil
+		optBytes(c.JWKS), c.IDTokenSignedResponseAlg, norm(c.CreatedAt)}, nil
 }
 
 // CreateClient implements [keyward.ClientStore].
@@ -46,7 +47,7 @@ func (s *Store) CreateClient(ctx context.Context, c keyward.Client) error {
 	if err != nil {
 		return fmt.Errorf("create client: %w", err)
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO clients (`+clientColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, args...)
+	_, err = s.pool.Exec(ctx, `INSERT INTO clients (`+clientColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, args...)
 	if isUnique(err) {
 		return fmt.Errorf("create client %q: %w", c.ID, keyward.ErrConflict)
 	}
@@ -96,7 +97,8 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*keyward.Cl
 			return err
 		}
 		_, err = tx.Exec(ctx, `UPDATE clients SET name = $2, secret_hash = $3, public = $4, redirect_uris = $5,
-			grant_types = $6, scopes = $7, audience = $8, jwks_url = $9, jwks = $10, created_at = $11 WHERE id = $1`, args...)
+			grant_types = $6, scopes = $7, audience = $8, jwks_url = $9, jwks = $10, id_token_signed_response_alg = $11,
+			created_at = $12 WHERE id = $1`, args...)
 		return err
 	})
 	if err = noChange(err); err != nil {

@@ -10,11 +10,11 @@ import (
 	"github.com/keyward/keyward"
 )
 
-const keyColumns = `id, algorithm, state, private_key, public_jwk, created_at, activate_at, retire_at, remove_at`
+const keyColumns = `id, algorithm, purpose, state, private_key, public_jwk, created_at, activate_at, retire_at, remove_at`
 
 func scanKey(row pgx.Row) (keyward.SigningKey, error) {
 	var k keyward.SigningKey
-	err := row.Scan(&k.ID, &k.Algorithm, &k.State, bytea{&k.PrivateKey}, bytea{&k.PublicJWK},
+	err := row.Scan(&k.ID, &k.Algorithm, &k.Purpose, &k.State, bytea{&k.PrivateKey}, bytea{&k.PublicJWK},
 		tsz{&k.CreatedAt}, tsz{&k.ActivateAt}, tsz{&k.RetireAt}, tsz{&k.RemoveAt})
 	return k, err
 }
@@ -72,8 +72,8 @@ func (s *Store) UpdateKeys(ctx context.Context, fn func(current []keyward.Signin
 		now := s.clock()
 		seen := make(map[string]bool, len(next))
 		for _, k := range next {
-			if k.ID == "" || !k.State.Valid() {
-				return fmt.Errorf("key %q: empty id or invalid state %q: %w", k.ID, k.State, keyward.ErrInvalid)
+			if k.ID == "" || !k.State.Valid() || !k.Purpose.Valid() {
+				return fmt.Errorf("key %q: empty id, invalid state %q or invalid purpose %q: %w", k.ID, k.State, k.Purpose, keyward.ErrInvalid)
 			}
 			if seen[k.ID] {
 				return fmt.Errorf("duplicate key id %q: %w", k.ID, keyward.ErrInvalid)
@@ -95,11 +95,11 @@ func (s *Store) UpdateKeys(ctx context.Context, fn func(current []keyward.Signin
 			if prev, ok := old[k.ID]; ok && reflect.DeepEqual(prev, k) {
 				continue
 			}
-			_, err := tx.Exec(ctx, `INSERT INTO signing_keys (`+keyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-				ON CONFLICT (id) DO UPDATE SET algorithm = excluded.algorithm, state = excluded.state,
+			_, err := tx.Exec(ctx, `INSERT INTO signing_keys (`+keyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+				ON CONFLICT (id) DO UPDATE SET algorithm = excluded.algorithm, purpose = excluded.purpose, state = excluded.state,
 					private_key = excluded.private_key, public_jwk = excluded.public_jwk, created_at = excluded.created_at,
 					activate_at = excluded.activate_at, retire_at = excluded.retire_at, remove_at = excluded.remove_at`,
-				k.ID, k.Algorithm, string(k.State), optBytes(k.PrivateKey), optBytes(k.PublicJWK), k.CreatedAt,
+				k.ID, k.Algorithm, string(k.Purpose), string(k.State), optBytes(k.PrivateKey), optBytes(k.PublicJWK), k.CreatedAt,
 				opt(k.ActivateAt), opt(k.RetireAt), opt(k.RemoveAt))
 			if err != nil {
 				return err

@@ -8,12 +8,13 @@ import (
 	"github.com/keyward/keyward"
 )
 
-const clientColumns = `id, name, secret_hash, public, redirect_uris, grant_types, scopes, audience, jwks_url, jwks, created_at`
+const clientColumns = `id, name, secret_hash, public, redirect_uris, grant_types, scopes, audience, jwks_url, jwks,
+	id_token_signed_response_alg, created_at`
 
 func scanClient(sc scanner) (keyward.Client, error) {
 	var c keyward.Client
 	err := sc.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Public, jsonText{&c.RedirectURIs}, jsonText{&c.GrantTypes},
-		jsonText{&c.Scopes}, &c.Audience, &c.JWKSURL, blob{&c.JWKS}, usec{&c.CreatedAt})
+		jsonText{&c.Scopes}, &c.Audience, &c.JWKSURL, blob{&c.JWKS}, &c.IDTokenSignedResponseAlg, usec{&c.CreatedAt})
 	return c, notFound(err)
 }
 
@@ -27,7 +28,7 @@ func clientArgs(c keyward.Client) ([]any, error) {
 		}
 	}
 	return []any{c.ID, c.Name, c.SecretHash, c.Public, lists[0], lists[1], lists[2], c.Audience, c.JWKSURL,
-		optBlob(c.JWKS), micros(c.CreatedAt)}, nil
+		optBlob(c.JWKS), c.IDTokenSignedResponseAlg, micros(c.CreatedAt)}, nil
 }
 
 // CreateClient implements [keyward.ClientStore].
@@ -42,7 +43,7 @@ func (s *Store) CreateClient(ctx context.Context, c keyward.Client) error {
 	if err != nil {
 		return fmt.Errorf("create client: %w", err)
 	}
-	_, err = s.w.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+	_, err = s.w.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 	if isUnique(err) {
 		return fmt.Errorf("create client %q: %w", c.ID, keyward.ErrConflict)
 	}
@@ -100,7 +101,8 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*keyward.Cl
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE clients SET name = ?, secret_hash = ?, public = ?, redirect_uris = ?,
-			grant_types = ?, scopes = ?, audience = ?, jwks_url = ?, jwks = ?, created_at = ? WHERE id = ?`, append(args[1:], id)...)
+			grant_types = ?, scopes = ?, audience = ?, jwks_url = ?, jwks = ?, id_token_signed_response_alg = ?,
+			created_at = ? WHERE id = ?`, append(args[1:], id)...)
 		return err
 	})
 	if err = noChange(err); err != nil {

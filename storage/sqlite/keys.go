@@ -9,11 +9,11 @@ import (
 	"github.com/keyward/keyward"
 )
 
-const keyColumns = `id, algorithm, state, private_key, public_jwk, created_at, activate_at, retire_at, remove_at`
+const keyColumns = `id, algorithm, purpose, state, private_key, public_jwk, created_at, activate_at, retire_at, remove_at`
 
 func scanKey(sc scanner) (keyward.SigningKey, error) {
 	var k keyward.SigningKey
-	err := sc.Scan(&k.ID, &k.Algorithm, &k.State, blob{&k.PrivateKey}, blob{&k.PublicJWK},
+	err := sc.Scan(&k.ID, &k.Algorithm, &k.Purpose, &k.State, blob{&k.PrivateKey}, blob{&k.PublicJWK},
 		usec{&k.CreatedAt}, usec{&k.ActivateAt}, usec{&k.RetireAt}, usec{&k.RemoveAt})
 	return k, err
 }
@@ -77,8 +77,8 @@ func (s *Store) UpdateKeys(ctx context.Context, fn func(current []keyward.Signin
 		now := s.clock()
 		seen := make(map[string]bool, len(next))
 		for _, k := range next {
-			if k.ID == "" || !k.State.Valid() {
-				return fmt.Errorf("key %q: empty id or invalid state %q: %w", k.ID, k.State, keyward.ErrInvalid)
+			if k.ID == "" || !k.State.Valid() || !k.Purpose.Valid() {
+				return fmt.Errorf("key %q: empty id, invalid state %q or invalid purpose %q: %w", k.ID, k.State, k.Purpose, keyward.ErrInvalid)
 			}
 			if seen[k.ID] {
 				return fmt.Errorf("duplicate key id %q: %w", k.ID, keyward.ErrInvalid)
@@ -100,11 +100,11 @@ func (s *Store) UpdateKeys(ctx context.Context, fn func(current []keyward.Signin
 			if prev, ok := old[k.ID]; ok && reflect.DeepEqual(prev, k) {
 				continue
 			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (`+keyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (id) DO UPDATE SET algorithm = excluded.algorithm, state = excluded.state,
+			_, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (`+keyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (id) DO UPDATE SET algorithm = excluded.algorithm, purpose = excluded.purpose, state = excluded.state,
 					private_key = excluded.private_key, public_jwk = excluded.public_jwk, created_at = excluded.created_at,
 					activate_at = excluded.activate_at, retire_at = excluded.retire_at, remove_at = excluded.remove_at`,
-				k.ID, k.Algorithm, string(k.State), optBlob(k.PrivateKey), optBlob(k.PublicJWK), micros(k.CreatedAt),
+				k.ID, k.Algorithm, string(k.Purpose), string(k.State), optBlob(k.PrivateKey), optBlob(k.PublicJWK), micros(k.CreatedAt),
 				optMicros(k.ActivateAt), optMicros(k.RetireAt), optMicros(k.RemoveAt))
 			if err != nil {
 				return err

@@ -11,16 +11,17 @@ import (
 // fullClient returns a client with every field set.
 func fullClient(n int) keyward.Client {
 	return keyward.Client{
-		ID:           id("client", n),
-		Name:         "Client " + id("", n),
-		SecretHash:   "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$c2VjcmV0",
-		RedirectURIs: []string{"https://app.example.com/cb", "http://127.0.0.1:8080/cb"},
-		GrantTypes:   []string{"authorization_code", "refresh_token"},
-		Scopes:       []string{"openid", "profile"},
-		Audience:     "https://api.example.com",
-		JWKSURL:      "https://app.example.com/jwks.json",
-		JWKS:         []byte(`{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`),
-		CreatedAt:    at(-time.Hour),
+		ID:                       id("client", n),
+		Name:                     "Client " + id("", n),
+		SecretHash:               "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$c2VjcmV0",
+		RedirectURIs:             []string{"https://app.example.com/cb", "http://127.0.0.1:8080/cb"},
+		GrantTypes:               []string{"authorization_code", "refresh_token"},
+		Scopes:                   []string{"openid", "profile"},
+		Audience:                 "https://api.example.com",
+		JWKSURL:                  "https://app.example.com/jwks.json",
+		JWKS:                     []byte(`{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`),
+		CreatedAt:                at(-time.Hour),
+		IDTokenSignedResponseAlg: "RS256",
 	}
 }
 
@@ -139,12 +140,14 @@ func testClientUpdate(t *testing.T, s keyward.Store) {
 				got.Public = true
 				got.RedirectURIs = []string{"https://new.example.com/cb"}
 				got.JWKS = nil
+				got.IDTokenSignedResponseAlg = "ES256"
 				return nil
 			},
 			then: func() keyward.Client {
 				w := normClient(c)
 				w.Name, w.SecretHash, w.Public = "renamed", "", true
 				w.RedirectURIs, w.JWKS = []string{"https://new.example.com/cb"}, nil
+				w.IDTokenSignedResponseAlg = "ES256"
 				return w
 			}(),
 		},

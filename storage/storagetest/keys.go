@@ -82,6 +82,7 @@ func testKeysEmpty(t *testing.T, s keyward.Store) {
 func testKeysRoundTripAndOrder(t *testing.T, s keyward.Store) {
 	full := key("k-full", keyward.KeyActive, 0)
 	full.ActivateAt, full.RetireAt, full.RemoveAt = at(time.Hour), at(2*time.Hour), at(3*time.Hour)
+	full.Algorithm, full.Purpose = "RS256", keyward.KeyPurposeIDToken
 	// Stored out of order: ListKeys orders by CreatedAt, then ID.
 	setKeys(t, s,
 		key("k-c", keyward.KeyPending, time.Minute),
@@ -114,7 +115,7 @@ func testKeysReplace(t *testing.T, s keyward.Store) {
 			case "cur":
 				k.State, k.RetireAt, k.RemoveAt = keyward.KeyRetired, at(0), at(time.Hour)
 			case "next":
-				k.State, k.ActivateAt = keyward.KeyActive, at(0)
+				k.State, k.ActivateAt, k.Purpose = keyward.KeyActive, at(0), keyward.KeyPurposeIDToken
 			}
 			out = append(out, k)
 		}
@@ -123,7 +124,7 @@ func testKeysReplace(t *testing.T, s keyward.Store) {
 	cur := key("cur", keyward.KeyRetired, -time.Hour)
 	cur.RetireAt, cur.RemoveAt = at(0), at(time.Hour)
 	next := key("next", keyward.KeyActive, 0)
-	next.ActivateAt = at(0)
+	next.ActivateAt, next.Purpose = at(0), keyward.KeyPurposeIDToken
 	equal(t, "ListKeys", listKeys(t, s), normKeys(cur, next, key("new", keyward.KeyPending, time.Hour)))
 
 	setKeys(t, s)
@@ -162,6 +163,11 @@ func testKeysNothingWritten(t *testing.T, s keyward.Store) {
 		}},
 		{name: "invalid state", want: keyward.ErrInvalid, fn: func(cur []keyward.SigningKey) ([]keyward.SigningKey, error) {
 			return append(change(cur), key("d", "disabled", 0)), nil
+		}},
+		{name: "invalid purpose", want: keyward.ErrInvalid, fn: func(cur []keyward.SigningKey) ([]keyward.SigningKey, error) {
+			k := key("d", keyward.KeyPending, 0)
+			k.Purpose = "access_token"
+			return append(change(cur), k), nil
 		}},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,4 @@
+-- The RS256 keys kept for OpenID Connect ID tokens beside keys of another
+-- algorithm, and the ID-token algorithm a client registers.
+ALTER TABLE signing_keys ADD COLUMN purpose text NOT NULL DEFAULT '' CHECK (purpose IN ('', 'id_token'));
+ALTER TABLE clients ADD COLUMN id_token_signed_response_alg text NOT NULL DEFAULT '';
