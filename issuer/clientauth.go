@@ -33,9 +33,12 @@ func AssertionAlgorithms() []string {
 	return out
 }
 
-// ClientKeysFunc fetches the public JWK Set a client publishes at its
-// JWKS URL.
-type ClientKeysFunc func(ctx context.Context, url string) (*jose.JWKS, error)
+// ClientKeysFunc returns the public keys a client publishes at its JWKS
+// URL, among them those of key ID kid when the client publishes any (kid
+// is the unverified kid header of the assertion, empty when it has none).
+// Implementations should cache the set and fetch it again on an unknown
+// kid at most once per cooldown, as a Set of package jwks does.
+type ClientKeysFunc func(ctx context.Context, url, kid string) (jose.KeySet, error)
 
 // AuthenticateClientAssertion authenticates a client with private_key_jwt
 // (RFC 7523 §3): a JWT signed by the client's own key, found in the
@@ -71,7 +74,7 @@ func (i *Issuer) AuthenticateClientAssertion(ctx context.Context, clientID, asse
 	case err != nil:
 		return keyward.Client{}, internal(err)
 	}
-	var keys *jose.JWKS
+	var keys jose.KeySet
 	switch {
 	case len(c.JWKS) > 0:
 		keys, err = jose.ParseJWKS(c.JWKS)
@@ -79,7 +82,7 @@ func (i *Issuer) AuthenticateClientAssertion(ctx context.Context, clientID, asse
 			return fail(id, "the registered JWKS cannot be read", err)
 		}
 	case c.JWKSURL != "" && i.cfg.ClientKeys != nil:
-		keys, err = i.cfg.ClientKeys(ctx, c.JWKSURL)
+		keys, err = i.cfg.ClientKeys(ctx, c.JWKSURL, jws.Header.KeyID)
 		if err != nil {
 			return fail(id, "the client's JWKS URL cannot be fetched", err)
 		}

@@ -3,6 +3,7 @@ package issuer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -14,13 +15,25 @@ import (
 // IDTokenType is the typ header of ID tokens.
 const IDTokenType = "JWT"
 
-// idToken signs the OpenID Connect ID token (OIDC Core §2) of a redeemed
-// code. It is signed by the active signing key, with that key's algorithm.
-func (i *Issuer) idToken(now time.Time, u *keyward.User, clientID string, code keyward.AuthCode) (string, error) {
-	signer, err := i.cfg.Keys.Signer()
-	if err != nil {
-		return "", oauthError(CodeTemporarilyUnavailable, "no signing key is active yet", err)
+// idTokenSigner returns the signer of the client's ID tokens: the active
+// key of the client's id_token_signed_response_alg, or, when it registered
+// none, the active primary key (the configured algorithm). An algorithm the
+// issuer does not offer fails with [CodeUnauthorizedClient].
+func (i *Issuer) idTokenSigner(c keyward.Client) (*jose.Signer, error) {
+	signer, err := i.cfg.Keys.IDTokenSigner(jose.Algorithm(c.IDTokenSignedResponseAlg))
+	switch {
+	case errors.Is(err, ErrIDTokenAlgorithm):
+		return nil, oauthError(CodeUnauthorizedClient, fmt.Sprintf("the client's id_token_signed_response_alg %q is not offered by this issuer (it offers %s)",
+			truncate(c.IDTokenSignedResponseAlg), joinAlgs(i.cfg.Keys.IDTokenAlgorithms())), err)
+	case err != nil:
+		return nil, oauthError(CodeTemporarilyUnavailable, "no signing key is active yet", err)
 	}
+	return signer, nil
+}
+
+// idToken signs, with signer (from [Issuer.idTokenSigner]), the OpenID
+// Connect ID token (OIDC Core §2) of a redeemed code.
+func (i *Issuer) idToken(signer *jose.Signer, now time.Time, u *keyward.User, clientID string, code keyward.AuthCode) (string, error) {
 	c := &jose.Claims{
 		Issuer:   i.cfg.Issuer,
 		Subject:  u.ID,

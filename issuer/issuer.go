@@ -68,8 +68,9 @@ type Config struct {
 	// Rand is the source of token values and identifiers. Nil means
 	// crypto/rand.
 	Rand io.Reader
-	// ClientKeys fetches the JWK Set of clients that registered a JWKS URL
-	// for private_key_jwt. Nil means such clients cannot authenticate.
+	// ClientKeys returns the keys of clients that registered a JWKS URL for
+	// private_key_jwt, ideally from a cache. Nil means such clients cannot
+	// authenticate.
 	ClientKeys ClientKeysFunc
 }
 

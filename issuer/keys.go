@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,23 +19,34 @@ import (
 	"github.com/keyward/keyward/jose"
 )
 
+// RequiredIDTokenAlgorithm is the algorithm every OpenID Provider must
+// offer for ID tokens (OIDC Core §15.1, OIDC Discovery §3).
+const RequiredIDTokenAlgorithm = jose.RS256
+
 // KeyManagerConfig configures a [KeyManager]. Durations must not be negative.
 type KeyManagerConfig struct {
 	// Store holds the keys. Required unless Static is set.
 	Store keyward.KeyStore
 	// Sealer encrypts private keys before they reach the store. Required
-	// unless Static is set.
+	// unless Static is set, and with Store.
 	Sealer *Sealer
-	// Alg is the algorithm of the keys generated. Zero means RS256.
+	// Alg is the algorithm of the primary keys generated, which sign the
+	// access tokens and, by default, the ID tokens. Zero means RS256. When
+	// it is another algorithm, the manager also keeps RS256 keys
+	// ([keyward.KeyPurposeIDToken]) for the ID tokens of clients that ask
+	// for RS256: they are generated, published, activated, retired and
+	// removed on the same schedule as the primary keys, each purpose with
+	// its own active key.
 	Alg jose.Algorithm
-	// Bits is the size of generated RSA keys. Zero means 2048.
+	// Bits is the size of generated RSA keys, the RS256 ID-token keys
+	// included. Zero means 2048.
 	Bits int
 	// RotateEvery is how long a key signs before the next one takes over.
 	// Zero means 720h (30 days).
 	RotateEvery time.Duration
-	// AccessTTL is the longest lifetime of the access tokens signed, which
-	// keeps a retired key published until they have all expired. Zero means
-	// 15m.
+	// AccessTTL is the longest lifetime of the tokens signed (access and ID
+	// tokens), which keeps a retired key published until they have all
+	// expired. Zero means 15m.
 	AccessTTL time.Duration
 	// JWKSMaxAge is the Cache-Control max-age of the JWK Set, the longest a
 	// verifier may hold a stale copy. Zero means 5m, lowered to
@@ -52,17 +64,26 @@ type KeyManagerConfig struct {
 	// "keyward keys" show up. Zero means 5s, lowered to RotateEvery/8 when
 	// that is shorter (and never under 50ms).
 	CheckEvery time.Duration
-	// Static, when set, is the one signing key: its kid is its RFC 7638
-	// thumbprint, nothing is stored and nothing rotates.
+	// Static, when set, is the one primary key: its kid is its RFC 7638
+	// thumbprint, and it is neither stored nor rotated; its algorithm is
+	// Alg when the key suits it, else the one its type implies. When that
+	// algorithm is not RS256 and Store and Sealer are set too, the RS256
+	// ID-token keys live in the store and rotate on the schedule as they
+	// would without Static. Without a Store, ID tokens are signed with the
+	// static key's algorithm only, and RS256 is not offered.
 	Static crypto.Signer
-	// Logger receives the key_rotated, key_published and key_removed audit
-	// lines and the errors of Run. Nil means none.
+	// Logger receives the key_rotated, key_published, key_retired and
+	// key_removed audit lines and the errors of Run. Nil means none.
 	Logger *slog.Logger
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
 	// Rand is the source of key material. Nil means crypto/rand.
 	Rand io.Reader
 }
+
+// ErrIDTokenAlgorithm means an ID token was asked for with an algorithm
+// the issuer does not offer: only RS256 and the configured algorithm are.
+var ErrIDTokenAlgorithm = errors.New("issuer: ID-token algorithm not offered")
 
 // JWKSDocument is the published JWK Set as served over HTTP.
 type JWKSDocument struct {
@@ -77,10 +98,13 @@ type JWKSDocument struct {
 
 // snapshot is what the manager serves between reloads.
 type snapshot struct {
-	signer *jose.Signer // nil when no key is active
-	jwks   JWKSDocument
-	set    *jose.JWKS
-	algs   jose.AlgorithmSet
+	signer   *jose.Signer // the active primary key; nil when none is active
+	idSigner *jose.Signer // the active RS256 ID-token key; nil when none is
+	jwks     JWKSDocument
+	set      *jose.JWKS
+	algs     jose.AlgorithmSet
+	// accessAlgs are the algorithms of the published primary keys.
+	accessAlgs []jose.Algorithm
 }
 
 // KeyManager drives the issuer's signing keys through their life: a new key
@@ -91,20 +115,34 @@ type snapshot struct {
 // among replicas sharing a store exactly one makes it; keys are generated
 // before the transaction.
 //
-// Between checks the manager serves an in-memory snapshot: the active signer
-// and the JWK Set bytes with their ETag. Its methods are safe for concurrent
-// use.
+// The keys have a purpose ([keyward.KeyPurpose]), and each purpose has its
+// own active key: the primary keys, of the configured algorithm, sign the
+// access tokens and by default the ID tokens; when that algorithm is not
+// RS256, RS256 ID-token keys go through the same life beside them, so that
+// RS256 ID tokens are always offered, as OpenID Connect requires. Both are
+// published in the one JWK Set.
+//
+// Between checks the manager serves an in-memory snapshot: the active
+// signers and the JWK Set bytes with their ETag. Its methods are safe for
+// concurrent use.
 type KeyManager struct {
 	cfg  KeyManagerConfig
 	snap atomic.Pointer[snapshot]
+	// static is the signer of Static, nil without it; staticPub is its
+	// public JWK.
+	static    *jose.Signer
+	staticPub *jose.JWK
+	// staticIDKeys reports whether, with Static, RS256 ID-token keys are
+	// kept in the store.
+	staticIDKeys bool
 
 	mu      sync.Mutex // serialises Step and reload
 	signers map[string]*jose.Signer
 }
 
 // NewKeyManager validates cfg and returns a manager. With a store, call
-// [KeyManager.Step] before serving to make sure a key is active; with Static
-// the manager is ready at once.
+// [KeyManager.Step] before serving to make sure a key of each purpose is
+// active; with Static alone the manager is ready at once.
 func NewKeyManager(cfg KeyManagerConfig) (*KeyManager, error) {
 	if cfg.Alg == "" {
 		cfg.Alg = jose.RS256
@@ -138,7 +176,13 @@ func NewKeyManager(cfg KeyManagerConfig) (*KeyManager, error) {
 	}
 	m := &KeyManager{cfg: cfg, signers: make(map[string]*jose.Signer)}
 	if cfg.Static != nil {
-		return m, m.loadStatic()
+		if err := m.loadStatic(); err != nil {
+			return nil, err
+		}
+		if m.static.Algorithm() == RequiredIDTokenAlgorithm || cfg.Store == nil {
+			return m, m.publish(m.static, nil, []*jose.JWK{m.staticPub}, []jose.Algorithm{m.static.Algorithm()})
+		}
+		m.staticIDKeys = true
 	}
 	if cfg.Store == nil || cfg.Sealer == nil {
 		return nil, errors.New("issuer: the key manager needs a Store and a Sealer, or a Static key")
@@ -148,6 +192,10 @@ func NewKeyManager(cfg KeyManagerConfig) (*KeyManager, error) {
 	}
 	if cfg.PrePublish >= cfg.RotateEvery {
 		return nil, fmt.Errorf("issuer: pre-publication (%s) must be shorter than the rotation period (%s)", cfg.PrePublish, cfg.RotateEvery)
+	}
+	if m.static != nil {
+		// Until the first Step, the static key alone.
+		return m, m.publish(m.static, nil, []*jose.JWK{m.staticPub}, []jose.Algorithm{m.static.Algorithm()})
 	}
 	m.snap.Store(&snapshot{jwks: emptyJWKS(cfg.JWKSMaxAge)})
 	return m, nil
@@ -163,19 +211,33 @@ func etag(body []byte) string {
 	return `"` + b64url.EncodeToString(sum[:18]) + `"`
 }
 
-// loadStatic builds the snapshot of a static key.
+// KeyAlgorithm returns the algorithm a static or imported key signs with
+// when alg is configured: alg when the key suits it, else the one its type
+// implies (an ES256 configuration with an RSA key gives RS256).
+func KeyAlgorithm(key crypto.Signer, alg jose.Algorithm) (jose.Algorithm, error) {
+	jwk, err := jose.NewJWK(key, "")
+	if err != nil {
+		return "", fmt.Errorf("issuer: key: %w", err)
+	}
+	if alg != "" && jwk.Accepts(alg) {
+		return alg, nil
+	}
+	if alg, err = jose.DefaultAlgorithm(key); err != nil {
+		return "", fmt.Errorf("issuer: key: %w", err)
+	}
+	return alg, nil
+}
+
+// loadStatic builds the signer and the public JWK of the static key.
 func (m *KeyManager) loadStatic() error {
-	alg := m.cfg.Alg
-	jwk, err := jose.NewJWK(m.cfg.Static, "")
+	alg, err := KeyAlgorithm(m.cfg.Static, m.cfg.Alg)
+	if err != nil {
+		return err
+	}
+	jwk, err := jose.NewJWK(m.cfg.Static, alg)
 	if err != nil {
 		return fmt.Errorf("issuer: static key: %w", err)
 	}
-	if !jwk.Accepts(alg) {
-		if alg, err = jose.DefaultAlgorithm(m.cfg.Static); err != nil {
-			return fmt.Errorf("issuer: static key: %w", err)
-		}
-	}
-	jwk.Algorithm = alg
 	signer, err := jose.NewSigner(m.cfg.Static, alg, jwk.KeyID)
 	if err != nil {
 		return fmt.Errorf("issuer: static key: %w", err)
@@ -184,11 +246,13 @@ func (m *KeyManager) loadStatic() error {
 	if err != nil {
 		return fmt.Errorf("issuer: static key: %w", err)
 	}
-	return m.publish(signer, []*jose.JWK{pub})
+	m.static, m.staticPub = signer, pub
+	return nil
 }
 
-// publish installs a new snapshot.
-func (m *KeyManager) publish(signer *jose.Signer, keys []*jose.JWK) error {
+// publish installs a new snapshot: the active primary and ID-token signers,
+// the published keys, and the algorithms of the published primary keys.
+func (m *KeyManager) publish(signer, idSigner *jose.Signer, keys []*jose.JWK, primaryAlgs []jose.Algorithm) error {
 	set := &jose.JWKS{Keys: keys}
 	body, err := set.MarshalJSON()
 	if err != nil {
@@ -200,7 +264,8 @@ func (m *KeyManager) publish(signer *jose.Signer, keys []*jose.JWK) error {
 			algs = append(algs, k.Algorithm)
 		}
 	}
-	s := &snapshot{signer: signer, set: set, jwks: JWKSDocument{Body: body, ETag: etag(body), MaxAge: m.cfg.JWKSMaxAge}}
+	s := &snapshot{signer: signer, idSigner: idSigner, set: set, accessAlgs: primaryAlgs,
+		jwks: JWKSDocument{Body: body, ETag: etag(body), MaxAge: m.cfg.JWKSMaxAge}}
 	if len(algs) > 0 {
 		s.algs, _ = jose.NewAlgorithmSet(algs...)
 	}
@@ -208,12 +273,73 @@ func (m *KeyManager) publish(signer *jose.Signer, keys []*jose.JWK) error {
 	return nil
 }
 
-// Signer returns the active signer, or [ErrNoSigningKey].
+// Signer returns the active primary signer, which signs access tokens, or
+// [ErrNoSigningKey].
 func (m *KeyManager) Signer() (*jose.Signer, error) {
 	if s := m.snap.Load().signer; s != nil {
 		return s, nil
 	}
 	return nil, ErrNoSigningKey
+}
+
+// IDTokenSigner returns the active signer of ID tokens asked for with alg:
+// for an empty alg the primary signer (the configured algorithm), else the
+// active ID-token key when alg is RS256 and one is kept, else the primary
+// signer when it signs with alg. It returns
+// [ErrNoSigningKey] when no key is active, and an error wrapping
+// [ErrIDTokenAlgorithm] when no active key signs with alg.
+func (m *KeyManager) IDTokenSigner(alg jose.Algorithm) (*jose.Signer, error) {
+	s := m.snap.Load()
+	if s.signer == nil && s.idSigner == nil {
+		return nil, ErrNoSigningKey
+	}
+	if alg == "" {
+		if s.signer == nil {
+			return nil, ErrNoSigningKey
+		}
+		return s.signer, nil
+	}
+	for _, c := range []*jose.Signer{s.idSigner, s.signer} {
+		if c != nil && c.Algorithm() == alg {
+			return c, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %q (offered: %s)", ErrIDTokenAlgorithm, alg, joinAlgs(idTokenAlgs(s)))
+}
+
+// IDTokenAlgorithms returns the algorithms ID tokens can be signed with
+// now, RS256 first when it is among them: the algorithms of the active
+// primary and ID-token keys. It is what discovery metadata lists as
+// id_token_signing_alg_values_supported.
+func (m *KeyManager) IDTokenAlgorithms() []jose.Algorithm { return idTokenAlgs(m.snap.Load()) }
+
+func idTokenAlgs(s *snapshot) []jose.Algorithm {
+	var out []jose.Algorithm
+	for _, c := range []*jose.Signer{s.idSigner, s.signer} {
+		if c != nil && !slices.Contains(out, c.Algorithm()) {
+			out = append(out, c.Algorithm())
+		}
+	}
+	slices.SortStableFunc(out, func(a, b jose.Algorithm) int {
+		switch {
+		case a == b:
+			return 0
+		case a == RequiredIDTokenAlgorithm:
+			return -1
+		case b == RequiredIDTokenAlgorithm:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+func joinAlgs(algs []jose.Algorithm) string {
+	s := make([]string, len(algs))
+	for i, a := range algs {
+		s[i] = string(a)
+	}
+	return strings.Join(s, ", ")
 }
 
 // JWKS returns the published JWK Set.
@@ -229,11 +355,22 @@ func (m *KeyManager) KeySet() (*jose.JWKS, jose.AlgorithmSet) {
 	return s.set, s.algs
 }
 
-// Algorithms returns the algorithms of the published keys.
+// Algorithms returns the algorithms of the published keys, of every
+// purpose.
 func (m *KeyManager) Algorithms() []jose.Algorithm { return m.snap.Load().algs.Algorithms() }
 
-// Static reports whether the manager runs with one static key.
+// AccessTokenAlgorithms returns the algorithms of the published primary
+// keys: those the access tokens in circulation may be signed with.
+func (m *KeyManager) AccessTokenAlgorithms() []jose.Algorithm {
+	return slices.Clone(m.snap.Load().accessAlgs)
+}
+
+// Static reports whether the manager runs with a static primary key.
 func (m *KeyManager) Static() bool { return m.cfg.Static != nil }
+
+// stored reports whether the manager keeps keys in the store: always
+// without Static, and with it when it keeps RS256 ID-token keys.
+func (m *KeyManager) stored() bool { return m.static == nil || m.staticIDKeys }
 
 // Config returns the configuration with its defaults filled in.
 func (m *KeyManager) Config() KeyManagerConfig { return m.cfg }
@@ -242,7 +379,7 @@ func (m *KeyManager) Config() KeyManagerConfig { return m.cfg }
 // ends. Errors are logged and retried at the next check; the manager keeps
 // serving its last snapshot meanwhile.
 func (m *KeyManager) Run(ctx context.Context) error {
-	if m.Static() {
+	if !m.stored() {
 		<-ctx.Done()
 		return nil
 	}
@@ -266,14 +403,23 @@ type keyEvent struct {
 	attrs []slog.Attr
 }
 
-// Step applies the schedule at the manager's clock: it removes keys past
-// remove_at, activates a pending key whose time has come and retires the key
-// it replaces, publishes a new pending key when the active one nears its
-// retirement, makes a key active when none is (the first start), and then
-// reloads the snapshot from the store. Tests drive rotation by moving the
-// clock and calling Step.
+// event returns an audit line about a key of purpose; ID-token keys carry
+// purpose=id_token.
+func event(msg string, purpose keyward.KeyPurpose, attrs ...slog.Attr) keyEvent {
+	if purpose != keyward.KeyPurposePrimary {
+		attrs = append(attrs, slog.String("purpose", string(purpose)))
+	}
+	return keyEvent{msg, attrs}
+}
+
+// Step applies the schedule at the manager's clock, to the keys of each
+// purpose: it removes keys past remove_at, activates a pending key whose
+// time has come and retires the key it replaces, publishes a new pending
+// key when the active one nears its retirement, makes a key active when
+// none is (the first start), and then reloads the snapshot from the store.
+// Tests drive rotation by moving the clock and calling Step.
 func (m *KeyManager) Step(ctx context.Context) error {
-	if m.Static() {
+	if !m.stored() {
 		return nil
 	}
 	m.mu.Lock()
@@ -286,13 +432,13 @@ func (m *KeyManager) Step(ctx context.Context) error {
 	if err := m.checkMasterKey(keys); err != nil {
 		return err
 	}
-	var fresh *keyward.SigningKey
-	if p := m.plan(keys, now, nil); p.needKey {
-		k, err := m.newKey(nil, m.cfg.Alg, now)
+	fresh := map[keyward.KeyPurpose]*keyward.SigningKey{}
+	for _, purpose := range m.plan(keys, now, nil).need {
+		k, err := m.newKey(nil, m.algOf(purpose), purpose, now)
 		if err != nil {
 			return err
 		}
-		fresh = &k
+		fresh[purpose] = &k
 	}
 	var events []keyEvent
 	err = m.cfg.Store.UpdateKeys(ctx, func(cur []keyward.SigningKey) ([]keyward.SigningKey, error) {
@@ -313,7 +459,7 @@ func (m *KeyManager) Step(ctx context.Context) error {
 // Reload reads the keys from the store and rebuilds the snapshot, without
 // changing anything.
 func (m *KeyManager) Reload(ctx context.Context) error {
-	if m.Static() {
+	if !m.stored() {
 		return nil
 	}
 	m.mu.Lock()
@@ -330,11 +476,35 @@ func (m *KeyManager) log(ctx context.Context, events []keyEvent) {
 	}
 }
 
+// algOf is the algorithm of the keys generated for purpose.
+func (m *KeyManager) algOf(purpose keyward.KeyPurpose) jose.Algorithm {
+	if purpose == keyward.KeyPurposeIDToken {
+		return RequiredIDTokenAlgorithm
+	}
+	return m.cfg.Alg
+}
+
+// keepsIDTokenKeys reports whether RS256 ID-token keys are needed beside
+// the primary keys in keys: with Static, when the static key is not RS256;
+// else when the configured algorithm is not RS256 or the active primary
+// key is not (after a change of --alg, until it is rotated out).
+func (m *KeyManager) keepsIDTokenKeys(keys []keyward.SigningKey) bool {
+	if m.static != nil {
+		return m.staticIDKeys
+	}
+	if m.cfg.Alg != RequiredIDTokenAlgorithm {
+		return true
+	}
+	return slices.ContainsFunc(keys, func(k keyward.SigningKey) bool {
+		return k.Purpose == keyward.KeyPurposePrimary && k.State == keyward.KeyActive && k.Algorithm != string(RequiredIDTokenAlgorithm)
+	})
+}
+
 // plan is the outcome of applying the schedule to a key set.
 type plan struct {
 	keys    []keyward.SigningKey
 	changed bool
-	needKey bool // a new key is needed and none was given
+	need    []keyward.KeyPurpose // purposes that need a new key and were given none
 	events  []keyEvent
 }
 
@@ -343,20 +513,45 @@ func (m *KeyManager) removeAt(t time.Time) time.Time {
 	return t.Add(m.cfg.AccessTTL + m.cfg.JWKSMaxAge + m.cfg.Leeway)
 }
 
-// plan applies the schedule to cur at now; fresh, when not nil, is a new
+// plan applies the schedule to cur at now; fresh holds, by purpose, a new
 // key to add if one is needed. It is a pure function of its arguments, run
-// inside UpdateKeys.
-func (m *KeyManager) plan(cur []keyward.SigningKey, now time.Time, fresh *keyward.SigningKey) plan {
+// inside UpdateKeys. The primary keys are planned first (none with Static),
+// then the ID-token keys when they are needed; when they are not, those
+// still signing are retired.
+func (m *KeyManager) plan(cur []keyward.SigningKey, now time.Time, fresh map[keyward.KeyPurpose]*keyward.SigningKey) plan {
 	var p plan
-	keys := make([]keyward.SigningKey, 0, len(cur)+1)
+	keys := make([]keyward.SigningKey, 0, len(cur)+2)
 	for _, k := range cur {
 		if k.State == keyward.KeyRetired && !k.RemoveAt.IsZero() && !now.Before(k.RemoveAt) {
 			p.changed = true
-			p.events = append(p.events, keyEvent{"key_removed", []slog.Attr{slog.String("kid", k.ID)}})
+			p.events = append(p.events, event("key_removed", k.Purpose, slog.String("kid", k.ID)))
 			continue
 		}
 		keys = append(keys, k)
 	}
+	if m.static == nil {
+		keys = m.planPurpose(&p, keys, keyward.KeyPurposePrimary, now, fresh[keyward.KeyPurposePrimary])
+	}
+	if m.keepsIDTokenKeys(keys) {
+		keys = m.planPurpose(&p, keys, keyward.KeyPurposeIDToken, now, fresh[keyward.KeyPurposeIDToken])
+	} else {
+		for i, k := range keys {
+			if k.Purpose == keyward.KeyPurposeIDToken && k.State != keyward.KeyRetired {
+				keys[i].State, keys[i].RetireAt, keys[i].RemoveAt = keyward.KeyRetired, now, m.removeAt(now)
+				p.changed = true
+				p.events = append(p.events, event("key_retired", k.Purpose, slog.String("kid", k.ID),
+					slog.String("reason", "the primary key signs RS256")))
+			}
+		}
+	}
+	p.keys = keys
+	return p
+}
+
+// planPurpose applies the schedule to the keys of purpose in keys and
+// returns keys, changed in place and maybe with fresh appended.
+func (m *KeyManager) planPurpose(p *plan, keys []keyward.SigningKey, purpose keyward.KeyPurpose, now time.Time, fresh *keyward.SigningKey) []keyward.SigningKey {
+	mine := func(i int) bool { return keys[i].Purpose == purpose }
 	retire := func(i int) {
 		keys[i].State = keyward.KeyRetired
 		keys[i].RetireAt = now
@@ -375,19 +570,19 @@ func (m *KeyManager) plan(cur []keyward.SigningKey, now time.Time, fresh *keywar
 	// repairs a set left with two active keys.
 	active := -1
 	for i, k := range keys {
-		if k.State == keyward.KeyActive && (active < 0 || !k.ActivateAt.Before(keys[active].ActivateAt)) {
+		if mine(i) && k.State == keyward.KeyActive && (active < 0 || !k.ActivateAt.Before(keys[active].ActivateAt)) {
 			active = i
 		}
 	}
 	for i, k := range keys {
-		if k.State == keyward.KeyActive && i != active {
+		if mine(i) && k.State == keyward.KeyActive && i != active {
 			retire(i)
 		}
 	}
 	// The pending key due first.
 	pending := -1
 	for i, k := range keys {
-		if k.State == keyward.KeyPending && (pending < 0 || k.ActivateAt.Before(keys[pending].ActivateAt)) {
+		if mine(i) && k.State == keyward.KeyPending && (pending < 0 || k.ActivateAt.Before(keys[pending].ActivateAt)) {
 			pending = i
 		}
 	}
@@ -405,18 +600,20 @@ func (m *KeyManager) plan(cur []keyward.SigningKey, now time.Time, fresh *keywar
 		promote(pending)
 		active, pending = pending, -1
 		for i, k := range keys {
-			if k.State == keyward.KeyPending && i != active {
+			if mine(i) && k.State == keyward.KeyPending && i != active {
 				pending = i
 				break
 			}
 		}
-		p.events = append(p.events, keyEvent{"key_rotated", []slog.Attr{
-			slog.String("kid", keys[active].ID), slog.String("previous_kid", old), slog.String("alg", keys[active].Algorithm)}})
+		p.events = append(p.events, event("key_rotated", purpose,
+			slog.String("kid", keys[active].ID), slog.String("previous_kid", old), slog.String("alg", keys[active].Algorithm)))
 	case active < 0:
-		// The first key of an empty store signs at once: no verifier can
-		// have cached a set without it.
+		// The first key of a purpose signs at once: on an empty store no
+		// verifier can have cached a set without it, and otherwise (the
+		// first ID-token key of an existing issuer) verifiers refetch the
+		// set on its unknown kid.
 		if fresh == nil {
-			p.needKey = true
+			p.need = append(p.need, purpose)
 			break
 		}
 		k := *fresh
@@ -426,8 +623,8 @@ func (m *KeyManager) plan(cur []keyward.SigningKey, now time.Time, fresh *keywar
 		keys = append(keys, k)
 		active = len(keys) - 1
 		p.changed = true
-		p.events = append(p.events, keyEvent{"key_rotated", []slog.Attr{
-			slog.String("kid", k.ID), slog.String("previous_kid", ""), slog.String("alg", k.Algorithm)}})
+		p.events = append(p.events, event("key_rotated", purpose,
+			slog.String("kid", k.ID), slog.String("previous_kid", ""), slog.String("alg", k.Algorithm)))
 		fresh = nil
 	}
 	if active >= 0 && pending < 0 {
@@ -438,7 +635,7 @@ func (m *KeyManager) plan(cur []keyward.SigningKey, now time.Time, fresh *keywar
 		}
 		if !now.Before(a.RetireAt.Add(-m.cfg.PrePublish)) {
 			if fresh == nil {
-				p.needKey = true
+				p.need = append(p.need, purpose)
 			} else {
 				// The successor signs no earlier than PrePublish from
 				// now; the active key signs until then, even past its
@@ -449,13 +646,12 @@ func (m *KeyManager) plan(cur []keyward.SigningKey, now time.Time, fresh *keywar
 				a.RetireAt = k.ActivateAt
 				keys = append(keys, k)
 				p.changed = true
-				p.events = append(p.events, keyEvent{"key_published", []slog.Attr{
-					slog.String("kid", k.ID), slog.String("alg", k.Algorithm), slog.Time("activate_at", k.ActivateAt)}})
+				p.events = append(p.events, event("key_published", purpose,
+					slog.String("kid", k.ID), slog.String("alg", k.Algorithm), slog.Time("activate_at", k.ActivateAt)))
 			}
 		}
 	}
-	p.keys = keys
-	return p
+	return keys
 }
 
 func maxTime(a, b time.Time) time.Time {
@@ -466,8 +662,8 @@ func maxTime(a, b time.Time) time.Time {
 }
 
 // newKey generates (or, with key set, wraps) a private key for alg and
-// returns it sealed, with its public JWK, ready to store.
-func (m *KeyManager) newKey(key crypto.Signer, alg jose.Algorithm, now time.Time) (keyward.SigningKey, error) {
+// returns it sealed, with its public JWK, ready to store with purpose.
+func (m *KeyManager) newKey(key crypto.Signer, alg jose.Algorithm, purpose keyward.KeyPurpose, now time.Time) (keyward.SigningKey, error) {
 	if key == nil {
 		k, err := jose.GenerateKey(alg, m.cfg.Bits, m.cfg.Rand)
 		if err != nil {
@@ -499,25 +695,36 @@ func (m *KeyManager) newKey(key crypto.Signer, alg jose.Algorithm, now time.Time
 	return keyward.SigningKey{
 		ID:         jwk.KeyID,
 		Algorithm:  string(alg),
+		Purpose:    purpose,
 		PrivateKey: sealed,
 		PublicJWK:  pubJSON,
 		CreatedAt:  now,
 	}, nil
 }
 
-// reloadLocked rebuilds the snapshot from the stored keys.
+// reloadLocked rebuilds the snapshot from the stored keys. With Static, the
+// stored primary keys are neither published nor used: the static key
+// replaces them.
 func (m *KeyManager) reloadLocked(ctx context.Context, now time.Time) error {
 	keys, err := m.cfg.Store.ListKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("issuer: listing keys: %w", err)
 	}
 	var (
-		pubs   []*jose.JWK
-		active *keyward.SigningKey
+		pubs        []*jose.JWK
+		primaryAlgs []jose.Algorithm
+		active      = map[keyward.KeyPurpose]*keyward.SigningKey{}
 	)
+	if m.static != nil {
+		pubs = append(pubs, m.staticPub)
+		primaryAlgs = append(primaryAlgs, m.static.Algorithm())
+	}
 	for i, k := range keys {
 		if k.State == keyward.KeyRetired && !k.RemoveAt.IsZero() && !now.Before(k.RemoveAt) {
 			continue // due for removal; the next step deletes it
+		}
+		if m.static != nil && k.Purpose == keyward.KeyPurposePrimary {
+			continue
 		}
 		jwk, err := jose.ParseJWK(k.PublicJWK)
 		if err != nil {
@@ -527,21 +734,41 @@ func (m *KeyManager) reloadLocked(ctx context.Context, now time.Time) error {
 			return fmt.Errorf("issuer: key %q: stored public JWK is not the key's public half", k.ID)
 		}
 		pubs = append(pubs, jwk)
-		if k.State == keyward.KeyActive && (active == nil || !k.ActivateAt.Before(active.ActivateAt)) {
-			active = &keys[i]
+		if k.Purpose == keyward.KeyPurposePrimary && !slices.Contains(primaryAlgs, jwk.Algorithm) {
+			primaryAlgs = append(primaryAlgs, jwk.Algorithm)
+		}
+		if a := active[k.Purpose]; k.State == keyward.KeyActive && (a == nil || !k.ActivateAt.Before(a.ActivateAt)) {
+			active[k.Purpose] = &keys[i]
 		}
 	}
-	var signer *jose.Signer
-	if active != nil {
-		if signer = m.signers[active.ID]; signer == nil {
-			if signer, err = m.open(*active); err != nil {
-				return err
+	// Only the active keys' signers are kept.
+	signers := make(map[string]*jose.Signer, 2)
+	signerOf := func(k *keyward.SigningKey) (*jose.Signer, error) {
+		if k == nil {
+			return nil, nil
+		}
+		s := m.signers[k.ID]
+		if s == nil {
+			var err error
+			if s, err = m.open(*k); err != nil {
+				return nil, err
 			}
-			clear(m.signers) // only the active key's signer is kept
-			m.signers[active.ID] = signer
+		}
+		signers[k.ID] = s
+		return s, nil
+	}
+	signer := m.static
+	if signer == nil {
+		if signer, err = signerOf(active[keyward.KeyPurposePrimary]); err != nil {
+			return err
 		}
 	}
-	return m.publish(signer, pubs)
+	idSigner, err := signerOf(active[keyward.KeyPurposeIDToken])
+	if err != nil {
+		return err
+	}
+	m.signers = signers
+	return m.publish(signer, idSigner, pubs, primaryAlgs)
 }
 
 // checkMasterKey makes sure the manager's master key opens the stored keys
@@ -557,12 +784,14 @@ func (m *KeyManager) checkMasterKey(keys []keyward.SigningKey) error {
 	return err
 }
 
-func (m *KeyManager) checkStoredMasterKey(ctx context.Context) error {
+// storedKeys lists the stored keys and checks that the master key opens
+// them.
+func (m *KeyManager) storedKeys(ctx context.Context) ([]keyward.SigningKey, error) {
 	keys, err := m.cfg.Store.ListKeys(ctx)
 	if err != nil {
-		return fmt.Errorf("issuer: listing keys: %w", err)
+		return nil, fmt.Errorf("issuer: listing keys: %w", err)
 	}
-	return m.checkMasterKey(keys)
+	return keys, m.checkMasterKey(keys)
 }
 
 // open unseals a stored key and returns its signer.
@@ -591,79 +820,89 @@ func (m *KeyManager) open(k keyward.SigningKey) (*jose.Signer, error) {
 	return s, nil
 }
 
-// Rotate adds a new key. With immediate false it is published as pending
-// and takes over after the pre-publication window, when the active key is
-// retired; with immediate true it signs at once and the active key is
+// Rotate adds a new primary key and, when ID-token keys are kept, a new
+// RS256 ID-token key. With immediate false they are published as pending
+// and take over after the pre-publication window, when the active keys are
+// retired; with immediate true they sign at once and the active keys are
 // retired now, so verifiers meet a kid they may not hold yet (they refetch
-// on an unknown kid). It returns the new key's ID.
+// on an unknown kid). It returns the new primary key's ID; the audit lines
+// name both.
 func (m *KeyManager) Rotate(ctx context.Context, immediate bool) (string, error) {
-	return m.add(ctx, nil, m.cfg.Alg, immediate)
+	return m.add(ctx, nil, m.cfg.Alg, immediate, true)
 }
 
-// Import adds key as a new signing key, like [KeyManager.Rotate]. Its
-// algorithm is the manager's when the key suits it, else the one its type
-// implies. It returns the key's ID, or an error wrapping
-// [keyward.ErrConflict] when the key is already stored.
+// Import adds key as a new primary signing key, like [KeyManager.Rotate]
+// but leaving the ID-token keys alone. Its algorithm is the manager's when
+// the key suits it, else the one its type implies. It returns the key's ID,
+// or an error wrapping [keyward.ErrConflict] when the key is already
+// stored.
 func (m *KeyManager) Import(ctx context.Context, key crypto.Signer, immediate bool) (string, error) {
-	alg := m.cfg.Alg
-	jwk, err := jose.NewJWK(key, "")
+	alg, err := KeyAlgorithm(key, m.cfg.Alg)
 	if err != nil {
-		return "", fmt.Errorf("issuer: %w", err)
+		return "", err
 	}
-	if !jwk.Accepts(alg) {
-		if alg, err = jose.DefaultAlgorithm(key); err != nil {
-			return "", fmt.Errorf("issuer: %w", err)
-		}
-	}
-	return m.add(ctx, key, alg, immediate)
+	return m.add(ctx, key, alg, immediate, false)
 }
 
-func (m *KeyManager) add(ctx context.Context, key crypto.Signer, alg jose.Algorithm, immediate bool) (string, error) {
+// add adds a primary key (key, or a new one when nil) and, with idToken
+// set and when ID-token keys are kept, a new ID-token key.
+func (m *KeyManager) add(ctx context.Context, key crypto.Signer, alg jose.Algorithm, immediate, idToken bool) (string, error) {
 	if m.Static() {
 		return "", ErrStaticKey
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.cfg.Now()
-	if err := m.checkStoredMasterKey(ctx); err != nil {
-		return "", err
-	}
-	k, err := m.newKey(key, alg, now)
+	stored, err := m.storedKeys(ctx)
 	if err != nil {
 		return "", err
+	}
+	k, err := m.newKey(key, alg, keyward.KeyPurposePrimary, now)
+	if err != nil {
+		return "", err
+	}
+	added := []keyward.SigningKey{k}
+	if idToken && m.keepsIDTokenKeys(stored) {
+		idk, err := m.newKey(nil, RequiredIDTokenAlgorithm, keyward.KeyPurposeIDToken, now)
+		if err != nil {
+			return "", err
+		}
+		added = append(added, idk)
 	}
 	var events []keyEvent
 	err = m.cfg.Store.UpdateKeys(ctx, func(cur []keyward.SigningKey) ([]keyward.SigningKey, error) {
 		events = nil
 		keys := slices.Clone(cur)
-		old := ""
-		for i := range keys {
-			if keys[i].ID == k.ID {
-				return nil, fmt.Errorf("issuer: key %q is already stored: %w", k.ID, keyward.ErrConflict)
+		for _, n := range added {
+			if slices.ContainsFunc(keys, func(s keyward.SigningKey) bool { return s.ID == n.ID }) {
+				return nil, fmt.Errorf("issuer: key %q is already stored: %w", n.ID, keyward.ErrConflict)
 			}
-			if keys[i].State != keyward.KeyActive {
-				continue
+			old := ""
+			for i := range keys {
+				if keys[i].Purpose != n.Purpose || keys[i].State != keyward.KeyActive {
+					continue
+				}
+				if immediate {
+					old = keys[i].ID
+					keys[i].State = keyward.KeyRetired
+					keys[i].RetireAt = now
+					keys[i].RemoveAt = m.removeAt(now)
+				} else {
+					keys[i].RetireAt = now.Add(m.cfg.PrePublish)
+				}
 			}
 			if immediate {
-				old = keys[i].ID
-				keys[i].State = keyward.KeyRetired
-				keys[i].RetireAt = now
-				keys[i].RemoveAt = m.removeAt(now)
+				n.State, n.ActivateAt, n.RetireAt = keyward.KeyActive, now, now.Add(m.cfg.RotateEvery)
+				events = append(events, event("key_rotated", n.Purpose,
+					slog.String("kid", n.ID), slog.String("previous_kid", old), slog.String("alg", n.Algorithm)))
 			} else {
-				keys[i].RetireAt = now.Add(m.cfg.PrePublish)
+				n.State, n.ActivateAt = keyward.KeyPending, now.Add(m.cfg.PrePublish)
+				events = append(events, event("key_published", n.Purpose,
+					slog.String("kid", n.ID), slog.String("alg", n.Algorithm), slog.Time("activate_at", n.ActivateAt)))
 			}
+			keys = append(keys, n)
 		}
-		n := k
-		if immediate {
-			n.State, n.ActivateAt, n.RetireAt = keyward.KeyActive, now, now.Add(m.cfg.RotateEvery)
-			events = append(events, keyEvent{"key_rotated", []slog.Attr{
-				slog.String("kid", n.ID), slog.String("previous_kid", old), slog.String("alg", n.Algorithm)}})
-		} else {
-			n.State, n.ActivateAt = keyward.KeyPending, now.Add(m.cfg.PrePublish)
-			events = append(events, keyEvent{"key_published", []slog.Attr{
-				slog.String("kid", n.ID), slog.String("alg", n.Algorithm), slog.Time("activate_at", n.ActivateAt)}})
-		}
-		return append(keys, n), nil
+		return keys, nil
 	})
 	if err != nil {
 		return "", err
@@ -672,10 +911,11 @@ func (m *KeyManager) add(ctx context.Context, key crypto.Signer, alg jose.Algori
 	return k.ID, m.reloadLocked(ctx, now)
 }
 
-// Retire retires the key kid now. When it is the active key, the pending key
-// due first takes over at once, or, when there is none, a new key is
-// generated and takes over. It returns an error wrapping [ErrKeyNotFound]
-// for an unknown kid.
+// Retire retires the key kid now, of whichever purpose. When it is the
+// active key of its purpose, the pending key of that purpose due first
+// takes over at once, or, when there is none, a new key is generated and
+// takes over. It returns an error wrapping [ErrKeyNotFound] for an unknown
+// kid.
 func (m *KeyManager) Retire(ctx context.Context, kid string) error {
 	if m.Static() {
 		return ErrStaticKey
@@ -683,13 +923,23 @@ func (m *KeyManager) Retire(ctx context.Context, kid string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.cfg.Now()
-	if err := m.checkStoredMasterKey(ctx); err != nil {
-		return err
-	}
-	// A successor is generated before the transaction in case it is needed.
-	fresh, err := m.newKey(nil, m.cfg.Alg, now)
+	stored, err := m.storedKeys(ctx)
 	if err != nil {
 		return err
+	}
+	i := slices.IndexFunc(stored, func(k keyward.SigningKey) bool { return k.ID == kid })
+	if i < 0 {
+		return fmt.Errorf("%w: %q", ErrKeyNotFound, kid)
+	}
+	purpose := stored[i].Purpose
+	// A successor is generated before the transaction in case it is needed.
+	var fresh *keyward.SigningKey
+	if purpose == keyward.KeyPurposePrimary || m.keepsIDTokenKeys(stored) {
+		k, err := m.newKey(nil, m.algOf(purpose), purpose, now)
+		if err != nil {
+			return err
+		}
+		fresh = &k
 	}
 	var events []keyEvent
 	err = m.cfg.Store.UpdateKeys(ctx, func(cur []keyward.SigningKey) ([]keyward.SigningKey, error) {
@@ -705,13 +955,16 @@ func (m *KeyManager) Retire(ctx context.Context, kid string) error {
 		keys[i].State = keyward.KeyRetired
 		keys[i].RetireAt = now
 		keys[i].RemoveAt = m.removeAt(now)
-		events = []keyEvent{{"key_retired", []slog.Attr{slog.String("kid", kid)}}}
-		if wasActive && !slices.ContainsFunc(keys, func(k keyward.SigningKey) bool { return k.State == keyward.KeyPending }) {
-			n := fresh
+		events = []keyEvent{event("key_retired", purpose, slog.String("kid", kid))}
+		pending := slices.ContainsFunc(keys, func(k keyward.SigningKey) bool {
+			return k.Purpose == purpose && k.State == keyward.KeyPending
+		})
+		if wasActive && !pending && fresh != nil {
+			n := *fresh
 			n.State, n.ActivateAt, n.RetireAt = keyward.KeyActive, now, now.Add(m.cfg.RotateEvery)
 			keys = append(keys, n)
-			events = append(events, keyEvent{"key_rotated", []slog.Attr{
-				slog.String("kid", n.ID), slog.String("previous_kid", kid), slog.String("alg", n.Algorithm)}})
+			events = append(events, event("key_rotated", purpose,
+				slog.String("kid", n.ID), slog.String("previous_kid", kid), slog.String("alg", n.Algorithm)))
 			return keys, nil
 		}
 		// A pending key, if any, takes over in plan.

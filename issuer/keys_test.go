@@ -12,11 +12,12 @@ import (
 )
 
 // TestKeyLifecycle walks a dozen rotations under a moved clock, restarting
-// the manager (and reopening the store) half-way, and checks at every step
-// that exactly one key signs, that a key is published at least one JWKS
-// max-age before it signs, that every token signed so far verifies until its
-// expiry against the published set, and that a retired key leaves the set
-// only after its remove_at.
+// the manager (and reopening the store) half-way, with ES256 primary keys
+// and the RS256 ID-token keys kept beside them. At every step it checks,
+// for each purpose, that exactly one key signs, that a key is published at
+// least one JWKS max-age before it signs, that every token signed so far
+// verifies until its expiry against the published set, and that a retired
+// key leaves the set only after its remove_at.
 func TestKeyLifecycle(t *testing.T) {
 	t.Parallel()
 	for _, b := range backends(t) {
@@ -45,16 +46,27 @@ func TestKeyLifecycle(t *testing.T) {
 			if _, err := km.Signer(); !errors.Is(err, ErrNoSigningKey) {
 				t.Fatalf("Signer before the first step: %v, want ErrNoSigningKey", err)
 			}
+			if _, err := km.IDTokenSigner(jose.RS256); !errors.Is(err, ErrNoSigningKey) {
+				t.Fatalf("IDTokenSigner before the first step: %v, want ErrNoSigningKey", err)
+			}
 			type token struct {
 				jws string
 				exp time.Time
 				kid string
 			}
+			purposes := []struct {
+				purpose keyward.KeyPurpose
+				alg     jose.Algorithm
+				signer  func() (*jose.Signer, error)
+			}{
+				{keyward.KeyPurposePrimary, jose.ES256, func() (*jose.Signer, error) { return km.Signer() }},
+				{keyward.KeyPurposeIDToken, jose.RS256, func() (*jose.Signer, error) { return km.IDTokenSigner(jose.RS256) }},
+			}
 			var (
 				tokens    []token
 				firstSeen = map[string]time.Time{}
 				removeAt  = map[string]time.Time{}
-				signedBy  []string
+				signedBy  = map[keyward.KeyPurpose][]string{}
 				prevSet   []string
 			)
 			end := clk.Now().Add(13 * rotate)
@@ -70,10 +82,10 @@ func TestKeyLifecycle(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				active := 0
+				active := map[keyward.KeyPurpose]int{}
 				for _, k := range stored {
 					if k.State == keyward.KeyActive {
-						active++
+						active[k.Purpose]++
 					}
 					if k.State == keyward.KeyRetired {
 						removeAt[k.ID] = k.RemoveAt
@@ -81,13 +93,21 @@ func TestKeyLifecycle(t *testing.T) {
 							t.Fatalf("key %s: remove_at %v, want retire_at + TTL + max-age + leeway = %v", k.ID, k.RemoveAt, want)
 						}
 					}
+					if want := string(purposes[0].alg); k.Purpose == keyward.KeyPurposeIDToken {
+						want = "RS256"
+						if k.Algorithm != want {
+							t.Fatalf("ID-token key %s has alg %s", k.ID, k.Algorithm)
+						}
+					} else if k.Algorithm != want {
+						t.Fatalf("primary key %s has alg %s", k.ID, k.Algorithm)
+					}
 				}
-				if active != 1 {
-					t.Fatalf("step %d: %d active keys", step, active)
+				if active[keyward.KeyPurposePrimary] != 1 || active[keyward.KeyPurposeIDToken] != 1 || len(active) != 2 {
+					t.Fatalf("step %d: active keys by purpose %v, want one of each", step, active)
 				}
 				set, algs := km.KeySet()
 				ids := set.KeyIDs()
-				if len(ids) > 3 {
+				if len(ids) > 6 {
 					t.Fatalf("step %d: %d keys published; retired keys are not removed", step, len(ids))
 				}
 				for _, id := range ids {
@@ -101,22 +121,31 @@ func TestKeyLifecycle(t *testing.T) {
 					}
 				}
 				prevSet = ids
-				signer, err := km.Signer()
-				if err != nil {
-					t.Fatal(err)
+				if got := km.IDTokenAlgorithms(); !slices.Equal(got, []jose.Algorithm{jose.RS256, jose.ES256}) {
+					t.Fatalf("step %d: ID-token algorithms %v", step, got)
 				}
-				kid := signer.KeyID()
-				if len(signedBy) == 0 || signedBy[len(signedBy)-1] != kid {
-					if len(signedBy) > 0 && now.Sub(firstSeen[kid]) < maxAge {
-						t.Fatalf("step %d: key %s signs %v after it was published, want at least the JWKS max-age %v", step, kid, now.Sub(firstSeen[kid]), maxAge)
+				for _, pp := range purposes {
+					signer, err := pp.signer()
+					if err != nil {
+						t.Fatal(err)
 					}
-					signedBy = append(signedBy, kid)
+					if signer.Algorithm() != pp.alg {
+						t.Fatalf("step %d: the %q signer signs %s, want %s", step, pp.purpose, signer.Algorithm(), pp.alg)
+					}
+					kid := signer.KeyID()
+					sb := signedBy[pp.purpose]
+					if len(sb) == 0 || sb[len(sb)-1] != kid {
+						if len(sb) > 0 && now.Sub(firstSeen[kid]) < maxAge {
+							t.Fatalf("step %d: key %s signs %v after it was published, want at least the JWKS max-age %v", step, kid, now.Sub(firstSeen[kid]), maxAge)
+						}
+						signedBy[pp.purpose] = append(sb, kid)
+					}
+					jws, err := signer.SignJWT(AccessTokenType, &jose.Claims{Subject: "u", Expiry: jose.NewNumericDate(now.Add(ttl))})
+					if err != nil {
+						t.Fatal(err)
+					}
+					tokens = append(tokens, token{jws, now.Add(ttl), kid})
 				}
-				jws, err := signer.SignJWT(AccessTokenType, &jose.Claims{Subject: "u", Expiry: jose.NewNumericDate(now.Add(ttl))})
-				if err != nil {
-					t.Fatal(err)
-				}
-				tokens = append(tokens, token{jws, now.Add(ttl), kid})
 				policy := &jose.Policy{Now: clk.Now, Leeway: leeway}
 				for _, tok := range tokens {
 					if !now.Before(tok.exp.Add(leeway)) {
@@ -128,8 +157,10 @@ func TestKeyLifecycle(t *testing.T) {
 				}
 				clk.Add(tick)
 			}
-			if len(signedBy) < 12 {
-				t.Fatalf("%d keys signed in 13 rotation periods: %v", len(signedBy), signedBy)
+			for purpose, kids := range signedBy {
+				if len(kids) < 12 {
+					t.Fatalf("%d %q keys signed in 13 rotation periods: %v", len(kids), purpose, kids)
+				}
 			}
 		})
 	}
@@ -153,25 +184,28 @@ func TestKeyManagerOperations(t *testing.T) {
 			if err := km.Step(ctx); err != nil {
 				t.Fatal(err)
 			}
-			first := mustSigner(t, km).KeyID()
+			first, firstID := mustSigner(t, km).KeyID(), mustIDSigner(t, km).KeyID()
 
-			// A scheduled rotation publishes the key first.
+			// A scheduled rotation publishes the keys of both purposes
+			// first.
 			pending, err := km.Rotate(ctx, false)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := mustSigner(t, km).KeyID(); got != first {
-				t.Fatalf("after Rotate(false) %s signs, want %s until the pre-publication ends", got, first)
+			if got, gotID := mustSigner(t, km).KeyID(), mustIDSigner(t, km).KeyID(); got != first || gotID != firstID {
+				t.Fatalf("after Rotate(false) %s and %s sign, want %s and %s until the pre-publication ends", got, gotID, first, firstID)
 			}
-			if ids := jwksIDs(t, km); !slices.Contains(ids, pending) {
-				t.Fatalf("pending key %s not published: %v", pending, ids)
+			ids := jwksIDs(t, km)
+			if !slices.Contains(ids, pending) || len(ids) != 4 {
+				t.Fatalf("pending keys not published: %v", ids)
 			}
 			clk.Add(km.Config().PrePublish)
 			if err := km.Step(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if got := mustSigner(t, km).KeyID(); got != pending {
-				t.Fatalf("after the pre-publication %s signs, want %s", got, pending)
+			idPending := mustIDSigner(t, km).KeyID()
+			if got := mustSigner(t, km).KeyID(); got != pending || idPending == firstID || !slices.Contains(ids, idPending) {
+				t.Fatalf("after the pre-publication %s and %s sign, want %s and the pending ID-token key", got, idPending, pending)
 			}
 
 			// An immediate rotation signs at once.
@@ -182,8 +216,13 @@ func TestKeyManagerOperations(t *testing.T) {
 			if got := mustSigner(t, km).KeyID(); got != now {
 				t.Fatalf("after Rotate(true) %s signs, want %s", got, now)
 			}
+			idNow := mustIDSigner(t, km).KeyID()
+			if idNow == idPending {
+				t.Fatal("Rotate(true) left the ID-token key signing")
+			}
 
-			// Import: a pre-generated RSA key.
+			// Import: a pre-generated RSA key replaces the primary key
+			// only.
 			imported, err := km.Import(ctx, testKey(t, "rsa2048.pem"), true)
 			if err != nil {
 				t.Fatal(err)
@@ -191,19 +230,31 @@ func TestKeyManagerOperations(t *testing.T) {
 			if s := mustSigner(t, km); s.KeyID() != imported || s.Algorithm() != jose.RS256 {
 				t.Fatalf("after Import %s/%s signs, want %s/RS256", s.KeyID(), s.Algorithm(), imported)
 			}
+			if got := mustIDSigner(t, km).KeyID(); got != idNow {
+				t.Fatalf("Import changed the ID-token key to %s", got)
+			}
 			if _, err := km.Import(ctx, testKey(t, "rsa2048.pem"), false); !errors.Is(err, keyward.ErrConflict) {
 				t.Fatalf("second import: %v, want ErrConflict", err)
 			}
 
-			// Retiring the active key hands over to a new one.
-			if err := km.Retire(ctx, imported); err != nil {
-				t.Fatal(err)
+			// Retiring the active key hands over to a new one, of either
+			// purpose.
+			for _, kid := range []string{imported, idNow} {
+				if err := km.Retire(ctx, kid); err != nil {
+					t.Fatal(err)
+				}
+				if got, gotID := mustSigner(t, km).KeyID(), mustIDSigner(t, km).KeyID(); got == kid || gotID == kid {
+					t.Fatalf("the retired key %s still signs", kid)
+				}
+				if ids := jwksIDs(t, km); !slices.Contains(ids, kid) {
+					t.Fatal("a retired key left the JWKS at once")
+				}
 			}
-			if got := mustSigner(t, km).KeyID(); got == imported {
-				t.Fatal("the retired key still signs")
+			if s := mustSigner(t, km); s.Algorithm() != jose.ES256 {
+				t.Fatalf("after retiring the imported key a %s key signs, want ES256", s.Algorithm())
 			}
-			if ids := jwksIDs(t, km); !slices.Contains(ids, imported) {
-				t.Fatal("a retired key left the JWKS at once")
+			if s := mustIDSigner(t, km); s.Algorithm() != jose.RS256 {
+				t.Fatalf("after retiring the ID-token key a %s key signs ID tokens, want RS256", s.Algorithm())
 			}
 			if err := km.Retire(ctx, "no-such-kid"); !errors.Is(err, ErrKeyNotFound) {
 				t.Fatalf("Retire(unknown) = %v, want ErrKeyNotFound", err)
@@ -211,7 +262,7 @@ func TestKeyManagerOperations(t *testing.T) {
 
 			// Nothing secret in the audit lines.
 			out := logs.String()
-			for _, want := range []string{`"msg":"key_rotated"`, `"msg":"key_published"`, `"msg":"key_retired"`} {
+			for _, want := range []string{`"msg":"key_rotated"`, `"msg":"key_published"`, `"msg":"key_retired"`, `"purpose":"id_token"`} {
 				if !strings.Contains(out, want) {
 					t.Errorf("log lacks %s:\n%s", want, out)
 				}
@@ -250,7 +301,7 @@ func TestKeyManagerWrongMasterKey(t *testing.T) {
 	if err := km2.Step(t.Context()); !errors.Is(err, ErrMasterKey) {
 		t.Fatalf("Step with another master key: %v, want ErrMasterKey", err)
 	}
-	if keys, _ := store.ListKeys(t.Context()); len(keys) != 1 {
+	if keys, _ := store.ListKeys(t.Context()); len(keys) != 2 { // EdDSA and the RS256 ID-token key
 		t.Fatalf("%d keys stored after the refused operations", len(keys))
 	}
 	// The stored private key is sealed: no PKCS#8 header in the clear.
@@ -315,6 +366,15 @@ func TestKeyManagerConfig(t *testing.T) {
 	if c := km.Config(); c.JWKSMaxAge != time.Second || c.CheckEvery != 500*time.Millisecond || c.PrePublish < c.JWKSMaxAge || c.PrePublish >= c.RotateEvery {
 		t.Fatalf("a short rotation period gives max-age %v, check %v, pre-publication %v", c.JWKSMaxAge, c.CheckEvery, c.PrePublish)
 	}
+}
+
+func mustIDSigner(tb testing.TB, km *KeyManager) *jose.Signer {
+	tb.Helper()
+	s, err := km.IDTokenSigner(jose.RS256)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
 }
 
 func mustSigner(tb testing.TB, km *KeyManager) *jose.Signer {

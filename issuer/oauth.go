@@ -78,7 +78,9 @@ type AuthorizeRequest struct {
 // the scope to grant. Its errors are *Error values to redirect to the client:
 // unauthorized_client when the client lacks the grant, invalid_scope, and
 // invalid_request for PKCE that is missing (public clients must send it),
-// not S256, or malformed.
+// not S256, or malformed. An openid request of a client whose
+// id_token_signed_response_alg the issuer does not offer is
+// unauthorized_client, before the user is asked to log in.
 func (i *Issuer) CheckAuthorize(req AuthorizeRequest) (string, error) {
 	if !slices.Contains(req.Client.GrantTypes, GrantAuthorizationCode) {
 		return "", oauthError(CodeUnauthorizedClient, "the client may not use the authorization_code grant", nil)
@@ -104,6 +106,14 @@ func (i *Issuer) CheckAuthorize(req AuthorizeRequest) (string, error) {
 	}
 	if len(req.Nonce) > 512 {
 		return "", oauthError(CodeInvalidRequest, "nonce too long", nil)
+	}
+	if slices.Contains(granted, "openid") && req.Client.IDTokenSignedResponseAlg != "" {
+		if _, err := i.idTokenSigner(req.Client); err != nil {
+			var oe *Error
+			if errors.As(err, &oe) && oe.Code == CodeUnauthorizedClient {
+				return "", err
+			}
+		}
 	}
 	return strings.Join(granted, " "), nil
 }
@@ -332,6 +342,14 @@ func (i *Issuer) ExchangeCode(ctx context.Context, req CodeRequest) (*TokenRespo
 	if err != nil || u.Disabled {
 		return nil, bad
 	}
+	var idSigner *jose.Signer
+	if slices.Contains(strings.Fields(code.Scope), "openid") {
+		// Before any token is minted: a client whose algorithm is not
+		// offered gets nothing.
+		if idSigner, err = i.idTokenSigner(c); err != nil {
+			return nil, err
+		}
+	}
 	aud := c.Audience
 	if aud == "" {
 		aud = i.cfg.Audience
@@ -353,8 +371,8 @@ func (i *Issuer) ExchangeCode(ctx context.Context, req CodeRequest) (*TokenRespo
 		}
 		resp.RefreshToken = tok
 	}
-	if slices.Contains(strings.Fields(code.Scope), "openid") {
-		id, err := i.idToken(now, &u, c.ID, code)
+	if idSigner != nil {
+		id, err := i.idToken(idSigner, now, &u, c.ID, code)
 		if err != nil {
 			return nil, err
 		}

@@ -180,7 +180,7 @@ func TestClientAssertionFromURL(t *testing.T) {
 	}
 	fetched := 0
 	f, _, _ := codeFixture(t, b, func(c *Config) {
-		c.ClientKeys = func(_ context.Context, url string) (*jose.JWKS, error) {
+		c.ClientKeys = func(_ context.Context, url, _ string) (jose.KeySet, error) {
 			fetched++
 			if url != "https://svc.example/jwks.json" {
 				return nil, errors.New("unexpected URL")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/issuer"
+	"github.com/keyward/keyward/jose"
 )
 
 const (
@@ -309,15 +310,17 @@ type metadata struct {
 }
 
 // discovery handles GET /.well-known/openid-configuration and
-// /.well-known/oauth-authorization-server.
+// /.well-known/oauth-authorization-server. The ID-token algorithms are
+// those of the active keys, RS256 first (OIDC Discovery §3 requires it);
+// the access-token algorithms those of the published primary keys.
 func (s *Server) discovery(w http.ResponseWriter, r *http.Request) error {
 	base := strings.TrimSuffix(s.iss.IssuerURL(), "/")
-	var algs []string
-	for _, a := range s.iss.Keys().Algorithms() {
-		algs = append(algs, string(a))
-	}
-	if algs == nil {
-		algs = []string{}
+	names := func(algs []jose.Algorithm) []string {
+		out := make([]string, len(algs))
+		for i, a := range algs {
+			out[i] = string(a)
+		}
+		return out
 	}
 	auth := []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}
 	w.Header().Set("Cache-Control", "public, max-age=300")
@@ -341,8 +344,8 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) error {
 		TokenAuthMethods:        append([]string{"none"}, auth...),
 		RevocationAuthMethods:   append([]string{"none"}, auth...),
 		SubjectTypes:            []string{"public"},
-		IDTokenAlgs:             algs,
-		AccessTokenAlgs:         algs,
+		IDTokenAlgs:             names(s.iss.Keys().IDTokenAlgorithms()),
+		AccessTokenAlgs:         names(s.iss.Keys().AccessTokenAlgorithms()),
 		ClaimsSupported:         []string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope", "roles", "azp", "auth_time", "nonce", "preferred_username", "name", "email", "email_verified"},
 		FirstPartyLoginEndpoint: base + "/login",
 	})

@@ -320,15 +320,26 @@ func TestJWKSAndDiscovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	idSigner, err := s.keys.IDTokenSigner(jose.RS256)
+	if err != nil || idSigner.KeyID() == signer.KeyID() {
+		t.Fatalf("RS256 ID-token signer %v: %v", idSigner, err)
+	}
 	var etag string
 	for _, path := range []string{"/.well-known/jwks.json", "/jwks.json"} {
 		resp, b := s.do(t, http.MethodGet, path, "", nil, nil)
 		if resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != "public, max-age=300" || resp.Header.Get("Content-Type") != "application/jwk-set+json" {
 			t.Fatalf("%s: %d %v", path, resp.StatusCode, resp.Header)
 		}
+		// The ES256 key and the RS256 key of ID tokens.
 		set, err := jose.ParseJWKS(b)
-		if err != nil || len(set.Keys) != 1 || set.Keys[0].KeyID != signer.KeyID() || set.Keys[0].Algorithm != jose.ES256 {
+		if err != nil || len(set.Keys) != 2 {
 			t.Fatalf("%s: %s (%v)", path, b, err)
+		}
+		for _, want := range []*jose.Signer{signer, idSigner} {
+			keys := set.Lookup(want.KeyID())
+			if len(keys) != 1 || keys[0].Algorithm != want.Algorithm() || keys[0].Use != "sig" {
+				t.Fatalf("%s: no %s key %s with use sig: %s", path, want.Algorithm(), want.KeyID(), b)
+			}
 		}
 		etag = resp.Header.Get("ETag")
 		if !strings.HasPrefix(etag, `"`) || !strings.HasSuffix(etag, `"`) || len(etag) < 10 {
@@ -355,14 +366,15 @@ func TestJWKSAndDiscovery(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := map[string]any{
-			"issuer":                                s.srv.URL,
-			"jwks_uri":                              s.srv.URL + "/.well-known/jwks.json",
-			"token_endpoint":                        s.srv.URL + "/token",
-			"revocation_endpoint":                   s.srv.URL + "/revoke",
-			"grant_types_supported":                 []any{"authorization_code", "refresh_token", "client_credentials"},
-			"response_types_supported":              []any{"code"},
-			"id_token_signing_alg_values_supported": []any{"ES256"},
-			"token_endpoint_auth_methods_supported": []any{"none", "client_secret_basic", "client_secret_post", "private_key_jwt"},
+			"issuer":                                    s.srv.URL,
+			"jwks_uri":                                  s.srv.URL + "/.well-known/jwks.json",
+			"token_endpoint":                            s.srv.URL + "/token",
+			"revocation_endpoint":                       s.srv.URL + "/revoke",
+			"grant_types_supported":                     []any{"authorization_code", "refresh_token", "client_credentials"},
+			"response_types_supported":                  []any{"code"},
+			"id_token_signing_alg_values_supported":     []any{"RS256", "ES256"},
+			"access_token_signing_alg_values_supported": []any{"ES256"},
+			"token_endpoint_auth_methods_supported":     []any{"none", "client_secret_basic", "client_secret_post", "private_key_jwt"},
 		}
 		for k, v := range want {
 			got, _ := json.Marshal(md[k])

@@ -308,8 +308,12 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	iss, err := issuer.New(issuer.Config{
 		Store: store, Keys: km, Issuer: o.issuer, Audience: o.audience,
 		AccessTTL: o.keys.accessTTL, RefreshTTL: o.refreshTTL, Logger: logger,
-		ClientKeys: func(ctx context.Context, url string) (*jose.JWKS, error) {
-			return jwks.Fetch(ctx, clientKeysHTTP, url)
+		ClientKeys: func(ctx context.Context, url, _ string) (jose.KeySet, error) {
+			set, err := jwks.Fetch(ctx, clientKeysHTTP, url)
+			if err != nil {
+				return nil, err
+			}
+			return set, nil
 		},
 		Observer: issuerMetrics,
 	})
