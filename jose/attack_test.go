@@ -268,6 +268,9 @@ func TestAttacks(t *testing.T) {
 		// Encoding of the segments.
 		{name: "padded header", token: compact(enc(`{"alg":"RS256","kid":"rsa"}`)+"=", enc(k.payload), b64.EncodeToString(rsSig)), want: ErrMalformed},
 		{name: "padded signature", token: good[RS256] + "==", want: ErrMalformed},
+		{name: "line break in the signature", token: good[RS256][:len(good[RS256])-8] + "\n" + good[RS256][len(good[RS256])-8:], want: ErrMalformed},
+		{name: "CR LF in the header", token: "eyJh\r\n" + good[RS256][4:], want: ErrMalformed},
+		{name: "space in the payload", token: strings.Replace(good[RS256], ".", ". ", 1), want: ErrMalformed},
 		{name: "padded payload", token: compact(enc(`{"alg":"RS256","kid":"rsa"}`), base64.URLEncoding.EncodeToString([]byte(k.payload+" ")), b64.EncodeToString(rsSig)), want: ErrMalformed},
 		{name: "standard base64 alphabet", token: stdAlphabet, want: ErrMalformed},
 		{name: "non-canonical last character", token: lastBits, want: ErrMalformed},

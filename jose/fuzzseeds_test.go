@@ -187,7 +187,24 @@ func fuzzSeeds(t *testing.T) map[string]map[string]string {
 	pemSeeds["unknown-block"] = corpusBytes([]byte("-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n"))
 	pemSeeds["not-pem"] = corpusBytes([]byte("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA"))
 
+	fastSeeds := map[string]string{}
+	for _, tc := range fastPathCases {
+		fastSeeds[strings.ReplaceAll(tc.name, " ", "-")] = corpusBytes([]byte(tc.doc))
+	}
+
+	b64Seeds := map[string]string{
+		"token":         corpusString(strings.Split(rs, ".")[2]),
+		"empty":         corpusString(""),
+		"one-char":      corpusString("A"),
+		"trailing-bits": corpusString("AB"),
+		"padded":        corpusString("QUJDRA=="),
+		"std-alphabet":  corpusString("+/+/"),
+		"line-break":    corpusString("QUJD\nRA"),
+	}
+
 	return map[string]map[string]string{
+		"FuzzBase64":      b64Seeds,
+		"FuzzFastPath":    fastSeeds,
 		"FuzzParse":       tokenSeeds,
 		"FuzzVerifyJWT":   tokenSeeds,
 		"FuzzParseJWK":    jwkSeeds,

@@ -189,76 +189,116 @@ func Parse(token string) (*JWS, error) {
 // parameters. An empty signature segment parses (an unsigned token can be
 // inspected) but never verifies.
 func ParseLimit(token string, maxSize int) (*JWS, error) {
+	j := new(JWS)
+	if err := j.parse(token, maxSize); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+// parse is ParseLimit into j, which must be zero.
+func (j *JWS) parse(token string, maxSize int) error {
+	seg, err := decodeJWS(token, maxSize, nil, &j.Header)
+	if err != nil {
+		return err
+	}
+	j.signingInput, j.payload, j.signature = seg.input, seg.payload, seg.signature
+	return nil
+}
+
+// segments are the parts of a compact JWS that are checked and read after
+// its header.
+type segments struct {
+	input     []byte // ASCII(BASE64URL(header) || '.' || BASE64URL(payload))
+	payload   []byte
+	signature []byte
+}
+
+// decodeJWS does the work of ParseLimit: it reads the header into h and
+// returns the other segments, decoded into scratch when they fit and into a
+// new buffer otherwise. Nothing it is given or returns is kept anywhere
+// else, so that VerifyJWT can keep a typical token on its stack.
+func decodeJWS(token string, maxSize int, scratch []byte, h *Header) (segments, error) {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxTokenSize
 	}
 	if len(token) > maxSize {
-		return nil, fmt.Errorf("%w: %d bytes (limit %d)", ErrTooLarge, len(token), maxSize)
-	}
-	// The base64 decoder skips CR and LF; a token never contains them.
-	if strings.IndexByte(token, '\n') >= 0 || strings.IndexByte(token, '\r') >= 0 {
-		return nil, fmt.Errorf("%w: line break in the token", ErrMalformed)
+		return segments{}, fmt.Errorf("%w: %d bytes (limit %d)", ErrTooLarge, len(token), maxSize)
 	}
 	h64, rest, ok1 := strings.Cut(token, ".")
 	p64, s64, ok2 := strings.Cut(rest, ".")
 	if !ok1 || !ok2 || strings.IndexByte(s64, '.') >= 0 {
-		return nil, fmt.Errorf("%w: a compact JWS has exactly three segments", ErrMalformed)
+		return segments{}, fmt.Errorf("%w: a compact JWS has exactly three segments", ErrMalformed)
 	}
 	if h64 == "" {
-		return nil, fmt.Errorf("%w: empty header segment", ErrMalformed)
+		return segments{}, fmt.Errorf("%w: empty header segment", ErrMalformed)
 	}
-	// One allocation holds the token's bytes and every decoded segment.
+	// One buffer holds the signing input and every decoded segment. Line
+	// breaks, padding and the standard alphabet are refused by the
+	// decoder.
 	hn, pn, sn := b64.DecodedLen(len(h64)), b64.DecodedLen(len(p64)), b64.DecodedLen(len(s64))
-	buf := make([]byte, len(token)+hn+pn+sn)
-	copy(buf, token)
-	in := buf[:len(h64)+1+len(p64)]
-	out := buf[len(token):]
+	inLen := len(h64) + 1 + len(p64)
+	var buf []byte
+	if n := inLen + hn + pn + sn; n <= len(scratch) {
+		buf = scratch[:n]
+	} else {
+		buf = make([]byte, n)
+	}
+	copy(buf, token[:inLen])
+	out := buf[inLen:]
 
-	header, err := decodeSegment(out[:hn:hn], buf[:len(h64)], "header")
+	header, err := decodeSegment(out[:hn:hn], h64, "header")
 	if err != nil {
-		return nil, err
+		return segments{}, err
 	}
 	// The header is read first, so that "alg":"none" is refused as such
 	// whatever follows it.
-	j := &JWS{signingInput: in}
-	if err := j.parseHeader(header); err != nil {
-		return nil, err
+	if err := parseHeader(header, h); err != nil {
+		return segments{}, err
 	}
-	payload, err := decodeSegment(out[hn:hn+pn:hn+pn], buf[len(h64)+1:len(h64)+1+len(p64)], "payload")
+	payload, err := decodeSegment(out[hn:hn+pn:hn+pn], p64, "payload")
 	if err != nil {
-		return nil, err
+		return segments{}, err
 	}
-	sig, err := decodeSegment(out[hn+pn:], buf[len(in)+1:len(token)], "signature")
+	sig, err := decodeSegment(out[hn+pn:], s64, "signature")
 	if err != nil {
-		return nil, err
+		return segments{}, err
 	}
-	j.payload, j.signature = payload, sig
-	return j, nil
+	return segments{input: buf[:inLen:inLen], payload: payload, signature: sig}, nil
 }
 
-func decodeSegment(dst, src []byte, what string) ([]byte, error) {
-	n, err := b64.Decode(dst, src)
-	if err != nil {
+func decodeSegment(dst []byte, src, what string) ([]byte, error) {
+	n, ok := decodeBase64URL(dst, src)
+	if !ok {
 		return nil, fmt.Errorf("%w: %s is not unpadded base64url", ErrMalformed, what)
 	}
 	return dst[:n], nil
 }
 
-func (j *JWS) parseHeader(data []byte) error {
-	if err := json.Unmarshal(data, (*headerReader)(j)); err != nil {
-		return fmt.Errorf("%w: header: %v", ErrMalformed, jsonReason(err))
+// parseHeader reads a protected header into h and refuses what Parse
+// refuses. data does not outlive the call.
+func parseHeader(data []byte, h *Header) error {
+	var refused uint8
+	// The fast path's strings are slices of this one copy.
+	if !fastHeader(string(data), h) {
+		// The strict decoder reads a copy, so that data can be on the
+		// caller's stack.
+		r := new(headerReader)
+		if err := json.Unmarshal(bytes.Clone(data), r); err != nil {
+			return fmt.Errorf("%w: header: %v", ErrMalformed, jsonReason(err))
+		}
+		*h, refused = r.Header, r.refused
 	}
-	h := &j.Header
 	switch {
-	case j.refused&refusedCrit != 0:
+	case refused&refusedCrit != 0:
 		return fmt.Errorf("%w: \"crit\" names an extension this verifier does not implement", ErrUnsupported)
-	case j.refused&refusedJWK != 0:
+	case refused&refusedJWK != 0:
 		return fmt.Errorf("%w: embedded \"jwk\" keys are never trusted", ErrUnsupported)
-	case j.refused&refusedJKU != 0:
+	case refused&refusedJKU != 0:
 		return fmt.Errorf("%w: \"jku\" key URLs are never followed", ErrUnsupported)
-	case j.refused&refusedX5U != 0:
+	case refused&refusedX5U != 0:
 		return fmt.Errorf("%w: \"x5u\" certificate URLs are never followed", ErrUnsupported)
-	case j.refused&refusedX5C != 0:
+	case refused&refusedX5C != 0:
 		return fmt.Errorf("%w: embedded \"x5c\" certificates are never trusted", ErrUnsupported)
 	}
 	if h.Algorithm == "" {
@@ -295,11 +335,17 @@ func (j *JWS) UnsafePayload() []byte { return j.payload }
 // or several keys could verify a token without "kid", and [ErrSignature]
 // when the signature does not verify.
 func (j *JWS) Verify(keys KeySet, algs AlgorithmSet) (*JWK, error) {
-	alg := j.Header.Algorithm
+	return verifyParts(keys, algs, &j.Header, j.signingInput, j.signature)
+}
+
+// verifyParts is JWS.Verify on the parts of a JWS; msg and sig do not
+// outlive the call.
+func verifyParts(keys KeySet, algs AlgorithmSet, h *Header, msg, sig []byte) (*JWK, error) {
+	alg := h.Algorithm
 	if !algs.Contains(alg) {
 		return nil, fmt.Errorf("%w: %s is not in the allowlist [%s]", ErrAlgorithmNotAllowed, alg, algs)
 	}
-	kid := j.Header.KeyID
+	kid := h.KeyID
 	cands := keys.Lookup(kid)
 	var key *JWK
 	n := 0
@@ -323,7 +369,7 @@ func (j *JWS) Verify(keys KeySet, algs AlgorithmSet) (*JWK, error) {
 	case kid == "" && n > 1:
 		return nil, fmt.Errorf("%w: the token has no kid and %d keys could verify it", ErrKeyNotFound, n)
 	}
-	if err := verifySignature(key.Key, alg, j.signingInput, j.signature); err != nil {
+	if err := verifySignature(key.Key, alg, msg, sig); err != nil {
 		return nil, err
 	}
 	return key, nil
@@ -375,7 +421,9 @@ func verifySignature(key any, alg Algorithm, msg, sig []byte) error {
 		}
 		d := digest(alg, msg, &buf)
 		if alg[0] == 'P' {
-			err = rsa.VerifyPSS(k, alg.Hash(), d, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+			// VerifyPSS keeps the digest as far as the compiler can
+			// tell; a copy keeps buf on the stack for the other paths.
+			err = rsa.VerifyPSS(k, alg.Hash(), bytes.Clone(d), sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
 		} else {
 			err = rsa.VerifyPKCS1v15(k, alg.Hash(), d, sig)
 		}
@@ -390,8 +438,11 @@ func verifySignature(key any, alg Algorithm, msg, sig []byte) error {
 		}
 	case SharedSecret:
 		mac := hmac.New(alg.Hash().New, k)
-		mac.Write(msg)
-		if !hmac.Equal(mac.Sum(buf[:0]), sig) {
+		// The hash keeps what it is given as far as the compiler can
+		// tell; a copy keeps msg, which may be on the caller's stack,
+		// where it is.
+		mac.Write(bytes.Clone(msg))
+		if !hmac.Equal(mac.Sum(nil), sig) {
 			err = errors.New("mismatch")
 		}
 	default:

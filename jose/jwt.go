@@ -1,6 +1,7 @@
 package jose
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -189,16 +190,30 @@ func readStringClaim(dec *jsontext.Decoder, name string) (string, error) {
 // ParseClaims decodes a JWT payload strictly: a JSON object, no duplicate
 // member names, registered claims of the right JSON types.
 func ParseClaims(payload []byte) (*Claims, error) {
+	c := new(Claims)
+	if err := parseClaims(payload, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// parseClaims is ParseClaims into c, which must be zero.
+func parseClaims(payload []byte, c *Claims) error {
 	// The decoder takes "null" for an empty object; a claims set must be
 	// an object.
 	if i := firstNonSpace(payload); i < 0 || payload[i] != '{' {
-		return nil, fmt.Errorf("%w: claims: the payload is not a JSON object", ErrMalformed)
+		return fmt.Errorf("%w: claims: the payload is not a JSON object", ErrMalformed)
 	}
-	c := new(Claims)
-	if err := json.Unmarshal(payload, c); err != nil {
-		return nil, fmt.Errorf("%w: claims: %v", ErrMalformed, jsonReason(err))
+	// The strings of the claims are slices of one copy of the payload.
+	if fastClaims(string(payload), c) {
+		return nil
 	}
-	return c, nil
+	*c = Claims{}
+	// A copy, so that payload may be on the caller's stack.
+	if err := json.Unmarshal(bytes.Clone(payload), c); err != nil {
+		return fmt.Errorf("%w: claims: %v", ErrMalformed, jsonReason(err))
+	}
+	return nil
 }
 
 // firstNonSpace returns the index of the first byte of b that is not JSON
@@ -393,25 +408,41 @@ type Token struct {
 // ([Policy.Validate]), in that order, so nothing in the payload is trusted
 // before the signature holds. A nil policy is the zero Policy.
 func VerifyJWT(token string, keys KeySet, algs AlgorithmSet, policy *Policy) (*Token, error) {
-	j, err := Parse(token)
+	return VerifyJWTLimit(token, DefaultMaxTokenSize, keys, algs, policy)
+}
+
+// VerifyJWTLimit is [VerifyJWT] with the size limit of [ParseLimit]: maxSize
+// bytes, 0 meaning DefaultMaxTokenSize. keys is asked for the header's
+// "kid" once, after the header has been read, so a key set that fetches
+// keys on demand learns which one to look for.
+func VerifyJWTLimit(token string, maxSize int, keys KeySet, algs AlgorithmSet, policy *Policy) (*Token, error) {
+	// Typical tokens are decoded on the stack.
+	var scratch [1024]byte
+	var h Header
+	seg, err := decodeJWS(token, maxSize, scratch[:], &h)
 	if err != nil {
 		return nil, err
 	}
-	key, err := j.Verify(keys, algs)
+	key, err := verifyParts(keys, algs, &h, seg.input, seg.signature)
 	if err != nil {
 		return nil, err
 	}
-	c, err := ParseClaims(j.payload)
-	if err != nil {
+	// The token and its claims are one allocation.
+	v := new(struct {
+		t Token
+		c Claims
+	})
+	if err := parseClaims(seg.payload, &v.c); err != nil {
 		return nil, err
 	}
 	if policy == nil {
 		policy = &Policy{}
 	}
-	if err := policy.Validate(&j.Header, c); err != nil {
+	if err := policy.Validate(&h, &v.c); err != nil {
 		return nil, err
 	}
-	return &Token{Header: j.Header, Claims: c, Key: key}, nil
+	v.t = Token{Header: h, Claims: &v.c, Key: key}
+	return &v.t, nil
 }
 
 // SignJWT signs claims as a JWT with typ in the header ("JWT" when empty;

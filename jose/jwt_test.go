@@ -152,3 +152,74 @@ func TestPolicyMessages(t *testing.T) {
 		t.Errorf("audience message = %v", err)
 	}
 }
+
+// countingKeys records the key IDs it is asked for.
+type countingKeys struct {
+	set  *JWKS
+	kids []string
+}
+
+func (c *countingKeys) Lookup(kid string) []*JWK {
+	c.kids = append(c.kids, kid)
+	return c.set.Lookup(kid)
+}
+
+// TestVerifyJWTLimit checks the size limit of VerifyJWTLimit, that the key
+// set is asked once for the header's kid, and that tokens too large for the
+// stack buffer and claims off the fast path verify the same way.
+func TestVerifyJWTLimit(t *testing.T) {
+	t.Parallel()
+	key := signingKey(t, RS256)
+	s, err := NewSigner(key, RS256, "k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := NewNumericDate(time.Now().Add(time.Hour))
+	sign := func(extra map[string]any) string {
+		tok, err := s.SignJWT("", &Claims{Issuer: "iss", Expiry: exp, Extra: extra})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	small := sign(map[string]any{"role": "admin"})
+	big := sign(map[string]any{"blob": string(bytes.Repeat([]byte("x"), 3000))})
+	nested := sign(map[string]any{"address": map[string]any{"city": "Berlin"}})
+	set := &JWKS{Keys: []*JWK{verifyingJWK(t, key, RS256)}}
+	set.Keys[0].KeyID = "k1"
+	algs := mustAlgs(t, RS256)
+	policy := &Policy{Issuers: []string{"iss"}}
+	tests := []struct {
+		name    string
+		token   string
+		limit   int
+		want    error
+		lookups int
+	}{
+		{"small", small, 0, nil, 1},
+		{"exactly at the limit", small, len(small), nil, 1},
+		{"one byte over the limit", small, len(small) - 1, ErrTooLarge, 0},
+		{"larger than the stack buffer", big, 0, nil, 1},
+		{"claims off the fast path", nested, 0, nil, 1},
+		{"tampered", small[:len(small)-4] + "AAAA", 0, ErrSignature, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			keys := &countingKeys{set: set}
+			tok, err := VerifyJWTLimit(tc.token, tc.limit, keys, algs, policy)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+			if len(keys.kids) != tc.lookups || (tc.lookups > 0 && keys.kids[0] != "k1") {
+				t.Errorf("key set asked for %q, want k1 %d times", keys.kids, tc.lookups)
+			}
+			if err != nil {
+				return
+			}
+			if tok.Claims.Issuer != "iss" || tok.Header.KeyID != "k1" || tok.Key != set.Keys[0] {
+				t.Errorf("token = %+v, claims %+v", tok, tok.Claims)
+			}
+		})
+	}
+}
