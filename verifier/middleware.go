@@ -40,14 +40,26 @@ type MiddlewareConfig struct {
 
 type verifiedKey struct{}
 
-// verified is what Middleware puts in a request's context.
+// verified is what Middleware puts in a request's context: the request's
+// own copy of the verified claims and the token they came from, in one
+// allocation.
 type verified struct {
-	claims *jose.Claims
+	claims *jose.Claims // &own, or the claims given to WithClaims
+	own    jose.Claims
 	token  string
 }
 
 // ClaimsFrom returns the verified claims that [Middleware] put in the
-// request's context. The caller must not modify them.
+// request's context.
+//
+// Each request gets its own copy of the [jose.Claims] struct, even when the
+// verified-token cache answered for a token that other requests carry too,
+// so the request's handlers may reassign its fields (Subject, Audience,
+// Extra...). What the copy points to is shared with the cache and with every
+// concurrent request with the same token, and must not be modified: the
+// elements of Audience, and the Extra map with the maps and slices in it.
+// Clone them before changing them (maps.Clone, slices.Clone), or assign a
+// new Extra.
 func ClaimsFrom(ctx context.Context) (*jose.Claims, bool) {
 	v, ok := ctx.Value(verifiedKey{}).(*verified)
 	if !ok {
@@ -69,9 +81,17 @@ func TokenFrom(ctx context.Context) (string, bool) {
 
 // WithClaims returns a copy of ctx that carries claims and the token they
 // came from, as [Middleware] does; for tests and for handlers that verify
-// tokens themselves.
+// tokens themselves. [ClaimsFrom] then returns claims itself, not a copy.
 func WithClaims(ctx context.Context, claims *jose.Claims, token string) context.Context {
 	return context.WithValue(ctx, verifiedKey{}, &verified{claims: claims, token: token})
+}
+
+// withOwnClaims is [WithClaims] with a copy of claims, made in the
+// allocation that holds them in the context.
+func withOwnClaims(ctx context.Context, claims *jose.Claims, token string) context.Context {
+	v := &verified{own: *claims, token: token}
+	v.claims = &v.own
+	return context.WithValue(ctx, verifiedKey{}, v)
 }
 
 // Middleware returns net/http middleware that lets a request through only
@@ -103,12 +123,12 @@ func Middleware(v *Verifier, cfg MiddlewareConfig) func(http.Handler) http.Handl
 				onError(w, r, err)
 				return
 			}
-			claims, err := v.Verify(r.Context(), token)
+			claims, err := v.verifyShared(r.Context(), token)
 			if err != nil {
 				onError(w, r, err)
 				return
 			}
-			next.ServeHTTP(w, r.WithContext(WithClaims(r.Context(), claims, token)))
+			next.ServeHTTP(w, r.WithContext(withOwnClaims(r.Context(), claims, token)))
 		})
 	}
 }

@@ -122,9 +122,10 @@ type Verifier struct {
 	obs     Observer
 }
 
-// entry is one verified token in the cache.
+// entry is one verified token in the cache. It holds its own copy of the
+// Claims struct, so that callers may change the fields of theirs.
 type entry struct {
-	claims *jose.Claims
+	claims jose.Claims
 	kid    string
 	key    *jose.JWK // the key that verified it, by identity
 	exp    int64
@@ -205,8 +206,14 @@ func New(cfg Config) (*Verifier, error) {
 
 // Verify checks token completely — size, signature with a key from the key
 // set under the algorithm allowlist, then type, expiry, issuer, audience and
-// required claims — and returns its claims, which the caller must not
-// modify.
+// required claims — and returns its claims.
+//
+// Every call returns a Claims struct of its own, whose fields the caller may
+// reassign. What they point to may be shared with the verified-token cache
+// and with concurrent callers that verified the same token, and must be
+// treated as read-only: the elements of Audience, and the Extra map with
+// the maps and slices in it (clone them before changing them, or assign a
+// new Extra).
 //
 // Errors wrap one of the jose categories (jose.ErrExpired,
 // jose.ErrSignature, jose.ErrAudience...) or [ErrKeySourceUnavailable]; their
@@ -218,7 +225,25 @@ func New(cfg Config) (*Verifier, error) {
 // and against the key set, so a token whose key has left the set is
 // verified again, and fails.
 func (v *Verifier) Verify(ctx context.Context, token string) (*jose.Claims, error) {
-	claims, err := v.verify(ctx, token)
+	claims, cached, err := v.observed(ctx, token)
+	if cached {
+		c := *claims
+		claims = &c
+	}
+	return claims, err
+}
+
+// verifyShared is [Verifier.Verify] for callers that copy the claims
+// themselves before handing them out ([Middleware]): a cache hit answers
+// with the cached claims, which must not be modified.
+func (v *Verifier) verifyShared(ctx context.Context, token string) (*jose.Claims, error) {
+	claims, _, err := v.observed(ctx, token)
+	return claims, err
+}
+
+// observed is verify with the outcome told to the observer.
+func (v *Verifier) observed(ctx context.Context, token string) (*jose.Claims, bool, error) {
+	claims, cached, err := v.verify(ctx, token)
 	if v.obs != nil {
 		if err != nil {
 			v.obs.Verified("invalid", Reason(err))
@@ -226,28 +251,29 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*jose.Claims, erro
 			v.obs.Verified("valid", "")
 		}
 	}
-	return claims, err
+	return claims, cached, err
 }
 
-// verify is [Verifier.Verify] without the observer's outcome.
-func (v *Verifier) verify(ctx context.Context, token string) (*jose.Claims, error) {
+// verify checks token and reports whether the claims are the cache's own,
+// which nobody may modify.
+func (v *Verifier) verify(ctx context.Context, token string) (*jose.Claims, bool, error) {
 	if v.cache != nil {
 		if e, ok := v.cache.Get(token); ok {
 			if v.now().Unix() < e.exp+v.leeway {
 				ks, err := v.keys.Keys(ctx, e.kid)
 				if err != nil {
-					return nil, fmt.Errorf("%w: %w", ErrKeySourceUnavailable, err)
+					return nil, false, fmt.Errorf("%w: %w", ErrKeySourceUnavailable, err)
 				}
 				for _, k := range ks.Lookup(e.kid) {
 					if k == e.key {
-						if err := v.checkRevoked(e.claims); err != nil {
+						if err := v.checkRevoked(&e.claims); err != nil {
 							v.cache.Remove(token)
-							return nil, err
+							return nil, false, err
 						}
 						if v.obs != nil {
 							v.obs.CacheHit()
 						}
-						return e.claims, nil
+						return &e.claims, true, nil
 					}
 				}
 			}
@@ -259,31 +285,31 @@ func (v *Verifier) verify(ctx context.Context, token string) (*jose.Claims, erro
 	}
 	j, err := jose.ParseLimit(token, v.maxSize)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	kid := j.Header.KeyID
 	ks, err := v.keys.Keys(ctx, kid)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrKeySourceUnavailable, err)
+		return nil, false, fmt.Errorf("%w: %w", ErrKeySourceUnavailable, err)
 	}
 	key, err := j.Verify(ks, v.algs)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	claims, err := jose.ParseClaims(j.UnsafePayload())
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if err := v.policy.Validate(&j.Header, claims); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if err := v.checkRevoked(claims); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if v.cache != nil {
-		v.cache.Add(token, &entry{claims: claims, kid: kid, key: key, exp: int64(claims.Expiry)})
+		v.cache.Add(token, &entry{claims: *claims, kid: kid, key: key, exp: int64(claims.Expiry)})
 	}
-	return claims, nil
+	return claims, false, nil
 }
 
 // reasons are the names of the error categories for [Reason], most

@@ -8,11 +8,16 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
+	"reflect"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -168,15 +173,21 @@ func TestCacheChecksExpiryOnEveryHit(t *testing.T) {
 	t.Parallel()
 	rsaA := loadTestKey(t, "rsa-a.pem", jose.RS256)
 	c := newClock()
-	v := newVerifier(t, baseConfig(c, rsaA))
+	obs := &countingObserver{}
+	cfg := baseConfig(c, rsaA)
+	cfg.Observer = obs
+	v := newVerifier(t, cfg)
 	tok := rsaA.sign(t, "at+jwt", claims()) // exp = t0 + 15m
 	first, err := v.Verify(t.Context(), tok)
 	if err != nil {
 		t.Fatal(err)
 	}
 	second, err := v.Verify(t.Context(), tok)
-	if err != nil || second != first || v.CacheLen() != 1 {
-		t.Fatalf("not a cache hit: %v %v %d", err, second == first, v.CacheLen())
+	if err != nil || obs.hits.Load() != 1 || v.CacheLen() != 1 {
+		t.Fatalf("not a cache hit: %v, %d hits, %d cached", err, obs.hits.Load(), v.CacheLen())
+	}
+	if second == first || !reflect.DeepEqual(second, first) {
+		t.Fatalf("a hit gave %p %+v, want a copy of %p %+v", second, second, first, first)
 	}
 	c.Add(15*time.Minute + DefaultLeeway - time.Second)
 	if _, err := v.Verify(t.Context(), tok); err != nil {
@@ -409,7 +420,10 @@ func TestCombine(t *testing.T) {
 	}
 }
 
-func TestCacheHitAllocatesNothing(t *testing.T) {
+// TestCacheHitAllocations: a hit costs Verify the copy of the Claims struct
+// it returns, and the middleware nothing beyond what an uncached request
+// costs it (it copies the claims into the allocation that carries them).
+func TestCacheHitAllocations(t *testing.T) {
 	rsaA := loadTestKey(t, "rsa-a.pem", jose.RS256)
 	c := newClock()
 	v := newVerifier(t, baseConfig(c, rsaA))
@@ -418,15 +432,116 @@ func TestCacheHitAllocatesNothing(t *testing.T) {
 	if _, err := v.Verify(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
-	allocs := testing.AllocsPerRun(1000, func() {
-		if _, err := v.Verify(ctx, tok); err != nil {
-			t.Fatal(err)
-		}
-	})
-	if allocs != 0 {
-		t.Fatalf("%v allocations per cache hit", allocs)
+	tests := []struct {
+		name   string
+		verify func() (*jose.Claims, error)
+		want   float64
+	}{
+		{"Verify", func() (*jose.Claims, error) { return v.Verify(ctx, tok) }, 1},
+		{"verifyShared", func() (*jose.Claims, error) { return v.verifyShared(ctx, tok) }, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			allocs := testing.AllocsPerRun(1000, func() {
+				if _, err := tt.verify(); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if allocs != tt.want {
+				t.Fatalf("%v allocations per cache hit, want %v", allocs, tt.want)
+			}
+		})
 	}
 }
+
+// TestCacheHitClaimsAreTheCallers runs with -race in CI: requests with the
+// same token, answered from the cache, each reassign the fields of their
+// own claims, through Verify and through the middleware.
+func TestCacheHitClaimsAreTheCallers(t *testing.T) {
+	t.Parallel()
+	rsaA := loadTestKey(t, "rsa-a.pem", jose.RS256)
+	c := newClock()
+	v := newVerifier(t, baseConfig(c, rsaA))
+	tok := rsaA.sign(t, "at+jwt", claims())
+	if _, err := v.Verify(t.Context(), tok); err != nil {
+		t.Fatal(err)
+	}
+	// modify changes every top-level field of c, then checks that no other
+	// request changed them meanwhile.
+	modify := func(c *jose.Claims, i int) error {
+		me := fmt.Sprintf("caller-%d", i)
+		extra := maps.Clone(c.Extra)
+		extra["seen_by"] = me
+		*c = jose.Claims{Issuer: me, Subject: me, Audience: jose.Audience{me}, Expiry: 1, NotBefore: 1, IssuedAt: 1, ID: me, Extra: extra}
+		for range 10 {
+			runtime.Gosched()
+			if c.Subject != me || c.Issuer != me || c.Extra["seen_by"] != me {
+				return fmt.Errorf("caller %d sees %+v", i, c)
+			}
+		}
+		return nil
+	}
+	h := Middleware(v, MiddlewareConfig{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _ := ClaimsFrom(r.Context())
+		i, _ := strconv.Atoi(r.Header.Get("X-Caller"))
+		if err := modify(c, i); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
+	}))
+	tests := []struct {
+		name string
+		call func(i int) error
+	}{
+		{"Verify", func(i int) error {
+			c, err := v.Verify(t.Context(), tok)
+			if err != nil {
+				return err
+			}
+			return modify(c, i)
+		}},
+		{"Middleware", func(i int) error {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.Header.Set("Authorization", "Bearer "+tok)
+			r.Header.Set("X-Caller", strconv.Itoa(i))
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != http.StatusOK {
+				return fmt.Errorf("status %d: %s", w.Code, w.Body)
+			}
+			return nil
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			const callers = 8
+			errs := make(chan error, callers)
+			var wg sync.WaitGroup
+			for i := range callers {
+				wg.Go(func() { errs <- tt.call(i) })
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Error(err)
+				}
+			}
+			// The cached claims are as the issuer signed them.
+			got, err := v.Verify(t.Context(), tok)
+			if err != nil || got.Subject != "user-1" || got.Extra["seen_by"] != nil {
+				t.Fatalf("cached claims changed: %+v %v", got, err)
+			}
+		})
+	}
+}
+
+// countingObserver counts cache hits and misses.
+type countingObserver struct{ hits, misses atomic.Int64 }
+
+func (o *countingObserver) Verified(outcome, reason string) {}
+func (o *countingObserver) CacheHit()                       { o.hits.Add(1) }
+func (o *countingObserver) CacheMiss()                      { o.misses.Add(1) }
 
 // TestDependencies keeps the promise of the package documentation: a
 // service that verifies tokens pulls in no SQL driver and no issuer code.
