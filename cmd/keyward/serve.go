@@ -15,8 +15,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward"
@@ -304,18 +306,15 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		return err
 	}
 	// Clients registered with a JWKS URL for private_key_jwt.
-	clientKeysHTTP := jwks.NewClient()
+	clientKeys, err := newClientKeySets(jwks.NewClient(), maxClientKeySets)
+	if err != nil {
+		return err
+	}
 	iss, err := issuer.New(issuer.Config{
 		Store: store, Keys: km, Issuer: o.issuer, Audience: o.audience,
 		AccessTTL: o.keys.accessTTL, RefreshTTL: o.refreshTTL, Logger: logger,
-		ClientKeys: func(ctx context.Context, url, _ string) (jose.KeySet, error) {
-			set, err := jwks.Fetch(ctx, clientKeysHTTP, url)
-			if err != nil {
-				return nil, err
-			}
-			return set, nil
-		},
-		Observer: issuerMetrics,
+		ClientKeys: clientKeys.Keys,
+		Observer:   issuerMetrics,
 	})
 	if err != nil {
 		return err
@@ -365,6 +364,54 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		return err
 	}
 	return nil
+}
+
+// maxClientKeySets bounds the client JWK Sets serve caches.
+const maxClientKeySets = 1024
+
+// clientKeyMaxAge bounds how long a client's JWK Set is used without a
+// successful fetch: a key the client removes from its set stops
+// authenticating within that time.
+const clientKeyMaxAge = time.Hour
+
+// clientKeySets caches the JWK Sets that clients registered with
+// --jwks-url publish for private_key_jwt: one [jwks.Set] per URL, which
+// keeps the set for the lifetime its server announces (one minute to
+// clientKeyMaxAge), revalidates it with If-None-Match, and fetches it
+// again on an unknown kid at most once per cooldown, concurrent callers
+// sharing one fetch. The least recently used URL goes first when more
+// than the bound are in use.
+type clientKeySets struct {
+	client *http.Client
+	now    func() time.Time // nil means time.Now
+
+	mu   sync.Mutex // makes the lookup and the creation of a Set one step
+	sets *lru.Cache[string, *jwks.Set]
+}
+
+func newClientKeySets(client *http.Client, size int) (*clientKeySets, error) {
+	sets, err := lru.New[string, *jwks.Set](size)
+	if err != nil {
+		return nil, err
+	}
+	return &clientKeySets{client: client, sets: sets}, nil
+}
+
+// Keys implements [issuer.ClientKeysFunc].
+func (c *clientKeySets) Keys(ctx context.Context, url, kid string) (jose.KeySet, error) {
+	c.mu.Lock()
+	set, ok := c.sets.Get(url)
+	if !ok {
+		var err error
+		set, err = jwks.New(jwks.Config{URL: url, Client: c.client, Now: c.now, MaxTTL: clientKeyMaxAge, MaxStale: clientKeyMaxAge})
+		if err != nil {
+			c.mu.Unlock()
+			return nil, err
+		}
+		c.sets.Add(url, set)
+	}
+	c.mu.Unlock()
+	return set.Keys(ctx, kid)
 }
 
 // bootstrapAdmin creates the admin user of an empty store, prints its
