@@ -33,6 +33,7 @@ type clientJSON struct {
 	Audience     string    `json:"audience,omitempty"`
 	JWKSURL      string    `json:"jwks_url,omitempty"`
 	HasJWKS      bool      `json:"jwks,omitempty"`
+	IDTokenAlg   string    `json:"id_token_signed_response_alg,omitempty"`
 	CreatedAt    time.Time `json:"created_at"`
 }
 
@@ -45,7 +46,7 @@ func toClientJSON(c keyward.Client) clientJSON {
 	}
 	return clientJSON{ClientID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: orEmpty(c.RedirectURIs),
 		GrantTypes: orEmpty(c.GrantTypes), Scopes: orEmpty(c.Scopes), Audience: c.Audience,
-		JWKSURL: c.JWKSURL, HasJWKS: len(c.JWKS) > 0, CreatedAt: c.CreatedAt}
+		JWKSURL: c.JWKSURL, HasJWKS: len(c.JWKS) > 0, IDTokenAlg: c.IDTokenSignedResponseAlg, CreatedAt: c.CreatedAt}
 }
 
 // newClientCmd returns "keyward client", the management of OAuth clients.
@@ -70,6 +71,7 @@ func newClientAddCmd(sf *storeFlags) *cobra.Command {
 		audience     string
 		jwksURL      string
 		jwksFile     string
+		idTokenAlg   string
 		jsonOut      bool
 	)
 	cmd := &cobra.Command{
@@ -83,11 +85,21 @@ Without --grant, a confidential client gets client_credentials (and
 authorization_code and refresh_token when it has a --redirect-uri) and a
 public client authorization_code and refresh_token. A confidential client
 registered with --jwks or --jwks-url gets no secret: it authenticates with
-private_key_jwt (RFC 7523), signing with its own private key.`,
+private_key_jwt (RFC 7523), signing with its own private key.
+
+ID tokens are signed with serve's --alg unless --id-token-alg says
+otherwise (id_token_signed_response_alg of OpenID Connect Dynamic Client
+Registration). serve offers RS256 whatever its --alg, so --id-token-alg
+RS256 always works; any other value must be serve's --alg.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := keyward.Client{Name: args[0], Public: public, RedirectURIs: redirectURIs,
-				Scopes: scopes, Audience: audience, JWKSURL: jwksURL}
+				Scopes: scopes, Audience: audience, JWKSURL: jwksURL, IDTokenSignedResponseAlg: idTokenAlg}
+			if idTokenAlg != "" {
+				if alg, err := jose.ParseAlgorithm(idTokenAlg); err != nil || alg.Symmetric() {
+					return fmt.Errorf("--id-token-alg %q: want RS256 (always offered) or serve's --alg: RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512 or EdDSA", idTokenAlg)
+				}
+			}
 			if len(grants) == 0 {
 				grants = []string{issuer.GrantClientCredentials}
 				switch {
@@ -175,6 +187,7 @@ private_key_jwt (RFC 7523), signing with its own private key.`,
 	f.StringVar(&audience, "audience", "", "aud of the client's access tokens (default: serve's --audience)")
 	f.StringVar(&jwksURL, "jwks-url", "", "https URL of the client's JWK Set, for private_key_jwt")
 	f.StringVar(&jwksFile, "jwks", "", "file holding the client's public JWK Set, for private_key_jwt")
+	f.StringVar(&idTokenAlg, "id-token-alg", "", "algorithm of the client's ID tokens: RS256, or serve's --alg (default: serve's --alg)")
 	f.BoolVar(&jsonOut, "json", false, `print JSON ({"client_id":...,"client_secret":...})`)
 	return cmd
 }
@@ -242,9 +255,13 @@ func newClientShowCmd(sf *storeFlags) *cobra.Command {
 				if c.Public {
 					kind = "public"
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "client_id:     %s\nname:          %s\ntype:          %s\ngrants:        %s\nscopes:        %s\naudience:      %s\nredirect_uris: %s\ncreated:       %s\n",
+				idAlg := c.IDTokenSignedResponseAlg
+				if idAlg == "" {
+					idAlg = "(serve's --alg)"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "client_id:     %s\nname:          %s\ntype:          %s\ngrants:        %s\nscopes:        %s\naudience:      %s\nredirect_uris: %s\nid_token_alg:  %s\ncreated:       %s\n",
 					c.ID, c.Name, kind, strings.Join(c.GrantTypes, " "), strings.Join(c.Scopes, " "), c.Audience,
-					strings.Join(c.RedirectURIs, " "), c.CreatedAt.Format(time.RFC3339))
+					strings.Join(c.RedirectURIs, " "), idAlg, c.CreatedAt.Format(time.RFC3339))
 				return nil
 			})
 		},

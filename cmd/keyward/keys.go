@@ -58,6 +58,7 @@ agrees. A running server sees the change at its next check (within 5 seconds).`,
 					type keyJSON struct {
 						KID        string    `json:"kid"`
 						Alg        string    `json:"alg"`
+						Purpose    string    `json:"purpose"`
 						State      string    `json:"state"`
 						CreatedAt  time.Time `json:"created_at"`
 						ActivateAt time.Time `json:"activate_at,omitzero"`
@@ -67,14 +68,14 @@ agrees. A running server sees the change at its next check (within 5 seconds).`,
 					}
 					out := make([]keyJSON, 0, len(keys))
 					for _, k := range keys {
-						out = append(out, keyJSON{k.ID, k.Algorithm, string(k.State), k.CreatedAt, k.ActivateAt, k.RetireAt, k.RemoveAt, jsonRaw(k.PublicJWK)})
+						out = append(out, keyJSON{k.ID, k.Algorithm, purposeName(k.Purpose), string(k.State), k.CreatedAt, k.ActivateAt, k.RetireAt, k.RemoveAt, jsonRaw(k.PublicJWK)})
 					}
 					return printJSON(cmd.OutOrStdout(), out)
 				}
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED\tACTIVATE_AT\tRETIRE_AT\tREMOVE_AT")
+				fmt.Fprintln(tw, "KID\tALG\tPURPOSE\tSTATE\tCREATED\tACTIVATE_AT\tRETIRE_AT\tREMOVE_AT")
 				for _, k := range keys {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.State,
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, purposeName(k.Purpose), k.State,
 						stamp(k.CreatedAt), stamp(k.ActivateAt), stamp(k.RetireAt), stamp(k.RemoveAt))
 				}
 				return tw.Flush()
@@ -141,6 +142,10 @@ agrees. A running server sees the change at its next check (within 5 seconds).`,
 				if err != nil {
 					return err
 				}
+				if id, err := km.IDTokenSigner(issuer.RequiredIDTokenAlgorithm); err == nil && id.KeyID() != s.KeyID() {
+					fmt.Fprintf(cmd.OutOrStdout(), "key %s retired; %s signs, %s signs RS256 ID tokens\n", args[0], s.KeyID(), id.KeyID())
+					return nil
+				}
 				fmt.Fprintf(cmd.OutOrStdout(), "key %s retired; %s signs\n", args[0], s.KeyID())
 				return nil
 			})
@@ -148,6 +153,15 @@ agrees. A running server sees the change at its next check (within 5 seconds).`,
 	}
 	cmd.AddCommand(list, rotate, imp, retire)
 	return cmd
+}
+
+// purposeName names a key's purpose: "primary" (access tokens, and ID
+// tokens by default) or "id_token" (the RS256 keys of ID tokens).
+func purposeName(p keyward.KeyPurpose) string {
+	if p == keyward.KeyPurposePrimary {
+		return "primary"
+	}
+	return string(p)
 }
 
 // jsonRaw embeds stored JSON as is.

@@ -153,17 +153,20 @@ func TestMetricsAfterScriptedRun(t *testing.T) {
 			t.Errorf("%s = %v, want %v", series, got, want)
 		}
 	}
-	kids := p.jwks(t).KeyIDs()
-	if len(kids) != 1 {
-		t.Fatalf("JWKS kids %v, want one", kids)
+	// The ES256 key and the RS256 key of ID tokens, both active, made now
+	// and rotating every 720 h by default.
+	set := p.jwks(t)
+	if len(set.Keys) != 2 {
+		t.Fatalf("JWKS kids %v, want two", set.KeyIDs())
 	}
-	if got := metricValue(t, issuerPage, `keyward_signing_key_state{alg="ES256",kid="`+kids[0]+`",state="active"}`); got != 1 {
-		t.Errorf("key state = %v, want 1", got)
-	}
-	// The key was made now and rotates every 720 h by default.
-	next := metricValue(t, issuerPage, `keyward_signing_key_next_transition_seconds{kid="`+kids[0]+`",state="active"}`)
-	if hours := next / 3600; hours < 719 || hours > 720 {
-		t.Errorf("next transition in %v h, want about 720", hours)
+	for _, k := range set.Keys {
+		if got := metricValue(t, issuerPage, `keyward_signing_key_state{alg="`+string(k.Algorithm)+`",kid="`+k.KeyID+`",state="active"}`); got != 1 {
+			t.Errorf("%s key state = %v, want 1", k.Algorithm, got)
+		}
+		next := metricValue(t, issuerPage, `keyward_signing_key_next_transition_seconds{kid="`+k.KeyID+`",state="active"}`)
+		if hours := next / 3600; hours < 719 || hours > 720 {
+			t.Errorf("%s key: next transition in %v h, want about 720", k.Algorithm, hours)
+		}
 	}
 
 	gatePage := scrape(t, gateURL+"/.keyward/metrics")

@@ -169,16 +169,27 @@ func (f *keyFlags) register(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&f.rotateEvery, "rotate-every", 720*time.Hour, "signing-key rotation period")
 }
 
-// keyManager builds the key manager on store, or on a static key.
-func (f *keyFlags) keyManager(store keyward.KeyStore, masterKey []byte, static crypto.Signer, logger *slog.Logger) (*issuer.KeyManager, error) {
+// algorithm returns the --alg flag's algorithm.
+func (f *keyFlags) algorithm() (jose.Algorithm, error) {
 	alg, err := jose.ParseAlgorithm(f.alg)
 	if err != nil || alg.Symmetric() {
-		return nil, cli.Usagef("--alg %q: want RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512 or EdDSA", f.alg)
+		return "", cli.Usagef("--alg %q: want RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512 or EdDSA", f.alg)
+	}
+	return alg, nil
+}
+
+// keyManager builds the key manager on store, or on a static key. With a
+// master key, keys are kept in the store: all of them without a static
+// key, the RS256 ID-token keys with one.
+func (f *keyFlags) keyManager(store keyward.KeyStore, masterKey []byte, static crypto.Signer, logger *slog.Logger) (*issuer.KeyManager, error) {
+	alg, err := f.algorithm()
+	if err != nil {
+		return nil, err
 	}
 	cfg := issuer.KeyManagerConfig{
 		Alg: alg, RotateEvery: f.rotateEvery, AccessTTL: f.accessTTL, Static: static, Logger: logger,
 	}
-	if static == nil {
+	if masterKey != nil {
 		sealer, err := issuer.NewSealer(masterKey, nil)
 		if err != nil {
 			return nil, err
@@ -279,12 +290,26 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		static    crypto.Signer
 		masterKey []byte
 	)
+	needMasterKey := true
 	if o.signingKey != "" {
 		if static, err = readSigningKey(o.signingKey); err != nil {
 			return err
 		}
-	} else if masterKey, err = o.store.masterKey(true); err != nil {
-		return err
+		alg, err := o.keys.algorithm()
+		if err != nil {
+			return err
+		}
+		// A static key that cannot sign RS256 gets RS256 ID-token keys
+		// in the store, sealed with the master key.
+		if alg, err = issuer.KeyAlgorithm(static, alg); err != nil {
+			return fmt.Errorf("--signing-key %s: %w", o.signingKey, err)
+		}
+		needMasterKey = alg != issuer.RequiredIDTokenAlgorithm
+	}
+	if needMasterKey {
+		if masterKey, err = o.store.masterKey(true); err != nil {
+			return err
+		}
 	}
 	km, err := o.keys.keyManager(store, masterKey, static, logger)
 	if err != nil {
@@ -338,9 +363,13 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	srv := server.NewHTTPServer(o.listen, handler, logger)
 	srv.BaseContext = func(net.Listener) context.Context { return ctx }
 	signer, _ := km.Signer()
+	idAlgs := make([]string, 0, 2)
+	for _, a := range km.IDTokenAlgorithms() {
+		idAlgs = append(idAlgs, string(a))
+	}
 	logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("issuer", o.issuer),
 		slog.String("audience", o.audience), slog.String("kid", signer.KeyID()), slog.String("alg", string(signer.Algorithm())),
-		slog.Bool("static_key", km.Static()))
+		slog.String("id_token_algs", strings.Join(idAlgs, ",")), slog.Bool("static_key", km.Static()))
 
 	bg, cancelBG := context.WithCancel(ctx)
 	defer cancelBG()

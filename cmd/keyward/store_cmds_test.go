@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"maps"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -154,6 +156,22 @@ func TestClientCommands(t *testing.T) {
 	if !strings.Contains(pub, "client_id:") || strings.Contains(pub, "client_secret") {
 		t.Fatalf("public client add: %s", pub)
 	}
+
+	// --id-token-alg is stored and shown as id_token_signed_response_alg.
+	out = mustRun(t, with("client", "add", "rp", "--public", "--redirect-uri", "https://rp.example.com/cb", "--id-token-alg", "RS256", "--json")...)
+	var rp struct {
+		ClientID   string `json:"client_id"`
+		IDTokenAlg string `json:"id_token_signed_response_alg"`
+	}
+	if err := json.Unmarshal([]byte(out), &rp); err != nil || rp.IDTokenAlg != "RS256" {
+		t.Fatalf("client add --id-token-alg RS256 --json: %s (%v)", out, err)
+	}
+	if c, err := store.GetClient(t.Context(), rp.ClientID); err != nil || c.IDTokenSignedResponseAlg != "RS256" {
+		t.Fatalf("stored client %+v (%v)", c, err)
+	}
+	if out := mustRun(t, with("client", "show", rp.ClientID)...); !strings.Contains(out, "id_token_alg:  RS256") {
+		t.Fatalf("client show: %s", out)
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -162,6 +180,9 @@ func TestClientCommands(t *testing.T) {
 		{"public with client_credentials", []string{"client", "add", "x", "--public", "--grant", "client_credentials"}},
 		{"relative redirect", []string{"client", "add", "x", "--redirect-uri", "/cb"}},
 		{"http jwks url", []string{"client", "add", "x", "--jwks-url", "http://example.com/jwks"}},
+		{"symmetric ID-token alg", []string{"client", "add", "x", "--id-token-alg", "HS256"}},
+		{"none ID-token alg", []string{"client", "add", "x", "--id-token-alg", "none"}},
+		{"unknown ID-token alg", []string{"client", "add", "x", "--id-token-alg", "rs256"}},
 		{"unknown client", []string{"client", "show", "nope"}},
 	}
 	for _, tt := range tests {
@@ -193,34 +214,45 @@ func TestKeysCommands(t *testing.T) {
 		}
 		return r.stdout
 	}
+	// With --alg ES256 a rotation rotates the RS256 ID-token key too; an
+	// import replaces the primary key only.
 	run("keys", "rotate", "--now")
 	run("keys", "rotate")
 	run("keys", "import", testKey("ed25519.pem"))
-	var keys []struct {
-		KID   string `json:"kid"`
-		Alg   string `json:"alg"`
-		State string `json:"state"`
+	type listed struct {
+		KID     string `json:"kid"`
+		Alg     string `json:"alg"`
+		Purpose string `json:"purpose"`
+		State   string `json:"state"`
 	}
-	if err := json.Unmarshal([]byte(run("keys", "list", "--json")), &keys); err != nil {
-		t.Fatal(err)
-	}
-	if len(keys) != 3 || keys[0].State != "active" || keys[1].State != "pending" || keys[2].State != "pending" || keys[2].Alg != "EdDSA" {
-		t.Fatalf("keys: %+v", keys)
-	}
-	run("keys", "retire", keys[0].KID)
-	if err := json.Unmarshal([]byte(run("keys", "list", "--json")), &keys); err != nil {
-		t.Fatal(err)
-	}
-	active := 0
-	for _, k := range keys {
-		if k.State == "active" {
-			active++
+	list := func() (keys []listed, count map[string]int) {
+		t.Helper()
+		if err := json.Unmarshal([]byte(run("keys", "list", "--json")), &keys); err != nil {
+			t.Fatal(err)
 		}
+		count = map[string]int{}
+		for _, k := range keys {
+			count[k.Purpose+" "+k.Alg+" "+k.State]++
+		}
+		return keys, count
 	}
-	if keys[0].State != "retired" || active != 1 {
-		t.Fatalf("after retire: %+v", keys)
+	keys, count := list()
+	want := map[string]int{"primary ES256 active": 1, "primary ES256 pending": 1, "primary EdDSA pending": 1,
+		"id_token RS256 active": 1, "id_token RS256 pending": 1}
+	if !maps.Equal(count, want) {
+		t.Fatalf("keys by purpose, alg and state: %v, want %v\n%+v", count, want, keys)
 	}
-	if out := run("keys", "list"); !strings.Contains(out, "retired") || strings.Contains(out, "PRIVATE") {
+	first := keys[slices.IndexFunc(keys, func(k listed) bool { return k.Purpose == "primary" && k.State == "active" })]
+	if out := run("keys", "retire", first.KID); !strings.Contains(out, "RS256 ID tokens") {
+		t.Fatalf("keys retire: %s", out)
+	}
+	keys, count = list()
+	want = map[string]int{"primary ES256 retired": 1, "primary ES256 active": 1, "primary EdDSA pending": 1,
+		"id_token RS256 active": 1, "id_token RS256 pending": 1}
+	if !maps.Equal(count, want) || keys[slices.IndexFunc(keys, func(k listed) bool { return k.KID == first.KID })].State != "retired" {
+		t.Fatalf("after retire: %v, want %v\n%+v", count, want, keys)
+	}
+	if out := run("keys", "list"); !strings.Contains(out, "retired") || !strings.Contains(out, "id_token") || strings.Contains(out, "PRIVATE") {
 		t.Fatalf("keys list: %s", out)
 	}
 	if r := inv.kw(t, with("keys", "retire", "no-such-kid")...); r.code != 1 {
