@@ -133,20 +133,15 @@ func Middleware(v *Verifier, cfg MiddlewareConfig) func(http.Handler) http.Handl
 	}
 }
 
-// isPublic matches a request path against the public exceptions.
+// isPublic matches a request path against the public exceptions. Only a
+// clean path matches; the check comes last, as most paths match nothing.
 func isPublic(p string, exact, prefixes []string) bool {
-	if len(exact) == 0 && len(prefixes) == 0 {
-		return false
-	}
-	if !isClean(p) {
-		return false
-	}
 	if slices.Contains(exact, p) {
-		return true
+		return isClean(p)
 	}
 	for _, pre := range prefixes {
 		if strings.HasPrefix(p, pre) {
-			return true
+			return isClean(p)
 		}
 	}
 	return false
@@ -184,7 +179,9 @@ func BearerToken(r *http.Request) (string, error) {
 		return "", ErrNoToken
 	}
 	token = strings.Trim(token, " ")
-	if token == "" || strings.ContainsAny(token, " \t") {
+	// Two IndexByte scans are much faster than ContainsAny on a token of a
+	// kilobyte, and this runs on every request.
+	if token == "" || strings.IndexByte(token, ' ') >= 0 || strings.IndexByte(token, '\t') >= 0 {
 		return "", ErrInvalidRequest
 	}
 	return token, nil
