@@ -57,6 +57,8 @@ type stackOptions struct {
 	sqlite   bool
 	noStep   bool
 	throttle issuer.ThrottleConfig
+	// alg is the configured signing algorithm; zero means ES256.
+	alg jose.Algorithm
 }
 
 func newStack(tb testing.TB, opt stackOptions) *stack {
@@ -79,8 +81,12 @@ func newStack(tb testing.TB, opt stackOptions) *stack {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	alg := opt.alg
+	if alg == "" {
+		alg = jose.ES256
+	}
 	km, err := issuer.NewKeyManager(issuer.KeyManagerConfig{
-		Store: store, Sealer: sealer, Alg: jose.ES256, JWKSMaxAge: 5 * time.Minute, Logger: logger,
+		Store: store, Sealer: sealer, Alg: alg, JWKSMaxAge: 5 * time.Minute, Logger: logger,
 	})
 	if err != nil {
 		tb.Fatal(err)
