@@ -346,6 +346,55 @@ func TestProxy(t *testing.T) {
 	})
 }
 
+// TestRequestIDs: every answer carries X-Request-Id, the client's when it is
+// sane, and a proxied request reaches the upstream with the same one.
+func TestRequestIDs(t *testing.T) {
+	t.Parallel()
+	key := loadKey(t, "rsa-a.pem")
+	keys := jwksServer(t, key).URL + "/jwks.json"
+	rec := &upstreamRecorder{}
+	up := httptest.NewServer(rec)
+	t.Cleanup(up.Close)
+	upURL, _ := url.Parse(up.URL)
+	demo, _ := startGate(t, keys, nil)
+	proxied, _ := startGate(t, keys, upURL)
+	tests := []struct {
+		name     string
+		base     string
+		path     string
+		token    string
+		clientID string
+		keep     bool // the answer carries clientID
+		upstream bool // the request reaches the upstream
+	}{
+		{name: "demo, generated", base: demo.URL, path: "/protected", token: key.token(t, nil)},
+		{name: "demo, the client's", base: demo.URL, path: "/protected", token: key.token(t, nil), clientID: "req-1", keep: true},
+		{name: "demo, refused", base: demo.URL, path: "/protected", clientID: "req-2", keep: true},
+		{name: "demo, unsafe", base: demo.URL, path: "/", clientID: "a b"},
+		{name: "proxy, generated", base: proxied.URL, path: "/x", token: key.token(t, nil), upstream: true},
+		{name: "proxy, the client's", base: proxied.URL, path: "/x", token: key.token(t, nil), clientID: "req-3", keep: true, upstream: true},
+		{name: "proxy, unsafe", base: proxied.URL, path: "/x", token: key.token(t, nil), clientID: "a\tb", upstream: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hdr := map[string]string{}
+			if tt.clientID != "" {
+				hdr["X-Request-Id"] = tt.clientID
+			}
+			resp, body := get(t, tt.base+tt.path, tt.token, hdr)
+			id := resp.Header.Values("X-Request-Id")
+			if len(id) != 1 || (tt.keep && id[0] != tt.clientID) || (!tt.keep && (id[0] == tt.clientID || len(id[0]) != 16)) {
+				t.Fatalf("X-Request-Id %q for a client's %q; status %d %s", id, tt.clientID, resp.StatusCode, body)
+			}
+			if tt.upstream {
+				if got := rec.last(t).Header.Values("X-Request-Id"); len(got) != 1 || got[0] != id[0] {
+					t.Fatalf("the upstream saw X-Request-Id %q, the client %q", got, id[0])
+				}
+			}
+		})
+	}
+}
+
 func TestProxyUpstreamDown(t *testing.T) {
 	t.Parallel()
 	key := loadKey(t, "rsa-a.pem")

@@ -31,20 +31,22 @@ func RequestID(ctx context.Context) string {
 }
 
 // observe gives every request an ID — the X-Request-Id of the response and
-// of the request passed upstream, and [RequestID] of its context — and
-// reports its latency under route(r) to obs, when set.
+// of the request passed upstream (see proxy), and [RequestID] of its
+// context — and reports its latency under route(r) to obs, when set.
 func observe(h http.Handler, obs HTTPObserver, route func(*http.Request) string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := httpx.RequestID(r)
-		r.Header.Set("X-Request-Id", id)
-		w.Header().Set("X-Request-Id", id)
+		// The name is canonical: no need for Header.Set to check it.
+		w.Header()["X-Request-Id"] = []string{id}
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+		if obs == nil {
+			h.ServeHTTP(w, r)
+			return
+		}
 		rt := route(r)
 		rec := httpx.NewStatusRecorder(w)
 		h.ServeHTTP(rec, r)
-		if obs != nil {
-			obs.ObserveRequest(rt, rec.Status(), time.Since(start))
-		}
+		obs.ObserveRequest(rt, rec.Status(), time.Since(start))
 	})
 }
