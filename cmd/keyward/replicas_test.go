@@ -52,6 +52,10 @@ func TestServeReplicasPostgres(t *testing.T) {
 	if !bytes.Equal(bodyA, bodyB) || etagA != etagB {
 		t.Fatalf("the replicas serve different JWKS:\nA %s %s\nB %s %s", etagA, bodyA, etagB, bodyB)
 	}
+	// One ES256 key and one RS256 ID-token key, made by A alone.
+	if n := len(a.jwks(t).Keys); n != 2 {
+		t.Fatalf("%d keys published after both replicas started, want 2:\n%s", n, bodyA)
+	}
 
 	// A token issued by A verifies with B's keys and refreshes at B, and
 	// the result refreshes back at A.
@@ -137,10 +141,15 @@ func TestServeReplicasPostgres(t *testing.T) {
 			t.Errorf("replica %s published the rotated key after %v, over the bound %v", name, d, replicaReloadBound)
 		}
 	}
+	// Both replicas serve the new keys of both purposes, and the same bytes.
+	deadline := time.Now().Add(replicaReloadBound)
+	for len(b.jwks(t).Keys) < 4 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
 	bodyA, _ = jwksBytes(t, a)
 	bodyB, _ = jwksBytes(t, b)
-	if !bytes.Equal(bodyA, bodyB) {
-		t.Fatalf("after the rotation the replicas serve different JWKS:\nA %s\nB %s", bodyA, bodyB)
+	if !bytes.Equal(bodyA, bodyB) || len(a.jwks(t).Keys) != 4 {
+		t.Fatalf("after the rotation the replicas serve different JWKS, or not the 4 keys:\nA %s\nB %s", bodyA, bodyB)
 	}
 
 	// Killing A does not disturb B: logins, refreshes and the JWKS go on.
