@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward/gate"
@@ -102,6 +103,62 @@ type gateSetup struct {
 	revoked *verifier.RevocationList // nil without --revocations
 }
 
+// gateWiring is what gateHandler builds the handler from besides the flags.
+type gateWiring struct {
+	keys     verifier.KeySet
+	ready    func() error
+	algs     jose.AlgorithmSet
+	upstream *url.URL                 // nil for the demo API
+	revoked  *verifier.RevocationList // nil without --revocations
+	reg      *prometheus.Registry
+	logger   *slog.Logger
+}
+
+// gateHandler builds the verifier and the gate's handler, with their
+// metrics on w.reg.
+func gateHandler(o *gateOptions, w gateWiring) (http.Handler, error) {
+	verifierMetrics, err := metrics.NewVerifier(w.reg)
+	if err != nil {
+		return nil, err
+	}
+	httpMetrics, err := metrics.NewHTTP(w.reg, "gate")
+	if err != nil {
+		return nil, err
+	}
+	cacheSize := o.cacheSize
+	if cacheSize == 0 {
+		cacheSize = -1 // off
+	}
+	v, err := verifier.New(verifier.Config{
+		Keys:       w.keys,
+		Issuers:    []string{o.issuer},
+		Audiences:  o.audiences,
+		Algorithms: w.algs.Algorithms(),
+		Leeway:     o.leeway,
+		NoLeeway:   o.leeway == 0,
+		CacheSize:  cacheSize,
+
+		Revocations: w.revoked,
+		Observer:    verifierMetrics,
+	})
+	if err != nil {
+		return nil, err
+	}
+	h, err := gate.New(gate.Config{
+		Verifier:    v,
+		Upstream:    w.upstream,
+		PublicPaths: o.public,
+		Logger:      w.logger,
+		Ready:       w.ready,
+		Metrics:     metrics.Handler(w.reg),
+		HTTPMetrics: httpMetrics,
+	})
+	if err != nil {
+		return nil, cli.Usagef("%v", err)
+	}
+	return h, nil
+}
+
 // setupGate validates the flags and builds the key set and the handler.
 // Errors about the flags are usage errors.
 func setupGate(o *gateOptions, logger *slog.Logger) (*gateSetup, error) {
@@ -152,14 +209,6 @@ func setupGate(o *gateOptions, logger *slog.Logger) (*gateSetup, error) {
 	if err != nil {
 		return nil, err
 	}
-	verifierMetrics, err := metrics.NewVerifier(reg)
-	if err != nil {
-		return nil, err
-	}
-	httpMetrics, err := metrics.NewHTTP(reg, "gate")
-	if err != nil {
-		return nil, err
-	}
 	keys, err = jwks.New(jwks.Config{URL: o.jwksURL, Issuer: o.issuer, Client: jwks.NewClient(), Observer: jwksMetrics})
 	if err != nil {
 		return nil, err
@@ -179,36 +228,11 @@ func setupGate(o *gateOptions, logger *slog.Logger) (*gateSetup, error) {
 			return nil, cli.Usagef("%v", err)
 		}
 	}
-	cacheSize := o.cacheSize
-	if cacheSize == 0 {
-		cacheSize = -1 // off
-	}
-	v, err := verifier.New(verifier.Config{
-		Keys:       keys,
-		Issuers:    []string{o.issuer},
-		Audiences:  o.audiences,
-		Algorithms: algs.Algorithms(),
-		Leeway:     o.leeway,
-		NoLeeway:   o.leeway == 0,
-		CacheSize:  cacheSize,
-
-		Revocations: revoked,
-		Observer:    verifierMetrics,
+	h, err := gateHandler(o, gateWiring{
+		keys: keys, ready: keys.Ready, algs: algs, upstream: upstream, revoked: revoked, reg: reg, logger: logger,
 	})
 	if err != nil {
 		return nil, err
-	}
-	h, err := gate.New(gate.Config{
-		Verifier:    v,
-		Upstream:    upstream,
-		PublicPaths: o.public,
-		Logger:      logger,
-		Ready:       keys.Ready,
-		Metrics:     metrics.Handler(reg),
-		HTTPMetrics: httpMetrics,
-	})
-	if err != nil {
-		return nil, cli.Usagef("%v", err)
 	}
 	return &gateSetup{keys: keys, handler: h, algs: algs, revoked: revoked}, nil
 }

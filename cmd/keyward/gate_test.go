@@ -37,7 +37,7 @@ func (s *syncBuffer) String() string {
 
 // gateKey is the test key of the verifier's testdata, so that no test
 // waits on RSA key generation.
-func gateKey(t *testing.T) (*jose.Signer, []byte) {
+func gateKey(t testing.TB) (*jose.Signer, []byte) {
 	t.Helper()
 	data, err := os.ReadFile("../../verifier/testdata/rsa-a.pem")
 	if err != nil {
