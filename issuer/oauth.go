@@ -220,6 +220,16 @@ func (i *Issuer) Session(ctx context.Context, cookie string) (keyward.Session, e
 	return s, nil
 }
 
+// NeedsLogin reports whether the user of session s must log in again
+// before an authorization request with max_age maxAge is answered (OIDC
+// Core §3.1.2.1): when more than maxAge has passed, by the issuer's clock,
+// since the login that opened the session, whose time is the auth_time of
+// the ID tokens issued in it. A maxAge of zero or less always asks for a
+// login: max_age=0 is prompt=login.
+func (i *Issuer) NeedsLogin(s keyward.Session, maxAge time.Duration) bool {
+	return maxAge <= 0 || i.cfg.Now().Sub(s.CreatedAt) > maxAge
+}
+
 // EndSession revokes the session held in the cookie value and every refresh
 // token issued in it. An unknown session is not an error.
 func (i *Issuer) EndSession(ctx context.Context, cookie string) error {

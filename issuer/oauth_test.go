@@ -129,6 +129,59 @@ func TestCodeFlow(t *testing.T) {
 	}
 }
 
+// TestNeedsLogin checks max_age against the session read back from each
+// store, at the issuer's clock, and that the ID token's auth_time is the
+// time of the login that opened the session.
+func TestNeedsLogin(t *testing.T) {
+	t.Parallel()
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			f, _, c := codeFixture(t, b, nil)
+			ctx := t.Context()
+			loginAt := f.clock.Now()
+			cookie, _, err := f.issuer.StartSession(ctx, LoginRequest{Username: "alice", Password: "correct horse battery staple", RemoteAddr: "192.0.2.1:5"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.clock.Add(2 * time.Second)
+			sess, err := f.issuer.Session(ctx, cookie)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tc := range []struct {
+				name   string
+				maxAge time.Duration
+				want   bool
+			}{
+				{"max_age=0 always", 0, true},
+				{"negative as zero", -time.Second, true},
+				{"older than max_age", time.Second, true},
+				{"exactly max_age", 2 * time.Second, false},
+				{"younger than max_age", time.Hour, false},
+			} {
+				if got := f.issuer.NeedsLogin(sess, tc.maxAge); got != tc.want {
+					t.Errorf("%s: NeedsLogin(session 2s old, %v) = %v, want %v", tc.name, tc.maxAge, got, tc.want)
+				}
+			}
+			resp, err := f.issuer.ExchangeCode(ctx, CodeRequest{Code: f.code(t, c, sess, "openid"), RedirectURI: c.RedirectURIs[0],
+				CodeVerifier: testVerifier, ClientID: "spa"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			set, algs := f.keys.KeySet()
+			id, err := jose.VerifyJWT(resp.IDToken, set, algs, &jose.Policy{Issuers: []string{"https://issuer.test"},
+				Audiences: []string{"spa"}, Types: []string{IDTokenType}, Now: f.clock.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, ok := id.Claims.Get("auth_time"); !ok || got != float64(loginAt.Unix()) {
+				t.Errorf("auth_time %v (present %v), want %d", got, ok, loginAt.Unix())
+			}
+		})
+	}
+}
+
 func TestCheckAuthorize(t *testing.T) {
 	t.Parallel()
 	pub := keyward.Client{ID: "spa", Public: true, GrantTypes: []string{GrantAuthorizationCode}, Scopes: []string{"orders"}}

@@ -12,7 +12,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/issuer"
@@ -120,7 +122,32 @@ func (s *Server) setCookie(w http.ResponseWriter, name, value string, maxAge int
 // authzParams are the authorization request parameters carried through the
 // login form.
 var authzParams = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce",
-	"code_challenge", "code_challenge_method", "prompt"}
+	"code_challenge", "code_challenge_method", "prompt", "max_age"}
+
+// maxMaxAge caps max_age: a session never lasts this long, and the cap
+// keeps the conversion to a time.Duration from overflowing.
+const maxMaxAge = 100 * 365 * 24 * time.Hour
+
+// parseMaxAge reads the max_age parameter of OIDC Core §3.1.2.1, the
+// seconds allowed since the user last logged in. ok is false when it is
+// absent; an empty value counts as absent (RFC 6749 §3.1). Anything but a
+// decimal integer of ASCII digits (no sign, no fraction) is an
+// invalid_request error. Values beyond [maxMaxAge] are capped to it.
+func parseMaxAge(v string) (d time.Duration, ok bool, err error) {
+	if v == "" {
+		return 0, false, nil
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return 0, false, invalidRequest("max_age must be a non-negative integer number of seconds")
+		}
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil || n > uint64(maxMaxAge/time.Second) {
+		return maxMaxAge, true, nil // only digits: out of range, so no limit
+	}
+	return time.Duration(n) * time.Second, true, nil
+}
 
 // authorize handles GET and POST /authorize (RFC 6749 §4.1.1, OIDC Core
 // §3.1.2): a POST is either the login form or a form-encoded authorization
@@ -201,6 +228,10 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fail(err)
 	}
+	maxAge, hasMaxAge, err := parseMaxAge(f["max_age"])
+	if err != nil {
+		return fail(err)
+	}
 	issue := func(sess keyward.Session) error {
 		code, err := s.iss.IssueCode(r.Context(), req, scope, sess)
 		if err != nil {
@@ -210,10 +241,16 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) error {
 	}
 	prompt := strings.Fields(f["prompt"])
 	loginForm := r.Method == http.MethodPost && f["csrf_token"] != ""
+	tooOld := false
 	if !loginForm && !contains(prompt, "login") {
 		if c, err := r.Cookie(sessionCookie); err == nil {
 			sess, err := s.iss.Session(r.Context(), c.Value)
 			switch {
+			case err == nil && hasMaxAge && s.iss.NeedsLogin(sess, maxAge):
+				// OIDC Core §3.1.2.1: the login is older than max_age, so
+				// the user logs in again; the fresh login's time becomes
+				// the ID token's auth_time.
+				tooOld = true
 			case err == nil:
 				return issue(sess)
 			case !errors.Is(err, issuer.ErrNoSession):
@@ -222,7 +259,11 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if contains(prompt, "none") {
-		return fail(&issuer.Error{Code: "login_required", Description: "the user is not signed in"})
+		desc := "the user is not signed in"
+		if tooOld {
+			desc = "the user signed in longer ago than max_age allows"
+		}
+		return fail(&issuer.Error{Code: "login_required", Description: desc})
 	}
 	page := loginPage{Title: "Sign in", CSS: s.pages.css, ClientName: client.Name, Action: "/authorize"}
 	if page.ClientName == "" {

@@ -654,3 +654,114 @@ func TestUserinfoRefusals(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxAge covers max_age (OIDC Core §3.1.2.1) with sessions opened 2 s
+// earlier on the issuer's fake clock: a session older than max_age (or
+// max_age=0) gets the login form again and the ID token's auth_time is
+// the time of that fresh login; a young enough session gets a code at once
+// with the first login's auth_time; prompt=none with a session too old is
+// login_required; a malformed max_age is an invalid_request redirect.
+func TestMaxAge(t *testing.T) {
+	t.Parallel()
+	clk := newFakeClock()
+	st := newStack(t, stackOptions{now: clk.Now, throttle: issuer.ThrottleConfig{AccountBurst: 100, AddressBurst: 100}})
+	st.addUser(t, "alice", "correct horse battery staple")
+	st.addClient(t, keyward.Client{ID: "spa", Public: true, RedirectURIs: []string{callback},
+		GrantTypes: []string{issuer.GrantAuthorizationCode}})
+	const (
+		login = "login" // the login form, then a code
+		code  = "code"  // a code without a login
+	)
+	tests := []struct {
+		name   string
+		maxAge string // empty: not sent
+		prompt string
+		want   string // login, code, or the error redirected to the client
+	}{
+		{name: "no max_age", want: code},
+		{name: "session younger than max_age", maxAge: "3600", want: code},
+		{name: "session as old as max_age", maxAge: "2", want: code},
+		{name: "session older than max_age", maxAge: "1", want: login},
+		{name: "max_age=0", maxAge: "0", want: login},
+		{name: "max_age beyond any duration", maxAge: "99999999999999999999999", want: code},
+		{name: "prompt=none, session too old", maxAge: "1", prompt: "none", want: "login_required"},
+		{name: "prompt=none, max_age=0", maxAge: "0", prompt: "none", want: "login_required"},
+		{name: "prompt=none, session young enough", maxAge: "3600", prompt: "none", want: code},
+		{name: "max_age=abc", maxAge: "abc", want: "invalid_request"},
+		{name: "negative max_age", maxAge: "-1", want: "invalid_request"},
+		{name: "fractional max_age", maxAge: "1.5", want: "invalid_request"},
+		{name: "signed max_age", maxAge: "+5", want: "invalid_request"},
+	}
+	authorizeURL := func(verifier, maxAge, prompt string) string {
+		q := url.Values{"response_type": {"code"}, "client_id": {"spa"}, "redirect_uri": {callback}, "scope": {"openid"},
+			"state": {"st"}, "nonce": {"n"}, "code_challenge": {challenge(verifier)}, "code_challenge_method": {"S256"}}
+		if maxAge != "" {
+			q.Set("max_age", maxAge)
+		}
+		if prompt != "" {
+			q.Set("prompt", prompt)
+		}
+		return st.srv.URL + "/authorize?" + q.Encode()
+	}
+	// Every case's browser logs in at the same instant; then the clock
+	// moves on 2 s and stays there while the cases run.
+	firstLogin := clk.Now()
+	browsers := make([]*http.Client, len(tests))
+	for i := range tests {
+		browsers[i] = browser(t, st)
+		resp, page := get(t, browsers[i], authorizeURL(oauth2.GenerateVerifier(), "", ""))
+		f := loginForm(t, page)
+		f.Set("username", "alice")
+		f.Set("password", "correct horse battery staple")
+		resp, page = postLogin(t, browsers[i], st, f)
+		codeFrom(t, st, resp, page, "st")
+	}
+	clk.Add(2 * time.Second)
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			hc, verifier := browsers[i], oauth2.GenerateVerifier()
+			resp, page := get(t, hc, authorizeURL(verifier, tt.maxAge, tt.prompt))
+			authTime := firstLogin
+			switch tt.want {
+			case login:
+				if resp.StatusCode != http.StatusOK || !strings.Contains(page, `name="password"`) {
+					t.Fatalf("status %d, want the login form; body:\n%s", resp.StatusCode, page)
+				}
+				f := loginForm(t, page)
+				if f.Get("max_age") != tt.maxAge {
+					t.Errorf("the login form carries max_age %q, want %q", f.Get("max_age"), tt.maxAge)
+				}
+				f.Set("username", "alice")
+				f.Set("password", "correct horse battery staple")
+				resp, page = postLogin(t, hc, st, f)
+				authTime = clk.Now()
+			case code:
+			default:
+				loc, err := url.Parse(resp.Header.Get("Location"))
+				if resp.StatusCode != http.StatusFound || err != nil || !strings.HasPrefix(loc.String(), callback) {
+					t.Fatalf("status %d to %q, want a redirect to the client; body:\n%s", resp.StatusCode, resp.Header.Get("Location"), page)
+				}
+				if got := loc.Query().Get("error"); got != tt.want || loc.Query().Get("state") != "st" || loc.Query().Get("code") != "" {
+					t.Fatalf("redirected with %s, want error=%s and state=st", loc.RawQuery, tt.want)
+				}
+				return
+			}
+			c := codeFrom(t, st, resp, page, "st")
+			tr, b := st.postForm(t, "/token", url.Values{"grant_type": {"authorization_code"}, "code": {c},
+				"redirect_uri": {callback}, "client_id": {"spa"}, "code_verifier": {verifier}}, nil)
+			if tr.StatusCode != http.StatusOK {
+				t.Fatalf("token: %d %s", tr.StatusCode, b)
+			}
+			set, algs := st.keys.KeySet()
+			id, err := jose.VerifyJWT(decodeToken(t, tr, b).IDToken, set, algs, &jose.Policy{Issuers: []string{st.srv.URL},
+				Audiences: []string{"spa"}, Types: []string{issuer.IDTokenType}, Now: clk.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, ok := id.Claims.Get("auth_time"); !ok || got != float64(authTime.Unix()) {
+				t.Errorf("auth_time %v (present %v), want %d, the time of the last login", got, ok, authTime.Unix())
+			}
+		})
+	}
+}

@@ -59,13 +59,40 @@ type stackOptions struct {
 	throttle issuer.ThrottleConfig
 	// alg is the configured signing algorithm; zero means ES256.
 	alg jose.Algorithm
+	// now is the clock of the store, the key manager, the issuer and the
+	// server; nil means time.Now.
+	now func() time.Time
+}
+
+// fakeClock is a clock that tests move by hand, safe for concurrent use.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// newFakeClock returns a clock at the current second, so that tokens
+// signed at its time are also valid for verifiers on the real clock.
+func newFakeClock() *fakeClock {
+	return &fakeClock{t: time.Now().Truncate(time.Second)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }
 
 func newStack(tb testing.TB, opt stackOptions) *stack {
 	tb.Helper()
-	var store keyward.Store = memory.New(memory.Config{})
+	var store keyward.Store = memory.New(memory.Config{Now: opt.now})
 	if opt.sqlite {
-		s, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(tb.TempDir(), "keyward.db")})
+		s, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(tb.TempDir(), "keyward.db"), Now: opt.now})
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -86,7 +113,7 @@ func newStack(tb testing.TB, opt stackOptions) *stack {
 		alg = jose.ES256
 	}
 	km, err := issuer.NewKeyManager(issuer.KeyManagerConfig{
-		Store: store, Sealer: sealer, Alg: alg, JWKSMaxAge: 5 * time.Minute, Logger: logger,
+		Store: store, Sealer: sealer, Alg: alg, JWKSMaxAge: 5 * time.Minute, Logger: logger, Now: opt.now,
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -98,12 +125,12 @@ func newStack(tb testing.TB, opt stackOptions) *stack {
 	}
 	iss, err := issuer.New(issuer.Config{
 		Store: store, Keys: km, Issuer: srv.URL, Logger: logger, Throttle: opt.throttle,
-		Password: issuer.PasswordParams{Memory: 64, Time: 1, Threads: 1},
+		Password: issuer.PasswordParams{Memory: 64, Time: 1, Threads: 1}, Now: opt.now,
 	})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s, err := New(Config{Issuer: iss, Store: store, Logger: logger, MaxBodyBytes: 8 << 10})
+	s, err := New(Config{Issuer: iss, Store: store, Logger: logger, MaxBodyBytes: 8 << 10, Now: opt.now})
 	if err != nil {
 		tb.Fatal(err)
 	}
