@@ -358,14 +358,36 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// readyz handles GET /readyz: 200 when the store answers and a key signs.
+// readyz handles GET /readyz: 200 when the store answers, a primary key
+// signs and, when the issuer keeps RS256 ID-token keys beside primary keys
+// of another algorithm, RS256 ID tokens can be signed too.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	if err := s.cfg.Store.Ping(r.Context()); err != nil {
 		return &issuer.Error{Code: issuer.CodeTemporarilyUnavailable, Description: "the store is unreachable", Err: err}
 	}
-	if _, err := s.iss.Keys().Signer(); err != nil {
+	keys := s.iss.Keys()
+	signer, err := keys.Signer()
+	if err != nil {
 		return &issuer.Error{Code: issuer.CodeTemporarilyUnavailable, Description: "no signing key is active", Err: err}
+	}
+	if idTokenKeyExpected(keys, signer) {
+		if _, err := keys.IDTokenSigner(issuer.RequiredIDTokenAlgorithm); err != nil {
+			return &issuer.Error{Code: issuer.CodeTemporarilyUnavailable, Description: "no RS256 ID-token signing key is active", Err: err}
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	return nil
+}
+
+// idTokenKeyExpected reports whether keys keeps RS256 ID-token keys
+// ([keyward.KeyPurposeIDToken]) beside its primary keys, primary being the
+// active primary signer: when the configured algorithm or the active
+// primary key's is not RS256, except with a static key and no store, which
+// offers no RS256 ID tokens by design.
+func idTokenKeyExpected(keys *issuer.KeyManager, primary *jose.Signer) bool {
+	cfg := keys.Config()
+	if primary.Algorithm() == issuer.RequiredIDTokenAlgorithm && (keys.Static() || cfg.Alg == issuer.RequiredIDTokenAlgorithm) {
+		return false
+	}
+	return !keys.Static() || cfg.Store != nil
 }

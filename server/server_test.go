@@ -3,13 +3,16 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"encoding/base64"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -62,6 +65,30 @@ type stackOptions struct {
 	// now is the clock of the store, the key manager, the issuer and the
 	// server; nil means time.Now.
 	now func() time.Time
+	// static names a key file in jose/testdata/keys to run with as the
+	// static primary key (--signing-key); empty means none.
+	static string
+	// noKeyStore gives the key manager neither store nor sealer: the
+	// static key alone.
+	noKeyStore bool
+}
+
+// staticKey reads a PKCS #8 private key from jose/testdata/keys.
+func staticKey(tb testing.TB, name string) crypto.Signer {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "jose", "testdata", "keys", name))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	k, err := jose.ParseKeyPEM(b)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	signer, ok := k.(crypto.Signer)
+	if !ok {
+		tb.Fatalf("%s: %T is not a private key", name, k)
+	}
+	return signer
 }
 
 // fakeClock is a clock that tests move by hand, safe for concurrent use.
@@ -112,9 +139,16 @@ func newStack(tb testing.TB, opt stackOptions) *stack {
 	if alg == "" {
 		alg = jose.ES256
 	}
-	km, err := issuer.NewKeyManager(issuer.KeyManagerConfig{
+	kcfg := issuer.KeyManagerConfig{
 		Store: store, Sealer: sealer, Alg: alg, JWKSMaxAge: 5 * time.Minute, Logger: logger, Now: opt.now,
-	})
+	}
+	if opt.static != "" {
+		kcfg.Static = staticKey(tb, opt.static)
+	}
+	if opt.noKeyStore {
+		kcfg.Store, kcfg.Sealer = nil, nil
+	}
+	km, err := issuer.NewKeyManager(kcfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -436,6 +470,67 @@ func TestHealth(t *testing.T) {
 		t.Fatalf("readyz with a key: %d %s", resp.StatusCode, b)
 	}
 	s.store.Close()
+}
+
+// TestReadyIDTokenKey checks that /readyz fails when the issuer keeps
+// RS256 ID-token keys (its algorithm is not RS256) and none is active, and
+// that an RS256 issuer, which keeps none, is ready with its primary key.
+func TestReadyIDTokenKey(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		opt  stackOptions
+		// retire retires the active ID-token keys, leaving none active.
+		retire bool
+		status int
+	}{
+		{name: "ES256 with both keys", opt: stackOptions{alg: jose.ES256}, status: http.StatusOK},
+		{name: "ES256 without an ID-token key", opt: stackOptions{alg: jose.ES256}, retire: true, status: http.StatusServiceUnavailable},
+		{name: "EdDSA without an ID-token key", opt: stackOptions{alg: jose.EdDSA}, retire: true, status: http.StatusServiceUnavailable},
+		{name: "RS256 keeps no ID-token key", opt: stackOptions{alg: jose.RS256}, retire: true, status: http.StatusOK},
+		{name: "static P-256 key before its ID-token key", opt: stackOptions{static: "p256.pem", noStep: true}, status: http.StatusServiceUnavailable},
+		{name: "static P-256 key with its ID-token key", opt: stackOptions{static: "p256.pem"}, status: http.StatusOK},
+		{name: "static P-256 key without a store", opt: stackOptions{static: "p256.pem", noKeyStore: true}, status: http.StatusOK},
+		{name: "static RSA key signs RS256 itself", opt: stackOptions{static: "rsa2048.pem", noStep: true}, status: http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := newStack(t, tt.opt)
+			if tt.retire {
+				now := time.Now()
+				err := s.store.UpdateKeys(t.Context(), func(cur []keyward.SigningKey) ([]keyward.SigningKey, error) {
+					keys := slices.Clone(cur)
+					changed := false
+					for i, k := range keys {
+						if k.Purpose == keyward.KeyPurposeIDToken && k.State == keyward.KeyActive {
+							keys[i].State, keys[i].RetireAt, keys[i].RemoveAt = keyward.KeyRetired, now, now.Add(time.Hour)
+							changed = true
+						}
+					}
+					if !changed {
+						return nil, keyward.ErrNoChange
+					}
+					return keys, nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := s.keys.Reload(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			resp, b := s.do(t, http.MethodGet, "/readyz", "", nil, nil)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("readyz %d, want %d: %s", resp.StatusCode, tt.status, b)
+			}
+			if tt.status != http.StatusOK {
+				if got := oauthError(t, resp, b); got != "temporarily_unavailable" || !strings.Contains(string(b), "ID-token") {
+					t.Fatalf("readyz error %q: %s, want temporarily_unavailable about the ID-token key", got, b)
+				}
+			}
+		})
+	}
 }
 
 // TestNoSecretsInLogs runs login, refresh, reuse, revocation and a wrong
