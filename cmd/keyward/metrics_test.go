@@ -153,17 +153,22 @@ func TestMetricsAfterScriptedRun(t *testing.T) {
 			t.Errorf("%s = %v, want %v", series, got, want)
 		}
 	}
-	// The ES256 key and the RS256 key of ID tokens, both active, made now
-	// and rotating every 720 h by default.
+	// The ES256 primary key and the RS256 key of ID tokens, both active,
+	// made now and rotating every 720 h by default, each with its purpose.
 	set := p.jwks(t)
 	if len(set.Keys) != 2 {
 		t.Fatalf("JWKS kids %v, want two", set.KeyIDs())
 	}
+	purposes := map[string]string{"ES256": "primary", "RS256": "id_token"}
 	for _, k := range set.Keys {
-		if got := metricValue(t, issuerPage, `keyward_signing_key_state{alg="`+string(k.Algorithm)+`",kid="`+k.KeyID+`",state="active"}`); got != 1 {
+		purpose := purposes[string(k.Algorithm)]
+		if purpose == "" {
+			t.Fatalf("JWKS key %s of algorithm %s, want ES256 or RS256", k.KeyID, k.Algorithm)
+		}
+		if got := metricValue(t, issuerPage, `keyward_signing_key_state{alg="`+string(k.Algorithm)+`",kid="`+k.KeyID+`",purpose="`+purpose+`",state="active"}`); got != 1 {
 			t.Errorf("%s key state = %v, want 1", k.Algorithm, got)
 		}
-		next := metricValue(t, issuerPage, `keyward_signing_key_next_transition_seconds{kid="`+k.KeyID+`",state="active"}`)
+		next := metricValue(t, issuerPage, `keyward_signing_key_next_transition_seconds{kid="`+k.KeyID+`",purpose="`+purpose+`",state="active"}`)
 		if hours := next / 3600; hours < 719 || hours > 720 {
 			t.Errorf("%s key: next transition in %v h, want about 720", k.Algorithm, hours)
 		}

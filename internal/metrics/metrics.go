@@ -3,8 +3,8 @@
 // JWKS client and the issuer with them. Nothing is registered globally.
 //
 // Label values are bounded sets chosen by keyward (outcomes, reasons, grant
-// types, algorithms, route patterns, key IDs); no label ever carries a token,
-// a username or a secret.
+// types, algorithms, route patterns, key IDs and purposes); no label ever
+// carries a token, a username or a secret.
 package metrics
 
 import (
@@ -205,10 +205,14 @@ type keyCollector struct {
 	errs    *prometheus.Desc
 }
 
-// RegisterKeys registers keyward_signing_key_state{kid, alg, state} (1 for
-// each key) and keyward_signing_key_next_transition_seconds{kid, state}
-// (seconds until the key is activated, retired or removed from the JWKS),
-// read from list at each scrape; list is typically the store's ListKeys.
+// RegisterKeys registers keyward_signing_key_state{kid, alg, purpose,
+// state} (1 for each key) and
+// keyward_signing_key_next_transition_seconds{kid, purpose, state} (seconds
+// until the key is activated, retired or removed from the JWKS), read from
+// list at each scrape; list is typically the store's ListKeys. purpose is
+// "primary" or "id_token" ([keyward.KeyPurpose]), so that alerts can look
+// at each purpose's keys apart: each has its own active key and its own
+// successors.
 func RegisterKeys(reg prometheus.Registerer, list func(ctx context.Context) ([]keyward.SigningKey, error), now func() time.Time) error {
 	if now == nil {
 		now = time.Now
@@ -216,11 +220,11 @@ func RegisterKeys(reg prometheus.Registerer, list func(ctx context.Context) ([]k
 	return reg.Register(&keyCollector{
 		list: list, now: now, timeout: 2 * time.Second,
 		state: prometheus.NewDesc(Namespace+"_signing_key_state",
-			"The signing keys, one series per key with its state (pending, active, retired) as a label; the value is 1.",
-			[]string{"kid", "alg", "state"}, nil),
+			"The signing keys, one series per key with its purpose (primary, id_token) and state (pending, active, retired) as labels; the value is 1.",
+			[]string{"kid", "alg", "purpose", "state"}, nil),
 		next: prometheus.NewDesc(Namespace+"_signing_key_next_transition_seconds",
 			"Seconds until the key's next scheduled transition: activation (pending), retirement (active) or removal from the JWKS (retired). Negative when overdue; absent when none is scheduled.",
-			[]string{"kid", "state"}, nil),
+			[]string{"kid", "purpose", "state"}, nil),
 		errs: prometheus.NewDesc(Namespace+"_signing_keys_list_error",
 			"1 when the keys could not be read from the store at this scrape, else 0.", nil, nil),
 	})
@@ -245,7 +249,8 @@ func (c *keyCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.errs, prometheus.GaugeValue, 0)
 	now := c.now()
 	for _, k := range keys {
-		ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, 1, k.ID, k.Algorithm, string(k.State))
+		purpose := purposeLabel(k.Purpose)
+		ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, 1, k.ID, k.Algorithm, purpose, string(k.State))
 		var at time.Time
 		switch k.State {
 		case keyward.KeyPending:
@@ -256,7 +261,21 @@ func (c *keyCollector) Collect(ch chan<- prometheus.Metric) {
 			at = k.RemoveAt
 		}
 		if !at.IsZero() {
-			ch <- prometheus.MustNewConstMetric(c.next, prometheus.GaugeValue, at.Sub(now).Seconds(), k.ID, string(k.State))
+			ch <- prometheus.MustNewConstMetric(c.next, prometheus.GaugeValue, at.Sub(now).Seconds(), k.ID, purpose, string(k.State))
 		}
 	}
+}
+
+// purposeLabel is the purpose label of a key: "primary" for
+// [keyward.KeyPurposePrimary] (whose value is empty), "id_token" for
+// [keyward.KeyPurposeIDToken], and "other" for a value the store should
+// never hold, so that the label keeps to a fixed set.
+func purposeLabel(p keyward.KeyPurpose) string {
+	switch p {
+	case keyward.KeyPurposePrimary:
+		return "primary"
+	case keyward.KeyPurposeIDToken:
+		return string(keyward.KeyPurposeIDToken)
+	}
+	return "other"
 }

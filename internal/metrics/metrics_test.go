@@ -55,6 +55,8 @@ func TestKeyCollector(t *testing.T) {
 		{ID: "a", Algorithm: "ES256", State: keyward.KeyActive, RetireAt: now.Add(2 * time.Hour)},
 		{ID: "r", Algorithm: "RS256", State: keyward.KeyRetired, RemoveAt: now.Add(-time.Minute)},
 		{ID: "s", Algorithm: "EdDSA", State: keyward.KeyActive},
+		{ID: "i", Algorithm: "RS256", Purpose: keyward.KeyPurposeIDToken, State: keyward.KeyActive, RetireAt: now.Add(3 * time.Hour)},
+		{ID: "x", Algorithm: "RS256", Purpose: "unknown", State: keyward.KeyActive},
 	}
 	tests := []struct {
 		name string
@@ -65,14 +67,17 @@ func TestKeyCollector(t *testing.T) {
 			name: "keys",
 			list: func(context.Context) ([]keyward.SigningKey, error) { return keys, nil },
 			want: map[string]float64{
-				`keyward_signing_key_next_transition_seconds{kid="a",state="active"}`:  7200,
-				`keyward_signing_key_next_transition_seconds{kid="p",state="pending"}`: 3600,
-				`keyward_signing_key_next_transition_seconds{kid="r",state="retired"}`: -60,
-				`keyward_signing_key_state{alg="ES256",kid="a",state="active"}`:        1,
-				`keyward_signing_key_state{alg="ES256",kid="p",state="pending"}`:       1,
-				`keyward_signing_key_state{alg="EdDSA",kid="s",state="active"}`:        1,
-				`keyward_signing_key_state{alg="RS256",kid="r",state="retired"}`:       1,
-				`keyward_signing_keys_list_error`:                                      0,
+				`keyward_signing_key_next_transition_seconds{kid="a",purpose="primary",state="active"}`:  7200,
+				`keyward_signing_key_next_transition_seconds{kid="i",purpose="id_token",state="active"}`: 10800,
+				`keyward_signing_key_next_transition_seconds{kid="p",purpose="primary",state="pending"}`: 3600,
+				`keyward_signing_key_next_transition_seconds{kid="r",purpose="primary",state="retired"}`: -60,
+				`keyward_signing_key_state{alg="ES256",kid="a",purpose="primary",state="active"}`:        1,
+				`keyward_signing_key_state{alg="ES256",kid="p",purpose="primary",state="pending"}`:       1,
+				`keyward_signing_key_state{alg="EdDSA",kid="s",purpose="primary",state="active"}`:        1,
+				`keyward_signing_key_state{alg="RS256",kid="i",purpose="id_token",state="active"}`:       1,
+				`keyward_signing_key_state{alg="RS256",kid="r",purpose="primary",state="retired"}`:       1,
+				`keyward_signing_key_state{alg="RS256",kid="x",purpose="other",state="active"}`:          1,
+				`keyward_signing_keys_list_error`: 0,
 			},
 		},
 		{
