@@ -362,8 +362,8 @@ func fastHeader(data string, h *Header) bool {
 
 // fastClaims reads a flat claims set into c, which must be zero; on false
 // c may hold part of the document and must be reset. The strings of c are
-// slices of data.
-func fastClaims(data string, c *Claims) bool {
+// slices of data. aud, when not nil, holds a single audience.
+func fastClaims(data string, aud *[1]string, c *Claims) bool {
 	s := flatScanner{b: data}
 	if !s.begin() {
 		return false
@@ -440,16 +440,17 @@ func fastClaims(data string, c *Claims) bool {
 			if !ok {
 				return false
 			}
-			c.Audience = Audience{v}
+			if aud == nil {
+				aud = new([1]string)
+			}
+			aud[0] = v
+			c.Audience = aud[:]
 		}
 	}
 }
 
 // fastExtra reads the value of the private claim name into c.Extra.
 func fastExtra(s *flatScanner, c *Claims, name string) bool {
-	if _, dup := c.Extra[name]; dup {
-		return false
-	}
 	var v any
 	var ok bool
 	if s.peek() == '[' {
@@ -463,6 +464,8 @@ func fastExtra(s *flatScanner, c *Claims, name string) bool {
 	if c.Extra == nil {
 		c.Extra = make(map[string]any, 4)
 	}
+	// A name seen before leaves the size as it was: a duplicate.
+	n := len(c.Extra)
 	c.Extra[name] = v
-	return true
+	return len(c.Extra) > n
 }

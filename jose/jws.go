@@ -198,7 +198,7 @@ func ParseLimit(token string, maxSize int) (*JWS, error) {
 
 // parse is ParseLimit into j, which must be zero.
 func (j *JWS) parse(token string, maxSize int) error {
-	seg, err := decodeJWS(token, maxSize, nil, &j.Header)
+	seg, _, err := decodeJWS(token, maxSize, nil, &j.Header)
 	if err != nil {
 		return err
 	}
@@ -216,22 +216,23 @@ type segments struct {
 
 // decodeJWS does the work of ParseLimit: it reads the header into h and
 // returns the other segments, decoded into scratch when they fit and into a
-// new buffer otherwise. Nothing it is given or returns is kept anywhere
-// else, so that VerifyJWT can keep a typical token on its stack.
-func decodeJWS(token string, maxSize int, scratch []byte, h *Header) (segments, error) {
+// new buffer otherwise, and the payload as a string, which shares one
+// allocation with the header's. Nothing it is given is kept anywhere else,
+// so that VerifyJWT can keep a typical token on its stack.
+func decodeJWS(token string, maxSize int, scratch []byte, h *Header) (seg segments, text string, err error) {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxTokenSize
 	}
 	if len(token) > maxSize {
-		return segments{}, fmt.Errorf("%w: %d bytes (limit %d)", ErrTooLarge, len(token), maxSize)
+		return segments{}, "", fmt.Errorf("%w: %d bytes (limit %d)", ErrTooLarge, len(token), maxSize)
 	}
 	h64, rest, ok1 := strings.Cut(token, ".")
 	p64, s64, ok2 := strings.Cut(rest, ".")
 	if !ok1 || !ok2 || strings.IndexByte(s64, '.') >= 0 {
-		return segments{}, fmt.Errorf("%w: a compact JWS has exactly three segments", ErrMalformed)
+		return segments{}, "", fmt.Errorf("%w: a compact JWS has exactly three segments", ErrMalformed)
 	}
 	if h64 == "" {
-		return segments{}, fmt.Errorf("%w: empty header segment", ErrMalformed)
+		return segments{}, "", fmt.Errorf("%w: empty header segment", ErrMalformed)
 	}
 	// One buffer holds the signing input and every decoded segment. Line
 	// breaks, padding and the standard alphabet are refused by the
@@ -249,22 +250,26 @@ func decodeJWS(token string, maxSize int, scratch []byte, h *Header) (segments, 
 
 	header, err := decodeSegment(out[:hn:hn], h64, "header")
 	if err != nil {
-		return segments{}, err
+		return segments{}, "", err
 	}
-	// The header is read first, so that "alg":"none" is refused as such
-	// whatever follows it.
-	if err := parseHeader(header, h); err != nil {
-		return segments{}, err
+	// The payload follows the header in out, so that one string holds
+	// both.
+	hl := len(header)
+	payload, perr := decodeSegment(out[hl:hl+pn:hl+pn], p64, "payload")
+	text = string(out[:hl+len(payload)])
+	// The header is read before a bad payload is reported, so that
+	// "alg":"none" is refused as such whatever follows it.
+	if err := parseHeader(text[:hl], header, h); err != nil {
+		return segments{}, "", err
 	}
-	payload, err := decodeSegment(out[hn:hn+pn:hn+pn], p64, "payload")
-	if err != nil {
-		return segments{}, err
+	if perr != nil {
+		return segments{}, "", perr
 	}
 	sig, err := decodeSegment(out[hn+pn:], s64, "signature")
 	if err != nil {
-		return segments{}, err
+		return segments{}, "", err
 	}
-	return segments{input: buf[:inLen:inLen], payload: payload, signature: sig}, nil
+	return segments{input: buf[:inLen:inLen], payload: payload, signature: sig}, text[hl:], nil
 }
 
 func decodeSegment(dst []byte, src, what string) ([]byte, error) {
@@ -275,12 +280,11 @@ func decodeSegment(dst []byte, src, what string) ([]byte, error) {
 	return dst[:n], nil
 }
 
-// parseHeader reads a protected header into h and refuses what Parse
-// refuses. data does not outlive the call.
-func parseHeader(data []byte, h *Header) error {
+// parseHeader reads a protected header, text or the same bytes in data,
+// into h and refuses what Parse refuses. data does not outlive the call.
+func parseHeader(text string, data []byte, h *Header) error {
 	var refused uint8
-	// The fast path's strings are slices of this one copy.
-	if !fastHeader(string(data), h) {
+	if !fastHeader(text, h) {
 		// The strict decoder reads a copy, so that data can be on the
 		// caller's stack.
 		r := new(headerReader)

@@ -1,7 +1,6 @@
 package jose
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -191,26 +190,25 @@ func readStringClaim(dec *jsontext.Decoder, name string) (string, error) {
 // member names, registered claims of the right JSON types.
 func ParseClaims(payload []byte) (*Claims, error) {
 	c := new(Claims)
-	if err := parseClaims(payload, c); err != nil {
+	if err := parseClaims(string(payload), nil, c); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// parseClaims is ParseClaims into c, which must be zero.
-func parseClaims(payload []byte, c *Claims) error {
+// parseClaims is ParseClaims into c, which must be zero. The strings of c
+// are slices of payload. aud, when not nil, holds a single audience.
+func parseClaims(payload string, aud *[1]string, c *Claims) error {
 	// The decoder takes "null" for an empty object; a claims set must be
 	// an object.
 	if i := firstNonSpace(payload); i < 0 || payload[i] != '{' {
 		return fmt.Errorf("%w: claims: the payload is not a JSON object", ErrMalformed)
 	}
-	// The strings of the claims are slices of one copy of the payload.
-	if fastClaims(string(payload), c) {
+	if fastClaims(payload, aud, c) {
 		return nil
 	}
 	*c = Claims{}
-	// A copy, so that payload may be on the caller's stack.
-	if err := json.Unmarshal(bytes.Clone(payload), c); err != nil {
+	if err := json.Unmarshal([]byte(payload), c); err != nil {
 		return fmt.Errorf("%w: claims: %v", ErrMalformed, jsonReason(err))
 	}
 	return nil
@@ -218,8 +216,9 @@ func parseClaims(payload []byte, c *Claims) error {
 
 // firstNonSpace returns the index of the first byte of b that is not JSON
 // whitespace, or -1.
-func firstNonSpace(b []byte) int {
-	for i, c := range b {
+func firstNonSpace(b string) int {
+	for i := range len(b) {
+		c := b[i]
 		switch c {
 		case ' ', '\t', '\r', '\n':
 		default:
@@ -419,7 +418,7 @@ func VerifyJWTLimit(token string, maxSize int, keys KeySet, algs AlgorithmSet, p
 	// Typical tokens are decoded on the stack.
 	var scratch [1024]byte
 	var h Header
-	seg, err := decodeJWS(token, maxSize, scratch[:], &h)
+	seg, text, err := decodeJWS(token, maxSize, scratch[:], &h)
 	if err != nil {
 		return nil, err
 	}
@@ -427,12 +426,13 @@ func VerifyJWTLimit(token string, maxSize int, keys KeySet, algs AlgorithmSet, p
 	if err != nil {
 		return nil, err
 	}
-	// The token and its claims are one allocation.
+	// The token, its claims and a single audience are one allocation.
 	v := new(struct {
-		t Token
-		c Claims
+		t   Token
+		c   Claims
+		aud [1]string
 	})
-	if err := parseClaims(seg.payload, &v.c); err != nil {
+	if err := parseClaims(text, &v.aud, &v.c); err != nil {
 		return nil, err
 	}
 	if policy == nil {
