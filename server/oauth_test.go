@@ -709,11 +709,11 @@ func TestMaxAge(t *testing.T) {
 	browsers := make([]*http.Client, len(tests))
 	for i := range tests {
 		browsers[i] = browser(t, st)
-		resp, page := get(t, browsers[i], authorizeURL(oauth2.GenerateVerifier(), "", ""))
+		_, page := get(t, browsers[i], authorizeURL(oauth2.GenerateVerifier(), "", ""))
 		f := loginForm(t, page)
 		f.Set("username", "alice")
 		f.Set("password", "correct horse battery staple")
-		resp, page = postLogin(t, browsers[i], st, f)
+		resp, page := postLogin(t, browsers[i], st, f)
 		codeFrom(t, st, resp, page, "st")
 	}
 	clk.Add(2 * time.Second)
