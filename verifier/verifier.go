@@ -283,26 +283,26 @@ func (v *Verifier) verify(ctx context.Context, token string) (*jose.Claims, bool
 			v.obs.CacheMiss()
 		}
 	}
-	j, err := jose.ParseLimit(token, v.maxSize)
+	// jose.VerifyJWTLimit decodes a typical token on its stack and puts
+	// the claims in one allocation; it asks for the header's kid once,
+	// after checking the algorithm against the allowlist.
+	var keyErr error
+	lookup := lookupFunc(func(kid string) []*jose.JWK {
+		ks, err := v.keys.Keys(ctx, kid)
+		if err != nil {
+			keyErr = err
+			return nil
+		}
+		return ks.Lookup(kid)
+	})
+	tok, err := jose.VerifyJWTLimit(token, v.maxSize, lookup, v.algs, &v.policy)
+	if keyErr != nil {
+		return nil, false, fmt.Errorf("%w: %w", ErrKeySourceUnavailable, keyErr)
+	}
 	if err != nil {
 		return nil, false, err
 	}
-	kid := j.Header.KeyID
-	ks, err := v.keys.Keys(ctx, kid)
-	if err != nil {
-		return nil, false, fmt.Errorf("%w: %w", ErrKeySourceUnavailable, err)
-	}
-	key, err := j.Verify(ks, v.algs)
-	if err != nil {
-		return nil, false, err
-	}
-	claims, err := jose.ParseClaims(j.UnsafePayload())
-	if err != nil {
-		return nil, false, err
-	}
-	if err := v.policy.Validate(&j.Header, claims); err != nil {
-		return nil, false, err
-	}
+	claims, kid, key := tok.Claims, tok.Header.KeyID, tok.Key
 	if err := v.checkRevoked(claims); err != nil {
 		return nil, false, err
 	}
@@ -311,6 +311,14 @@ func (v *Verifier) verify(ctx context.Context, token string) (*jose.Claims, bool
 	}
 	return claims, false, nil
 }
+
+// lookupFunc is a [jose.KeySet] made of a function.
+type lookupFunc func(kid string) []*jose.JWK
+
+var _ jose.KeySet = lookupFunc(nil)
+
+// Lookup implements [jose.KeySet].
+func (f lookupFunc) Lookup(kid string) []*jose.JWK { return f(kid) }
 
 // reasons are the names of the error categories for [Reason], most
 // specific first.

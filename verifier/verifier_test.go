@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"context"
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -531,6 +532,65 @@ func TestCacheHitClaimsAreTheCallers(t *testing.T) {
 			got, err := v.Verify(t.Context(), tok)
 			if err != nil || got.Subject != "user-1" || got.Extra["seen_by"] != nil {
 				t.Fatalf("cached claims changed: %+v %v", got, err)
+			}
+		})
+	}
+}
+
+// askedKeys is a KeySet that counts the questions it is asked, and fails
+// them all when down.
+type askedKeys struct {
+	keys  KeySet
+	down  bool
+	asked atomic.Int64
+}
+
+func (k *askedKeys) Keys(ctx context.Context, kid string) (jose.KeySet, error) {
+	k.asked.Add(1)
+	if k.down {
+		return nil, errors.New("connection refused")
+	}
+	return k.keys.Keys(ctx, kid)
+}
+
+// TestKeySetAskedOnce: the key set is asked once per uncached token, for
+// its kid, and only once the header's algorithm is in the allowlist, so a
+// token that fails that check never starts a fetch of an unknown kid; it
+// is refused as such even while the key source is down.
+func TestKeySetAskedOnce(t *testing.T) {
+	t.Parallel()
+	rsaA := loadTestKey(t, "rsa-a.pem", jose.RS256)
+	ec := loadTestKey(t, "ec256.pem", jose.ES256)
+	none := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"at+jwt"}`)) + "." +
+		base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"https://issuer.example","aud":"api","exp":9999999999}`)) + "."
+	tests := []struct {
+		name      string
+		token     string
+		down      bool
+		wantErr   error
+		wantAsked int64
+	}{
+		{name: "valid", token: rsaA.sign(t, "at+jwt", claims()), wantAsked: 1},
+		{name: "valid, source down", token: rsaA.sign(t, "at+jwt", claims()), down: true, wantErr: ErrKeySourceUnavailable, wantAsked: 1},
+		{name: "algorithm outside the allowlist", token: ec.sign(t, "at+jwt", claims()), wantErr: jose.ErrAlgorithmNotAllowed},
+		{name: "algorithm outside the allowlist, source down", token: ec.sign(t, "at+jwt", claims()), down: true, wantErr: jose.ErrAlgorithmNotAllowed},
+		{name: "alg none, source down", token: none, down: true, wantErr: jose.ErrAlgorithmNotAllowed},
+		{name: "malformed, source down", token: "a.b", down: true, wantErr: jose.ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			keys := &askedKeys{keys: StaticKeys(&jose.JWKS{Keys: []*jose.JWK{rsaA.pub, ec.pub}}), down: tt.down}
+			cfg := baseConfig(newClock())
+			cfg.Keys = keys
+			cfg.Algorithms = []jose.Algorithm{jose.RS256}
+			cfg.CacheSize = -1
+			_, err := newVerifier(t, cfg).Verify(t.Context(), tt.token)
+			if (tt.wantErr == nil && err != nil) || !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if got := keys.asked.Load(); got != tt.wantAsked {
+				t.Fatalf("the key set was asked %d times, want %d", got, tt.wantAsked)
 			}
 		})
 	}
