@@ -11,6 +11,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,6 +40,15 @@ func Handler(reg *prometheus.Registry) http.Handler {
 // status class.
 type HTTP struct {
 	duration *prometheus.HistogramVec
+	// observers holds the histogram of each route and status class seen,
+	// so that a request does not hash its label values again.
+	mu        sync.RWMutex
+	observers map[routeClass]prometheus.Observer
+}
+
+type routeClass struct {
+	route string
+	class int // status / 100, 0 for a status outside 100-599
 }
 
 // NewHTTP registers keyward_http_request_duration_seconds{handler, route,
@@ -50,7 +60,7 @@ func NewHTTP(reg prometheus.Registerer, handler string) (*HTTP, error) {
 		Help:        "Time to answer HTTP requests, by route pattern and status class (2xx, 4xx...).",
 		ConstLabels: prometheus.Labels{"handler": handler},
 		Buckets:     []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
-	}, []string{"route", "code"})}
+	}, []string{"route", "code"}), observers: map[routeClass]prometheus.Observer{}}
 	if err := reg.Register(h.duration); err != nil {
 		return nil, err
 	}
@@ -59,7 +69,21 @@ func NewHTTP(reg prometheus.Registerer, handler string) (*HTTP, error) {
 
 // ObserveRequest records one request answered with status after d.
 func (h *HTTP) ObserveRequest(route string, status int, d time.Duration) {
-	h.duration.WithLabelValues(route, statusClass(status)).Observe(d.Seconds())
+	k := routeClass{route: route}
+	if status >= 100 && status <= 599 {
+		k.class = status / 100
+	}
+	h.mu.RLock()
+	o := h.observers[k]
+	h.mu.RUnlock()
+	if o == nil {
+		// Routes are patterns and classes six: the map stays small.
+		o = h.duration.WithLabelValues(route, statusClass(status))
+		h.mu.Lock()
+		h.observers[k] = o
+		h.mu.Unlock()
+	}
+	o.Observe(d.Seconds())
 }
 
 // statusClass maps 204 to "2xx".
@@ -75,6 +99,8 @@ func statusClass(status int) string {
 type Verifier struct {
 	verifications *prometheus.CounterVec
 	cache         *prometheus.CounterVec
+	// The counters of every request that passes, resolved once.
+	valid, hit, miss prometheus.Counter
 }
 
 // NewVerifier registers keyward_verifications_total{outcome, reason} and
@@ -95,21 +121,26 @@ func NewVerifier(reg prometheus.Registerer) (*Verifier, error) {
 			return nil, err
 		}
 	}
-	v.cache.WithLabelValues("hit")
-	v.cache.WithLabelValues("miss")
+	v.hit = v.cache.WithLabelValues("hit")
+	v.miss = v.cache.WithLabelValues("miss")
+	v.valid = v.verifications.WithLabelValues("valid", "")
 	return v, nil
 }
 
 // Verified counts one verification.
 func (v *Verifier) Verified(outcome, reason string) {
+	if outcome == "valid" && reason == "" {
+		v.valid.Inc()
+		return
+	}
 	v.verifications.WithLabelValues(outcome, reason).Inc()
 }
 
 // CacheHit counts a token answered from the cache.
-func (v *Verifier) CacheHit() { v.cache.WithLabelValues("hit").Inc() }
+func (v *Verifier) CacheHit() { v.hit.Inc() }
 
 // CacheMiss counts a token that had to be verified in full.
-func (v *Verifier) CacheMiss() { v.cache.WithLabelValues("miss").Inc() }
+func (v *Verifier) CacheMiss() { v.miss.Inc() }
 
 // JWKS counts the fetches of a remote key set; it implements jwks.Observer.
 type JWKS struct {
