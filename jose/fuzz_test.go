@@ -8,6 +8,7 @@ import (
 	"crypto/hmac"
 	"crypto/rsa"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -80,6 +81,12 @@ func FuzzVerifyJWT(f *testing.F) {
 	all := mustAlgs(f, Algorithms()...)
 	f.Fuzz(func(t *testing.T, token string) {
 		tok, err := VerifyJWT(token, set, all, &Policy{Now: testNow})
+		// VerifyJWT decodes on its stack and reads header and payload
+		// from one string; the exported steps one by one must agree.
+		stepTok, stepErr := verifyInSteps(token, set, all, &Policy{Now: testNow})
+		if (err == nil) != (stepErr == nil) || err != nil && err.Error() != stepErr.Error() {
+			t.Fatalf("VerifyJWT: %v; Parse, Verify, ParseClaims, Validate: %v", err, stepErr)
+		}
 		if err != nil {
 			if tok != nil {
 				t.Fatal("a token and an error")
@@ -88,6 +95,9 @@ func FuzzVerifyJWT(f *testing.F) {
 				t.Fatalf("uncategorised error %v", err)
 			}
 			return
+		}
+		if !reflect.DeepEqual(tok, stepTok) {
+			t.Fatalf("VerifyJWT read %+v, the steps %+v", tok, stepTok)
 		}
 		j, err := Parse(token)
 		if err != nil {
@@ -103,6 +113,26 @@ func FuzzVerifyJWT(f *testing.F) {
 			t.Fatalf("accepted exp %d", tok.Claims.Expiry)
 		}
 	})
+}
+
+// verifyInSteps is VerifyJWT through the exported steps.
+func verifyInSteps(token string, keys KeySet, algs AlgorithmSet, policy *Policy) (*Token, error) {
+	j, err := Parse(token)
+	if err != nil {
+		return nil, err
+	}
+	key, err := j.Verify(keys, algs)
+	if err != nil {
+		return nil, err
+	}
+	c, err := ParseClaims(j.UnsafePayload())
+	if err != nil {
+		return nil, err
+	}
+	if err := policy.Validate(&j.Header, c); err != nil {
+		return nil, err
+	}
+	return &Token{Header: j.Header, Claims: c, Key: key}, nil
 }
 
 // stdlibVerify is an independent check of a JWS signature.
