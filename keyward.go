@@ -269,18 +269,42 @@ func (c AuthCode) LogValue() slog.Value {
 }
 
 // Session is a login session of the issuer, held by the browser in a cookie.
+//
+// The session keeps its ID for its whole life, while the cookie value that
+// names it changes each time the user logs in again in it: a fresh value
+// after every authentication defends against session fixation, and the
+// refresh tokens and authorization codes issued in the session stay tied to
+// it through its ID.
 type Session struct {
-	// ID is the hex SHA-256 of the cookie value; the cookie is never stored.
+	// ID identifies the session in the store and names it in the refresh
+	// tokens and authorization codes issued in it. It is not secret: the
+	// issuer makes a random one, unrelated to the cookie.
 	ID string
+	// CookieHash is the SHA-256 of the cookie value the browser now holds;
+	// the cookie is never stored. The store finds the session by it. It is
+	// never logged: [Session.LogValue] leaves it out.
+	CookieHash []byte
 	// UserID is the logged-in user.
 	UserID string
 	// CreatedAt is when the user logged in; set by the store when zero.
 	CreatedAt time.Time
+	// AuthTime is when the user last authenticated in the session (OIDC
+	// auth_time, checked against max_age); set by the store to CreatedAt
+	// when zero.
+	AuthTime time.Time
 	// ExpiresAt is when the session ends.
 	ExpiresAt time.Time
 	// RevokedAt is when the session was ended by logout or by an
 	// administrator; zero means not revoked.
 	RevokedAt time.Time
+}
+
+// LogValue implements [slog.LogValuer]; it leaves out the cookie hash.
+func (s Session) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("session_id", s.ID),
+		slog.String("user_id", s.UserID),
+	)
 }
 
 // Active reports whether the session is neither revoked nor expired at now.

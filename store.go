@@ -142,12 +142,29 @@ type AuthCodeStore interface {
 // SessionStore persists the issuer's login sessions.
 type SessionStore interface {
 	// CreateSession stores a new session. It returns an error wrapping
-	// ErrConflict when the ID exists and ErrInvalid when it is empty. The
-	// store sets CreatedAt when zero.
+	// ErrConflict when the ID or the cookie hash exists and ErrInvalid when
+	// either is empty. The store sets CreatedAt when zero, and AuthTime to
+	// CreatedAt when zero.
 	CreateSession(ctx context.Context, s Session) error
 	// GetSession returns the session with the ID whatever its state (see
 	// [Session.Active]), or an error wrapping ErrNotFound.
 	GetSession(ctx context.Context, id string) (Session, error)
+	// GetSessionByCookie returns the session whose CookieHash is hash,
+	// whatever its state, or an error wrapping ErrNotFound. A cookie hash
+	// replaced by [SessionStore.UpdateSession] no longer finds the session.
+	GetSessionByCookie(ctx context.Context, hash []byte) (Session, error)
+	// UpdateSession runs fn on the stored session inside one transaction and
+	// stores the CookieHash, AuthTime and ExpiresAt of the result. fn must
+	// not call the store; it may be called more than once when the
+	// transaction is retried. When fn returns an error nothing is written
+	// and the error is returned, except ErrNoChange, which makes
+	// UpdateSession return nil. It returns an error wrapping ErrNotFound when
+	// the session does not exist, ErrConflict when the new cookie hash
+	// belongs to another session, and ErrInvalid when fn emptied the cookie
+	// hash or changed the ID, UserID, CreatedAt or RevokedAt (a session is
+	// ended only by [SessionStore.RevokeSession] and
+	// [SessionStore.RevokeUserSessions], and never reopened).
+	UpdateSession(ctx context.Context, id string, fn func(*Session) error) error
 	// RevokeSession revokes the session at now; a revoked session keeps its
 	// first RevokedAt. It does not touch the session's refresh tokens (see
 	// [RefreshTokenStore.RevokeSessionRefreshTokens]). It returns an error

@@ -154,7 +154,7 @@ func (i *Issuer) IssueCode(ctx context.Context, req AuthorizeRequest, scope stri
 	if err := i.cfg.Store.CreateAuthCode(ctx, keyward.AuthCode{
 		Hash: hashToken(code), ClientID: req.Client.ID, UserID: s.UserID, RedirectURI: req.RedirectURI,
 		Scope: scope, Nonce: req.Nonce, CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
-		SessionID: s.ID, AuthTime: s.CreatedAt, ExpiresAt: now.Add(CodeTTL),
+		SessionID: s.ID, AuthTime: authTime(s), ExpiresAt: now.Add(CodeTTL),
 	}); err != nil {
 		return "", internal(err)
 	}
@@ -164,10 +164,33 @@ func (i *Issuer) IssueCode(ctx context.Context, req AuthorizeRequest, scope stri
 }
 
 // StartSession checks a username and password like [Issuer.Login] (same
-// throttle, same answer whatever failed) and opens an issuer session. It
-// returns the cookie value, which only the browser keeps: the store holds
-// its hash.
+// throttle, same answer whatever failed) and opens a new issuer session: it
+// is [Issuer.SignIn] for a browser that holds no session cookie.
 func (i *Issuer) StartSession(ctx context.Context, req LoginRequest) (string, keyward.Session, error) {
+	return i.SignIn(ctx, req, "")
+}
+
+// SignIn checks a username and password like [Issuer.Login] (same throttle,
+// same answer whatever failed) for a browser that presents the session
+// cookie value current, empty when it presents none. It returns the cookie
+// value the browser is to hold from now on and the session it names; only
+// the browser keeps the value, the store holds its hash.
+//
+//   - When current names an active session of the same user, the session
+//     goes on under the same ID, so the refresh tokens issued in it stay
+//     tied to it and a later [Issuer.EndSession] revokes them all. Its
+//     AuthTime (the ID token's auth_time, checked against max_age) becomes
+//     now, it ends [SessionTTL] from now, and its cookie value is replaced:
+//     after the authentication the browser holds a value no one could know
+//     before it (session fixation), and the old value names no session.
+//   - When current names an active session of another user, that session
+//     is ended first, as [Issuer.EndSession] ends it, refresh tokens
+//     included; then a new session is opened.
+//   - Otherwise (no cookie, or one naming an unknown, expired or ended
+//     session) a new session is opened.
+//
+// A failed login leaves the browser's session as it was.
+func (i *Issuer) SignIn(ctx context.Context, req LoginRequest, current string) (string, keyward.Session, error) {
 	now := i.cfg.Now()
 	u, err := i.checkPassword(ctx, req, now)
 	if err != nil {
@@ -177,30 +200,79 @@ func (i *Issuer) StartSession(ctx context.Context, req LoginRequest) (string, ke
 	if err != nil {
 		return "", keyward.Session{}, internal(err)
 	}
-	s := keyward.Session{ID: sessionID(cookie), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(SessionTTL)}
+	if current != "" {
+		old, err := i.Session(ctx, current)
+		switch {
+		case errors.Is(err, ErrNoSession):
+		case err != nil:
+			return "", keyward.Session{}, err
+		case old.UserID == u.ID:
+			s, err := i.renewSession(ctx, old.ID, current, cookie, now)
+			switch {
+			case err == nil:
+				i.audit(ctx, slog.LevelInfo, "session_renewed", slog.String("session_id", s.ID), slog.String("user_id", s.UserID))
+				return cookie, s, nil
+			case !errors.Is(err, ErrNoSession):
+				return "", keyward.Session{}, err
+			}
+			// Renewed by a concurrent login, ended or deleted since it
+			// was read: the browser's cookie names no session any more.
+		default:
+			if err := i.endSession(ctx, old.ID, now, "other_user_signed_in"); err != nil {
+				return "", keyward.Session{}, err
+			}
+		}
+	}
+	id, err := NewID(i.cfg.Rand)
+	if err != nil {
+		return "", keyward.Session{}, internal(err)
+	}
+	s := keyward.Session{ID: id, CookieHash: hashToken(cookie), UserID: u.ID, CreatedAt: now, AuthTime: now, ExpiresAt: now.Add(SessionTTL)}
 	if err := i.cfg.Store.CreateSession(ctx, s); err != nil {
 		return "", keyward.Session{}, internal(err)
 	}
+	i.audit(ctx, slog.LevelInfo, "session_started", slog.String("session_id", s.ID), slog.String("user_id", s.UserID))
 	return cookie, s, nil
 }
 
-// sessionID is the stored ID of the session held in a cookie.
-func sessionID(cookie string) string {
-	h := sha256.Sum256([]byte(cookie))
-	return hex.EncodeToString(h[:])
+// renewSession gives the session id, held with the cookie value current, the
+// cookie value next and a login at now. It returns an error wrapping
+// [ErrNoSession] when current no longer names the session or the session is
+// no longer active: the store's transaction checks both, so of two logins
+// racing with one cookie only one renews the session.
+func (i *Issuer) renewSession(ctx context.Context, id, current, next string, now time.Time) (keyward.Session, error) {
+	var renewed keyward.Session
+	err := i.cfg.Store.UpdateSession(ctx, id, func(s *keyward.Session) error {
+		if subtle.ConstantTimeCompare(s.CookieHash, hashToken(current)) != 1 || !s.Active(now) {
+			return fmt.Errorf("%w: renewed or ended meanwhile", ErrNoSession)
+		}
+		s.CookieHash, s.AuthTime, s.ExpiresAt = hashToken(next), now, now.Add(SessionTTL)
+		renewed = *s
+		return nil
+	})
+	switch {
+	case err == nil:
+		return renewed, nil
+	case errors.Is(err, ErrNoSession):
+		return keyward.Session{}, err
+	case errors.Is(err, keyward.ErrNotFound):
+		return keyward.Session{}, fmt.Errorf("%w: deleted meanwhile", ErrNoSession)
+	default:
+		return keyward.Session{}, internal(err)
+	}
 }
 
 // ErrNoSession means the cookie names no active session of an enabled user.
 var ErrNoSession = errors.New("issuer: no active session")
 
 // Session returns the active session held in the cookie value, or an error
-// wrapping [ErrNoSession] when it is unknown, expired, revoked, or its user
-// is disabled or deleted.
+// wrapping [ErrNoSession] when it is unknown (a value replaced by a later
+// login included), expired, revoked, or its user is disabled or deleted.
 func (i *Issuer) Session(ctx context.Context, cookie string) (keyward.Session, error) {
 	if cookie == "" || len(cookie) > 128 {
 		return keyward.Session{}, ErrNoSession
 	}
-	s, err := i.cfg.Store.GetSession(ctx, sessionID(cookie))
+	s, err := i.cfg.Store.GetSessionByCookie(ctx, hashToken(cookie))
 	switch {
 	case errors.Is(err, keyward.ErrNotFound):
 		return keyward.Session{}, ErrNoSession
@@ -220,23 +292,45 @@ func (i *Issuer) Session(ctx context.Context, cookie string) (keyward.Session, e
 	return s, nil
 }
 
+// authTime is when the user last logged in in the session, the auth_time of
+// the ID tokens issued in it.
+func authTime(s keyward.Session) time.Time {
+	if s.AuthTime.IsZero() {
+		return s.CreatedAt
+	}
+	return s.AuthTime
+}
+
 // NeedsLogin reports whether the user of session s must log in again
 // before an authorization request with max_age maxAge is answered (OIDC
 // Core §3.1.2.1): when more than maxAge has passed, by the issuer's clock,
-// since the login that opened the session, whose time is the auth_time of
-// the ID tokens issued in it. A maxAge of zero or less always asks for a
+// since the user last logged in in the session (its AuthTime, the auth_time
+// of the ID tokens issued in it). A maxAge of zero or less always asks for a
 // login: max_age=0 is prompt=login.
 func (i *Issuer) NeedsLogin(s keyward.Session, maxAge time.Duration) bool {
-	return maxAge <= 0 || i.cfg.Now().Sub(s.CreatedAt) > maxAge
+	return maxAge <= 0 || i.cfg.Now().Sub(authTime(s)) > maxAge
 }
 
 // EndSession revokes the session held in the cookie value and every refresh
-// token issued in it. An unknown session is not an error.
+// token issued in it. An unknown session, or a cookie value replaced by a
+// later login, is not an error.
 func (i *Issuer) EndSession(ctx context.Context, cookie string) error {
 	if cookie == "" || len(cookie) > 128 {
 		return nil
 	}
-	now, id := i.cfg.Now(), sessionID(cookie)
+	s, err := i.cfg.Store.GetSessionByCookie(ctx, hashToken(cookie))
+	switch {
+	case errors.Is(err, keyward.ErrNotFound):
+		return nil
+	case err != nil:
+		return internal(err)
+	}
+	return i.endSession(ctx, s.ID, i.cfg.Now(), "logout")
+}
+
+// endSession revokes the session id and every refresh token issued in it,
+// and says why in the audit log.
+func (i *Issuer) endSession(ctx context.Context, id string, now time.Time, reason string) error {
 	err := i.cfg.Store.RevokeSession(ctx, id, now)
 	switch {
 	case errors.Is(err, keyward.ErrNotFound):
@@ -247,7 +341,7 @@ func (i *Issuer) EndSession(ctx context.Context, cookie string) error {
 	if err := i.cfg.Store.RevokeSessionRefreshTokens(ctx, id, now); err != nil {
 		return internal(err)
 	}
-	i.audit(ctx, slog.LevelInfo, "session_ended", slog.String("session_id", id))
+	i.audit(ctx, slog.LevelInfo, "session_ended", slog.String("session_id", id), slog.String("reason", reason))
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -266,5 +267,164 @@ func TestClientAssertionFromURL(t *testing.T) {
 	wantCode(t, err, CodeInvalidClient)
 	if fetched == 0 {
 		t.Error("the JWKS URL was never fetched")
+	}
+}
+
+// TestSignIn checks what a login does to the session the browser already
+// holds: the same user's live session goes on under a new cookie value with
+// a later AuthTime, another user's is ended with its refresh tokens, and a
+// cookie naming no live session is ignored. A failed login changes nothing.
+func TestSignIn(t *testing.T) {
+	t.Parallel()
+	const password = "correct horse battery staple"
+	const (
+		renewed = "renewed" // the first session goes on
+		ended   = "ended"   // the first session ends, a new one starts
+		fresh   = "fresh"   // a new session starts; the first is left alone
+	)
+	tests := []struct {
+		name  string
+		user  string
+		setup func(t *testing.T, f *fixture, cookie string) string // returns the cookie value the browser presents
+		want  string
+	}{
+		{name: "same user", user: "alice", want: renewed},
+		{name: "another user", user: "bob", want: ended},
+		{name: "no cookie", user: "alice", setup: func(*testing.T, *fixture, string) string { return "" }, want: fresh},
+		{name: "unknown cookie", user: "alice", setup: func(*testing.T, *fixture, string) string { return "not-a-session" }, want: fresh},
+		{name: "ended session", user: "alice", setup: func(t *testing.T, f *fixture, c string) string {
+			if err := f.issuer.EndSession(t.Context(), c); err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}, want: fresh},
+		{name: "expired session", user: "alice", setup: func(_ *testing.T, f *fixture, c string) string {
+			f.clock.Add(SessionTTL)
+			return c
+		}, want: fresh},
+		{name: "another user, expired session", user: "bob", setup: func(_ *testing.T, f *fixture, c string) string {
+			f.clock.Add(SessionTTL)
+			return c
+		}, want: fresh},
+	}
+	for bi, b := range backends(t) {
+		for _, tt := range tests {
+			t.Run(b.name+"/"+tt.name, func(t *testing.T) {
+				t.Parallel()
+				f, alice, c := codeFixture(t, backends(t)[bi], nil) // a store of its own
+				ctx := t.Context()
+				bob, err := NewUser(ctx, f.store, "bob", password, nil, nil, testPassword, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				exchange := func(s keyward.Session) *TokenResponse {
+					t.Helper()
+					resp, err := f.issuer.ExchangeCode(ctx, CodeRequest{Code: f.code(t, c, s, "openid"), RedirectURI: c.RedirectURIs[0],
+						CodeVerifier: testVerifier, ClientID: "spa"})
+					if err != nil {
+						t.Fatal(err)
+					}
+					return resp
+				}
+				refreshes := func(rt string) bool {
+					t.Helper()
+					_, err := f.issuer.Refresh(ctx, RefreshRequest{Token: rt, ClientID: "spa"})
+					return err == nil
+				}
+
+				cookie1, first, err := f.issuer.StartSession(ctx, LoginRequest{Username: "alice", Password: password})
+				if err != nil {
+					t.Fatal(err)
+				}
+				sum := sha256.Sum256([]byte(cookie1))
+				if first.ID == "" || string(first.CookieHash) != string(sum[:]) || first.UserID != alice.ID || !first.AuthTime.Equal(f.clock.Now()) {
+					t.Fatalf("first session %+v", first)
+				}
+				tok1 := exchange(first)
+				presented := cookie1
+				if tt.setup != nil {
+					presented = tt.setup(t, f, cookie1)
+				}
+				f.clock.Add(time.Minute)
+
+				// A failed login leaves the browser's session as it was.
+				if _, _, err := f.issuer.SignIn(ctx, LoginRequest{Username: tt.user, Password: "wrong"}, presented); err == nil {
+					t.Fatal("SignIn with a wrong password succeeded")
+				}
+				before, err := f.store.GetSession(ctx, first.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+
+				cookie2, second, err := f.issuer.SignIn(ctx, LoginRequest{Username: tt.user, Password: password}, presented)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := f.issuer.Session(ctx, cookie2)
+				if err != nil || got.ID != second.ID || !got.AuthTime.Equal(f.clock.Now()) || cookie2 == cookie1 {
+					t.Fatalf("the new cookie names %+v (%v), want %+v logged in now", got, err, second)
+				}
+				if _, err := f.issuer.Session(ctx, cookie1); tt.want != fresh && !errors.Is(err, ErrNoSession) {
+					t.Errorf("the first cookie value still names a live session: %v", err)
+				}
+				after, err := f.store.GetSession(ctx, first.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch tt.want {
+				case renewed:
+					if second.ID != first.ID || !after.CreatedAt.Equal(first.CreatedAt) || !after.AuthTime.Equal(f.clock.Now()) ||
+						!after.ExpiresAt.Equal(f.clock.Now().Add(SessionTTL)) || !after.Active(f.clock.Now()) {
+						t.Fatalf("session after the same user's login %+v, want %s renewed now", after, first.ID)
+					}
+					if !strings.Contains(f.log.String(), `"msg":"session_renewed"`) {
+						t.Error("no session_renewed audit line")
+					}
+					// NeedsLogin and the ID token count from the new login.
+					if f.issuer.NeedsLogin(got, 30*time.Second) {
+						t.Error("NeedsLogin counts from the first login")
+					}
+					tok2 := exchange(second)
+					// The first cookie value ends nothing; the new one ends the
+					// session and the refresh tokens of both flows.
+					if err := f.issuer.EndSession(ctx, cookie1); err != nil {
+						t.Fatal(err)
+					}
+					if _, err := f.issuer.Session(ctx, cookie2); err != nil {
+						t.Fatalf("logout with the first cookie value ended the session: %v", err)
+					}
+					if err := f.issuer.EndSession(ctx, cookie2); err != nil {
+						t.Fatal(err)
+					}
+					if refreshes(tok1.RefreshToken) || refreshes(tok2.RefreshToken) {
+						t.Fatal("a refresh token of the session survived its end")
+					}
+				case ended:
+					if second.ID == first.ID || second.UserID != bob.ID || after.RevokedAt.IsZero() || !after.RevokedAt.Equal(f.clock.Now()) {
+						t.Fatalf("alice's session %+v after bob's login, want ended now; bob's %+v", after, second)
+					}
+					if refreshes(tok1.RefreshToken) {
+						t.Fatal("alice's refresh token survived bob's login")
+					}
+					if !strings.Contains(f.log.String(), `"reason":"other_user_signed_in"`) {
+						t.Error("no session_ended audit line for the other user's login")
+					}
+				case fresh:
+					if second.ID == first.ID {
+						t.Fatalf("a cookie naming no live session was renewed: %+v", second)
+					}
+					unchanged := after.CookieHash != nil && string(after.CookieHash) == string(before.CookieHash) &&
+						after.AuthTime.Equal(before.AuthTime) && after.RevokedAt.Equal(before.RevokedAt)
+					if !unchanged {
+						t.Fatalf("the first session changed from %+v to %+v", before, after)
+					}
+				}
+				for _, secret := range []string{cookie1, cookie2, password} {
+					if strings.Contains(f.log.String(), secret) {
+						t.Fatal("a secret is in the log")
+					}
+				}
+			})
+		}
 	}
 }

@@ -591,25 +591,41 @@ func (s *Store) DeleteExpiredAuthCodes(ctx context.Context, now time.Time) (int,
 // --- sessions
 
 func normSession(v keyward.Session) keyward.Session {
+	v.CookieHash = cloneBytes(v.CookieHash)
 	v.CreatedAt = normTime(v.CreatedAt)
+	v.AuthTime = normTime(v.AuthTime)
 	v.ExpiresAt = normTime(v.ExpiresAt)
 	v.RevokedAt = normTime(v.RevokedAt)
 	return v
 }
 
+// cookieTaken reports whether a session other than id has the cookie hash.
+// Sessions are few in the tests this store serves, so it scans them.
+func (s *Store) cookieTaken(hash []byte, id string) bool {
+	for _, v := range s.sessions {
+		if v.ID != id && bytes.Equal(v.CookieHash, hash) {
+			return true
+		}
+	}
+	return false
+}
+
 // CreateSession implements [keyward.SessionStore].
 func (s *Store) CreateSession(ctx context.Context, v keyward.Session) error {
-	if v.ID == "" {
-		return fmt.Errorf("create session: empty id: %w", keyward.ErrInvalid)
+	if v.ID == "" || len(v.CookieHash) == 0 {
+		return fmt.Errorf("create session: empty id or cookie hash: %w", keyward.ErrInvalid)
 	}
 	v = normSession(v)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.sessions[v.ID]; ok {
+	if _, ok := s.sessions[v.ID]; ok || s.cookieTaken(v.CookieHash, v.ID) {
 		return fmt.Errorf("create session: %w", keyward.ErrConflict)
 	}
 	if v.CreatedAt.IsZero() {
 		v.CreatedAt = s.clock()
+	}
+	if v.AuthTime.IsZero() {
+		v.AuthTime = v.CreatedAt
 	}
 	s.sessions[v.ID] = v
 	return nil
@@ -623,7 +639,46 @@ func (s *Store) GetSession(ctx context.Context, id string) (keyward.Session, err
 	if !ok {
 		return keyward.Session{}, fmt.Errorf("get session: %w", keyward.ErrNotFound)
 	}
-	return v, nil
+	return normSession(v), nil
+}
+
+// GetSessionByCookie implements [keyward.SessionStore].
+func (s *Store) GetSessionByCookie(ctx context.Context, hash []byte) (keyward.Session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(hash) > 0 {
+		for _, v := range s.sessions {
+			if bytes.Equal(v.CookieHash, hash) {
+				return normSession(v), nil
+			}
+		}
+	}
+	return keyward.Session{}, fmt.Errorf("get session by cookie: %w", keyward.ErrNotFound)
+}
+
+// UpdateSession implements [keyward.SessionStore].
+func (s *Store) UpdateSession(ctx context.Context, id string, fn func(*keyward.Session) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.sessions[id]
+	if !ok {
+		return fmt.Errorf("update session %q: %w", id, keyward.ErrNotFound)
+	}
+	v := normSession(old)
+	if err := fn(&v); err != nil {
+		return noChange(err)
+	}
+	if v.ID != id || v.UserID != old.UserID || !v.CreatedAt.Equal(old.CreatedAt) || !v.RevokedAt.Equal(old.RevokedAt) || len(v.CookieHash) == 0 {
+		return fmt.Errorf("update session %q: id, user, creation or revocation changed, or cookie hash empty: %w", id, keyward.ErrInvalid)
+	}
+	if s.cookieTaken(v.CookieHash, id) {
+		return fmt.Errorf("update session %q: cookie hash: %w", id, keyward.ErrConflict)
+	}
+	old.CookieHash = cloneBytes(v.CookieHash)
+	old.AuthTime = normTime(v.AuthTime)
+	old.ExpiresAt = normTime(v.ExpiresAt)
+	s.sessions[id] = old
+	return nil
 }
 
 // RevokeSession implements [keyward.SessionStore].

@@ -5,19 +5,41 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/keyward/keyward"
 )
 
+const sessionColumns = `id, cookie_hash, user_id, created_at, auth_time, expires_at, revoked_at`
+
+// scanSession reads a row of sessionColumns. A session opened by a release
+// without the cookie_hash and auth_time columns has NULL in them: no cookie
+// hash, and its creation as its last login.
+func scanSession(row pgx.Row) (keyward.Session, error) {
+	var v keyward.Session
+	err := row.Scan(&v.ID, bytea{&v.CookieHash}, &v.UserID, tsz{&v.CreatedAt}, tsz{&v.AuthTime}, tsz{&v.ExpiresAt}, tsz{&v.RevokedAt})
+	if err != nil {
+		return keyward.Session{}, notFound(err)
+	}
+	if v.AuthTime.IsZero() {
+		v.AuthTime = v.CreatedAt
+	}
+	return v, nil
+}
+
 // CreateSession implements [keyward.SessionStore].
 func (s *Store) CreateSession(ctx context.Context, v keyward.Session) error {
-	if v.ID == "" {
-		return fmt.Errorf("create session: empty id: %w", keyward.ErrInvalid)
+	if v.ID == "" || len(v.CookieHash) == 0 {
+		return fmt.Errorf("create session: empty id or cookie hash: %w", keyward.ErrInvalid)
 	}
 	if v.CreatedAt.IsZero() {
 		v.CreatedAt = s.clock()
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO sessions (id, user_id, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5)`,
-		v.ID, v.UserID, norm(v.CreatedAt), norm(v.ExpiresAt), opt(v.RevokedAt))
+	if v.AuthTime.IsZero() {
+		v.AuthTime = v.CreatedAt
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		v.ID, v.CookieHash, v.UserID, norm(v.CreatedAt), norm(v.AuthTime), norm(v.ExpiresAt), opt(v.RevokedAt))
 	if isUnique(err) {
 		return fmt.Errorf("create session: %w", keyward.ErrConflict)
 	}
@@ -29,13 +51,53 @@ func (s *Store) CreateSession(ctx context.Context, v keyward.Session) error {
 
 // GetSession implements [keyward.SessionStore].
 func (s *Store) GetSession(ctx context.Context, id string) (keyward.Session, error) {
-	var v keyward.Session
-	err := s.pool.QueryRow(ctx, `SELECT id, user_id, created_at, expires_at, revoked_at FROM sessions WHERE id = $1`, id).
-		Scan(&v.ID, &v.UserID, tsz{&v.CreatedAt}, tsz{&v.ExpiresAt}, tsz{&v.RevokedAt})
+	v, err := scanSession(s.pool.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = $1`, id))
 	if err != nil {
-		return keyward.Session{}, fmt.Errorf("get session: %w", notFound(err))
+		return keyward.Session{}, fmt.Errorf("get session: %w", err)
 	}
 	return v, nil
+}
+
+// GetSessionByCookie implements [keyward.SessionStore].
+func (s *Store) GetSessionByCookie(ctx context.Context, hash []byte) (keyward.Session, error) {
+	if len(hash) == 0 {
+		return keyward.Session{}, fmt.Errorf("get session by cookie: %w", keyward.ErrNotFound)
+	}
+	v, err := scanSession(s.pool.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE cookie_hash = $1`, hash))
+	if err != nil {
+		return keyward.Session{}, fmt.Errorf("get session by cookie: %w", err)
+	}
+	return v, nil
+}
+
+// UpdateSession implements [keyward.SessionStore]. The row is locked (SELECT
+// ... FOR UPDATE) while fn runs, so that of two replicas renewing one session
+// with the same cookie, the second sees the first one's cookie hash.
+func (s *Store) UpdateSession(ctx context.Context, id string, fn func(*keyward.Session) error) error {
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		old, err := scanSession(tx.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = $1 FOR UPDATE`, id))
+		if err != nil {
+			return err
+		}
+		v := old
+		v.CookieHash = append([]byte(nil), old.CookieHash...)
+		if err := fn(&v); err != nil {
+			return err
+		}
+		if v.ID != id || v.UserID != old.UserID || !v.CreatedAt.Equal(old.CreatedAt) || !v.RevokedAt.Equal(old.RevokedAt) || len(v.CookieHash) == 0 {
+			return fmt.Errorf("id, user, creation or revocation changed, or cookie hash empty: %w", keyward.ErrInvalid)
+		}
+		_, err = tx.Exec(ctx, `UPDATE sessions SET cookie_hash = $2, auth_time = $3, expires_at = $4 WHERE id = $1`,
+			id, v.CookieHash, norm(v.AuthTime), norm(v.ExpiresAt))
+		if isUnique(err) {
+			return fmt.Errorf("cookie hash: %w", keyward.ErrConflict)
+		}
+		return err
+	})
+	if err = noChange(err); err != nil {
+		return fmt.Errorf("update session %q: %w", id, err)
+	}
+	return nil
 }
 
 // RevokeSession implements [keyward.SessionStore].

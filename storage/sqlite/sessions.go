@@ -9,16 +9,39 @@ import (
 	"github.com/keyward/keyward"
 )
 
+const sessionColumns = `id, cookie_hash, user_id, created_at, auth_time, expires_at, revoked_at`
+
+// scanSession reads a row of sessionColumns. A session opened by a release
+// without the cookie_hash and auth_time columns has NULL in them: no cookie
+// hash, and its creation as its last login.
+func scanSession(row interface{ Scan(...any) error }) (keyward.Session, error) {
+	var v keyward.Session
+	err := row.Scan(&v.ID, &v.CookieHash, &v.UserID, usec{&v.CreatedAt}, usec{&v.AuthTime}, usec{&v.ExpiresAt}, usec{&v.RevokedAt})
+	if err != nil {
+		return keyward.Session{}, notFound(err)
+	}
+	if len(v.CookieHash) == 0 {
+		v.CookieHash = nil
+	}
+	if v.AuthTime.IsZero() {
+		v.AuthTime = v.CreatedAt
+	}
+	return v, nil
+}
+
 // CreateSession implements [keyward.SessionStore].
 func (s *Store) CreateSession(ctx context.Context, v keyward.Session) error {
-	if v.ID == "" {
-		return fmt.Errorf("create session: empty id: %w", keyward.ErrInvalid)
+	if v.ID == "" || len(v.CookieHash) == 0 {
+		return fmt.Errorf("create session: empty id or cookie hash: %w", keyward.ErrInvalid)
 	}
 	if v.CreatedAt.IsZero() {
 		v.CreatedAt = s.clock()
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO sessions (id, user_id, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?)`,
-		v.ID, v.UserID, micros(v.CreatedAt), micros(v.ExpiresAt), optMicros(v.RevokedAt))
+	if v.AuthTime.IsZero() {
+		v.AuthTime = v.CreatedAt
+	}
+	_, err := s.w.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		v.ID, v.CookieHash, v.UserID, micros(v.CreatedAt), micros(v.AuthTime), micros(v.ExpiresAt), optMicros(v.RevokedAt))
 	if isUnique(err) {
 		return fmt.Errorf("create session: %w", keyward.ErrConflict)
 	}
@@ -30,13 +53,51 @@ func (s *Store) CreateSession(ctx context.Context, v keyward.Session) error {
 
 // GetSession implements [keyward.SessionStore].
 func (s *Store) GetSession(ctx context.Context, id string) (keyward.Session, error) {
-	var v keyward.Session
-	err := s.r.QueryRowContext(ctx, `SELECT id, user_id, created_at, expires_at, revoked_at FROM sessions WHERE id = ?`, id).
-		Scan(&v.ID, &v.UserID, usec{&v.CreatedAt}, usec{&v.ExpiresAt}, usec{&v.RevokedAt})
+	v, err := scanSession(s.r.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
 	if err != nil {
-		return keyward.Session{}, fmt.Errorf("get session: %w", notFound(err))
+		return keyward.Session{}, fmt.Errorf("get session: %w", err)
 	}
 	return v, nil
+}
+
+// GetSessionByCookie implements [keyward.SessionStore].
+func (s *Store) GetSessionByCookie(ctx context.Context, hash []byte) (keyward.Session, error) {
+	if len(hash) == 0 {
+		return keyward.Session{}, fmt.Errorf("get session by cookie: %w", keyward.ErrNotFound)
+	}
+	v, err := scanSession(s.r.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE cookie_hash = ?`, hash))
+	if err != nil {
+		return keyward.Session{}, fmt.Errorf("get session by cookie: %w", err)
+	}
+	return v, nil
+}
+
+// UpdateSession implements [keyward.SessionStore].
+func (s *Store) UpdateSession(ctx context.Context, id string, fn func(*keyward.Session) error) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		old, err := scanSession(tx.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
+		if err != nil {
+			return err
+		}
+		v := old
+		v.CookieHash = append([]byte(nil), old.CookieHash...)
+		if err := fn(&v); err != nil {
+			return err
+		}
+		if v.ID != id || v.UserID != old.UserID || !v.CreatedAt.Equal(old.CreatedAt) || !v.RevokedAt.Equal(old.RevokedAt) || len(v.CookieHash) == 0 {
+			return fmt.Errorf("id, user, creation or revocation changed, or cookie hash empty: %w", keyward.ErrInvalid)
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE sessions SET cookie_hash = ?, auth_time = ?, expires_at = ? WHERE id = ?`,
+			v.CookieHash, micros(norm(v.AuthTime)), micros(norm(v.ExpiresAt)), id)
+		if isUnique(err) {
+			return fmt.Errorf("cookie hash: %w", keyward.ErrConflict)
+		}
+		return err
+	})
+	if err = noChange(err); err != nil {
+		return fmt.Errorf("update session %q: %w", id, err)
+	}
+	return nil
 }
 
 // RevokeSession implements [keyward.SessionStore].

@@ -1,8 +1,10 @@
 package storagetest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -21,7 +23,8 @@ type NewReplicas func(t *testing.T, n int) []keyward.Store
 // goroutines racing on one store made by newStore: one key rotation however
 // many callers decide to rotate, one winner among the rotations of a refresh
 // token, one user per username, one exchange per authorization code, one use
-// per client-assertion jti, and no lost update.
+// per client-assertion jti, one renewal of a session per cookie, and no lost
+// update.
 func RunConcurrency(t *testing.T, newStore NewStore) {
 	t.Helper()
 	runConcurrency(t, func(t *testing.T) []keyward.Store { return []keyward.Store{newStore(t)} })
@@ -47,6 +50,7 @@ func runConcurrency(t *testing.T, newStores func(t *testing.T) []keyward.Store) 
 		{name: "ConsumeAuthCodeOnce", run: testConsumeCodeOnce},
 		{name: "UseJTIOnce", run: testUseJTIOnce},
 		{name: "UpdateUserNoLostUpdate", run: testUpdateUserNoLostUpdate},
+		{name: "RenewSessionOnce", run: testRenewSessionOnce},
 	}
 	for _, tt := range tests {
 		t.Run("Concurrency/"+tt.name, func(t *testing.T) {
@@ -203,5 +207,34 @@ func testUpdateUserNoLostUpdate(t *testing.T, stores []keyward.Store) {
 	must(t, "GetUser", err)
 	if n := u.Attributes["n"]; n != float64(goroutines) {
 		t.Errorf("counter = %v after %d increments", n, goroutines)
+	}
+}
+
+// testRenewSessionOnce renews one session from many callers that all hold
+// its first cookie, as browsers racing to log in again would: fn sees the
+// cookie hash the winner stored, so exactly one renewal succeeds and the
+// session ends up with the winner's cookie.
+func testRenewSessionOnce(t *testing.T, stores []keyward.Store) {
+	ctx := t.Context()
+	first := newSession("s", "u")
+	must(t, "CreateSession", stores[0].CreateSession(ctx, first))
+	errStale := errors.New("cookie already replaced")
+	errs := race(stores, func(s keyward.Store, i int) error {
+		return s.UpdateSession(ctx, "s", func(v *keyward.Session) error {
+			if !bytes.Equal(v.CookieHash, first.CookieHash) {
+				return errStale
+			}
+			v.CookieHash, v.AuthTime = hash(id("renewed", i)), at(time.Duration(i+1)*time.Second)
+			return nil
+		})
+	})
+	ok, stale := count(t, errs, errStale)
+	if ok != 1 || stale != goroutines-1 {
+		t.Fatalf("%d renewals succeeded and %d saw the new cookie, want 1 and %d", ok, stale, goroutines-1)
+	}
+	winner := slices.IndexFunc(errs, func(err error) bool { return err == nil })
+	got := getSession(t, stores[0], "s")
+	if !bytes.Equal(got.CookieHash, hash(id("renewed", winner))) || !got.AuthTime.Equal(norm(at(time.Duration(winner+1)*time.Second))) {
+		t.Errorf("session after the race %+v, want the renewal of caller %d", got, winner)
 	}
 }

@@ -228,7 +228,7 @@ func testUserDelete(t *testing.T, s keyward.Store) {
 	for n := 1; n <= 2; n++ {
 		u := fullUser(n)
 		must(t, "CreateUser", s.CreateUser(ctx, u))
-		must(t, "CreateSession", s.CreateSession(ctx, keyward.Session{ID: id("session", n), UserID: u.ID, ExpiresAt: at(time.Hour)}))
+		must(t, "CreateSession", s.CreateSession(ctx, newSession(id("session", n), u.ID)))
 		must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, keyward.RefreshToken{
 			Hash: hash(id("refresh", n)), FamilyID: id("family", n), UserID: u.ID, ClientID: "c", ExpiresAt: at(time.Hour),
 		}))
@@ -240,6 +240,8 @@ func testUserDelete(t *testing.T, s keyward.Store) {
 	wantErr(t, "GetUser(deleted)", err, keyward.ErrNotFound)
 	_, err = s.GetSession(ctx, id("session", 1))
 	wantErr(t, "GetSession(deleted user's)", err, keyward.ErrNotFound)
+	_, err = s.GetSessionByCookie(ctx, newSession(id("session", 1), "").CookieHash)
+	wantErr(t, "GetSessionByCookie(deleted user's)", err, keyward.ErrNotFound)
 	_, err = s.GetRefreshToken(ctx, hash(id("refresh", 1)))
 	wantErr(t, "GetRefreshToken(deleted user's)", err, keyward.ErrNotFound)
 	_, err = s.ConsumeAuthCode(ctx, hash(id("code", 1)), at(0))
