@@ -300,9 +300,16 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) error {
 	}
 	page.Hidden = append(page.Hidden, hiddenField{"csrf_token", csrf})
 	page.Username = f["username"]
-	cookie, sess, err := s.iss.StartSession(r.Context(), issuer.LoginRequest{
+	// A browser that logs in again hands its session cookie to SignIn: the
+	// same user's session goes on under a new cookie value, another user's
+	// session ends.
+	current := ""
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		current = c.Value
+	}
+	cookie, sess, err := s.iss.SignIn(r.Context(), issuer.LoginRequest{
 		Username: f["username"], Password: f["password"], RemoteAddr: r.RemoteAddr,
-	})
+	}, current)
 	var oe *issuer.Error
 	switch {
 	case err == nil:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"html"
 	"io"
@@ -761,6 +762,208 @@ func TestMaxAge(t *testing.T) {
 			}
 			if got, ok := id.Claims.Get("auth_time"); !ok || got != float64(authTime.Unix()) {
 				t.Errorf("auth_time %v (present %v), want %d, the time of the last login", got, ok, authTime.Unix())
+			}
+		})
+	}
+}
+
+// sessionValue returns the value of the session cookie the browser holds
+// for the stack, empty when it holds none.
+func sessionValue(tb testing.TB, hc *http.Client, st *stack) string {
+	tb.Helper()
+	u, err := url.Parse(st.srv.URL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, c := range hc.Jar.Cookies(u) {
+		if c.Name == sessionCookie {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+// TestReLogin covers a login in a browser that already holds a live
+// session, reached through prompt=login, through max_age, or by posting the
+// login form again. The same user keeps the session: same ID, a later
+// auth_time, a new cookie value (the old one names no session any more),
+// and one /logout revokes the refresh tokens of both code flows. Another
+// user ends the first user's session at once, refresh tokens included, as
+// /logout would.
+func TestReLogin(t *testing.T) {
+	t.Parallel()
+	const password = "correct horse battery staple"
+	tests := []struct {
+		name     string
+		second   url.Values // extra parameters of the second authorization request
+		resubmit bool       // post the first login form again instead
+		user     string     // who logs in the second time
+		sqlite   bool
+	}{
+		{name: "prompt=login", second: url.Values{"prompt": {"login"}}, user: "alice"},
+		{name: "prompt=login, sqlite", second: url.Values{"prompt": {"login"}}, user: "alice", sqlite: true},
+		{name: "max_age exceeded", second: url.Values{"max_age": {"30"}}, user: "alice"},
+		{name: "login form posted again", resubmit: true, user: "alice"},
+		{name: "another user", second: url.Values{"prompt": {"login"}}, user: "bob"},
+		{name: "another user, sqlite", second: url.Values{"prompt": {"login"}}, user: "bob", sqlite: true},
+		{name: "another user, form posted again", resubmit: true, user: "bob"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			clk := newFakeClock()
+			st := newStack(t, stackOptions{now: clk.Now, sqlite: tt.sqlite, throttle: issuer.ThrottleConfig{Disabled: true}})
+			st.addUser(t, "alice", password)
+			st.addUser(t, "bob", password)
+			st.addClient(t, keyward.Client{ID: "spa", Public: true, RedirectURIs: []string{callback},
+				GrantTypes: []string{issuer.GrantAuthorizationCode, issuer.GrantRefreshToken}})
+			authorizeURL := func(verifier string, extra url.Values) string {
+				q := url.Values{"response_type": {"code"}, "client_id": {"spa"}, "redirect_uri": {callback}, "scope": {"openid"},
+					"state": {"st"}, "code_challenge": {challenge(verifier)}, "code_challenge_method": {"S256"}}
+				for k, v := range extra {
+					q[k] = v
+				}
+				return st.srv.URL + "/authorize?" + q.Encode()
+			}
+			// exchange redeems a code and checks the ID token's auth_time.
+			exchange := func(code, verifier string, authTime time.Time) issuer.TokenResponse {
+				t.Helper()
+				resp, b := st.postForm(t, "/token", url.Values{"grant_type": {"authorization_code"}, "code": {code},
+					"redirect_uri": {callback}, "client_id": {"spa"}, "code_verifier": {verifier}}, nil)
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("token: %d %s", resp.StatusCode, b)
+				}
+				tok := decodeToken(t, resp, b)
+				set, algs := st.keys.KeySet()
+				id, err := jose.VerifyJWT(tok.IDToken, set, algs, &jose.Policy{Issuers: []string{st.srv.URL},
+					Audiences: []string{"spa"}, Types: []string{issuer.IDTokenType}, Now: clk.Now})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got, ok := id.Claims.Get("auth_time"); !ok || got != float64(authTime.Unix()) {
+					t.Errorf("auth_time %v (present %v), want %d", got, ok, authTime.Unix())
+				}
+				return tok
+			}
+			// refresh uses a refresh token and returns its successor, or
+			// "" when it is refused with invalid_grant.
+			refresh := func(rt string) string {
+				t.Helper()
+				resp, b := st.postForm(t, "/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {"spa"}}, nil)
+				if resp.StatusCode == http.StatusOK {
+					return decodeToken(t, resp, b).RefreshToken
+				}
+				if got := oauthError(t, resp, b); got != "invalid_grant" {
+					t.Fatalf("refresh: %d %s", resp.StatusCode, b)
+				}
+				return ""
+			}
+			sessionOf := func(cookie string) (keyward.Session, error) {
+				sum := sha256.Sum256([]byte(cookie))
+				return st.store.GetSessionByCookie(ctx, sum[:])
+			}
+
+			// The first login.
+			hc := browser(t, st)
+			v1 := oauth2.GenerateVerifier()
+			_, page := get(t, hc, authorizeURL(v1, nil))
+			form := loginForm(t, page)
+			form.Set("username", "alice")
+			form.Set("password", password)
+			resp, page := postLogin(t, hc, st, form)
+			firstAuth := clk.Now()
+			tok1 := exchange(codeFrom(t, st, resp, page, "st"), v1, firstAuth)
+			c1 := sessionValue(t, hc, st)
+			first, err := sessionOf(c1)
+			if err != nil || first.UserID == "" {
+				t.Fatalf("the first session by its cookie's hash: %+v, %v", first, err)
+			}
+			if first.ID == hex.EncodeToString(first.CookieHash) || strings.Contains(first.ID, c1) {
+				t.Errorf("the session ID %q is derived from its cookie", first.ID)
+			}
+
+			// The second login, a minute later, in the same browser.
+			clk.Add(time.Minute)
+			v2 := v1
+			if tt.resubmit {
+				form.Set("username", tt.user)
+				resp, page = postLogin(t, hc, st, form)
+			} else {
+				v2 = oauth2.GenerateVerifier()
+				resp, page = get(t, hc, authorizeURL(v2, tt.second))
+				if resp.StatusCode != http.StatusOK || !strings.Contains(page, `name="password"`) {
+					t.Fatalf("second authorization request: %d, want the login form; body:\n%s", resp.StatusCode, page)
+				}
+				f := loginForm(t, page)
+				f.Set("username", tt.user)
+				f.Set("password", password)
+				resp, page = postLogin(t, hc, st, f)
+			}
+			code2 := codeFrom(t, st, resp, page, "st")
+			c2 := sessionValue(t, hc, st)
+			if c2 == "" || c2 == c1 {
+				t.Fatalf("the session cookie was not replaced by the second login")
+			}
+			second, err := sessionOf(c2)
+			if err != nil || !second.Active(clk.Now()) || !second.AuthTime.Equal(clk.Now()) {
+				t.Fatalf("the session of the new cookie: %+v, %v; want active, logged in now", second, err)
+			}
+			if s, err := sessionOf(c1); err == nil && s.Active(clk.Now()) {
+				t.Errorf("the first cookie value still names a live session: %+v", s)
+			}
+			// The old cookie value is worthless: a browser presenting it is
+			// asked to log in.
+			stale := browser(t, st)
+			u, _ := url.Parse(st.srv.URL)
+			stale.Jar.SetCookies(u, []*http.Cookie{{Name: sessionCookie, Value: c1, Path: "/"}})
+			if resp, page := get(t, stale, authorizeURL(oauth2.GenerateVerifier(), nil)); resp.StatusCode != http.StatusOK || !strings.Contains(page, `name="password"`) {
+				t.Errorf("the first cookie value: %d to %q, want the login form", resp.StatusCode, resp.Header.Get("Location"))
+			}
+			tok2 := exchange(code2, v2, clk.Now())
+
+			if tt.user == "alice" {
+				if second.ID != first.ID || !second.CreatedAt.Equal(first.CreatedAt) || !second.ExpiresAt.Equal(clk.Now().Add(issuer.SessionTTL)) {
+					t.Fatalf("the same user's session %+v, want the first one (%s, created %v) renewed", second, first.ID, first.CreatedAt)
+				}
+				if _, err := sessionOf(c1); !errors.Is(err, keyward.ErrNotFound) {
+					t.Errorf("the first cookie value still names the session: %v", err)
+				}
+				if n := strings.Count(st.logs.String(), `"msg":"session_started"`); n != 1 {
+					t.Errorf("%d sessions started, want 1", n)
+				}
+				// Logging out with the old cookie value ends nothing.
+				if resp, _ := get(t, stale, st.srv.URL+"/logout"); resp.StatusCode != http.StatusOK {
+					t.Fatalf("logout with the old cookie: %d", resp.StatusCode)
+				}
+				rt1 := refresh(tok1.RefreshToken)
+				if rt1 == "" {
+					t.Fatal("the first flow's refresh token was revoked by the same user's login")
+				}
+				if resp, _ := get(t, hc, st.srv.URL+"/logout"); resp.StatusCode != http.StatusOK {
+					t.Fatalf("logout: %d", resp.StatusCode)
+				}
+				if refresh(rt1) != "" || refresh(tok2.RefreshToken) != "" {
+					t.Fatal("a refresh token of the session survived /logout")
+				}
+				if s, err := st.store.GetSession(ctx, first.ID); err != nil || s.Active(clk.Now()) {
+					t.Fatalf("the session after /logout: %+v, %v", s, err)
+				}
+				return
+			}
+
+			// Another user: the first session ended at the second login.
+			if second.ID == first.ID || second.UserID == first.UserID {
+				t.Fatalf("bob's session %+v reuses alice's %+v", second, first)
+			}
+			if s, err := st.store.GetSession(ctx, first.ID); err != nil || s.Active(clk.Now()) {
+				t.Fatalf("alice's session after bob's login: %+v, %v; want ended", s, err)
+			}
+			if refresh(tok1.RefreshToken) != "" {
+				t.Fatal("alice's refresh token survived bob's login")
+			}
+			if refresh(tok2.RefreshToken) == "" {
+				t.Fatal("bob's refresh token was refused")
 			}
 		})
 	}
