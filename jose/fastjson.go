@@ -197,66 +197,9 @@ func (s *flatScanner) scalar() (any, bool) {
 	}
 }
 
-// array reads an array of scalars as []any, each element as scalar does.
-func (s *flatScanner) array() ([]any, bool) {
+// list reads a flat array, calling elem to read each element.
+func (s *flatScanner) list(elem func() bool) bool {
 	s.i++ // '['
-	out := []any{}
-	for first := true; ; first = false {
-		s.skipSpace()
-		if s.peek() == ']' {
-			s.i++
-			return out, true
-		}
-		if !first {
-			if s.peek() != ',' {
-				return nil, false
-			}
-			s.i++
-			s.skipSpace()
-		}
-		v, ok := s.scalar()
-		if !ok {
-			return nil, false
-		}
-		out = append(out, v)
-	}
-}
-
-// strings reads an array of strings.
-func (s *flatScanner) strings() ([]string, bool) {
-	s.i++ // '['
-	var out []string
-	for first := true; ; first = false {
-		s.skipSpace()
-		if s.peek() == ']' {
-			s.i++
-			if out == nil {
-				out = []string{}
-			}
-			return out, true
-		}
-		if !first {
-			if s.peek() != ',' {
-				return nil, false
-			}
-			s.i++
-			s.skipSpace()
-		}
-		v, ok := s.str()
-		if !ok {
-			return nil, false
-		}
-		out = append(out, v)
-	}
-}
-
-// skip reads and discards a scalar or an array of scalars, without making
-// values of them.
-func (s *flatScanner) skip() bool {
-	if s.peek() != '[' {
-		return s.skipScalar()
-	}
-	s.i++
 	for first := true; ; first = false {
 		s.skipSpace()
 		if s.peek() == ']' {
@@ -270,10 +213,41 @@ func (s *flatScanner) skip() bool {
 			s.i++
 			s.skipSpace()
 		}
-		if !s.skipScalar() {
+		if !elem() {
 			return false
 		}
 	}
+}
+
+// array reads an array of scalars as []any, each element as scalar does.
+func (s *flatScanner) array() ([]any, bool) {
+	out := []any{}
+	ok := s.list(func() bool {
+		v, ok := s.scalar()
+		out = append(out, v)
+		return ok
+	})
+	return out, ok
+}
+
+// strings reads an array of strings.
+func (s *flatScanner) strings() ([]string, bool) {
+	out := []string{}
+	ok := s.list(func() bool {
+		v, ok := s.str()
+		out = append(out, v)
+		return ok
+	})
+	return out, ok
+}
+
+// skip reads and discards a scalar or an array of scalars, without making
+// values of them.
+func (s *flatScanner) skip() bool {
+	if s.peek() == '[' {
+		return s.list(s.skipScalar)
+	}
+	return s.skipScalar()
 }
 
 func (s *flatScanner) skipScalar() bool {
