@@ -11,8 +11,9 @@ import (
 // null and, for "aud", roles and scopes, arrays of such scalars. For those
 // documents the strict decoder's general machinery costs more than the rest
 // of a verification besides the signature check itself. The scanner below
-// reads exactly that subset, in one pass and without allocating, and
-// declines everything else: an escape, a control character, invalid UTF-8, a
+// reads exactly that subset in one pass, slicing every string of the result
+// from the document rather than allocating it, and declines everything
+// else: an escape, a control character, invalid UTF-8, a
 // fraction or an exponent, a nested object, a duplicate name, trailing
 // bytes, any syntax error. A declined document is then read by the strict
 // decoder from the start, which decides whether it is valid and says why
