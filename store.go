@@ -197,6 +197,13 @@ type RevocationStore interface {
 	RevokeUser(ctx context.Context, r UserRevocation) error
 	// ListUserRevocations returns every user cutoff ordered by user ID.
 	ListUserRevocations(ctx context.Context) ([]UserRevocation, error)
+	// DeleteUserRevocations deletes the user cutoffs whose Before is at or
+	// before horizon and returns how many it deleted. A cutoff matters only
+	// while a token issued before it may still be accepted somewhere, so the
+	// caller passes a horizon no later than now minus the longest
+	// access-token lifetime and the largest leeway a verifier applies;
+	// deleting a cutoff any sooner would let such a token be accepted again.
+	DeleteUserRevocations(ctx context.Context, horizon time.Time) (int, error)
 	// UseJTI records that the jti of a JWT issued by issuer (a client
 	// assertion, RFC 7523 §3) has been seen, until exp. The first call
 	// returns nil; a later call with the same issuer and jti returns an error

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/keyward/keyward/jose"
 	"github.com/keyward/keyward/server"
 	"github.com/keyward/keyward/storage/memory"
+	"github.com/keyward/keyward/verifier"
 )
 
 // revocationIssuer is an issuer served over loopback HTTP with a memory
@@ -226,5 +228,57 @@ func TestUserDisableRevokesAccessTokens(t *testing.T) {
 	}
 	if len(revs) != 1 || revs[0].UserID != u.ID || revs[0].Before.Before(before) || revs[0].Before.After(time.Now()) {
 		t.Fatalf("user revocations %+v, want one for %s at the time of disable", revs, u.ID)
+	}
+}
+
+// TestSweepPrunesUserCutoffs sweeps the issuer's store and checks that a
+// user cutoff older than the access-token lifetime plus the margin leaves
+// the revocation feed while a recent one stays.
+func TestSweepPrunesUserCutoffs(t *testing.T) {
+	t.Parallel()
+	ri := startRevocationIssuer(t)
+	const accessTTL = 15 * time.Minute
+	now := time.Now()
+	horizon := now.Add(-(accessTTL + cutoffMargin))
+	cutoffs := []keyward.UserRevocation{
+		{UserID: "u-old", Before: horizon.Add(-time.Minute)},
+		{UserID: "u-margin", Before: horizon.Add(time.Minute)}, // its tokens may still be within a verifier's leeway
+		{UserID: "u-recent", Before: now.Add(-time.Minute)},
+	}
+	for _, c := range cutoffs {
+		if err := ri.store.RevokeUser(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	feedUsers := func() []string {
+		t.Helper()
+		code, _, body := httpGet(t, ri.url+"/revocations", "")
+		if code != http.StatusOK {
+			t.Fatalf("GET /revocations: %d %s", code, body)
+		}
+		var feed verifier.RevocationFeed
+		if err := json.Unmarshal([]byte(body), &feed); err != nil {
+			t.Fatal(err)
+		}
+		var subs []string
+		for _, u := range feed.Users {
+			subs = append(subs, u.Sub)
+		}
+		return subs
+	}
+	if got := feedUsers(); !slices.Equal(got, []string{"u-margin", "u-old", "u-recent"}) {
+		t.Fatalf("feed users before the sweep = %q", got)
+	}
+
+	var logs syncBuf
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if err := sweepOnce(t.Context(), ri.store, now, accessTTL, logger); err != nil {
+		t.Fatal(err)
+	}
+	if got := feedUsers(); !slices.Equal(got, []string{"u-margin", "u-recent"}) {
+		t.Errorf("feed users after the sweep = %q, want u-margin and u-recent", got)
+	}
+	if !strings.Contains(logs.String(), "msg=sweep") || !strings.Contains(logs.String(), "user_revocations=1") {
+		t.Errorf("the sweep does not log the cutoffs it deleted: %s", logs.String())
 	}
 }

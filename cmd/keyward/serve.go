@@ -374,7 +374,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	bg, cancelBG := context.WithCancel(ctx)
 	defer cancelBG()
 	go func() { _ = km.Run(bg) }()
-	go sweep(bg, store, logger)
+	go sweep(bg, store, o.keys.accessTTL, logger)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -459,9 +459,17 @@ func bootstrapAdmin(ctx context.Context, stdout io.Writer, store keyward.UserSto
 	return err
 }
 
-// sweep deletes expired refresh tokens, codes, sessions and revocations
-// every hour.
-func sweep(ctx context.Context, store keyward.Store, logger *slog.Logger) {
+// cutoffMargin is how long, beyond the access-token lifetime, a user cutoff
+// stays in the revocation feed. A cutoff matters while a token issued before
+// it may still be accepted: until Before + the access-token lifetime + the
+// leeway the verifier applies to exp. The margin covers that leeway (30 s by
+// default, configurable with --leeway), clock skew between the issuer and
+// the verifiers, and an --access-ttl shortened by up to a day at a restart:
+// tokens issued before it keep the longer lifetime they were issued with.
+const cutoffMargin = 24 * time.Hour
+
+// sweep runs [sweepOnce] every hour.
+func sweep(ctx context.Context, store keyward.Store, accessTTL time.Duration, logger *slog.Logger) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
@@ -470,16 +478,26 @@ func sweep(ctx context.Context, store keyward.Store, logger *slog.Logger) {
 			return
 		case <-t.C:
 		}
-		now := time.Now()
-		n1, err1 := store.DeleteExpiredRefreshTokens(ctx, now)
-		n2, err2 := store.DeleteExpiredRevocations(ctx, now)
-		n3, err3 := store.DeleteExpiredAuthCodes(ctx, now)
-		n4, err4 := store.DeleteExpiredSessions(ctx, now)
-		if err := errors.Join(err1, err2, err3, err4); err != nil && ctx.Err() == nil {
-			logger.ErrorContext(ctx, "sweep_failed", slog.String("error", err.Error()))
-			continue
-		}
-		logger.DebugContext(ctx, "sweep", slog.Int("refresh_tokens", n1), slog.Int("revocations", n2),
-			slog.Int("auth_codes", n3), slog.Int("sessions", n4))
+		_ = sweepOnce(ctx, store, time.Now(), accessTTL, logger)
 	}
+}
+
+// sweepOnce deletes the refresh tokens, codes, sessions and revocations
+// expired at now, and the user cutoffs older than accessTTL + cutoffMargin,
+// and logs how many of each. A failure is logged and returned.
+func sweepOnce(ctx context.Context, store keyward.Store, now time.Time, accessTTL time.Duration, logger *slog.Logger) error {
+	n1, err1 := store.DeleteExpiredRefreshTokens(ctx, now)
+	n2, err2 := store.DeleteExpiredRevocations(ctx, now)
+	n3, err3 := store.DeleteExpiredAuthCodes(ctx, now)
+	n4, err4 := store.DeleteExpiredSessions(ctx, now)
+	n5, err5 := store.DeleteUserRevocations(ctx, now.Add(-(accessTTL + cutoffMargin)))
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
+		if ctx.Err() == nil {
+			logger.ErrorContext(ctx, "sweep_failed", slog.String("error", err.Error()))
+		}
+		return err
+	}
+	logger.DebugContext(ctx, "sweep", slog.Int("refresh_tokens", n1), slog.Int("revocations", n2),
+		slog.Int("auth_codes", n3), slog.Int("sessions", n4), slog.Int("user_revocations", n5))
+	return nil
 }

@@ -790,6 +790,16 @@ func (s *Store) ListUserRevocations(ctx context.Context) ([]keyward.UserRevocati
 	return out, nil
 }
 
+// DeleteUserRevocations implements [keyward.RevocationStore].
+func (s *Store) DeleteUserRevocations(ctx context.Context, horizon time.Time) (int, error) {
+	horizon = normTime(horizon)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.userRevs)
+	maps.DeleteFunc(s.userRevs, func(_ string, before time.Time) bool { return !before.After(horizon) })
+	return n - len(s.userRevs), nil
+}
+
 // UseJTI implements [keyward.RevocationStore].
 func (s *Store) UseJTI(ctx context.Context, issuer, jti string, exp time.Time) error {
 	if jti == "" {

@@ -83,6 +83,15 @@ func (s *Store) ListUserRevocations(ctx context.Context) ([]keyward.UserRevocati
 	return out, nil
 }
 
+// DeleteUserRevocations implements [keyward.RevocationStore].
+func (s *Store) DeleteUserRevocations(ctx context.Context, horizon time.Time) (int, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM user_revocations WHERE before <= $1`, norm(horizon))
+	if err != nil {
+		return 0, fmt.Errorf("delete user revocations: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
 // UseJTI implements [keyward.RevocationStore].
 func (s *Store) UseJTI(ctx context.Context, issuer, jti string, exp time.Time) error {
 	if jti == "" {

@@ -91,6 +91,11 @@ func (s *Store) ListUserRevocations(ctx context.Context) ([]keyward.UserRevocati
 	return out, nil
 }
 
+// DeleteUserRevocations implements [keyward.RevocationStore].
+func (s *Store) DeleteUserRevocations(ctx context.Context, horizon time.Time) (int, error) {
+	return s.deleteExpired(ctx, s.w, "user_revocations", "before", horizon)
+}
+
 // UseJTI implements [keyward.RevocationStore].
 func (s *Store) UseJTI(ctx context.Context, issuer, jti string, exp time.Time) error {
 	if jti == "" {

@@ -13,6 +13,7 @@ func revocationTests() []testCase {
 		{name: "Revocation/Users", run: testRevokeUsers},
 		{name: "Revocation/UseJTI", run: testUseJTI},
 		{name: "Revocation/DeleteExpired", run: testRevocationDeleteExpired},
+		{name: "Revocation/DeleteUsers", run: testDeleteUserRevocations},
 	}
 }
 
@@ -126,4 +127,49 @@ func testRevocationDeleteExpired(t *testing.T, s keyward.Store) {
 		}
 		wantErr(t, "UseJTI after the purge", s.UseJTI(ctx, "iss", id("jti", i), at(time.Hour)), want)
 	}
+}
+
+func testDeleteUserRevocations(t *testing.T, s keyward.Store) {
+	ctx := t.Context()
+	n, err := s.DeleteUserRevocations(ctx, at(0))
+	must(t, "DeleteUserRevocations(empty store)", err)
+	if n != 0 {
+		t.Errorf("DeleteUserRevocations() on an empty store = %d, want 0", n)
+	}
+	for _, r := range []keyward.UserRevocation{
+		{UserID: "u-old", Before: at(-time.Hour)},
+		{UserID: "u-at", Before: at(0)}, // at the horizon: deleted
+		{UserID: "u-just-after", Before: at(time.Microsecond)},
+		{UserID: "u-new", Before: at(time.Hour)},
+	} {
+		must(t, "RevokeUser", s.RevokeUser(ctx, r))
+	}
+	// An access-token revocation is not a user cutoff: it stays.
+	must(t, "RevokeAccessToken", s.RevokeAccessToken(ctx, keyward.RevokedToken{JTI: "jti-kept", ExpiresAt: at(-2 * time.Hour)}))
+
+	want := []keyward.UserRevocation{
+		{UserID: "u-just-after", Before: norm(at(time.Microsecond))},
+		{UserID: "u-new", Before: norm(at(time.Hour))},
+	}
+	for i, wantN := range []int{2, 0} { // idempotent: the second call finds nothing
+		n, err := s.DeleteUserRevocations(ctx, at(0).In(time.UTC))
+		must(t, "DeleteUserRevocations", err)
+		if n != wantN {
+			t.Errorf("DeleteUserRevocations() call %d = %d, want %d", i+1, n, wantN)
+		}
+		list, err := s.ListUserRevocations(ctx)
+		must(t, "ListUserRevocations", err)
+		equal(t, "ListUserRevocations after the purge", list, want)
+	}
+	revoked, err := s.IsAccessTokenRevoked(ctx, "jti-kept")
+	must(t, "IsAccessTokenRevoked", err)
+	if !revoked {
+		t.Error("DeleteUserRevocations deleted an access-token revocation")
+	}
+
+	// A later cutoff for a purged user is recorded afresh.
+	must(t, "RevokeUser(again)", s.RevokeUser(ctx, keyward.UserRevocation{UserID: "u-old", Before: at(2 * time.Hour)}))
+	list, err := s.ListUserRevocations(ctx)
+	must(t, "ListUserRevocations", err)
+	equal(t, "ListUserRevocations after a new cutoff", list, append(want, keyward.UserRevocation{UserID: "u-old", Before: norm(at(2 * time.Hour))}))
 }
