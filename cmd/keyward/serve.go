@@ -376,23 +376,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	go func() { _ = km.Run(bg) }()
 	go sweep(bg, store, o.keys.accessTTL, logger)
 
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serving: %w", err)
-	case <-ctx.Done():
-	}
-	logger.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutting down: %w", err)
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return serveUntilDone(ctx, srv, ln, logger)
 }
 
 // maxClientKeySets bounds the client JWK Sets serve caches.
