@@ -1,6 +1,7 @@
 package issuer
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -123,5 +124,24 @@ func TestClientSecret(t *testing.T) {
 				t.Fatalf("VerifyClientSecret = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestNewIDNeverStartsWithDash draws from a reader whose first 16 bytes
+// encode to an identifier starting with "-" (0xF8 is 111110..., the 62nd
+// character of the alphabet); NewID must throw that draw away.
+func TestNewIDNeverStartsWithDash(t *testing.T) {
+	t.Parallel()
+	first := bytes.Repeat([]byte{0xF8}, 16)
+	second := bytes.Repeat([]byte{0x10}, 16)
+	id, err := NewID(bytes.NewReader(append(first, second...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := b64url.EncodeToString(second); id != want {
+		t.Fatalf("NewID = %q, want %q (the second draw)", id, want)
+	}
+	if _, err := NewID(bytes.NewReader(first)); err == nil {
+		t.Fatal("NewID took an identifier starting with '-'")
 	}
 }

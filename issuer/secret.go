@@ -30,9 +30,18 @@ func randomString(r io.Reader, n int) (string, error) {
 }
 
 // NewID returns a random identifier: 128 bits, base64url encoded, for user
-// IDs, token IDs (jti) and refresh-token families. A nil random means
-// crypto/rand.
-func NewID(random io.Reader) (string, error) { return randomString(random, 16) }
+// IDs, client IDs, token IDs (jti) and refresh-token families. A nil random
+// means crypto/rand. An identifier never starts with "-", so that people can
+// pass one to a command (keyward client show ID) without it reading as a
+// flag: such a draw is thrown away and another made.
+func NewID(random io.Reader) (string, error) {
+	for {
+		id, err := randomString(random, 16)
+		if err != nil || id[0] != '-' {
+			return id, err
+		}
+	}
+}
 
 // NewPassword returns a random password of 128 bits, base64url encoded (22
 // characters), for accounts created without one.
