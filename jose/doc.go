@@ -21,5 +21,10 @@
 //     0 < r, s < n; RSA keys under 2048 bits are refused.
 //
 // The package does no I/O, keeps no global state and never logs; it depends
-// on the standard library and a strict JSON decoder only.
+// on the standard library, a strict JSON decoder and filippo.io/bigmod (the
+// standard library's own RSA arithmetic, exported), with which a JWK keeps
+// its RSA modulus prepared between verifications instead of rebuilding it on
+// every call as crypto/rsa does. PSS signatures, and RSA keys in a JWK built
+// as a literal, are checked by crypto/rsa itself, and so is everything when
+// the Go FIPS 140-3 mode is on.
 package jose

@@ -1,6 +1,7 @@
 package jose
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -202,7 +203,31 @@ func fuzzSeeds(t *testing.T) map[string]map[string]string {
 		"line-break":    corpusString("QUJD\nRA"),
 	}
 
+	// FuzzRSAPKCS1v15: hash, offset, data, sign. Offsets are in the
+	// 256-byte encoding of rsa2048.pem: 0x00 0x01 at 0, the padding from
+	// 2, and for SHA-256 the separator at 204, the DigestInfo prefix at 205
+	// and the hash at 224.
+	rsaSeed := func(hash uint8, offset uint16, data []byte, sign bool) string {
+		return fmt.Sprintf("go test fuzz v1\nuint8(%d)\nuint16(%d)\n[]byte(%s)\nbool(%t)\n", hash, offset, strconv.Quote(string(data)), sign)
+	}
+	rsaSeeds := map[string]string{
+		"valid-sha256":   rsaSeed(0, 0, nil, true),
+		"valid-sha384":   rsaSeed(1, 0, nil, true),
+		"valid-sha512":   rsaSeed(2, 0, nil, true),
+		"block-type":     rsaSeed(0, 1, []byte{3}, true),
+		"padding":        rsaSeed(0, 100, []byte{0xff}, true),
+		"separator":      rsaSeed(0, 204, []byte{1}, true),
+		"prefix":         rsaSeed(0, 218, []byte{2}, true),
+		"hash":           rsaSeed(0, 255, []byte{1}, true),
+		"shifted":        rsaSeed(0, 203, []byte{0xff, 0x30}, true),
+		"raw-zero":       rsaSeed(0, 0, make([]byte, 256), false),
+		"raw-short":      rsaSeed(0, 0, []byte{1, 2, 3}, false),
+		"raw-all-ff":     rsaSeed(0, 0, bytes.Repeat([]byte{0xff}, 256), false),
+		"raw-one-longer": rsaSeed(1, 0, make([]byte, 257), false),
+	}
+
 	return map[string]map[string]string{
+		"FuzzRSAPKCS1v15": rsaSeeds,
 		"FuzzBase64":      b64Seeds,
 		"FuzzFastPath":    fastSeeds,
 		"FuzzParse":       tokenSeeds,

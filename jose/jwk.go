@@ -31,6 +31,11 @@ type JWK struct {
 	Algorithm Algorithm
 	Use       string
 	KeyOps    []string
+
+	// rsa is Key's RSA public key prepared for verification by NewJWK or
+	// the JWK parsers; nil for other keys and for a JWK made as a literal,
+	// which verify through crypto/rsa alone.
+	rsa *rsaPublic
 }
 
 // rawJWK is the wire form of a JWK. Members this package does not use (x5c,
@@ -82,7 +87,7 @@ func NewJWK(key any, alg Algorithm) (*JWK, error) {
 	if alg != "" && !keyAccepts(key, alg) {
 		return nil, fmt.Errorf("%w: a %s cannot be used with %s", ErrAlgorithmNotAllowed, keyKind(key), alg)
 	}
-	k := &JWK{Key: key, Algorithm: alg, Use: "sig"}
+	k := &JWK{Key: key, Algorithm: alg, Use: "sig", rsa: prepareRSA(key)}
 	if _, ok := key.(SharedSecret); ok {
 		k.Use = ""
 	}
@@ -322,6 +327,7 @@ func (r *rawJWK) key() (*JWK, error) {
 	if k.Algorithm != "" && !keyAccepts(k.Key, k.Algorithm) {
 		return nil, fmt.Errorf("%w: JWK declares %s for a %s", ErrInvalidKey, k.Algorithm, keyKind(k.Key))
 	}
+	k.rsa = prepareRSA(k.Key)
 	return k, nil
 }
 

@@ -373,7 +373,7 @@ func verifyParts(keys KeySet, algs AlgorithmSet, h *Header, msg, sig []byte) (*J
 	case kid == "" && n > 1:
 		return nil, fmt.Errorf("%w: the token has no kid and %d keys could verify it", ErrKeyNotFound, n)
 	}
-	if err := verifySignature(key.Key, alg, msg, sig); err != nil {
+	if err := verifySignature(key, alg, msg, sig); err != nil {
 		return nil, err
 	}
 	return key, nil
@@ -389,7 +389,7 @@ func (j *JWS) VerifyKey(key *JWK, algs AlgorithmSet) error {
 	if !key.Accepts(alg) {
 		return fmt.Errorf("%w: a %s cannot verify %s", ErrAlgorithmNotAllowed, keyKind(key.Key), alg)
 	}
-	return verifySignature(key.Key, alg, j.signingInput, j.signature)
+	return verifySignature(key, alg, j.signingInput, j.signature)
 }
 
 // digest hashes msg with the algorithm's hash, without allocating.
@@ -407,13 +407,12 @@ func digest(alg Algorithm, msg []byte, buf *[64]byte) []byte {
 	}
 }
 
-// verifySignature checks sig over msg. key has been validated when its JWK
-// was made and accepts alg.
-func verifySignature(key any, alg Algorithm, msg, sig []byte) error {
+// verifySignature checks sig over msg with jwk, which accepts alg.
+func verifySignature(jwk *JWK, alg Algorithm, msg, sig []byte) error {
 	if len(sig) == 0 {
 		return fmt.Errorf("%w: the token is unsigned", ErrSignature)
 	}
-	pub, err := publicOf(key)
+	pub, err := publicOf(jwk.Key)
 	if err != nil {
 		return err
 	}
@@ -428,6 +427,8 @@ func verifySignature(key any, alg Algorithm, msg, sig []byte) error {
 			// VerifyPSS keeps the digest as far as the compiler can
 			// tell; a copy keeps buf on the stack for the other paths.
 			err = rsa.VerifyPSS(k, alg.Hash(), bytes.Clone(d), sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+		} else if jwk.rsa.matches(k) {
+			err = jwk.rsa.verifyPKCS1v15(alg.Hash(), d, sig)
 		} else {
 			err = rsa.VerifyPKCS1v15(k, alg.Hash(), d, sig)
 		}
