@@ -185,22 +185,36 @@ func TestRSAPreparedFollowsKey(t *testing.T) {
 	if err := verifySignature(jwk, RS256, nil, sigA); err == nil {
 		t.Fatal("a signature over another message verified")
 	}
+	privJWK, err := NewJWK(a, RS256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubOfPriv, err := privJWK.Public()
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
-		name string
-		jwk  *JWK
-		sig  []byte
+		name     string
+		jwk      *JWK
+		sig      []byte
+		prepared bool
 	}{
-		{"prepared", jwk, sigA},
-		{"literal", &JWK{Key: &a.PublicKey}, sigA},
-		{"private key", func() *JWK { k, _ := NewJWK(a, RS256); return k }(), sigA},
-		{"key replaced", func() *JWK { k := *jwk; k.Key = &b.PublicKey; return &k }(), sigB},
+		{"prepared", jwk, sigA, true},
+		{"literal", &JWK{Key: &a.PublicKey}, sigA, false},
+		{"private key", privJWK, sigA, true},
+		{"public half of a private JWK", pubOfPriv, sigA, true},
+		{"key replaced", func() *JWK { k := *jwk; k.Key = &b.PublicKey; return &k }(), sigB, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pub, _ := publicOf(tt.jwk.Key)
 			d := make([]byte, 32)
 			var err error
-			if tt.jwk.rsa.matches(pub.(*rsa.PublicKey)) {
+			prepared := tt.jwk.rsa.matches(pub.(*rsa.PublicKey))
+			if prepared != tt.prepared {
+				t.Fatalf("prepared path %v, want %v", prepared, tt.prepared)
+			}
+			if prepared {
 				err = tt.jwk.rsa.verifyPKCS1v15(crypto.SHA256, d, tt.sig)
 			} else {
 				err = rsa.VerifyPKCS1v15(pub.(*rsa.PublicKey), crypto.SHA256, d, tt.sig)
