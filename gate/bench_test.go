@@ -51,10 +51,13 @@ func BenchmarkDemoProtected(b *testing.B) {
 		key       *testKey
 		alg       jose.Algorithm
 		cacheSize int
+		badSig    bool
 	}{
-		{"cached", key, jose.RS256, 0},
-		{"uncached", key, jose.RS256, -1},
-		{"hs256-uncached", hsKey, jose.HS256, -1},
+		{"cached", key, jose.RS256, 0, false},
+		{"uncached", key, jose.RS256, -1, false},
+		{"badsig", key, jose.RS256, -1, true},
+		{"hs256-uncached", hsKey, jose.HS256, -1, false},
+		{"hs256-badsig", hsKey, jose.HS256, -1, true},
 	}
 	for _, tt := range tests {
 		b.Run(tt.name, func(b *testing.B) {
@@ -72,7 +75,21 @@ func BenchmarkDemoProtected(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			auth := "Bearer " + tt.key.token(&testing.T{}, nil)
+			token := tt.key.token(&testing.T{}, nil)
+			want := http.StatusOK
+			if tt.badSig {
+				// A well-formed signature of the right length that does
+				// not verify.
+				b := []byte(token)
+				if i := len(b) - 10; b[i] == 'A' {
+					b[i] = 'B'
+				} else {
+					b[i] = 'A'
+				}
+				token = string(b)
+				want = http.StatusUnauthorized
+			}
+			auth := "Bearer " + token
 			proto, err := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://127.0.0.1:3000/protected", nil)
 			if err != nil {
 				b.Fatal(err)
@@ -83,7 +100,7 @@ func BenchmarkDemoProtected(b *testing.B) {
 				r.Header = http.Header{"Authorization": {auth}}
 				w := &discardWriter{h: make(http.Header)}
 				h.ServeHTTP(w, &r)
-				if w.status != http.StatusOK {
+				if w.status != want {
 					b.Fatal(w.status)
 				}
 			}

@@ -218,45 +218,66 @@ func writeError(w http.ResponseWriter, realm string, err error, scope string) {
 	default:
 		code = "invalid_token"
 	}
+	// One backing array for the four header values and one buffer for the
+	// challenge and the body: a refused request is no dearer than an
+	// accepted one.
+	vals := make([]string, 4)
 	h := w.Header()
 	if status == http.StatusServiceUnavailable {
-		h.Set("Retry-After", strconv.Itoa(int(DefaultRetryAfter/time.Second)))
+		vals[0] = strconv.Itoa(int(DefaultRetryAfter / time.Second))
+		h["Retry-After"] = vals[0:1:1]
 	} else {
-		h.Set("WWW-Authenticate", challenge(realm, code, desc, scope))
+		vals[0] = challenge(realm, code, desc, scope)
+		h["Www-Authenticate"] = vals[0:1:1]
 	}
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
+	vals[1], vals[2], vals[3] = "application/json", "no-store", "nosniff"
+	h["Content-Type"] = vals[1:2:2]
+	h["Cache-Control"] = vals[2:3:3]
+	h["X-Content-Type-Options"] = vals[3:4:4]
 	w.WriteHeader(status)
-	body := `{"error":"` + code + `","error_description":"` + desc + `"}`
 	if code == "" {
-		body = `{"error":"unauthorized","error_description":"` + desc + `"}`
+		code = "unauthorized"
 	}
-	_, _ = w.Write([]byte(body + "\n"))
+	body := make([]byte, 0, len(code)+len(desc)+len(`{"error":"","error_description":""}`)+1)
+	body = append(body, `{"error":"`...)
+	body = append(body, code...)
+	body = append(body, `","error_description":"`...)
+	body = append(body, desc...)
+	body = append(body, "\"}\n"...)
+	_, _ = w.Write(body)
 }
 
 // challenge builds a WWW-Authenticate value (RFC 6750 §3).
 func challenge(realm, code, desc, scope string) string {
-	var b strings.Builder
-	b.WriteString("Bearer")
-	sep := " "
-	param := func(name, val string) {
-		b.WriteString(sep)
-		b.WriteString(name)
-		b.WriteString(`="`)
-		b.WriteString(quote(val))
-		b.WriteByte('"')
-		sep = ", "
-	}
+	type param struct{ name, val string }
+	var params [4]param
+	ps := params[:0]
 	if realm != "" {
-		param("realm", realm)
+		ps = append(ps, param{"realm", quote(realm)})
 	}
 	if code != "" {
-		param("error", code)
-		param("error_description", desc)
+		ps = append(ps, param{"error", quote(code)}, param{"error_description", quote(desc)})
 	}
 	if scope != "" {
-		param("scope", scope)
+		ps = append(ps, param{"scope", quote(scope)})
+	}
+	n := len("Bearer")
+	for _, p := range ps {
+		n += len(`, =""`) + len(p.name) + len(p.val)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString("Bearer")
+	for i, p := range ps {
+		if i == 0 {
+			b.WriteByte(' ')
+		} else {
+			b.WriteString(", ")
+		}
+		b.WriteString(p.name)
+		b.WriteString(`="`)
+		b.WriteString(p.val)
+		b.WriteByte('"')
 	}
 	return b.String()
 }
