@@ -1,13 +1,14 @@
 // Command gatetool holds the pieces of the gate load benchmark (gate.sh)
 // that are not the gate itself: the keys and tokens, a JWKS server, the
 // no-auth ceiling, the golang-jwt + keyfunc comparison server and a timing of
-// the raw RS256 check.
+// the raw RS256 check, alone and behind the ceiling's routes.
 //
 //	gatetool gen      -dir DIR -issuer URL -audience AUD [-n 1000]
 //	gatetool jwks     -listen ADDR -file DIR/jwks.json
 //	gatetool noauth   -listen ADDR
 //	gatetool keyfunc  -listen ADDR -jwks URL -issuer URL -audience AUD
 //	gatetool rawcheck -dir DIR [-n 3000]
+//	gatetool rawserver -listen ADDR -dir DIR
 package main
 
 import (
@@ -36,11 +37,12 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: gatetool gen|jwks|noauth|keyfunc|rawcheck [flags]")
+		fmt.Fprintln(os.Stderr, "usage: gatetool gen|jwks|noauth|keyfunc|rawcheck|rawserver [flags]")
 		os.Exit(2)
 	}
 	cmds := map[string]func([]string) error{
 		"gen": gen, "jwks": serveJWKS, "noauth": noauth, "keyfunc": keyfuncServer, "rawcheck": rawcheck,
+		"rawserver": rawServer,
 	}
 	run, ok := cmds[os.Args[1]]
 	if !ok {
@@ -223,6 +225,61 @@ func keyfuncServer(args []string) error {
 	return serve(*addr, mux)
 }
 
+// benchKey reads the RSA public key of gen's JWKS in dir.
+func benchKey(dir string) (*rsa.PublicKey, error) {
+	setData, err := os.ReadFile(filepath.Join(dir, "jwks.json"))
+	if err != nil {
+		return nil, err
+	}
+	set, err := jose.ParseJWKS(setData)
+	if err != nil {
+		return nil, err
+	}
+	return set.Keys[0].Key.(*rsa.PublicKey), nil
+}
+
+// rawRS256 is the bare RS256 check of a compact token: SHA-256 of the
+// signing input and rsa.VerifyPKCS1v15, nothing else (no header, no claims).
+func rawRS256(pub *rsa.PublicKey, token string) error {
+	i := strings.LastIndexByte(token, '.')
+	if i < 0 {
+		return errors.New("no signature")
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(token[i+1:])
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256([]byte(token[:i]))
+	return rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig)
+}
+
+// rawServer is the ceiling's server doing one raw RS256 check per request
+// to /protected: what one bare check costs inside a loaded HTTP server, next
+// to the ceiling under the same conditions.
+func rawServer(args []string) error {
+	fs := flag.NewFlagSet("rawserver", flag.ExitOnError)
+	addr := fs.String("listen", "127.0.0.1:4406", "address")
+	dir := fs.String("dir", "", "directory of gen")
+	fs.Parse(args)
+	pub, err := benchKey(*dir)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, map[string]string{"message": "This is a public route"})
+	})
+	mux.HandleFunc("GET /protected", func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || rawRS256(pub, token) != nil {
+			writeJSON(w, 401, map[string]string{"error": "invalid_token"})
+			return
+		}
+		writeJSON(w, 200, map[string]any{"message": "You have accessed a protected route!", "claims": map[string]any{}})
+	})
+	return serve(*addr, mux)
+}
+
 // rawcheck times the bare RS256 check of a token: SHA-256 of the signing
 // input and rsa.VerifyPKCS1v15, nothing else.
 func rawcheck(args []string) error {
@@ -230,15 +287,10 @@ func rawcheck(args []string) error {
 	dir := fs.String("dir", "", "directory of gen")
 	n := fs.Int("n", 3000, "iterations")
 	fs.Parse(args)
-	setData, err := os.ReadFile(filepath.Join(*dir, "jwks.json"))
+	pub, err := benchKey(*dir)
 	if err != nil {
 		return err
 	}
-	set, err := jose.ParseJWKS(setData)
-	if err != nil {
-		return err
-	}
-	pub := set.Keys[0].Key.(*rsa.PublicKey)
 	toks, err := os.ReadFile(filepath.Join(*dir, "tokens-repeated.txt"))
 	if err != nil {
 		return err
