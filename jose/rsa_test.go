@@ -185,6 +185,18 @@ func TestRSAPreparedFollowsKey(t *testing.T) {
 	if err := verifySignature(jwk, RS256, nil, sigA); err == nil {
 		t.Fatal("a signature over another message verified")
 	}
+	wire, err := jwk.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := ParseJWK(wire)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := ParseJWKS([]byte(`{"keys":[` + string(wire) + `]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
 	privJWK, err := NewJWK(a, RS256)
 	if err != nil {
 		t.Fatal(err)
@@ -203,6 +215,8 @@ func TestRSAPreparedFollowsKey(t *testing.T) {
 		{"literal", &JWK{Key: &a.PublicKey}, sigA, false},
 		{"private key", privJWK, sigA, true},
 		{"public half of a private JWK", pubOfPriv, sigA, true},
+		{"parsed JWK", parsed, sigA, true},
+		{"parsed JWK Set", set.Keys[0], sigA, true},
 		{"key replaced", func() *JWK { k := *jwk; k.Key = &b.PublicKey; return &k }(), sigB, false},
 	}
 	for _, tt := range tests {
