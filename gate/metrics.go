@@ -23,11 +23,30 @@ type HTTPObserver interface {
 // requestIDKey is the context key of the request ID.
 type requestIDKey struct{}
 
+// requestIDContext carries the request ID: one allocation where
+// context.WithValue takes two (the string boxed in an interface, and the
+// context).
+type requestIDContext struct {
+	context.Context
+	id string
+}
+
+// Value answers requestIDKey with the context itself, which costs no
+// allocation, and asks the parent for any other key.
+func (c *requestIDContext) Value(key any) any {
+	if key == (requestIDKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
 // RequestID returns the request ID the gate gave the request whose context
 // is ctx, or "". Log handlers use it to put request_id on every line.
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	if c, ok := ctx.Value(requestIDKey{}).(*requestIDContext); ok {
+		return c.id
+	}
+	return ""
 }
 
 // observe gives every request an ID — the X-Request-Id of the response and
@@ -39,7 +58,7 @@ func observe(h http.Handler, obs HTTPObserver, route func(*http.Request) string)
 		id := httpx.RequestID(r)
 		// The name is canonical: no need for Header.Set to check it.
 		w.Header()["X-Request-Id"] = []string{id}
-		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+		r = r.WithContext(&requestIDContext{Context: r.Context(), id: id})
 		if obs == nil {
 			h.ServeHTTP(w, r)
 			return

@@ -3,6 +3,7 @@ package httpx
 import (
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -40,5 +41,33 @@ func TestRequestID(t *testing.T) {
 				t.Errorf("requestID = %q, want a new 16-character ID", got)
 			}
 		})
+	}
+}
+
+// TestNewRequestID checks the generated IDs: sane, 16 hex characters, and
+// distinct across many calls, from concurrent goroutines too.
+func TestNewRequestID(t *testing.T) {
+	t.Parallel()
+	const workers, each = 8, 5000
+	ids := make(chan string, workers*each)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				ids <- NewRequestID()
+			}
+		})
+	}
+	wg.Wait()
+	close(ids)
+	seen := make(map[string]bool, workers*each)
+	for id := range ids {
+		if len(id) != 16 || strings.Trim(id, "0123456789abcdef") != "" || !SaneRequestID(id) {
+			t.Fatalf("NewRequestID() = %q, want 16 lowercase hex characters", id)
+		}
+		if seen[id] {
+			t.Fatalf("NewRequestID() gave %q twice", id)
+		}
+		seen[id] = true
 	}
 }
