@@ -126,9 +126,22 @@ type Verifier struct {
 // Claims struct, so that callers may change the fields of theirs.
 type entry struct {
 	claims jose.Claims
-	kid    string
-	key    *jose.JWK // the key that verified it, by identity
-	exp    int64
+	// aud holds a single audience, so that the entry does not keep alive
+	// the allocation jose.VerifyJWTLimit made for the token.
+	aud [1]string
+	kid string
+	key *jose.JWK // the key that verified it, by identity
+	exp int64
+}
+
+// newEntry makes the cache entry of claims verified by key.
+func newEntry(claims *jose.Claims, kid string, key *jose.JWK) *entry {
+	e := &entry{claims: *claims, kid: kid, key: key, exp: int64(claims.Expiry)}
+	if len(claims.Audience) == 1 {
+		e.aud[0] = claims.Audience[0]
+		e.claims.Audience = e.aud[:]
+	}
+	return e
 }
 
 // New validates cfg and returns a Verifier.
@@ -307,7 +320,7 @@ func (v *Verifier) verify(ctx context.Context, token string) (*jose.Claims, bool
 		return nil, false, err
 	}
 	if v.cache != nil {
-		v.cache.Add(token, &entry{claims: *claims, kid: kid, key: key, exp: int64(claims.Expiry)})
+		v.cache.Add(token, newEntry(claims, kid, key))
 	}
 	return claims, false, nil
 }

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"reflect"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -418,6 +419,46 @@ func TestCombine(t *testing.T) {
 	}
 	if _, err := v.Verify(t.Context(), ed.sign(t, "at+jwt", claims())); !errors.Is(err, ErrKeySourceUnavailable) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestCacheHitClaimsEqualVerified: a hit answers the claims the first,
+// uncached, verification gave, with one audience (which the entry keeps in
+// an array of its own) and with several.
+func TestCacheHitClaimsEqualVerified(t *testing.T) {
+	t.Parallel()
+	rsaA := loadTestKey(t, "rsa-a.pem", jose.RS256)
+	tests := []struct {
+		name string
+		aud  jose.Audience
+	}{
+		{"one audience", jose.Audience{"api"}},
+		{"several", jose.Audience{"other", "api", "third"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			v := newVerifier(t, baseConfig(newClock(), rsaA))
+			c := claims()
+			c.Audience = tt.aud
+			tok := rsaA.sign(t, "at+jwt", c)
+			first, err := v.Verify(t.Context(), tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.CacheLen() != 1 {
+				t.Fatalf("CacheLen = %d after a verification", v.CacheLen())
+			}
+			for range 2 {
+				hit, err := v.Verify(t.Context(), tok)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(hit, first) || !slices.Equal(hit.Audience, tt.aud) {
+					t.Fatalf("hit %+v, verified %+v", hit, first)
+				}
+			}
+		})
 	}
 }
 
