@@ -25,6 +25,10 @@ const (
 	// EUNAUTHORIZED means the caller could not be authenticated or is not
 	// allowed to perform the operation.
 	EUNAUTHORIZED = "unauthorized"
+	// EUNAVAILABLE means a dependency (the store's database) cannot be
+	// reached now; the same request may succeed later, so clients are told
+	// to retry (503 with Retry-After).
+	EUNAVAILABLE = "unavailable"
 )
 
 // Error is a categorised error: Code is one of the E* constants and Message is
@@ -106,6 +110,11 @@ var (
 	// ErrInvalid means the value handed to a store breaks its contract (an
 	// empty ID, a missing hash, a duplicate key ID in one set).
 	ErrInvalid = &Error{Code: EINVALID, Message: "keyward: invalid value"}
+
+	// ErrUnavailable means the store cannot reach its database now (the
+	// connection was refused, reset or timed out). Backends wrap the driver's
+	// error with it at their edge; the request may be retried.
+	ErrUnavailable = &Error{Code: EUNAVAILABLE, Message: "keyward: store unavailable"}
 
 	// ErrNoChange is returned by an update function given to
 	// [KeyStore.UpdateKeys] or [UserStore.UpdateUser] to say that nothing needs
