@@ -302,7 +302,11 @@ func runGate(ctx context.Context, logger *slog.Logger, o *gateOptions) error {
 		go watchRevocations(bg, g.revoked, o.revocations, o.revocationsEvery, logger)
 	}
 
-	return serveUntilDone(ctx, srv, ln, logger)
+	rg := newRunGroup(ctx, logger)
+	rg.serve("gate", srv, ln)
+	err = rg.wait()
+	logger.Info("stopped")
+	return err
 }
 
 // watchKeys logs the key set's changes and fetch failures, which the jwks

@@ -376,7 +376,11 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	go func() { _ = km.Run(bg) }()
 	go sweep(bg, store, o.keys.accessTTL, logger)
 
-	return serveUntilDone(ctx, srv, ln, logger)
+	rg := newRunGroup(ctx, logger)
+	rg.serve("issuer", srv, ln)
+	err = rg.wait()
+	logger.Info("stopped")
+	return err
 }
 
 // maxClientKeySets bounds the client JWK Sets serve caches.
