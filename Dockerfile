@@ -2,7 +2,9 @@
 #
 # keyward as a static binary on distroless, running as a non-root user.
 #
-#   docker build -t keyward .
+#   docker build -t keyward \
+#     --build-arg VERSION=$(git describe --tags --always) \
+#     --build-arg COMMIT=$(git rev-parse HEAD) .
 #   docker run -p 4000:4000 -v keyward-data:/data \
 #     -e KEYWARD_ISSUER=https://auth.example.com keyward
 #
@@ -14,10 +16,15 @@ COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 # CGO_ENABLED=0: the SQLite driver is pure Go, so the binary links
-# statically and runs on an image without libc. The .git directory, when
-# present in the context, stamps the commit that "keyward version" prints.
+# statically and runs on an image without libc. VERSION and COMMIT are what
+# "keyward version" prints when the build records no VCS information (a
+# context without the .git directory, or without git in the image).
+ARG VERSION=unknown
+ARG COMMIT=
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/keyward ./cmd/keyward \
+    CGO_ENABLED=0 go build -trimpath \
+      -ldflags "-s -w -X main.linkedVersion=${VERSION} -X main.linkedCommit=${COMMIT}" \
+      -o /out/keyward ./cmd/keyward \
  && mkdir -p /out/rootfs/data && chmod 0700 /out/rootfs/data
 
 FROM gcr.io/distroless/static-debian12:nonroot
