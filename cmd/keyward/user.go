@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/cli"
 	"github.com/keyward/keyward/issuer"
 )
 
@@ -87,7 +90,7 @@ func newUserCmd(a *app) *cobra.Command {
 	}
 	cmd.AddCommand(newUserAddCmd(&sf), newUserListCmd(&sf), newUserShowCmd(&sf),
 		newUserSetDisabledCmd(&sf, true), newUserSetDisabledCmd(&sf, false),
-		newUserPasswdCmd(&sf), newUserDeleteCmd(&sf))
+		newUserSetCmd(&sf), newUserPasswdCmd(&sf), newUserDeleteCmd(&sf))
 	cmd.PersistentFlags().StringVar(&sf.data, "data", defaultDataDir, "data directory")
 	cmd.PersistentFlags().StringVar(&sf.db, "db", "", "store: sqlite:PATH or postgres://... (default sqlite:<data>/keyward.db)")
 	return cmd
@@ -105,13 +108,9 @@ func newUserAddCmd(sf *storeFlags) *cobra.Command {
 		Short: "Add a user; without --password-stdin a random password is made and printed once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			attributes := make(map[string]any, len(attrs))
-			for _, a := range attrs {
-				k, v, ok := strings.Cut(a, "=")
-				if !ok || k == "" {
-					return fmt.Errorf("--attr %q: want key=value", a)
-				}
-				attributes[k] = v
+			attributes, err := parseAttrs(attrs)
+			if err != nil {
+				return err
 			}
 			password, generated, err := choosePassword(cmd.InOrStdin(), stdinPass)
 			if err != nil {
@@ -251,16 +250,10 @@ func newUserSetDisabledCmd(sf *storeFlags, disable bool) *cobra.Command {
 					return err
 				}
 				if disable {
-					now := time.Now()
-					if err := store.RevokeUserRefreshTokens(ctx, u.ID, now); err != nil {
+					if err := issuer.EndUserAccess(ctx, store, u.ID, time.Now()); err != nil {
 						return err
 					}
-					// Access tokens already issued: the revocation feed tells
-					// the verifiers that poll it.
-					if err := store.RevokeUser(ctx, keyward.UserRevocation{UserID: u.ID, Before: now}); err != nil {
-						return err
-					}
-					fmt.Fprintf(cmd.OutOrStdout(), "user %s disabled; refresh tokens revoked, access tokens listed in /revocations\n", u.Username)
+					fmt.Fprintf(cmd.OutOrStdout(), "user %s disabled; %s\n", u.Username, endedAccess)
 					return nil
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "user %s enabled\n", u.Username)
@@ -268,6 +261,124 @@ func newUserSetDisabledCmd(sf *storeFlags, disable bool) *cobra.Command {
 			})
 		},
 	}
+}
+
+// parseAttrs parses --attr key=value flags.
+func parseAttrs(attrs []string) (map[string]any, error) {
+	attributes := make(map[string]any, len(attrs))
+	for _, a := range attrs {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok || k == "" {
+			return nil, cli.Usagef("--attr %q: want key=value", a)
+		}
+		attributes[k] = v
+	}
+	return attributes, nil
+}
+
+// newUserSetCmd is "keyward user set": edits a user in place.
+func newUserSetCmd(sf *storeFlags) *cobra.Command {
+	var (
+		roles, attrs, unset []string
+		noRoles             bool
+		enable, disable     bool
+		jsonOut             bool
+	)
+	cmd := &cobra.Command{
+		Use:   "set NAME",
+		Short: "Change a user's roles or attributes, or enable or disable the user",
+		Long: `Change a user in place; what no flag names stays as it is.
+
+--role replaces the user's roles (repeat it for several; --no-roles clears
+them); --attr key=value sets an attribute, --unset-attr key removes one.
+--disable does what "user disable" does (sessions ended, tokens revoked);
+--enable lets the user log in again. Tokens already issued keep the roles
+they were issued with until they expire; new tokens carry the new ones.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			f := cmd.Flags()
+			if enable && disable {
+				return cli.Usagef("--enable and --disable exclude each other")
+			}
+			if noRoles && f.Changed("role") {
+				return cli.Usagef("--role and --no-roles exclude each other")
+			}
+			if !f.Changed("role") && !noRoles && len(attrs) == 0 && len(unset) == 0 && !enable && !disable {
+				return cli.Usagef("nothing to change: give --role, --no-roles, --attr, --unset-attr, --enable or --disable")
+			}
+			set, err := parseAttrs(attrs)
+			if err != nil {
+				return err
+			}
+			for _, k := range unset {
+				if _, both := set[k]; both {
+					return cli.Usagef("--attr and --unset-attr both name %q", k)
+				}
+			}
+			return withStore(ctx, sf, func(store keyward.Store) error {
+				u, err := getUser(ctx, store, args[0])
+				if err != nil {
+					return err
+				}
+				wasDisabled := u.Disabled
+				err = store.UpdateUser(ctx, u.ID, func(u *keyward.User) error {
+					switch {
+					case noRoles:
+						u.Roles = nil
+					case f.Changed("role"):
+						u.Roles = slices.Compact(slices.Sorted(slices.Values(roles)))
+					}
+					if len(set) > 0 || len(unset) > 0 {
+						a := maps.Clone(u.Attributes)
+						if a == nil {
+							a = make(map[string]any, len(set))
+						}
+						maps.Copy(a, set)
+						for _, k := range unset {
+							delete(a, k)
+						}
+						u.Attributes = a
+					}
+					if enable || disable {
+						u.Disabled = disable
+					}
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+				if disable && !wasDisabled {
+					if err := issuer.EndUserAccess(ctx, store, u.ID, time.Now()); err != nil {
+						return err
+					}
+				}
+				u, err = store.GetUser(ctx, u.ID)
+				if err != nil {
+					return err
+				}
+				if jsonOut {
+					return printJSON(cmd.OutOrStdout(), toUserJSON(u))
+				}
+				state := "enabled"
+				if u.Disabled {
+					state = "disabled"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "user %s updated: roles [%s], %d attributes, %s\n",
+					u.Username, strings.Join(u.Roles, ","), len(u.Attributes), state)
+				return nil
+			})
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVar(&roles, "role", nil, "replace the roles with these (repeatable)")
+	fl.BoolVar(&noRoles, "no-roles", false, "remove every role")
+	fl.StringArrayVar(&attrs, "attr", nil, "set an attribute, key=value (repeatable)")
+	fl.StringArrayVar(&unset, "unset-attr", nil, "remove an attribute (repeatable)")
+	fl.BoolVar(&enable, "enable", false, "let the user log in again")
+	fl.BoolVar(&disable, "disable", false, "stop the user from logging in; ends sessions and revokes tokens")
+	fl.BoolVar(&jsonOut, "json", false, "print the updated user as JSON")
+	return cmd
 }
 
 // choosePassword reads the password from stdin when fromStdin is set, and
@@ -282,12 +393,24 @@ func choosePassword(stdin io.Reader, fromStdin bool) (password string, generated
 	return p, true, err
 }
 
+// endedAccess says what [issuer.EndUserAccess] did, for the commands that
+// call it.
+const endedAccess = "sessions ended, refresh tokens revoked, access tokens listed in /revocations"
+
 func newUserPasswdCmd(sf *storeFlags) *cobra.Command {
-	var stdinPass bool
+	var stdinPass, keepSessions bool
 	cmd := &cobra.Command{
 		Use:   "passwd NAME",
 		Short: "Set a user's password; without --password-stdin a random one is made and printed once",
-		Args:  cobra.ExactArgs(1),
+		Long: `Set a user's password. Without --password-stdin a random one is made and
+printed once.
+
+The change ends the user's sessions, revokes the user's refresh tokens and
+lists the user's access tokens issued so far in /revocations, as "user
+disable" does: whoever knew the old password is logged out everywhere. With
+--keep-sessions the sessions and tokens stay valid (for a user changing a
+password that was never compromised).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			password, generated, err := choosePassword(cmd.InOrStdin(), stdinPass)
@@ -306,7 +429,14 @@ func newUserPasswdCmd(sf *storeFlags) *cobra.Command {
 				if err := store.UpdateUser(ctx, u.ID, func(u *keyward.User) error { u.PasswordHash = hash; return nil }); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "password of %s changed\n", u.Username)
+				if keepSessions {
+					fmt.Fprintf(cmd.OutOrStdout(), "password of %s changed; sessions and tokens kept\n", u.Username)
+				} else {
+					if err := issuer.EndUserAccess(ctx, store, u.ID, time.Now()); err != nil {
+						return err
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "password of %s changed; %s\n", u.Username, endedAccess)
+				}
 				if generated {
 					fmt.Fprintf(cmd.OutOrStdout(), "password: %s\n", password)
 				}
@@ -315,13 +445,14 @@ func newUserPasswdCmd(sf *storeFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&stdinPass, "password-stdin", false, "read the password from the first line of stdin")
+	cmd.Flags().BoolVar(&keepSessions, "keep-sessions", false, "keep the user's sessions, refresh tokens and access tokens valid")
 	return cmd
 }
 
 func newUserDeleteCmd(sf *storeFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "delete NAME",
-		Short: "Delete a user with the user's refresh tokens",
+		Short: "Delete a user, ending the user's sessions and revoking the user's tokens",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -330,10 +461,15 @@ func newUserDeleteCmd(sf *storeFlags) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				// The cutoff goes first: it outlives the user, so that
+				// verifiers refuse the access tokens already issued.
+				if err := issuer.EndUserAccess(ctx, store, u.ID, time.Now()); err != nil {
+					return err
+				}
 				if err := store.DeleteUser(ctx, u.ID); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "user %s deleted\n", u.Username)
+				fmt.Fprintf(cmd.OutOrStdout(), "user %s deleted; %s\n", u.Username, endedAccess)
 				return nil
 			})
 		},
