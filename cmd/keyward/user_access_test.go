@@ -60,7 +60,9 @@ func TestUserCommandsEndAccess(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			hasCutoff := slices.ContainsFunc(cutoffs, func(r keyward.UserRevocation) bool { return r.UserID == u.ID && !r.Before.Before(now.Truncate(time.Second)) })
+			hasCutoff := slices.ContainsFunc(cutoffs, func(r keyward.UserRevocation) bool {
+				return r.UserID == u.ID && !r.Before.Before(now.Truncate(time.Second))
+			})
 			if hasCutoff != tt.ended {
 				t.Errorf("user cutoff in the revocation feed: %v, want %v (%v)", hasCutoff, tt.ended, cutoffs)
 			}
