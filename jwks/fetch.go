@@ -211,7 +211,7 @@ func get(ctx context.Context, client *http.Client, rawURL string, opt fetchOptio
 		if ctx.Err() == context.DeadlineExceeded {
 			return fail("no answer within %s", timeout)
 		}
-		return fail("%v", unwrapURLError(err))
+		return fmt.Errorf("%w: GET %s: %w", ErrFetch, rawURL, unwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	if resp.Request != nil && resp.Request.URL != nil && !sameOrigin(resp.Request.URL, u) {
