@@ -16,7 +16,8 @@ import (
 
 // TestClientKeySetsCache authenticates a private_key_jwt client registered
 // with a JWKS URL: two assertions fetch its key set once; an assertion
-// signed by a key the client added since fetches it again.
+// signed by a key the client added since fetches it again, even a second
+// after the last fetch.
 func TestClientKeySetsCache(t *testing.T) {
 	t.Parallel()
 	newKey := func() (*jose.Signer, *jose.JWK) {
@@ -41,6 +42,7 @@ func TestClientKeySetsCache(t *testing.T) {
 	}
 	first, firstPub := newKey()
 	second, secondPub := newKey()
+	third, thirdPub := newKey()
 	var (
 		fetches   atomic.Int32
 		published atomic.Pointer[[]byte]
@@ -114,10 +116,14 @@ func TestClientKeySetsCache(t *testing.T) {
 		{name: "a kid just found missing is not fetched again", signer: second, ok: false, fetches: 2},
 		{name: "after the negative cache the added key is found", signer: second, advance: 15 * time.Second, ok: true, fetches: 3},
 		{name: "the old key still works from the cache", signer: first, ok: true, fetches: 3},
+		{name: "a key added a second after a fetch is found at once", signer: third, advance: time.Second, ok: true, fetches: 4},
 	}
 	for n, st := range steps {
-		if n == 3 {
+		switch n {
+		case 3:
 			publish(firstPub, secondPub)
+		case 6:
+			publish(firstPub, secondPub, thirdPub)
 		}
 		nanos.Add(int64(st.advance))
 		err := authenticate(st.signer, "jti-"+st.name)
@@ -142,7 +148,7 @@ func TestClientKeySetsCache(t *testing.T) {
 	if err := authenticate(first, "jti-after-eviction"); err != nil {
 		t.Fatal(err)
 	}
-	if got := fetches.Load(); got != 6 {
-		t.Fatalf("%d fetches after the eviction, want 6", got)
+	if got := fetches.Load(); got != 7 {
+		t.Fatalf("%d fetches after the eviction, want 7", got)
 	}
 }
