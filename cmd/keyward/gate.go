@@ -15,6 +15,7 @@ import (
 
 	"github.com/keyward/keyward/gate"
 	"github.com/keyward/keyward/internal/cli"
+	"github.com/keyward/keyward/internal/httpx"
 	"github.com/keyward/keyward/internal/metrics"
 	"github.com/keyward/keyward/jose"
 	"github.com/keyward/keyward/jwks"
@@ -255,16 +256,8 @@ func runGate(ctx context.Context, logger *slog.Logger, o *gateOptions) error {
 	if err != nil {
 		return fmt.Errorf("--listen %s: %w", o.listen, err)
 	}
-	srv := &http.Server{
-		Handler:           g.handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-	}
+	srv := httpx.NewServer(g.handler, logger, httpx.ProfileProxy)
+	srv.BaseContext = func(net.Listener) context.Context { return ctx }
 
 	jwksSource := o.jwksURL
 	if jwksSource == "" {
@@ -278,7 +271,7 @@ func runGate(ctx context.Context, logger *slog.Logger, o *gateOptions) error {
 	if o.cacheSize == 0 {
 		cache = "off"
 	}
-	logger.Info("gate listening",
+	logger.Info("gate_listening",
 		slog.String("addr", ln.Addr().String()),
 		slog.String("issuer", o.issuer),
 		slog.String("jwks", jwksSource),
