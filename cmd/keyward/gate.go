@@ -36,6 +36,7 @@ type gateOptions struct {
 	public    []string
 	leeway    time.Duration
 	cacheSize int
+	tokenType string
 
 	revocations      string
 	revocationsEvery time.Duration
@@ -62,12 +63,17 @@ With --upstream, verified requests are forwarded with X-Auth-Subject,
 X-Auth-Scope and X-Auth-Claims (base64url of the verified claims JSON); any
 X-Auth-* header the client sent is removed first. Without --upstream the gate
 serves a demo API: GET / (public) and GET /protected (returns the claims).
+With --token-type at+jwt only RFC 9068 access tokens (header typ: at+jwt)
+pass: use it in front of keyward serve, or any issuer that types its access
+tokens, so that an ID token issued to a client whose ID is one of the
+--audience values is not taken for an access token.
+
 /.keyward/healthz is the gate's own health endpoint, /.keyward/metrics its
 Prometheus metrics; neither needs a token.
 
 The gate starts even when the key set cannot be fetched yet: protected
 requests then get 503 until keys arrive.`,
-		Example: `  keyward gate --jwks-url http://localhost:4000/jwks.json --issuer http://localhost:4000 --audience api
+		Example: `  keyward gate --jwks-url http://localhost:4000/jwks.json --issuer http://localhost:4000 --audience api --token-type at+jwt
   keyward gate --issuer https://auth.example.com --audience orders --upstream http://127.0.0.1:8080 --public /healthz --public '/static/*'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -88,6 +94,7 @@ requests then get 503 until keys arrive.`,
 	f.StringArrayVar(&o.public, "public", nil, "path that needs no token; repeatable; a trailing * makes it a prefix")
 	f.DurationVar(&o.leeway, "leeway", verifier.DefaultLeeway, "clock skew allowed on exp, nbf and iat (0s for none)")
 	f.IntVar(&o.cacheSize, "cache-size", verifier.DefaultCacheSize, "verified tokens to cache (0 turns the cache off)")
+	f.StringVar(&o.tokenType, "token-type", "", `accepted "typ" header: at+jwt accepts only RFC 9068 access tokens, refusing the issuer's ID tokens (default: at+jwt and JWT)`)
 	f.StringVar(&o.revocations, "revocations", "", "URL of the issuer's revocation feed (e.g. http://localhost:4000/revocations); revoked tokens are refused")
 	f.DurationVar(&o.revocationsEvery, "revocations-every", verifier.DefaultRevocationEvery, "how often to poll --revocations")
 	f.String(cli.ConfigFlag, "", "YAML file of flag values (keys are the flag names); flags and KEYWARD_* variables override it")
@@ -137,6 +144,7 @@ func gateHandler(o *gateOptions, w gateWiring) (http.Handler, error) {
 		Leeway:     o.leeway,
 		NoLeeway:   o.leeway == 0,
 		CacheSize:  cacheSize,
+		StrictType: o.tokenType != "",
 
 		Revocations: w.revoked,
 		Observer:    verifierMetrics,
@@ -201,6 +209,9 @@ func setupGate(o *gateOptions, logger *slog.Logger) (*gateSetup, error) {
 	}
 	if o.cacheSize < 0 {
 		return nil, cli.Usagef("--cache-size must not be negative (0 turns the cache off)")
+	}
+	if o.tokenType != "" && !strings.EqualFold(o.tokenType, verifier.TypeAccessToken) {
+		return nil, cli.Usagef("--token-type %q: want %s (RFC 9068 access tokens only), or leave it out to accept at+jwt and JWT", o.tokenType, verifier.TypeAccessToken)
 	}
 
 	reg := metrics.NewRegistry()
@@ -281,6 +292,7 @@ func runGate(ctx context.Context, logger *slog.Logger, o *gateOptions) error {
 		slog.String("public", strings.Join(o.public, ",")),
 		slog.Duration("leeway", o.leeway),
 		slog.String("cache_size", cache),
+		slog.String("token_types", tokenTypesInfo(o)),
 		slog.String("revocations", revocationsInfo(o)),
 		slog.String("health", gate.HealthPath))
 	if o.onListen != nil {
@@ -360,6 +372,15 @@ func watchRevocations(ctx context.Context, l *verifier.RevocationList, url strin
 		case <-t.C:
 		}
 	}
+}
+
+// tokenTypesInfo names the "typ" values the gate accepts, for its start-up
+// line.
+func tokenTypesInfo(o *gateOptions) string {
+	if o.tokenType != "" {
+		return verifier.TypeAccessToken
+	}
+	return verifier.TypeAccessToken + "," + verifier.TypeJWT
 }
 
 // revocationsInfo describes the revocation feed the gate polls, for its
