@@ -232,11 +232,16 @@ func setupGate(o *gateOptions, logger *slog.Logger) (*gateSetup, error) {
 		if o.revocationsEvery <= 0 {
 			return nil, cli.Usagef("--revocations-every must be positive")
 		}
+		events := &revocationEvents{url: o.revocations, logger: logger}
 		revoked, err = verifier.NewRevocationList(verifier.RevocationConfig{
-			URL: o.revocations, Client: jwks.NewClient(), Every: o.revocationsEvery,
+			URL: o.revocations, Client: jwks.NewClient(), Every: o.revocationsEvery, Observer: events,
 		})
 		if err != nil {
 			return nil, cli.Usagef("%v", err)
+		}
+		events.metrics, err = metrics.NewRevocations(reg, revoked.Status, nil)
+		if err != nil {
+			return nil, err
 		}
 	}
 	h, err := gateHandler(o, gateWiring{
@@ -299,15 +304,20 @@ func runGate(ctx context.Context, logger *slog.Logger, o *gateOptions) error {
 		o.onListen(ln.Addr().String())
 	}
 
-	bg, cancelBG := context.WithCancel(ctx)
-	defer cancelBG()
-	go g.keys.Run(bg)
-	go watchKeys(bg, g.keys, logger)
-	if g.revoked != nil {
-		go watchRevocations(bg, g.revoked, o.revocations, o.revocationsEvery, logger)
-	}
-
 	rg := newRunGroup(ctx, logger)
+	watch, cancelWatch := context.WithCancel(ctx)
+	defer cancelWatch()
+	go watchKeys(watch, g.keys, logger)
+	rg.loop("jwks", func(ctx context.Context) error {
+		g.keys.Run(ctx)
+		return nil
+	})
+	if g.revoked != nil {
+		rg.loop("revocations", func(ctx context.Context) error {
+			g.revoked.Run(ctx)
+			return nil
+		})
+	}
 	rg.serve("gate", srv, ln)
 	err = rg.wait()
 	logger.Info("stopped")
@@ -349,29 +359,36 @@ func watchKeys(ctx context.Context, keys *jwks.Set, logger *slog.Logger) {
 	}
 }
 
-// watchRevocations polls the revocation feed until ctx ends and logs when
-// fetching it starts or stops failing; the last good list stays in force
-// meanwhile.
-func watchRevocations(ctx context.Context, l *verifier.RevocationList, url string, every time.Duration, logger *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	failing := false
-	for {
-		err := l.Refresh(ctx)
-		switch {
-		case err != nil && !failing && ctx.Err() == nil:
-			logger.Warn("revocation feed unavailable; the last good list stays in force", slog.String("url", url), slog.String("error", err.Error()))
-		case err == nil && failing:
-			st := l.Status()
-			logger.Info("revocation feed fetched again", slog.String("url", url), slog.Int("tokens", st.Tokens), slog.Int("users", st.Users))
-		}
-		failing = err != nil
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+// revocationEvents logs the revocation list's changes of state and counts
+// its fetches; the list itself never logs.
+type revocationEvents struct {
+	url     string
+	logger  *slog.Logger
+	metrics *metrics.Revocations // set once the list exists
+}
+
+// Fetched implements verifier.RevocationObserver.
+func (e *revocationEvents) Fetched(result string, err error) {
+	if e.metrics != nil {
+		e.metrics.Fetched(result, err)
 	}
+}
+
+// Loaded implements verifier.RevocationObserver.
+func (e *revocationEvents) Loaded(st verifier.RevocationStatus) {
+	e.logger.Info("revocation_list_loaded", slog.String("url", e.url), slog.Int("tokens", st.Tokens), slog.Int("users", st.Users))
+}
+
+// Unavailable implements verifier.RevocationObserver.
+func (e *revocationEvents) Unavailable(err error) {
+	e.logger.Warn("revocation_feed_unavailable", slog.String("url", e.url), slog.String("error", err.Error()),
+		slog.Bool("serving_last_good_list", true))
+}
+
+// Recovered implements verifier.RevocationObserver.
+func (e *revocationEvents) Recovered(outage time.Duration, st verifier.RevocationStatus) {
+	e.logger.Info("revocation_feed_recovered", slog.String("url", e.url), slog.Duration("outage", outage),
+		slog.Int("tokens", st.Tokens), slog.Int("users", st.Users))
 }
 
 // tokenTypesInfo names the "typ" values the gate accepts, for its start-up

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/verifier"
 )
 
 // Namespace prefixes every metric name.
@@ -181,6 +182,61 @@ func NewJWKS(reg prometheus.Registerer, fetched func() time.Time, now func() tim
 
 // Fetched counts one fetch.
 func (j *JWKS) Fetched(result string) { j.fetches.WithLabelValues(result).Inc() }
+
+// Revocations counts the fetches of a revocation feed and exposes the age
+// of the list in force; it implements verifier.RevocationObserver.
+type Revocations struct {
+	fetches *prometheus.CounterVec
+}
+
+// NewRevocations registers keyward_revocation_fetches_total{result} and
+// keyward_revocation_age_seconds on reg; status reports the list's state
+// (typically the RevocationList's Status method), and now is the clock (nil
+// means time.Now).
+func NewRevocations(reg prometheus.Registerer, status func() verifier.RevocationStatus, now func() time.Time) (*Revocations, error) {
+	if now == nil {
+		now = time.Now
+	}
+	r := &Revocations{fetches: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "revocation_fetches_total",
+		Help: "Fetches of the issuer's revocation feed by result (ok, not_modified, error).",
+	}, []string{"result"})}
+	age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "revocation_age_seconds",
+		Help: "Seconds since the revocation feed was last fetched or revalidated; -1 before the first success. Revocations issued since are not known yet.",
+	}, func() float64 {
+		t := status().FetchedAt
+		if t.IsZero() {
+			return -1
+		}
+		return now().Sub(t).Seconds()
+	})
+	for _, c := range []prometheus.Collector{r.fetches, age} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	for _, res := range []string{"ok", "not_modified", "error"} {
+		r.fetches.WithLabelValues(res)
+	}
+	return r, nil
+}
+
+// Fetched counts one fetch.
+func (r *Revocations) Fetched(result string, _ error) { r.fetches.WithLabelValues(result).Inc() }
+
+// Loaded implements verifier.RevocationObserver; the age gauge reads the
+// list itself.
+func (r *Revocations) Loaded(verifier.RevocationStatus) {}
+
+// Unavailable implements verifier.RevocationObserver; failures are counted
+// by Fetched.
+func (r *Revocations) Unavailable(error) {}
+
+// Recovered implements verifier.RevocationObserver.
+func (r *Revocations) Recovered(time.Duration, verifier.RevocationStatus) {}
+
+var _ verifier.RevocationObserver = (*Revocations)(nil)
 
 // Issuer counts the issuer's events; it implements issuer.Observer.
 type Issuer struct {

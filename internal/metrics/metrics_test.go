@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/verifier"
 )
 
 // gather returns the registry's series as "name{l1="v1",l2="v2"}" (labels
@@ -164,5 +165,37 @@ func TestCountersAndHistogram(t *testing.T) {
 	fetched = now.Add(-90 * time.Second)
 	if g := gather(t, reg)["keyward_jwks_age_seconds"]; g != 90 {
 		t.Errorf("age = %v, want 90", g)
+	}
+}
+
+func TestRevocations(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var st verifier.RevocationStatus
+	r, err := NewRevocations(reg, func() verifier.RevocationStatus { return st }, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewRevocations(reg, func() verifier.RevocationStatus { return st }, nil); err == nil {
+		t.Error("registering the revocation metrics twice succeeded")
+	}
+	r.Fetched("ok", nil)
+	r.Fetched("error", errors.New("down"))
+	r.Fetched("error", errors.New("down"))
+	got := gather(t, reg)
+	for series, want := range map[string]float64{
+		`keyward_revocation_fetches_total{result="ok"}`:           1,
+		`keyward_revocation_fetches_total{result="error"}`:        2,
+		`keyward_revocation_fetches_total{result="not_modified"}`: 0,
+		`keyward_revocation_age_seconds`:                          -1,
+	} {
+		if g, ok := got[series]; !ok || g != want {
+			t.Errorf("%s = %v (present %v), want %v", series, g, ok, want)
+		}
+	}
+	st.FetchedAt = now.Add(-7 * time.Second)
+	if g := gather(t, reg)["keyward_revocation_age_seconds"]; g != 7 {
+		t.Errorf("age = %v, want 7", g)
 	}
 }
