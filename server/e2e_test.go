@@ -31,7 +31,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// A short refresh cooldown lets the test meet a rotated key without
 	// waiting; in production the default 10s applies.
-	keys, err := jwks.New(jwks.Config{Issuer: s.srv.URL, Client: s.srv.Client(), RefreshCooldown: time.Millisecond})
+	keys, err := jwks.New(jwks.Config{Issuer: s.srv.URL, Client: s.srv.Client(), UnknownKIDRefill: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

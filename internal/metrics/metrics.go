@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/jwks"
 	"github.com/keyward/keyward/verifier"
 )
 
@@ -180,8 +181,19 @@ func NewJWKS(reg prometheus.Registerer, fetched func() time.Time, now func() tim
 	return j, nil
 }
 
-// Fetched counts one fetch.
-func (j *JWKS) Fetched(result string) { j.fetches.WithLabelValues(result).Inc() }
+// Fetched counts one fetch by its result.
+func (j *JWKS) Fetched(_ jwks.Trigger, result string, _ error) {
+	j.fetches.WithLabelValues(result).Inc()
+}
+
+// Changed records nothing: the age gauge reads the set's state itself.
+func (j *JWKS) Changed(jwks.Status) {}
+
+// Unusable records nothing: the age gauge shows how old the last good set is.
+func (j *JWKS) Unusable(error) {}
+
+// Recovered records nothing: the age gauge drops back on the next fetch.
+func (j *JWKS) Recovered(time.Duration) {}
 
 // Revocations counts the fetches of a revocation feed and exposes the age
 // of the list in force; it implements verifier.RevocationObserver.

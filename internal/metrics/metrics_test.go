@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/jwks"
 	"github.com/keyward/keyward/verifier"
 )
 
@@ -136,7 +137,7 @@ func TestCountersAndHistogram(t *testing.T) {
 	is.TokenIssued("password", "ES256")
 	is.Login("throttled")
 	is.RefreshReuse()
-	j.Fetched("not_modified")
+	j.Fetched(jwks.TriggerScheduled, "not_modified", nil)
 	h.ObserveRequest("POST /token", 201, 3*time.Millisecond)
 	h.ObserveRequest("POST /token", 503, time.Second)
 	h.ObserveRequest("/", 0, time.Millisecond)
