@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -61,7 +62,9 @@ type Config struct {
 	// with connection, TLS and response-header timeouts.
 	Transport http.RoundTripper
 	// Ready reports whether the gate can verify tokens, for HealthPath;
-	// typically the key set's Ready method. Nil means always ready.
+	// typically the key set's Ready method. While it fails, HealthPath
+	// answers 503 with Retry-After ([verifier.RetryAfter]). Nil means always
+	// ready.
 	Ready func() error
 	// Metrics, when set, is served at [MetricsPath] without a token
 	// (typically a Prometheus handler). Nil means no metrics endpoint.
@@ -158,7 +161,9 @@ func health(w http.ResponseWriter, r *http.Request, ready func() error) {
 	}
 	if ready != nil {
 		if err := ready(); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": verifier.Description(fmt.Errorf("%w: %w", verifier.ErrKeySourceUnavailable, err))})
+			err = fmt.Errorf("%w: %w", verifier.ErrKeySourceUnavailable, err)
+			w.Header().Set("Retry-After", strconv.Itoa(int(verifier.RetryAfter(err)/time.Second)))
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": verifier.Description(err)})
 			return
 		}
 	}

@@ -216,9 +216,12 @@ func TestHealthReportsKeySource(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("status %d, Retry-After %q: %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
+	if got := resp.Header.Get("Retry-After"); got != "1" {
+		t.Errorf("Retry-After %q, want 1: the key set tries again within a second", got)
+	}
 	resp, body = get(t, gw.URL+HealthPath, "", nil)
-	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "unavailable") {
-		t.Fatalf("health %d %s", resp.StatusCode, body)
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "unavailable") || resp.Header.Get("Retry-After") != "1" {
+		t.Fatalf("health %d Retry-After %q: %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
 	// The public route does not depend on keys.
 	if resp, _ := get(t, gw.URL+"/", "", nil); resp.StatusCode != 200 {

@@ -215,12 +215,13 @@ func setupGate(o *gateOptions, logger *slog.Logger) (*gateSetup, error) {
 	}
 
 	reg := metrics.NewRegistry()
-	var keys *jwks.Set
-	jwksMetrics, err := metrics.NewJWKS(reg, func() time.Time { return keys.Status().Fetched }, nil)
+	keyLog := &keyEvents{logger: logger}
+	keys, err := jwks.New(jwks.Config{URL: o.jwksURL, Issuer: o.issuer, Client: jwks.NewClient(), Observer: keyLog})
 	if err != nil {
 		return nil, err
 	}
-	keys, err = jwks.New(jwks.Config{URL: o.jwksURL, Issuer: o.issuer, Client: jwks.NewClient(), Observer: jwksMetrics})
+	keyLog.status = keys.Status
+	keyLog.metrics, err = metrics.NewJWKS(reg, keys.Status, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -305,9 +306,6 @@ func runGate(ctx context.Context, logger *slog.Logger, o *gateOptions) error {
 	}
 
 	rg := newRunGroup(ctx, logger)
-	watch, cancelWatch := context.WithCancel(ctx)
-	defer cancelWatch()
-	go watchKeys(watch, g.keys, logger)
 	rg.loop("jwks", func(ctx context.Context) error {
 		g.keys.Run(ctx)
 		return nil
@@ -324,39 +322,51 @@ func runGate(ctx context.Context, logger *slog.Logger, o *gateOptions) error {
 	return err
 }
 
-// watchKeys logs the key set's changes and fetch failures, which the jwks
-// package only reports through Status.
-func watchKeys(ctx context.Context, keys *jwks.Set, logger *slog.Logger) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	var gen uint64
-	var errAt time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		st := keys.Status()
-		if st.Generation != gen {
-			gen = st.Generation
-			attrs := []any{slog.String("url", st.URL), slog.String("kids", strings.Join(st.KeyIDs, ",")),
-				slog.Time("expires", st.Expires)}
-			for _, s := range st.Skipped {
-				attrs = append(attrs, slog.String("skipped_"+fmt.Sprint(s.Index), fmt.Sprintf("kid %q: %s", s.KeyID, s.Reason)))
-			}
-			logger.Info("key set loaded", attrs...)
-		}
-		if st.LastError != nil && !st.LastErrorAt.Equal(errAt) {
-			errAt = st.LastErrorAt
-			level := slog.LevelWarn
-			if keys.Ready() != nil {
-				level = slog.LevelError
-			}
-			logger.Log(ctx, level, "key set fetch failed", slog.Any("err", st.LastError),
-				slog.Bool("serving_last_good_set", keys.Ready() == nil))
-		}
+// keyEvents logs the key set's changes, failures and outages and counts
+// its fetches; the jwks package itself never logs.
+type keyEvents struct {
+	logger  *slog.Logger
+	metrics *metrics.JWKS      // set once the key set exists
+	status  func() jwks.Status // likewise
+}
+
+// Fetched implements jwks.Observer: a failed fetch is a warning while the
+// last good set is still served, and a debug line during an outage, which
+// Unusable has announced already (attempts then come every second).
+func (e *keyEvents) Fetched(trigger jwks.Trigger, result string, err error) {
+	if e.metrics != nil {
+		e.metrics.Fetched(trigger, result, err)
 	}
+	if err == nil {
+		return
+	}
+	usable := e.status != nil && e.status().Usable
+	level := slog.LevelDebug
+	if usable {
+		level = slog.LevelWarn
+	}
+	e.logger.Log(context.Background(), level, "key_set_fetch_failed", slog.String("trigger", string(trigger)),
+		slog.String("error", err.Error()), slog.Bool("serving_last_good_set", usable))
+}
+
+// Changed implements jwks.Observer.
+func (e *keyEvents) Changed(st jwks.Status) {
+	attrs := []any{slog.String("url", st.URL), slog.String("kids", strings.Join(st.KeyIDs, ",")),
+		slog.Time("expires", st.Expires)}
+	for _, sk := range st.Skipped {
+		attrs = append(attrs, slog.String("skipped_"+fmt.Sprint(sk.Index), fmt.Sprintf("kid %q: %s", sk.KeyID, sk.Reason)))
+	}
+	e.logger.Info("key_set_loaded", attrs...)
+}
+
+// Unusable implements jwks.Observer.
+func (e *keyEvents) Unusable(err error) {
+	e.logger.Warn("key_set_unusable", slog.String("error", err.Error()))
+}
+
+// Recovered implements jwks.Observer.
+func (e *keyEvents) Recovered(outage time.Duration) {
+	e.logger.Info("key_set_recovered", slog.Duration("outage", outage))
 }
 
 // revocationEvents logs the revocation list's changes of state and counts

@@ -118,9 +118,9 @@ func TestCountersAndHistogram(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var fetched time.Time
+	var st jwks.Status
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	j, err := NewJWKS(reg, func() time.Time { return fetched }, func() time.Time { return now })
+	j, err := NewJWKS(reg, func() jwks.Status { return st }, func() time.Time { return now })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,6 +138,9 @@ func TestCountersAndHistogram(t *testing.T) {
 	is.Login("throttled")
 	is.RefreshReuse()
 	j.Fetched(jwks.TriggerScheduled, "not_modified", nil)
+	j.Fetched(jwks.TriggerRecovery, "error", errors.New("down"))
+	j.Fetched(jwks.TriggerRecovery, "error", errors.New("down"))
+	j.Fetched(jwks.TriggerUnknownKID, "ok", nil)
 	h.ObserveRequest("POST /token", 201, 3*time.Millisecond)
 	h.ObserveRequest("POST /token", 503, time.Second)
 	h.ObserveRequest("/", 0, time.Millisecond)
@@ -152,9 +155,12 @@ func TestCountersAndHistogram(t *testing.T) {
 		`keyward_logins_total{result="throttled"}`:                                               1,
 		`keyward_logins_total{result="success"}`:                                                 0,
 		`keyward_refresh_reuse_total`:                                                            1,
-		`keyward_jwks_fetches_total{result="not_modified"}`:                                      1,
-		`keyward_jwks_fetches_total{result="error"}`:                                             0,
+		`keyward_jwks_fetches_total{result="not_modified",trigger="scheduled"}`:                  1,
+		`keyward_jwks_fetches_total{result="error",trigger="scheduled"}`:                         0,
+		`keyward_jwks_fetches_total{result="error",trigger="recovery"}`:                          2,
+		`keyward_jwks_fetches_total{result="ok",trigger="unknown_kid"}`:                          1,
 		`keyward_jwks_age_seconds`:                                                               -1,
+		`keyward_jwks_usable`:                                                                    0,
 		`keyward_http_request_duration_seconds{code="2xx",handler="issuer",route="POST /token"}`: 1,
 		`keyward_http_request_duration_seconds{code="5xx",handler="issuer",route="POST /token"}`: 1,
 		`keyward_http_request_duration_seconds{code="other",handler="issuer",route="/"}`:         1,
@@ -163,9 +169,9 @@ func TestCountersAndHistogram(t *testing.T) {
 			t.Errorf("%s = %v (present %v), want %v", series, g, ok, want)
 		}
 	}
-	fetched = now.Add(-90 * time.Second)
-	if g := gather(t, reg)["keyward_jwks_age_seconds"]; g != 90 {
-		t.Errorf("age = %v, want 90", g)
+	st.Fetched, st.Usable = now.Add(-90*time.Second), true
+	if g := gather(t, reg); g["keyward_jwks_age_seconds"] != 90 || g["keyward_jwks_usable"] != 1 {
+		t.Errorf("age = %v, usable = %v; want 90 and 1", g["keyward_jwks_age_seconds"], g["keyward_jwks_usable"])
 	}
 }
 
