@@ -72,7 +72,8 @@ tokens, so that an ID token issued to a client whose ID is one of the
 Prometheus metrics; neither needs a token.
 
 The gate starts even when the key set cannot be fetched yet: protected
-requests then get 503 until keys arrive.`,
+requests and the health endpoint then get 503 with Retry-After until keys
+arrive; it tries again every second meanwhile.`,
 		Example: `  keyward gate --jwks-url http://localhost:4000/jwks.json --issuer http://localhost:4000 --audience api --token-type at+jwt
   keyward gate --issuer https://auth.example.com --audience orders --upstream http://127.0.0.1:8080 --public /healthz --public '/static/*'`,
 		Args: cobra.NoArgs,
