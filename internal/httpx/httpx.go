@@ -72,10 +72,9 @@ func (g *RequestIDs) FromRequest(r *http.Request) string {
 }
 
 // RequestID returns the request's X-Request-Id when it is sane, else a new
-// ID of 16 hex characters read from crypto/rand.
-//
-// Deprecated: create one [RequestIDs] per handler and call
-// [RequestIDs.FromRequest], which costs no system call per request.
+// ID of 16 hex characters read from crypto/rand. A handler on a hot path
+// should hold one [RequestIDs] and call [RequestIDs.FromRequest] instead,
+// which costs no call to the system's random source per request.
 func RequestID(r *http.Request) string {
 	if id := r.Header.Get("X-Request-Id"); SaneRequestID(id) {
 		return id
