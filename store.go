@@ -217,6 +217,18 @@ type RevocationStore interface {
 
 // Store is everything the issuer persists. Implementations are safe for
 // concurrent use.
+//
+// When a backend cannot reach its database (the connection is refused,
+// reset or times out, the server is shutting down, or, for an embedded
+// database, its file cannot be locked or read), every method returns an
+// error wrapping [ErrUnavailable], with the driver's error wrapped beside it
+// for the log. The condition is temporary: the store reconnects by itself
+// once the database is back, without being reopened, so the caller answers
+// "try again later" (HTTP 503 with Retry-After) rather than failing for
+// good. A write that fails so was not applied, except when the connection
+// broke while the database was committing it, which no client of a
+// database can tell apart; the one-time values such a write spends (a code,
+// a refresh token) are then spent.
 type Store interface {
 	UserStore
 	ClientStore
@@ -225,7 +237,8 @@ type Store interface {
 	AuthCodeStore
 	SessionStore
 	RevocationStore
-	// Ping reports whether the store is reachable, for readiness checks.
+	// Ping reports whether the store is reachable, for readiness checks; an
+	// unreachable database gives an error wrapping [ErrUnavailable].
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.
 	Close() error

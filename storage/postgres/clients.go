@@ -47,7 +47,7 @@ func (s *Store) CreateClient(ctx context.Context, c keyward.Client) error {
 	if err != nil {
 		return fmt.Errorf("create client: %w", err)
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO clients (`+clientColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, args...)
+	_, err = s.db.Exec(ctx, `INSERT INTO clients (`+clientColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, args...)
 	if isUnique(err) {
 		return fmt.Errorf("create client %q: %w", c.ID, keyward.ErrConflict)
 	}
@@ -59,7 +59,7 @@ func (s *Store) CreateClient(ctx context.Context, c keyward.Client) error {
 
 // GetClient implements [keyward.ClientStore].
 func (s *Store) GetClient(ctx context.Context, id string) (keyward.Client, error) {
-	c, err := scanClient(s.pool.QueryRow(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = $1`, id))
+	c, err := scanClient(s.db.QueryRow(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = $1`, id))
 	if err != nil {
 		return keyward.Client{}, fmt.Errorf("get client %q: %w", id, err)
 	}
@@ -68,7 +68,7 @@ func (s *Store) GetClient(ctx context.Context, id string) (keyward.Client, error
 
 // ListClients implements [keyward.ClientStore].
 func (s *Store) ListClients(ctx context.Context) ([]keyward.Client, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY id`)
+	rows, err := s.db.Query(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list clients: %w", err)
 	}

@@ -30,7 +30,7 @@ func listKeys(ctx context.Context, q querier) ([]keyward.SigningKey, error) {
 
 // ListKeys implements [keyward.KeyStore].
 func (s *Store) ListKeys(ctx context.Context) ([]keyward.SigningKey, error) {
-	keys, err := listKeys(ctx, s.pool)
+	keys, err := listKeys(ctx, s.db)
 	if err != nil {
 		return nil, fmt.Errorf("list keys: %w", err)
 	}

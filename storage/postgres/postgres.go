@@ -7,7 +7,11 @@
 // racing on one token give one winner; UpdateKeys holds a transaction-level
 // advisory lock, so one replica rotates the signing keys. Transactions that
 // fail with a serialization failure or a deadlock (SQLSTATE 40001, 40P01) are
-// retried a bounded number of times. The schema is created and upgraded by
+// retried a bounded number of times. A connection-level failure (the pool
+// cannot connect, the connection breaks, the server shuts down: SQLSTATE
+// class 08 and 57P01–57P03) comes out of every method wrapping
+// [keyward.ErrUnavailable]; the pool reconnects by itself once the server is
+// back. The schema is created and upgraded by
 // embedded, versioned migrations run under a session advisory lock, so
 // replicas starting together migrate once.
 package postgres
@@ -56,6 +60,7 @@ type Config struct {
 type Store struct {
 	now  func() time.Time
 	pool *pgxpool.Pool
+	db   db // the pool, with connection failures mapped to keyward.ErrUnavailable
 }
 
 // Open connects to the database and brings its schema up to date.
@@ -81,10 +86,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	s := &Store{now: cfg.Now, pool: pool}
+	s := &Store{now: cfg.Now, pool: pool, db: db{pool}}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
-		return nil, err
+		return nil, unavailable(err)
 	}
 	return s, nil
 }
@@ -92,7 +97,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 // Ping implements [keyward.Store].
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("postgres: ping: %w", err)
+		return fmt.Errorf("postgres: ping: %w", unavailable(err))
 	}
 	return nil
 }
@@ -113,10 +118,13 @@ type querier interface {
 
 // tx runs fn in a transaction and commits when it returns nil. It retries the
 // whole transaction, fn included, on a serialization failure or a deadlock.
+// A connection failure, at BEGIN, in fn or at COMMIT, comes out wrapping
+// keyward.ErrUnavailable (see [unavailable]) and is not retried: the pool
+// has no connection to retry on.
 func (s *Store) tx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	backoff := 5 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		err := pgx.BeginFunc(ctx, s.pool, fn)
+		err := unavailable(pgx.BeginFunc(ctx, s.pool, fn))
 		if attempt == maxAttempts || !retryable(err) {
 			return err
 		}

@@ -38,7 +38,7 @@ func (s *Store) CreateSession(ctx context.Context, v keyward.Session) error {
 	if v.AuthTime.IsZero() {
 		v.AuthTime = v.CreatedAt
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+	_, err := s.db.Exec(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		v.ID, v.CookieHash, v.UserID, norm(v.CreatedAt), norm(v.AuthTime), norm(v.ExpiresAt), opt(v.RevokedAt))
 	if isUnique(err) {
 		return fmt.Errorf("create session: %w", keyward.ErrConflict)
@@ -51,7 +51,7 @@ func (s *Store) CreateSession(ctx context.Context, v keyward.Session) error {
 
 // GetSession implements [keyward.SessionStore].
 func (s *Store) GetSession(ctx context.Context, id string) (keyward.Session, error) {
-	v, err := scanSession(s.pool.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = $1`, id))
+	v, err := scanSession(s.db.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = $1`, id))
 	if err != nil {
 		return keyward.Session{}, fmt.Errorf("get session: %w", err)
 	}
@@ -63,7 +63,7 @@ func (s *Store) GetSessionByCookie(ctx context.Context, hash []byte) (keyward.Se
 	if len(hash) == 0 {
 		return keyward.Session{}, fmt.Errorf("get session by cookie: %w", keyward.ErrNotFound)
 	}
-	v, err := scanSession(s.pool.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE cookie_hash = $1`, hash))
+	v, err := scanSession(s.db.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE cookie_hash = $1`, hash))
 	if err != nil {
 		return keyward.Session{}, fmt.Errorf("get session by cookie: %w", err)
 	}
@@ -102,7 +102,7 @@ func (s *Store) UpdateSession(ctx context.Context, id string, fn func(*keyward.S
 
 // RevokeSession implements [keyward.SessionStore].
 func (s *Store) RevokeSession(ctx context.Context, id string, now time.Time) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE sessions SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1`, id, norm(now))
+	tag, err := s.db.Exec(ctx, `UPDATE sessions SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1`, id, norm(now))
 	if err != nil {
 		return fmt.Errorf("revoke session: %w", err)
 	}
@@ -114,7 +114,7 @@ func (s *Store) RevokeSession(ctx context.Context, id string, now time.Time) err
 
 // RevokeUserSessions implements [keyward.SessionStore].
 func (s *Store) RevokeUserSessions(ctx context.Context, userID string, now time.Time) error {
-	_, err := s.pool.Exec(ctx, `UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL`, userID, norm(now))
+	_, err := s.db.Exec(ctx, `UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL`, userID, norm(now))
 	if err != nil {
 		return fmt.Errorf("revoke user sessions: %w", err)
 	}
@@ -123,5 +123,5 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID string, now time.
 
 // DeleteExpiredSessions implements [keyward.SessionStore].
 func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error) {
-	return deleteExpired(ctx, s.pool, "sessions", now)
+	return deleteExpired(ctx, s.db, "sessions", now)
 }

@@ -46,7 +46,7 @@ func (s *Store) CreateRefreshToken(ctx context.Context, r keyward.RefreshToken) 
 	if r.IssuedAt.IsZero() {
 		r.IssuedAt = s.clock()
 	}
-	if err := insertRefresh(ctx, s.pool, r); err != nil {
+	if err := insertRefresh(ctx, s.db, r); err != nil {
 		return fmt.Errorf("create refresh token: %w", err)
 	}
 	return nil
@@ -120,7 +120,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next key
 
 // GetRefreshToken implements [keyward.RefreshTokenStore].
 func (s *Store) GetRefreshToken(ctx context.Context, hash []byte) (keyward.RefreshToken, error) {
-	r, err := scanRefresh(s.pool.QueryRow(ctx, `SELECT `+refreshColumns+` FROM refresh_tokens WHERE hash = $1`, hash))
+	r, err := scanRefresh(s.db.QueryRow(ctx, `SELECT `+refreshColumns+` FROM refresh_tokens WHERE hash = $1`, hash))
 	if err != nil {
 		return keyward.RefreshToken{}, fmt.Errorf("get refresh token: %w", err)
 	}
@@ -132,7 +132,7 @@ func (s *Store) revokeRefresh(ctx context.Context, column, value string, now tim
 	if value == "" {
 		return nil
 	}
-	_, err := s.pool.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = $2 WHERE `+column+` = $1 AND revoked_at IS NULL`,
+	_, err := s.db.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = $2 WHERE `+column+` = $1 AND revoked_at IS NULL`,
 		value, norm(now))
 	if err != nil {
 		return fmt.Errorf("revoke refresh tokens by %s: %w", column, err)
@@ -166,7 +166,7 @@ func deleteExpired(ctx context.Context, q querier, table string, now time.Time) 
 
 // DeleteExpiredRefreshTokens implements [keyward.RefreshTokenStore].
 func (s *Store) DeleteExpiredRefreshTokens(ctx context.Context, now time.Time) (int, error) {
-	return deleteExpired(ctx, s.pool, "refresh_tokens", now)
+	return deleteExpired(ctx, s.db, "refresh_tokens", now)
 }
 
 const codeColumns = `hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge, code_challenge_method,
@@ -184,7 +184,7 @@ func (s *Store) CreateAuthCode(ctx context.Context, c keyward.AuthCode) error {
 	if len(c.Hash) == 0 {
 		return fmt.Errorf("create auth code: empty hash: %w", keyward.ErrInvalid)
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO auth_codes (`+codeColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+	_, err := s.db.Exec(ctx, `INSERT INTO auth_codes (`+codeColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		c.Hash, c.ClientID, c.UserID, c.RedirectURI, c.Scope, c.Nonce, c.CodeChallenge, c.CodeChallengeMethod,
 		c.SessionID, norm(c.AuthTime), norm(c.ExpiresAt), opt(c.UsedAt))
 	if isUnique(err) {
@@ -201,7 +201,7 @@ func (s *Store) CreateAuthCode(ctx context.Context, c keyward.AuthCode) error {
 // tell the caller why.
 func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time) (keyward.AuthCode, error) {
 	now = norm(now)
-	c, err := scanCode(s.pool.QueryRow(ctx, `UPDATE auth_codes SET used_at = $2
+	c, err := scanCode(s.db.QueryRow(ctx, `UPDATE auth_codes SET used_at = $2
 		WHERE hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING `+codeColumns, hash, now))
 	if err == nil {
 		return c, nil
@@ -211,7 +211,7 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time)
 	}
 	// A code's state only moves forward (unused to used), so what is read
 	// now explains why the UPDATE claimed nothing.
-	c, err = scanCode(s.pool.QueryRow(ctx, `SELECT `+codeColumns+` FROM auth_codes WHERE hash = $1`, hash))
+	c, err = scanCode(s.db.QueryRow(ctx, `SELECT `+codeColumns+` FROM auth_codes WHERE hash = $1`, hash))
 	switch {
 	case err != nil:
 		return keyward.AuthCode{}, fmt.Errorf("consume auth code: %w", err)
@@ -224,5 +224,5 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time)
 
 // DeleteExpiredAuthCodes implements [keyward.AuthCodeStore].
 func (s *Store) DeleteExpiredAuthCodes(ctx context.Context, now time.Time) (int, error) {
-	return deleteExpired(ctx, s.pool, "auth_codes", now)
+	return deleteExpired(ctx, s.db, "auth_codes", now)
 }

@@ -52,7 +52,7 @@ func (s *Store) CreateUser(ctx context.Context, u keyward.User) error {
 	if err != nil {
 		return fmt.Errorf("create user: %w", err)
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, args...)
+	_, err = s.db.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, args...)
 	if isUnique(err) {
 		return fmt.Errorf("create user %q: %w", u.Username, keyward.ErrConflict)
 	}
@@ -64,7 +64,7 @@ func (s *Store) CreateUser(ctx context.Context, u keyward.User) error {
 
 // GetUser implements [keyward.UserStore].
 func (s *Store) GetUser(ctx context.Context, id string) (keyward.User, error) {
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+	u, err := scanUser(s.db.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
 	if err != nil {
 		return keyward.User{}, fmt.Errorf("get user %q: %w", id, err)
 	}
@@ -73,7 +73,7 @@ func (s *Store) GetUser(ctx context.Context, id string) (keyward.User, error) {
 
 // GetUserByName implements [keyward.UserStore].
 func (s *Store) GetUserByName(ctx context.Context, username string) (keyward.User, error) {
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE username = $1`, username))
+	u, err := scanUser(s.db.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE username = $1`, username))
 	if err != nil {
 		return keyward.User{}, fmt.Errorf("get user %q: %w", username, err)
 	}
@@ -82,7 +82,7 @@ func (s *Store) GetUserByName(ctx context.Context, username string) (keyward.Use
 
 // ListUsers implements [keyward.UserStore].
 func (s *Store) ListUsers(ctx context.Context) ([]keyward.User, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+` FROM users ORDER BY username`)
+	rows, err := s.db.Query(ctx, `SELECT `+userColumns+` FROM users ORDER BY username`)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
