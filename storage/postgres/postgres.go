@@ -11,14 +11,19 @@
 // cannot connect, the connection breaks, the server shuts down: SQLSTATE
 // class 08 and 57P01–57P03) comes out of every method wrapping
 // [keyward.ErrUnavailable]; the pool reconnects by itself once the server is
-// back. The schema is created and upgraded by
-// embedded, versioned migrations run under a session advisory lock, so
-// replicas starting together migrate once.
+// back. The schema is created and upgraded by embedded, versioned migrations
+// run under a session advisory lock, so replicas starting together migrate
+// once.
+//
+// It owns the PostgreSQL schema and its statements; the domain rules it
+// applies are package keyward's, and what it shares with storage/sqlite
+// below the domain (column lists, JSON columns, the key-set update plan) is
+// storage/internal/sqlstore's. It never imports another backend, the issuer
+// or the server.
 package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -168,26 +173,15 @@ func notFound(err error) error {
 	return err
 }
 
-// noChange turns keyward.ErrNoChange (possibly wrapped) into nil.
-func noChange(err error) error {
-	if errors.Is(err, keyward.ErrNoChange) {
-		return nil
-	}
-	return err
-}
-
 // clock returns the store's current time.
-func (s *Store) clock() time.Time { return norm(s.now()) }
-
-// norm gives t the precision and location it has once stored.
-func norm(t time.Time) time.Time { return t.Truncate(time.Microsecond).UTC() }
+func (s *Store) clock() time.Time { return keyward.StoredTime(s.now()) }
 
 // opt encodes a time for a nullable column: the zero time is NULL.
 func opt(t time.Time) any {
 	if t.IsZero() {
 		return nil
 	}
-	return norm(t)
+	return keyward.StoredTime(t)
 }
 
 // tsz scans a timestamptz column (NULL is the zero time) into *t, in UTC.
@@ -204,48 +198,6 @@ func (d tsz) ScanTimestamptz(v pgtype.Timestamptz) error {
 		*d.t = v.Time.UTC()
 	}
 	return nil
-}
-
-// jsonb scans a jsonb column into the value dst points to; empty slices and
-// maps come back nil.
-type jsonb struct{ dst any }
-
-// Scan implements [sql.Scanner], which pgx uses for jsonb.
-func (j jsonb) Scan(v any) error {
-	var b []byte
-	switch v := v.(type) {
-	case nil:
-		return nil
-	case string:
-		b = []byte(v)
-	case []byte:
-		b = v
-	default:
-		return fmt.Errorf("jsonb column holds %T", v)
-	}
-	if err := json.Unmarshal(b, j.dst); err != nil {
-		return fmt.Errorf("decode jsonb column: %w", err)
-	}
-	switch d := j.dst.(type) {
-	case *[]string:
-		if len(*d) == 0 {
-			*d = nil
-		}
-	case *map[string]any:
-		if len(*d) == 0 {
-			*d = nil
-		}
-	}
-	return nil
-}
-
-// encodeJSON encodes v for a jsonb column.
-func encodeJSON(v any) (string, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return "", fmt.Errorf("encode json: %w: %v", keyward.ErrInvalid, err)
-	}
-	return string(b), nil
 }
 
 // bytea scans a nullable bytea column; empty comes back nil.
@@ -267,12 +219,4 @@ func optBytes(b []byte) any {
 		return nil
 	}
 	return b
-}
-
-// cmpErr returns err when it is not nil, otherwise fallback.
-func cmpErr(err, fallback error) error {
-	if err != nil {
-		return err
-	}
-	return fallback
 }
