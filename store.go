@@ -375,3 +375,35 @@ func CheckSessionUpdate(old, next Session) error {
 	}
 	return nil
 }
+
+// Validate checks what a new user needs before it is stored: an ID, the
+// subject of its tokens, and a username, by which it logs in. It returns an
+// error wrapping [ErrInvalid] when either is empty.
+func (u User) Validate() error {
+	if u.ID == "" || u.Username == "" {
+		return fmt.Errorf("empty id or username: %w", ErrInvalid)
+	}
+	return nil
+}
+
+// CheckUserUpdate checks the result next of an update function given to
+// [UserStore.UpdateUser] against the stored user old: the ID, the subject
+// of every token issued to the user, never changes, and the username is
+// never emptied. It returns an error wrapping [ErrInvalid] otherwise.
+func CheckUserUpdate(old, next User) error {
+	if next.ID != old.ID || next.Username == "" {
+		return fmt.Errorf("id changed or username empty: %w", ErrInvalid)
+	}
+	return nil
+}
+
+// Validate checks what a new session needs before it is stored: an ID, by
+// which tokens name it, and the hash of its cookie, by which the browser
+// holding it is found. It returns an error wrapping [ErrInvalid] when either
+// is empty.
+func (s Session) Validate() error {
+	if s.ID == "" || len(s.CookieHash) == 0 {
+		return fmt.Errorf("empty id or cookie hash: %w", ErrInvalid)
+	}
+	return nil
+}
