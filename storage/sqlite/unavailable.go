@@ -4,12 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
-	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/storage/internal/sqlstore"
 )
 
 // unavailable wraps err with [keyward.ErrUnavailable] when it says that the
@@ -18,12 +17,7 @@ import (
 // edge for such failures: [db] applies it to the statements run outside a
 // transaction, [collect] to the rows they return, and [Store.write] to
 // transactions.
-func unavailable(err error) error {
-	if err == nil || errors.Is(err, keyward.ErrUnavailable) || !unreachable(err) {
-		return err
-	}
-	return fmt.Errorf("%w: %w", keyward.ErrUnavailable, err)
-}
+func unavailable(err error) error { return sqlstore.Unavailable(err, unreachable) }
 
 // unreachable reports whether err is one of the SQLite failures that say
 // nothing about the request and may clear by themselves or by an
