@@ -2,6 +2,8 @@ package keyward
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 )
 
@@ -75,12 +77,22 @@ type KeyStore interface {
 	UpdateKeys(ctx context.Context, fn func(current []SigningKey) ([]SigningKey, error)) error
 }
 
+// RevokedFamilyRetention is how long a store remembers that a refresh-token
+// family was revoked ([RefreshTokenStore.RevokeRefreshFamily]), refusing
+// any token created in it. The tokens that exist when a family is revoked
+// are revoked themselves and stay so; the record only has to outlive the
+// issuance of a token already under way, which takes seconds: a day is far
+// beyond that, and costs one small row per revoked family and day.
+const RevokedFamilyRetention = 24 * time.Hour
+
 // RefreshTokenStore persists refresh tokens and implements their rotation
 // with reuse detection (RFC 9700 §4.14.2).
 type RefreshTokenStore interface {
 	// CreateRefreshToken stores the first token of a new family. It returns
-	// an error wrapping ErrConflict when the hash exists and ErrInvalid when
-	// the hash or the family ID is empty. The store sets IssuedAt when zero.
+	// an error wrapping ErrInvalid when the hash or the family ID is empty,
+	// ErrConflict when the hash exists, and ErrRevoked when the family has
+	// been revoked (see [RefreshTokenStore.RevokeRefreshFamily]), in which
+	// case nothing is stored. The store sets IssuedAt when zero.
 	CreateRefreshToken(ctx context.Context, t RefreshToken) error
 	// RotateRefreshToken exchanges the token with hash oldHash for next in
 	// one atomic operation. When the old token exists, is unused, not revoked
@@ -93,10 +105,10 @@ type RefreshTokenStore interface {
 	//
 	// Errors, checked in this order, all wrapping a sentinel:
 	//   - ErrNotFound: no token has the hash; the returned token is zero.
-	//   - ErrRefreshReused: the token was already used. Every token of its
-	//     family is revoked at now (those already revoked keep their time)
+	//   - ErrRefreshReused: the token was already used. Its family is
+	//     revoked at now, as by [RefreshTokenStore.RevokeRefreshFamily],
 	//     before RotateRefreshToken returns.
-	//   - ErrRevoked: the token was revoked.
+	//   - ErrRevoked: the token, or its family, was revoked.
 	//   - ErrExpired: now is at or past ExpiresAt.
 	//   - ErrConflict: next.Hash exists; nothing is written.
 	//   - ErrInvalid: next.Hash is empty; nothing is written.
@@ -109,7 +121,19 @@ type RefreshTokenStore interface {
 	// or an error wrapping ErrNotFound.
 	GetRefreshToken(ctx context.Context, hash []byte) (RefreshToken, error)
 	// RevokeRefreshFamily revokes every token of the family at now. Tokens
-	// already revoked keep their RevokedAt. An unknown family is not an error.
+	// already revoked keep their RevokedAt. An unknown family is not an
+	// error. The store also remembers the family as revoked, for
+	// [RevokedFamilyRetention] (see
+	// [RefreshTokenStore.DeleteExpiredRefreshTokens]): a token created in it
+	// afterwards, by CreateRefreshToken or as the successor of a rotation
+	// racing the revocation, is refused with ErrRevoked. So a family revoked
+	// before its first token is stored stays revoked: when an authorization
+	// code is redeemed twice at once, the second redemption revokes the
+	// code's family (RFC 6749 §4.1.2), possibly before the first one has
+	// stored the family's first token, which is then refused instead of
+	// surviving the reuse. Of a revocation and a creation racing in one
+	// family, in one process or several, either the creation fails or the
+	// token it stored is revoked.
 	RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) error
 	// RevokeSessionRefreshTokens revokes at now every token issued in the
 	// session, like [RefreshTokenStore.RevokeRefreshFamily].
@@ -118,7 +142,9 @@ type RefreshTokenStore interface {
 	// [RefreshTokenStore.RevokeRefreshFamily].
 	RevokeUserRefreshTokens(ctx context.Context, userID string, now time.Time) error
 	// DeleteExpiredRefreshTokens deletes the tokens whose ExpiresAt is at or
-	// before now and returns how many it deleted.
+	// before now and returns how many it deleted. It also forgets the family
+	// revocations made [RevokedFamilyRetention] or more before now; those
+	// are not counted.
 	DeleteExpiredRefreshTokens(ctx context.Context, now time.Time) (int, error)
 }
 
@@ -217,6 +243,18 @@ type RevocationStore interface {
 
 // Store is everything the issuer persists. Implementations are safe for
 // concurrent use.
+//
+// When a backend cannot reach its database (the connection is refused,
+// reset or times out, the server is shutting down, or, for an embedded
+// database, its file cannot be locked or read), every method returns an
+// error wrapping [ErrUnavailable], with the driver's error wrapped beside it
+// for the log. The condition is temporary: the store reconnects by itself
+// once the database is back, without being reopened, so the caller answers
+// "try again later" (HTTP 503 with Retry-After) rather than failing for
+// good. A write that fails so was not applied, except when the connection
+// broke while the database was committing it, which no client of a
+// database can tell apart; the one-time values such a write spends (a code,
+// a refresh token) are then spent.
 type Store interface {
 	UserStore
 	ClientStore
@@ -225,8 +263,147 @@ type Store interface {
 	AuthCodeStore
 	SessionStore
 	RevocationStore
-	// Ping reports whether the store is reachable, for readiness checks.
+	// Ping reports whether the store is reachable, for readiness checks; an
+	// unreachable database gives an error wrapping [ErrUnavailable].
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.
 	Close() error
+}
+
+// StoredTime returns t as every store gives it back: truncated to the
+// microsecond, in UTC, without a monotonic clock reading. Backends pass
+// every time they keep or compare through it, so that a value read back
+// equals the value written, on every backend alike.
+func StoredTime(t time.Time) time.Time { return t.Truncate(time.Microsecond).UTC() }
+
+// IgnoreNoChange returns nil when err is or wraps [ErrNoChange], and err
+// otherwise. Stores apply it to the error of an update function
+// ([UserStore.UpdateUser], [KeyStore.UpdateKeys], ...), which returns
+// ErrNoChange to say that nothing is to be written.
+func IgnoreNoChange(err error) error {
+	if errors.Is(err, ErrNoChange) {
+		return nil
+	}
+	return err
+}
+
+// ValidateKeySet checks the key set an update function handed to
+// [KeyStore.UpdateKeys] returned: every key has an ID, a valid state and a
+// valid purpose, and no two keys share an ID, so that a kid names one key
+// and no token is ever signed by a key a verifier cannot tell apart. It
+// returns an error wrapping [ErrInvalid] naming the first offending key.
+func ValidateKeySet(keys []SigningKey) error {
+	seen := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		if k.ID == "" || !k.State.Valid() || !k.Purpose.Valid() {
+			return fmt.Errorf("key %q: empty id, invalid state %q or invalid purpose %q: %w", k.ID, k.State, k.Purpose, ErrInvalid)
+		}
+		if seen[k.ID] {
+			return fmt.Errorf("duplicate key id %q: %w", k.ID, ErrInvalid)
+		}
+		seen[k.ID] = true
+	}
+	return nil
+}
+
+// Validate checks what a new refresh token needs before it is stored: a
+// hash, by which it is found, and a family, which reuse detection revokes as
+// a whole. It returns an error wrapping [ErrInvalid] when either is empty.
+func (r RefreshToken) Validate() error {
+	if len(r.Hash) == 0 || r.FamilyID == "" {
+		return fmt.Errorf("empty hash or family id: %w", ErrInvalid)
+	}
+	return nil
+}
+
+// RotationError returns why r, as stored, cannot be rotated at now, checked
+// in the order of [RefreshTokenStore.RotateRefreshToken]'s contract:
+// [ErrRefreshReused] when it was used before (the caller then revokes its
+// family), [ErrRevoked], then [ErrExpired] when now is at or past ExpiresAt.
+// It returns nil when r can be rotated.
+func (r RefreshToken) RotationError(now time.Time) error {
+	switch {
+	case !r.UsedAt.IsZero():
+		return ErrRefreshReused
+	case !r.RevokedAt.IsZero():
+		return ErrRevoked
+	case !now.Before(r.ExpiresAt):
+		return ErrExpired
+	}
+	return nil
+}
+
+// Successor returns next as it is stored when it replaces r in a rotation at
+// now: it takes r's FamilyID, ExpiresAt, UserID, ClientID and SessionID,
+// whatever next held, so that a rotation can neither move a token to
+// another family, user or client nor extend the family's life; it is unused
+// and not revoked; and its IssuedAt is now when zero.
+func (r RefreshToken) Successor(next RefreshToken, now time.Time) RefreshToken {
+	next.FamilyID, next.ExpiresAt = r.FamilyID, r.ExpiresAt
+	next.UserID, next.ClientID, next.SessionID = r.UserID, r.ClientID, r.SessionID
+	next.UsedAt, next.RevokedAt = time.Time{}, time.Time{}
+	if next.IssuedAt.IsZero() {
+		next.IssuedAt = now
+	}
+	return next
+}
+
+// ConsumeError returns why c, as stored, cannot be exchanged at now, in the
+// order of [AuthCodeStore.ConsumeAuthCode]'s contract: [ErrCodeReused] when
+// it was used before, then [ErrExpired] when now is at or past ExpiresAt. It
+// returns nil when c can be exchanged.
+func (c AuthCode) ConsumeError(now time.Time) error {
+	switch {
+	case !c.UsedAt.IsZero():
+		return ErrCodeReused
+	case !now.Before(c.ExpiresAt):
+		return ErrExpired
+	}
+	return nil
+}
+
+// CheckSessionUpdate checks the result next of an update function given to
+// [SessionStore.UpdateSession] against the stored session old: the update
+// may change the cookie hash, AuthTime and ExpiresAt only, and may not empty
+// the cookie hash, so that an update can neither move a session to another
+// user nor reopen a revoked one. It returns an error wrapping [ErrInvalid]
+// otherwise.
+func CheckSessionUpdate(old, next Session) error {
+	if next.ID != old.ID || next.UserID != old.UserID || !next.CreatedAt.Equal(old.CreatedAt) ||
+		!next.RevokedAt.Equal(old.RevokedAt) || len(next.CookieHash) == 0 {
+		return fmt.Errorf("id, user, creation or revocation changed, or cookie hash empty: %w", ErrInvalid)
+	}
+	return nil
+}
+
+// Validate checks what a new user needs before it is stored: an ID, the
+// subject of its tokens, and a username, by which it logs in. It returns an
+// error wrapping [ErrInvalid] when either is empty.
+func (u User) Validate() error {
+	if u.ID == "" || u.Username == "" {
+		return fmt.Errorf("empty id or username: %w", ErrInvalid)
+	}
+	return nil
+}
+
+// CheckUserUpdate checks the result next of an update function given to
+// [UserStore.UpdateUser] against the stored user old: the ID, the subject
+// of every token issued to the user, never changes, and the username is
+// never emptied. It returns an error wrapping [ErrInvalid] otherwise.
+func CheckUserUpdate(old, next User) error {
+	if next.ID != old.ID || next.Username == "" {
+		return fmt.Errorf("id changed or username empty: %w", ErrInvalid)
+	}
+	return nil
+}
+
+// Validate checks what a new session needs before it is stored: an ID, by
+// which tokens name it, and the hash of its cookie, by which the browser
+// holding it is found. It returns an error wrapping [ErrInvalid] when either
+// is empty.
+func (s Session) Validate() error {
+	if s.ID == "" || len(s.CookieHash) == 0 {
+		return fmt.Errorf("empty id or cookie hash: %w", ErrInvalid)
+	}
+	return nil
 }

@@ -6,14 +6,22 @@
 // in this process queue up instead of failing with SQLITE_BUSY, and writers in
 // other processes (the CLI next to a running issuer) wait for the lock for up
 // to the busy timeout. Reads use a separate pool of read-only connections and
-// never wait for writers. The schema is created and upgraded by embedded,
-// versioned migrations recorded in the schema_migrations table.
+// never wait for writers. A database that cannot be used now (its lock held
+// by another process beyond the busy timeout, an I/O error, a full disk, a
+// file that cannot be opened) makes every method fail with an error
+// wrapping [keyward.ErrUnavailable]. The schema is created and upgraded by
+// embedded, versioned migrations recorded in the schema_migrations table.
+//
+// It owns the SQLite schema and its statements; the domain rules it applies
+// are package keyward's, and what it shares with storage/postgres below the
+// domain (column lists, JSON columns, the key-set update plan) is
+// storage/internal/sqlstore's. It never imports another backend, the
+// issuer or the server.
 package sqlite
 
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -48,8 +56,8 @@ type Config struct {
 // Store is a [keyward.Store] on a SQLite database. Create one with [Open].
 type Store struct {
 	now func() time.Time
-	w   *sql.DB // the single writer connection
-	r   *sql.DB // read-only connections
+	w   db // the single writer connection
+	r   db // read-only connections
 }
 
 // Open opens the database at cfg.Path, creating it if needed, and brings its
@@ -90,7 +98,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{now: cfg.Now, w: w}
+	s := &Store{now: cfg.Now, w: db{w}}
 	if err := s.migrate(ctx); err != nil {
 		_ = w.Close()
 		return nil, err
@@ -109,9 +117,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := r.PingContext(ctx); err != nil {
 		_ = w.Close()
 		_ = r.Close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, unavailable(err))
 	}
-	s.r = r
+	s.r = db{r}
 	return s, nil
 }
 
@@ -153,14 +161,13 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close implements [keyward.Store]. It checkpoints the WAL into the database
 // file.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	return errors.Join(s.r.db.Close(), s.w.db.Close())
 }
 
-// querier is what *sql.DB and *sql.Tx have in common.
+// querier is what [db] and *sql.Tx have in common.
 type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // scanner is what *sql.Row and *sql.Rows have in common.
@@ -169,27 +176,26 @@ type scanner interface {
 }
 
 // write runs fn in a write transaction (BEGIN IMMEDIATE on the writer
-// connection) and commits when it returns nil.
+// connection) and commits when it returns nil. An error that says the
+// database cannot be used now, at BEGIN, in fn or at COMMIT, comes out
+// wrapping keyward.ErrUnavailable (see [unavailable]).
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.w.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return fmt.Errorf("begin: %w", unavailable(err))
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
-		return err
+		return unavailable(err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return fmt.Errorf("commit: %w", unavailable(err))
 	}
 	return nil
 }
 
 // clock returns the store's current time.
-func (s *Store) clock() time.Time { return norm(s.now()) }
-
-// norm gives t the precision and location it has once stored.
-func norm(t time.Time) time.Time { return t.Truncate(time.Microsecond).UTC() }
+func (s *Store) clock() time.Time { return keyward.StoredTime(s.now()) }
 
 // isUnique reports whether err is a uniqueness violation.
 func isUnique(err error) bool {
@@ -208,14 +214,6 @@ func isUnique(err error) bool {
 func notFound(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return keyward.ErrNotFound
-	}
-	return err
-}
-
-// noChange turns keyward.ErrNoChange (possibly wrapped) into nil.
-func noChange(err error) error {
-	if errors.Is(err, keyward.ErrNoChange) {
-		return nil
 	}
 	return err
 }
@@ -245,48 +243,6 @@ func (u usec) Scan(v any) error {
 		return fmt.Errorf("time column holds %T", v)
 	}
 	return nil
-}
-
-// jsonText scans a JSON text column into the value dst points to; empty
-// slices and maps come back nil.
-type jsonText struct{ dst any }
-
-// Scan implements [sql.Scanner].
-func (j jsonText) Scan(v any) error {
-	var b []byte
-	switch v := v.(type) {
-	case nil:
-		return nil
-	case string:
-		b = []byte(v)
-	case []byte:
-		b = v
-	default:
-		return fmt.Errorf("json column holds %T", v)
-	}
-	if err := json.Unmarshal(b, j.dst); err != nil {
-		return fmt.Errorf("decode json column: %w", err)
-	}
-	switch d := j.dst.(type) {
-	case *[]string:
-		if len(*d) == 0 {
-			*d = nil
-		}
-	case *map[string]any:
-		if len(*d) == 0 {
-			*d = nil
-		}
-	}
-	return nil
-}
-
-// encodeJSON encodes v for a JSON text column.
-func encodeJSON(v any) (string, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return "", fmt.Errorf("encode json: %w: %v", keyward.ErrInvalid, err)
-	}
-	return string(b), nil
 }
 
 // blob scans a nullable BLOB column; empty comes back nil.

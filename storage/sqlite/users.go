@@ -6,27 +6,26 @@ import (
 	"fmt"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/storage/internal/sqlstore"
 )
-
-const userColumns = `id, username, password_hash, roles, attributes, disabled, created_at, updated_at`
 
 func scanUser(sc scanner) (keyward.User, error) {
 	var u keyward.User
-	err := sc.Scan(&u.ID, &u.Username, &u.PasswordHash, jsonText{&u.Roles}, jsonText{&u.Attributes},
+	err := sc.Scan(&u.ID, &u.Username, &u.PasswordHash, sqlstore.JSON{Dst: &u.Roles}, sqlstore.JSON{Dst: &u.Attributes},
 		&u.Disabled, usec{&u.CreatedAt}, usec{&u.UpdatedAt})
 	return u, notFound(err)
 }
 
-// userArgs returns the columns of userColumns for u.
+// userArgs returns the columns of sqlstore.UserColumns for u.
 func userArgs(u keyward.User) ([]any, error) {
-	roles, err := encodeJSON(u.Roles)
+	roles, err := sqlstore.EncodeJSON(u.Roles)
 	if err != nil {
 		return nil, err
 	}
 	if u.Attributes == nil {
 		u.Attributes = map[string]any{}
 	}
-	attrs, err := encodeJSON(u.Attributes)
+	attrs, err := sqlstore.EncodeJSON(u.Attributes)
 	if err != nil {
 		return nil, err
 	}
@@ -35,8 +34,8 @@ func userArgs(u keyward.User) ([]any, error) {
 
 // CreateUser implements [keyward.UserStore].
 func (s *Store) CreateUser(ctx context.Context, u keyward.User) error {
-	if u.ID == "" || u.Username == "" {
-		return fmt.Errorf("create user: empty id or username: %w", keyward.ErrInvalid)
+	if err := u.Validate(); err != nil {
+		return fmt.Errorf("create user: %w", err)
 	}
 	if u.CreatedAt.IsZero() {
 		u.CreatedAt = s.clock()
@@ -48,7 +47,7 @@ func (s *Store) CreateUser(ctx context.Context, u keyward.User) error {
 	if err != nil {
 		return fmt.Errorf("create user: %w", err)
 	}
-	_, err = s.w.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+	_, err = s.w.ExecContext(ctx, `INSERT INTO users (`+sqlstore.UserColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 	if isUnique(err) {
 		return fmt.Errorf("create user %q: %w", u.Username, keyward.ErrConflict)
 	}
@@ -60,7 +59,7 @@ func (s *Store) CreateUser(ctx context.Context, u keyward.User) error {
 
 // GetUser implements [keyward.UserStore].
 func (s *Store) GetUser(ctx context.Context, id string) (keyward.User, error) {
-	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+sqlstore.UserColumns+` FROM users WHERE id = ?`, id))
 	if err != nil {
 		return keyward.User{}, fmt.Errorf("get user %q: %w", id, err)
 	}
@@ -69,7 +68,7 @@ func (s *Store) GetUser(ctx context.Context, id string) (keyward.User, error) {
 
 // GetUserByName implements [keyward.UserStore].
 func (s *Store) GetUserByName(ctx context.Context, username string) (keyward.User, error) {
-	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE username = ?`, username))
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+sqlstore.UserColumns+` FROM users WHERE username = ?`, username))
 	if err != nil {
 		return keyward.User{}, fmt.Errorf("get user %q: %w", username, err)
 	}
@@ -78,20 +77,12 @@ func (s *Store) GetUserByName(ctx context.Context, username string) (keyward.Use
 
 // ListUsers implements [keyward.UserStore].
 func (s *Store) ListUsers(ctx context.Context) ([]keyward.User, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY username`)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+sqlstore.UserColumns+` FROM users ORDER BY username`)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
-	defer rows.Close()
-	var out []keyward.User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list users: %w", err)
-		}
-		out = append(out, u)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collect(rows, scanUser)
+	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
 	return out, nil
@@ -100,7 +91,7 @@ func (s *Store) ListUsers(ctx context.Context) ([]keyward.User, error) {
 // UpdateUser implements [keyward.UserStore].
 func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*keyward.User) error) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		old, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+		old, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+sqlstore.UserColumns+` FROM users WHERE id = ?`, id))
 		if err != nil {
 			return err
 		}
@@ -108,8 +99,8 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*keyward.User
 		if err := fn(&u); err != nil {
 			return err
 		}
-		if u.ID != id || u.Username == "" {
-			return fmt.Errorf("id changed or username empty: %w", keyward.ErrInvalid)
+		if err := keyward.CheckUserUpdate(old, u); err != nil {
+			return err
 		}
 		if u.UpdatedAt.Equal(old.UpdatedAt) {
 			u.UpdatedAt = s.clock()
@@ -125,7 +116,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*keyward.User
 		}
 		return err
 	})
-	if err = noChange(err); err != nil {
+	if err = keyward.IgnoreNoChange(err); err != nil {
 		return fmt.Errorf("update user %q: %w", id, err)
 	}
 	return nil
@@ -139,7 +130,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 			return err
 		}
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return cmpErr(err, keyward.ErrNotFound)
+			return sqlstore.CmpErr(err, keyward.ErrNotFound)
 		}
 		for _, q := range []string{
 			`DELETE FROM sessions WHERE user_id = ?`,
@@ -156,12 +147,4 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		return fmt.Errorf("delete user %q: %w", id, err)
 	}
 	return nil
-}
-
-// cmpErr returns err when it is not nil, otherwise fallback.
-func cmpErr(err, fallback error) error {
-	if err != nil {
-		return err
-	}
-	return fallback
 }
