@@ -1,8 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"log/slog"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/issuer"
 )
 
 // TestUserPasswordPolicy checks that "user add" and "user passwd" refuse a
@@ -69,5 +76,61 @@ func TestUserAddSpoofingNames(t *testing.T) {
 	}
 	if out := mustRun(t, append([]string{"user", "show", "ADMIN"}, data...)...); !strings.Contains(out, "username:   admin\n") {
 		t.Errorf("user show ADMIN:\n%s", out)
+	}
+}
+
+// TestUserAddGeneratedPasswordFitsPolicy checks that a generated password is
+// as long as the policy asks.
+func TestUserAddGeneratedPasswordFitsPolicy(t *testing.T) {
+	t.Parallel()
+	data := storeArgs(t)
+	for _, min := range []string{"12", "40", "128"} {
+		out := mustRun(t, append([]string{"user", "add", "user" + min, "--min-password-length", min}, data...)...)
+		m := regexp.MustCompile(`password: (\S+)`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no password printed:\n%s", out)
+		}
+		want, _ := strconv.Atoi(min)
+		if len(m[1]) < want || len(m[1]) > issuer.MaxPasswordLength {
+			t.Errorf("--min-password-length %s: generated %d characters", min, len(m[1]))
+		}
+		checkPassword(t, openStore(t, data[1]), "user"+min, m[1], true)
+	}
+}
+
+// TestNormalizeUsernamesLogs checks what serve logs when it brings the names
+// of an older store to their normalised form.
+func TestNormalizeUsernamesLogs(t *testing.T) {
+	t.Parallel()
+	data := storeArgs(t)
+	mustRun(t, append([]string{"user", "list"}, data...)...) // creates the store
+	store := openStore(t, data[1])
+	ctx := t.Context()
+	for _, name := range []string{"Alice", "Bob", "bob", "eve frank"} {
+		if err := store.CreateUser(ctx, keyward.User{ID: "id-" + name, Username: name, PasswordHash: "x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var logs bytes.Buffer
+	if err := normalizeUsernames(ctx, store, slog.New(slog.NewJSONHandler(&logs, nil))); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`"msg":"username_normalized","user_id":"id-Alice","from":"Alice","to":"alice"`,
+		`"msg":"username_not_normalized","user_id":"id-Bob","username":"Bob","normalized":"bob","error":"`,
+		`"msg":"username_not_normalized","user_id":"id-eve frank","username":"eve frank","normalized":"","error":"`,
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the log lacks %s:\n%s", want, logs.String())
+		}
+	}
+	if strings.Count(logs.String(), "\n") != 3 {
+		t.Errorf("want three lines:\n%s", logs.String())
+	}
+	// The users keep working under their names.
+	for _, name := range []string{"alice", "ALICE", "Bob", "bob", "eve frank"} {
+		if r := kw(t, append([]string{"user", "show", name}, data...)...); r.code != 0 {
+			t.Errorf("user show %q: exit %d: %s", name, r.code, r.stderr)
+		}
 	}
 }
