@@ -9,7 +9,9 @@ import (
 	"testing"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/pgtest"
 	"github.com/keyward/keyward/issuer"
+	"github.com/keyward/keyward/storage/postgres"
 )
 
 // TestUserPasswordPolicy checks that "user add" and "user passwd" refuse a
@@ -99,38 +101,62 @@ func TestUserAddGeneratedPasswordFitsPolicy(t *testing.T) {
 }
 
 // TestNormalizeUsernamesLogs checks what serve logs when it brings the names
-// of an older store to their normalised form.
+// of an older store to their normalised form, on SQLite and PostgreSQL.
 func TestNormalizeUsernamesLogs(t *testing.T) {
 	t.Parallel()
-	data := storeArgs(t)
-	mustRun(t, append([]string{"user", "list"}, data...)...) // creates the store
-	store := openStore(t, data[1])
-	ctx := t.Context()
-	for _, name := range []string{"Alice", "Bob", "bob", "eve frank"} {
-		if err := store.CreateUser(ctx, keyward.User{ID: "id-" + name, Username: name, PasswordHash: "x"}); err != nil {
-			t.Fatal(err)
-		}
+	tests := []struct {
+		name string
+		open func(t *testing.T) ([]string, keyward.Store)
+	}{
+		{name: "sqlite", open: func(t *testing.T) ([]string, keyward.Store) {
+			data := storeArgs(t)
+			mustRun(t, append([]string{"user", "list"}, data...)...) // creates the store
+			return data, openStore(t, data[1])
+		}},
+		{name: "postgres", open: func(t *testing.T) ([]string, keyward.Store) {
+			dsn := pgtest.DSN(t)
+			s, err := postgres.Open(t.Context(), postgres.Config{DSN: dsn})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return []string{"--db", dsn, "--data", t.TempDir()}, s
+		}},
 	}
-	var logs bytes.Buffer
-	if err := normalizeUsernames(ctx, store, slog.New(slog.NewJSONHandler(&logs, nil))); err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{
-		`"msg":"username_normalized","user_id":"id-Alice","from":"Alice","to":"alice"`,
-		`"msg":"username_not_normalized","user_id":"id-Bob","username":"Bob","normalized":"bob","error":"`,
-		`"msg":"username_not_normalized","user_id":"id-eve frank","username":"eve frank","normalized":"","error":"`,
-	} {
-		if !strings.Contains(logs.String(), want) {
-			t.Errorf("the log lacks %s:\n%s", want, logs.String())
-		}
-	}
-	if strings.Count(logs.String(), "\n") != 3 {
-		t.Errorf("want three lines:\n%s", logs.String())
-	}
-	// The users keep working under their names.
-	for _, name := range []string{"alice", "ALICE", "Bob", "bob", "eve frank"} {
-		if r := kw(t, append([]string{"user", "show", name}, data...)...); r.code != 0 {
-			t.Errorf("user show %q: exit %d: %s", name, r.code, r.stderr)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			args, store := tt.open(t)
+			ctx := t.Context()
+			for _, name := range []string{"Alice", "Bob", "bob", "eve frank"} {
+				if err := store.CreateUser(ctx, keyward.User{ID: "id-" + name, Username: name, PasswordHash: "x"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var logs bytes.Buffer
+			if err := normalizeUsernames(ctx, store, slog.New(slog.NewJSONHandler(&logs, nil))); err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{
+				`"msg":"username_normalized","user_id":"id-Alice","from":"Alice","to":"alice"`,
+				`"msg":"username_not_normalized","user_id":"id-Bob","username":"Bob","normalized":"bob","error":"`,
+				`"msg":"username_not_normalized","user_id":"id-eve frank","username":"eve frank","normalized":"","error":"`,
+			} {
+				if !strings.Contains(logs.String(), want) {
+					t.Errorf("the log lacks %s:\n%s", want, logs.String())
+				}
+			}
+			if strings.Count(logs.String(), "\n") != 3 {
+				t.Errorf("want three lines:\n%s", logs.String())
+			}
+			// The users keep working under their names, the clashing one
+			// under its ID.
+			for name, id := range map[string]string{"alice": "id-Alice", "ALICE": "id-Alice", "bob": "id-bob", "Bob": "id-bob", "eve frank": "id-eve frank", "id-Bob": "id-Bob"} {
+				r := kw(t, append([]string{"user", "show", name, "--json"}, args...)...)
+				if r.code != 0 || !strings.Contains(r.stdout, `"id":"`+id+`"`) {
+					t.Errorf("user show %q: exit %d, %s%s; want user %s", name, r.code, r.stdout, r.stderr, id)
+				}
+			}
+		})
 	}
 }
