@@ -251,17 +251,21 @@ func (i *Issuer) checkPassword(ctx context.Context, req LoginRequest, now time.T
 	if len(req.Username) > 256 || len(req.Password) > MaxPasswordLen {
 		return keyward.User{}, oauthError(CodeInvalidRequest, "username or password too long", nil)
 	}
+	typed := req.Username
+	if n, err := NormalizeUsername(typed); err == nil {
+		req.Username = n // one throttle bucket and one log hash for every form of a name
+	}
 	addr := hostOf(req.RemoteAddr)
 	if !i.cfg.Throttle.Disabled {
 		wait := max(i.byAddress.take(addr, now), i.byAccount.take(strings.ToLower(req.Username), now))
 		if wait > 0 {
-			i.audit(ctx, slog.LevelWarn, "login_failed", slog.String("username", req.Username),
+			i.audit(ctx, slog.LevelWarn, "login_failed", slog.String("username_hash", i.usernameHash(req.Username)),
 				slog.String("client_addr", addr), slog.String("reason", "throttled"))
 			i.observeLogin("throttled")
 			return keyward.User{}, &Error{Code: CodeSlowDown, Description: "too many login attempts; retry later", RetryAfter: wait}
 		}
 	}
-	u, err := i.cfg.Store.GetUserByName(ctx, req.Username)
+	u, err := LookupUser(ctx, i.cfg.Store, typed)
 	hash, reason := u.PasswordHash, ""
 	switch {
 	case errors.Is(err, keyward.ErrNotFound):
@@ -281,8 +285,8 @@ func (i *Issuer) checkPassword(ctx context.Context, req LoginRequest, now time.T
 		reason = "disabled"
 	}
 	if reason != "" {
-		i.audit(ctx, slog.LevelWarn, "login_failed", slog.String("username", req.Username),
-			slog.String("client_addr", addr), slog.String("reason", reason))
+		i.audit(ctx, slog.LevelWarn, "login_failed", append(i.loginFailedWho(u, reason != "unknown_user", req.Username),
+			slog.String("client_addr", addr), slog.String("reason", reason))...)
 		i.observeLogin("invalid_credentials")
 		return keyward.User{}, errBadCredentials(nil)
 	}

@@ -82,7 +82,7 @@ func TestLogin(t *testing.T) {
 				{"wrong password", "alice", "nope", CodeInvalidGrant},
 				{"unknown user", "mallory", "nope", CodeInvalidGrant},
 				{"disabled", "bob", "bob-pw", CodeInvalidGrant},
-				{"case matters", "ALICE", "s3cret-pw", CodeInvalidGrant},
+				{"control character", "alice\n", "s3cret-pw", CodeInvalidGrant}, // "ALICE" is alice: TestLoginNormalizesUsername
 				{"no password", "alice", "", CodeInvalidRequest},
 				{"no username", "", "pw", CodeInvalidRequest},
 				{"huge password", "alice", strings.Repeat("x", MaxPasswordLen+1), CodeInvalidRequest},

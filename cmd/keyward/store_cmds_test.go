@@ -77,11 +77,11 @@ func TestUserCommands(t *testing.T) {
 	store := openStore(t, data[1])
 	checkPassword(t, store, "alice", m[1], true)
 	checkPassword(t, store, "bob", "bob-secret-pw", true)
-	if r := (invocation{stdin: "new-bob-pw\n"}).kw(t, with("user", "passwd", "bob", "--password-stdin")...); r.code != 0 {
+	if r := (invocation{stdin: "new-bob-password\n"}).kw(t, with("user", "passwd", "bob", "--password-stdin")...); r.code != 0 {
 		t.Fatalf("passwd: %s", r.stderr)
 	}
 	checkPassword(t, store, "bob", "bob-secret-pw", false)
-	checkPassword(t, store, "bob", "new-bob-pw", true)
+	checkPassword(t, store, "bob", "new-bob-password", true)
 
 	// disable, enable, delete.
 	mustRun(t, with("user", "disable", "alice")...)

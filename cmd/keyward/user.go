@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/go-json-experiment/json"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/cli"
@@ -102,24 +104,38 @@ func newUserAddCmd(sf *storeFlags) *cobra.Command {
 		attrs     []string
 		stdinPass bool
 		jsonOut   bool
+		policy    issuer.PasswordPolicy
 	)
 	cmd := &cobra.Command{
 		Use:   "add NAME",
 		Short: "Add a user; without --password-stdin a random password is made and printed once",
-		Args:  cobra.ExactArgs(1),
+		Long: `Add a user; without --password-stdin a random password is made and
+printed once.
+
+` + userNameHelp + `
+
+` + passwordPolicyHelp,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := validatePolicy(policy); err != nil {
+				return err
+			}
+			name, err := issuer.NormalizeUsername(args[0])
+			if err != nil {
+				return fmt.Errorf("username %q: %w", args[0], err)
+			}
 			attributes, err := parseAttrs(attrs)
 			if err != nil {
 				return err
 			}
-			password, generated, err := choosePassword(cmd.InOrStdin(), stdinPass)
+			password, generated, err := choosePassword(cmd.InOrStdin(), stdinPass, policy)
 			if err != nil {
 				return err
 			}
 			return withStore(cmd.Context(), sf, func(store keyward.Store) error {
-				u, err := issuer.NewUser(cmd.Context(), store, args[0], password, roles, attributes, issuer.PasswordParams{}, nil)
+				u, err := issuer.NewUser(cmd.Context(), store, name, password, roles, attributes, issuer.PasswordParams{}, nil)
 				if errors.Is(err, keyward.ErrConflict) {
-					return fmt.Errorf("user %q exists; change it with \"keyward user passwd\" or delete it first", args[0])
+					return fmt.Errorf("user %q exists; change it with \"keyward user passwd\" or delete it first", name)
 				}
 				if err != nil {
 					return err
@@ -143,6 +159,7 @@ func newUserAddCmd(sf *storeFlags) *cobra.Command {
 			})
 		},
 	}
+	passwordPolicyFlag(cmd.Flags(), &policy)
 	cmd.Flags().StringArrayVar(&roles, "role", nil, "role put in the roles claim (repeatable)")
 	cmd.Flags().StringArrayVar(&attrs, "attr", nil, "attribute k=v put in the tokens as a claim, e.g. email=a@example.com (repeatable)")
 	cmd.Flags().BoolVar(&stdinPass, "password-stdin", false, "read the password from the first line of stdin")
@@ -212,9 +229,10 @@ func newUserShowCmd(sf *storeFlags) *cobra.Command {
 	return cmd
 }
 
-// getUser finds a user by username, or by ID.
+// getUser finds a user by username, in any form that normalises to the
+// stored name (see issuer.LookupUser), or by ID.
 func getUser(ctx context.Context, store keyward.UserStore, name string) (keyward.User, error) {
-	u, err := store.GetUserByName(ctx, name)
+	u, err := issuer.LookupUser(ctx, store, name)
 	if errors.Is(err, keyward.ErrNotFound) {
 		u, err = store.GetUser(ctx, name)
 	}
@@ -381,16 +399,86 @@ they were issued with until they expire; new tokens carry the new ones.`,
 	return cmd
 }
 
-// choosePassword reads the password from stdin when fromStdin is set, and
-// otherwise makes a random one; generated says which, so that the caller
-// prints a generated password once.
-func choosePassword(stdin io.Reader, fromStdin bool) (password string, generated bool, err error) {
+// choosePassword reads the password from stdin when fromStdin is set and
+// checks it against policy, and otherwise makes a random one, long enough
+// for the policy; generated says which, so that the caller prints a
+// generated password once.
+func choosePassword(stdin io.Reader, fromStdin bool, policy issuer.PasswordPolicy) (password string, generated bool, err error) {
 	if fromStdin {
 		p, err := readPassword(stdin)
-		return p, false, err
+		if err != nil {
+			return "", false, err
+		}
+		if err := policy.Check(p); err != nil {
+			return "", false, fmt.Errorf("--password-stdin: %w", err)
+		}
+		return p, false, nil
 	}
-	p, err := issuer.NewPassword(nil)
-	return p, true, err
+	var p string
+	for len(p) < policy.MinLength {
+		more, err := issuer.NewPassword(nil)
+		if err != nil {
+			return "", false, err
+		}
+		p += more
+	}
+	if p == "" {
+		if p, err = issuer.NewPassword(nil); err != nil {
+			return "", false, err
+		}
+	}
+	return p[:min(len(p), issuer.MaxPasswordLength)], true, nil
+}
+
+// userNameHelp and passwordPolicyHelp are the rules of names and passwords
+// told in --help.
+const (
+	userNameHelp = `A name is stored in its PRECIS form (RFC 8265, UsernameCaseMapped):
+surrounding spaces removed, full-width letters made ASCII, upper case made
+lower case, so "Alice", " alice" and "ａｌｉｃｅ" all name the user alice. Names
+with a control character or an inner space are refused. Every command and
+the login find a user by any form of its name.`
+	passwordPolicyHelp = `A password given with --password-stdin must have --min-password-length
+characters (Unicode code points, default 12) and at most 128, must not be
+one character repeated nor one of the common passwords found in breaches
+that keyward embeds; no mix of character classes is required (NIST SP
+800-63B). Generated passwords hold 128 random bits.`
+)
+
+// passwordPolicyFlag adds --min-password-length, read into p.
+func passwordPolicyFlag(fs *pflag.FlagSet, p *issuer.PasswordPolicy) {
+	fs.IntVar(&p.MinLength, "min-password-length", issuer.DefaultMinPasswordLength,
+		fmt.Sprintf("fewest characters (Unicode code points) of a password a person chooses, %d to %d", issuer.LowestMinPasswordLength, issuer.MaxPasswordLength))
+}
+
+// validatePolicy turns a policy out of bounds into a usage error.
+func validatePolicy(p issuer.PasswordPolicy) error {
+	if err := p.Validate(); err != nil {
+		return cli.Usagef("--min-password-length %d: must be %d to %d", p.MinLength, issuer.LowestMinPasswordLength, issuer.MaxPasswordLength)
+	}
+	return nil
+}
+
+// normalizeUsernames runs [issuer.NormalizeStoredUsernames] and logs what it
+// did: username_normalized for each user renamed to the normalised form of
+// its name, and the warning username_not_normalized for each name left as
+// stored (no normalised form, or a clash with another user's name, which an
+// operator resolves with "keyward user delete" or by recreating an account).
+// serve calls it at start-up.
+func normalizeUsernames(ctx context.Context, store keyward.UserStore, logger *slog.Logger) error {
+	m, err := issuer.NormalizeStoredUsernames(ctx, store)
+	if err != nil {
+		return err
+	}
+	for _, r := range m.Renamed {
+		logger.InfoContext(ctx, "username_normalized", slog.String("user_id", r.UserID),
+			slog.String("from", r.From), slog.String("to", r.To))
+	}
+	for _, p := range m.Problems {
+		logger.WarnContext(ctx, "username_not_normalized", slog.String("user_id", p.UserID),
+			slog.String("username", p.Username), slog.String("normalized", p.Normalized), slog.String("error", p.Err.Error()))
+	}
+	return nil
 }
 
 // endedAccess says what [issuer.EndUserAccess] did, for the commands that
@@ -398,7 +486,10 @@ func choosePassword(stdin io.Reader, fromStdin bool) (password string, generated
 const endedAccess = "sessions ended, refresh tokens revoked, access tokens listed in /revocations"
 
 func newUserPasswdCmd(sf *storeFlags) *cobra.Command {
-	var stdinPass, keepSessions bool
+	var (
+		stdinPass, keepSessions bool
+		policy                  issuer.PasswordPolicy
+	)
 	cmd := &cobra.Command{
 		Use:   "passwd NAME",
 		Short: "Set a user's password; without --password-stdin a random one is made and printed once",
@@ -409,15 +500,16 @@ The change ends the user's sessions, revokes the user's refresh tokens and
 lists the user's access tokens issued so far in /revocations, as "user
 disable" does: whoever knew the old password is logged out everywhere. With
 --keep-sessions the sessions and tokens stay valid (for a user changing a
-password that was never compromised).`,
+password that was never compromised).
+
+` + passwordPolicyHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			password, generated, err := choosePassword(cmd.InOrStdin(), stdinPass)
-			if err != nil {
+			if err := validatePolicy(policy); err != nil {
 				return err
 			}
-			hash, err := issuer.HashPassword(issuer.PasswordParams{}, password, nil)
+			password, generated, err := choosePassword(cmd.InOrStdin(), stdinPass, policy)
 			if err != nil {
 				return err
 			}
@@ -426,7 +518,7 @@ password that was never compromised).`,
 				if err != nil {
 					return err
 				}
-				if err := store.UpdateUser(ctx, u.ID, func(u *keyward.User) error { u.PasswordHash = hash; return nil }); err != nil {
+				if err := issuer.SetPassword(ctx, store, u.ID, password, policy, issuer.PasswordParams{}, nil); err != nil {
 					return err
 				}
 				if keepSessions {
@@ -446,6 +538,7 @@ password that was never compromised).`,
 	}
 	cmd.Flags().BoolVar(&stdinPass, "password-stdin", false, "read the password from the first line of stdin")
 	cmd.Flags().BoolVar(&keepSessions, "keep-sessions", false, "keep the user's sessions, refresh tokens and access tokens valid")
+	passwordPolicyFlag(cmd.Flags(), &policy)
 	return cmd
 }
 
