@@ -5,6 +5,10 @@
 // Label values are bounded sets chosen by keyward (outcomes, reasons, grant
 // types, algorithms, route patterns, key IDs and purposes); no label ever
 // carries a token, a username or a secret.
+//
+// It satisfies the observer interfaces of verifier, jwks and issuer by their
+// method sets and must never import those packages, server, gate or a
+// storage backend.
 package metrics
 
 import (

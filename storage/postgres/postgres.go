@@ -10,6 +10,10 @@
 // retried a bounded number of times. The schema is created and upgraded by
 // embedded, versioned migrations run under a session advisory lock, so
 // replicas starting together migrate once.
+//
+// It builds on the root package (the interfaces it implements and the
+// domain rules behind them, written there once) and must never import
+// issuer, server, the verifier side or another backend.
 package postgres
 
 import (

@@ -8,6 +8,10 @@
 // to the busy timeout. Reads use a separate pool of read-only connections and
 // never wait for writers. The schema is created and upgraded by embedded,
 // versioned migrations recorded in the schema_migrations table.
+//
+// It builds on the root package (the interfaces it implements and the
+// domain rules behind them, written there once) and must never import
+// issuer, server, the verifier side or another backend.
 package sqlite
 
 import (
