@@ -6,9 +6,8 @@
 // types, algorithms, route patterns, key IDs and purposes); no label ever
 // carries a token, a username or a secret.
 //
-// It satisfies the observer interfaces of verifier, jwks and issuer by their
-// method sets and must never import those packages, server, gate or a
-// storage backend.
+// It implements the observer interfaces of verifier, jwks and issuer and
+// must never import server, gate or a storage backend.
 package metrics
 
 import (
