@@ -40,7 +40,7 @@ func TestLayout(t *testing.T) {
 		m + "/storage/sqlite":      join(verifierSide, []string{m + "/issuer", m + "/server", m + "/storage/postgres", m + "/storage/memory"}),
 		m + "/storage/postgres":    join(verifierSide, []string{m + "/issuer", m + "/server", m + "/storage/sqlite", m + "/storage/memory"}),
 		m + "/storage/storagetest": join(backends, []string{m + "/gate", m + "/server"}),
-		m + "/internal/cli":        join(backends, []string{m + "/gate", m + "/server"}),
+		m + "/internal/cli":        join(backends, []string{m + "/verifier", m + "/gate", m + "/issuer", m + "/server"}),
 		m + "/internal/config":     {m + "/"},
 		m + "/internal/httpx":      {m + "/"},
 		m + "/internal/migrations": join(sql, []string{m + "/"}),
