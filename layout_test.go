@@ -39,7 +39,7 @@ func TestLayout(t *testing.T) {
 		m + "/server":              join(sql, backends, []string{m + "/gate", m + "/cmd/"}),
 		m + "/storage/sqlite":      join(verifierSide, []string{m + "/issuer", m + "/server", m + "/storage/postgres", m + "/storage/memory"}),
 		m + "/storage/postgres":    join(verifierSide, []string{m + "/issuer", m + "/server", m + "/storage/sqlite", m + "/storage/memory"}),
-		m + "/storage/storagetest": join(backends, []string{m + "/gate", m + "/server"}),
+		m + "/storage/storagetest": join(backends, verifierSide, []string{m + "/issuer", m + "/server"}),
 		m + "/internal/cli":        join(backends, []string{m + "/verifier", m + "/gate", m + "/issuer", m + "/server"}),
 		m + "/internal/config":     {m + "/"},
 		m + "/internal/httpx":      {m + "/"},
