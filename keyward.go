@@ -6,6 +6,12 @@
 // The backends live in storage/memory, storage/sqlite and storage/postgres;
 // every one of them passes the conformance suite in storage/storagetest.
 //
+// The package is the bottom of the issuer's side (cmd → server → issuer →
+// keyward → jose; cmd → storage/* → keyward): it must never import issuer,
+// server, a storage backend, a SQL driver, net/http or the verifier side
+// (verifier, jwks, gate), so that each of them can depend on its types and
+// contracts without a cycle.
+//
 // Times handed to a store are kept with microsecond precision and come back in
 // UTC ([StoredTime]); a zero time means "not set" and is stored as such. Secrets are never
 // stored in the clear: passwords as argon2id PHC strings, which make guessing

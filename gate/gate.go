@@ -2,6 +2,11 @@
 // reverse proxy that lets only requests with a valid bearer token through to
 // an upstream service written in any language, or, without an upstream, the
 // small demo API of the Node recipe keyward replaces.
+//
+// It owns the proxy, the demo API and the gate's own endpoints under
+// /.keyward/. It builds on verifier and internal/httpx and must never import
+// issuer, server, a storage backend or a SQL driver: a gate holds no issuer
+// state and verifies with the published keys alone.
 package gate
 
 import (

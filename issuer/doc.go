@@ -11,4 +11,8 @@
 // Audit lines (login_succeeded, login_failed, token_issued,
 // refresh_reuse_detected, key_rotated) go to the [log/slog.Logger] handed in
 // and never carry a password, a token, a client secret or key material.
+//
+// It must never import server, cmd, gate, verifier, a storage backend or a
+// SQL driver: it sees storage through the [keyward.Store] interfaces only,
+// and HTTP belongs to server.
 package issuer

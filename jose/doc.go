@@ -27,4 +27,9 @@
 // every call as crypto/rsa does. PSS signatures, and RSA keys in a JWK built
 // as a literal, are checked by crypto/rsa itself, and so is everything when
 // the Go FIPS 140-3 mode is on.
+//
+// Everything else in keyward imports jose, so jose must never import another
+// keyward package. Built with the keyward_nobigmod tag, it does not link
+// filippo.io/bigmod either and crypto/rsa checks every RSA signature (see
+// docs/security.md).
 package jose

@@ -108,3 +108,17 @@ func mustParse(tb testing.TB, token string) *JWS {
 	}
 	return j
 }
+
+// interopClaims are the claims of the golden claims.json, the same the
+// differential tests of the interop module sign with every library.
+func interopClaims() *Claims {
+	return &Claims{
+		Issuer:   "https://issuer.example",
+		Subject:  "123",
+		Audience: Audience{"api"},
+		Expiry:   NewNumericDate(testNow().Add(time.Hour)),
+		IssuedAt: NewNumericDate(testNow()),
+		ID:       "jti-1",
+		Extra:    map[string]any{"email": "user@example.com", "role": "admin", "userId": 123.0},
+	}
+}

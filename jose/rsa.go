@@ -1,3 +1,5 @@
+//go:build !keyward_nobigmod
+
 package jose
 
 import (
@@ -24,6 +26,10 @@ import (
 //
 // The fast path is held to crypto/rsa by a differential test and fuzz target
 // (FuzzRSAPKCS1v15) that feed both the same keys, encodings and signatures.
+// Building with the keyward_nobigmod tag leaves this file out for
+// rsa_nobigmod.go: no key is prepared, filippo.io/bigmod is not linked, and
+// crypto/rsa checks every RS* signature, as it does for PS* and in FIPS
+// 140-3 mode.
 type rsaPublic struct {
 	pub *rsa.PublicKey // the key this was prepared from
 	n   *big.Int       // a copy of pub.N when prepared

@@ -1,3 +1,5 @@
+//go:build !keyward_nobigmod
+
 package jose
 
 import (

@@ -15,4 +15,8 @@
 // The package never logs; [Set.Status] exposes the last fetch, its error
 // and the keys that were skipped, and an [Observer] is told of every fetch,
 // change and outage, for the caller's logs and metrics.
+//
+// It builds on jose and must never import verifier, gate, issuer, server, a
+// storage backend or a SQL driver, which would reach every service that
+// verifies tokens.
 package jwks

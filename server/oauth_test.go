@@ -1,7 +1,7 @@
 package server
 
 import (
-	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -16,9 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-json-experiment/json"
-	"golang.org/x/oauth2"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/issuer"
@@ -135,133 +133,12 @@ func newOIDCStack(tb testing.TB) *oidcStack {
 	return &oidcStack{stack: st, secret: secret}
 }
 
-func (st *oidcStack) ctx(tb testing.TB) context.Context {
-	ctx := context.WithValue(tb.Context(), oauth2.HTTPClient, st.srv.Client())
-	return oidc.ClientContext(ctx, st.srv.Client())
-}
-
-// TestOAuthClientLibraries runs the code flow with PKCE through
-// golang.org/x/oauth2 and github.com/coreos/go-oidc/v3, then single sign-on
-// for a second client, userinfo, refresh, revocation and logout.
-func TestOAuthClientLibraries(t *testing.T) {
-	t.Parallel()
-	st := newOIDCStack(t)
-	ctx := st.ctx(t)
-	provider, err := oidc.NewProvider(ctx, st.srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	spa := oauth2.Config{ClientID: "spa", Endpoint: provider.Endpoint(), RedirectURL: callback,
-		Scopes: []string{oidc.ScopeOpenID, "profile", "email"}}
-	hc := browser(t, st.stack)
-
-	verifier := oauth2.GenerateVerifier()
-	resp, page := get(t, hc, spa.AuthCodeURL("state-1", oauth2.S256ChallengeOption(verifier), oidc.Nonce("nonce-1")))
-	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `name="password"`) {
-		t.Fatalf("authorize: %d, want the login page:\n%s", resp.StatusCode, page)
-	}
-	for _, c := range resp.Cookies() {
-		if !c.HttpOnly || c.Path != "/" {
-			t.Errorf("cookie %s: HttpOnly %v Path %q", c.Name, c.HttpOnly, c.Path)
-		}
-	}
-	f := loginForm(t, page)
-	f.Set("username", "alice")
-	f.Set("password", "correct horse battery staple")
-	resp, body := postLogin(t, hc, st.stack, f)
-	code := codeFrom(t, st.stack, resp, body, "state-1")
-	var session *http.Cookie
-	for _, c := range resp.Cookies() {
-		if c.Name == sessionCookie {
-			session = c
-		}
-	}
-	if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteLaxMode || session.Secure {
-		t.Fatalf("session cookie %+v: want HttpOnly, SameSite=Lax, not Secure on http", session)
-	}
-
-	tok, err := spa.Exchange(ctx, code, oauth2.VerifierOption(verifier))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rawID, _ := tok.Extra("id_token").(string)
-	idt, err := provider.Verifier(&oidc.Config{ClientID: "spa"}).Verify(ctx, rawID)
-	if err != nil {
-		t.Fatalf("ID token: %v", err)
-	}
-	if idt.Nonce != "nonce-1" {
-		t.Errorf("nonce %q", idt.Nonce)
-	}
-	var idClaims struct {
-		Email    string `json:"email"`
-		Username string `json:"preferred_username"`
-		AuthTime int64  `json:"auth_time"`
-	}
-	if err := idt.Claims(&idClaims); err != nil || idClaims.Email != "alice@example.com" || idClaims.Username != "alice" || idClaims.AuthTime == 0 {
-		t.Errorf("ID token claims %+v (%v)", idClaims, err)
-	}
-	info, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.Subject != idt.Subject || info.Email != "alice@example.com" {
-		t.Errorf("userinfo sub %q email %q, want %q alice@example.com", info.Subject, info.Email, idt.Subject)
-	}
-
-	// Refresh through the library: an expired token is renewed.
-	old := *tok
-	old.Expiry = time.Now().Add(-time.Minute)
-	fresh, err := spa.TokenSource(ctx, &old).Token()
-	if err != nil {
-		t.Fatalf("refresh: %v", err)
-	}
-	if fresh.AccessToken == tok.AccessToken || fresh.RefreshToken == tok.RefreshToken || fresh.RefreshToken == "" {
-		t.Fatal("refresh did not rotate the tokens")
-	}
-
-	// Single sign-on: the confidential client gets a code without a login.
-	web := oauth2.Config{ClientID: "web", ClientSecret: st.secret, Endpoint: provider.Endpoint(), RedirectURL: callback,
-		Scopes: []string{oidc.ScopeOpenID, "orders"}}
-	verifier2 := oauth2.GenerateVerifier()
-	resp, body = get(t, hc, web.AuthCodeURL("state-2", oauth2.S256ChallengeOption(verifier2), oidc.Nonce("nonce-2")))
-	code2 := codeFrom(t, st.stack, resp, body, "state-2")
-	tok2, err := web.Exchange(ctx, code2, oauth2.VerifierOption(verifier2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	idt2, err := provider.Verifier(&oidc.Config{ClientID: "web"}).Verify(ctx, tok2.Extra("id_token").(string))
-	if err != nil || idt2.Subject != idt.Subject || idt2.Nonce != "nonce-2" {
-		t.Fatalf("SSO ID token %+v: %v", idt2, err)
-	}
-	if got := tok2.Extra("scope"); got != "openid orders" {
-		t.Errorf("scope %v, want openid orders", got)
-	}
-
-	// Revocation: the revoked refresh token no longer refreshes.
-	rr, b := st.postForm(t, "/revoke", url.Values{"token": {fresh.RefreshToken}, "client_id": {"spa"}}, nil)
-	if rr.StatusCode != http.StatusOK {
-		t.Fatalf("revoke: %d %s", rr.StatusCode, b)
-	}
-	gone := *fresh
-	gone.Expiry = time.Now().Add(-time.Minute)
-	var re *oauth2.RetrieveError
-	if _, err := spa.TokenSource(ctx, &gone).Token(); !errors.As(err, &re) || re.ErrorCode != "invalid_grant" {
-		t.Fatalf("refresh after revoke: %v, want invalid_grant", err)
-	}
-
-	// Logout ends the session and revokes the refresh tokens issued in it.
-	if resp, body := get(t, hc, st.srv.URL+"/logout"); resp.StatusCode != http.StatusOK {
-		t.Fatalf("logout: %d %s", resp.StatusCode, body)
-	}
-	expired2 := *tok2
-	expired2.Expiry = time.Now().Add(-time.Minute)
-	if _, err := web.TokenSource(ctx, &expired2).Token(); !errors.As(err, &re) || re.ErrorCode != "invalid_grant" {
-		t.Fatalf("refresh after logout: %v, want invalid_grant", err)
-	}
-	resp, page = get(t, hc, spa.AuthCodeURL("state-3", oauth2.S256ChallengeOption(verifier)))
-	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `name="password"`) {
-		t.Fatalf("authorize after logout: %d, want the login page", resp.StatusCode)
-	}
+// newVerifier returns a PKCE code verifier of 32 random octets, RFC 7636
+// §4.1.
+func newVerifier() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // challenge is the S256 code_challenge of a verifier.
@@ -300,7 +177,7 @@ func (st *oidcStack) exchange(tb testing.TB, code, verifier, redirect string) (*
 func TestAuthorizeRefusals(t *testing.T) {
 	t.Parallel()
 	st := newOIDCStack(t)
-	v := oauth2.GenerateVerifier()
+	v := newVerifier()
 	base := url.Values{"response_type": {"code"}, "client_id": {"spa"}, "redirect_uri": {callback}, "scope": {"openid"},
 		"state": {"st"}, "code_challenge": {challenge(v)}, "code_challenge_method": {"S256"}}
 	with := func(k, val string) url.Values {
@@ -405,12 +282,12 @@ func TestCodeExchangeRefusals(t *testing.T) {
 	t.Parallel()
 	st := newOIDCStack(t)
 	hc := browser(t, st.stack)
-	v := oauth2.GenerateVerifier()
+	v := newVerifier()
 	for _, tc := range []struct {
 		name, verifier, redirect string
 	}{
 		{"missing verifier", "", callback},
-		{"wrong verifier", oauth2.GenerateVerifier(), callback},
+		{"wrong verifier", newVerifier(), callback},
 		{"short verifier", "abc", callback},
 		{"wrong redirect URI", v, "http://127.0.0.1:1/other"},
 		{"no redirect URI", v, ""},
@@ -607,7 +484,7 @@ func TestLoginPageThrottled(t *testing.T) {
 	st.addClient(t, keyward.Client{ID: "spa", Public: true, RedirectURIs: []string{callback},
 		GrantTypes: []string{issuer.GrantAuthorizationCode}})
 	q := url.Values{"response_type": {"code"}, "client_id": {"spa"}, "redirect_uri": {callback},
-		"code_challenge": {challenge(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"}}
+		"code_challenge": {challenge(newVerifier())}, "code_challenge_method": {"S256"}}
 	hc := browser(t, st)
 	_, page := get(t, hc, st.srv.URL+"/authorize?"+q.Encode())
 	f := loginForm(t, page)
@@ -710,7 +587,7 @@ func TestMaxAge(t *testing.T) {
 	browsers := make([]*http.Client, len(tests))
 	for i := range tests {
 		browsers[i] = browser(t, st)
-		_, page := get(t, browsers[i], authorizeURL(oauth2.GenerateVerifier(), "", ""))
+		_, page := get(t, browsers[i], authorizeURL(newVerifier(), "", ""))
 		f := loginForm(t, page)
 		f.Set("username", "alice")
 		f.Set("password", "correct horse battery staple")
@@ -721,7 +598,7 @@ func TestMaxAge(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			hc, verifier := browsers[i], oauth2.GenerateVerifier()
+			hc, verifier := browsers[i], newVerifier()
 			resp, page := get(t, hc, authorizeURL(verifier, tt.maxAge, tt.prompt))
 			authTime := firstLogin
 			switch tt.want {
@@ -866,7 +743,7 @@ func TestReLogin(t *testing.T) {
 
 			// The first login.
 			hc := browser(t, st)
-			v1 := oauth2.GenerateVerifier()
+			v1 := newVerifier()
 			_, page := get(t, hc, authorizeURL(v1, nil))
 			form := loginForm(t, page)
 			form.Set("username", "alice")
@@ -890,7 +767,7 @@ func TestReLogin(t *testing.T) {
 				form.Set("username", tt.user)
 				resp, page = postLogin(t, hc, st, form)
 			} else {
-				v2 = oauth2.GenerateVerifier()
+				v2 = newVerifier()
 				resp, page = get(t, hc, authorizeURL(v2, tt.second))
 				if resp.StatusCode != http.StatusOK || !strings.Contains(page, `name="password"`) {
 					t.Fatalf("second authorization request: %d, want the login form; body:\n%s", resp.StatusCode, page)
@@ -917,7 +794,7 @@ func TestReLogin(t *testing.T) {
 			stale := browser(t, st)
 			u, _ := url.Parse(st.srv.URL)
 			stale.Jar.SetCookies(u, []*http.Cookie{{Name: sessionCookie, Value: c1, Path: "/"}})
-			if resp, page := get(t, stale, authorizeURL(oauth2.GenerateVerifier(), nil)); resp.StatusCode != http.StatusOK || !strings.Contains(page, `name="password"`) {
+			if resp, page := get(t, stale, authorizeURL(newVerifier(), nil)); resp.StatusCode != http.StatusOK || !strings.Contains(page, `name="password"`) {
 				t.Errorf("the first cookie value: %d to %q, want the login form", resp.StatusCode, resp.Header.Get("Location"))
 			}
 			tok2 := exchange(code2, v2, clk.Now())

@@ -6,6 +6,11 @@
 // 6749 §5.2 JSON ({"error":"...","error_description":"..."}) with the status
 // the error code calls for, and logs it with the request ID. Request bodies
 // are capped; token responses carry Cache-Control: no-store.
+//
+// It owns the routes, the OAuth 2.0 and OpenID Connect endpoints, the login
+// page and discovery; the rules behind them belong to issuer. It must never
+// import a storage backend or a SQL driver (it sees the store through the
+// [keyward.Store] interfaces), nor gate or cmd.
 package server
 
 import (

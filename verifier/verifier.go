@@ -5,6 +5,11 @@
 //
 // It imports no SQL driver and no issuer code, so that a service that only
 // verifies tokens pulls in nothing else.
+//
+// It owns the verification policy, the cache of verified tokens and the
+// middleware. It builds on jose and jwks and must never import issuer,
+// server, gate, a storage backend or a SQL driver; TestDependencies checks
+// the built dependencies with go list.
 package verifier
 
 import (

@@ -1,9 +1,3 @@
-// Command keyward generates keys, signs, verifies and inspects JWTs, builds
-// JWK sets, and runs the keyward issuer and verifying gate.
-//
-// Every flag also reads KEYWARD_<FLAG> from the environment (--access-ttl
-// from KEYWARD_ACCESS_TTL); a flag given on the command line wins. Exit
-// codes: 0 success, 1 a failed verification or operation, 2 bad usage.
 package main
 
 import (

@@ -6,7 +6,7 @@
 // It issues tokens to one client that authenticates with HTTP Basic
 // (RFC 6749 §2.3.1), as a machine-to-machine issuer would:
 //
-//	CLIENT_SECRET=s3cret go run ./examples/issue-tokens
+//	CLIENT_SECRET=s3cret go run ./issue-tokens    # in examples/, a module of its own
 //	curl -s -u demo:s3cret -X POST http://127.0.0.1:4001/token
 //	curl -s http://127.0.0.1:4001/jwks.json
 //

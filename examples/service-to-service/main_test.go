@@ -18,7 +18,8 @@ import (
 func keyward(t *testing.T, dir string) string {
 	t.Helper()
 	bin := filepath.Join(dir, "keyward")
-	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "github.com/keyward/keyward/cmd/keyward")
+	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "./cmd/keyward")
+	cmd.Dir = filepath.Join("..", "..") // the main module
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

@@ -2,6 +2,9 @@
 // usage errors, running a cobra command tree with keyward's error and exit
 // conventions, binding KEYWARD_<FLAG> environment variables to flags, and
 // writing key files safely. It is for cmd/keyward only.
+//
+// It must never import issuer, server, gate, verifier or a storage backend:
+// wiring them together is cmd/keyward's job.
 package cli
 
 import (

@@ -6,6 +6,9 @@
 //
 // It only reads; applying the values to flags, with the precedence
 // command line > environment > file > defaults, is internal/cli's job.
+//
+// It imports the standard library and the YAML decoder only, never another
+// keyward package.
 package config
 
 import (

@@ -1,6 +1,9 @@
 // Package httpx holds the small HTTP helpers the issuer's server and the
 // gate share: request IDs that are safe to log, and a response writer that
 // remembers its status for metrics and logs.
+//
+// It imports the standard library only: it must never import issuer,
+// server, gate or verifier, which import it.
 package httpx
 
 import (

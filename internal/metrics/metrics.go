@@ -5,6 +5,9 @@
 // Label values are bounded sets chosen by keyward (outcomes, reasons, grant
 // types, algorithms, route patterns, key IDs and purposes); no label ever
 // carries a token, a username or a secret.
+//
+// It implements the observer interfaces of verifier, jwks and issuer and
+// must never import server, gate or a storage backend.
 package metrics
 
 import (

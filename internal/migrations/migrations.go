@@ -1,6 +1,9 @@
 // Package migrations reads the versioned schema migrations that the SQL
 // storage backends embed, so that both backends order and validate them the
 // same way.
+//
+// It imports the standard library only: it must never import a SQL driver
+// or a storage backend, which hand it their embedded files.
 package migrations
 
 import (

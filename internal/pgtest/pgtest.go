@@ -14,6 +14,9 @@
 // When neither a DSN nor the binaries are available, [DSN] skips the test,
 // or fails it when KEYWARD_REQUIRE_POSTGRES=1, so that CI cannot pass without
 // having run the PostgreSQL tests.
+//
+// It is for tests only: no package but a _test.go file may import it, and
+// it must never import another keyward package.
 package pgtest
 
 import (

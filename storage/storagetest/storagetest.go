@@ -7,6 +7,9 @@
 //		storagetest.Run(t, newStore)
 //		storagetest.RunConcurrency(t, newStore)
 //	}
+//
+// It builds on the root package and must never import a backend (each
+// backend's tests import it), issuer, server or the verifier side.
 package storagetest
 
 import (

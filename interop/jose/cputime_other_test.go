@@ -1,6 +1,6 @@
 //go:build !linux
 
-package jose
+package jose_test
 
 import "time"
 

@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"context"
@@ -42,7 +42,7 @@ func TestBrowserLogin(t *testing.T) {
 	if bin == "" {
 		t.Skip("no chromium, chromium-browser or google-chrome binary in PATH: install Debian's chromium to run the browser test")
 	}
-	st := newStack(t, stackOptions{})
+	st := newStack(t, "")
 	st.addUser(t, "alice", "correct horse battery staple")
 
 	var (
@@ -132,7 +132,7 @@ func TestBrowserLogin(t *testing.T) {
 		t.Fatalf("callback parameters %v", params)
 	}
 	resp, b := st.postForm(t, "/token", url.Values{"grant_type": {"authorization_code"}, "code": {params.Get("code")},
-		"redirect_uri": {redirect}, "client_id": {"spa"}, "code_verifier": {verifier}}, nil)
+		"redirect_uri": {redirect}, "client_id": {"spa"}, "code_verifier": {verifier}})
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("token: %d %s", resp.StatusCode, b)
 	}

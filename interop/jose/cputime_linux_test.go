@@ -1,4 +1,4 @@
-package jose
+package jose_test
 
 import (
 	"runtime"

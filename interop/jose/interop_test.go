@@ -1,4 +1,4 @@
-package jose
+package jose_test
 
 import (
 	"crypto"
@@ -10,11 +10,13 @@ import (
 	gojose "github.com/go-jose/go-jose/v4"
 	gojosejwt "github.com/go-jose/go-jose/v4/jwt"
 	golangjwt "github.com/golang-jwt/jwt/v5"
+
+	"github.com/keyward/keyward/jose"
 )
 
 // Differential tests: tokens signed here verify in go-jose v4 and
 // golang-jwt v5, theirs verify here, and key sets written here parse in
-// go-jose. The libraries are test dependencies only.
+// go-jose. The libraries are dependencies of this test module only.
 
 const (
 	interopIssuer   = "https://issuer.example"
@@ -23,13 +25,13 @@ const (
 
 // interopClaims is what every library signs and every library must read
 // back the same.
-func interopClaims() *Claims {
-	return &Claims{
+func interopClaims() *jose.Claims {
+	return &jose.Claims{
 		Issuer:   interopIssuer,
 		Subject:  "123",
-		Audience: Audience{interopAudience},
-		Expiry:   NewNumericDate(testNow().Add(time.Hour)),
-		IssuedAt: NewNumericDate(testNow()),
+		Audience: jose.Audience{interopAudience},
+		Expiry:   jose.NewNumericDate(testNow().Add(time.Hour)),
+		IssuedAt: jose.NewNumericDate(testNow()),
 		ID:       "jti-1",
 		Extra:    map[string]any{"email": "user@example.com", "role": "admin", "userId": 123.0},
 	}
@@ -53,10 +55,10 @@ func checkInteropClaims(t *testing.T, who string, iss, sub string, aud []string,
 // or the secret's bytes for HS*.
 func verifyingKey(t *testing.T, key any) any {
 	t.Helper()
-	if s, ok := key.(SharedSecret); ok {
+	if s, ok := key.(jose.SharedSecret); ok {
 		return []byte(s)
 	}
-	pub, err := PublicKey(key)
+	pub, err := jose.PublicKey(key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +67,7 @@ func verifyingKey(t *testing.T, key any) any {
 
 // libSigningKey returns what the other libraries sign with.
 func libSigningKey(key any) any {
-	if s, ok := key.(SharedSecret); ok {
+	if s, ok := key.(jose.SharedSecret); ok {
 		return []byte(s)
 	}
 	return key
@@ -73,11 +75,11 @@ func libSigningKey(key any) any {
 
 func TestInteropKeywardToGoJose(t *testing.T) {
 	t.Parallel()
-	for _, alg := range Algorithms() {
+	for _, alg := range jose.Algorithms() {
 		t.Run(string(alg), func(t *testing.T) {
 			t.Parallel()
 			key := signingKey(t, alg)
-			s, err := NewSigner(key, alg, "k1")
+			s, err := jose.NewSigner(key, alg, "k1")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -110,11 +112,11 @@ func TestInteropKeywardToGoJose(t *testing.T) {
 
 func TestInteropKeywardToGolangJWT(t *testing.T) {
 	t.Parallel()
-	for _, alg := range Algorithms() {
+	for _, alg := range jose.Algorithms() {
 		t.Run(string(alg), func(t *testing.T) {
 			t.Parallel()
 			key := signingKey(t, alg)
-			s, err := NewSigner(key, alg, "k1")
+			s, err := jose.NewSigner(key, alg, "k1")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -148,7 +150,7 @@ func TestInteropKeywardToGolangJWT(t *testing.T) {
 
 func TestInteropGoJoseToKeyward(t *testing.T) {
 	t.Parallel()
-	for _, alg := range Algorithms() {
+	for _, alg := range jose.Algorithms() {
 		t.Run(string(alg), func(t *testing.T) {
 			t.Parallel()
 			key := signingKey(t, alg)
@@ -177,7 +179,7 @@ func TestInteropGoJoseToKeyward(t *testing.T) {
 
 func TestInteropGolangJWTToKeyward(t *testing.T) {
 	t.Parallel()
-	for _, alg := range Algorithms() {
+	for _, alg := range jose.Algorithms() {
 		t.Run(string(alg), func(t *testing.T) {
 			t.Parallel()
 			key := signingKey(t, alg)
@@ -201,12 +203,12 @@ func TestInteropGolangJWTToKeyward(t *testing.T) {
 }
 
 // verifyForeign verifies a token another library signed with key.
-func verifyForeign(t *testing.T, who, tok string, key any, alg Algorithm) {
+func verifyForeign(t *testing.T, who, tok string, key any, alg jose.Algorithm) {
 	t.Helper()
 	jk := verifyingJWK(t, key, alg)
 	jk.KeyID = "k1"
-	got, err := VerifyJWT(tok, &JWKS{Keys: []*JWK{jk}}, mustAlgs(t, alg),
-		&Policy{Issuers: []string{interopIssuer}, Audiences: []string{interopAudience}, Types: []string{"JWT"}, Now: testNow})
+	got, err := jose.VerifyJWT(tok, &jose.JWKS{Keys: []*jose.JWK{jk}}, mustAlgs(t, alg),
+		&jose.Policy{Issuers: []string{interopIssuer}, Audiences: []string{interopAudience}, Types: []string{"JWT"}, Now: testNow})
 	if err != nil {
 		t.Fatalf("a %s token: %v", who, err)
 	}
@@ -226,7 +228,7 @@ func verifyForeign(t *testing.T, who, tok string, key any, alg Algorithm) {
 	} else {
 		b[i] = 'A'
 	}
-	if _, err := VerifyJWT(string(b), &JWKS{Keys: []*JWK{jk}}, mustAlgs(t, alg), &Policy{Now: testNow}); err == nil {
+	if _, err := jose.VerifyJWT(string(b), &jose.JWKS{Keys: []*jose.JWK{jk}}, mustAlgs(t, alg), &jose.Policy{Now: testNow}); err == nil {
 		t.Errorf("a tampered %s token verified", who)
 	}
 }
@@ -238,17 +240,17 @@ func verifyForeign(t *testing.T, who, tok string, key any, alg Algorithm) {
 func TestInteropJWKSToGoJose(t *testing.T) {
 	t.Parallel()
 	type entry struct {
-		alg Algorithm
+		alg jose.Algorithm
 		key any
 	}
 	var entries []entry
-	set := &JWKS{}
-	for _, alg := range Algorithms() {
+	set := &jose.JWKS{}
+	for _, alg := range jose.Algorithms() {
 		if alg.Symmetric() {
 			continue
 		}
 		key := signingKey(t, alg)
-		pub, err := NewJWK(verifyingKey(t, key), alg)
+		pub, err := jose.NewJWK(verifyingKey(t, key), alg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -283,7 +285,7 @@ func TestInteropJWKSToGoJose(t *testing.T) {
 			if mine, _ := ours.Thumbprint(); b64.EncodeToString(tp) != mine {
 				t.Errorf("thumbprints differ: go-jose %s, keyward %s", b64.EncodeToString(tp), mine)
 			}
-			s, err := NewSigner(entries[i].key, entries[i].alg, ours.KeyID)
+			s, err := jose.NewSigner(entries[i].key, entries[i].alg, ours.KeyID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -306,7 +308,7 @@ func TestInteropJWKSToGoJose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	back, err := ParseJWKS(again)
+	back, err := jose.ParseJWKS(again)
 	if err != nil {
 		t.Fatalf("ParseJWKS(go-jose output): %v", err)
 	}
@@ -327,11 +329,11 @@ func TestInteropJWKSToGoJose(t *testing.T) {
 // NewJWK writes for a private key, and this package reads go-jose's.
 func TestInteropPrivateJWK(t *testing.T) {
 	t.Parallel()
-	for _, alg := range []Algorithm{RS256, ES256, ES384, ES512, EdDSA} {
+	for _, alg := range []jose.Algorithm{jose.RS256, jose.ES256, jose.ES384, jose.ES512, jose.EdDSA} {
 		t.Run(string(alg), func(t *testing.T) {
 			t.Parallel()
 			key := signingKey(t, alg)
-			ours, err := NewJWK(key, alg)
+			ours, err := jose.NewJWK(key, alg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -353,7 +355,7 @@ func TestInteropPrivateJWK(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			back, err := ParseJWK(again)
+			back, err := jose.ParseJWK(again)
 			if err != nil {
 				t.Fatalf("ParseJWK(go-jose output): %v", err)
 			}

@@ -1,0 +1,17 @@
+module github.com/keyward/keyward/examples
+
+go 1.26.0
+
+require (
+	github.com/keyward/keyward v0.0.0
+	golang.org/x/oauth2 v0.37.0
+)
+
+require (
+	filippo.io/bigmod v0.1.0 // indirect
+	github.com/go-json-experiment/json v1.27.2 // indirect
+	github.com/hashicorp/golang-lru/v2 v2.0.7 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)
+
+replace github.com/keyward/keyward => ../
