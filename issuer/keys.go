@@ -105,6 +105,9 @@ type snapshot struct {
 	algs     jose.AlgorithmSet
 	// accessAlgs are the algorithms of the published primary keys.
 	accessAlgs []jose.Algorithm
+	// stored are the keys read from the store at the last reload, without
+	// their private halves.
+	stored []keyward.SigningKey
 }
 
 // KeyManager drives the issuer's signing keys through their life: a new key
@@ -138,6 +141,9 @@ type KeyManager struct {
 
 	mu      sync.Mutex // serialises Step and reload
 	signers map[string]*jose.Signer
+	// listErr is the error of the last read of the store's keys, nil when
+	// it succeeded.
+	listErr atomic.Pointer[error]
 }
 
 // NewKeyManager validates cfg and returns a manager. With a store, call
@@ -180,7 +186,7 @@ func NewKeyManager(cfg KeyManagerConfig) (*KeyManager, error) {
 			return nil, err
 		}
 		if m.static.Algorithm() == RequiredIDTokenAlgorithm || cfg.Store == nil {
-			return m, m.publish(m.static, nil, []*jose.JWK{m.staticPub}, []jose.Algorithm{m.static.Algorithm()})
+			return m, m.publish(m.static, nil, []*jose.JWK{m.staticPub}, []jose.Algorithm{m.static.Algorithm()}, nil)
 		}
 		m.staticIDKeys = true
 	}
@@ -195,7 +201,7 @@ func NewKeyManager(cfg KeyManagerConfig) (*KeyManager, error) {
 	}
 	if m.static != nil {
 		// Until the first Step, the static key alone.
-		return m, m.publish(m.static, nil, []*jose.JWK{m.staticPub}, []jose.Algorithm{m.static.Algorithm()})
+		return m, m.publish(m.static, nil, []*jose.JWK{m.staticPub}, []jose.Algorithm{m.static.Algorithm()}, nil)
 	}
 	m.snap.Store(&snapshot{jwks: emptyJWKS(cfg.JWKSMaxAge)})
 	return m, nil
@@ -252,7 +258,7 @@ func (m *KeyManager) loadStatic() error {
 
 // publish installs a new snapshot: the active primary and ID-token signers,
 // the published keys, and the algorithms of the published primary keys.
-func (m *KeyManager) publish(signer, idSigner *jose.Signer, keys []*jose.JWK, primaryAlgs []jose.Algorithm) error {
+func (m *KeyManager) publish(signer, idSigner *jose.Signer, keys []*jose.JWK, primaryAlgs []jose.Algorithm, stored []keyward.SigningKey) error {
 	set := &jose.JWKS{Keys: keys}
 	body, err := set.MarshalJSON()
 	if err != nil {
@@ -264,7 +270,7 @@ func (m *KeyManager) publish(signer, idSigner *jose.Signer, keys []*jose.JWK, pr
 			algs = append(algs, k.Algorithm)
 		}
 	}
-	s := &snapshot{signer: signer, idSigner: idSigner, set: set, accessAlgs: primaryAlgs,
+	s := &snapshot{signer: signer, idSigner: idSigner, set: set, accessAlgs: primaryAlgs, stored: stored,
 		jwks: JWKSDocument{Body: body, ETag: etag(body), MaxAge: m.cfg.JWKSMaxAge}}
 	if len(algs) > 0 {
 		s.algs, _ = jose.NewAlgorithmSet(algs...)
@@ -376,8 +382,11 @@ func (m *KeyManager) stored() bool { return m.static == nil || m.staticIDKeys }
 func (m *KeyManager) Config() KeyManagerConfig { return m.cfg }
 
 // Run checks the schedule and reloads the keys every CheckEvery until ctx
-// ends. Errors are logged and retried at the next check; the manager keeps
-// serving its last snapshot meanwhile.
+// ends, and then returns nil; it never returns before, so a caller that
+// runs it in a group may take any earlier return for a failure. A failed
+// check is logged as key_check_failed and tried again at the next one; the
+// manager keeps serving its last snapshot meanwhile, so a store briefly
+// out of reach does not stop the signing.
 func (m *KeyManager) Run(ctx context.Context) error {
 	if !m.stored() {
 		<-ctx.Done()
@@ -425,9 +434,9 @@ func (m *KeyManager) Step(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.cfg.Now()
-	keys, err := m.cfg.Store.ListKeys(ctx)
+	keys, err := m.listKeys(ctx)
 	if err != nil {
-		return fmt.Errorf("issuer: listing keys: %w", err)
+		return err
 	}
 	if err := m.checkMasterKey(keys); err != nil {
 		return err
@@ -706,9 +715,9 @@ func (m *KeyManager) newKey(key crypto.Signer, alg jose.Algorithm, purpose keywa
 // stored primary keys are neither published nor used: the static key
 // replaces them.
 func (m *KeyManager) reloadLocked(ctx context.Context, now time.Time) error {
-	keys, err := m.cfg.Store.ListKeys(ctx)
+	keys, err := m.listKeys(ctx)
 	if err != nil {
-		return fmt.Errorf("issuer: listing keys: %w", err)
+		return err
 	}
 	var (
 		pubs        []*jose.JWK
@@ -768,7 +777,45 @@ func (m *KeyManager) reloadLocked(ctx context.Context, now time.Time) error {
 		return err
 	}
 	m.signers = signers
-	return m.publish(signer, idSigner, pubs, primaryAlgs)
+	return m.publish(signer, idSigner, pubs, primaryAlgs, publicHalves(keys))
+}
+
+// publicHalves returns a copy of keys without their sealed private halves.
+func publicHalves(keys []keyward.SigningKey) []keyward.SigningKey {
+	out := make([]keyward.SigningKey, len(keys))
+	for i, k := range keys {
+		k.PrivateKey = nil
+		out[i] = k
+	}
+	return out
+}
+
+// listKeys reads the stored keys and records the outcome for
+// [KeyManager.Keys].
+func (m *KeyManager) listKeys(ctx context.Context) ([]keyward.SigningKey, error) {
+	keys, err := m.cfg.Store.ListKeys(ctx)
+	if err != nil {
+		err = fmt.Errorf("issuer: listing keys: %w", err)
+		m.listErr.Store(&err)
+		return nil, err
+	}
+	m.listErr.Store(nil)
+	return keys, nil
+}
+
+// Keys returns the stored keys as the manager read them at its last check
+// (every CheckEvery while Run runs), without their private halves, so that
+// gauges and status pages can show the keys' states without a store query
+// and without ever holding key material; the schedule's times in them are
+// as stored. When that last read of the store failed, Keys returns the
+// error, and the keys of the read before. With Static alone (no store) it
+// returns no keys.
+func (m *KeyManager) Keys() ([]keyward.SigningKey, error) {
+	keys := slices.Clone(m.snap.Load().stored)
+	if err := m.listErr.Load(); err != nil {
+		return keys, *err
+	}
+	return keys, nil
 }
 
 // checkMasterKey makes sure the manager's master key opens the stored keys
@@ -787,9 +834,9 @@ func (m *KeyManager) checkMasterKey(keys []keyward.SigningKey) error {
 // storedKeys lists the stored keys and checks that the master key opens
 // them.
 func (m *KeyManager) storedKeys(ctx context.Context) ([]keyward.SigningKey, error) {
-	keys, err := m.cfg.Store.ListKeys(ctx)
+	keys, err := m.listKeys(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("issuer: listing keys: %w", err)
+		return nil, err
 	}
 	return keys, m.checkMasterKey(keys)
 }

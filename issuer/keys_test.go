@@ -1,14 +1,17 @@
 package issuer
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/jose"
+	"github.com/keyward/keyward/storage/memory"
 )
 
 // TestKeyLifecycle walks a dozen rotations under a moved clock, restarting
@@ -393,4 +396,59 @@ func jwksIDs(tb testing.TB, km *KeyManager) []string {
 		tb.Fatal(err)
 	}
 	return set.KeyIDs()
+}
+
+// flakyKeyStore fails ListKeys while down is set.
+type flakyKeyStore struct {
+	keyward.Store
+	down atomic.Bool
+}
+
+func (s *flakyKeyStore) ListKeys(ctx context.Context) ([]keyward.SigningKey, error) {
+	if s.down.Load() {
+		return nil, errors.New("database unreachable")
+	}
+	return s.Store.ListKeys(ctx)
+}
+
+// TestKeyManagerKeys checks the in-memory view of the stored keys that the
+// metrics read: the keys of the last check without their private halves,
+// and the error of that check while the store is out of reach.
+func TestKeyManagerKeys(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	store := &flakyKeyStore{Store: memory.New(memory.Config{Now: clk.Now})}
+	km, err := NewKeyManager(KeyManagerConfig{Store: store, Sealer: testSealer(t), Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := km.Keys(); len(keys) != 0 || err != nil {
+		t.Fatalf("Keys before the first step: %v, %v", keys, err)
+	}
+	kid, err := km.Import(t.Context(), testKey(t, "rsa2048.pem"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := km.Keys()
+	if err != nil || len(keys) != 1 || keys[0].ID != kid || keys[0].State != keyward.KeyActive || keys[0].PrivateKey != nil {
+		t.Fatalf("Keys = %+v, %v; want the active imported key without its private half", keys, err)
+	}
+	stored, err := store.Store.ListKeys(t.Context())
+	if err != nil || len(stored) != 1 || len(stored[0].PrivateKey) == 0 {
+		t.Fatalf("Keys cleared the stored private key: %+v, %v", stored, err)
+	}
+	store.down.Store(true)
+	if err := km.Step(t.Context()); err == nil {
+		t.Fatal("Step with the store down succeeded")
+	}
+	if keys, err := km.Keys(); err == nil || len(keys) != 1 {
+		t.Fatalf("Keys with the store down: %v, %v; want the last keys and an error", keys, err)
+	}
+	store.down.Store(false)
+	if err := km.Step(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := km.Keys(); err != nil || len(keys) != 1 {
+		t.Fatalf("Keys after recovery: %v, %v", keys, err)
+	}
 }
