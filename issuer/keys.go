@@ -441,22 +441,29 @@ func (m *KeyManager) Step(ctx context.Context) error {
 	if err := m.checkMasterKey(keys); err != nil {
 		return err
 	}
-	fresh := map[keyward.KeyPurpose]*keyward.SigningKey{}
-	for _, purpose := range m.plan(keys, now, nil).need {
-		k, err := m.newKey(nil, m.algOf(purpose), purpose, now)
+	// The plan on the keys as listed says which keys to generate; they are
+	// generated here, outside the transaction, which plans again on the
+	// keys as they are then and applies that plan.
+	sched := m.schedule()
+	fresh := map[keyward.KeyPurpose]keyward.SigningKey{}
+	for _, a := range planKeys(sched, keys, now) {
+		if !a.needsKey() {
+			continue
+		}
+		k, err := m.newKey(nil, sched.algOf(a.purpose), a.purpose, now)
 		if err != nil {
 			return err
 		}
-		fresh[purpose] = &k
+		fresh[a.purpose] = k
 	}
 	var events []keyEvent
 	err = m.cfg.Store.UpdateKeys(ctx, func(cur []keyward.SigningKey) ([]keyward.SigningKey, error) {
-		p := m.plan(cur, now, fresh)
-		events = p.events
-		if !p.changed {
+		next, evs, applied := applyKeyPlan(sched, cur, planKeys(sched, cur, now), now, fresh)
+		events = evs
+		if applied == 0 {
 			return nil, keyward.ErrNoChange
 		}
-		return p.keys, nil
+		return next, nil
 	})
 	if err != nil {
 		return fmt.Errorf("issuer: updating keys: %w", err)
@@ -485,189 +492,10 @@ func (m *KeyManager) log(ctx context.Context, events []keyEvent) {
 	}
 }
 
-// algOf is the algorithm of the keys generated for purpose.
-func (m *KeyManager) algOf(purpose keyward.KeyPurpose) jose.Algorithm {
-	if purpose == keyward.KeyPurposeIDToken {
-		return RequiredIDTokenAlgorithm
-	}
-	return m.cfg.Alg
-}
-
 // keepsIDTokenKeys reports whether RS256 ID-token keys are needed beside
-// the primary keys in keys: with Static, when the static key is not RS256;
-// else when the configured algorithm is not RS256 or the active primary
-// key is not (after a change of --alg, until it is rotated out).
+// the primary keys in keys (see [keySchedule.keepsIDTokenKeys]).
 func (m *KeyManager) keepsIDTokenKeys(keys []keyward.SigningKey) bool {
-	if m.static != nil {
-		return m.staticIDKeys
-	}
-	if m.cfg.Alg != RequiredIDTokenAlgorithm {
-		return true
-	}
-	return slices.ContainsFunc(keys, func(k keyward.SigningKey) bool {
-		return k.Purpose == keyward.KeyPurposePrimary && k.State == keyward.KeyActive && k.Algorithm != string(RequiredIDTokenAlgorithm)
-	})
-}
-
-// plan is the outcome of applying the schedule to a key set.
-type plan struct {
-	keys    []keyward.SigningKey
-	changed bool
-	need    []keyward.KeyPurpose // purposes that need a new key and were given none
-	events  []keyEvent
-}
-
-// removeAt is when a key retired at t leaves the JWKS.
-func (m *KeyManager) removeAt(t time.Time) time.Time {
-	return t.Add(m.cfg.AccessTTL + m.cfg.JWKSMaxAge + m.cfg.Leeway)
-}
-
-// plan applies the schedule to cur at now; fresh holds, by purpose, a new
-// key to add if one is needed. It is a pure function of its arguments, run
-// inside UpdateKeys. The primary keys are planned first (none with Static),
-// then the ID-token keys when they are needed; when they are not, those
-// still signing are retired.
-func (m *KeyManager) plan(cur []keyward.SigningKey, now time.Time, fresh map[keyward.KeyPurpose]*keyward.SigningKey) plan {
-	var p plan
-	keys := make([]keyward.SigningKey, 0, len(cur)+2)
-	for _, k := range cur {
-		if k.State == keyward.KeyRetired && !k.RemoveAt.IsZero() && !now.Before(k.RemoveAt) {
-			p.changed = true
-			p.events = append(p.events, event("key_removed", k.Purpose, slog.String("kid", k.ID)))
-			continue
-		}
-		keys = append(keys, k)
-	}
-	if m.static == nil {
-		keys = m.planPurpose(&p, keys, keyward.KeyPurposePrimary, now, fresh[keyward.KeyPurposePrimary])
-	}
-	if m.keepsIDTokenKeys(keys) {
-		keys = m.planPurpose(&p, keys, keyward.KeyPurposeIDToken, now, fresh[keyward.KeyPurposeIDToken])
-	} else {
-		for i, k := range keys {
-			if k.Purpose == keyward.KeyPurposeIDToken && k.State != keyward.KeyRetired {
-				keys[i].State, keys[i].RetireAt, keys[i].RemoveAt = keyward.KeyRetired, now, m.removeAt(now)
-				p.changed = true
-				p.events = append(p.events, event("key_retired", k.Purpose, slog.String("kid", k.ID),
-					slog.String("reason", "the primary key signs RS256")))
-			}
-		}
-	}
-	p.keys = keys
-	return p
-}
-
-// planPurpose applies the schedule to the keys of purpose in keys and
-// returns keys, changed in place and maybe with fresh appended.
-func (m *KeyManager) planPurpose(p *plan, keys []keyward.SigningKey, purpose keyward.KeyPurpose, now time.Time, fresh *keyward.SigningKey) []keyward.SigningKey {
-	mine := func(i int) bool { return keys[i].Purpose == purpose }
-	retire := func(i int) {
-		keys[i].State = keyward.KeyRetired
-		keys[i].RetireAt = now
-		keys[i].RemoveAt = m.removeAt(now)
-		p.changed = true
-	}
-	promote := func(i int) {
-		keys[i].State = keyward.KeyActive
-		if keys[i].ActivateAt.IsZero() || keys[i].ActivateAt.After(now) {
-			keys[i].ActivateAt = now
-		}
-		keys[i].RetireAt = now.Add(m.cfg.RotateEvery)
-		p.changed = true
-	}
-	// The active key: the one activated last. Any other is retired, which
-	// repairs a set left with two active keys.
-	active := -1
-	for i, k := range keys {
-		if mine(i) && k.State == keyward.KeyActive && (active < 0 || !k.ActivateAt.Before(keys[active].ActivateAt)) {
-			active = i
-		}
-	}
-	for i, k := range keys {
-		if mine(i) && k.State == keyward.KeyActive && i != active {
-			retire(i)
-		}
-	}
-	// The pending key due first.
-	pending := -1
-	for i, k := range keys {
-		if mine(i) && k.State == keyward.KeyPending && (pending < 0 || k.ActivateAt.Before(keys[pending].ActivateAt)) {
-			pending = i
-		}
-	}
-	old := ""
-	if active >= 0 {
-		old = keys[active].ID
-	}
-	switch {
-	case pending >= 0 && (active < 0 || !now.Before(keys[pending].ActivateAt)):
-		// Its time has come, or there is no active key at all (after
-		// "keys retire" of the active key): it takes over now.
-		if active >= 0 {
-			retire(active)
-		}
-		promote(pending)
-		active, pending = pending, -1
-		for i, k := range keys {
-			if mine(i) && k.State == keyward.KeyPending && i != active {
-				pending = i
-				break
-			}
-		}
-		p.events = append(p.events, event("key_rotated", purpose,
-			slog.String("kid", keys[active].ID), slog.String("previous_kid", old), slog.String("alg", keys[active].Algorithm)))
-	case active < 0:
-		// The first key of a purpose signs at once: on an empty store no
-		// verifier can have cached a set without it, and otherwise (the
-		// first ID-token key of an existing issuer) verifiers refetch the
-		// set on its unknown kid.
-		if fresh == nil {
-			p.need = append(p.need, purpose)
-			break
-		}
-		k := *fresh
-		k.State = keyward.KeyActive
-		k.ActivateAt = now
-		k.RetireAt = now.Add(m.cfg.RotateEvery)
-		keys = append(keys, k)
-		active = len(keys) - 1
-		p.changed = true
-		p.events = append(p.events, event("key_rotated", purpose,
-			slog.String("kid", k.ID), slog.String("previous_kid", ""), slog.String("alg", k.Algorithm)))
-		fresh = nil
-	}
-	if active >= 0 && pending < 0 {
-		a := &keys[active]
-		if a.RetireAt.IsZero() {
-			a.RetireAt = a.ActivateAt.Add(m.cfg.RotateEvery)
-			p.changed = true
-		}
-		if !now.Before(a.RetireAt.Add(-m.cfg.PrePublish)) {
-			if fresh == nil {
-				p.need = append(p.need, purpose)
-			} else {
-				// The successor signs no earlier than PrePublish from
-				// now; the active key signs until then, even past its
-				// scheduled retirement (after downtime, say).
-				k := *fresh
-				k.State = keyward.KeyPending
-				k.ActivateAt = maxTime(a.RetireAt, now.Add(m.cfg.PrePublish))
-				a.RetireAt = k.ActivateAt
-				keys = append(keys, k)
-				p.changed = true
-				p.events = append(p.events, event("key_published", purpose,
-					slog.String("kid", k.ID), slog.String("alg", k.Algorithm), slog.Time("activate_at", k.ActivateAt)))
-			}
-		}
-	}
-	return keys
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
+	return m.schedule().keepsIDTokenKeys(keys)
 }
 
 // newKey generates (or, with key set, wraps) a private key for alg and
@@ -933,7 +761,7 @@ func (m *KeyManager) add(ctx context.Context, key crypto.Signer, alg jose.Algori
 					old = keys[i].ID
 					keys[i].State = keyward.KeyRetired
 					keys[i].RetireAt = now
-					keys[i].RemoveAt = m.removeAt(now)
+					keys[i].RemoveAt = m.schedule().removeAt(now)
 				} else {
 					keys[i].RetireAt = now.Add(m.cfg.PrePublish)
 				}
@@ -982,7 +810,7 @@ func (m *KeyManager) Retire(ctx context.Context, kid string) error {
 	// A successor is generated before the transaction in case it is needed.
 	var fresh *keyward.SigningKey
 	if purpose == keyward.KeyPurposePrimary || m.keepsIDTokenKeys(stored) {
-		k, err := m.newKey(nil, m.algOf(purpose), purpose, now)
+		k, err := m.newKey(nil, m.schedule().algOf(purpose), purpose, now)
 		if err != nil {
 			return err
 		}
@@ -1001,7 +829,7 @@ func (m *KeyManager) Retire(ctx context.Context, kid string) error {
 		wasActive := keys[i].State == keyward.KeyActive
 		keys[i].State = keyward.KeyRetired
 		keys[i].RetireAt = now
-		keys[i].RemoveAt = m.removeAt(now)
+		keys[i].RemoveAt = m.schedule().removeAt(now)
 		events = []keyEvent{event("key_retired", purpose, slog.String("kid", kid))}
 		pending := slices.ContainsFunc(keys, func(k keyward.SigningKey) bool {
 			return k.Purpose == purpose && k.State == keyward.KeyPending
@@ -1014,10 +842,12 @@ func (m *KeyManager) Retire(ctx context.Context, kid string) error {
 				slog.String("kid", n.ID), slog.String("previous_kid", kid), slog.String("alg", n.Algorithm)))
 			return keys, nil
 		}
-		// A pending key, if any, takes over in plan.
-		p := m.plan(keys, now, nil)
-		events = append(events, p.events...)
-		return p.keys, nil
+		// A pending key, if any, takes over in the plan; keys the plan
+		// would add are left to the next check.
+		sched := m.schedule()
+		keys, evs, _ := applyKeyPlan(sched, keys, planKeys(sched, keys, now), now, nil)
+		events = append(events, evs...)
+		return keys, nil
 	})
 	if err != nil {
 		return err
