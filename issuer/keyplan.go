@@ -77,10 +77,11 @@ const (
 	// retirement one rotation period later.
 	keyActivate
 	// keyCreateActive adds a new key that signs at once: the first key of
-	// its purpose, which no verifier can hold yet either way.
+	// its purpose, which no verifier can hold yet either way, or a key an
+	// operator makes sign at once, replacing previous.
 	keyCreateActive
 	// keyCreatePending publishes a new key that signs at at, and moves the
-	// retirement of the active key kid to at.
+	// retirement of the active key kid, if any, to at.
 	keyCreatePending
 	// keySetRetireAt schedules the retirement of the active key kid at at.
 	keySetRetireAt
@@ -91,15 +92,19 @@ type keyAction struct {
 	kind    keyActionKind
 	purpose keyward.KeyPurpose
 	// kid is the key acted on; for keyCreatePending, the active key whose
-	// retirement moves; empty for keyCreateActive.
+	// retirement moves (empty when none); empty for keyCreateActive.
 	kid string
-	// previous is, for keyActivate, the key it replaces (empty when none).
+	// previous is, for keyActivate and keyCreateActive, the key it
+	// replaces (empty when none).
 	previous string
 	// at is the activation time of keyCreatePending and the retirement
 	// time of keySetRetireAt.
 	at time.Time
-	// reason is, for keyRetire, why a key is retired outside a rotation;
-	// it makes the retirement an audit line of its own.
+	// logged is, for keyRetire, whether the retirement gets an audit line
+	// of its own (key_retired); a key retired by its successor's
+	// activation is named in the successor's key_rotated line instead.
+	logged bool
+	// reason is, for a logged keyRetire, why the key is retired.
 	reason string
 }
 
@@ -147,7 +152,7 @@ func planKeys(s keySchedule, keys []keyward.SigningKey, now time.Time) []keyActi
 	} else {
 		for _, k := range slices.Clone(work) {
 			if k.Purpose == keyward.KeyPurposeIDToken && k.State != keyward.KeyRetired {
-				do(keyAction{kind: keyRetire, purpose: k.Purpose, kid: k.ID, reason: "the primary key signs RS256"})
+				do(keyAction{kind: keyRetire, purpose: k.Purpose, kid: k.ID, logged: true, reason: "the primary key signs RS256"})
 			}
 		}
 	}
@@ -219,6 +224,32 @@ func planPurpose(s keySchedule, work *[]keyward.SigningKey, purpose keyward.KeyP
 	}
 }
 
+// addPlan is the plan of adding a key of purpose at an operator's request
+// ("keyward keys rotate" or "keys import"): with immediate, the active keys
+// of purpose are retired and the new key signs at once; otherwise the new
+// key is published and takes over after the pre-publication window, when
+// the active keys' retirement is moved.
+func addPlan(s keySchedule, keys []keyward.SigningKey, purpose keyward.KeyPurpose, immediate bool, now time.Time) []keyAction {
+	var actions []keyAction
+	previous := ""
+	at := now.Add(s.prePublish)
+	for _, k := range keys {
+		if k.Purpose != purpose || k.State != keyward.KeyActive {
+			continue
+		}
+		if immediate {
+			previous = k.ID
+			actions = append(actions, keyAction{kind: keyRetire, purpose: purpose, kid: k.ID})
+		} else {
+			actions = append(actions, keyAction{kind: keySetRetireAt, purpose: purpose, kid: k.ID, at: at})
+		}
+	}
+	if immediate {
+		return append(actions, keyAction{kind: keyCreateActive, purpose: purpose, previous: previous})
+	}
+	return append(actions, keyAction{kind: keyCreatePending, purpose: purpose, at: at})
+}
+
 // applyKeyPlan applies actions, planned at now, to keys and returns the new
 // keys and the audit lines to write once they are stored. fresh holds, by
 // purpose, the key to add for a create action; a create action without one
@@ -268,10 +299,14 @@ func applyKeyAction(s keySchedule, keys []keyward.SigningKey, a keyAction, now t
 			return keys, nil, false
 		}
 		keys[i].State, keys[i].RetireAt, keys[i].RemoveAt = keyward.KeyRetired, now, s.removeAt(now)
-		if a.reason == "" {
+		if !a.logged {
 			return keys, nil, true // the key_rotated line of its successor names it
 		}
-		e := event("key_retired", a.purpose, slog.String("kid", a.kid), slog.String("reason", a.reason))
+		attrs := []slog.Attr{slog.String("kid", a.kid)}
+		if a.reason != "" {
+			attrs = append(attrs, slog.String("reason", a.reason))
+		}
+		e := event("key_retired", a.purpose, attrs...)
 		return keys, &e, true
 	case keyActivate:
 		if i < 0 {
@@ -292,15 +327,17 @@ func applyKeyAction(s keySchedule, keys []keyward.SigningKey, a keyAction, now t
 		}
 		k.State, k.ActivateAt, k.RetireAt = keyward.KeyActive, now, now.Add(s.rotateEvery)
 		keys = append(keys, k)
-		e := event("key_rotated", a.purpose, slog.String("kid", k.ID), slog.String("previous_kid", ""), slog.String("alg", k.Algorithm))
+		e := event("key_rotated", a.purpose, slog.String("kid", k.ID), slog.String("previous_kid", a.previous), slog.String("alg", k.Algorithm))
 		return keys, &e, true
 	case keyCreatePending:
 		k, ok := newKey(a.purpose)
-		if !ok || i < 0 {
+		if !ok || (a.kid != "" && i < 0) {
 			return keys, nil, false
 		}
 		k.State, k.ActivateAt = keyward.KeyPending, a.at
-		keys[i].RetireAt = a.at
+		if i >= 0 {
+			keys[i].RetireAt = a.at
+		}
 		keys = append(keys, k)
 		e := event("key_published", a.purpose, slog.String("kid", k.ID), slog.String("alg", k.Algorithm), slog.Time("activate_at", k.ActivateAt))
 		return keys, &e, true

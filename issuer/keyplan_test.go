@@ -332,7 +332,7 @@ func TestKeyPlanActions(t *testing.T) {
 				key("a", P, keyward.KeyActive, jose.RS256, -time.Minute, 30*time.Minute, 0),
 				key("i", I, keyward.KeyActive, jose.RS256, -time.Minute, 30*time.Minute, 0),
 			},
-			want: []keyAction{{kind: keyRetire, purpose: I, kid: "i", reason: "the primary key signs RS256"}},
+			want: []keyAction{{kind: keyRetire, purpose: I, kid: "i", logged: true, reason: "the primary key signs RS256"}},
 		},
 		{
 			name: "static primary", sched: keySchedule{rotateEvery: time.Hour, prePublish: 10 * time.Minute, removeAfter: time.Minute, alg: jose.ES256, staticPrimary: true},
@@ -370,4 +370,61 @@ func countKind(actions []keyAction, kind keyActionKind) int {
 		}
 	}
 	return n
+}
+
+// TestKeyAddPlan checks the plans of "keys rotate" and "keys import".
+func TestKeyAddPlan(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := keySchedule{rotateEvery: time.Hour, prePublish: 10 * time.Minute, removeAfter: 20 * time.Minute, alg: jose.RS256}
+	const P = keyward.KeyPurposePrimary
+	active := []keyward.SigningKey{{ID: "a", Purpose: P, State: keyward.KeyActive, Algorithm: "RS256", ActivateAt: now.Add(-time.Minute), RetireAt: now.Add(time.Hour)}}
+	fresh := map[keyward.KeyPurpose]keyward.SigningKey{P: {ID: "n", Purpose: P, Algorithm: "RS256"}}
+	tests := []struct {
+		name      string
+		keys      []keyward.SigningKey
+		immediate bool
+		want      []keyAction
+		wantState map[string]keyward.KeyState
+		wantEvent string
+	}{
+		{
+			name: "immediate", keys: active, immediate: true,
+			want:      []keyAction{{kind: keyRetire, purpose: P, kid: "a"}, {kind: keyCreateActive, purpose: P, previous: "a"}},
+			wantState: map[string]keyward.KeyState{"a": keyward.KeyRetired, "n": keyward.KeyActive},
+			wantEvent: "key_rotated [kid=n previous_kid=a alg=RS256]",
+		},
+		{
+			name: "pre-published", keys: active,
+			want:      []keyAction{{kind: keySetRetireAt, purpose: P, kid: "a", at: now.Add(10 * time.Minute)}, {kind: keyCreatePending, purpose: P, at: now.Add(10 * time.Minute)}},
+			wantState: map[string]keyward.KeyState{"a": keyward.KeyActive, "n": keyward.KeyPending},
+			wantEvent: "key_published [kid=n alg=RS256 activate_at=" + now.Add(10*time.Minute).String() + "]",
+		},
+		{
+			name:      "pre-published on an empty store",
+			want:      []keyAction{{kind: keyCreatePending, purpose: P, at: now.Add(10 * time.Minute)}},
+			wantState: map[string]keyward.KeyState{"n": keyward.KeyPending},
+			wantEvent: "key_published [kid=n alg=RS256 activate_at=" + now.Add(10*time.Minute).String() + "]",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := addPlan(s, tt.keys, P, tt.immediate, now)
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Fatalf("plan\n got %+v\nwant %+v", got, tt.want)
+			}
+			next, events, _ := applyKeyPlan(s, tt.keys, got, now, fresh)
+			state := map[string]keyward.KeyState{}
+			for _, k := range next {
+				state[k.ID] = k.State
+			}
+			if fmt.Sprint(state) != fmt.Sprint(tt.wantState) {
+				t.Errorf("states %v, want %v", state, tt.wantState)
+			}
+			if len(events) != 1 || fmt.Sprint(events[0].msg, " ", events[0].attrs) != tt.wantEvent {
+				t.Errorf("events %v, want %s", events, tt.wantEvent)
+			}
+		})
+	}
 }

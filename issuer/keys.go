@@ -744,39 +744,22 @@ func (m *KeyManager) add(ctx context.Context, key crypto.Signer, alg jose.Algori
 		}
 		added = append(added, idk)
 	}
+	sched := m.schedule()
+	fresh := map[keyward.KeyPurpose]keyward.SigningKey{}
+	for _, n := range added {
+		fresh[n.Purpose] = n
+	}
 	var events []keyEvent
 	err = m.cfg.Store.UpdateKeys(ctx, func(cur []keyward.SigningKey) ([]keyward.SigningKey, error) {
-		events = nil
-		keys := slices.Clone(cur)
+		var actions []keyAction
 		for _, n := range added {
-			if slices.ContainsFunc(keys, func(s keyward.SigningKey) bool { return s.ID == n.ID }) {
+			if slices.ContainsFunc(cur, func(s keyward.SigningKey) bool { return s.ID == n.ID }) {
 				return nil, fmt.Errorf("issuer: key %q is already stored: %w", n.ID, keyward.ErrConflict)
 			}
-			old := ""
-			for i := range keys {
-				if keys[i].Purpose != n.Purpose || keys[i].State != keyward.KeyActive {
-					continue
-				}
-				if immediate {
-					old = keys[i].ID
-					keys[i].State = keyward.KeyRetired
-					keys[i].RetireAt = now
-					keys[i].RemoveAt = m.schedule().removeAt(now)
-				} else {
-					keys[i].RetireAt = now.Add(m.cfg.PrePublish)
-				}
-			}
-			if immediate {
-				n.State, n.ActivateAt, n.RetireAt = keyward.KeyActive, now, now.Add(m.cfg.RotateEvery)
-				events = append(events, event("key_rotated", n.Purpose,
-					slog.String("kid", n.ID), slog.String("previous_kid", old), slog.String("alg", n.Algorithm)))
-			} else {
-				n.State, n.ActivateAt = keyward.KeyPending, now.Add(m.cfg.PrePublish)
-				events = append(events, event("key_published", n.Purpose,
-					slog.String("kid", n.ID), slog.String("alg", n.Algorithm), slog.Time("activate_at", n.ActivateAt)))
-			}
-			keys = append(keys, n)
+			actions = append(actions, addPlan(sched, cur, n.Purpose, immediate, now)...)
 		}
+		keys, evs, _ := applyKeyPlan(sched, cur, actions, now, fresh)
+		events = evs
 		return keys, nil
 	})
 	if err != nil {
@@ -826,25 +809,21 @@ func (m *KeyManager) Retire(ctx context.Context, kid string) error {
 		if keys[i].State == keyward.KeyRetired {
 			return nil, keyward.ErrNoChange
 		}
-		wasActive := keys[i].State == keyward.KeyActive
-		keys[i].State = keyward.KeyRetired
-		keys[i].RetireAt = now
-		keys[i].RemoveAt = m.schedule().removeAt(now)
-		events = []keyEvent{event("key_retired", purpose, slog.String("kid", kid))}
+		sched := m.schedule()
+		actions := []keyAction{{kind: keyRetire, purpose: purpose, kid: kid, logged: true}}
 		pending := slices.ContainsFunc(keys, func(k keyward.SigningKey) bool {
 			return k.Purpose == purpose && k.State == keyward.KeyPending
 		})
-		if wasActive && !pending && fresh != nil {
-			n := *fresh
-			n.State, n.ActivateAt, n.RetireAt = keyward.KeyActive, now, now.Add(m.cfg.RotateEvery)
-			keys = append(keys, n)
-			events = append(events, event("key_rotated", purpose,
-				slog.String("kid", n.ID), slog.String("previous_kid", kid), slog.String("alg", n.Algorithm)))
+		if keys[i].State == keyward.KeyActive && !pending && fresh != nil {
+			// No successor waits: a new key takes over at once.
+			actions = append(actions, keyAction{kind: keyCreateActive, purpose: purpose, previous: kid})
+			keys, evs, _ := applyKeyPlan(sched, keys, actions, now, map[keyward.KeyPurpose]keyward.SigningKey{purpose: *fresh})
+			events = evs
 			return keys, nil
 		}
 		// A pending key, if any, takes over in the plan; keys the plan
 		// would add are left to the next check.
-		sched := m.schedule()
+		keys, events, _ = applyKeyPlan(sched, keys, actions, now, nil)
 		keys, evs, _ := applyKeyPlan(sched, keys, planKeys(sched, keys, now), now, nil)
 		events = append(events, evs...)
 		return keys, nil
