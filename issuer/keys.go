@@ -115,8 +115,10 @@ type snapshot struct {
 // signs for RotateEvery, then is retired and stays published until
 // remove_at = retire_at + AccessTTL + JWKSMaxAge + Leeway, when it is
 // deleted. Every change is one [keyward.KeyStore.UpdateKeys] transaction, so
-// among replicas sharing a store exactly one makes it; keys are generated
-// before the transaction.
+// among replicas sharing a store exactly one makes it: a pure planner, a
+// function of the schedule, the stored keys and the time, says what to do;
+// the keys it asks for are generated before the transaction, which plans
+// again on the keys as they are then and applies that plan.
 //
 // The keys have a purpose ([keyward.KeyPurpose]), and each purpose has its
 // own active key: the primary keys, of the configured algorithm, sign the
