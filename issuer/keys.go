@@ -105,6 +105,9 @@ type snapshot struct {
 	algs     jose.AlgorithmSet
 	// accessAlgs are the algorithms of the published primary keys.
 	accessAlgs []jose.Algorithm
+	// stored are the keys read from the store at the last reload, without
+	// their private halves.
+	stored []keyward.SigningKey
 }
 
 // KeyManager drives the issuer's signing keys through their life: a new key
@@ -112,8 +115,10 @@ type snapshot struct {
 // signs for RotateEvery, then is retired and stays published until
 // remove_at = retire_at + AccessTTL + JWKSMaxAge + Leeway, when it is
 // deleted. Every change is one [keyward.KeyStore.UpdateKeys] transaction, so
-// among replicas sharing a store exactly one makes it; keys are generated
-// before the transaction.
+// among replicas sharing a store exactly one makes it: a pure planner, a
+// function of the schedule, the stored keys and the time, says what to do;
+// the keys it asks for are generated before the transaction, which plans
+// again on the keys as they are then and applies that plan.
 //
 // The keys have a purpose ([keyward.KeyPurpose]), and each purpose has its
 // own active key: the primary keys, of the configured algorithm, sign the
@@ -138,6 +143,9 @@ type KeyManager struct {
 
 	mu      sync.Mutex // serialises Step and reload
 	signers map[string]*jose.Signer
+	// listErr is the error of the last read of the store's keys, nil when
+	// it succeeded.
+	listErr atomic.Pointer[error]
 }
 
 // NewKeyManager validates cfg and returns a manager. With a store, call
@@ -180,7 +188,7 @@ func NewKeyManager(cfg KeyManagerConfig) (*KeyManager, error) {
 			return nil, err
 		}
 		if m.static.Algorithm() == RequiredIDTokenAlgorithm || cfg.Store == nil {
-			return m, m.publish(m.static, nil, []*jose.JWK{m.staticPub}, []jose.Algorithm{m.static.Algorithm()})
+			return m, m.publish(m.static, nil, []*jose.JWK{m.staticPub}, []jose.Algorithm{m.static.Algorithm()}, nil)
 		}
 		m.staticIDKeys = true
 	}
@@ -195,7 +203,7 @@ func NewKeyManager(cfg KeyManagerConfig) (*KeyManager, error) {
 	}
 	if m.static != nil {
 		// Until the first Step, the static key alone.
-		return m, m.publish(m.static, nil, []*jose.JWK{m.staticPub}, []jose.Algorithm{m.static.Algorithm()})
+		return m, m.publish(m.static, nil, []*jose.JWK{m.staticPub}, []jose.Algorithm{m.static.Algorithm()}, nil)
 	}
 	m.snap.Store(&snapshot{jwks: emptyJWKS(cfg.JWKSMaxAge)})
 	return m, nil
@@ -252,7 +260,7 @@ func (m *KeyManager) loadStatic() error {
 
 // publish installs a new snapshot: the active primary and ID-token signers,
 // the published keys, and the algorithms of the published primary keys.
-func (m *KeyManager) publish(signer, idSigner *jose.Signer, keys []*jose.JWK, primaryAlgs []jose.Algorithm) error {
+func (m *KeyManager) publish(signer, idSigner *jose.Signer, keys []*jose.JWK, primaryAlgs []jose.Algorithm, stored []keyward.SigningKey) error {
 	set := &jose.JWKS{Keys: keys}
 	body, err := set.MarshalJSON()
 	if err != nil {
@@ -264,7 +272,7 @@ func (m *KeyManager) publish(signer, idSigner *jose.Signer, keys []*jose.JWK, pr
 			algs = append(algs, k.Algorithm)
 		}
 	}
-	s := &snapshot{signer: signer, idSigner: idSigner, set: set, accessAlgs: primaryAlgs,
+	s := &snapshot{signer: signer, idSigner: idSigner, set: set, accessAlgs: primaryAlgs, stored: stored,
 		jwks: JWKSDocument{Body: body, ETag: etag(body), MaxAge: m.cfg.JWKSMaxAge}}
 	if len(algs) > 0 {
 		s.algs, _ = jose.NewAlgorithmSet(algs...)
@@ -376,8 +384,11 @@ func (m *KeyManager) stored() bool { return m.static == nil || m.staticIDKeys }
 func (m *KeyManager) Config() KeyManagerConfig { return m.cfg }
 
 // Run checks the schedule and reloads the keys every CheckEvery until ctx
-// ends. Errors are logged and retried at the next check; the manager keeps
-// serving its last snapshot meanwhile.
+// ends, and then returns nil; it never returns before, so a caller that
+// runs it in a group may take any earlier return for a failure. A failed
+// check is logged as key_check_failed and tried again at the next one; the
+// manager keeps serving its last snapshot meanwhile, so a store briefly
+// out of reach does not stop the signing.
 func (m *KeyManager) Run(ctx context.Context) error {
 	if !m.stored() {
 		<-ctx.Done()
@@ -425,29 +436,36 @@ func (m *KeyManager) Step(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.cfg.Now()
-	keys, err := m.cfg.Store.ListKeys(ctx)
+	keys, err := m.listKeys(ctx)
 	if err != nil {
-		return fmt.Errorf("issuer: listing keys: %w", err)
+		return err
 	}
 	if err := m.checkMasterKey(keys); err != nil {
 		return err
 	}
-	fresh := map[keyward.KeyPurpose]*keyward.SigningKey{}
-	for _, purpose := range m.plan(keys, now, nil).need {
-		k, err := m.newKey(nil, m.algOf(purpose), purpose, now)
+	// The plan on the keys as listed says which keys to generate; they are
+	// generated here, outside the transaction, which plans again on the
+	// keys as they are then and applies that plan.
+	sched := m.schedule()
+	fresh := map[keyward.KeyPurpose]keyward.SigningKey{}
+	for _, a := range planKeys(sched, keys, now) {
+		if !a.needsKey() {
+			continue
+		}
+		k, err := m.newKey(nil, sched.algOf(a.purpose), a.purpose, now)
 		if err != nil {
 			return err
 		}
-		fresh[purpose] = &k
+		fresh[a.purpose] = k
 	}
 	var events []keyEvent
 	err = m.cfg.Store.UpdateKeys(ctx, func(cur []keyward.SigningKey) ([]keyward.SigningKey, error) {
-		p := m.plan(cur, now, fresh)
-		events = p.events
-		if !p.changed {
+		next, evs, applied := applyKeyPlan(sched, cur, planKeys(sched, cur, now), now, fresh)
+		events = evs
+		if applied == 0 {
 			return nil, keyward.ErrNoChange
 		}
-		return p.keys, nil
+		return next, nil
 	})
 	if err != nil {
 		return fmt.Errorf("issuer: updating keys: %w", err)
@@ -476,189 +494,10 @@ func (m *KeyManager) log(ctx context.Context, events []keyEvent) {
 	}
 }
 
-// algOf is the algorithm of the keys generated for purpose.
-func (m *KeyManager) algOf(purpose keyward.KeyPurpose) jose.Algorithm {
-	if purpose == keyward.KeyPurposeIDToken {
-		return RequiredIDTokenAlgorithm
-	}
-	return m.cfg.Alg
-}
-
 // keepsIDTokenKeys reports whether RS256 ID-token keys are needed beside
-// the primary keys in keys: with Static, when the static key is not RS256;
-// else when the configured algorithm is not RS256 or the active primary
-// key is not (after a change of --alg, until it is rotated out).
+// the primary keys in keys (see [keySchedule.keepsIDTokenKeys]).
 func (m *KeyManager) keepsIDTokenKeys(keys []keyward.SigningKey) bool {
-	if m.static != nil {
-		return m.staticIDKeys
-	}
-	if m.cfg.Alg != RequiredIDTokenAlgorithm {
-		return true
-	}
-	return slices.ContainsFunc(keys, func(k keyward.SigningKey) bool {
-		return k.Purpose == keyward.KeyPurposePrimary && k.State == keyward.KeyActive && k.Algorithm != string(RequiredIDTokenAlgorithm)
-	})
-}
-
-// plan is the outcome of applying the schedule to a key set.
-type plan struct {
-	keys    []keyward.SigningKey
-	changed bool
-	need    []keyward.KeyPurpose // purposes that need a new key and were given none
-	events  []keyEvent
-}
-
-// removeAt is when a key retired at t leaves the JWKS.
-func (m *KeyManager) removeAt(t time.Time) time.Time {
-	return t.Add(m.cfg.AccessTTL + m.cfg.JWKSMaxAge + m.cfg.Leeway)
-}
-
-// plan applies the schedule to cur at now; fresh holds, by purpose, a new
-// key to add if one is needed. It is a pure function of its arguments, run
-// inside UpdateKeys. The primary keys are planned first (none with Static),
-// then the ID-token keys when they are needed; when they are not, those
-// still signing are retired.
-func (m *KeyManager) plan(cur []keyward.SigningKey, now time.Time, fresh map[keyward.KeyPurpose]*keyward.SigningKey) plan {
-	var p plan
-	keys := make([]keyward.SigningKey, 0, len(cur)+2)
-	for _, k := range cur {
-		if k.State == keyward.KeyRetired && !k.RemoveAt.IsZero() && !now.Before(k.RemoveAt) {
-			p.changed = true
-			p.events = append(p.events, event("key_removed", k.Purpose, slog.String("kid", k.ID)))
-			continue
-		}
-		keys = append(keys, k)
-	}
-	if m.static == nil {
-		keys = m.planPurpose(&p, keys, keyward.KeyPurposePrimary, now, fresh[keyward.KeyPurposePrimary])
-	}
-	if m.keepsIDTokenKeys(keys) {
-		keys = m.planPurpose(&p, keys, keyward.KeyPurposeIDToken, now, fresh[keyward.KeyPurposeIDToken])
-	} else {
-		for i, k := range keys {
-			if k.Purpose == keyward.KeyPurposeIDToken && k.State != keyward.KeyRetired {
-				keys[i].State, keys[i].RetireAt, keys[i].RemoveAt = keyward.KeyRetired, now, m.removeAt(now)
-				p.changed = true
-				p.events = append(p.events, event("key_retired", k.Purpose, slog.String("kid", k.ID),
-					slog.String("reason", "the primary key signs RS256")))
-			}
-		}
-	}
-	p.keys = keys
-	return p
-}
-
-// planPurpose applies the schedule to the keys of purpose in keys and
-// returns keys, changed in place and maybe with fresh appended.
-func (m *KeyManager) planPurpose(p *plan, keys []keyward.SigningKey, purpose keyward.KeyPurpose, now time.Time, fresh *keyward.SigningKey) []keyward.SigningKey {
-	mine := func(i int) bool { return keys[i].Purpose == purpose }
-	retire := func(i int) {
-		keys[i].State = keyward.KeyRetired
-		keys[i].RetireAt = now
-		keys[i].RemoveAt = m.removeAt(now)
-		p.changed = true
-	}
-	promote := func(i int) {
-		keys[i].State = keyward.KeyActive
-		if keys[i].ActivateAt.IsZero() || keys[i].ActivateAt.After(now) {
-			keys[i].ActivateAt = now
-		}
-		keys[i].RetireAt = now.Add(m.cfg.RotateEvery)
-		p.changed = true
-	}
-	// The active key: the one activated last. Any other is retired, which
-	// repairs a set left with two active keys.
-	active := -1
-	for i, k := range keys {
-		if mine(i) && k.State == keyward.KeyActive && (active < 0 || !k.ActivateAt.Before(keys[active].ActivateAt)) {
-			active = i
-		}
-	}
-	for i, k := range keys {
-		if mine(i) && k.State == keyward.KeyActive && i != active {
-			retire(i)
-		}
-	}
-	// The pending key due first.
-	pending := -1
-	for i, k := range keys {
-		if mine(i) && k.State == keyward.KeyPending && (pending < 0 || k.ActivateAt.Before(keys[pending].ActivateAt)) {
-			pending = i
-		}
-	}
-	old := ""
-	if active >= 0 {
-		old = keys[active].ID
-	}
-	switch {
-	case pending >= 0 && (active < 0 || !now.Before(keys[pending].ActivateAt)):
-		// Its time has come, or there is no active key at all (after
-		// "keys retire" of the active key): it takes over now.
-		if active >= 0 {
-			retire(active)
-		}
-		promote(pending)
-		active, pending = pending, -1
-		for i, k := range keys {
-			if mine(i) && k.State == keyward.KeyPending && i != active {
-				pending = i
-				break
-			}
-		}
-		p.events = append(p.events, event("key_rotated", purpose,
-			slog.String("kid", keys[active].ID), slog.String("previous_kid", old), slog.String("alg", keys[active].Algorithm)))
-	case active < 0:
-		// The first key of a purpose signs at once: on an empty store no
-		// verifier can have cached a set without it, and otherwise (the
-		// first ID-token key of an existing issuer) verifiers refetch the
-		// set on its unknown kid.
-		if fresh == nil {
-			p.need = append(p.need, purpose)
-			break
-		}
-		k := *fresh
-		k.State = keyward.KeyActive
-		k.ActivateAt = now
-		k.RetireAt = now.Add(m.cfg.RotateEvery)
-		keys = append(keys, k)
-		active = len(keys) - 1
-		p.changed = true
-		p.events = append(p.events, event("key_rotated", purpose,
-			slog.String("kid", k.ID), slog.String("previous_kid", ""), slog.String("alg", k.Algorithm)))
-		fresh = nil
-	}
-	if active >= 0 && pending < 0 {
-		a := &keys[active]
-		if a.RetireAt.IsZero() {
-			a.RetireAt = a.ActivateAt.Add(m.cfg.RotateEvery)
-			p.changed = true
-		}
-		if !now.Before(a.RetireAt.Add(-m.cfg.PrePublish)) {
-			if fresh == nil {
-				p.need = append(p.need, purpose)
-			} else {
-				// The successor signs no earlier than PrePublish from
-				// now; the active key signs until then, even past its
-				// scheduled retirement (after downtime, say).
-				k := *fresh
-				k.State = keyward.KeyPending
-				k.ActivateAt = maxTime(a.RetireAt, now.Add(m.cfg.PrePublish))
-				a.RetireAt = k.ActivateAt
-				keys = append(keys, k)
-				p.changed = true
-				p.events = append(p.events, event("key_published", purpose,
-					slog.String("kid", k.ID), slog.String("alg", k.Algorithm), slog.Time("activate_at", k.ActivateAt)))
-			}
-		}
-	}
-	return keys
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
+	return m.schedule().keepsIDTokenKeys(keys)
 }
 
 // newKey generates (or, with key set, wraps) a private key for alg and
@@ -706,9 +545,9 @@ func (m *KeyManager) newKey(key crypto.Signer, alg jose.Algorithm, purpose keywa
 // stored primary keys are neither published nor used: the static key
 // replaces them.
 func (m *KeyManager) reloadLocked(ctx context.Context, now time.Time) error {
-	keys, err := m.cfg.Store.ListKeys(ctx)
+	keys, err := m.listKeys(ctx)
 	if err != nil {
-		return fmt.Errorf("issuer: listing keys: %w", err)
+		return err
 	}
 	var (
 		pubs        []*jose.JWK
@@ -768,7 +607,45 @@ func (m *KeyManager) reloadLocked(ctx context.Context, now time.Time) error {
 		return err
 	}
 	m.signers = signers
-	return m.publish(signer, idSigner, pubs, primaryAlgs)
+	return m.publish(signer, idSigner, pubs, primaryAlgs, publicHalves(keys))
+}
+
+// publicHalves returns a copy of keys without their sealed private halves.
+func publicHalves(keys []keyward.SigningKey) []keyward.SigningKey {
+	out := make([]keyward.SigningKey, len(keys))
+	for i, k := range keys {
+		k.PrivateKey = nil
+		out[i] = k
+	}
+	return out
+}
+
+// listKeys reads the stored keys and records the outcome for
+// [KeyManager.Keys].
+func (m *KeyManager) listKeys(ctx context.Context) ([]keyward.SigningKey, error) {
+	keys, err := m.cfg.Store.ListKeys(ctx)
+	if err != nil {
+		err = fmt.Errorf("issuer: listing keys: %w", err)
+		m.listErr.Store(&err)
+		return nil, err
+	}
+	m.listErr.Store(nil)
+	return keys, nil
+}
+
+// Keys returns the stored keys as the manager read them at its last check
+// (every CheckEvery while Run runs), without their private halves, so that
+// gauges and status pages can show the keys' states without a store query
+// and without ever holding key material; the schedule's times in them are
+// as stored. When that last read of the store failed, Keys returns the
+// error, and the keys of the read before. With Static alone (no store) it
+// returns no keys.
+func (m *KeyManager) Keys() ([]keyward.SigningKey, error) {
+	keys := slices.Clone(m.snap.Load().stored)
+	if err := m.listErr.Load(); err != nil {
+		return keys, *err
+	}
+	return keys, nil
 }
 
 // checkMasterKey makes sure the manager's master key opens the stored keys
@@ -787,9 +664,9 @@ func (m *KeyManager) checkMasterKey(keys []keyward.SigningKey) error {
 // storedKeys lists the stored keys and checks that the master key opens
 // them.
 func (m *KeyManager) storedKeys(ctx context.Context) ([]keyward.SigningKey, error) {
-	keys, err := m.cfg.Store.ListKeys(ctx)
+	keys, err := m.listKeys(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("issuer: listing keys: %w", err)
+		return nil, err
 	}
 	return keys, m.checkMasterKey(keys)
 }
@@ -869,39 +746,22 @@ func (m *KeyManager) add(ctx context.Context, key crypto.Signer, alg jose.Algori
 		}
 		added = append(added, idk)
 	}
+	sched := m.schedule()
+	fresh := map[keyward.KeyPurpose]keyward.SigningKey{}
+	for _, n := range added {
+		fresh[n.Purpose] = n
+	}
 	var events []keyEvent
 	err = m.cfg.Store.UpdateKeys(ctx, func(cur []keyward.SigningKey) ([]keyward.SigningKey, error) {
-		events = nil
-		keys := slices.Clone(cur)
+		var actions []keyAction
 		for _, n := range added {
-			if slices.ContainsFunc(keys, func(s keyward.SigningKey) bool { return s.ID == n.ID }) {
+			if slices.ContainsFunc(cur, func(s keyward.SigningKey) bool { return s.ID == n.ID }) {
 				return nil, fmt.Errorf("issuer: key %q is already stored: %w", n.ID, keyward.ErrConflict)
 			}
-			old := ""
-			for i := range keys {
-				if keys[i].Purpose != n.Purpose || keys[i].State != keyward.KeyActive {
-					continue
-				}
-				if immediate {
-					old = keys[i].ID
-					keys[i].State = keyward.KeyRetired
-					keys[i].RetireAt = now
-					keys[i].RemoveAt = m.removeAt(now)
-				} else {
-					keys[i].RetireAt = now.Add(m.cfg.PrePublish)
-				}
-			}
-			if immediate {
-				n.State, n.ActivateAt, n.RetireAt = keyward.KeyActive, now, now.Add(m.cfg.RotateEvery)
-				events = append(events, event("key_rotated", n.Purpose,
-					slog.String("kid", n.ID), slog.String("previous_kid", old), slog.String("alg", n.Algorithm)))
-			} else {
-				n.State, n.ActivateAt = keyward.KeyPending, now.Add(m.cfg.PrePublish)
-				events = append(events, event("key_published", n.Purpose,
-					slog.String("kid", n.ID), slog.String("alg", n.Algorithm), slog.Time("activate_at", n.ActivateAt)))
-			}
-			keys = append(keys, n)
+			actions = append(actions, addPlan(sched, cur, n.Purpose, immediate, now)...)
 		}
+		keys, evs, _ := applyKeyPlan(sched, cur, actions, now, fresh)
+		events = evs
 		return keys, nil
 	})
 	if err != nil {
@@ -935,7 +795,7 @@ func (m *KeyManager) Retire(ctx context.Context, kid string) error {
 	// A successor is generated before the transaction in case it is needed.
 	var fresh *keyward.SigningKey
 	if purpose == keyward.KeyPurposePrimary || m.keepsIDTokenKeys(stored) {
-		k, err := m.newKey(nil, m.algOf(purpose), purpose, now)
+		k, err := m.newKey(nil, m.schedule().algOf(purpose), purpose, now)
 		if err != nil {
 			return err
 		}
@@ -951,26 +811,24 @@ func (m *KeyManager) Retire(ctx context.Context, kid string) error {
 		if keys[i].State == keyward.KeyRetired {
 			return nil, keyward.ErrNoChange
 		}
-		wasActive := keys[i].State == keyward.KeyActive
-		keys[i].State = keyward.KeyRetired
-		keys[i].RetireAt = now
-		keys[i].RemoveAt = m.removeAt(now)
-		events = []keyEvent{event("key_retired", purpose, slog.String("kid", kid))}
+		sched := m.schedule()
+		actions := []keyAction{{kind: keyRetire, purpose: purpose, kid: kid, logged: true}}
 		pending := slices.ContainsFunc(keys, func(k keyward.SigningKey) bool {
 			return k.Purpose == purpose && k.State == keyward.KeyPending
 		})
-		if wasActive && !pending && fresh != nil {
-			n := *fresh
-			n.State, n.ActivateAt, n.RetireAt = keyward.KeyActive, now, now.Add(m.cfg.RotateEvery)
-			keys = append(keys, n)
-			events = append(events, event("key_rotated", purpose,
-				slog.String("kid", n.ID), slog.String("previous_kid", kid), slog.String("alg", n.Algorithm)))
+		if keys[i].State == keyward.KeyActive && !pending && fresh != nil {
+			// No successor waits: a new key takes over at once.
+			actions = append(actions, keyAction{kind: keyCreateActive, purpose: purpose, previous: kid})
+			keys, evs, _ := applyKeyPlan(sched, keys, actions, now, map[keyward.KeyPurpose]keyward.SigningKey{purpose: *fresh})
+			events = evs
 			return keys, nil
 		}
-		// A pending key, if any, takes over in plan.
-		p := m.plan(keys, now, nil)
-		events = append(events, p.events...)
-		return p.keys, nil
+		// A pending key, if any, takes over in the plan; keys the plan
+		// would add are left to the next check.
+		keys, events, _ = applyKeyPlan(sched, keys, actions, now, nil)
+		keys, evs, _ := applyKeyPlan(sched, keys, planKeys(sched, keys, now), now, nil)
+		events = append(events, evs...)
+		return keys, nil
 	})
 	if err != nil {
 		return err

@@ -1,14 +1,18 @@
 package issuer
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/jose"
+	"github.com/keyward/keyward/storage/memory"
 )
 
 // TestKeyLifecycle walks a dozen rotations under a moved clock, restarting
@@ -393,4 +397,136 @@ func jwksIDs(tb testing.TB, km *KeyManager) []string {
 		tb.Fatal(err)
 	}
 	return set.KeyIDs()
+}
+
+// flakyKeyStore fails ListKeys while down is set.
+type flakyKeyStore struct {
+	keyward.Store
+	down atomic.Bool
+}
+
+func (s *flakyKeyStore) ListKeys(ctx context.Context) ([]keyward.SigningKey, error) {
+	if s.down.Load() {
+		return nil, errors.New("database unreachable")
+	}
+	return s.Store.ListKeys(ctx)
+}
+
+// TestKeyManagerKeys checks the in-memory view of the stored keys that the
+// metrics read: the keys of the last check without their private halves,
+// and the error of that check while the store is out of reach.
+func TestKeyManagerKeys(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	store := &flakyKeyStore{Store: memory.New(memory.Config{Now: clk.Now})}
+	km, err := NewKeyManager(KeyManagerConfig{Store: store, Sealer: testSealer(t), Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := km.Keys(); len(keys) != 0 || err != nil {
+		t.Fatalf("Keys before the first step: %v, %v", keys, err)
+	}
+	kid, err := km.Import(t.Context(), testKey(t, "rsa2048.pem"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := km.Keys()
+	if err != nil || len(keys) != 1 || keys[0].ID != kid || keys[0].State != keyward.KeyActive || keys[0].PrivateKey != nil {
+		t.Fatalf("Keys = %+v, %v; want the active imported key without its private half", keys, err)
+	}
+	stored, err := store.Store.ListKeys(t.Context())
+	if err != nil || len(stored) != 1 || len(stored[0].PrivateKey) == 0 {
+		t.Fatalf("Keys cleared the stored private key: %+v, %v", stored, err)
+	}
+	store.down.Store(true)
+	if err := km.Step(t.Context()); err == nil {
+		t.Fatal("Step with the store down succeeded")
+	}
+	if keys, err := km.Keys(); err == nil || len(keys) != 1 {
+		t.Fatalf("Keys with the store down: %v, %v; want the last keys and an error", keys, err)
+	}
+	store.down.Store(false)
+	if err := km.Step(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := km.Keys(); err != nil || len(keys) != 1 {
+		t.Fatalf("Keys after recovery: %v, %v", keys, err)
+	}
+}
+
+// TestKeyManagerRun runs the check loop on the bubble's fake clock: a
+// check that fails is logged as key_check_failed and Run goes on, the next
+// check recovers, the schedule is applied (a successor published before
+// the active key's retirement), and Run returns nil, only once its context
+// ends. With a static key alone, Run just waits for its context.
+func TestKeyManagerRun(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		store := &flakyKeyStore{Store: memory.New(memory.Config{})}
+		var logs syncBuffer
+		km, err := NewKeyManager(KeyManagerConfig{Store: store, Sealer: testSealer(t), RotateEvery: time.Hour,
+			Logger: jsonLogger(&logs)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := km.Import(t.Context(), testKey(t, "rsa2048.pem"), true); err != nil {
+			t.Fatal(err)
+		}
+		check := km.Config().CheckEvery
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- km.Run(ctx) }()
+
+		store.down.Store(true)
+		time.Sleep(check)
+		synctest.Wait()
+		if _, err := km.Keys(); err == nil || !strings.Contains(logs.String(), `"msg":"key_check_failed"`) {
+			t.Fatalf("a failed check: Keys error %v, log %s", err, logs.String())
+		}
+		store.down.Store(false)
+		time.Sleep(check)
+		synctest.Wait()
+		if _, err := km.Keys(); err != nil {
+			t.Fatalf("the next check did not recover: %v", err)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("Run returned before its context ended: %v", err)
+		default:
+		}
+		// The successor is published pre-publish before the retirement.
+		time.Sleep(time.Hour - km.Config().PrePublish)
+		synctest.Wait()
+		keys, err := km.Keys()
+		if err != nil || len(keys) != 2 || keys[1].State != keyward.KeyPending {
+			t.Fatalf("keys near the retirement: %+v, %v; want the active key and a pending one", keys, err)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run after cancel: %v, want nil", err)
+		}
+	})
+	t.Run("static", func(t *testing.T) {
+		t.Parallel()
+		synctest.Test(t, func(t *testing.T) {
+			km, err := NewKeyManager(KeyManagerConfig{Static: testKey(t, "rsa2048.pem")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error, 1)
+			go func() { done <- km.Run(ctx) }()
+			time.Sleep(24 * time.Hour)
+			synctest.Wait()
+			select {
+			case err := <-done:
+				t.Fatalf("Run returned before its context ended: %v", err)
+			default:
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run after cancel: %v, want nil", err)
+			}
+		})
+	})
 }

@@ -197,7 +197,7 @@ func TestGateCommand(t *testing.T) {
 	if code := stop(); code != 0 {
 		t.Fatalf("exit code %d after SIGINT-like shutdown: %s", code, logs)
 	}
-	if !strings.Contains(logs.String(), "shutting down") {
+	if !strings.Contains(logs.String(), "shutting_down") {
 		t.Fatal("no shutdown log")
 	}
 }

@@ -2,16 +2,24 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/metrics"
+	"github.com/keyward/keyward/issuer"
+	"github.com/keyward/keyward/storage/memory"
 )
 
 // scrape returns the metrics page at u.
@@ -301,5 +309,63 @@ func TestServeRejectsBadLogFormat(t *testing.T) {
 	code := a.run(t.Context(), []string{"serve", "--data", t.TempDir(), "--log-format", "yaml"})
 	if code == 0 || !strings.Contains(stderr.String(), "--log-format") {
 		t.Fatalf("exit %d, stderr %q", code, stderr.String())
+	}
+}
+
+// countingKeyStore counts the calls to ListKeys.
+type countingKeyStore struct {
+	keyward.Store
+	lists atomic.Int64
+}
+
+func (s *countingKeyStore) ListKeys(ctx context.Context) ([]keyward.SigningKey, error) {
+	s.lists.Add(1)
+	return s.Store.ListKeys(ctx)
+}
+
+// TestServeMetricsScrapeSkipsStore checks that a scrape of serve's
+// /metrics reports the keys from the key manager's memory: no store query,
+// so no load of the sealed private keys, however often it is scraped.
+func TestServeMetricsScrapeSkipsStore(t *testing.T) {
+	t.Parallel()
+	store := &countingKeyStore{Store: memory.New(memory.Config{})}
+	sealer, err := issuer.NewSealer(bytes.Repeat([]byte{7}, issuer.MasterKeySize), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	km, err := issuer.NewKeyManager(issuer.KeyManagerConfig{Store: store, Sealer: sealer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := readSigningKey(testKey("rsa2048.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid, err := km.Import(t.Context(), key, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := km.Step(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	reg, _, _, err := serveMetrics(km)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(metrics.Handler(reg))
+	defer srv.Close()
+	before := store.lists.Load()
+	var page string
+	for range 5 {
+		page = scrape(t, srv.URL)
+	}
+	if n := store.lists.Load() - before; n != 0 {
+		t.Errorf("5 scrapes listed the stored keys %d times, want 0", n)
+	}
+	if got := metricValue(t, page, `keyward_signing_key_state{alg="RS256",kid="`+kid+`",purpose="primary",state="active"}`); got != 1 {
+		t.Errorf("active key state = %v, want 1", got)
+	}
+	if got := metricValue(t, page, "keyward_signing_keys_list_error"); got != 0 {
+		t.Errorf("keyward_signing_keys_list_error = %v, want 0", got)
 	}
 }

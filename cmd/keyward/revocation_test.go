@@ -239,7 +239,7 @@ func TestSweepPrunesUserCutoffs(t *testing.T) {
 	ri := startRevocationIssuer(t)
 	const accessTTL = 15 * time.Minute
 	now := time.Now()
-	horizon := now.Add(-(accessTTL + cutoffMargin))
+	horizon := now.Add(-(accessTTL + issuer.CutoffMargin))
 	cutoffs := []keyward.UserRevocation{
 		{UserID: "u-old", Before: horizon.Add(-time.Minute)},
 		{UserID: "u-margin", Before: horizon.Add(time.Minute)}, // its tokens may still be within a verifier's leeway
@@ -272,7 +272,11 @@ func TestSweepPrunesUserCutoffs(t *testing.T) {
 
 	var logs syncBuf
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	if err := sweepOnce(t.Context(), ri.store, now, accessTTL, logger); err != nil {
+	sw, err := issuer.NewSweeper(issuer.SweeperConfig{Store: ri.store, AccessTTL: accessTTL, Logger: logger, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sw.Sweep(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if got := feedUsers(); !slices.Equal(got, []string{"u-margin", "u-recent"}) {

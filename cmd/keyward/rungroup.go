@@ -70,7 +70,7 @@ func (r *runGroup) serve(name string, srv *http.Server, ln net.Listener) {
 		case <-served:
 			return nil // Serve failed: its goroutine reports it
 		}
-		r.logger.Info("shutting down", slog.String("server", name))
+		r.logger.Info("shutting_down", slog.String("server", name))
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 		defer cancel()
 		if err := srv.Shutdown(shutdownCtx); err != nil {

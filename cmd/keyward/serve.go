@@ -15,8 +15,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward"
@@ -230,8 +232,13 @@ type serveOptions struct {
 	log        logFlags
 
 	allowPrivateJWKSURLs bool
+	// metricsListen, when set, serves /metrics on its own listener
+	// instead of the issuer's.
+	metricsListen string
 
 	printConfig bool
+	// loops are more members of the run group, for tests.
+	loops []namedLoop
 }
 
 // newServeCmd returns "keyward serve", the authorization server.
@@ -246,7 +253,12 @@ On the first start with an empty store it creates the user "admin" with a
 random password, prints it once ("admin password: ...") and writes it to
 <data>/admin-password (mode 0600). Private signing keys are encrypted with the
 master key from KEYWARD_MASTER_KEY or <data>/master.key (created on first start).
-First-party /login tokens carry the audience of --audience ("api" by default).`,
+First-party /login tokens carry the audience of --audience ("api" by default).
+
+It binds --listen (and --metrics-listen) before anything else, so a busy
+address fails at once, before anything is created; requests wait until the
+admin password file exists. GET /metrics is served on --listen, or only on
+--metrics-listen when that is set (keep it off a public listener).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.printConfig {
@@ -257,6 +269,7 @@ First-party /login tokens carry the audience of --audience ("api" by default).`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.listen, "listen", "127.0.0.1:4000", "address to listen on")
+	f.StringVar(&o.metricsListen, "metrics-listen", "", "serve GET /metrics on this address instead of on --listen (e.g. 127.0.0.1:9464)")
 	f.StringVar(&o.issuer, "issuer", "http://localhost:4000", "issuer URL: the iss claim and the base of the metadata URLs")
 	o.store.register(cmd)
 	o.keys.register(cmd)
@@ -278,6 +291,24 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	if o.issuer == "" || !(strings.HasPrefix(o.issuer, "http://") || strings.HasPrefix(o.issuer, "https://")) {
 		return cli.Usagef("--issuer %q: want an http(s) URL such as https://auth.example.com", o.issuer)
 	}
+	// Bind before anything else: a busy address fails at once, before the
+	// data directory, the admin password or a key is made. Connections
+	// that arrive while the store is opened and the admin user created
+	// wait in the listen backlog until the server answers, so that
+	// <data>/admin-password exists before the first request is answered.
+	ln, err := listen("--listen", o.listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	var metricsLn net.Listener
+	if o.metricsListen != "" {
+		if metricsLn, err = listen("--metrics-listen", o.metricsListen); err != nil {
+			return err
+		}
+		defer metricsLn.Close()
+	}
+
 	if err := o.store.ensureDataDir(); err != nil {
 		return err
 	}
@@ -285,6 +316,8 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
+	// Deferred first, so run last: the store closes only once every member
+	// of the run group below has returned.
 	defer store.Close()
 
 	var (
@@ -319,16 +352,12 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	if err := km.Step(ctx); err != nil {
 		return err
 	}
-	reg := metrics.NewRegistry()
-	issuerMetrics, err := metrics.NewIssuer(reg)
+	sweeper, err := issuer.NewSweeper(issuer.SweeperConfig{Store: store, AccessTTL: o.keys.accessTTL, Logger: logger})
 	if err != nil {
 		return err
 	}
-	httpMetrics, err := metrics.NewHTTP(reg, "issuer")
+	reg, issuerMetrics, httpMetrics, err := serveMetrics(km)
 	if err != nil {
-		return err
-	}
-	if err := metrics.RegisterKeys(reg, store.ListKeys, nil); err != nil {
 		return err
 	}
 	// Clients registered with a JWKS URL for private_key_jwt.
@@ -352,14 +381,18 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
-	// /metrics shares the listener with the issuer's endpoints.
 	handler := http.NewServeMux()
-	handler.Handle("GET /metrics", metrics.Handler(reg))
 	handler.Handle("/", api)
-
-	ln, err := net.Listen("tcp", o.listen)
-	if err != nil {
-		return fmt.Errorf("--listen %s: %w", o.listen, err)
+	rg := newRunGroup(ctx, logger)
+	if metricsLn == nil {
+		// /metrics shares the listener with the issuer's endpoints.
+		handler.Handle("GET /metrics", metrics.Handler(reg))
+	} else {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metrics.Handler(reg))
+		msrv := server.NewHTTPServer(o.metricsListen, mux, logger)
+		msrv.BaseContext = func(net.Listener) context.Context { return ctx }
+		rg.serve("metrics", msrv, metricsLn)
 	}
 	srv := server.NewHTTPServer(o.listen, handler, logger)
 	srv.BaseContext = func(net.Listener) context.Context { return ctx }
@@ -368,20 +401,64 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	for _, a := range km.IDTokenAlgorithms() {
 		idAlgs = append(idAlgs, string(a))
 	}
-	logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("issuer", o.issuer),
+	attrs := []any{slog.String("addr", ln.Addr().String()), slog.String("issuer", o.issuer),
 		slog.String("audience", o.audience), slog.String("kid", signer.KeyID()), slog.String("alg", string(signer.Algorithm())),
-		slog.String("id_token_algs", strings.Join(idAlgs, ",")), slog.Bool("static_key", km.Static()))
+		slog.String("id_token_algs", strings.Join(idAlgs, ",")), slog.Bool("static_key", km.Static())}
+	if metricsLn != nil {
+		attrs = append(attrs, slog.String("metrics_addr", metricsLn.Addr().String()))
+	}
+	logger.Info("listening", attrs...)
 
-	bg, cancelBG := context.WithCancel(ctx)
-	defer cancelBG()
-	go func() { _ = km.Run(bg) }()
-	go sweep(bg, store, o.keys.accessTTL, logger)
-
-	rg := newRunGroup(ctx, logger)
+	rg.loop("key_manager", km.Run)
+	rg.loop("sweeper", sweeper.Run)
+	for _, l := range o.loops {
+		rg.loop(l.name, l.run)
+	}
 	rg.serve("issuer", srv, ln)
 	err = rg.wait()
 	logger.Info("stopped")
 	return err
+}
+
+// namedLoop is a background loop of serve with the name its failure is
+// logged under.
+type namedLoop struct {
+	name string
+	run  func(context.Context) error
+}
+
+// listen binds addr for flag; an address in use names the flag that
+// changes it.
+func listen(flag, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err == nil {
+		return ln, nil
+	}
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("%s %s: address already in use: stop what listens there or choose another address with %s", flag, addr, flag)
+	}
+	return nil, fmt.Errorf("%s %s: %w", flag, addr, err)
+}
+
+// serveMetrics builds serve's registry: the issuer's counters, the HTTP
+// latency histogram, and the key gauges, fed from the key manager's
+// in-memory view of the keys so that a scrape never queries the store (nor
+// loads the sealed private keys).
+func serveMetrics(km *issuer.KeyManager) (*prometheus.Registry, *metrics.Issuer, *metrics.HTTP, error) {
+	reg := metrics.NewRegistry()
+	issuerMetrics, err := metrics.NewIssuer(reg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	httpMetrics, err := metrics.NewHTTP(reg, "issuer")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	keys := func(context.Context) ([]keyward.SigningKey, error) { return km.Keys() }
+	if err := metrics.RegisterKeys(reg, keys, nil); err != nil {
+		return nil, nil, nil, err
+	}
+	return reg, issuerMetrics, httpMetrics, nil
 }
 
 // bootstrapAdmin creates the admin user of an empty store, prints its
@@ -398,47 +475,4 @@ func bootstrapAdmin(ctx context.Context, stdout io.Writer, store keyward.UserSto
 	}
 	_, err = fmt.Fprintf(stdout, "admin password: %s\n(also written to %s)\n", password, path)
 	return err
-}
-
-// cutoffMargin is how long, beyond the access-token lifetime, a user cutoff
-// stays in the revocation feed. A cutoff matters while a token issued before
-// it may still be accepted: until Before + the access-token lifetime + the
-// leeway the verifier applies to exp. The margin covers that leeway (30 s by
-// default, configurable with --leeway), clock skew between the issuer and
-// the verifiers, and an --access-ttl shortened by up to a day at a restart:
-// tokens issued before it keep the longer lifetime they were issued with.
-const cutoffMargin = 24 * time.Hour
-
-// sweep runs [sweepOnce] every hour.
-func sweep(ctx context.Context, store keyward.Store, accessTTL time.Duration, logger *slog.Logger) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		_ = sweepOnce(ctx, store, time.Now(), accessTTL, logger)
-	}
-}
-
-// sweepOnce deletes the refresh tokens, codes, sessions and revocations
-// expired at now, and the user cutoffs older than accessTTL + cutoffMargin,
-// and logs how many of each. A failure is logged and returned.
-func sweepOnce(ctx context.Context, store keyward.Store, now time.Time, accessTTL time.Duration, logger *slog.Logger) error {
-	n1, err1 := store.DeleteExpiredRefreshTokens(ctx, now)
-	n2, err2 := store.DeleteExpiredRevocations(ctx, now)
-	n3, err3 := store.DeleteExpiredAuthCodes(ctx, now)
-	n4, err4 := store.DeleteExpiredSessions(ctx, now)
-	n5, err5 := store.DeleteUserRevocations(ctx, now.Add(-(accessTTL + cutoffMargin)))
-	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
-		if ctx.Err() == nil {
-			logger.ErrorContext(ctx, "sweep_failed", slog.String("error", err.Error()))
-		}
-		return err
-	}
-	logger.DebugContext(ctx, "sweep", slog.Int("refresh_tokens", n1), slog.Int("revocations", n2),
-		slog.Int("auth_codes", n3), slog.Int("sessions", n4), slog.Int("user_revocations", n5))
-	return nil
 }

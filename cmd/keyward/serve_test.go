@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"io"
+	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -335,4 +338,160 @@ func readKeys(t *testing.T, path string) []keyward.SigningKey {
 		t.Fatal(err)
 	}
 	return keys
+}
+
+// TestServeBusyAddress checks that serve binds before it initialises: with
+// the address of --listen or --metrics-listen taken, it fails at once with
+// an error naming the flag, and creates no data directory, prints no admin
+// password and generates no key.
+func TestServeBusyAddress(t *testing.T) {
+	t.Parallel()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { busy.Close() }) // the subtests run after this function returns
+	tests := []struct {
+		name string
+		args []string
+		flag string
+	}{
+		{name: "listen", args: []string{"--listen", busy.Addr().String()}, flag: "--listen"},
+		{name: "metrics-listen", args: []string{"--listen", "127.0.0.1:0", "--metrics-listen", busy.Addr().String()}, flag: "--metrics-listen"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			data := filepath.Join(t.TempDir(), "data")
+			var stdout, stderr bytes.Buffer
+			a := &app{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr,
+				lookupEnv: func(string) (string, bool) { return "", false }, now: time.Now}
+			code := a.run(t.Context(), append([]string{"serve", "--data", data}, tt.args...))
+			if code != 1 {
+				t.Errorf("exit code %d, want 1", code)
+			}
+			if msg := stderr.String(); !strings.Contains(msg, tt.flag+" "+busy.Addr().String()+": address already in use") {
+				t.Errorf("stderr %q does not name %s and the address in use", msg, tt.flag)
+			}
+			if _, err := os.Stat(data); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the data directory was created (%v)", err)
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("stdout %q, want nothing", stdout.String())
+			}
+		})
+	}
+}
+
+// testServeOptions returns the options of a serve on 127.0.0.1:0 with the
+// static RS256 test key (no key generation, no master key) and a data
+// directory of its own.
+func testServeOptions(t *testing.T) *serveOptions {
+	t.Helper()
+	return &serveOptions{
+		store:      storeFlags{data: filepath.Join(t.TempDir(), "data"), lookupEnv: func(string) (string, bool) { return "", false }},
+		keys:       keyFlags{alg: "RS256", accessTTL: 15 * time.Minute, rotateEvery: 720 * time.Hour},
+		listen:     "127.0.0.1:0",
+		issuer:     "http://localhost:4000",
+		refreshTTL: time.Hour,
+		signingKey: testKey("rsa2048.pem"),
+		audience:   issuer.DefaultAudience,
+		log:        logFlags{format: "text", level: "info"},
+	}
+}
+
+// TestServeLoopFailure checks that a background loop that fails ends serve:
+// runServe returns the loop's error, after logging loop_failed, and the
+// servers stop.
+func TestServeLoopFailure(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		run     func(ctx context.Context) error
+		wantErr string
+	}{
+		{name: "error", run: func(context.Context) error { return errors.New("disk on fire") }, wantErr: "disk on fire"},
+		{name: "early return", run: func(context.Context) error { return nil }, wantErr: "stopped by itself"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var stderr syncBuf
+			a := &app{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &stderr,
+				lookupEnv: func(string) (string, bool) { return "", false }, now: time.Now}
+			o := testServeOptions(t)
+			o.loops = []namedLoop{{name: "doomed", run: tt.run}}
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			err := runServe(ctx, a, o)
+			if ctx.Err() != nil {
+				t.Fatal("serve did not stop when its loop failed")
+			}
+			if err == nil || !strings.Contains(err.Error(), "doomed") || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("runServe: %v, want the loop's failure", err)
+			}
+			logs := stderr.String()
+			for _, want := range []string{"msg=loop_failed loop=doomed", "msg=stopped"} {
+				if !strings.Contains(logs, want) {
+					t.Errorf("log lacks %q:\n%s", want, logs)
+				}
+			}
+		})
+	}
+}
+
+// TestServeRunsItsLoops checks that serve runs the key manager and the
+// sweeper in its run group and stops them, and itself, cleanly when its
+// context ends.
+func TestServeRunsItsLoops(t *testing.T) {
+	t.Parallel()
+	var stderr syncBuf
+	a := &app{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &stderr,
+		lookupEnv: func(string) (string, bool) { return "", false }, now: time.Now}
+	o := testServeOptions(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	started := make(chan struct{})
+	o.loops = []namedLoop{{name: "probe", run: func(ctx context.Context) error {
+		close(started)
+		<-ctx.Done()
+		return nil
+	}}}
+	done := make(chan error, 1)
+	go func() { done <- runServe(ctx, a, o) }()
+	select {
+	case <-started:
+	case err := <-done:
+		t.Fatalf("serve ended before its loops ran: %v\n%s", err, stderr.String())
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("runServe after cancel: %v\n%s", err, stderr.String())
+	}
+	if strings.Contains(stderr.String(), "loop_failed") {
+		t.Errorf("a loop failed on a clean stop:\n%s", stderr.String())
+	}
+}
+
+var metricsAddrRE = regexp.MustCompile(`metrics_addr=(127\.0\.0\.1:\d+)`)
+
+// TestServeMetricsListen checks --metrics-listen: /metrics is served on
+// its own address, with the key gauges, and no longer on --listen.
+func TestServeMetricsListen(t *testing.T) {
+	t.Parallel()
+	p := startServe(t, nil, "--data", filepath.Join(t.TempDir(), "data"), "--signing-key", testKey("rsa2048.pem"),
+		"--metrics-listen", "127.0.0.1:0")
+	m := metricsAddrRE.FindStringSubmatch(p.stderr.String())
+	if m == nil {
+		t.Fatalf("no metrics_addr in the listening line:\n%s", p.stderr.String())
+	}
+	page := scrape(t, "http://"+m[1]+"/metrics")
+	if got := metricValue(t, page, "keyward_signing_keys_list_error"); got != 0 {
+		t.Errorf("keyward_signing_keys_list_error = %v", got)
+	}
+	if code, _, _ := httpGet(t, p.url("/metrics"), ""); code != http.StatusNotFound {
+		t.Errorf("GET /metrics on --listen: %d, want 404", code)
+	}
+	if code, _, _ := httpGet(t, p.url("/.well-known/jwks.json"), ""); code != http.StatusOK {
+		t.Errorf("GET /.well-known/jwks.json: %d", code)
+	}
 }

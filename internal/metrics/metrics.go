@@ -327,7 +327,9 @@ type keyCollector struct {
 // state} (1 for each key) and
 // keyward_signing_key_next_transition_seconds{kid, purpose, state} (seconds
 // until the key is activated, retired or removed from the JWKS), read from
-// list at each scrape; list is typically the store's ListKeys. purpose is
+// list at each scrape. list runs on every scrape, of an endpoint anyone who
+// reaches it may call, so it should answer from memory (serve passes the
+// key manager's Keys) rather than query the store. purpose is
 // "primary" or "id_token" ([keyward.KeyPurpose]), so that alerts can look
 // at each purpose's keys apart: each has its own active key and its own
 // successors.
@@ -344,7 +346,7 @@ func RegisterKeys(reg prometheus.Registerer, list func(ctx context.Context) ([]k
 			"Seconds until the key's next scheduled transition: activation (pending), retirement (active) or removal from the JWKS (retired). Negative when overdue; absent when none is scheduled.",
 			[]string{"kid", "purpose", "state"}, nil),
 		errs: prometheus.NewDesc(Namespace+"_signing_keys_list_error",
-			"1 when the keys could not be read from the store at this scrape, else 0.", nil, nil),
+			"1 when the keys could not be read at this scrape (for the issuer: its last read of the keys from the store failed), else 0.", nil, nil),
 	})
 }
 
