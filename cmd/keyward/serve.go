@@ -374,6 +374,10 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
+	// Usernames stored by an earlier version take their normalised form.
+	if err := normalizeUsernames(ctx, store, logger); err != nil {
+		return err
+	}
 	if err := bootstrapAdmin(ctx, a.stdout, store, o.store.data); err != nil {
 		return err
 	}
