@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/httpx"
 	"github.com/keyward/keyward/jose"
 )
 
@@ -181,22 +182,8 @@ type TokenResponse struct {
 	IDToken string `json:"id_token,omitempty"`
 }
 
-// requestIDKey is the context key of the request ID.
-type requestIDKey struct{}
-
-// WithRequestID returns ctx carrying the request ID that audit lines show.
-func WithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey{}, id)
-}
-
-// RequestID returns the request ID carried by ctx, or "".
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
-}
-
 func (i *Issuer) audit(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
-	i.log.LogAttrs(ctx, level, msg, append([]slog.Attr{slog.String("request_id", RequestID(ctx))}, attrs...)...)
+	i.log.LogAttrs(ctx, level, msg, append([]slog.Attr{slog.String("request_id", httpx.RequestIDFromContext(ctx))}, attrs...)...)
 }
 
 // internal wraps an unexpected failure as server_error.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/httpx"
 	"github.com/keyward/keyward/issuer"
 )
 
@@ -84,7 +85,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, t *tem
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, data); err != nil {
 		s.log.LogAttrs(r.Context(), slog.LevelError, "template_failed",
-			slog.String("request_id", issuer.RequestID(r.Context())), slog.String("error", err.Error()))
+			slog.String("request_id", httpx.RequestIDFromContext(r.Context())), slog.String("error", err.Error()))
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
@@ -101,7 +102,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, t *tem
 // errorPage answers an authorization request that cannot be redirected.
 func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, code int, msg string, err error) {
 	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request_failed",
-		slog.String("request_id", issuer.RequestID(r.Context())),
+		slog.String("request_id", httpx.RequestIDFromContext(r.Context())),
 		slog.String("method", r.Method), slog.String("path", r.URL.Path),
 		slog.Int("status", code), slog.String("error", err.Error()))
 	s.render(w, r, code, s.pages.message, messagePage{Title: "Sign-in error", CSS: s.pages.css, Message: msg})
@@ -151,11 +152,32 @@ func parseMaxAge(v string) (d time.Duration, ok bool, err error) {
 
 // authorize handles GET and POST /authorize (RFC 6749 §4.1.1, OIDC Core
 // §3.1.2): a POST is either the login form or a form-encoded authorization
-// request.
+// request. While the store is unreachable the browser gets a 503 page with
+// Retry-After, at any step of the flow: reloading it retries.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) error {
+	return s.unavailablePage(w, r, s.authorizeFlow(w, r))
+}
+
+// unavailablePage answers err with an HTML 503 page and Retry-After when it
+// is [keyward.ErrUnavailable] and returns nil, for the pages a browser
+// shows; it returns any other err as it is.
+func (s *Server) unavailablePage(w http.ResponseWriter, r *http.Request, err error) error {
+	if !errors.Is(err, keyward.ErrUnavailable) {
+		return err
+	}
+	a := answerFor(err)
+	a.setHeaders(w.Header())
+	s.logFailure(r, a.status, err)
+	s.render(w, r, a.status, s.pages.message, messagePage{Title: "Temporarily unavailable", CSS: s.pages.css,
+		Message: "The sign-in service is temporarily unavailable. Try again in a moment."})
+	return nil
+}
+
+// authorizeFlow is [Server.authorize] but for the unavailable store.
+func (s *Server) authorizeFlow(w http.ResponseWriter, r *http.Request) error {
 	var f form
 	if r.Method == http.MethodPost {
-		_, body, err := s.readBody(w, r, mediaForm)
+		_, body, err := s.readBody(w, r, false)
 		if err != nil {
 			return err
 		}
@@ -209,11 +231,11 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) error {
 	}
 	fail := func(err error) error {
 		var oe *issuer.Error
-		if !errors.As(err, &oe) {
+		if !errors.As(err, &oe) || errors.Is(err, keyward.ErrUnavailable) {
 			return err
 		}
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "authorize_refused",
-			slog.String("request_id", issuer.RequestID(r.Context())), slog.String("client_id", client.ID),
+			slog.String("request_id", httpx.RequestIDFromContext(r.Context())), slog.String("client_id", client.ID),
 			slog.String("error", oe.Code))
 		return redirect(url.Values{"error": {oe.Code}, "error_description": {oe.Description}})
 	}
@@ -329,11 +351,12 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) error {
 }
 
 // logout handles GET and POST /logout: it ends the issuer session and
-// revokes the refresh tokens issued in it.
+// revokes the refresh tokens issued in it. While the store is unreachable
+// it answers a 503 page with Retry-After and the session goes on.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	if c, err := r.Cookie(sessionCookie); err == nil {
 		if err := s.iss.EndSession(r.Context(), c.Value); err != nil {
-			return err
+			return s.unavailablePage(w, r, err)
 		}
 	}
 	s.setCookie(w, sessionCookie, "", -1, http.SameSiteLaxMode)

@@ -3,9 +3,13 @@
 // discovery metadata and health checks, on the standard [http.ServeMux].
 //
 // Every handler returns an error through one adapter that answers it as RFC
-// 6749 §5.2 JSON ({"error":"...","error_description":"..."}) with the status
-// the error code calls for, and logs it with the request ID. Request bodies
-// are capped; token responses carry Cache-Control: no-store.
+// 6749 §5.2 JSON ({"error":"...","error_description":"..."}) and logs it with
+// the request ID. One table decides the answer to every error: the issuer's
+// OAuth errors ([issuer.Error]) by their code, the domain errors
+// ([keyward.Error]) by their category, and a store that cannot reach its
+// database ([keyward.ErrUnavailable]) as 503 temporarily_unavailable with
+// Retry-After, so that clients retry. Request bodies are capped; token
+// responses carry Cache-Control: no-store.
 package server
 
 import (
@@ -34,6 +38,11 @@ type Config struct {
 	Issuer *issuer.Issuer
 	// Store is pinged by /readyz. Required.
 	Store Pinger
+	// Revocations, when set, is what GET /revocations publishes: the
+	// revocation feed that verifiers poll to refuse revoked access tokens
+	// before they expire. Nil means no feed (404): verifiers then learn of
+	// no revocation, so an issuer with a store passes the store here.
+	Revocations RevocationLister
 	// Logger receives one line per failed request. Nil means none.
 	Logger *slog.Logger
 	// MaxBodyBytes caps request bodies. Zero means 64 KiB.
@@ -101,11 +110,11 @@ func New(cfg Config) (*Server, error) {
 	} {
 		s.route(path, func(w http.ResponseWriter, r *http.Request) error {
 			w.Header().Set("Allow", allow)
-			return &httpError{status: http.StatusMethodNotAllowed, code: issuer.CodeInvalidRequest, desc: "method not allowed"}
+			return errMethod
 		})
 	}
 	s.route("/", func(w http.ResponseWriter, r *http.Request) error {
-		return &httpError{status: http.StatusNotFound, code: "not_found", desc: "no such endpoint"}
+		return errNoRoute
 	})
 	return s, nil
 }
@@ -116,7 +125,7 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := httpx.RequestID(r)
 	w.Header().Set("X-Request-Id", id)
-	s.mux.ServeHTTP(w, r.WithContext(issuer.WithRequestID(r.Context(), id)))
+	s.mux.ServeHTTP(w, r.WithContext(httpx.WithRequestID(r.Context(), id)))
 }
 
 // handlerFunc is a handler that reports failure by returning an error.
@@ -131,67 +140,33 @@ func (s *Server) route(pattern string, h handlerFunc) {
 	}))
 }
 
-// httpError is a failure of the HTTP layer itself (media type, size,
-// method), answered with its own status.
-type httpError struct {
-	status int
-	code   string
-	desc   string
-}
-
-func (e *httpError) Error() string { return e.code + ": " + e.desc }
-
-// status maps an OAuth error code to its HTTP status (RFC 6749 §5.2).
-func status(code string) int {
-	switch code {
-	case issuer.CodeInvalidClient:
-		return http.StatusUnauthorized
-	case issuer.CodeSlowDown:
-		return http.StatusTooManyRequests
-	case issuer.CodeServerError:
-		return http.StatusInternalServerError
-	case issuer.CodeTemporarilyUnavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusBadRequest
-}
-
 // errorBody is the RFC 6749 §5.2 error response.
 type errorBody struct {
 	Error       string `json:"error"`
 	Description string `json:"error_description,omitempty"`
 }
 
-// fail is the one place where errors become responses and log lines.
+// fail is the one place where errors become responses and log lines: the
+// answer comes from [answerFor].
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	body := errorBody{Error: issuer.CodeServerError, Description: "the server could not complete the request"}
-	code := http.StatusInternalServerError
-	var (
-		he *httpError
-		oe *issuer.Error
-	)
-	switch {
-	case errors.As(err, &he):
-		body, code = errorBody{Error: he.code, Description: he.desc}, he.status
-	case errors.As(err, &oe):
-		body, code = errorBody{Error: oe.Code, Description: oe.Description}, status(oe.Code)
-		if oe.Code == issuer.CodeSlowDown && oe.RetryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int((oe.RetryAfter+time.Second-1)/time.Second)))
-		}
-		if oe.Code == issuer.CodeInvalidClient {
-			w.Header().Set("WWW-Authenticate", `Basic realm="keyward", charset="UTF-8"`)
-		}
-	}
+	a := answerFor(err)
+	s.logFailure(r, a.status, err)
+	a.setHeaders(w.Header())
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, a.status, errorBody{Error: a.code, Description: a.desc})
+}
+
+// logFailure logs a failed request: at error level for a 5xx status, else
+// at info level.
+func (s *Server) logFailure(r *http.Request, status int, err error) {
 	level := slog.LevelInfo
-	if code >= 500 {
+	if status >= 500 {
 		level = slog.LevelError
 	}
 	s.log.LogAttrs(r.Context(), level, "request_failed",
-		slog.String("request_id", issuer.RequestID(r.Context())),
+		slog.String("request_id", httpx.RequestIDFromContext(r.Context())),
 		slog.String("method", r.Method), slog.String("path", r.URL.Path),
-		slog.Int("status", code), slog.String("error", err.Error()))
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, code, body)
+		slog.Int("status", status), slog.String("error", err.Error()))
 }
 
 // writeJSON writes v as the JSON response with the status.
@@ -222,13 +197,4 @@ func NewHTTPServer(addr string, h http.Handler, logger *slog.Logger) *http.Serve
 		srv.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	}
 	return srv
-}
-
-// errTooLarge is the answer to a body over the cap.
-var errTooLarge = &httpError{status: http.StatusRequestEntityTooLarge, code: issuer.CodeInvalidRequest, desc: "request body too large"}
-
-// unsupportedMedia is the answer to a body of the wrong content type.
-func unsupportedMedia(want string) error {
-	return &httpError{status: http.StatusUnsupportedMediaType, code: issuer.CodeInvalidRequest,
-		desc: fmt.Sprintf("Content-Type must be %s", want)}
 }

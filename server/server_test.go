@@ -71,6 +71,9 @@ type stackOptions struct {
 	// noKeyStore gives the key manager neither store nor sealer: the
 	// static key alone.
 	noKeyStore bool
+	// wrap, when set, wraps the store that the issuer and the server use;
+	// the key manager and stack.store keep the store itself.
+	wrap func(keyward.Store) keyward.Store
 }
 
 // staticKey reads a PKCS #8 private key from jose/testdata/keys.
@@ -157,14 +160,18 @@ func newStack(tb testing.TB, opt stackOptions) *stack {
 			tb.Fatal(err)
 		}
 	}
+	served := store
+	if opt.wrap != nil {
+		served = opt.wrap(store)
+	}
 	iss, err := issuer.New(issuer.Config{
-		Store: store, Keys: km, Issuer: srv.URL, Logger: logger, Throttle: opt.throttle,
+		Store: served, Keys: km, Issuer: srv.URL, Logger: logger, Throttle: opt.throttle,
 		Password: issuer.PasswordParams{Memory: 64, Time: 1, Threads: 1}, Now: opt.now,
 	})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s, err := New(Config{Issuer: iss, Store: store, Logger: logger, MaxBodyBytes: 8 << 10, Now: opt.now})
+	s, err := New(Config{Issuer: iss, Store: served, Revocations: served, Logger: logger, MaxBodyBytes: 8 << 10, Now: opt.now})
 	if err != nil {
 		tb.Fatal(err)
 	}
