@@ -239,7 +239,7 @@ func (i *Issuer) checkPassword(ctx context.Context, req LoginRequest, now time.T
 		return keyward.User{}, oauthError(CodeInvalidRequest, "username or password too long", nil)
 	}
 	addr := hostOf(req.RemoteAddr)
-	if !i.cfg.Throttle.Disabled {
+	if !i.cfg.Throttle.InsecureDisableThrottle {
 		wait := max(i.byAddress.take(addr, now), i.byAccount.take(strings.ToLower(req.Username), now))
 		if wait > 0 {
 			i.audit(ctx, slog.LevelWarn, "login_failed", slog.String("username", req.Username),

@@ -28,9 +28,10 @@ const CodeTTL = 60 * time.Second
 // sign-on.
 const SessionTTL = 8 * time.Hour
 
-// OIDCScopes are the OpenID Connect scopes every client with the
-// authorization_code grant may request, in addition to its own.
-var OIDCScopes = []string{"openid", "profile", "email"}
+// OIDCScopes returns the OpenID Connect scopes every client with the
+// authorization_code grant may request, in addition to its own. Each call
+// returns a new slice, so no caller can widen what others grant.
+func OIDCScopes() []string { return []string{"openid", "profile", "email"} }
 
 // Errors of an authorization request that must not be redirected (RFC 6749
 // §4.1.2.1): the user agent is shown an error page instead.
@@ -87,7 +88,7 @@ func (i *Issuer) CheckAuthorize(req AuthorizeRequest) (string, error) {
 	}
 	var granted []string
 	for s := range strings.FieldsSeq(req.Scope) {
-		if !slices.Contains(req.Client.Scopes, s) && !slices.Contains(OIDCScopes, s) {
+		if !slices.Contains(req.Client.Scopes, s) && !slices.Contains(OIDCScopes(), s) {
 			return "", oauthError(CodeInvalidScope, fmt.Sprintf("scope %q is not allowed for this client", truncate(s)), nil)
 		}
 		if !slices.Contains(granted, s) {

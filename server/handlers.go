@@ -334,7 +334,7 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) error {
 		TokenEndpoint:           base + "/token",
 		UserinfoEndpoint:        base + "/userinfo",
 		EndSessionEndpoint:      base + "/logout",
-		ScopesSupported:         issuer.OIDCScopes,
+		ScopesSupported:         issuer.OIDCScopes(),
 		ResponseModes:           []string{"query"},
 		CodeChallengeMethods:    []string{"S256"},
 		IssParameterSupported:   true,
