@@ -8,9 +8,14 @@
 //
 // Times handed to a store are kept with microsecond precision and come back in
 // UTC; a zero time means "not set" and is stored as such. Secrets are never
-// stored in the clear: passwords and client secrets as argon2id PHC strings,
-// refresh tokens, authorization codes and session cookies as SHA-256 hashes,
-// private keys sealed by the issuer before they reach the store.
+// stored in the clear: passwords as argon2id PHC strings, which make guessing
+// a human-chosen password from a stolen database slow; client secrets as
+// "$sha256$" strings, the SHA-256 of the secret, which is enough because
+// the issuer draws every client secret with 256 random bits, beyond any
+// search, so neither a slow hash nor a salt would add anything (client
+// secrets registered as argon2id PHC strings are still accepted); refresh
+// tokens, authorization codes and session cookies, random too, as SHA-256
+// hashes; private keys sealed by the issuer before they reach the store.
 package keyward
 
 import (
@@ -61,9 +66,11 @@ type Client struct {
 	ID string
 	// Name is a display name.
 	Name string
-	// SecretHash is the argon2id PHC string of the client secret, empty for
-	// public clients and for clients authenticating with private_key_jwt. It
-	// is never logged: [Client.LogValue] redacts it.
+	// SecretHash is the stored form of the client secret: "$sha256$" and the
+	// unpadded base64 of the secret's SHA-256 for the 256-bit random secrets
+	// the issuer makes, or an argon2id PHC string. It is empty for public
+	// clients and for clients authenticating with private_key_jwt. It is
+	// never logged: [Client.LogValue] redacts it.
 	SecretHash string
 	// Public clients (RFC 6749 §2.1) have no secret and must use PKCE.
 	Public bool

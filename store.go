@@ -2,6 +2,8 @@ package keyward
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 )
 
@@ -217,6 +219,18 @@ type RevocationStore interface {
 
 // Store is everything the issuer persists. Implementations are safe for
 // concurrent use.
+//
+// When a backend cannot reach its database (the connection is refused,
+// reset or times out, the server is shutting down, or, for an embedded
+// database, its file cannot be locked or read), every method returns an
+// error wrapping [ErrUnavailable], with the driver's error wrapped beside it
+// for the log. The condition is temporary: the store reconnects by itself
+// once the database is back, without being reopened, so the caller answers
+// "try again later" (HTTP 503 with Retry-After) rather than failing for
+// good. A write that fails so was not applied, except when the connection
+// broke while the database was committing it, which no client of a
+// database can tell apart; the one-time values such a write spends (a code,
+// a refresh token) are then spent.
 type Store interface {
 	UserStore
 	ClientStore
@@ -225,8 +239,115 @@ type Store interface {
 	AuthCodeStore
 	SessionStore
 	RevocationStore
-	// Ping reports whether the store is reachable, for readiness checks.
+	// Ping reports whether the store is reachable, for readiness checks; an
+	// unreachable database gives an error wrapping [ErrUnavailable].
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.
 	Close() error
+}
+
+// StoredTime returns t as every store gives it back: truncated to the
+// microsecond, in UTC, without a monotonic clock reading. Backends pass
+// every time they keep or compare through it, so that a value read back
+// equals the value written, on every backend alike.
+func StoredTime(t time.Time) time.Time { return t.Truncate(time.Microsecond).UTC() }
+
+// IgnoreNoChange returns nil when err is or wraps [ErrNoChange], and err
+// otherwise. Stores apply it to the error of an update function
+// ([UserStore.UpdateUser], [KeyStore.UpdateKeys], ...), which returns
+// ErrNoChange to say that nothing is to be written.
+func IgnoreNoChange(err error) error {
+	if errors.Is(err, ErrNoChange) {
+		return nil
+	}
+	return err
+}
+
+// ValidateKeySet checks the key set an update function handed to
+// [KeyStore.UpdateKeys] returned: every key has an ID, a valid state and a
+// valid purpose, and no two keys share an ID, so that a kid names one key
+// and no token is ever signed by a key a verifier cannot tell apart. It
+// returns an error wrapping [ErrInvalid] naming the first offending key.
+func ValidateKeySet(keys []SigningKey) error {
+	seen := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		if k.ID == "" || !k.State.Valid() || !k.Purpose.Valid() {
+			return fmt.Errorf("key %q: empty id, invalid state %q or invalid purpose %q: %w", k.ID, k.State, k.Purpose, ErrInvalid)
+		}
+		if seen[k.ID] {
+			return fmt.Errorf("duplicate key id %q: %w", k.ID, ErrInvalid)
+		}
+		seen[k.ID] = true
+	}
+	return nil
+}
+
+// Validate checks what a new refresh token needs before it is stored: a
+// hash, by which it is found, and a family, which reuse detection revokes as
+// a whole. It returns an error wrapping [ErrInvalid] when either is empty.
+func (r RefreshToken) Validate() error {
+	if len(r.Hash) == 0 || r.FamilyID == "" {
+		return fmt.Errorf("empty hash or family id: %w", ErrInvalid)
+	}
+	return nil
+}
+
+// RotationError returns why r, as stored, cannot be rotated at now, checked
+// in the order of [RefreshTokenStore.RotateRefreshToken]'s contract:
+// [ErrRefreshReused] when it was used before (the caller then revokes its
+// family), [ErrRevoked], then [ErrExpired] when now is at or past ExpiresAt.
+// It returns nil when r can be rotated.
+func (r RefreshToken) RotationError(now time.Time) error {
+	switch {
+	case !r.UsedAt.IsZero():
+		return ErrRefreshReused
+	case !r.RevokedAt.IsZero():
+		return ErrRevoked
+	case !now.Before(r.ExpiresAt):
+		return ErrExpired
+	}
+	return nil
+}
+
+// Successor returns next as it is stored when it replaces r in a rotation at
+// now: it takes r's FamilyID, ExpiresAt, UserID, ClientID and SessionID,
+// whatever next held, so that a rotation can neither move a token to
+// another family, user or client nor extend the family's life; it is unused
+// and not revoked; and its IssuedAt is now when zero.
+func (r RefreshToken) Successor(next RefreshToken, now time.Time) RefreshToken {
+	next.FamilyID, next.ExpiresAt = r.FamilyID, r.ExpiresAt
+	next.UserID, next.ClientID, next.SessionID = r.UserID, r.ClientID, r.SessionID
+	next.UsedAt, next.RevokedAt = time.Time{}, time.Time{}
+	if next.IssuedAt.IsZero() {
+		next.IssuedAt = now
+	}
+	return next
+}
+
+// ConsumeError returns why c, as stored, cannot be exchanged at now, in the
+// order of [AuthCodeStore.ConsumeAuthCode]'s contract: [ErrCodeReused] when
+// it was used before, then [ErrExpired] when now is at or past ExpiresAt. It
+// returns nil when c can be exchanged.
+func (c AuthCode) ConsumeError(now time.Time) error {
+	switch {
+	case !c.UsedAt.IsZero():
+		return ErrCodeReused
+	case !now.Before(c.ExpiresAt):
+		return ErrExpired
+	}
+	return nil
+}
+
+// CheckSessionUpdate checks the result next of an update function given to
+// [SessionStore.UpdateSession] against the stored session old: the update
+// may change the cookie hash, AuthTime and ExpiresAt only, and may not empty
+// the cookie hash, so that an update can neither move a session to another
+// user nor reopen a revoked one. It returns an error wrapping [ErrInvalid]
+// otherwise.
+func CheckSessionUpdate(old, next Session) error {
+	if next.ID != old.ID || next.UserID != old.UserID || !next.CreatedAt.Equal(old.CreatedAt) ||
+		!next.RevokedAt.Equal(old.RevokedAt) || len(next.CookieHash) == 0 {
+		return fmt.Errorf("id, user, creation or revocation changed, or cookie hash empty: %w", ErrInvalid)
+	}
+	return nil
 }

@@ -63,6 +63,7 @@ type Server struct {
 	dir   string
 	data  string
 	pgctl string
+	port  int
 	runAs []string // command prefix running as the postgres user, if needed
 }
 
@@ -127,6 +128,7 @@ func Start(ctx context.Context) (*Server, error) {
 		out, err := s.run(ctx, pgctl, "-D", s.data, "-l", filepath.Join(s.dir, "postgres.log"),
 			"-w", "-t", "60", "-o", "-p "+strconv.Itoa(port), "start")
 		if err == nil {
+			s.port = port
 			s.adminDSN = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
 			if err := s.startWatchdog(); err != nil {
 				return nil, errors.Join(fmt.Errorf("pgtest: watchdog: %w", err), s.Stop())
@@ -231,6 +233,35 @@ func (s *Server) Stop() error {
 	return errors.Join(err, os.RemoveAll(s.dir))
 }
 
+// Halt stops a cluster started by [Start] the way an operator stops it (a
+// fast shutdown: open sessions are ended with SQLSTATE 57P01) and keeps its
+// data, so that [Server.Resume] starts it again. Tests use it to check how a
+// store behaves while its database is unreachable.
+func (s *Server) Halt(ctx context.Context) error {
+	if s.dir == "" {
+		return errors.New("pgtest: Halt needs a cluster started by Start")
+	}
+	if out, err := s.run(ctx, s.pgctl, "-D", s.data, "-m", "fast", "-w", "-t", "60", "stop"); err != nil {
+		return fmt.Errorf("pgtest: pg_ctl stop: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// Resume starts a cluster stopped by [Server.Halt] again, on the same port,
+// and returns once it accepts connections.
+func (s *Server) Resume(ctx context.Context) error {
+	if s.dir == "" {
+		return errors.New("pgtest: Resume needs a cluster started by Start")
+	}
+	out, err := s.run(ctx, s.pgctl, "-D", s.data, "-l", filepath.Join(s.dir, "postgres.log"),
+		"-w", "-t", "60", "-o", "-p "+strconv.Itoa(s.port), "start")
+	if err != nil {
+		log, _ := os.ReadFile(filepath.Join(s.dir, "postgres.log"))
+		return fmt.Errorf("pgtest: pg_ctl start: %w\n%s\n%s", err, out, log)
+	}
+	return nil
+}
+
 // NewDatabase creates an empty database, drops it when the test ends, and
 // returns its DSN.
 func (s *Server) NewDatabase(t testing.TB) string {
@@ -320,14 +351,11 @@ func (sh *sharedServer) stop() error {
 	return err
 }
 
-// DSN returns the DSN of a fresh database on the test binary's server, which
-// it starts on first use, and drops the database when the test ends. Without
-// a server it skips the test, or fails it when KEYWARD_REQUIRE_POSTGRES=1;
-// a server that fails to start fails the test. Test binaries calling DSN must
-// stop the server with [Main].
-func DSN(t testing.TB) string {
+// skipUnavailable skips the test when err says PostgreSQL cannot be started
+// here, or fails it when KEYWARD_REQUIRE_POSTGRES=1; any other error fails
+// it.
+func skipUnavailable(t testing.TB, err error) {
 	t.Helper()
-	srv, err := shared.get()
 	switch {
 	case errors.Is(err, ErrUnavailable) && os.Getenv(EnvRequire) != "1":
 		t.Skipf("%v; set %s to a PostgreSQL DSN or install PostgreSQL (initdb, pg_ctl) to run this test", err, EnvDSN)
@@ -336,6 +364,37 @@ func DSN(t testing.TB) string {
 	case err != nil:
 		t.Fatalf("%v", err)
 	}
+}
+
+// NewServer starts a cluster of the calling test's own, whatever
+// KEYWARD_TEST_POSTGRES_DSN says, and stops it when the test ends: for the
+// tests that stop and start the server under a store ([Server.Halt],
+// [Server.Resume]), which must not disturb the databases of other tests.
+// Without the PostgreSQL binaries it skips the test, or fails it when
+// KEYWARD_REQUIRE_POSTGRES=1.
+func NewServer(t testing.TB) *Server {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv, err := Start(ctx)
+	skipUnavailable(t, err)
+	t.Cleanup(func() {
+		if err := srv.Stop(); err != nil {
+			t.Errorf("%v", err)
+		}
+	})
+	return srv
+}
+
+// DSN returns the DSN of a fresh database on the test binary's server, which
+// it starts on first use, and drops the database when the test ends. Without
+// a server it skips the test, or fails it when KEYWARD_REQUIRE_POSTGRES=1;
+// a server that fails to start fails the test. Test binaries calling DSN must
+// stop the server with [Main].
+func DSN(t testing.TB) string {
+	t.Helper()
+	srv, err := shared.get()
+	skipUnavailable(t, err)
 	return srv.NewDatabase(t)
 }
 

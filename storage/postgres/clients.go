@@ -7,19 +7,17 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/storage/internal/sqlstore"
 )
-
-const clientColumns = `id, name, secret_hash, public, redirect_uris, grant_types, scopes, audience, jwks_url, jwks,
-	id_token_signed_response_alg, created_at`
 
 func scanClient(row pgx.Row) (keyward.Client, error) {
 	var c keyward.Client
-	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Public, jsonb{&c.RedirectURIs}, jsonb{&c.GrantTypes},
-		jsonb{&c.Scopes}, &c.Audience, &c.JWKSURL, bytea{&c.JWKS}, &c.IDTokenSignedResponseAlg, tsz{&c.CreatedAt})
+	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Public, sqlstore.JSON{Dst: &c.RedirectURIs}, sqlstore.JSON{Dst: &c.GrantTypes},
+		sqlstore.JSON{Dst: &c.Scopes}, &c.Audience, &c.JWKSURL, bytea{&c.JWKS}, &c.IDTokenSignedResponseAlg, tsz{&c.CreatedAt})
 	return c, notFound(err)
 }
 
-// clientArgs returns the columns of clientColumns for c.
+// clientArgs returns the columns of sqlstore.ClientColumns for c.
 func clientArgs(c keyward.Client) ([]any, error) {
 	lists := make([]string, 3)
 	for i, l := range [][]string{c.RedirectURIs, c.GrantTypes, c.Scopes} {
@@ -27,12 +25,12 @@ func clientArgs(c keyward.Client) ([]any, error) {
 			l = []string{}
 		}
 		var err error
-		if lists[i], err = encodeJSON(l); err != nil {
+		if lists[i], err = sqlstore.EncodeJSON(l); err != nil {
 			return nil, err
 		}
 	}
 	return []any{c.ID, c.Name, c.SecretHash, c.Public, lists[0], lists[1], lists[2], c.Audience, c.JWKSURL,
-		optBytes(c.JWKS), c.IDTokenSignedResponseAlg, norm(c.CreatedAt)}, nil
+		optBytes(c.JWKS), c.IDTokenSignedResponseAlg, keyward.StoredTime(c.CreatedAt)}, nil
 }
 
 // CreateClient implements [keyward.ClientStore].
@@ -47,7 +45,7 @@ func (s *Store) CreateClient(ctx context.Context, c keyward.Client) error {
 	if err != nil {
 		return fmt.Errorf("create client: %w", err)
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO clients (`+clientColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, args...)
+	_, err = s.db.Exec(ctx, `INSERT INTO clients (`+sqlstore.ClientColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, args...)
 	if isUnique(err) {
 		return fmt.Errorf("create client %q: %w", c.ID, keyward.ErrConflict)
 	}
@@ -59,7 +57,7 @@ func (s *Store) CreateClient(ctx context.Context, c keyward.Client) error {
 
 // GetClient implements [keyward.ClientStore].
 func (s *Store) GetClient(ctx context.Context, id string) (keyward.Client, error) {
-	c, err := scanClient(s.pool.QueryRow(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = $1`, id))
+	c, err := scanClient(s.db.QueryRow(ctx, `SELECT `+sqlstore.ClientColumns+` FROM clients WHERE id = $1`, id))
 	if err != nil {
 		return keyward.Client{}, fmt.Errorf("get client %q: %w", id, err)
 	}
@@ -68,7 +66,7 @@ func (s *Store) GetClient(ctx context.Context, id string) (keyward.Client, error
 
 // ListClients implements [keyward.ClientStore].
 func (s *Store) ListClients(ctx context.Context) ([]keyward.Client, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY id`)
+	rows, err := s.db.Query(ctx, `SELECT `+sqlstore.ClientColumns+` FROM clients ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list clients: %w", err)
 	}
@@ -82,7 +80,7 @@ func (s *Store) ListClients(ctx context.Context) ([]keyward.Client, error) {
 // UpdateClient implements [keyward.ClientStore].
 func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*keyward.Client) error) error {
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		c, err := scanClient(tx.QueryRow(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = $1 FOR UPDATE`, id))
+		c, err := scanClient(tx.QueryRow(ctx, `SELECT `+sqlstore.ClientColumns+` FROM clients WHERE id = $1 FOR UPDATE`, id))
 		if err != nil {
 			return err
 		}
@@ -101,7 +99,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*keyward.Cl
 			created_at = $12 WHERE id = $1`, args...)
 		return err
 	})
-	if err = noChange(err); err != nil {
+	if err = keyward.IgnoreNoChange(err); err != nil {
 		return fmt.Errorf("update client %q: %w", id, err)
 	}
 	return nil
@@ -112,7 +110,7 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM clients WHERE id = $1`, id)
 		if err != nil || tag.RowsAffected() == 0 {
-			return cmpErr(err, keyward.ErrNotFound)
+			return sqlstore.CmpErr(err, keyward.ErrNotFound)
 		}
 		for _, q := range []string{
 			`DELETE FROM refresh_tokens WHERE client_id = $1`,

@@ -3,14 +3,12 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"reflect"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/storage/internal/sqlstore"
 )
-
-const keyColumns = `id, algorithm, purpose, state, private_key, public_jwk, created_at, activate_at, retire_at, remove_at`
 
 func scanKey(row pgx.Row) (keyward.SigningKey, error) {
 	var k keyward.SigningKey
@@ -21,7 +19,7 @@ func scanKey(row pgx.Row) (keyward.SigningKey, error) {
 
 // listKeys returns the keys in ListKeys order.
 func listKeys(ctx context.Context, q querier) ([]keyward.SigningKey, error) {
-	rows, err := q.Query(ctx, `SELECT `+keyColumns+` FROM signing_keys ORDER BY created_at, id`)
+	rows, err := q.Query(ctx, `SELECT `+sqlstore.KeyColumns+` FROM signing_keys ORDER BY created_at, id`)
 	if err != nil {
 		return nil, err
 	}
@@ -30,23 +28,11 @@ func listKeys(ctx context.Context, q querier) ([]keyward.SigningKey, error) {
 
 // ListKeys implements [keyward.KeyStore].
 func (s *Store) ListKeys(ctx context.Context) ([]keyward.SigningKey, error) {
-	keys, err := listKeys(ctx, s.pool)
+	keys, err := listKeys(ctx, s.db)
 	if err != nil {
 		return nil, fmt.Errorf("list keys: %w", err)
 	}
 	return keys, nil
-}
-
-// normKey gives k the form it has once stored.
-func normKey(k keyward.SigningKey) keyward.SigningKey {
-	if len(k.PrivateKey) == 0 {
-		k.PrivateKey = nil
-	}
-	if len(k.PublicJWK) == 0 {
-		k.PublicJWK = nil
-	}
-	k.CreatedAt, k.ActivateAt, k.RetireAt, k.RemoveAt = norm(k.CreatedAt), norm(k.ActivateAt), norm(k.RetireAt), norm(k.RemoveAt)
-	return k
 }
 
 // UpdateKeys implements [keyward.KeyStore]. The transaction first takes a
@@ -61,41 +47,17 @@ func (s *Store) UpdateKeys(ctx context.Context, fn func(current []keyward.Signin
 		if err != nil {
 			return err
 		}
-		old := make(map[string]keyward.SigningKey, len(current))
-		for _, k := range current {
-			old[k.ID] = k
-		}
-		next, err := fn(current)
+		plan, err := sqlstore.PlanKeys(current, fn, s.clock())
 		if err != nil {
 			return err
 		}
-		now := s.clock()
-		seen := make(map[string]bool, len(next))
-		for _, k := range next {
-			if k.ID == "" || !k.State.Valid() || !k.Purpose.Valid() {
-				return fmt.Errorf("key %q: empty id, invalid state %q or invalid purpose %q: %w", k.ID, k.State, k.Purpose, keyward.ErrInvalid)
-			}
-			if seen[k.ID] {
-				return fmt.Errorf("duplicate key id %q: %w", k.ID, keyward.ErrInvalid)
-			}
-			seen[k.ID] = true
-		}
-		for id := range old {
-			if !seen[id] {
-				if _, err := tx.Exec(ctx, `DELETE FROM signing_keys WHERE id = $1`, id); err != nil {
-					return err
-				}
+		for _, id := range plan.Delete {
+			if _, err := tx.Exec(ctx, `DELETE FROM signing_keys WHERE id = $1`, id); err != nil {
+				return err
 			}
 		}
-		for _, k := range next {
-			k = normKey(k)
-			if k.CreatedAt.IsZero() {
-				k.CreatedAt = now
-			}
-			if prev, ok := old[k.ID]; ok && reflect.DeepEqual(prev, k) {
-				continue
-			}
-			_, err := tx.Exec(ctx, `INSERT INTO signing_keys (`+keyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		for _, k := range plan.Upsert {
+			_, err := tx.Exec(ctx, `INSERT INTO signing_keys (`+sqlstore.KeyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 				ON CONFLICT (id) DO UPDATE SET algorithm = excluded.algorithm, purpose = excluded.purpose, state = excluded.state,
 					private_key = excluded.private_key, public_jwk = excluded.public_jwk, created_at = excluded.created_at,
 					activate_at = excluded.activate_at, retire_at = excluded.retire_at, remove_at = excluded.remove_at`,
@@ -107,7 +69,7 @@ func (s *Store) UpdateKeys(ctx context.Context, fn func(current []keyward.Signin
 		}
 		return nil
 	})
-	if err = noChange(err); err != nil {
+	if err = keyward.IgnoreNoChange(err); err != nil {
 		return fmt.Errorf("update keys: %w", err)
 	}
 	return nil

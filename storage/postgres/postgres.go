@@ -7,14 +7,23 @@
 // racing on one token give one winner; UpdateKeys holds a transaction-level
 // advisory lock, so one replica rotates the signing keys. Transactions that
 // fail with a serialization failure or a deadlock (SQLSTATE 40001, 40P01) are
-// retried a bounded number of times. The schema is created and upgraded by
-// embedded, versioned migrations run under a session advisory lock, so
-// replicas starting together migrate once.
+// retried a bounded number of times. A connection-level failure (the pool
+// cannot connect, the connection breaks, the server shuts down: SQLSTATE
+// class 08 and 57P01–57P03) comes out of every method wrapping
+// [keyward.ErrUnavailable]; the pool reconnects by itself once the server is
+// back. The schema is created and upgraded by embedded, versioned migrations
+// run under a session advisory lock, so replicas starting together migrate
+// once.
+//
+// It owns the PostgreSQL schema and its statements; the domain rules it
+// applies are package keyward's, and what it shares with storage/sqlite
+// below the domain (column lists, JSON columns, the key-set update plan) is
+// storage/internal/sqlstore's. It never imports another backend, the issuer
+// or the server.
 package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -56,6 +65,7 @@ type Config struct {
 type Store struct {
 	now  func() time.Time
 	pool *pgxpool.Pool
+	db   db // the pool, with connection failures mapped to keyward.ErrUnavailable
 }
 
 // Open connects to the database and brings its schema up to date.
@@ -81,10 +91,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	s := &Store{now: cfg.Now, pool: pool}
+	s := &Store{now: cfg.Now, pool: pool, db: db{pool}}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
-		return nil, err
+		return nil, unavailable(err)
 	}
 	return s, nil
 }
@@ -92,7 +102,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 // Ping implements [keyward.Store].
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("postgres: ping: %w", err)
+		return fmt.Errorf("postgres: ping: %w", unavailable(err))
 	}
 	return nil
 }
@@ -113,10 +123,13 @@ type querier interface {
 
 // tx runs fn in a transaction and commits when it returns nil. It retries the
 // whole transaction, fn included, on a serialization failure or a deadlock.
+// A connection failure, at BEGIN, in fn or at COMMIT, comes out wrapping
+// keyward.ErrUnavailable (see [unavailable]) and is not retried: the pool
+// has no connection to retry on.
 func (s *Store) tx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	backoff := 5 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		err := pgx.BeginFunc(ctx, s.pool, fn)
+		err := unavailable(pgx.BeginFunc(ctx, s.pool, fn))
 		if attempt == maxAttempts || !retryable(err) {
 			return err
 		}
@@ -160,26 +173,15 @@ func notFound(err error) error {
 	return err
 }
 
-// noChange turns keyward.ErrNoChange (possibly wrapped) into nil.
-func noChange(err error) error {
-	if errors.Is(err, keyward.ErrNoChange) {
-		return nil
-	}
-	return err
-}
-
 // clock returns the store's current time.
-func (s *Store) clock() time.Time { return norm(s.now()) }
-
-// norm gives t the precision and location it has once stored.
-func norm(t time.Time) time.Time { return t.Truncate(time.Microsecond).UTC() }
+func (s *Store) clock() time.Time { return keyward.StoredTime(s.now()) }
 
 // opt encodes a time for a nullable column: the zero time is NULL.
 func opt(t time.Time) any {
 	if t.IsZero() {
 		return nil
 	}
-	return norm(t)
+	return keyward.StoredTime(t)
 }
 
 // tsz scans a timestamptz column (NULL is the zero time) into *t, in UTC.
@@ -196,48 +198,6 @@ func (d tsz) ScanTimestamptz(v pgtype.Timestamptz) error {
 		*d.t = v.Time.UTC()
 	}
 	return nil
-}
-
-// jsonb scans a jsonb column into the value dst points to; empty slices and
-// maps come back nil.
-type jsonb struct{ dst any }
-
-// Scan implements [sql.Scanner], which pgx uses for jsonb.
-func (j jsonb) Scan(v any) error {
-	var b []byte
-	switch v := v.(type) {
-	case nil:
-		return nil
-	case string:
-		b = []byte(v)
-	case []byte:
-		b = v
-	default:
-		return fmt.Errorf("jsonb column holds %T", v)
-	}
-	if err := json.Unmarshal(b, j.dst); err != nil {
-		return fmt.Errorf("decode jsonb column: %w", err)
-	}
-	switch d := j.dst.(type) {
-	case *[]string:
-		if len(*d) == 0 {
-			*d = nil
-		}
-	case *map[string]any:
-		if len(*d) == 0 {
-			*d = nil
-		}
-	}
-	return nil
-}
-
-// encodeJSON encodes v for a jsonb column.
-func encodeJSON(v any) (string, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return "", fmt.Errorf("encode json: %w: %v", keyward.ErrInvalid, err)
-	}
-	return string(b), nil
 }
 
 // bytea scans a nullable bytea column; empty comes back nil.
@@ -259,12 +219,4 @@ func optBytes(b []byte) any {
 		return nil
 	}
 	return b
-}
-
-// cmpErr returns err when it is not nil, otherwise fallback.
-func cmpErr(err, fallback error) error {
-	if err != nil {
-		return err
-	}
-	return fallback
 }

@@ -18,8 +18,8 @@ func (s *Store) RevokeAccessToken(ctx context.Context, t keyward.RevokedToken) e
 	if t.RevokedAt.IsZero() {
 		t.RevokedAt = s.clock()
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO revoked_tokens (jti, expires_at, revoked_at) VALUES ($1, $2, $3)
-		ON CONFLICT (jti) DO NOTHING`, t.JTI, norm(t.ExpiresAt), norm(t.RevokedAt))
+	_, err := s.db.Exec(ctx, `INSERT INTO revoked_tokens (jti, expires_at, revoked_at) VALUES ($1, $2, $3)
+		ON CONFLICT (jti) DO NOTHING`, t.JTI, keyward.StoredTime(t.ExpiresAt), keyward.StoredTime(t.RevokedAt))
 	if err != nil {
 		return fmt.Errorf("revoke access token: %w", err)
 	}
@@ -29,7 +29,7 @@ func (s *Store) RevokeAccessToken(ctx context.Context, t keyward.RevokedToken) e
 // IsAccessTokenRevoked implements [keyward.RevocationStore].
 func (s *Store) IsAccessTokenRevoked(ctx context.Context, jti string) (bool, error) {
 	var revoked bool
-	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $1)`, jti).Scan(&revoked)
+	err := s.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $1)`, jti).Scan(&revoked)
 	if err != nil {
 		return false, fmt.Errorf("is access token revoked: %w", err)
 	}
@@ -38,7 +38,7 @@ func (s *Store) IsAccessTokenRevoked(ctx context.Context, jti string) (bool, err
 
 // ListRevokedTokens implements [keyward.RevocationStore].
 func (s *Store) ListRevokedTokens(ctx context.Context, now time.Time) ([]keyward.RevokedToken, error) {
-	rows, err := s.pool.Query(ctx, `SELECT jti, expires_at, revoked_at FROM revoked_tokens WHERE expires_at > $1 ORDER BY jti`, norm(now))
+	rows, err := s.db.Query(ctx, `SELECT jti, expires_at, revoked_at FROM revoked_tokens WHERE expires_at > $1 ORDER BY jti`, keyward.StoredTime(now))
 	if err != nil {
 		return nil, fmt.Errorf("list revoked tokens: %w", err)
 	}
@@ -58,8 +58,8 @@ func (s *Store) RevokeUser(ctx context.Context, r keyward.UserRevocation) error 
 	if r.UserID == "" {
 		return fmt.Errorf("revoke user: empty user id: %w", keyward.ErrInvalid)
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO user_revocations (user_id, before) VALUES ($1, $2)
-		ON CONFLICT (user_id) DO UPDATE SET before = greatest(user_revocations.before, excluded.before)`, r.UserID, norm(r.Before))
+	_, err := s.db.Exec(ctx, `INSERT INTO user_revocations (user_id, before) VALUES ($1, $2)
+		ON CONFLICT (user_id) DO UPDATE SET before = greatest(user_revocations.before, excluded.before)`, r.UserID, keyward.StoredTime(r.Before))
 	if err != nil {
 		return fmt.Errorf("revoke user: %w", err)
 	}
@@ -68,7 +68,7 @@ func (s *Store) RevokeUser(ctx context.Context, r keyward.UserRevocation) error 
 
 // ListUserRevocations implements [keyward.RevocationStore].
 func (s *Store) ListUserRevocations(ctx context.Context) ([]keyward.UserRevocation, error) {
-	rows, err := s.pool.Query(ctx, `SELECT user_id, before FROM user_revocations ORDER BY user_id`)
+	rows, err := s.db.Query(ctx, `SELECT user_id, before FROM user_revocations ORDER BY user_id`)
 	if err != nil {
 		return nil, fmt.Errorf("list user revocations: %w", err)
 	}
@@ -85,7 +85,7 @@ func (s *Store) ListUserRevocations(ctx context.Context) ([]keyward.UserRevocati
 
 // DeleteUserRevocations implements [keyward.RevocationStore].
 func (s *Store) DeleteUserRevocations(ctx context.Context, horizon time.Time) (int, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM user_revocations WHERE before <= $1`, norm(horizon))
+	tag, err := s.db.Exec(ctx, `DELETE FROM user_revocations WHERE before <= $1`, keyward.StoredTime(horizon))
 	if err != nil {
 		return 0, fmt.Errorf("delete user revocations: %w", err)
 	}
@@ -97,8 +97,8 @@ func (s *Store) UseJTI(ctx context.Context, issuer, jti string, exp time.Time) e
 	if jti == "" {
 		return fmt.Errorf("use jti: empty jti: %w", keyward.ErrInvalid)
 	}
-	tag, err := s.pool.Exec(ctx, `INSERT INTO used_jtis (issuer, jti, expires_at) VALUES ($1, $2, $3)
-		ON CONFLICT (issuer, jti) DO NOTHING`, issuer, jti, norm(exp))
+	tag, err := s.db.Exec(ctx, `INSERT INTO used_jtis (issuer, jti, expires_at) VALUES ($1, $2, $3)
+		ON CONFLICT (issuer, jti) DO NOTHING`, issuer, jti, keyward.StoredTime(exp))
 	if err != nil {
 		return fmt.Errorf("use jti: %w", err)
 	}

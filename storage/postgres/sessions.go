@@ -8,11 +8,10 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/storage/internal/sqlstore"
 )
 
-const sessionColumns = `id, cookie_hash, user_id, created_at, auth_time, expires_at, revoked_at`
-
-// scanSession reads a row of sessionColumns. A session opened by a release
+// scanSession reads a row of sqlstore.SessionColumns. A session opened by a release
 // without the cookie_hash and auth_time columns has NULL in them: no cookie
 // hash, and its creation as its last login.
 func scanSession(row pgx.Row) (keyward.Session, error) {
@@ -38,8 +37,8 @@ func (s *Store) CreateSession(ctx context.Context, v keyward.Session) error {
 	if v.AuthTime.IsZero() {
 		v.AuthTime = v.CreatedAt
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		v.ID, v.CookieHash, v.UserID, norm(v.CreatedAt), norm(v.AuthTime), norm(v.ExpiresAt), opt(v.RevokedAt))
+	_, err := s.db.Exec(ctx, `INSERT INTO sessions (`+sqlstore.SessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		v.ID, v.CookieHash, v.UserID, keyward.StoredTime(v.CreatedAt), keyward.StoredTime(v.AuthTime), keyward.StoredTime(v.ExpiresAt), opt(v.RevokedAt))
 	if isUnique(err) {
 		return fmt.Errorf("create session: %w", keyward.ErrConflict)
 	}
@@ -51,7 +50,7 @@ func (s *Store) CreateSession(ctx context.Context, v keyward.Session) error {
 
 // GetSession implements [keyward.SessionStore].
 func (s *Store) GetSession(ctx context.Context, id string) (keyward.Session, error) {
-	v, err := scanSession(s.pool.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = $1`, id))
+	v, err := scanSession(s.db.QueryRow(ctx, `SELECT `+sqlstore.SessionColumns+` FROM sessions WHERE id = $1`, id))
 	if err != nil {
 		return keyward.Session{}, fmt.Errorf("get session: %w", err)
 	}
@@ -63,7 +62,7 @@ func (s *Store) GetSessionByCookie(ctx context.Context, hash []byte) (keyward.Se
 	if len(hash) == 0 {
 		return keyward.Session{}, fmt.Errorf("get session by cookie: %w", keyward.ErrNotFound)
 	}
-	v, err := scanSession(s.pool.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE cookie_hash = $1`, hash))
+	v, err := scanSession(s.db.QueryRow(ctx, `SELECT `+sqlstore.SessionColumns+` FROM sessions WHERE cookie_hash = $1`, hash))
 	if err != nil {
 		return keyward.Session{}, fmt.Errorf("get session by cookie: %w", err)
 	}
@@ -75,7 +74,7 @@ func (s *Store) GetSessionByCookie(ctx context.Context, hash []byte) (keyward.Se
 // with the same cookie, the second sees the first one's cookie hash.
 func (s *Store) UpdateSession(ctx context.Context, id string, fn func(*keyward.Session) error) error {
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		old, err := scanSession(tx.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = $1 FOR UPDATE`, id))
+		old, err := scanSession(tx.QueryRow(ctx, `SELECT `+sqlstore.SessionColumns+` FROM sessions WHERE id = $1 FOR UPDATE`, id))
 		if err != nil {
 			return err
 		}
@@ -84,17 +83,17 @@ func (s *Store) UpdateSession(ctx context.Context, id string, fn func(*keyward.S
 		if err := fn(&v); err != nil {
 			return err
 		}
-		if v.ID != id || v.UserID != old.UserID || !v.CreatedAt.Equal(old.CreatedAt) || !v.RevokedAt.Equal(old.RevokedAt) || len(v.CookieHash) == 0 {
-			return fmt.Errorf("id, user, creation or revocation changed, or cookie hash empty: %w", keyward.ErrInvalid)
+		if err := keyward.CheckSessionUpdate(old, v); err != nil {
+			return err
 		}
 		_, err = tx.Exec(ctx, `UPDATE sessions SET cookie_hash = $2, auth_time = $3, expires_at = $4 WHERE id = $1`,
-			id, v.CookieHash, norm(v.AuthTime), norm(v.ExpiresAt))
+			id, v.CookieHash, keyward.StoredTime(v.AuthTime), keyward.StoredTime(v.ExpiresAt))
 		if isUnique(err) {
 			return fmt.Errorf("cookie hash: %w", keyward.ErrConflict)
 		}
 		return err
 	})
-	if err = noChange(err); err != nil {
+	if err = keyward.IgnoreNoChange(err); err != nil {
 		return fmt.Errorf("update session %q: %w", id, err)
 	}
 	return nil
@@ -102,7 +101,7 @@ func (s *Store) UpdateSession(ctx context.Context, id string, fn func(*keyward.S
 
 // RevokeSession implements [keyward.SessionStore].
 func (s *Store) RevokeSession(ctx context.Context, id string, now time.Time) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE sessions SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1`, id, norm(now))
+	tag, err := s.db.Exec(ctx, `UPDATE sessions SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1`, id, keyward.StoredTime(now))
 	if err != nil {
 		return fmt.Errorf("revoke session: %w", err)
 	}
@@ -114,7 +113,7 @@ func (s *Store) RevokeSession(ctx context.Context, id string, now time.Time) err
 
 // RevokeUserSessions implements [keyward.SessionStore].
 func (s *Store) RevokeUserSessions(ctx context.Context, userID string, now time.Time) error {
-	_, err := s.pool.Exec(ctx, `UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL`, userID, norm(now))
+	_, err := s.db.Exec(ctx, `UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL`, userID, keyward.StoredTime(now))
 	if err != nil {
 		return fmt.Errorf("revoke user sessions: %w", err)
 	}
@@ -123,5 +122,5 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID string, now time.
 
 // DeleteExpiredSessions implements [keyward.SessionStore].
 func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error) {
-	return deleteExpired(ctx, s.pool, "sessions", now)
+	return deleteExpired(ctx, s.db, "sessions", now)
 }

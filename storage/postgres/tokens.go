@@ -9,32 +9,31 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/storage/internal/sqlstore"
 )
-
-const refreshColumns = `hash, family_id, user_id, client_id, scope, audience, session_id, issued_at, expires_at, used_at, revoked_at`
 
 func scanRefresh(row pgx.Row) (keyward.RefreshToken, error) {
 	var r keyward.RefreshToken
-	err := row.Scan(bytea{&r.Hash}, &r.FamilyID, &r.UserID, &r.ClientID, &r.Scope, jsonb{&r.Audience}, &r.SessionID,
+	err := row.Scan(bytea{&r.Hash}, &r.FamilyID, &r.UserID, &r.ClientID, &r.Scope, sqlstore.JSON{Dst: &r.Audience}, &r.SessionID,
 		tsz{&r.IssuedAt}, tsz{&r.ExpiresAt}, tsz{&r.UsedAt}, tsz{&r.RevokedAt})
 	return r, notFound(err)
 }
 
 // insertRefresh validates and inserts a new token.
 func insertRefresh(ctx context.Context, q querier, r keyward.RefreshToken) error {
-	if len(r.Hash) == 0 || r.FamilyID == "" {
-		return fmt.Errorf("empty hash or family id: %w", keyward.ErrInvalid)
+	if err := r.Validate(); err != nil {
+		return err
 	}
 	if r.Audience == nil {
 		r.Audience = []string{}
 	}
-	aud, err := encodeJSON(r.Audience)
+	aud, err := sqlstore.EncodeJSON(r.Audience)
 	if err != nil {
 		return err
 	}
-	_, err = q.Exec(ctx, `INSERT INTO refresh_tokens (`+refreshColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+	_, err = q.Exec(ctx, `INSERT INTO refresh_tokens (`+sqlstore.RefreshColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		r.Hash, r.FamilyID, r.UserID, r.ClientID, r.Scope, aud, r.SessionID,
-		norm(r.IssuedAt), norm(r.ExpiresAt), opt(r.UsedAt), opt(r.RevokedAt))
+		keyward.StoredTime(r.IssuedAt), keyward.StoredTime(r.ExpiresAt), opt(r.UsedAt), opt(r.RevokedAt))
 	if isUnique(err) {
 		return keyward.ErrConflict
 	}
@@ -46,7 +45,7 @@ func (s *Store) CreateRefreshToken(ctx context.Context, r keyward.RefreshToken) 
 	if r.IssuedAt.IsZero() {
 		r.IssuedAt = s.clock()
 	}
-	if err := insertRefresh(ctx, s.pool, r); err != nil {
+	if err := insertRefresh(ctx, s.db, r); err != nil {
 		return fmt.Errorf("create refresh token: %w", err)
 	}
 	return nil
@@ -58,7 +57,7 @@ func (s *Store) CreateRefreshToken(ctx context.Context, r keyward.RefreshToken) 
 // winner commits. Only when the UPDATE claims nothing is the row read again,
 // locked, to tell the caller why and, on reuse, to revoke the family.
 func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next keyward.RefreshToken, now time.Time) (keyward.RefreshToken, error) {
-	now = norm(now)
+	now = keyward.StoredTime(now)
 	var (
 		old    keyward.RefreshToken
 		result error // a refusal that still commits (the family's revocation)
@@ -68,15 +67,9 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next key
 		var err error
 		old, err = scanRefresh(tx.QueryRow(ctx, `UPDATE refresh_tokens SET used_at = $2
 			WHERE hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2
-			RETURNING `+refreshColumns, oldHash, now))
+			RETURNING `+sqlstore.RefreshColumns, oldHash, now))
 		if err == nil {
-			next.FamilyID, next.ExpiresAt = old.FamilyID, old.ExpiresAt
-			next.UserID, next.ClientID, next.SessionID = old.UserID, old.ClientID, old.SessionID
-			next.UsedAt, next.RevokedAt = time.Time{}, time.Time{}
-			if next.IssuedAt.IsZero() {
-				next.IssuedAt = now
-			}
-			if err := insertRefresh(ctx, tx, next); err != nil {
+			if err := insertRefresh(ctx, tx, old.Successor(next, now)); err != nil {
 				old.UsedAt = time.Time{} // rolled back
 				return fmt.Errorf("next: %w", err)
 			}
@@ -85,12 +78,14 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next key
 		if !errors.Is(err, keyward.ErrNotFound) {
 			return err
 		}
-		old, err = scanRefresh(tx.QueryRow(ctx, `SELECT `+refreshColumns+` FROM refresh_tokens WHERE hash = $1 FOR UPDATE`, oldHash))
+		old, err = scanRefresh(tx.QueryRow(ctx, `SELECT `+sqlstore.RefreshColumns+` FROM refresh_tokens WHERE hash = $1 FOR UPDATE`, oldHash))
 		if err != nil {
 			return err
 		}
-		switch {
-		case !old.UsedAt.IsZero():
+		// The row is locked and its state only moves forward, so what is
+		// read now explains why the UPDATE claimed nothing.
+		switch err := old.RotationError(now); {
+		case errors.Is(err, keyward.ErrRefreshReused):
 			if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL`,
 				old.FamilyID, now); err != nil {
 				return err
@@ -98,12 +93,10 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next key
 			if old.RevokedAt.IsZero() {
 				old.RevokedAt = now
 			}
-			result = keyward.ErrRefreshReused
+			result = err
 			return nil
-		case !old.RevokedAt.IsZero():
-			return keyward.ErrRevoked
 		default:
-			return keyward.ErrExpired
+			return sqlstore.CmpErr(err, keyward.ErrExpired)
 		}
 	})
 	if err == nil {
@@ -120,7 +113,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next key
 
 // GetRefreshToken implements [keyward.RefreshTokenStore].
 func (s *Store) GetRefreshToken(ctx context.Context, hash []byte) (keyward.RefreshToken, error) {
-	r, err := scanRefresh(s.pool.QueryRow(ctx, `SELECT `+refreshColumns+` FROM refresh_tokens WHERE hash = $1`, hash))
+	r, err := scanRefresh(s.db.QueryRow(ctx, `SELECT `+sqlstore.RefreshColumns+` FROM refresh_tokens WHERE hash = $1`, hash))
 	if err != nil {
 		return keyward.RefreshToken{}, fmt.Errorf("get refresh token: %w", err)
 	}
@@ -132,8 +125,8 @@ func (s *Store) revokeRefresh(ctx context.Context, column, value string, now tim
 	if value == "" {
 		return nil
 	}
-	_, err := s.pool.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = $2 WHERE `+column+` = $1 AND revoked_at IS NULL`,
-		value, norm(now))
+	_, err := s.db.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = $2 WHERE `+column+` = $1 AND revoked_at IS NULL`,
+		value, keyward.StoredTime(now))
 	if err != nil {
 		return fmt.Errorf("revoke refresh tokens by %s: %w", column, err)
 	}
@@ -157,7 +150,7 @@ func (s *Store) RevokeUserRefreshTokens(ctx context.Context, userID string, now 
 
 // deleteExpired deletes the rows of table whose expires_at is at or before now.
 func deleteExpired(ctx context.Context, q querier, table string, now time.Time) (int, error) {
-	tag, err := q.Exec(ctx, `DELETE FROM `+table+` WHERE expires_at <= $1`, norm(now))
+	tag, err := q.Exec(ctx, `DELETE FROM `+table+` WHERE expires_at <= $1`, keyward.StoredTime(now))
 	if err != nil {
 		return 0, fmt.Errorf("delete expired %s: %w", table, err)
 	}
@@ -166,11 +159,8 @@ func deleteExpired(ctx context.Context, q querier, table string, now time.Time) 
 
 // DeleteExpiredRefreshTokens implements [keyward.RefreshTokenStore].
 func (s *Store) DeleteExpiredRefreshTokens(ctx context.Context, now time.Time) (int, error) {
-	return deleteExpired(ctx, s.pool, "refresh_tokens", now)
+	return deleteExpired(ctx, s.db, "refresh_tokens", now)
 }
-
-const codeColumns = `hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge, code_challenge_method,
-	session_id, auth_time, expires_at, used_at`
 
 func scanCode(row pgx.Row) (keyward.AuthCode, error) {
 	var c keyward.AuthCode
@@ -184,9 +174,9 @@ func (s *Store) CreateAuthCode(ctx context.Context, c keyward.AuthCode) error {
 	if len(c.Hash) == 0 {
 		return fmt.Errorf("create auth code: empty hash: %w", keyward.ErrInvalid)
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO auth_codes (`+codeColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+	_, err := s.db.Exec(ctx, `INSERT INTO auth_codes (`+sqlstore.CodeColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		c.Hash, c.ClientID, c.UserID, c.RedirectURI, c.Scope, c.Nonce, c.CodeChallenge, c.CodeChallengeMethod,
-		c.SessionID, norm(c.AuthTime), norm(c.ExpiresAt), opt(c.UsedAt))
+		c.SessionID, keyward.StoredTime(c.AuthTime), keyward.StoredTime(c.ExpiresAt), opt(c.UsedAt))
 	if isUnique(err) {
 		return fmt.Errorf("create auth code: %w", keyward.ErrConflict)
 	}
@@ -200,9 +190,9 @@ func (s *Store) CreateAuthCode(ctx context.Context, c keyward.AuthCode) error {
 // one conditional UPDATE; only when it claims nothing is the code read to
 // tell the caller why.
 func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time) (keyward.AuthCode, error) {
-	now = norm(now)
-	c, err := scanCode(s.pool.QueryRow(ctx, `UPDATE auth_codes SET used_at = $2
-		WHERE hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING `+codeColumns, hash, now))
+	now = keyward.StoredTime(now)
+	c, err := scanCode(s.db.QueryRow(ctx, `UPDATE auth_codes SET used_at = $2
+		WHERE hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING `+sqlstore.CodeColumns, hash, now))
 	if err == nil {
 		return c, nil
 	}
@@ -211,18 +201,14 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time)
 	}
 	// A code's state only moves forward (unused to used), so what is read
 	// now explains why the UPDATE claimed nothing.
-	c, err = scanCode(s.pool.QueryRow(ctx, `SELECT `+codeColumns+` FROM auth_codes WHERE hash = $1`, hash))
-	switch {
-	case err != nil:
+	c, err = scanCode(s.db.QueryRow(ctx, `SELECT `+sqlstore.CodeColumns+` FROM auth_codes WHERE hash = $1`, hash))
+	if err != nil {
 		return keyward.AuthCode{}, fmt.Errorf("consume auth code: %w", err)
-	case !c.UsedAt.IsZero():
-		return c, fmt.Errorf("consume auth code: %w", keyward.ErrCodeReused)
-	default:
-		return c, fmt.Errorf("consume auth code: %w", keyward.ErrExpired)
 	}
+	return c, fmt.Errorf("consume auth code: %w", sqlstore.CmpErr(c.ConsumeError(now), keyward.ErrExpired))
 }
 
 // DeleteExpiredAuthCodes implements [keyward.AuthCodeStore].
 func (s *Store) DeleteExpiredAuthCodes(ctx context.Context, now time.Time) (int, error) {
-	return deleteExpired(ctx, s.pool, "auth_codes", now)
+	return deleteExpired(ctx, s.db, "auth_codes", now)
 }

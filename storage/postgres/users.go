@@ -7,34 +7,33 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/storage/internal/sqlstore"
 )
-
-const userColumns = `id, username, password_hash, roles, attributes, disabled, created_at, updated_at`
 
 func scanUser(row pgx.Row) (keyward.User, error) {
 	var u keyward.User
-	err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, jsonb{&u.Roles}, jsonb{&u.Attributes},
+	err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, sqlstore.JSON{Dst: &u.Roles}, sqlstore.JSON{Dst: &u.Attributes},
 		&u.Disabled, tsz{&u.CreatedAt}, tsz{&u.UpdatedAt})
 	return u, notFound(err)
 }
 
-// userArgs returns the columns of userColumns for u.
+// userArgs returns the columns of sqlstore.UserColumns for u.
 func userArgs(u keyward.User) ([]any, error) {
 	if u.Roles == nil {
 		u.Roles = []string{}
 	}
-	roles, err := encodeJSON(u.Roles)
+	roles, err := sqlstore.EncodeJSON(u.Roles)
 	if err != nil {
 		return nil, err
 	}
 	if u.Attributes == nil {
 		u.Attributes = map[string]any{}
 	}
-	attrs, err := encodeJSON(u.Attributes)
+	attrs, err := sqlstore.EncodeJSON(u.Attributes)
 	if err != nil {
 		return nil, err
 	}
-	return []any{u.ID, u.Username, u.PasswordHash, roles, attrs, u.Disabled, norm(u.CreatedAt), norm(u.UpdatedAt)}, nil
+	return []any{u.ID, u.Username, u.PasswordHash, roles, attrs, u.Disabled, keyward.StoredTime(u.CreatedAt), keyward.StoredTime(u.UpdatedAt)}, nil
 }
 
 // CreateUser implements [keyward.UserStore].
@@ -52,7 +51,7 @@ func (s *Store) CreateUser(ctx context.Context, u keyward.User) error {
 	if err != nil {
 		return fmt.Errorf("create user: %w", err)
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, args...)
+	_, err = s.db.Exec(ctx, `INSERT INTO users (`+sqlstore.UserColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, args...)
 	if isUnique(err) {
 		return fmt.Errorf("create user %q: %w", u.Username, keyward.ErrConflict)
 	}
@@ -64,7 +63,7 @@ func (s *Store) CreateUser(ctx context.Context, u keyward.User) error {
 
 // GetUser implements [keyward.UserStore].
 func (s *Store) GetUser(ctx context.Context, id string) (keyward.User, error) {
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+	u, err := scanUser(s.db.QueryRow(ctx, `SELECT `+sqlstore.UserColumns+` FROM users WHERE id = $1`, id))
 	if err != nil {
 		return keyward.User{}, fmt.Errorf("get user %q: %w", id, err)
 	}
@@ -73,7 +72,7 @@ func (s *Store) GetUser(ctx context.Context, id string) (keyward.User, error) {
 
 // GetUserByName implements [keyward.UserStore].
 func (s *Store) GetUserByName(ctx context.Context, username string) (keyward.User, error) {
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE username = $1`, username))
+	u, err := scanUser(s.db.QueryRow(ctx, `SELECT `+sqlstore.UserColumns+` FROM users WHERE username = $1`, username))
 	if err != nil {
 		return keyward.User{}, fmt.Errorf("get user %q: %w", username, err)
 	}
@@ -82,7 +81,7 @@ func (s *Store) GetUserByName(ctx context.Context, username string) (keyward.Use
 
 // ListUsers implements [keyward.UserStore].
 func (s *Store) ListUsers(ctx context.Context) ([]keyward.User, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+` FROM users ORDER BY username`)
+	rows, err := s.db.Query(ctx, `SELECT `+sqlstore.UserColumns+` FROM users ORDER BY username`)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
@@ -97,7 +96,7 @@ func (s *Store) ListUsers(ctx context.Context) ([]keyward.User, error) {
 // FOR UPDATE) while fn runs, so concurrent updates do not lose one another.
 func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*keyward.User) error) error {
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		old, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1 FOR UPDATE`, id))
+		old, err := scanUser(tx.QueryRow(ctx, `SELECT `+sqlstore.UserColumns+` FROM users WHERE id = $1 FOR UPDATE`, id))
 		if err != nil {
 			return err
 		}
@@ -122,7 +121,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*keyward.User
 		}
 		return err
 	})
-	if err = noChange(err); err != nil {
+	if err = keyward.IgnoreNoChange(err); err != nil {
 		return fmt.Errorf("update user %q: %w", id, err)
 	}
 	return nil
@@ -133,7 +132,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
 		if err != nil || tag.RowsAffected() == 0 {
-			return cmpErr(err, keyward.ErrNotFound)
+			return sqlstore.CmpErr(err, keyward.ErrNotFound)
 		}
 		for _, q := range []string{
 			`DELETE FROM sessions WHERE user_id = $1`,

@@ -6,24 +6,22 @@ import (
 	"fmt"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/storage/internal/sqlstore"
 )
-
-const clientColumns = `id, name, secret_hash, public, redirect_uris, grant_types, scopes, audience, jwks_url, jwks,
-	id_token_signed_response_alg, created_at`
 
 func scanClient(sc scanner) (keyward.Client, error) {
 	var c keyward.Client
-	err := sc.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Public, jsonText{&c.RedirectURIs}, jsonText{&c.GrantTypes},
-		jsonText{&c.Scopes}, &c.Audience, &c.JWKSURL, blob{&c.JWKS}, &c.IDTokenSignedResponseAlg, usec{&c.CreatedAt})
+	err := sc.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Public, sqlstore.JSON{Dst: &c.RedirectURIs}, sqlstore.JSON{Dst: &c.GrantTypes},
+		sqlstore.JSON{Dst: &c.Scopes}, &c.Audience, &c.JWKSURL, blob{&c.JWKS}, &c.IDTokenSignedResponseAlg, usec{&c.CreatedAt})
 	return c, notFound(err)
 }
 
-// clientArgs returns the columns of clientColumns for c.
+// clientArgs returns the columns of sqlstore.ClientColumns for c.
 func clientArgs(c keyward.Client) ([]any, error) {
 	lists := make([]string, 3)
 	for i, l := range [][]string{c.RedirectURIs, c.GrantTypes, c.Scopes} {
 		var err error
-		if lists[i], err = encodeJSON(l); err != nil {
+		if lists[i], err = sqlstore.EncodeJSON(l); err != nil {
 			return nil, err
 		}
 	}
@@ -43,7 +41,7 @@ func (s *Store) CreateClient(ctx context.Context, c keyward.Client) error {
 	if err != nil {
 		return fmt.Errorf("create client: %w", err)
 	}
-	_, err = s.w.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+	_, err = s.w.ExecContext(ctx, `INSERT INTO clients (`+sqlstore.ClientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 	if isUnique(err) {
 		return fmt.Errorf("create client %q: %w", c.ID, keyward.ErrConflict)
 	}
@@ -55,7 +53,7 @@ func (s *Store) CreateClient(ctx context.Context, c keyward.Client) error {
 
 // GetClient implements [keyward.ClientStore].
 func (s *Store) GetClient(ctx context.Context, id string) (keyward.Client, error) {
-	c, err := scanClient(s.r.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id))
+	c, err := scanClient(s.r.QueryRowContext(ctx, `SELECT `+sqlstore.ClientColumns+` FROM clients WHERE id = ?`, id))
 	if err != nil {
 		return keyward.Client{}, fmt.Errorf("get client %q: %w", id, err)
 	}
@@ -64,7 +62,7 @@ func (s *Store) GetClient(ctx context.Context, id string) (keyward.Client, error
 
 // ListClients implements [keyward.ClientStore].
 func (s *Store) ListClients(ctx context.Context) ([]keyward.Client, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY id`)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+sqlstore.ClientColumns+` FROM clients ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list clients: %w", err)
 	}
@@ -86,7 +84,7 @@ func (s *Store) ListClients(ctx context.Context) ([]keyward.Client, error) {
 // UpdateClient implements [keyward.ClientStore].
 func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*keyward.Client) error) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		c, err := scanClient(tx.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id))
+		c, err := scanClient(tx.QueryRowContext(ctx, `SELECT `+sqlstore.ClientColumns+` FROM clients WHERE id = ?`, id))
 		if err != nil {
 			return err
 		}
@@ -105,7 +103,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*keyward.Cl
 			created_at = ? WHERE id = ?`, append(args[1:], id)...)
 		return err
 	})
-	if err = noChange(err); err != nil {
+	if err = keyward.IgnoreNoChange(err); err != nil {
 		return fmt.Errorf("update client %q: %w", id, err)
 	}
 	return nil
@@ -119,7 +117,7 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 			return err
 		}
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return cmpErr(err, keyward.ErrNotFound)
+			return sqlstore.CmpErr(err, keyward.ErrNotFound)
 		}
 		for _, q := range []string{
 			`DELETE FROM refresh_tokens WHERE client_id = ?`,

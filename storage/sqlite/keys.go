@@ -4,12 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"reflect"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/storage/internal/sqlstore"
 )
-
-const keyColumns = `id, algorithm, purpose, state, private_key, public_jwk, created_at, activate_at, retire_at, remove_at`
 
 func scanKey(sc scanner) (keyward.SigningKey, error) {
 	var k keyward.SigningKey
@@ -20,7 +18,7 @@ func scanKey(sc scanner) (keyward.SigningKey, error) {
 
 // listKeys returns the keys in ListKeys order.
 func listKeys(ctx context.Context, q querier) ([]keyward.SigningKey, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+keyColumns+` FROM signing_keys ORDER BY created_at, id`)
+	rows, err := q.QueryContext(ctx, `SELECT `+sqlstore.KeyColumns+` FROM signing_keys ORDER BY created_at, id`)
 	if err != nil {
 		return nil, err
 	}
@@ -45,18 +43,6 @@ func (s *Store) ListKeys(ctx context.Context) ([]keyward.SigningKey, error) {
 	return keys, nil
 }
 
-// normKey gives k the form it has once stored.
-func normKey(k keyward.SigningKey) keyward.SigningKey {
-	if len(k.PrivateKey) == 0 {
-		k.PrivateKey = nil
-	}
-	if len(k.PublicJWK) == 0 {
-		k.PublicJWK = nil
-	}
-	k.CreatedAt, k.ActivateAt, k.RetireAt, k.RemoveAt = norm(k.CreatedAt), norm(k.ActivateAt), norm(k.RetireAt), norm(k.RemoveAt)
-	return k
-}
-
 // UpdateKeys implements [keyward.KeyStore]. The transaction begins with
 // BEGIN IMMEDIATE, which takes the database's write lock, so it is exclusive
 // among the processes sharing the file.
@@ -66,41 +52,17 @@ func (s *Store) UpdateKeys(ctx context.Context, fn func(current []keyward.Signin
 		if err != nil {
 			return err
 		}
-		old := make(map[string]keyward.SigningKey, len(current))
-		for _, k := range current {
-			old[k.ID] = k
-		}
-		next, err := fn(current)
+		plan, err := sqlstore.PlanKeys(current, fn, s.clock())
 		if err != nil {
 			return err
 		}
-		now := s.clock()
-		seen := make(map[string]bool, len(next))
-		for _, k := range next {
-			if k.ID == "" || !k.State.Valid() || !k.Purpose.Valid() {
-				return fmt.Errorf("key %q: empty id, invalid state %q or invalid purpose %q: %w", k.ID, k.State, k.Purpose, keyward.ErrInvalid)
-			}
-			if seen[k.ID] {
-				return fmt.Errorf("duplicate key id %q: %w", k.ID, keyward.ErrInvalid)
-			}
-			seen[k.ID] = true
-		}
-		for id := range old {
-			if !seen[id] {
-				if _, err := tx.ExecContext(ctx, `DELETE FROM signing_keys WHERE id = ?`, id); err != nil {
-					return err
-				}
+		for _, id := range plan.Delete {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM signing_keys WHERE id = ?`, id); err != nil {
+				return err
 			}
 		}
-		for _, k := range next {
-			k = normKey(k)
-			if k.CreatedAt.IsZero() {
-				k.CreatedAt = now
-			}
-			if prev, ok := old[k.ID]; ok && reflect.DeepEqual(prev, k) {
-				continue
-			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (`+keyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		for _, k := range plan.Upsert {
+			_, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (`+sqlstore.KeyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (id) DO UPDATE SET algorithm = excluded.algorithm, purpose = excluded.purpose, state = excluded.state,
 					private_key = excluded.private_key, public_jwk = excluded.public_jwk, created_at = excluded.created_at,
 					activate_at = excluded.activate_at, retire_at = excluded.retire_at, remove_at = excluded.remove_at`,
@@ -112,7 +74,7 @@ func (s *Store) UpdateKeys(ctx context.Context, fn func(current []keyward.Signin
 		}
 		return nil
 	})
-	if err = noChange(err); err != nil {
+	if err = keyward.IgnoreNoChange(err); err != nil {
 		return fmt.Errorf("update keys: %w", err)
 	}
 	return nil

@@ -38,7 +38,7 @@ func (s *Store) IsAccessTokenRevoked(ctx context.Context, jti string) (bool, err
 // ListRevokedTokens implements [keyward.RevocationStore].
 func (s *Store) ListRevokedTokens(ctx context.Context, now time.Time) ([]keyward.RevokedToken, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT jti, expires_at, revoked_at FROM revoked_tokens WHERE expires_at > ? ORDER BY jti`,
-		micros(norm(now)))
+		micros(keyward.StoredTime(now)))
 	if err != nil {
 		return nil, fmt.Errorf("list revoked tokens: %w", err)
 	}

@@ -7,11 +7,10 @@ import (
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/storage/internal/sqlstore"
 )
 
-const sessionColumns = `id, cookie_hash, user_id, created_at, auth_time, expires_at, revoked_at`
-
-// scanSession reads a row of sessionColumns. A session opened by a release
+// scanSession reads a row of sqlstore.SessionColumns. A session opened by a release
 // without the cookie_hash and auth_time columns has NULL in them: no cookie
 // hash, and its creation as its last login.
 func scanSession(row interface{ Scan(...any) error }) (keyward.Session, error) {
@@ -40,7 +39,7 @@ func (s *Store) CreateSession(ctx context.Context, v keyward.Session) error {
 	if v.AuthTime.IsZero() {
 		v.AuthTime = v.CreatedAt
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.w.ExecContext(ctx, `INSERT INTO sessions (`+sqlstore.SessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		v.ID, v.CookieHash, v.UserID, micros(v.CreatedAt), micros(v.AuthTime), micros(v.ExpiresAt), optMicros(v.RevokedAt))
 	if isUnique(err) {
 		return fmt.Errorf("create session: %w", keyward.ErrConflict)
@@ -53,7 +52,7 @@ func (s *Store) CreateSession(ctx context.Context, v keyward.Session) error {
 
 // GetSession implements [keyward.SessionStore].
 func (s *Store) GetSession(ctx context.Context, id string) (keyward.Session, error) {
-	v, err := scanSession(s.r.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
+	v, err := scanSession(s.r.QueryRowContext(ctx, `SELECT `+sqlstore.SessionColumns+` FROM sessions WHERE id = ?`, id))
 	if err != nil {
 		return keyward.Session{}, fmt.Errorf("get session: %w", err)
 	}
@@ -65,7 +64,7 @@ func (s *Store) GetSessionByCookie(ctx context.Context, hash []byte) (keyward.Se
 	if len(hash) == 0 {
 		return keyward.Session{}, fmt.Errorf("get session by cookie: %w", keyward.ErrNotFound)
 	}
-	v, err := scanSession(s.r.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE cookie_hash = ?`, hash))
+	v, err := scanSession(s.r.QueryRowContext(ctx, `SELECT `+sqlstore.SessionColumns+` FROM sessions WHERE cookie_hash = ?`, hash))
 	if err != nil {
 		return keyward.Session{}, fmt.Errorf("get session by cookie: %w", err)
 	}
@@ -75,7 +74,7 @@ func (s *Store) GetSessionByCookie(ctx context.Context, hash []byte) (keyward.Se
 // UpdateSession implements [keyward.SessionStore].
 func (s *Store) UpdateSession(ctx context.Context, id string, fn func(*keyward.Session) error) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		old, err := scanSession(tx.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
+		old, err := scanSession(tx.QueryRowContext(ctx, `SELECT `+sqlstore.SessionColumns+` FROM sessions WHERE id = ?`, id))
 		if err != nil {
 			return err
 		}
@@ -84,17 +83,17 @@ func (s *Store) UpdateSession(ctx context.Context, id string, fn func(*keyward.S
 		if err := fn(&v); err != nil {
 			return err
 		}
-		if v.ID != id || v.UserID != old.UserID || !v.CreatedAt.Equal(old.CreatedAt) || !v.RevokedAt.Equal(old.RevokedAt) || len(v.CookieHash) == 0 {
-			return fmt.Errorf("id, user, creation or revocation changed, or cookie hash empty: %w", keyward.ErrInvalid)
+		if err := keyward.CheckSessionUpdate(old, v); err != nil {
+			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE sessions SET cookie_hash = ?, auth_time = ?, expires_at = ? WHERE id = ?`,
-			v.CookieHash, micros(norm(v.AuthTime)), micros(norm(v.ExpiresAt)), id)
+			v.CookieHash, micros(keyward.StoredTime(v.AuthTime)), micros(keyward.StoredTime(v.ExpiresAt)), id)
 		if isUnique(err) {
 			return fmt.Errorf("cookie hash: %w", keyward.ErrConflict)
 		}
 		return err
 	})
-	if err = noChange(err); err != nil {
+	if err = keyward.IgnoreNoChange(err); err != nil {
 		return fmt.Errorf("update session %q: %w", id, err)
 	}
 	return nil
@@ -107,7 +106,7 @@ func (s *Store) RevokeSession(ctx context.Context, id string, now time.Time) err
 		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM sessions WHERE id = ?`, id).Scan(&one); err != nil {
 			return notFound(err)
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, micros(norm(now)), id)
+		_, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, micros(keyward.StoredTime(now)), id)
 		return err
 	})
 	if err != nil {
@@ -118,7 +117,7 @@ func (s *Store) RevokeSession(ctx context.Context, id string, now time.Time) err
 
 // RevokeUserSessions implements [keyward.SessionStore].
 func (s *Store) RevokeUserSessions(ctx context.Context, userID string, now time.Time) error {
-	_, err := s.w.ExecContext(ctx, `UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`, micros(norm(now)), userID)
+	_, err := s.w.ExecContext(ctx, `UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`, micros(keyward.StoredTime(now)), userID)
 	if err != nil {
 		return fmt.Errorf("revoke user sessions: %w", err)
 	}

@@ -8,12 +8,17 @@
 // to the busy timeout. Reads use a separate pool of read-only connections and
 // never wait for writers. The schema is created and upgraded by embedded,
 // versioned migrations recorded in the schema_migrations table.
+//
+// It owns the SQLite schema and its statements; the domain rules it applies
+// are package keyward's, and what it shares with storage/postgres below the
+// domain (column lists, JSON columns, the key-set update plan) is
+// storage/internal/sqlstore's. It never imports another backend, the
+// issuer or the server.
 package sqlite
 
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -186,10 +191,7 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 }
 
 // clock returns the store's current time.
-func (s *Store) clock() time.Time { return norm(s.now()) }
-
-// norm gives t the precision and location it has once stored.
-func norm(t time.Time) time.Time { return t.Truncate(time.Microsecond).UTC() }
+func (s *Store) clock() time.Time { return keyward.StoredTime(s.now()) }
 
 // isUnique reports whether err is a uniqueness violation.
 func isUnique(err error) bool {
@@ -208,14 +210,6 @@ func isUnique(err error) bool {
 func notFound(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return keyward.ErrNotFound
-	}
-	return err
-}
-
-// noChange turns keyward.ErrNoChange (possibly wrapped) into nil.
-func noChange(err error) error {
-	if errors.Is(err, keyward.ErrNoChange) {
-		return nil
 	}
 	return err
 }
@@ -245,48 +239,6 @@ func (u usec) Scan(v any) error {
 		return fmt.Errorf("time column holds %T", v)
 	}
 	return nil
-}
-
-// jsonText scans a JSON text column into the value dst points to; empty
-// slices and maps come back nil.
-type jsonText struct{ dst any }
-
-// Scan implements [sql.Scanner].
-func (j jsonText) Scan(v any) error {
-	var b []byte
-	switch v := v.(type) {
-	case nil:
-		return nil
-	case string:
-		b = []byte(v)
-	case []byte:
-		b = v
-	default:
-		return fmt.Errorf("json column holds %T", v)
-	}
-	if err := json.Unmarshal(b, j.dst); err != nil {
-		return fmt.Errorf("decode json column: %w", err)
-	}
-	switch d := j.dst.(type) {
-	case *[]string:
-		if len(*d) == 0 {
-			*d = nil
-		}
-	case *map[string]any:
-		if len(*d) == 0 {
-			*d = nil
-		}
-	}
-	return nil
-}
-
-// encodeJSON encodes v for a JSON text column.
-func encodeJSON(v any) (string, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return "", fmt.Errorf("encode json: %w: %v", keyward.ErrInvalid, err)
-	}
-	return string(b), nil
 }
 
 // blob scans a nullable BLOB column; empty comes back nil.

@@ -8,27 +8,26 @@ import (
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/storage/internal/sqlstore"
 )
-
-const refreshColumns = `hash, family_id, user_id, client_id, scope, audience, session_id, issued_at, expires_at, used_at, revoked_at`
 
 func scanRefresh(sc scanner) (keyward.RefreshToken, error) {
 	var r keyward.RefreshToken
-	err := sc.Scan(blob{&r.Hash}, &r.FamilyID, &r.UserID, &r.ClientID, &r.Scope, jsonText{&r.Audience}, &r.SessionID,
+	err := sc.Scan(blob{&r.Hash}, &r.FamilyID, &r.UserID, &r.ClientID, &r.Scope, sqlstore.JSON{Dst: &r.Audience}, &r.SessionID,
 		usec{&r.IssuedAt}, usec{&r.ExpiresAt}, usec{&r.UsedAt}, usec{&r.RevokedAt})
 	return r, notFound(err)
 }
 
 // insertRefresh validates and inserts a new token.
 func insertRefresh(ctx context.Context, q querier, r keyward.RefreshToken) error {
-	if len(r.Hash) == 0 || r.FamilyID == "" {
-		return fmt.Errorf("empty hash or family id: %w", keyward.ErrInvalid)
+	if err := r.Validate(); err != nil {
+		return err
 	}
-	aud, err := encodeJSON(r.Audience)
+	aud, err := sqlstore.EncodeJSON(r.Audience)
 	if err != nil {
 		return err
 	}
-	_, err = q.ExecContext(ctx, `INSERT INTO refresh_tokens (`+refreshColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = q.ExecContext(ctx, `INSERT INTO refresh_tokens (`+sqlstore.RefreshColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.Hash, r.FamilyID, r.UserID, r.ClientID, r.Scope, aud, r.SessionID,
 		micros(r.IssuedAt), micros(r.ExpiresAt), optMicros(r.UsedAt), optMicros(r.RevokedAt))
 	if isUnique(err) {
@@ -53,19 +52,19 @@ func (s *Store) CreateRefreshToken(ctx context.Context, r keyward.RefreshToken) 
 // the check of the old token and its update cannot interleave with another
 // rotation.
 func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next keyward.RefreshToken, now time.Time) (keyward.RefreshToken, error) {
-	now = norm(now)
+	now = keyward.StoredTime(now)
 	var (
 		old    keyward.RefreshToken
 		result error // a refusal that still commits (the family's revocation)
 	)
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var err error
-		old, err = scanRefresh(tx.QueryRowContext(ctx, `SELECT `+refreshColumns+` FROM refresh_tokens WHERE hash = ?`, oldHash))
+		old, err = scanRefresh(tx.QueryRowContext(ctx, `SELECT `+sqlstore.RefreshColumns+` FROM refresh_tokens WHERE hash = ?`, oldHash))
 		if err != nil {
 			return err
 		}
-		switch {
-		case !old.UsedAt.IsZero():
+		switch err := old.RotationError(now); {
+		case errors.Is(err, keyward.ErrRefreshReused):
 			if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL`,
 				micros(now), old.FamilyID); err != nil {
 				return err
@@ -73,19 +72,12 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next key
 			if old.RevokedAt.IsZero() {
 				old.RevokedAt = now
 			}
-			result = keyward.ErrRefreshReused
+			result = err
 			return nil
-		case !old.RevokedAt.IsZero():
-			return keyward.ErrRevoked
-		case !now.Before(old.ExpiresAt):
-			return keyward.ErrExpired
+		case err != nil:
+			return err
 		}
-		next.FamilyID, next.ExpiresAt = old.FamilyID, old.ExpiresAt
-		next.UserID, next.ClientID, next.SessionID = old.UserID, old.ClientID, old.SessionID
-		next.UsedAt, next.RevokedAt = time.Time{}, time.Time{}
-		if next.IssuedAt.IsZero() {
-			next.IssuedAt = now
-		}
+		next = old.Successor(next, now)
 		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = ? WHERE hash = ?`, micros(now), oldHash); err != nil {
 			return err
 		}
@@ -109,7 +101,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next key
 
 // GetRefreshToken implements [keyward.RefreshTokenStore].
 func (s *Store) GetRefreshToken(ctx context.Context, hash []byte) (keyward.RefreshToken, error) {
-	r, err := scanRefresh(s.r.QueryRowContext(ctx, `SELECT `+refreshColumns+` FROM refresh_tokens WHERE hash = ?`, hash))
+	r, err := scanRefresh(s.r.QueryRowContext(ctx, `SELECT `+sqlstore.RefreshColumns+` FROM refresh_tokens WHERE hash = ?`, hash))
 	if err != nil {
 		return keyward.RefreshToken{}, fmt.Errorf("get refresh token: %w", err)
 	}
@@ -122,7 +114,7 @@ func (s *Store) revokeRefresh(ctx context.Context, column, value string, now tim
 		return nil
 	}
 	_, err := s.w.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = ? WHERE `+column+` = ? AND revoked_at IS NULL`,
-		micros(norm(now)), value)
+		micros(keyward.StoredTime(now)), value)
 	if err != nil {
 		return fmt.Errorf("revoke refresh tokens by %s: %w", column, err)
 	}
@@ -146,7 +138,7 @@ func (s *Store) RevokeUserRefreshTokens(ctx context.Context, userID string, now 
 
 // deleteExpired deletes the rows of table whose column is at or before now.
 func (s *Store) deleteExpired(ctx context.Context, q querier, table, column string, now time.Time) (int, error) {
-	res, err := q.ExecContext(ctx, `DELETE FROM `+table+` WHERE `+column+` <= ?`, micros(norm(now)))
+	res, err := q.ExecContext(ctx, `DELETE FROM `+table+` WHERE `+column+` <= ?`, micros(keyward.StoredTime(now)))
 	if err != nil {
 		return 0, fmt.Errorf("delete expired %s: %w", table, err)
 	}
@@ -162,9 +154,6 @@ func (s *Store) DeleteExpiredRefreshTokens(ctx context.Context, now time.Time) (
 	return s.deleteExpired(ctx, s.w, "refresh_tokens", "expires_at", now)
 }
 
-const codeColumns = `hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge, code_challenge_method,
-	session_id, auth_time, expires_at, used_at`
-
 func scanCode(sc scanner) (keyward.AuthCode, error) {
 	var c keyward.AuthCode
 	err := sc.Scan(blob{&c.Hash}, &c.ClientID, &c.UserID, &c.RedirectURI, &c.Scope, &c.Nonce, &c.CodeChallenge,
@@ -177,7 +166,7 @@ func (s *Store) CreateAuthCode(ctx context.Context, c keyward.AuthCode) error {
 	if len(c.Hash) == 0 {
 		return fmt.Errorf("create auth code: empty hash: %w", keyward.ErrInvalid)
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO auth_codes (`+codeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.w.ExecContext(ctx, `INSERT INTO auth_codes (`+sqlstore.CodeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.Hash, c.ClientID, c.UserID, c.RedirectURI, c.Scope, c.Nonce, c.CodeChallenge, c.CodeChallengeMethod,
 		c.SessionID, micros(c.AuthTime), micros(c.ExpiresAt), optMicros(c.UsedAt))
 	if isUnique(err) {
@@ -191,18 +180,16 @@ func (s *Store) CreateAuthCode(ctx context.Context, c keyward.AuthCode) error {
 
 // ConsumeAuthCode implements [keyward.AuthCodeStore].
 func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time) (keyward.AuthCode, error) {
-	now = norm(now)
+	now = keyward.StoredTime(now)
 	var c keyward.AuthCode
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var err error
-		c, err = scanCode(tx.QueryRowContext(ctx, `SELECT `+codeColumns+` FROM auth_codes WHERE hash = ?`, hash))
-		switch {
-		case err != nil:
+		c, err = scanCode(tx.QueryRowContext(ctx, `SELECT `+sqlstore.CodeColumns+` FROM auth_codes WHERE hash = ?`, hash))
+		if err != nil {
 			return err
-		case !c.UsedAt.IsZero():
-			return keyward.ErrCodeReused
-		case !now.Before(c.ExpiresAt):
-			return keyward.ErrExpired
+		}
+		if err := c.ConsumeError(now); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE auth_codes SET used_at = ? WHERE hash = ?`, micros(now), hash); err != nil {
 			return err

@@ -6,27 +6,26 @@ import (
 	"fmt"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/storage/internal/sqlstore"
 )
-
-const userColumns = `id, username, password_hash, roles, attributes, disabled, created_at, updated_at`
 
 func scanUser(sc scanner) (keyward.User, error) {
 	var u keyward.User
-	err := sc.Scan(&u.ID, &u.Username, &u.PasswordHash, jsonText{&u.Roles}, jsonText{&u.Attributes},
+	err := sc.Scan(&u.ID, &u.Username, &u.PasswordHash, sqlstore.JSON{Dst: &u.Roles}, sqlstore.JSON{Dst: &u.Attributes},
 		&u.Disabled, usec{&u.CreatedAt}, usec{&u.UpdatedAt})
 	return u, notFound(err)
 }
 
-// userArgs returns the columns of userColumns for u.
+// userArgs returns the columns of sqlstore.UserColumns for u.
 func userArgs(u keyward.User) ([]any, error) {
-	roles, err := encodeJSON(u.Roles)
+	roles, err := sqlstore.EncodeJSON(u.Roles)
 	if err != nil {
 		return nil, err
 	}
 	if u.Attributes == nil {
 		u.Attributes = map[string]any{}
 	}
-	attrs, err := encodeJSON(u.Attributes)
+	attrs, err := sqlstore.EncodeJSON(u.Attributes)
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +47,7 @@ func (s *Store) CreateUser(ctx context.Context, u keyward.User) error {
 	if err != nil {
 		return fmt.Errorf("create user: %w", err)
 	}
-	_, err = s.w.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+	_, err = s.w.ExecContext(ctx, `INSERT INTO users (`+sqlstore.UserColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 	if isUnique(err) {
 		return fmt.Errorf("create user %q: %w", u.Username, keyward.ErrConflict)
 	}
@@ -60,7 +59,7 @@ func (s *Store) CreateUser(ctx context.Context, u keyward.User) error {
 
 // GetUser implements [keyward.UserStore].
 func (s *Store) GetUser(ctx context.Context, id string) (keyward.User, error) {
-	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+sqlstore.UserColumns+` FROM users WHERE id = ?`, id))
 	if err != nil {
 		return keyward.User{}, fmt.Errorf("get user %q: %w", id, err)
 	}
@@ -69,7 +68,7 @@ func (s *Store) GetUser(ctx context.Context, id string) (keyward.User, error) {
 
 // GetUserByName implements [keyward.UserStore].
 func (s *Store) GetUserByName(ctx context.Context, username string) (keyward.User, error) {
-	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE username = ?`, username))
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+sqlstore.UserColumns+` FROM users WHERE username = ?`, username))
 	if err != nil {
 		return keyward.User{}, fmt.Errorf("get user %q: %w", username, err)
 	}
@@ -78,7 +77,7 @@ func (s *Store) GetUserByName(ctx context.Context, username string) (keyward.Use
 
 // ListUsers implements [keyward.UserStore].
 func (s *Store) ListUsers(ctx context.Context) ([]keyward.User, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY username`)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+sqlstore.UserColumns+` FROM users ORDER BY username`)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
@@ -100,7 +99,7 @@ func (s *Store) ListUsers(ctx context.Context) ([]keyward.User, error) {
 // UpdateUser implements [keyward.UserStore].
 func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*keyward.User) error) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		old, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+		old, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+sqlstore.UserColumns+` FROM users WHERE id = ?`, id))
 		if err != nil {
 			return err
 		}
@@ -125,7 +124,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*keyward.User
 		}
 		return err
 	})
-	if err = noChange(err); err != nil {
+	if err = keyward.IgnoreNoChange(err); err != nil {
 		return fmt.Errorf("update user %q: %w", id, err)
 	}
 	return nil
@@ -139,7 +138,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 			return err
 		}
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return cmpErr(err, keyward.ErrNotFound)
+			return sqlstore.CmpErr(err, keyward.ErrNotFound)
 		}
 		for _, q := range []string{
 			`DELETE FROM sessions WHERE user_id = ?`,
@@ -156,12 +155,4 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		return fmt.Errorf("delete user %q: %w", id, err)
 	}
 	return nil
-}
-
-// cmpErr returns err when it is not nil, otherwise fallback.
-func cmpErr(err, fallback error) error {
-	if err != nil {
-		return err
-	}
-	return fallback
 }
