@@ -71,6 +71,9 @@ type stackOptions struct {
 	// noKeyStore gives the key manager neither store nor sealer: the
 	// static key alone.
 	noKeyStore bool
+	// store, when set, is the store, instead of a new memory or SQLite
+	// one; the caller closes it.
+	store keyward.Store
 	// wrap, when set, wraps the store that the issuer and the server use;
 	// the key manager and stack.store keep the store itself.
 	wrap func(keyward.Store) keyward.Store
@@ -128,6 +131,9 @@ func newStack(tb testing.TB, opt stackOptions) *stack {
 		}
 		tb.Cleanup(func() { s.Close() })
 		store = s
+	}
+	if opt.store != nil {
+		store = opt.store
 	}
 	logs := new(syncBuffer)
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
