@@ -9,17 +9,20 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-json-experiment/json"
 
+	"github.com/keyward/keyward/internal/httpx"
 	"github.com/keyward/keyward/jose"
 	"github.com/keyward/keyward/verifier"
 )
@@ -59,7 +62,9 @@ type Config struct {
 	// with connection, TLS and response-header timeouts.
 	Transport http.RoundTripper
 	// Ready reports whether the gate can verify tokens, for HealthPath;
-	// typically the key set's Ready method. Nil means always ready.
+	// typically the key set's Ready method. While it fails, HealthPath
+	// answers 503 with Retry-After ([verifier.RetryAfter]). Nil means always
+	// ready.
 	Ready func() error
 	// Metrics, when set, is served at [MetricsPath] without a token
 	// (typically a Prometheus handler). Nil means no metrics endpoint.
@@ -67,6 +72,10 @@ type Config struct {
 	// HTTPMetrics, when set, receives the latency of every request. Nil
 	// means none.
 	HTTPMetrics HTTPObserver
+	// Rand seeds the request IDs the gate gives requests that bring none
+	// (see [RequestID]); nil means crypto/rand.Reader. Request IDs are not
+	// secrets: a predictable source only makes them guessable.
+	Rand io.Reader
 }
 
 // New returns the gate's handler.
@@ -76,6 +85,10 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	if u := cfg.Upstream; u != nil && ((u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 		return nil, fmt.Errorf("gate: upstream %q is not an absolute http(s) URL", u.Redacted())
+	}
+	ids, err := httpx.NewRequestIDs(cfg.Rand)
+	if err != nil {
+		return nil, fmt.Errorf("gate: %w", err)
 	}
 	logger := cfg.Logger
 	if logger == nil {
@@ -98,9 +111,9 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	mc.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
 		if errors.Is(err, verifier.ErrKeySourceUnavailable) {
-			logger.WarnContext(r.Context(), "request refused", "path", r.URL.Path, "status", http.StatusServiceUnavailable, "err", err)
+			logger.WarnContext(r.Context(), "request_refused", "path", r.URL.Path, "status", http.StatusServiceUnavailable, "error", err)
 		} else if logger.Enabled(r.Context(), slog.LevelDebug) {
-			logger.DebugContext(r.Context(), "request refused", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+			logger.DebugContext(r.Context(), "request_refused", "path", r.URL.Path, "remote", r.RemoteAddr, "error", err)
 		}
 		verifier.WriteError(w, realm, err)
 	}
@@ -130,7 +143,7 @@ func New(cfg Config) (http.Handler, error) {
 			protected.ServeHTTP(w, r)
 		}
 	})
-	return observe(h, cfg.HTTPMetrics, func(r *http.Request) string {
+	return observe(h, ids, cfg.HTTPMetrics, func(r *http.Request) string {
 		switch {
 		case r.URL.Path == HealthPath:
 			return "health"
@@ -148,7 +161,9 @@ func health(w http.ResponseWriter, r *http.Request, ready func() error) {
 	}
 	if ready != nil {
 		if err := ready(); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": verifier.Description(fmt.Errorf("%w: %w", verifier.ErrKeySourceUnavailable, err))})
+			err = fmt.Errorf("%w: %w", verifier.ErrKeySourceUnavailable, err)
+			w.Header().Set("Retry-After", strconv.Itoa(int(verifier.RetryAfter(err)/time.Second)))
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": verifier.Description(err)})
 			return
 		}
 	}
@@ -262,7 +277,7 @@ func proxy(upstream *url.URL, transport http.RoundTripper, logger *slog.Logger) 
 				status = http.StatusGatewayTimeout
 			}
 			if r.Context().Err() == nil {
-				logger.ErrorContext(r.Context(), "upstream request failed", "path", r.URL.Path, "status", status, "err", err)
+				logger.ErrorContext(r.Context(), "upstream_request_failed", "path", r.URL.Path, "status", status, "error", err)
 			}
 			writeJSON(w, status, map[string]string{"error": "upstream unavailable"})
 		},

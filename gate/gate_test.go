@@ -1,7 +1,6 @@
 package gate
 
 import (
-	"context"
 	"crypto"
 	"encoding/base64"
 	"encoding/json"
@@ -217,9 +216,12 @@ func TestHealthReportsKeySource(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("status %d, Retry-After %q: %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
+	if got := resp.Header.Get("Retry-After"); got != "1" {
+		t.Errorf("Retry-After %q, want 1: the key set tries again within a second", got)
+	}
 	resp, body = get(t, gw.URL+HealthPath, "", nil)
-	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "unavailable") {
-		t.Fatalf("health %d %s", resp.StatusCode, body)
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "unavailable") || resp.Header.Get("Retry-After") != "1" {
+		t.Fatalf("health %d Retry-After %q: %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
 	// The public route does not depend on keys.
 	if resp, _ := get(t, gw.URL+"/", "", nil); resp.StatusCode != 200 {
@@ -438,39 +440,5 @@ func TestNewValidates(t *testing.T) {
 	}
 	if _, err := New(Config{Verifier: v}); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// TestRequestIDContext: the ID stays readable through the contexts a
-// handler derives from the request's, and other keys pass through.
-func TestRequestIDContext(t *testing.T) {
-	t.Parallel()
-	type otherKey struct{}
-	base := context.WithValue(context.Background(), otherKey{}, "outer")
-	ctx := &requestIDContext{Context: base, id: "req-9"}
-	cancelled, cancel := context.WithCancel(ctx)
-	defer cancel()
-	tests := []struct {
-		name string
-		ctx  context.Context
-		want string
-	}{
-		{"none", context.Background(), ""},
-		{"parent only", base, ""},
-		{"direct", ctx, "req-9"},
-		{"under a value", context.WithValue(ctx, otherKey{}, "inner"), "req-9"},
-		{"under a cancel", cancelled, "req-9"},
-	}
-	for _, tt := range tests {
-		if got := RequestID(tt.ctx); got != tt.want {
-			t.Errorf("%s: RequestID = %q, want %q", tt.name, got, tt.want)
-		}
-	}
-	if got := ctx.Value(otherKey{}); got != "outer" {
-		t.Errorf("the parent's value = %v, want outer", got)
-	}
-	cancel()
-	if cancelled.Err() == nil {
-		t.Error("cancel did not reach the derived context")
 	}
 }

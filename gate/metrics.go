@@ -20,45 +20,20 @@ type HTTPObserver interface {
 	ObserveRequest(route string, status int, d time.Duration)
 }
 
-// requestIDKey is the context key of the request ID.
-type requestIDKey struct{}
-
-// requestIDContext carries the request ID: one allocation where
-// context.WithValue takes two (the string boxed in an interface, and the
-// context).
-type requestIDContext struct {
-	context.Context
-	id string
-}
-
-// Value answers requestIDKey with the context itself, which costs no
-// allocation, and asks the parent for any other key.
-func (c *requestIDContext) Value(key any) any {
-	if key == (requestIDKey{}) {
-		return c
-	}
-	return c.Context.Value(key)
-}
-
 // RequestID returns the request ID the gate gave the request whose context
 // is ctx, or "". Log handlers use it to put request_id on every line.
-func RequestID(ctx context.Context) string {
-	if c, ok := ctx.Value(requestIDKey{}).(*requestIDContext); ok {
-		return c.id
-	}
-	return ""
-}
+func RequestID(ctx context.Context) string { return httpx.RequestIDFrom(ctx) }
 
 // observe gives every request an ID — the X-Request-Id of the response and
 // of the request passed upstream (see proxy), and [RequestID] of its
 // context — and reports its latency under route(r) to obs, when set.
-func observe(h http.Handler, obs HTTPObserver, route func(*http.Request) string) http.Handler {
+func observe(h http.Handler, ids *httpx.RequestIDs, obs HTTPObserver, route func(*http.Request) string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := httpx.RequestID(r)
+		id := ids.FromRequest(r)
 		// The name is canonical: no need for Header.Set to check it.
 		w.Header()["X-Request-Id"] = []string{id}
-		r = r.WithContext(&requestIDContext{Context: r.Context(), id: id})
+		r = r.WithContext(httpx.WithRequestID(r.Context(), id))
 		if obs == nil {
 			h.ServeHTTP(w, r)
 			return

@@ -23,7 +23,7 @@ const (
 
 var (
 	serveReady = regexp.MustCompile(`msg=listening addr=(127\.0\.0\.1:\d+)`)
-	gateReady  = regexp.MustCompile(`msg="gate listening" addr=(127\.0\.0\.1:\d+)`)
+	gateReady  = regexp.MustCompile(`msg=gate_listening addr=(127\.0\.0\.1:\d+)`)
 )
 
 // startServe starts `keyward serve` signing with alg on a fresh data

@@ -183,7 +183,7 @@ type TokenResponse struct {
 }
 
 func (i *Issuer) audit(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
-	i.log.LogAttrs(ctx, level, msg, append([]slog.Attr{slog.String("request_id", httpx.RequestIDFromContext(ctx))}, attrs...)...)
+	i.log.LogAttrs(ctx, level, msg, append([]slog.Attr{slog.String("request_id", httpx.RequestIDFrom(ctx))}, attrs...)...)
 }
 
 // internal wraps an unexpected failure as server_error.

@@ -29,8 +29,10 @@ const (
 // NewClient returns an HTTP client suited to fetching key sets: its own
 // transport (a clone of the standard one, so connections are not shared
 // with unrelated code), a whole-exchange timeout of [DefaultFetchTimeout]
-// and at most three redirects. Use it when the caller has no client of its
-// own; never pass http.DefaultClient, which has no timeout.
+// and at most three redirects, each to the same scheme and host as the
+// request: a redirect to another host, or from https to http, is refused.
+// Use it when the caller has no client of its own; never pass
+// http.DefaultClient, which has no timeout.
 func NewClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.TLSHandshakeTimeout = DefaultFetchTimeout
@@ -40,12 +42,53 @@ func NewClient() *http.Client {
 		Transport: t,
 		Timeout:   DefaultFetchTimeout,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if err := checkRedirect(req, via); err != nil {
+				return err
+			}
 			if len(via) >= 3 {
 				return errors.New("stopped after 3 redirects")
 			}
 			return nil
 		},
 	}
+}
+
+// checkRedirect refuses a redirect to another scheme or host than the
+// first request's: a key set fetched from wherever a redirect points (plain
+// http, another host) would be trusted as the issuer's.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) == 0 {
+		return nil
+	}
+	if first := via[0].URL; !sameOrigin(req.URL, first) {
+		return fmt.Errorf("redirect from %s://%s to %s://%s refused: only the same scheme and host are followed",
+			first.Scheme, first.Host, req.URL.Scheme, truncate(req.URL.Host, 100))
+	}
+	return nil
+}
+
+func sameOrigin(a, b *url.URL) bool {
+	return a.Scheme == b.Scheme && strings.EqualFold(a.Host, b.Host)
+}
+
+// confine returns a copy of client that also refuses redirects to another
+// scheme or host, whatever the client's own CheckRedirect allows.
+func confine(client *http.Client) *http.Client {
+	c := *client
+	inner := client.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if err := checkRedirect(req, via); err != nil {
+			return err
+		}
+		if inner != nil {
+			return inner(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &c
 }
 
 // Fetch downloads and parses the JWK Set at url once, without any caching.
@@ -56,8 +99,9 @@ func NewClient() *http.Client {
 // application/jwk-set+json or any +json type; a missing Content-Type is
 // tolerated), and the body a valid public JWK Set ([jose.ParseJWKS]) with at
 // least one usable key. Keys left out (use "enc", unknown types...) are in the
-// result's Skipped list. A nil client means [NewClient]. Errors wrap
-// [ErrFetch].
+// result's Skipped list. A redirect to another scheme or host is not
+// followed, whatever the client's CheckRedirect. A nil client means
+// [NewClient]. Errors wrap [ErrFetch].
 func Fetch(ctx context.Context, client *http.Client, url string) (*jose.JWKS, error) {
 	res, err := fetch(ctx, client, url, fetchOptions{})
 	if err != nil {
@@ -162,7 +206,7 @@ func get(ctx context.Context, client *http.Client, rawURL string, opt fetchOptio
 	if opt.etag != "" {
 		req.Header.Set("If-None-Match", opt.etag)
 	}
-	resp, err := client.Do(req)
+	resp, err := confine(client).Do(req)
 	if err != nil {
 		if ctx.Err() == context.DeadlineExceeded {
 			return fail("no answer within %s", timeout)
@@ -170,6 +214,10 @@ func get(ctx context.Context, client *http.Client, rawURL string, opt fetchOptio
 		return fail("%v", unwrapURLError(err))
 	}
 	defer resp.Body.Close()
+	if resp.Request != nil && resp.Request.URL != nil && !sameOrigin(resp.Request.URL, u) {
+		// A RoundTripper that follows redirects itself.
+		return fail("answered from %s://%s, another scheme or host", resp.Request.URL.Scheme, truncate(resp.Request.URL.Host, 100))
+	}
 	switch {
 	case resp.StatusCode == http.StatusNotModified && opt.etag != "":
 		// Drain a little so the connection can be reused.

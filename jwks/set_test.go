@@ -131,7 +131,6 @@ func TestUnknownKidBurst(t *testing.T) {
 		return maxWait
 	}
 
-	c.Add(DefaultRefreshCooldown) // the initial fetch is a cooldown ago
 	before := is.hits.Load()
 	wait := burst(1000)
 	if got := is.hits.Load() - before; got != 1 {
@@ -142,21 +141,29 @@ func TestUnknownKidBurst(t *testing.T) {
 	}
 	t.Logf("longest wait in the first burst: %v (fetch takes %v)", wait, slow)
 
-	// Within the cooldown: no fetch at all, and nobody waits on the issuer.
-	c.Add(DefaultRefreshCooldown / 2)
+	// The bucket holds DefaultUnknownKIDBurst fetches: each burst until it
+	// is empty costs one more.
+	for i := 2; i <= DefaultUnknownKIDBurst; i++ {
+		burst(1000)
+		if got := is.hits.Load() - before; got != int64(i) {
+			t.Fatalf("burst %d: %d fetches in all, want %d", i, got, i)
+		}
+	}
+	// The bucket is empty: no fetch at all, and nobody waits on the issuer.
+	c.Add(DefaultUnknownKIDRefill / 2)
 	wait = burst(1000)
-	if got := is.hits.Load() - before; got != 1 {
-		t.Fatalf("second burst within the cooldown made %d more fetches", got-1)
+	if got := is.hits.Load() - before; got != DefaultUnknownKIDBurst {
+		t.Fatalf("a burst with an empty bucket made %d more fetches", got-DefaultUnknownKIDBurst)
 	}
 	if wait >= slow {
-		t.Fatalf("a request waited %v within the cooldown", wait)
+		t.Fatalf("a request waited %v with an empty bucket", wait)
 	}
 
-	// After the cooldown: one more fetch for the whole burst.
-	c.Add(DefaultRefreshCooldown)
+	// One refill later: one more fetch for the whole burst.
+	c.Add(DefaultUnknownKIDRefill)
 	burst(1000)
-	if got := is.hits.Load() - before; got != 2 {
-		t.Fatalf("after the cooldown: %d fetches in all, want 2", got)
+	if got := is.hits.Load() - before; got != DefaultUnknownKIDBurst+1 {
+		t.Fatalf("after a refill: %d fetches in all, want %d", got, DefaultUnknownKIDBurst+1)
 	}
 	// The known key never stopped working.
 	if !has(t, s, k1.KeyID) {
@@ -224,9 +231,10 @@ func TestIssuerDownServesStaleThenFailsClosed(t *testing.T) {
 		t.Fatalf("Ready = %v", err)
 	}
 
-	// The issuer comes back: the next lookup after the cooldown recovers.
+	// The issuer comes back: the next lookup after the retry interval
+	// recovers.
 	is.set(serveKeys(t, "max-age=600", k1))
-	c.Add(DefaultRefreshCooldown)
+	c.Add(DefaultRetryInterval)
 	if !has(t, s, k1.KeyID) {
 		t.Fatal("did not recover")
 	}
@@ -464,13 +472,13 @@ func TestNeverFetchedFailsClosed(t *testing.T) {
 	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "no key set fetched yet") {
 		t.Fatalf("err = %v", err)
 	}
-	// Within the cooldown the answer comes without another fetch.
+	// Before the next attempt is due the answer comes without a fetch.
 	hits := is.hits.Load()
 	if _, err := s.Keys(t.Context(), "any"); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("err = %v", err)
 	}
 	if is.hits.Load() != hits {
-		t.Fatal("fetched again within the cooldown")
+		t.Fatal("fetched again before the next attempt was due")
 	}
 }
 

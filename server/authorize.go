@@ -85,7 +85,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, t *tem
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, data); err != nil {
 		s.log.LogAttrs(r.Context(), slog.LevelError, "template_failed",
-			slog.String("request_id", httpx.RequestIDFromContext(r.Context())), slog.String("error", err.Error()))
+			slog.String("request_id", httpx.RequestIDFrom(r.Context())), slog.String("error", err.Error()))
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
@@ -102,7 +102,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, t *tem
 // errorPage answers an authorization request that cannot be redirected.
 func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, code int, msg string, err error) {
 	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request_failed",
-		slog.String("request_id", httpx.RequestIDFromContext(r.Context())),
+		slog.String("request_id", httpx.RequestIDFrom(r.Context())),
 		slog.String("method", r.Method), slog.String("path", r.URL.Path),
 		slog.Int("status", code), slog.String("error", err.Error()))
 	s.render(w, r, code, s.pages.message, messagePage{Title: "Sign-in error", CSS: s.pages.css, Message: msg})
@@ -235,7 +235,7 @@ func (s *Server) authorizeFlow(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "authorize_refused",
-			slog.String("request_id", httpx.RequestIDFromContext(r.Context())), slog.String("client_id", client.ID),
+			slog.String("request_id", httpx.RequestIDFrom(r.Context())), slog.String("client_id", client.ID),
 			slog.String("error", oe.Code))
 		return redirect(url.Values{"error": {oe.Code}, "error_description": {oe.Description}})
 	}

@@ -62,6 +62,8 @@ type Server struct {
 	mux *http.ServeMux
 	// pages are the HTML pages of /authorize and /logout.
 	pages *pages
+	// ids gives each request without a sane X-Request-Id its ID.
+	ids *httpx.RequestIDs
 }
 
 // New returns the handler with every route registered.
@@ -77,6 +79,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, iss: cfg.Issuer, log: cfg.Logger, mux: http.NewServeMux()}
 	var err error
+	if s.ids, err = httpx.NewRequestIDs(nil); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	if s.pages, err = loadPages(); err != nil {
 		return nil, fmt.Errorf("server: templates: %w", err)
 	}
@@ -121,9 +126,9 @@ func New(cfg Config) (*Server, error) {
 
 // ServeHTTP gives every request an ID (the X-Request-Id response header and
 // the request_id of log lines), taken from the request's X-Request-Id when
-// it is short and plain, else random, and routes it.
+// it is short and plain, else a new one, and routes it.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	id := httpx.RequestID(r)
+	id := s.ids.FromRequest(r)
 	w.Header().Set("X-Request-Id", id)
 	s.mux.ServeHTTP(w, r.WithContext(httpx.WithRequestID(r.Context(), id)))
 }
@@ -164,7 +169,7 @@ func (s *Server) logFailure(r *http.Request, status int, err error) {
 		level = slog.LevelError
 	}
 	s.log.LogAttrs(r.Context(), level, "request_failed",
-		slog.String("request_id", httpx.RequestIDFromContext(r.Context())),
+		slog.String("request_id", httpx.RequestIDFrom(r.Context())),
 		slog.String("method", r.Method), slog.String("path", r.URL.Path),
 		slog.Int("status", status), slog.String("error", err.Error()))
 }

@@ -11,11 +11,26 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/jose"
+	"github.com/keyward/keyward/jwks"
 )
 
 // DefaultRetryAfter is the Retry-After of a 503 answer when the key source is
-// unavailable.
+// unavailable and does not say when it tries again (see [RetryAfter]).
 const DefaultRetryAfter = 10 * time.Second
+
+// RetryAfter returns how long a client refused with err, an unavailable key
+// source, should wait before it tries again: the time until the key
+// source's next fetch attempt when err carries it (a [jwks.UnavailableError]
+// in its chain), rounded up to whole seconds and at least one second;
+// otherwise [DefaultRetryAfter]. A client that waits that long meets the
+// first request the recovered source can answer, and no earlier one.
+func RetryAfter(err error) time.Duration {
+	var ue *jwks.UnavailableError
+	if !errors.As(err, &ue) {
+		return DefaultRetryAfter
+	}
+	return max(time.Second, (ue.RetryAfter + time.Second - 1).Truncate(time.Second))
+}
 
 // MiddlewareConfig configures [Middleware].
 type MiddlewareConfig struct {
@@ -192,7 +207,8 @@ func BearerToken(r *http.Request) (string, error) {
 //   - [ErrNoToken]: 401, WWW-Authenticate: Bearer realm="..." (no error code);
 //   - [ErrInvalidRequest]: 400, error="invalid_request";
 //   - [ErrInsufficientScope]: 403, error="insufficient_scope";
-//   - [ErrKeySourceUnavailable]: 503 with Retry-After and no challenge;
+//   - [ErrKeySourceUnavailable]: 503 with Retry-After ([RetryAfter]) and no
+//     challenge;
 //   - anything else: 401, error="invalid_token".
 //
 // The body is a small JSON object {"error":"...","error_description":"..."}.
@@ -224,7 +240,7 @@ func writeError(w http.ResponseWriter, realm string, err error, scope string) {
 	vals := make([]string, 4)
 	h := w.Header()
 	if status == http.StatusServiceUnavailable {
-		vals[0] = strconv.Itoa(int(DefaultRetryAfter / time.Second))
+		vals[0] = strconv.Itoa(int(RetryAfter(err) / time.Second))
 		h["Retry-After"] = vals[0:1:1]
 	} else {
 		vals[0] = challenge(realm, code, desc, scope)

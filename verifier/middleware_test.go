@@ -2,13 +2,17 @@ package verifier
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keyward/keyward/jose"
+	"github.com/keyward/keyward/jwks"
 )
 
 func TestMiddleware(t *testing.T) {
@@ -150,8 +154,10 @@ func TestMiddlewareUnavailable(t *testing.T) {
 	r.Header.Set("Authorization", "Bearer "+rsaA.sign(t, "at+jwt", claims()))
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
-	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
-		t.Fatalf("status %d, Retry-After %q", w.Code, w.Header().Get("Retry-After"))
+	// The key set retries within a second while it holds no usable set,
+	// and Retry-After says so.
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") != "1" {
+		t.Fatalf("status %d, Retry-After %q; want 503 and 1", w.Code, w.Header().Get("Retry-After"))
 	}
 	if !strings.Contains(w.Body.String(), "key source unavailable") {
 		t.Fatalf("body %q", w.Body)
@@ -225,4 +231,35 @@ func BenchmarkMiddleware(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestRetryAfter(t *testing.T) {
+	t.Parallel()
+	unavailable := func(d time.Duration) error {
+		return fmt.Errorf("%w: %w", ErrKeySourceUnavailable, &jwks.UnavailableError{Reason: "down", RetryAfter: d})
+	}
+	tests := []struct {
+		name string
+		err  error
+		want time.Duration
+	}{
+		{name: "no estimate", err: ErrKeySourceUnavailable, want: DefaultRetryAfter},
+		{name: "attempt due now", err: unavailable(0), want: time.Second},
+		{name: "fraction rounds up", err: unavailable(2300 * time.Millisecond), want: 3 * time.Second},
+		{name: "whole seconds", err: unavailable(4 * time.Second), want: 4 * time.Second},
+		{name: "just under a second", err: unavailable(time.Nanosecond), want: time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := RetryAfter(tt.err); got != tt.want {
+				t.Errorf("RetryAfter = %v, want %v", got, tt.want)
+			}
+			w := httptest.NewRecorder()
+			WriteError(w, "api", tt.err)
+			if got, want := w.Header().Get("Retry-After"), strconv.Itoa(int(tt.want/time.Second)); got != want {
+				t.Errorf("Retry-After header %q, want %q", got, want)
+			}
+		})
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"sync"
@@ -79,6 +80,30 @@ type RevocationConfig struct {
 	MaxBytes int64
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Observer, when set, is told of every fetch and of the list's changes
+	// of state, for logs and metrics. Nil means none.
+	Observer RevocationObserver
+}
+
+// RevocationObserver receives the events of a [RevocationList], typically
+// to log and count them. Its methods are called after the fetch, outside
+// the list's lock, and must be safe for concurrent use. Events of a fetch
+// cut short because the caller's context ended are not reported.
+type RevocationObserver interface {
+	// Fetched reports one fetch by result: "ok" for a new feed,
+	// "not_modified" for a revalidation, "error" for a failure (err is
+	// then non-nil and wraps [ErrRevocationFeed]).
+	Fetched(result string, err error)
+	// Loaded reports a fetch that changed the entries in force (and the
+	// first successful fetch); st describes the list now.
+	Loaded(st RevocationStatus)
+	// Unavailable reports the first failed fetch since the list started or
+	// last succeeded, once per outage: the last good list stays in force
+	// meanwhile, so revocations issued during the outage are not learnt.
+	Unavailable(err error)
+	// Recovered reports the first successful fetch after an outage, with
+	// the time since the outage's first failure.
+	Recovered(outage time.Duration, st RevocationStatus)
 }
 
 // RevocationList holds an issuer's revocation feed, refreshed by polling
@@ -95,6 +120,7 @@ type RevocationList struct {
 	etag      string
 	fetchedAt time.Time
 	lastErr   error
+	failSince time.Time // when the current outage began; zero when none
 }
 
 // NewRevocationList validates cfg and returns an empty list; call
@@ -129,19 +155,49 @@ func NewRevocationList(cfg RevocationConfig) (*RevocationList, error) {
 // failure the last good list stays in force and the error wraps
 // [ErrRevocationFeed].
 func (l *RevocationList) Refresh(ctx context.Context) error {
-	err := l.fetch(ctx)
+	result, changed, err := l.fetch(ctx)
+	if err != nil && ctx.Err() != nil {
+		return err // stopped by the caller: neither an outage nor news
+	}
+	now := l.cfg.Now()
 	l.mu.Lock()
 	l.lastErr = err
+	outageBegan := err != nil && l.failSince.IsZero()
+	recovered := err == nil && !l.failSince.IsZero()
+	outage := now.Sub(l.failSince)
+	switch {
+	case outageBegan:
+		l.failSince = now
+	case recovered:
+		l.failSince = time.Time{}
+	}
 	l.mu.Unlock()
+	o := l.cfg.Observer
+	if o == nil {
+		return err
+	}
+	o.Fetched(result, err)
+	switch {
+	case outageBegan:
+		o.Unavailable(err)
+	case recovered:
+		o.Recovered(outage, l.Status())
+	}
+	if changed {
+		o.Loaded(l.Status())
+	}
 	return err
 }
 
-func (l *RevocationList) fetch(ctx context.Context) error {
+// fetch fetches the feed once and returns its result as
+// [RevocationObserver.Fetched] names it, and whether the entries in force
+// changed (always on the first success).
+func (l *RevocationList) fetch(ctx context.Context) (result string, changed bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.cfg.URL, nil)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrRevocationFeed, err)
+		return "error", false, fmt.Errorf("%w: %w", ErrRevocationFeed, err)
 	}
 	req.Header.Set("Accept", "application/json")
 	l.mu.RLock()
@@ -152,7 +208,7 @@ func (l *RevocationList) fetch(ctx context.Context) error {
 	}
 	resp, err := l.cfg.Client.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrRevocationFeed, err)
+		return "error", false, fmt.Errorf("%w: %w", ErrRevocationFeed, err)
 	}
 	defer resp.Body.Close()
 	now := l.cfg.Now()
@@ -162,44 +218,58 @@ func (l *RevocationList) fetch(ctx context.Context) error {
 		l.fetchedAt = now
 		l.expire(now.Unix())
 		l.mu.Unlock()
-		return nil
+		return "not_modified", false, nil
 	case http.StatusOK:
 	default:
-		return fmt.Errorf("%w: %s answered %s", ErrRevocationFeed, l.cfg.URL, resp.Status)
+		return "error", false, fmt.Errorf("%w: %s answered %s", ErrRevocationFeed, l.cfg.URL, resp.Status)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, l.cfg.MaxBytes+1))
 	if err != nil {
-		return fmt.Errorf("%w: reading %s: %w", ErrRevocationFeed, l.cfg.URL, err)
+		return "error", false, fmt.Errorf("%w: reading %s: %w", ErrRevocationFeed, l.cfg.URL, err)
 	}
 	if int64(len(body)) > l.cfg.MaxBytes {
-		return fmt.Errorf("%w: %s is larger than %d bytes", ErrRevocationFeed, l.cfg.URL, l.cfg.MaxBytes)
+		return "error", false, fmt.Errorf("%w: %s is larger than %d bytes", ErrRevocationFeed, l.cfg.URL, l.cfg.MaxBytes)
 	}
-	var feed RevocationFeed
-	if err := json.Unmarshal(body, &feed); err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrRevocationFeed, l.cfg.URL, err)
-	}
-	tokens := make(map[string]int64, len(feed.Tokens))
-	for _, t := range feed.Tokens {
-		if t.JTI == "" {
-			return fmt.Errorf("%w: %s: token entry without jti", ErrRevocationFeed, l.cfg.URL)
-		}
-		if t.Exp > now.Unix() || t.Exp == 0 {
-			tokens[t.JTI] = max(tokens[t.JTI], t.Exp)
-		}
-	}
-	users := make(map[string]int64, len(feed.Users))
-	for _, u := range feed.Users {
-		if u.Sub == "" {
-			return fmt.Errorf("%w: %s: user entry without sub", ErrRevocationFeed, l.cfg.URL)
-		}
-		users[u.Sub] = max(users[u.Sub], u.Before)
+	tokens, users, err := parseFeed(body, now.Unix())
+	if err != nil {
+		return "error", false, fmt.Errorf("%w: %s: %w", ErrRevocationFeed, l.cfg.URL, err)
 	}
 	l.mu.Lock()
+	changed = l.fetchedAt.IsZero() || !maps.Equal(l.tokens, tokens) || !maps.Equal(l.users, users)
 	l.tokens, l.users = tokens, users
 	l.etag = resp.Header.Get("ETag")
 	l.fetchedAt = now
 	l.mu.Unlock()
-	return nil
+	return "ok", changed, nil
+}
+
+// parseFeed reads a [RevocationFeed] document strictly (one JSON object,
+// no duplicate or wrongly cased member names) into the maps a list holds:
+// token IDs to their expiry, without the entries already expired at now,
+// and subjects to their cutoff, the latest when one is listed twice. An
+// entry without its key refuses the whole feed.
+func parseFeed(body []byte, now int64) (tokens, users map[string]int64, err error) {
+	var feed RevocationFeed
+	if err := json.Unmarshal(body, &feed); err != nil {
+		return nil, nil, err
+	}
+	tokens = make(map[string]int64, len(feed.Tokens))
+	for _, t := range feed.Tokens {
+		if t.JTI == "" {
+			return nil, nil, errors.New("token entry without jti")
+		}
+		if t.Exp > now || t.Exp == 0 {
+			tokens[t.JTI] = max(tokens[t.JTI], t.Exp)
+		}
+	}
+	users = make(map[string]int64, len(feed.Users))
+	for _, u := range feed.Users {
+		if u.Sub == "" {
+			return nil, nil, errors.New("user entry without sub")
+		}
+		users[u.Sub] = max(users[u.Sub], u.Before)
+	}
+	return tokens, users, nil
 }
 
 // expire drops token entries past their expiry; l.mu is held.
@@ -212,8 +282,9 @@ func (l *RevocationList) expire(now int64) {
 }
 
 // Run fetches the feed at once and then every RevocationConfig.Every until
-// ctx ends. Failures keep the last good list; [RevocationList.Status]
-// reports them.
+// ctx ends, and returns only then. Failures keep the last good list;
+// [RevocationList.Status] and the Observer report them. Run the loop once
+// per list.
 func (l *RevocationList) Run(ctx context.Context) {
 	t := time.NewTicker(l.cfg.Every)
 	defer t.Stop()

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/keyward/keyward/jose"
@@ -210,41 +212,167 @@ func TestNewRevocationListRejectsBadConfig(t *testing.T) {
 	}
 }
 
+// handlerTransport serves requests with an in-process handler, so that a
+// test inside a synctest bubble does no network I/O.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if err := r.Context().Err(); err != nil {
+		return nil, err
+	}
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, r)
+	resp := rec.Result()
+	resp.Request = r
+	return resp, nil
+}
+
+// recordingObserver keeps the events of a RevocationList, in order.
+type recordingObserver struct {
+	mu     sync.Mutex
+	events []string
+	outage time.Duration
+}
+
+func (o *recordingObserver) add(e string) {
+	o.mu.Lock()
+	o.events = append(o.events, e)
+	o.mu.Unlock()
+}
+
+func (o *recordingObserver) Fetched(result string, err error) {
+	if (result == "error") != (err != nil) || (err != nil && !errors.Is(err, ErrRevocationFeed)) {
+		o.add("bad fetched " + result)
+		return
+	}
+	o.add("fetched " + result)
+}
+
+func (o *recordingObserver) Loaded(st RevocationStatus) {
+	o.add("loaded " + strconv.Itoa(st.Tokens) + " " + strconv.Itoa(st.Users))
+}
+
+func (o *recordingObserver) Unavailable(err error) {
+	if !errors.Is(err, ErrRevocationFeed) {
+		o.add("bad unavailable")
+		return
+	}
+	o.add("unavailable")
+}
+
+func (o *recordingObserver) Recovered(outage time.Duration, st RevocationStatus) {
+	o.mu.Lock()
+	o.outage = outage
+	o.mu.Unlock()
+	o.add("recovered")
+}
+
+// take returns the events so far and forgets them.
+func (o *recordingObserver) take() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	e := o.events
+	o.events = nil
+	return e
+}
+
+// TestRevocationListRun runs the loop on the bubble's fake clock: the first
+// fetch at once, one per Every after, a revocation picked up within one
+// interval, and a return as soon as its context ends.
 func TestRevocationListRun(t *testing.T) {
 	t.Parallel()
-	feed, srv := newFeed(t, `{"tokens":[],"users":[]}`)
-	list, err := NewRevocationList(RevocationConfig{URL: srv.URL, Client: &http.Client{}, Every: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() { list.Run(ctx); close(done) }()
-	c := &jose.Claims{ID: "j", Subject: "s", IssuedAt: jose.NewNumericDate(time.Now())}
-	for start := time.Now(); list.Status().FetchedAt.IsZero(); { // the first fetch, at once
-		if time.Since(start) > 5*time.Second {
-			t.Fatal("Run did not fetch the feed")
+	synctest.Test(t, func(t *testing.T) {
+		feed := &feedServer{}
+		feed.set(`{"tokens":[],"users":[]}`)
+		const every = 2 * time.Second
+		list, err := NewRevocationList(RevocationConfig{URL: "http://issuer.test/revocations",
+			Client: &http.Client{Transport: handlerTransport{feed}}, Every: every})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { list.Run(ctx); close(done) }()
+		synctest.Wait()
+		if list.Status().FetchedAt.IsZero() || feed.requests.Load() != 1 {
+			t.Fatalf("after start: %d requests, fetched at %v; want the first fetch at once", feed.requests.Load(), list.Status().FetchedAt)
+		}
+		c := &jose.Claims{ID: "j", Subject: "s", IssuedAt: jose.NewNumericDate(time.Now())}
+		if err := list.Check(c); err != nil {
+			t.Fatalf("Check before the revocation: %v", err)
+		}
+		feed.set(`{"tokens":[{"jti":"j","exp":` + strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10) + `}],"users":[]}`)
+		time.Sleep(every - time.Millisecond)
+		synctest.Wait()
+		if err := list.Check(c); err != nil || feed.requests.Load() != 1 {
+			t.Fatalf("before the interval: Check = %v, %d requests; want no fetch yet", err, feed.requests.Load())
 		}
 		time.Sleep(time.Millisecond)
-	}
-	if err := list.Check(c); err != nil {
-		t.Fatalf("Check before the revocation: %v", err)
-	}
-	feed.set(`{"tokens":[{"jti":"j","exp":` + strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10) + `}],"users":[]}`)
-	deadline := time.Now().Add(5 * time.Second)
-	for list.Check(c) == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("Run did not pick up the revocation")
+		synctest.Wait()
+		if err := list.Check(c); !errors.Is(err, ErrRevoked) {
+			t.Fatalf("after one interval: Check = %v, want ErrRevoked", err)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not return after its context ended")
-	}
-	if n := feed.requests.Load(); n < 2 {
-		t.Errorf("%d requests, want at least 2", n)
-	}
+		time.Sleep(10 * every)
+		synctest.Wait()
+		if n := feed.requests.Load(); n != 12 {
+			t.Errorf("%d requests after 11 intervals, want 12", n)
+		}
+		cancel()
+		synctest.Wait()
+		select {
+		case <-done:
+		default:
+			t.Fatal("Run did not return after its context ended")
+		}
+	})
+}
+
+// TestRevocationListObserver: the observer hears of every fetch, of the
+// first load and of changes only, of an outage once however long it lasts,
+// and of the recovery with the outage's length; not of a fetch that the
+// caller's context cut short.
+func TestRevocationListObserver(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		feed := &feedServer{}
+		feed.set(`{"tokens":[],"users":[{"sub":"u","before":1}]}`)
+		obs := &recordingObserver{}
+		const every = 5 * time.Second
+		list, err := NewRevocationList(RevocationConfig{URL: "http://issuer.test/revocations",
+			Client: &http.Client{Transport: handlerTransport{feed}}, Every: every, Observer: obs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		go list.Run(ctx)
+		step := func(name string, d time.Duration, want ...string) {
+			t.Helper()
+			time.Sleep(d)
+			synctest.Wait()
+			if got := obs.take(); !slices.Equal(got, want) {
+				t.Errorf("%s: events %q, want %q", name, got, want)
+			}
+		}
+		step("start", 0, "fetched ok", "loaded 0 1")
+		step("unchanged", every, "fetched not_modified")
+		feed.fail(http.StatusBadGateway)
+		step("down", every, "fetched error", "unavailable")
+		step("still down", 3*every, "fetched error", "fetched error", "fetched error")
+		feed.set(`{"tokens":[],"users":[{"sub":"u","before":1}]}`)
+		step("back, same entries", every, "fetched ok", "recovered")
+		if obs.outage != 4*every {
+			t.Errorf("outage %v, want %v", obs.outage, 4*every)
+		}
+		feed.set(`{"tokens":[{"jti":"j","exp":0}],"users":[{"sub":"u","before":1}]}`)
+		step("changed", every, "fetched ok", "loaded 1 1")
+		feed.fail(http.StatusBadGateway)
+		cancel()
+		step("stopped", 0)
+		cctx, ccancel := context.WithCancel(t.Context())
+		ccancel()
+		if err := list.Refresh(cctx); err == nil {
+			t.Fatal("Refresh with an ended context succeeded")
+		}
+		step("cancelled refresh", 0)
+	})
 }

@@ -68,7 +68,10 @@ type Config struct {
 	// and without an "application/" prefix). Empty means "at+jwt" and
 	// "JWT"; a token without "typ" is refused.
 	Types []string
-	// StrictType accepts only "at+jwt" (RFC 9068 §2.1), whatever Types says.
+	// StrictType accepts only "at+jwt" (RFC 9068 §2.1, §4), whatever Types
+	// says. Without it, an ID token (typ "JWT") that the issuer gave a
+	// client whose ID is one of Audiences passes as an access token; set it
+	// for every issuer that types its access tokens, keyward's included.
 	StrictType bool
 	// RequiredClaims lists claims that must be present besides "exp",
 	// which always is; e.g. "sub", "jti".

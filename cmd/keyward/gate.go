@@ -15,6 +15,7 @@ import (
 
 	"github.com/keyward/keyward/gate"
 	"github.com/keyward/keyward/internal/cli"
+	"github.com/keyward/keyward/internal/httpx"
 	"github.com/keyward/keyward/internal/metrics"
 	"github.com/keyward/keyward/jose"
 	"github.com/keyward/keyward/jwks"
@@ -35,6 +36,7 @@ type gateOptions struct {
 	public    []string
 	leeway    time.Duration
 	cacheSize int
+	tokenType string
 
 	revocations      string
 	revocationsEvery time.Duration
@@ -61,12 +63,18 @@ With --upstream, verified requests are forwarded with X-Auth-Subject,
 X-Auth-Scope and X-Auth-Claims (base64url of the verified claims JSON); any
 X-Auth-* header the client sent is removed first. Without --upstream the gate
 serves a demo API: GET / (public) and GET /protected (returns the claims).
+With --token-type at+jwt only RFC 9068 access tokens (header typ: at+jwt)
+pass: use it in front of keyward serve, or any issuer that types its access
+tokens, so that an ID token issued to a client whose ID is one of the
+--audience values is not taken for an access token.
+
 /.keyward/healthz is the gate's own health endpoint, /.keyward/metrics its
 Prometheus metrics; neither needs a token.
 
 The gate starts even when the key set cannot be fetched yet: protected
-requests then get 503 until keys arrive.`,
-		Example: `  keyward gate --jwks-url http://localhost:4000/jwks.json --issuer http://localhost:4000 --audience api
+requests and the health endpoint then get 503 with Retry-After until keys
+arrive; it tries again every second meanwhile.`,
+		Example: `  keyward gate --jwks-url http://localhost:4000/jwks.json --issuer http://localhost:4000 --audience api --token-type at+jwt
   keyward gate --issuer https://auth.example.com --audience orders --upstream http://127.0.0.1:8080 --public /healthz --public '/static/*'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -87,6 +95,7 @@ requests then get 503 until keys arrive.`,
 	f.StringArrayVar(&o.public, "public", nil, "path that needs no token; repeatable; a trailing * makes it a prefix")
 	f.DurationVar(&o.leeway, "leeway", verifier.DefaultLeeway, "clock skew allowed on exp, nbf and iat (0s for none)")
 	f.IntVar(&o.cacheSize, "cache-size", verifier.DefaultCacheSize, "verified tokens to cache (0 turns the cache off)")
+	f.StringVar(&o.tokenType, "token-type", "", `accepted "typ" header: at+jwt accepts only RFC 9068 access tokens, refusing the issuer's ID tokens (default: at+jwt and JWT)`)
 	f.StringVar(&o.revocations, "revocations", "", "URL of the issuer's revocation feed (e.g. http://localhost:4000/revocations); revoked tokens are refused")
 	f.DurationVar(&o.revocationsEvery, "revocations-every", verifier.DefaultRevocationEvery, "how often to poll --revocations")
 	f.String(cli.ConfigFlag, "", "YAML file of flag values (keys are the flag names); flags and KEYWARD_* variables override it")
@@ -136,6 +145,7 @@ func gateHandler(o *gateOptions, w gateWiring) (http.Handler, error) {
 		Leeway:     o.leeway,
 		NoLeeway:   o.leeway == 0,
 		CacheSize:  cacheSize,
+		StrictType: o.tokenType != "",
 
 		Revocations: w.revoked,
 		Observer:    verifierMetrics,
@@ -201,14 +211,18 @@ func setupGate(o *gateOptions, logger *slog.Logger) (*gateSetup, error) {
 	if o.cacheSize < 0 {
 		return nil, cli.Usagef("--cache-size must not be negative (0 turns the cache off)")
 	}
+	if o.tokenType != "" && !strings.EqualFold(o.tokenType, verifier.TypeAccessToken) {
+		return nil, cli.Usagef("--token-type %q: want %s (RFC 9068 access tokens only), or leave it out to accept at+jwt and JWT", o.tokenType, verifier.TypeAccessToken)
+	}
 
 	reg := metrics.NewRegistry()
-	var keys *jwks.Set
-	jwksMetrics, err := metrics.NewJWKS(reg, func() time.Time { return keys.Status().Fetched }, nil)
+	keyLog := &keyEvents{logger: logger}
+	keys, err := jwks.New(jwks.Config{URL: o.jwksURL, Issuer: o.issuer, Client: jwks.NewClient(), Observer: keyLog})
 	if err != nil {
 		return nil, err
 	}
-	keys, err = jwks.New(jwks.Config{URL: o.jwksURL, Issuer: o.issuer, Client: jwks.NewClient(), Observer: jwksMetrics})
+	keyLog.status = keys.Status
+	keyLog.metrics, err = metrics.NewJWKS(reg, keys.Status, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -220,11 +234,16 @@ func setupGate(o *gateOptions, logger *slog.Logger) (*gateSetup, error) {
 		if o.revocationsEvery <= 0 {
 			return nil, cli.Usagef("--revocations-every must be positive")
 		}
+		events := &revocationEvents{url: o.revocations, logger: logger}
 		revoked, err = verifier.NewRevocationList(verifier.RevocationConfig{
-			URL: o.revocations, Client: jwks.NewClient(), Every: o.revocationsEvery,
+			URL: o.revocations, Client: jwks.NewClient(), Every: o.revocationsEvery, Observer: events,
 		})
 		if err != nil {
 			return nil, cli.Usagef("%v", err)
+		}
+		events.metrics, err = metrics.NewRevocations(reg, revoked.Status, nil)
+		if err != nil {
+			return nil, err
 		}
 	}
 	h, err := gateHandler(o, gateWiring{
@@ -255,16 +274,8 @@ func runGate(ctx context.Context, logger *slog.Logger, o *gateOptions) error {
 	if err != nil {
 		return fmt.Errorf("--listen %s: %w", o.listen, err)
 	}
-	srv := &http.Server{
-		Handler:           g.handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-	}
+	srv := httpx.NewServer(g.handler, logger, httpx.ProfileProxy)
+	srv.BaseContext = func(net.Listener) context.Context { return ctx }
 
 	jwksSource := o.jwksURL
 	if jwksSource == "" {
@@ -278,7 +289,7 @@ func runGate(ctx context.Context, logger *slog.Logger, o *gateOptions) error {
 	if o.cacheSize == 0 {
 		cache = "off"
 	}
-	logger.Info("gate listening",
+	logger.Info("gate_listening",
 		slog.String("addr", ln.Addr().String()),
 		slog.String("issuer", o.issuer),
 		slog.String("jwks", jwksSource),
@@ -288,85 +299,116 @@ func runGate(ctx context.Context, logger *slog.Logger, o *gateOptions) error {
 		slog.String("public", strings.Join(o.public, ",")),
 		slog.Duration("leeway", o.leeway),
 		slog.String("cache_size", cache),
+		slog.String("token_types", tokenTypesInfo(o)),
 		slog.String("revocations", revocationsInfo(o)),
 		slog.String("health", gate.HealthPath))
 	if o.onListen != nil {
 		o.onListen(ln.Addr().String())
 	}
 
-	bg, cancelBG := context.WithCancel(ctx)
-	defer cancelBG()
-	go g.keys.Run(bg)
-	go watchKeys(bg, g.keys, logger)
-	if g.revoked != nil {
-		go watchRevocations(bg, g.revoked, o.revocations, o.revocationsEvery, logger)
-	}
-
 	rg := newRunGroup(ctx, logger)
+	rg.loop("jwks", func(ctx context.Context) error {
+		g.keys.Run(ctx)
+		return nil
+	})
+	if g.revoked != nil {
+		rg.loop("revocations", func(ctx context.Context) error {
+			g.revoked.Run(ctx)
+			return nil
+		})
+	}
 	rg.serve("gate", srv, ln)
 	err = rg.wait()
 	logger.Info("stopped")
 	return err
 }
 
-// watchKeys logs the key set's changes and fetch failures, which the jwks
-// package only reports through Status.
-func watchKeys(ctx context.Context, keys *jwks.Set, logger *slog.Logger) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	var gen uint64
-	var errAt time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		st := keys.Status()
-		if st.Generation != gen {
-			gen = st.Generation
-			attrs := []any{slog.String("url", st.URL), slog.String("kids", strings.Join(st.KeyIDs, ",")),
-				slog.Time("expires", st.Expires)}
-			for _, s := range st.Skipped {
-				attrs = append(attrs, slog.String("skipped_"+fmt.Sprint(s.Index), fmt.Sprintf("kid %q: %s", s.KeyID, s.Reason)))
-			}
-			logger.Info("key set loaded", attrs...)
-		}
-		if st.LastError != nil && !st.LastErrorAt.Equal(errAt) {
-			errAt = st.LastErrorAt
-			level := slog.LevelWarn
-			if keys.Ready() != nil {
-				level = slog.LevelError
-			}
-			logger.Log(ctx, level, "key set fetch failed", slog.Any("err", st.LastError),
-				slog.Bool("serving_last_good_set", keys.Ready() == nil))
-		}
+// keyEvents logs the key set's changes, failures and outages and counts
+// its fetches; the jwks package itself never logs.
+type keyEvents struct {
+	logger  *slog.Logger
+	metrics *metrics.JWKS      // set once the key set exists
+	status  func() jwks.Status // likewise
+}
+
+// Fetched implements jwks.Observer: a failed fetch is a warning while the
+// last good set is still served, and a debug line during an outage, which
+// Unusable has announced already (attempts then come every second).
+func (e *keyEvents) Fetched(trigger jwks.Trigger, result string, err error) {
+	if e.metrics != nil {
+		e.metrics.Fetched(trigger, result, err)
+	}
+	if err == nil {
+		return
+	}
+	usable := e.status != nil && e.status().Usable
+	level := slog.LevelDebug
+	if usable {
+		level = slog.LevelWarn
+	}
+	e.logger.Log(context.Background(), level, "key_set_fetch_failed", slog.String("trigger", string(trigger)),
+		slog.String("error", err.Error()), slog.Bool("serving_last_good_set", usable))
+}
+
+// Changed implements jwks.Observer.
+func (e *keyEvents) Changed(st jwks.Status) {
+	attrs := []any{slog.String("url", st.URL), slog.String("kids", strings.Join(st.KeyIDs, ",")),
+		slog.Time("expires", st.Expires)}
+	for _, sk := range st.Skipped {
+		attrs = append(attrs, slog.String("skipped_"+fmt.Sprint(sk.Index), fmt.Sprintf("kid %q: %s", sk.KeyID, sk.Reason)))
+	}
+	e.logger.Info("key_set_loaded", attrs...)
+}
+
+// Unusable implements jwks.Observer.
+func (e *keyEvents) Unusable(err error) {
+	e.logger.Warn("key_set_unusable", slog.String("error", err.Error()))
+}
+
+// Recovered implements jwks.Observer.
+func (e *keyEvents) Recovered(outage time.Duration) {
+	e.logger.Info("key_set_recovered", slog.Duration("outage", outage))
+}
+
+// revocationEvents logs the revocation list's changes of state and counts
+// its fetches; the list itself never logs.
+type revocationEvents struct {
+	url     string
+	logger  *slog.Logger
+	metrics *metrics.Revocations // set once the list exists
+}
+
+// Fetched implements verifier.RevocationObserver.
+func (e *revocationEvents) Fetched(result string, err error) {
+	if e.metrics != nil {
+		e.metrics.Fetched(result, err)
 	}
 }
 
-// watchRevocations polls the revocation feed until ctx ends and logs when
-// fetching it starts or stops failing; the last good list stays in force
-// meanwhile.
-func watchRevocations(ctx context.Context, l *verifier.RevocationList, url string, every time.Duration, logger *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	failing := false
-	for {
-		err := l.Refresh(ctx)
-		switch {
-		case err != nil && !failing && ctx.Err() == nil:
-			logger.Warn("revocation feed unavailable; the last good list stays in force", slog.String("url", url), slog.String("error", err.Error()))
-		case err == nil && failing:
-			st := l.Status()
-			logger.Info("revocation feed fetched again", slog.String("url", url), slog.Int("tokens", st.Tokens), slog.Int("users", st.Users))
-		}
-		failing = err != nil
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+// Loaded implements verifier.RevocationObserver.
+func (e *revocationEvents) Loaded(st verifier.RevocationStatus) {
+	e.logger.Info("revocation_list_loaded", slog.String("url", e.url), slog.Int("tokens", st.Tokens), slog.Int("users", st.Users))
+}
+
+// Unavailable implements verifier.RevocationObserver.
+func (e *revocationEvents) Unavailable(err error) {
+	e.logger.Warn("revocation_feed_unavailable", slog.String("url", e.url), slog.String("error", err.Error()),
+		slog.Bool("serving_last_good_list", true))
+}
+
+// Recovered implements verifier.RevocationObserver.
+func (e *revocationEvents) Recovered(outage time.Duration, st verifier.RevocationStatus) {
+	e.logger.Info("revocation_feed_recovered", slog.String("url", e.url), slog.Duration("outage", outage),
+		slog.Int("tokens", st.Tokens), slog.Int("users", st.Users))
+}
+
+// tokenTypesInfo names the "typ" values the gate accepts, for its start-up
+// line.
+func tokenTypesInfo(o *gateOptions) string {
+	if o.tokenType != "" {
+		return verifier.TypeAccessToken
 	}
+	return verifier.TypeAccessToken + "," + verifier.TypeJWT
 }
 
 // revocationsInfo describes the revocation feed the gate polls, for its

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyward/keyward/issuer"
 	"github.com/keyward/keyward/jose"
 )
 
@@ -283,6 +284,7 @@ func TestGateCommandUsage(t *testing.T) {
 		{"bad upstream", []string{"--issuer", "http://127.0.0.1:1", "--audience", "api", "--upstream", "localhost:8080"}, "--upstream"},
 		{"bad public", []string{"--issuer", "http://127.0.0.1:1", "--audience", "api", "--public", "static"}, "public path"},
 		{"negative cache", []string{"--issuer", "http://127.0.0.1:1", "--audience", "api", "--cache-size", "-1"}, "--cache-size"},
+		{"bad token type", []string{"--issuer", "http://127.0.0.1:1", "--audience", "api", "--token-type", "JWT"}, "--token-type"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -293,6 +295,68 @@ func TestGateCommandUsage(t *testing.T) {
 			code := a.run(t.Context(), append([]string{"gate", "--listen", "127.0.0.1:0"}, tt.args...))
 			if code != 2 || !strings.Contains(stderr.String(), tt.want) {
 				t.Fatalf("exit %d, stderr %q; want 2 and %q", code, stderr.String(), tt.want)
+			}
+		})
+	}
+}
+
+// TestGateTokenType: an ID token that the issuer gave a client (typ JWT,
+// aud the client's ID) passes a gate whose --audience is that client's ID
+// as if it were an access token; with --token-type at+jwt (flag or
+// environment) the gate takes only RFC 9068 access tokens (RFC 9068 §4).
+func TestGateTokenType(t *testing.T) {
+	t.Parallel()
+	signer, set := gateKey(t)
+	jwksSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(set)
+	}))
+	t.Cleanup(jwksSrv.Close)
+	iss := jwksSrv.URL
+	const client = "web-app"
+	sign := func(typ string) string {
+		now := time.Now()
+		c := &jose.Claims{Issuer: iss, Subject: "alice", Audience: jose.Audience{client},
+			IssuedAt: jose.NewNumericDate(now), Expiry: jose.NewNumericDate(now.Add(time.Hour)),
+			Extra: map[string]any{"azp": client, "nonce": "n-0S6_WzA2Mj"}}
+		tok, err := signer.SignJWT(typ, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	idToken, accessToken := sign(issuer.IDTokenType), sign(issuer.AccessTokenType)
+	tests := []struct {
+		name       string
+		env        map[string]string
+		args       []string
+		wantID     int
+		wantLogged string
+	}{
+		{name: "default", wantID: http.StatusOK, wantLogged: "token_types=at+jwt,JWT"},
+		{name: "flag", args: []string{"--token-type", "at+jwt"}, wantID: http.StatusUnauthorized, wantLogged: "token_types=at+jwt "},
+		{name: "environment", env: map[string]string{"KEYWARD_TOKEN_TYPE": "at+jwt"}, wantID: http.StatusUnauthorized, wantLogged: "token_types=at+jwt "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			base, logs, stop := startGateCmd(t, tt.env, append([]string{"--jwks-url", iss + "/jwks.json", "--issuer", iss,
+				"--audience", client, "--algs", "RS256"}, tt.args...)...)
+			if !strings.Contains(logs.String(), tt.wantLogged) {
+				t.Errorf("the start-up line lacks %q: %s", tt.wantLogged, logs)
+			}
+			status, hdr, body := httpGet(t, base+"/protected", idToken)
+			if status != tt.wantID {
+				t.Errorf("ID token: %d %s, want %d", status, body, tt.wantID)
+			}
+			if status == http.StatusUnauthorized && !strings.Contains(hdr.Get("WWW-Authenticate"), `error_description="token type not accepted"`) {
+				t.Errorf("ID token: WWW-Authenticate %q", hdr.Get("WWW-Authenticate"))
+			}
+			if status, _, body := httpGet(t, base+"/protected", accessToken); status != http.StatusOK {
+				t.Errorf("access token: %d %s", status, body)
+			}
+			if code := stop(); code != 0 {
+				t.Fatalf("exit %d: %s", code, logs)
 			}
 		})
 	}

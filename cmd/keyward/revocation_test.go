@@ -199,7 +199,7 @@ func TestGateRefusesRevokedTokens(t *testing.T) {
 		time.Sleep(2500 * time.Millisecond)
 		refusedWithin(t, gateURL, 0, revoked)
 		accepted(t, tok)
-		if !strings.Contains(logs.String(), "revocation feed unavailable") {
+		if !strings.Contains(logs.String(), "revocation_feed_unavailable") {
 			t.Errorf("the gate did not log the failing feed: %s", logs)
 		}
 	})

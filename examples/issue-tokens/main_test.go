@@ -76,7 +76,7 @@ func TestIssueRotateVerify(t *testing.T) {
 	// The short cooldown lets it refetch once the clock moves after the
 	// rotation below.
 	newVerifier := func() *verifier.Verifier {
-		remote, err := jwks.New(jwks.Config{URL: srv.URL + "/jwks.json", Client: client, Now: clk.Now, RefreshCooldown: time.Nanosecond})
+		remote, err := jwks.New(jwks.Config{URL: srv.URL + "/jwks.json", Client: client, Now: clk.Now, UnknownKIDRefill: time.Nanosecond})
 		if err != nil {
 			t.Fatal(err)
 		}

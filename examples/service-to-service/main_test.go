@@ -99,7 +99,7 @@ func TestClientCredentialsThroughGate(t *testing.T) {
 	const issuer = "http://issuer.example.test"
 	serve := startLogged(t, regexp.MustCompile(`msg=listening addr=(127\.0\.0\.1:\d+)`), bin, "serve",
 		"--listen", "127.0.0.1:0", "--issuer", issuer, "--data", data, "--alg", "ES256")
-	gate := startLogged(t, regexp.MustCompile(`msg="gate listening" addr=(127\.0\.0\.1:\d+)`), bin, "gate",
+	gate := startLogged(t, regexp.MustCompile(`msg=gate_listening addr=(127\.0\.0\.1:\d+)`), bin, "gate",
 		"--listen", "127.0.0.1:0", "--jwks-url", "http://"+serve+"/jwks.json", "--issuer", issuer, "--audience", "api")
 
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)

@@ -1,12 +1,18 @@
 // Package httpx holds the small HTTP helpers the issuer's server and the
-// gate share: request IDs that are safe to log, and a response writer that
-// remembers its status for metrics and logs.
+// gate share: request IDs that are safe to log, the one constructor of
+// their http.Server values, and a response writer that remembers its
+// status for metrics and logs.
+//
+// It keeps no package state: a [RequestIDs] generator is created once by
+// the handler that uses it and lives as long as that handler.
 package httpx
 
 import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
+	"io"
 	"net/http"
 	"sync/atomic"
 )
@@ -14,40 +20,36 @@ import (
 // MaxRequestIDLen bounds a request ID taken from X-Request-Id.
 const MaxRequestIDLen = 64
 
-// RequestID returns the request's X-Request-Id when it is sane (1 to 64
-// characters among letters, digits and "-_.:"), else a new one of 16 hex
-// characters (see [NewRequestID]), so that a client cannot write arbitrary
-// text into the logs.
-func RequestID(r *http.Request) string {
-	if id := r.Header.Get("X-Request-Id"); SaneRequestID(id) {
-		return id
+// RequestIDs generates request IDs: 16 hex characters, never the same twice
+// from one generator (for 2^64 calls) and random-looking, without a call to
+// the system's random source per request. Request IDs tie log lines
+// together; they are not secrets, and nothing may rely on them being
+// unpredictable. Create one per handler with [NewRequestIDs]; it is safe
+// for concurrent use.
+type RequestIDs struct {
+	base  uint64 // random start, so that two processes give different IDs
+	count atomic.Uint64
+}
+
+// NewRequestIDs returns a generator whose IDs start from 8 bytes of
+// random; nil means crypto/rand.Reader. It fails only when random fails.
+func NewRequestIDs(random io.Reader) (*RequestIDs, error) {
+	if random == nil {
+		random = rand.Reader
 	}
-	return NewRequestID()
-}
-
-// idBase and idCount make the IDs of [NewRequestID]: a random start, so
-// that two processes (replicas, restarts) give different IDs, and a count.
-var (
-	idBase  = randomUint64()
-	idCount atomic.Uint64
-)
-
-func randomUint64() uint64 {
 	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return binary.LittleEndian.Uint64(b[:])
+	if _, err := io.ReadFull(random, b[:]); err != nil {
+		return nil, fmt.Errorf("httpx: seeding request IDs: %w", err)
+	}
+	return &RequestIDs{base: binary.LittleEndian.Uint64(b[:])}, nil
 }
 
-// NewRequestID returns a new request ID of 16 hex characters, never the
-// same twice in a process (for 2^64 calls) and random-looking, without a
-// call to the system's random source per request. Request IDs tie log
-// lines together; they are not secrets, and nothing may rely on them being
-// unpredictable.
-func NewRequestID() string {
+// New returns a new request ID of 16 hex characters.
+func (g *RequestIDs) New() string {
 	// A Weyl sequence (an odd step visits every value once) through the
 	// SplitMix64 finalizer, which is a bijection: distinct counts give
 	// distinct IDs.
-	x := idBase + idCount.Add(1)*0x9e3779b97f4a7c15
+	x := g.base + g.count.Add(1)*0x9e3779b97f4a7c15
 	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
 	x = (x ^ x>>27) * 0x94d049bb133111eb
 	x ^= x >> 31
@@ -56,6 +58,31 @@ func NewRequestID() string {
 	var s [16]byte
 	hex.Encode(s[:], b[:])
 	return string(s[:])
+}
+
+// FromRequest returns the request's X-Request-Id when it is sane (1 to 64
+// characters among letters, digits and "-_.:"), else a new one (see
+// [RequestIDs.New]), so that a client cannot write arbitrary text into the
+// logs.
+func (g *RequestIDs) FromRequest(r *http.Request) string {
+	if id := r.Header.Get("X-Request-Id"); SaneRequestID(id) {
+		return id
+	}
+	return g.New()
+}
+
+// RequestID returns the request's X-Request-Id when it is sane, else a new
+// ID of 16 hex characters read from crypto/rand.
+//
+// Deprecated: create one [RequestIDs] per handler and call
+// [RequestIDs.FromRequest], which costs no system call per request.
+func RequestID(r *http.Request) string {
+	if id := r.Header.Get("X-Request-Id"); SaneRequestID(id) {
+		return id
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
 }
 
 // SaneRequestID reports whether id may be used as a request ID.

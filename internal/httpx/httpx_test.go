@@ -1,13 +1,29 @@
 package httpx
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 )
 
-func TestRequestID(t *testing.T) {
+// newIDs returns a generator seeded with seed, so that tests do not depend
+// on the system's random source.
+func newIDs(t *testing.T, seed byte) *RequestIDs {
+	t.Helper()
+	g, err := NewRequestIDs(bytes.NewReader(bytes.Repeat([]byte{seed}, 8)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func TestFromRequest(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name   string
@@ -23,6 +39,7 @@ func TestRequestID(t *testing.T) {
 		{name: "quote", header: `a"b`},
 		{name: "non-ASCII", header: "réq"},
 	}
+	g := newIDs(t, 1)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -30,31 +47,33 @@ func TestRequestID(t *testing.T) {
 			if tt.header != "" {
 				r.Header["X-Request-Id"] = []string{tt.header}
 			}
-			got := RequestID(r)
-			if tt.keep {
-				if got != tt.header {
-					t.Errorf("requestID = %q, want %q", got, tt.header)
+			for name, got := range map[string]string{"FromRequest": g.FromRequest(r), "RequestID": RequestID(r)} {
+				if tt.keep {
+					if got != tt.header {
+						t.Errorf("%s = %q, want %q", name, got, tt.header)
+					}
+					continue
 				}
-				return
-			}
-			if got == tt.header || len(got) != 16 || !SaneRequestID(got) {
-				t.Errorf("requestID = %q, want a new 16-character ID", got)
+				if got == tt.header || len(got) != 16 || !SaneRequestID(got) {
+					t.Errorf("%s = %q, want a new 16-character ID", name, got)
+				}
 			}
 		})
 	}
 }
 
-// TestNewRequestID checks the generated IDs: sane, 16 hex characters, and
+// TestRequestIDsNew checks the generated IDs: sane, 16 hex characters, and
 // distinct across many calls, from concurrent goroutines too.
-func TestNewRequestID(t *testing.T) {
+func TestRequestIDsNew(t *testing.T) {
 	t.Parallel()
+	g := newIDs(t, 2)
 	const workers, each = 8, 5000
 	ids := make(chan string, workers*each)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
 			for range each {
-				ids <- NewRequestID()
+				ids <- g.New()
 			}
 		})
 	}
@@ -63,11 +82,80 @@ func TestNewRequestID(t *testing.T) {
 	seen := make(map[string]bool, workers*each)
 	for id := range ids {
 		if len(id) != 16 || strings.Trim(id, "0123456789abcdef") != "" || !SaneRequestID(id) {
-			t.Fatalf("NewRequestID() = %q, want 16 lowercase hex characters", id)
+			t.Fatalf("New() = %q, want 16 lowercase hex characters", id)
 		}
 		if seen[id] {
-			t.Fatalf("NewRequestID() gave %q twice", id)
+			t.Fatalf("New() gave %q twice", id)
 		}
 		seen[id] = true
+	}
+}
+
+// TestRequestIDsSeeded: generators hold their own state, so two with
+// different seeds (two processes) start apart and one generator does not
+// move another's count.
+func TestRequestIDsSeeded(t *testing.T) {
+	t.Parallel()
+	a, b, a2 := newIDs(t, 3), newIDs(t, 4), newIDs(t, 3)
+	if x, y := a.New(), b.New(); x == y {
+		t.Errorf("generators with different seeds both gave %q first", x)
+	}
+	if x, y := a.New(), a2.New(); x == y {
+		t.Errorf("the second ID of a generator equals the first of another with the same seed: %q", x)
+	}
+	if _, err := NewRequestIDs(iotest.ErrReader(io.ErrUnexpectedEOF)); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("NewRequestIDs with a failing source: err = %v", err)
+	}
+	if _, err := NewRequestIDs(nil); err != nil {
+		t.Errorf("NewRequestIDs(nil): %v", err)
+	}
+}
+
+// TestRequestIDContext: the ID stays readable through the contexts a
+// handler derives from the request's, and other keys pass through.
+func TestRequestIDContext(t *testing.T) {
+	t.Parallel()
+	type otherKey struct{}
+	base := context.WithValue(t.Context(), otherKey{}, "outer")
+	ctx := WithRequestID(base, "req-9")
+	cancelled, cancel := context.WithCancel(ctx)
+	defer cancel()
+	tests := []struct {
+		name string
+		ctx  context.Context
+		want string
+	}{
+		{"none", t.Context(), ""},
+		{"replaced", WithRequestID(ctx, "req-10"), "req-10"},
+		{"parent only", base, ""},
+		{"direct", ctx, "req-9"},
+		{"under a value", context.WithValue(ctx, otherKey{}, "inner"), "req-9"},
+		{"under a cancel", cancelled, "req-9"},
+	}
+	for _, tt := range tests {
+		if got := RequestIDFrom(tt.ctx); got != tt.want {
+			t.Errorf("%s: RequestID = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+	if got := ctx.Value(otherKey{}); got != "outer" {
+		t.Errorf("the parent's value = %v, want outer", got)
+	}
+	cancel()
+	if cancelled.Err() == nil {
+		t.Error("cancel did not reach the derived context")
+	}
+}
+
+// TestNewServer: every profile sets the four timeouts and the header cap.
+func TestNewServer(t *testing.T) {
+	t.Parallel()
+	for _, p := range []Profile{ProfileAPI, ProfileProxy, Profile(99)} {
+		srv := NewServer(nil, nil, p)
+		if srv.ReadHeaderTimeout <= 0 || srv.ReadTimeout <= 0 || srv.WriteTimeout <= 0 || srv.IdleTimeout <= 0 || srv.MaxHeaderBytes <= 0 {
+			t.Errorf("profile %d leaves a limit unset: %+v", p, srv)
+		}
+	}
+	if a, p := NewServer(nil, nil, ProfileAPI), NewServer(nil, nil, ProfileProxy); a.WriteTimeout >= p.WriteTimeout {
+		t.Errorf("the proxy profile's write timeout %v is not longer than the API's %v", p.WriteTimeout, a.WriteTimeout)
 	}
 }

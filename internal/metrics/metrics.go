@@ -19,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/jwks"
+	"github.com/keyward/keyward/verifier"
 )
 
 // Namespace prefixes every metric name.
@@ -142,45 +144,127 @@ func (v *Verifier) CacheHit() { v.hit.Inc() }
 // CacheMiss counts a token that had to be verified in full.
 func (v *Verifier) CacheMiss() { v.miss.Inc() }
 
-// JWKS counts the fetches of a remote key set; it implements jwks.Observer.
+// JWKS counts the fetches of a remote key set by trigger and result and
+// exposes the age of the last good set and whether a usable set is held;
+// it implements jwks.Observer.
 type JWKS struct {
 	fetches *prometheus.CounterVec
 }
 
-// NewJWKS registers keyward_jwks_fetches_total{result} and
-// keyward_jwks_age_seconds on reg; fetched reports the time of the last
-// successful fetch or revalidation (zero when none), and now the clock.
-func NewJWKS(reg prometheus.Registerer, fetched func() time.Time, now func() time.Time) (*JWKS, error) {
+// NewJWKS registers keyward_jwks_fetches_total{trigger, result},
+// keyward_jwks_age_seconds and keyward_jwks_usable on reg; status reports
+// the set's state (typically the Set's Status method), and now is the clock
+// (nil means time.Now).
+func NewJWKS(reg prometheus.Registerer, status func() jwks.Status, now func() time.Time) (*JWKS, error) {
 	if now == nil {
 		now = time.Now
 	}
 	j := &JWKS{fetches: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: Namespace, Name: "jwks_fetches_total",
-		Help: "Fetches of the remote JWK Set by result (ok, not_modified, error).",
-	}, []string{"result"})}
+		Help: "Fetches of the remote JWK Set by trigger (scheduled, unknown_kid, recovery, manual) and result (ok, not_modified, error).",
+	}, []string{"trigger", "result"})}
 	age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: Namespace, Name: "jwks_age_seconds",
-		Help: "Seconds since the key set was last fetched or revalidated; -1 before the first success.",
+		Help: "Seconds since the key set in hand was last fetched or revalidated; -1 before the first success.",
 	}, func() float64 {
-		t := fetched()
+		t := status().Fetched
 		if t.IsZero() {
 			return -1
 		}
 		return now().Sub(t).Seconds()
 	})
-	for _, c := range []prometheus.Collector{j.fetches, age} {
+	usable := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "jwks_usable",
+		Help: "1 while a usable key set is held, 0 while none is (never fetched, or older than its maximum staleness): protected requests then get 503.",
+	}, func() float64 {
+		if status().Usable {
+			return 1
+		}
+		return 0
+	})
+	for _, c := range []prometheus.Collector{j.fetches, age, usable} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
-	for _, r := range []string{"ok", "not_modified", "error"} {
-		j.fetches.WithLabelValues(r)
+	for _, t := range []jwks.Trigger{jwks.TriggerScheduled, jwks.TriggerUnknownKID, jwks.TriggerRecovery} {
+		for _, r := range []string{jwks.ResultOK, jwks.ResultNotModified, jwks.ResultError} {
+			j.fetches.WithLabelValues(string(t), r)
+		}
 	}
 	return j, nil
 }
 
+// Fetched counts one fetch by its trigger and result.
+func (j *JWKS) Fetched(trigger jwks.Trigger, result string, _ error) {
+	j.fetches.WithLabelValues(string(trigger), result).Inc()
+}
+
+// Changed records nothing: the age gauge reads the set's state itself.
+func (j *JWKS) Changed(jwks.Status) {}
+
+// Unusable records nothing: the usable gauge reads the set's state itself.
+func (j *JWKS) Unusable(error) {}
+
+// Recovered records nothing: the usable gauge reads the set's state itself.
+func (j *JWKS) Recovered(time.Duration) {}
+
+var _ jwks.Observer = (*JWKS)(nil)
+
+// Revocations counts the fetches of a revocation feed and exposes the age
+// of the list in force; it implements verifier.RevocationObserver.
+type Revocations struct {
+	fetches *prometheus.CounterVec
+}
+
+// NewRevocations registers keyward_revocation_fetches_total{result} and
+// keyward_revocation_age_seconds on reg; status reports the list's state
+// (typically the RevocationList's Status method), and now is the clock (nil
+// means time.Now).
+func NewRevocations(reg prometheus.Registerer, status func() verifier.RevocationStatus, now func() time.Time) (*Revocations, error) {
+	if now == nil {
+		now = time.Now
+	}
+	r := &Revocations{fetches: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "revocation_fetches_total",
+		Help: "Fetches of the issuer's revocation feed by result (ok, not_modified, error).",
+	}, []string{"result"})}
+	age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "revocation_age_seconds",
+		Help: "Seconds since the revocation feed was last fetched or revalidated; -1 before the first success. Revocations issued since are not known yet.",
+	}, func() float64 {
+		t := status().FetchedAt
+		if t.IsZero() {
+			return -1
+		}
+		return now().Sub(t).Seconds()
+	})
+	for _, c := range []prometheus.Collector{r.fetches, age} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	for _, res := range []string{"ok", "not_modified", "error"} {
+		r.fetches.WithLabelValues(res)
+	}
+	return r, nil
+}
+
 // Fetched counts one fetch.
-func (j *JWKS) Fetched(result string) { j.fetches.WithLabelValues(result).Inc() }
+func (r *Revocations) Fetched(result string, _ error) { r.fetches.WithLabelValues(result).Inc() }
+
+// Loaded implements verifier.RevocationObserver; the age gauge reads the
+// list itself.
+func (r *Revocations) Loaded(verifier.RevocationStatus) {}
+
+// Unavailable implements verifier.RevocationObserver; failures are counted
+// by Fetched.
+func (r *Revocations) Unavailable(error) {}
+
+// Recovered implements verifier.RevocationObserver.
+func (r *Revocations) Recovered(time.Duration, verifier.RevocationStatus) {}
+
+var _ verifier.RevocationObserver = (*Revocations)(nil)
 
 // Issuer counts the issuer's events; it implements issuer.Observer.
 type Issuer struct {

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/jwks"
+	"github.com/keyward/keyward/verifier"
 )
 
 // gather returns the registry's series as "name{l1="v1",l2="v2"}" (labels
@@ -116,9 +118,9 @@ func TestCountersAndHistogram(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var fetched time.Time
+	var st jwks.Status
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	j, err := NewJWKS(reg, func() time.Time { return fetched }, func() time.Time { return now })
+	j, err := NewJWKS(reg, func() jwks.Status { return st }, func() time.Time { return now })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +137,10 @@ func TestCountersAndHistogram(t *testing.T) {
 	is.TokenIssued("password", "ES256")
 	is.Login("throttled")
 	is.RefreshReuse()
-	j.Fetched("not_modified")
+	j.Fetched(jwks.TriggerScheduled, "not_modified", nil)
+	j.Fetched(jwks.TriggerRecovery, "error", errors.New("down"))
+	j.Fetched(jwks.TriggerRecovery, "error", errors.New("down"))
+	j.Fetched(jwks.TriggerUnknownKID, "ok", nil)
 	h.ObserveRequest("POST /token", 201, 3*time.Millisecond)
 	h.ObserveRequest("POST /token", 503, time.Second)
 	h.ObserveRequest("/", 0, time.Millisecond)
@@ -150,9 +155,12 @@ func TestCountersAndHistogram(t *testing.T) {
 		`keyward_logins_total{result="throttled"}`:                                               1,
 		`keyward_logins_total{result="success"}`:                                                 0,
 		`keyward_refresh_reuse_total`:                                                            1,
-		`keyward_jwks_fetches_total{result="not_modified"}`:                                      1,
-		`keyward_jwks_fetches_total{result="error"}`:                                             0,
+		`keyward_jwks_fetches_total{result="not_modified",trigger="scheduled"}`:                  1,
+		`keyward_jwks_fetches_total{result="error",trigger="scheduled"}`:                         0,
+		`keyward_jwks_fetches_total{result="error",trigger="recovery"}`:                          2,
+		`keyward_jwks_fetches_total{result="ok",trigger="unknown_kid"}`:                          1,
 		`keyward_jwks_age_seconds`:                                                               -1,
+		`keyward_jwks_usable`:                                                                    0,
 		`keyward_http_request_duration_seconds{code="2xx",handler="issuer",route="POST /token"}`: 1,
 		`keyward_http_request_duration_seconds{code="5xx",handler="issuer",route="POST /token"}`: 1,
 		`keyward_http_request_duration_seconds{code="other",handler="issuer",route="/"}`:         1,
@@ -161,8 +169,40 @@ func TestCountersAndHistogram(t *testing.T) {
 			t.Errorf("%s = %v (present %v), want %v", series, g, ok, want)
 		}
 	}
-	fetched = now.Add(-90 * time.Second)
-	if g := gather(t, reg)["keyward_jwks_age_seconds"]; g != 90 {
-		t.Errorf("age = %v, want 90", g)
+	st.Fetched, st.Usable = now.Add(-90*time.Second), true
+	if g := gather(t, reg); g["keyward_jwks_age_seconds"] != 90 || g["keyward_jwks_usable"] != 1 {
+		t.Errorf("age = %v, usable = %v; want 90 and 1", g["keyward_jwks_age_seconds"], g["keyward_jwks_usable"])
+	}
+}
+
+func TestRevocations(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var st verifier.RevocationStatus
+	r, err := NewRevocations(reg, func() verifier.RevocationStatus { return st }, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewRevocations(reg, func() verifier.RevocationStatus { return st }, nil); err == nil {
+		t.Error("registering the revocation metrics twice succeeded")
+	}
+	r.Fetched("ok", nil)
+	r.Fetched("error", errors.New("down"))
+	r.Fetched("error", errors.New("down"))
+	got := gather(t, reg)
+	for series, want := range map[string]float64{
+		`keyward_revocation_fetches_total{result="ok"}`:           1,
+		`keyward_revocation_fetches_total{result="error"}`:        2,
+		`keyward_revocation_fetches_total{result="not_modified"}`: 0,
+		`keyward_revocation_age_seconds`:                          -1,
+	} {
+		if g, ok := got[series]; !ok || g != want {
+			t.Errorf("%s = %v (present %v), want %v", series, g, ok, want)
+		}
+	}
+	st.FetchedAt = now.Add(-7 * time.Second)
+	if g := gather(t, reg)["keyward_revocation_age_seconds"]; g != 7 {
+		t.Errorf("age = %v, want 7", g)
 	}
 }
