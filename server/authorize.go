@@ -23,11 +23,18 @@ import (
 
 // Cookie names. The session cookie carries the issuer session (single
 // sign-on); the CSRF cookie carries the double-submit token of the login
-// form.
+// form. On an https issuer both carry [hostPrefix] (see
+// [Server.cookieName]).
 const (
 	sessionCookie = "keyward_session"
 	csrfCookie    = "keyward_csrf"
 )
+
+// hostPrefix is the cookie name prefix that browsers accept only on a
+// cookie set with Secure, Path=/ and no Domain, by the host itself (RFC
+// 6265bis §4.1.3.2): a sibling subdomain, which may set cookies for the
+// whole parent domain, can never plant one.
+const hostPrefix = "__Host-"
 
 //go:embed templates
 var templateFS embed.FS
@@ -113,9 +120,27 @@ func (s *Server) secureCookies() bool {
 	return strings.HasPrefix(s.iss.IssuerURL(), "https://")
 }
 
+// cookieName returns the wire name of the cookie called name: with
+// [hostPrefix] on an https issuer, so that a cookie planted under the plain
+// name by a sibling subdomain is never read; the plain name on an http
+// issuer (development), where browsers refuse the prefix.
+func (s *Server) cookieName(name string) string {
+	if s.secureCookies() {
+		return hostPrefix + name
+	}
+	return name
+}
+
+// cookie returns the request's cookie name (see [Server.cookieName]).
+func (s *Server) cookie(r *http.Request, name string) (*http.Cookie, error) {
+	return r.Cookie(s.cookieName(name))
+}
+
+// setCookie sets the cookie name (see [Server.cookieName]) with Path=/ and
+// no Domain, HttpOnly, and Secure on an https issuer.
 func (s *Server) setCookie(w http.ResponseWriter, name, value string, maxAge int, site http.SameSite) {
 	http.SetCookie(w, &http.Cookie{
-		Name: name, Value: value, Path: "/", MaxAge: maxAge,
+		Name: s.cookieName(name), Value: value, Path: "/", MaxAge: maxAge,
 		HttpOnly: true, Secure: s.secureCookies(), SameSite: site,
 	})
 }
@@ -265,7 +290,7 @@ func (s *Server) authorizeFlow(w http.ResponseWriter, r *http.Request) error {
 	loginForm := r.Method == http.MethodPost && f["csrf_token"] != ""
 	tooOld := false
 	if !loginForm && !contains(prompt, "login") {
-		if c, err := r.Cookie(sessionCookie); err == nil {
+		if c, err := s.cookie(r, sessionCookie); err == nil {
 			sess, err := s.iss.Session(r.Context(), c.Value)
 			switch {
 			case err == nil && hasMaxAge && s.iss.NeedsLogin(sess, maxAge):
@@ -301,7 +326,7 @@ func (s *Server) authorizeFlow(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	csrf := ""
-	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) == 43 {
+	if c, err := s.cookie(r, csrfCookie); err == nil && len(c.Value) == 43 {
 		csrf = c.Value
 	}
 	if !loginForm {
@@ -326,7 +351,7 @@ func (s *Server) authorizeFlow(w http.ResponseWriter, r *http.Request) error {
 	// same user's session goes on under a new cookie value, another user's
 	// session ends.
 	current := ""
-	if c, err := r.Cookie(sessionCookie); err == nil {
+	if c, err := s.cookie(r, sessionCookie); err == nil {
 		current = c.Value
 	}
 	cookie, sess, err := s.iss.SignIn(r.Context(), issuer.LoginRequest{
@@ -354,7 +379,7 @@ func (s *Server) authorizeFlow(w http.ResponseWriter, r *http.Request) error {
 // revokes the refresh tokens issued in it. While the store is unreachable
 // it answers a 503 page with Retry-After and the session goes on.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
-	if c, err := r.Cookie(sessionCookie); err == nil {
+	if c, err := s.cookie(r, sessionCookie); err == nil {
 		if err := s.iss.EndSession(r.Context(), c.Value); err != nil {
 			return s.unavailablePage(w, r, err)
 		}

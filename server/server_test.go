@@ -71,6 +71,8 @@ type stackOptions struct {
 	// noKeyStore gives the key manager neither store nor sealer: the
 	// static key alone.
 	noKeyStore bool
+	// tls serves the issuer over https (its URL, the iss, is https).
+	tls bool
 	// store, when set, is the store, instead of a new memory or SQLite
 	// one; the caller closes it.
 	store keyward.Store
@@ -138,7 +140,12 @@ func newStack(tb testing.TB, opt stackOptions) *stack {
 	logs := new(syncBuffer)
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var h http.Handler = http.NotFoundHandler()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	if opt.tls {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	tb.Cleanup(srv.Close)
 	sealer, err := issuer.NewSealer(masterKey, nil)
 	if err != nil {
