@@ -118,4 +118,3 @@ func TestHostCookies(t *testing.T) {
 		})
 	}
 }
-
