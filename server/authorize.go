@@ -10,8 +10,10 @@ import (
 	"errors"
 	"html/template"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,10 +43,17 @@ var templateFS embed.FS
 
 // pages holds the parsed HTML templates and the stylesheet they inline.
 type pages struct {
-	login, message *template.Template
-	css            template.CSS
-	csp            string
+	login, message, formPost *template.Template
+	css                      template.CSS
+	// csp is the Content-Security-Policy of every page but formPost's,
+	// which also lets its one script run: formPostCSP.
+	csp, formPostCSP string
 }
+
+// formPostScript submits the form of the form_post response page (OAuth
+// 2.0 Form Post Response Mode §2) as soon as it is read: the only script
+// the issuer serves, allowed by its hash.
+const formPostScript = "document.forms[0].submit();"
 
 func loadPages() (*pages, error) {
 	css, err := templateFS.ReadFile("templates/style.css")
@@ -55,13 +64,18 @@ func loadPages() (*pages, error) {
 	sum := sha256.Sum256(css)
 	p.csp = "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) +
 		"'; frame-ancestors 'none'; base-uri 'none'"
+	js := sha256.Sum256([]byte(formPostScript))
+	p.formPostCSP = p.csp + "; script-src 'sha256-" + base64.StdEncoding.EncodeToString(js[:]) + "'"
 	if p.login, err = template.ParseFS(templateFS, "templates/layout.html", "templates/login.html"); err != nil {
 		return nil, err
 	}
 	if p.message, err = template.ParseFS(templateFS, "templates/layout.html", "templates/message.html"); err != nil {
 		return nil, err
 	}
-	p.login, p.message = p.login.Lookup("login.html"), p.message.Lookup("message.html")
+	if p.formPost, err = template.ParseFS(templateFS, "templates/layout.html", "templates/formpost.html"); err != nil {
+		return nil, err
+	}
+	p.login, p.message, p.formPost = p.login.Lookup("login.html"), p.message.Lookup("message.html"), p.formPost.Lookup("formpost.html")
 	return p, nil
 }
 
@@ -79,6 +93,15 @@ type loginPage struct {
 	Username   string
 }
 
+// formPostPage is the data of formpost.html.
+type formPostPage struct {
+	Title  string
+	CSS    template.CSS
+	Action string
+	Hidden []hiddenField
+	Script template.JS
+}
+
 // messagePage is the data of message.html.
 type messagePage struct {
 	Title   string
@@ -89,6 +112,11 @@ type messagePage struct {
 // render writes an HTML page with headers that keep it out of caches and
 // frames.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, t *template.Template, data any) {
+	s.renderCSP(w, r, code, t, data, s.pages.csp)
+}
+
+// renderCSP is render with the Content-Security-Policy csp.
+func (s *Server) renderCSP(w http.ResponseWriter, r *http.Request, code int, t *template.Template, data any, csp string) {
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, data); err != nil {
 		s.log.LogAttrs(r.Context(), slog.LevelError, "template_failed",
@@ -101,7 +129,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, t *tem
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", s.pages.csp)
+	h.Set("Content-Security-Policy", csp)
 	w.WriteHeader(code)
 	_, _ = w.Write(buf.Bytes())
 }
@@ -147,8 +175,20 @@ func (s *Server) setCookie(w http.ResponseWriter, name, value string, maxAge int
 
 // authzParams are the authorization request parameters carried through the
 // login form.
-var authzParams = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce",
+var authzParams = []string{"client_id", "redirect_uri", "response_type", "response_mode", "scope", "state", "nonce",
 	"code_challenge", "code_challenge_method", "prompt", "max_age"}
+
+// Response modes (OAuth 2.0 Multiple Response Type Encoding Practices §2.1,
+// OAuth 2.0 Form Post Response Mode §2): the ways the authorization
+// response reaches the client.
+const (
+	responseModeQuery    = "query"
+	responseModeFormPost = "form_post"
+)
+
+// responseModes returns the response modes /authorize supports, for
+// discovery.
+func responseModes() []string { return []string{responseModeQuery, responseModeFormPost} }
 
 // maxMaxAge caps max_age: a session never lasts this long, and the cap
 // keeps the conversion to a time.Duration from overflowing.
@@ -232,7 +272,25 @@ func (s *Server) authorizeFlow(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
+	// An unknown response_mode is refused below, through the default
+	// mode (query).
+	formPost := f["response_mode"] == responseModeFormPost
 	redirect := func(params url.Values) error {
+		if f["state"] != "" {
+			params.Set("state", f["state"])
+		}
+		params.Set("iss", s.iss.IssuerURL())
+		if formPost {
+			// OAuth 2.0 Form Post Response Mode §2: the parameters go
+			// in a form the browser posts to the redirect URI, never in
+			// a URL that could leak through logs, history or Referer.
+			page := formPostPage{Title: "Signing you in", CSS: s.pages.css, Action: f["redirect_uri"], Script: formPostScript}
+			for _, k := range slices.Sorted(maps.Keys(params)) {
+				page.Hidden = append(page.Hidden, hiddenField{k, params.Get(k)})
+			}
+			s.renderCSP(w, r, http.StatusOK, s.pages.formPost, page, s.pages.formPostCSP)
+			return nil
+		}
 		u, err := url.Parse(f["redirect_uri"])
 		if err != nil {
 			return err
@@ -241,10 +299,6 @@ func (s *Server) authorizeFlow(w http.ResponseWriter, r *http.Request) error {
 		for k, v := range params {
 			q[k] = v
 		}
-		if f["state"] != "" {
-			q.Set("state", f["state"])
-		}
-		q.Set("iss", s.iss.IssuerURL())
 		u.RawQuery = q.Encode()
 		w.Header().Set("Cache-Control", "no-store")
 		code := http.StatusFound
@@ -266,6 +320,9 @@ func (s *Server) authorizeFlow(w http.ResponseWriter, r *http.Request) error {
 	}
 	if f["response_type"] != "code" {
 		return fail(&issuer.Error{Code: "unsupported_response_type", Description: "response_type must be code"})
+	}
+	if m := f["response_mode"]; m != "" && m != responseModeQuery && m != responseModeFormPost {
+		return fail(invalidRequest("response_mode must be query or form_post"))
 	}
 	req := issuer.AuthorizeRequest{
 		Client: client, RedirectURI: f["redirect_uri"], Scope: f["scope"], Nonce: f["nonce"],

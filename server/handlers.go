@@ -335,7 +335,7 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) error {
 		UserinfoEndpoint:        base + "/userinfo",
 		EndSessionEndpoint:      base + "/logout",
 		ScopesSupported:         issuer.OIDCScopes(),
-		ResponseModes:           []string{"query"},
+		ResponseModes:           responseModes(),
 		CodeChallengeMethods:    []string{"S256"},
 		IssParameterSupported:   true,
 		RevocationEndpoint:      base + "/revoke",
