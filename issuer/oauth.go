@@ -44,8 +44,9 @@ var (
 )
 
 // AuthorizeClient checks the client_id and redirect_uri of an authorization
-// request. Its errors wrap [ErrUnknownClient] or [ErrRedirectURI] and must
-// be shown to the user, never redirected.
+// request: the redirect_uri must be one of the client's, compared exactly,
+// and pass [ValidateRedirectURI]. Its errors wrap [ErrUnknownClient] or
+// [ErrRedirectURI] and must be shown to the user, never redirected.
 func (i *Issuer) AuthorizeClient(ctx context.Context, clientID, redirectURI string) (keyward.Client, error) {
 	if clientID == "" || len(clientID) > 256 {
 		return keyward.Client{}, fmt.Errorf("%w: client_id is missing or too long", ErrUnknownClient)
@@ -59,6 +60,10 @@ func (i *Issuer) AuthorizeClient(ctx context.Context, clientID, redirectURI stri
 	}
 	if redirectURI == "" || !slices.Contains(c.RedirectURIs, redirectURI) {
 		return keyward.Client{}, fmt.Errorf("%w: %q", ErrRedirectURI, truncate(redirectURI))
+	}
+	// A URI registered before registration refused it is refused here.
+	if err := ValidateRedirectURI(redirectURI, c.Public); err != nil {
+		return keyward.Client{}, errRedirectURIRefused(err)
 	}
 	return c, nil
 }
