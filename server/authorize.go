@@ -324,6 +324,11 @@ func (s *Server) authorizeFlow(w http.ResponseWriter, r *http.Request) error {
 	if m := f["response_mode"]; m != "" && m != responseModeQuery && m != responseModeFormPost {
 		return fail(invalidRequest("response_mode must be query or form_post"))
 	}
+	if u, err := url.Parse(f["redirect_uri"]); formPost && (err != nil || !strings.EqualFold(u.Scheme, "https") && !strings.EqualFold(u.Scheme, "http")) {
+		// A native app's private-use scheme receives no POST.
+		formPost = false
+		return fail(invalidRequest("response_mode form_post needs an http or https redirect URI"))
+	}
 	req := issuer.AuthorizeRequest{
 		Client: client, RedirectURI: f["redirect_uri"], Scope: f["scope"], Nonce: f["nonce"],
 		CodeChallenge: f["code_challenge"], CodeChallengeMethod: f["code_challenge_method"],

@@ -153,6 +153,17 @@ func TestResponseMode(t *testing.T) {
 		}
 	}
 
+	// A native app's private-use scheme gets no form: the refusal goes in
+	// the query.
+	st.addClient(t, keyward.Client{ID: "native", Public: true, RedirectURIs: []string{"com.example.app:/cb"},
+		GrantTypes: []string{"authorization_code"}, Scopes: []string{"read"}})
+	resp, page = browse(t, http.MethodGet, strings.Replace(strings.Replace(authorize("form_post", "read"), "client_id=app", "client_id=native", 1),
+		"redirect_uri="+url.QueryEscape(redirect), "redirect_uri="+url.QueryEscape("com.example.app:/cb"), 1), nil)
+	if loc, err := url.Parse(resp.Header.Get("Location")); resp.StatusCode != http.StatusFound || err != nil ||
+		!strings.HasPrefix(loc.String(), "com.example.app:/cb?") || loc.Query().Get("error") != "invalid_request" {
+		t.Errorf("form_post to a private-use scheme: %d, Location %q; want a redirect with error=invalid_request\n%s", resp.StatusCode, resp.Header.Get("Location"), page)
+	}
+
 	// Any other mode is refused, in the query.
 	for _, mode := range []string{"fragment", "form_post.jwt", "query.jwt", "web_message", "FORM_POST"} {
 		resp, page = browse(t, http.MethodGet, authorize(mode, "read"), nil)
