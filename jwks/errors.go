@@ -41,8 +41,9 @@ type UnavailableError struct {
 	NextAttempt time.Time
 	// RetryAfter is NextAttempt less the time the error was made: how long
 	// a client should wait before it tries again. Zero means that an attempt
-	// may start at once (one was just made, or is due). A server sends it
-	// as Retry-After rounded up to whole seconds.
+	// may start at once (one is due, or was just made and failed). A
+	// server sends it as Retry-After rounded up to whole seconds, and at
+	// least 1.
 	RetryAfter time.Duration
 	// Err is the error of the last fetch when it failed, or nil.
 	Err error

@@ -211,7 +211,7 @@ func get(ctx context.Context, client *http.Client, rawURL string, opt fetchOptio
 		if ctx.Err() == context.DeadlineExceeded {
 			return fail("no answer within %s", timeout)
 		}
-		return fail("%v", unwrapURLError(err))
+		return fmt.Errorf("%w: GET %s: %w", ErrFetch, rawURL, unwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	if resp.Request != nil && resp.Request.URL != nil && !sameOrigin(resp.Request.URL, u) {
@@ -313,7 +313,8 @@ const (
 // path). The document's "issuer" must equal issuer exactly (OpenID Connect
 // Discovery §4.3, RFC 8414 §3.3), or the answer is refused: an issuer that
 // does not claim its own name could hand out anyone's keys. "jwks_uri" must
-// be an absolute http(s) URL. Exchanges are bounded like [Fetch]'s. A nil
+// be an absolute http(s) URL. Exchanges are bounded like [Fetch]'s, and
+// follow no redirect to another scheme or host. A nil
 // client means [NewClient]. Errors wrap [ErrDiscovery].
 func Discover(ctx context.Context, client *http.Client, issuer string) (jwksURI string, err error) {
 	return discover(ctx, client, issuer, fetchOptions{})

@@ -1,11 +1,14 @@
 package jwks
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -107,22 +110,102 @@ func TestFetchSkippedKeysVisible(t *testing.T) {
 
 func TestFetchTimeout(t *testing.T) {
 	t.Parallel()
-	release := make(chan struct{})
-	is := newIssuer(t, func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
+	synctest.Test(t, func(t *testing.T) {
+		src := newSource(t, faultSlow, "", testKey(t, "k1"))
+		start := time.Now()
+		const timeout = 200 * time.Millisecond
+		_, err := fetch(t.Context(), src.client(), sourceURL, fetchOptions{timeout: timeout})
+		if err == nil || !errors.Is(err, ErrFetch) || !strings.Contains(err.Error(), "no answer within") {
+			t.Fatalf("err = %v", err)
+		}
+		if d := time.Since(start); d != timeout {
+			t.Fatalf("took %v, want %v", d, timeout)
 		}
 	})
-	defer close(release)
-	start := time.Now()
-	_, err := fetch(t.Context(), is.srv.Client(), is.url(), fetchOptions{timeout: 200 * time.Millisecond})
-	if err == nil || !errors.Is(err, ErrFetch) || !strings.Contains(err.Error(), "no answer within") {
-		t.Fatalf("err = %v", err)
+}
+
+// redirector answers every request for its "from" URLs with a redirect to
+// "to", and serves a key set anywhere else.
+type redirector struct {
+	to   string
+	body []byte
+}
+
+func (rd redirector) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp := &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Request: r, Body: io.NopCloser(bytes.NewReader(rd.body))}
+	if r.URL.String() == sourceURL {
+		resp.StatusCode = http.StatusFound
+		resp.Header.Set("Location", rd.to)
+		resp.Body = http.NoBody
+		return resp, nil
 	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Fatalf("took %v", d)
+	resp.Header.Set("Content-Type", "application/json")
+	return resp, nil
+}
+
+// followAll is a RoundTripper that follows redirects itself, as some
+// proxies' transports do.
+type followAll struct{ rt http.RoundTripper }
+
+func (f followAll) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := f.rt.RoundTrip(r)
+	if err != nil || resp.StatusCode != http.StatusFound {
+		return resp, err
 	}
+	u, err := r.URL.Parse(resp.Header.Get("Location"))
+	if err != nil {
+		return nil, err
+	}
+	next := r.Clone(r.Context())
+	next.URL = u
+	return f.rt.RoundTrip(next)
+}
+
+func TestFetchRedirects(t *testing.T) {
+	t.Parallel()
+	body := setJSON(t, testKey(t, "k1"))
+	tests := []struct {
+		name   string
+		to     string
+		client func(http.RoundTripper) *http.Client
+		ok     bool
+	}{
+		{"same host, NewClient", "https://issuer.test/keys", newClientWith, true},
+		{"https to http, NewClient", "http://issuer.test/jwks.json", newClientWith, false},
+		{"other host, NewClient", "https://elsewhere.test/jwks.json", newClientWith, false},
+		{"other port, NewClient", "https://issuer.test:8443/jwks.json", newClientWith, false},
+		{"same host, own client", "https://issuer.test/keys", ownClient, true},
+		{"https to http, own client", "http://issuer.test/jwks.json", ownClient, false},
+		{"other host, own client", "https://elsewhere.test/jwks.json", ownClient, false},
+		{"https to http, transport follows", "http://issuer.test/jwks.json", func(rt http.RoundTripper) *http.Client {
+			return &http.Client{Transport: followAll{rt}}
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			client := tt.client(redirector{to: tt.to, body: body})
+			_, err := Fetch(t.Context(), client, sourceURL)
+			if tt.ok != (err == nil) {
+				t.Fatalf("redirect to %s: err = %v", tt.to, err)
+			}
+			if err != nil && !errors.Is(err, ErrFetch) {
+				t.Fatalf("err = %v, want ErrFetch", err)
+			}
+		})
+	}
+}
+
+// newClientWith is NewClient on another transport.
+func newClientWith(rt http.RoundTripper) *http.Client {
+	c := NewClient()
+	c.Transport = rt
+	return c
+}
+
+// ownClient is a caller's client that follows every redirect.
+func ownClient(rt http.RoundTripper) *http.Client {
+	return &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return nil }}
 }
 
 func TestDiscover(t *testing.T) {
@@ -248,4 +331,22 @@ func TestCacheControl(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzCacheControl checks that any Cache-Control header yields a lifetime
+// within bounds and no panic.
+func FuzzCacheControl(f *testing.F) {
+	for _, s := range []string{"public, max-age=600", `max-age="30"`, "no-cache", "max-age=abc", "",
+		"MAX-AGE=5, must-revalidate", "max-age=99999999999999999999", "max-age=-1", "no-store,max-age=60",
+		"max-age=1, max-age=2", ",,=,", `max-age="`, "max-age = 10"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		h := http.Header{}
+		h.Add("Cache-Control", in)
+		d, ok, _ := cacheControl(h)
+		if d < 0 || d > (1<<31)*time.Second || (!ok && d != 0) {
+			t.Fatalf("cacheControl(%q) = %v, %v", in, d, ok)
+		}
+	})
 }

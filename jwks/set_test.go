@@ -1,10 +1,8 @@
 package jwks
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"strings"
 	"sync"
@@ -91,86 +89,6 @@ func TestKeyRotationPickedUpByFirstRequest(t *testing.T) {
 	}
 }
 
-func TestUnknownKidBurst(t *testing.T) {
-	t.Parallel()
-	k1 := testKey(t, "k1")
-	slow := 200 * time.Millisecond
-	keys := serveKeys(t, "max-age=3600", k1)
-	is := newIssuer(t, keys)
-	c := newClock()
-	const timeout = 2 * time.Second
-	s := newSet(t, is, c, func(cfg *Config) { cfg.FetchTimeout = timeout })
-	is.set(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(slow) // every burst request arrives while the fetch runs
-		keys(w, r)
-	})
-
-	burst := func(n int) (maxWait time.Duration) {
-		t.Helper()
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		for range n {
-			wg.Go(func() {
-				kid := fmt.Sprintf("unknown-%d", rand.Uint64())
-				start := time.Now()
-				ks, err := s.Keys(t.Context(), kid)
-				d := time.Since(start)
-				if err != nil {
-					t.Errorf("Keys: %v", err)
-					return
-				}
-				if len(ks.Lookup(kid)) != 0 {
-					t.Errorf("found a key for %s", kid)
-				}
-				mu.Lock()
-				maxWait = max(maxWait, d)
-				mu.Unlock()
-			})
-		}
-		wg.Wait()
-		return maxWait
-	}
-
-	before := is.hits.Load()
-	wait := burst(1000)
-	if got := is.hits.Load() - before; got != 1 {
-		t.Fatalf("first burst made %d fetches, want 1", got)
-	}
-	if wait >= timeout {
-		t.Fatalf("a request waited %v, over one fetch timeout (%v)", wait, timeout)
-	}
-	t.Logf("longest wait in the first burst: %v (fetch takes %v)", wait, slow)
-
-	// The bucket holds DefaultUnknownKIDBurst fetches: each burst until it
-	// is empty costs one more.
-	for i := 2; i <= DefaultUnknownKIDBurst; i++ {
-		burst(1000)
-		if got := is.hits.Load() - before; got != int64(i) {
-			t.Fatalf("burst %d: %d fetches in all, want %d", i, got, i)
-		}
-	}
-	// The bucket is empty: no fetch at all, and nobody waits on the issuer.
-	c.Add(DefaultUnknownKIDRefill / 2)
-	wait = burst(1000)
-	if got := is.hits.Load() - before; got != DefaultUnknownKIDBurst {
-		t.Fatalf("a burst with an empty bucket made %d more fetches", got-DefaultUnknownKIDBurst)
-	}
-	if wait >= slow {
-		t.Fatalf("a request waited %v with an empty bucket", wait)
-	}
-
-	// One refill later: one more fetch for the whole burst.
-	c.Add(DefaultUnknownKIDRefill)
-	burst(1000)
-	if got := is.hits.Load() - before; got != DefaultUnknownKIDBurst+1 {
-		t.Fatalf("after a refill: %d fetches in all, want %d", got, DefaultUnknownKIDBurst+1)
-	}
-	// The known key never stopped working.
-	if !has(t, s, k1.KeyID) {
-		t.Fatal("known key lost")
-	}
-}
-
 func TestNegativeCacheDropsOnChange(t *testing.T) {
 	t.Parallel()
 	k1, k2 := testKey(t, "k1"), testKey(t, "k2")
@@ -248,92 +166,6 @@ func waitIdle(t *testing.T, s *Set) {
 	s.mu.Unlock()
 	if f != nil {
 		<-f.done
-	}
-}
-
-func TestHostileResponsesKeepKnownKeys(t *testing.T) {
-	t.Parallel()
-	k1, k2 := testKey(t, "k1"), testKey(t, "k2")
-	const timeout = 300 * time.Millisecond
-	tests := []struct {
-		name    string
-		handler http.HandlerFunc
-		wantErr string
-	}{
-		{"10 MB body", func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			chunk := []byte(strings.Repeat(" ", 64<<10))
-			for range 160 {
-				if _, err := w.Write(chunk); err != nil {
-					return
-				}
-			}
-		}, "limit"},
-		{"10 s slow response", func(w http.ResponseWriter, r *http.Request) {
-			select {
-			case <-time.After(10 * time.Second):
-			case <-r.Context().Done():
-			}
-		}, "within"},
-		{"slow body", func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			w.Write([]byte(`{"keys":[`))
-			w.(http.Flusher).Flush()
-			select {
-			case <-time.After(10 * time.Second):
-			case <-r.Context().Done():
-			}
-		}, "within"},
-		{"500", func(w http.ResponseWriter, r *http.Request) {
-			http.Error(w, "internal", http.StatusInternalServerError)
-		}, "status 500"},
-		{"HTML instead of JSON", func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			w.Write([]byte("<!doctype html><title>Sign in</title>"))
-		}, "not JSON"},
-		{"JSON that is not a key set", func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			w.Write([]byte(`{"error":"maintenance"}`))
-		}, "keys"},
-		{"empty key set", func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			w.Write([]byte(`{"keys":[]}`))
-		}, "empty"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			is := newIssuer(t, serveKeys(t, "max-age=600", k1))
-			c := newClock()
-			s := newSet(t, is, c, func(cfg *Config) { cfg.FetchTimeout = timeout })
-			is.set(tt.handler)
-			c.Add(time.Minute)
-
-			start := time.Now()
-			if has(t, s, k2.KeyID) {
-				t.Fatal("unknown key found")
-			}
-			if d := time.Since(start); d > timeout+time.Second {
-				t.Fatalf("unknown-kid lookup took %v with a %v fetch timeout", d, timeout)
-			}
-			if !has(t, s, k1.KeyID) {
-				t.Fatal("known key lost")
-			}
-			st := s.Status()
-			if st.LastError == nil || !errors.Is(st.LastError, ErrFetch) || !strings.Contains(st.LastError.Error(), tt.wantErr) {
-				t.Fatalf("last error %v, want one with %q", st.LastError, tt.wantErr)
-			}
-			if len(st.KeyIDs) != 1 || st.Generation != 1 {
-				t.Fatalf("set changed: %+v", st)
-			}
-			// A forced refresh fails too, and still leaves the set alone.
-			if err := s.Refresh(t.Context()); err == nil {
-				t.Fatal("refresh succeeded")
-			}
-			if !has(t, s, k1.KeyID) {
-				t.Fatal("known key lost after refresh")
-			}
-		})
 	}
 }
 
@@ -427,37 +259,6 @@ func TestLifetimeFromCacheControl(t *testing.T) {
 	}
 }
 
-func TestExpiredSetRefreshesInBackground(t *testing.T) {
-	t.Parallel()
-	k1, k2 := testKey(t, "k1"), testKey(t, "k2")
-	is := newIssuer(t, serveKeys(t, "max-age=60", k1))
-	c := newClock()
-	s := newSet(t, is, c, nil)
-	release := make(chan struct{})
-	is.set(func(w http.ResponseWriter, r *http.Request) {
-		<-release
-		serveKeys(t, "max-age=60", k1, k2)(w, r)
-	})
-	c.Add(2 * time.Minute)
-	// The lookup answers at once from the expired set, although the
-	// refresh it started is blocked.
-	done := make(chan bool)
-	go func() { done <- has(t, s, k1.KeyID) }()
-	select {
-	case ok := <-done:
-		if !ok {
-			t.Fatal("known key lost")
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("lookup waited for the background refresh")
-	}
-	close(release)
-	waitIdle(t, s)
-	if st := s.Status(); len(st.KeyIDs) != 2 {
-		t.Fatalf("background refresh did not land: %+v", st)
-	}
-}
-
 func TestNeverFetchedFailsClosed(t *testing.T) {
 	t.Parallel()
 	is := newIssuer(t, func(w http.ResponseWriter, r *http.Request) {
@@ -479,38 +280,6 @@ func TestNeverFetchedFailsClosed(t *testing.T) {
 	}
 	if is.hits.Load() != hits {
 		t.Fatal("fetched again before the next attempt was due")
-	}
-}
-
-func TestCallerCancelDoesNotAbortSharedFetch(t *testing.T) {
-	t.Parallel()
-	k1 := testKey(t, "k1")
-	release := make(chan struct{})
-	is := newIssuer(t, func(w http.ResponseWriter, r *http.Request) {
-		<-release
-		serveKeys(t, "", k1)(w, r)
-	})
-	s, err := New(Config{URL: is.url(), Client: is.srv.Client(), Now: newClock().Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	errc := make(chan error)
-	go func() {
-		_, err := s.Keys(ctx, k1.KeyID)
-		errc <- err
-	}()
-	for s.Status().Fetches == 0 {
-		time.Sleep(time.Millisecond)
-	}
-	cancel()
-	if err := <-errc; !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v", err)
-	}
-	close(release)
-	waitIdle(t, s)
-	if !has(t, s, k1.KeyID) {
-		t.Fatal("the shared fetch was aborted by one caller's cancel")
 	}
 }
 
@@ -540,31 +309,6 @@ func TestDiscoveredSet(t *testing.T) {
 	}
 	if st := s.Status(); st.URL != iss+"/keys" {
 		t.Fatalf("URL %q", st.URL)
-	}
-}
-
-func TestRunRefreshesBeforeExpiry(t *testing.T) {
-	t.Parallel()
-	k1 := testKey(t, "k1")
-	is := newIssuer(t, serveKeys(t, "max-age=0", k1))
-	s, err := New(Config{URL: is.url(), Client: is.srv.Client(), MinTTL: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for is.hits.Load() < 4 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	cancel()
-	<-done
-	if n := is.hits.Load(); n < 4 {
-		t.Fatalf("%d fetches in 5s with a 50ms lifetime", n)
-	}
-	if err := s.Ready(); err != nil {
-		t.Fatal(err)
 	}
 }
 

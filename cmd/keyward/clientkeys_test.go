@@ -10,12 +10,14 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/issuer"
 	"github.com/keyward/keyward/jose"
+	"github.com/keyward/keyward/jwks"
 	"github.com/keyward/keyward/storage/memory"
 )
 
 // TestClientKeySetsCache authenticates a private_key_jwt client registered
 // with a JWKS URL: two assertions fetch its key set once; an assertion
-// signed by a key the client added since fetches it again.
+// signed by a key the client added since fetches it again, even a second
+// after the last fetch.
 func TestClientKeySetsCache(t *testing.T) {
 	t.Parallel()
 	newKey := func() (*jose.Signer, *jose.JWK) {
@@ -40,6 +42,7 @@ func TestClientKeySetsCache(t *testing.T) {
 	}
 	first, firstPub := newKey()
 	second, secondPub := newKey()
+	third, thirdPub := newKey()
 	var (
 		fetches   atomic.Int32
 		published atomic.Pointer[[]byte]
@@ -63,11 +66,11 @@ func TestClientKeySetsCache(t *testing.T) {
 	var nanos atomic.Int64
 	nanos.Store(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
 	clock := func() time.Time { return time.Unix(0, nanos.Load()).UTC() }
-	cache, err := newClientKeySets(srv.Client(), 2)
+	// The test server is plain http on loopback.
+	cache, err := jwks.NewCache(jwks.CacheConfig{Client: srv.Client(), Size: 2, Now: clock, AllowPrivate: true, AllowLoopbackHTTP: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cache.now = clock
 	store := memory.New(memory.Config{Now: clock})
 	if err := store.CreateClient(t.Context(), keyward.Client{ID: "svc", JWKSURL: srv.URL + "/jwks.json",
 		GrantTypes: []string{issuer.GrantClientCredentials}}); err != nil {
@@ -110,13 +113,17 @@ func TestClientKeySetsCache(t *testing.T) {
 		{name: "first assertion fetches", signer: first, ok: true, fetches: 1},
 		{name: "second assertion uses the cache", signer: first, ok: true, fetches: 1},
 		{name: "a key not yet published fetches once", signer: second, advance: 15 * time.Second, ok: false, fetches: 2},
-		{name: "within the cooldown no other fetch", signer: second, ok: false, fetches: 2},
-		{name: "after the cooldown the added key is found", signer: second, advance: 15 * time.Second, ok: true, fetches: 3},
+		{name: "a kid just found missing is not fetched again", signer: second, ok: false, fetches: 2},
+		{name: "after the negative cache the added key is found", signer: second, advance: 15 * time.Second, ok: true, fetches: 3},
 		{name: "the old key still works from the cache", signer: first, ok: true, fetches: 3},
+		{name: "a key added a second after a fetch is found at once", signer: third, advance: time.Second, ok: true, fetches: 4},
 	}
 	for n, st := range steps {
-		if n == 3 {
+		switch n {
+		case 3:
 			publish(firstPub, secondPub)
+		case 6:
+			publish(firstPub, secondPub, thirdPub)
 		}
 		nanos.Add(int64(st.advance))
 		err := authenticate(st.signer, "jti-"+st.name)
@@ -135,13 +142,13 @@ func TestClientKeySetsCache(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := cache.sets.Len(); n != 2 {
+	if n := cache.Len(); n != 2 {
 		t.Fatalf("%d key sets cached, want the bound 2", n)
 	}
 	if err := authenticate(first, "jti-after-eviction"); err != nil {
 		t.Fatal(err)
 	}
-	if got := fetches.Load(); got != 6 {
-		t.Fatalf("%d fetches after the eviction, want 6", got)
+	if got := fetches.Load(); got != 7 {
+		t.Fatalf("%d fetches after the eviction, want 7", got)
 	}
 }

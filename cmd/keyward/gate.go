@@ -370,6 +370,11 @@ func (e *keyEvents) Recovered(outage time.Duration) {
 	e.logger.Info("key_set_recovered", slog.Duration("outage", outage))
 }
 
+var (
+	_ jwks.Observer               = (*keyEvents)(nil)
+	_ verifier.RevocationObserver = (*revocationEvents)(nil)
+)
+
 // revocationEvents logs the revocation list's changes of state and counts
 // its fetches; the list itself never logs.
 type revocationEvents struct {

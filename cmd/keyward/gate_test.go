@@ -6,6 +6,7 @@ import (
 	"crypto"
 	"encoding/base64"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyward/keyward/internal/httpx"
 	"github.com/keyward/keyward/issuer"
 	"github.com/keyward/keyward/jose"
 )
@@ -359,5 +361,26 @@ func TestGateTokenType(t *testing.T) {
 				t.Fatalf("exit %d: %s", code, logs)
 			}
 		})
+	}
+}
+
+// TestLoggerRequestID: a line logged with a request's context carries its
+// request ID once, whether or not the line names it itself.
+func TestLoggerRequestID(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	logger, err := newLogger(&buf, "text", "info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := httpx.WithRequestID(t.Context(), "req-1")
+	logger.InfoContext(ctx, "plain")
+	logger.InfoContext(ctx, "named", slog.String("request_id", "req-1"))
+	logger.InfoContext(t.Context(), "none")
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	for i, want := range []int{1, 1, 0} {
+		if got := strings.Count(lines[i], "request_id=req-1"); got != want {
+			t.Errorf("line %q has request_id %d times, want %d", lines[i], got, want)
+		}
 	}
 }

@@ -49,12 +49,12 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 }
 
 // requestIDHandler adds request_id to the records logged with the context
-// of a gate request. The issuer's lines name their request ID themselves.
+// of a request, unless the line names it itself (as the issuer's do).
 type requestIDHandler struct{ slog.Handler }
 
 // Handle implements slog.Handler.
 func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
-	if id := gate.RequestID(ctx); id != "" {
+	if id := gate.RequestID(ctx); id != "" && !hasAttr(r, "request_id") {
 		r = r.Clone()
 		r.AddAttrs(slog.String("request_id", id))
 	}
@@ -69,4 +69,14 @@ func (h requestIDHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 // WithGroup implements slog.Handler.
 func (h requestIDHandler) WithGroup(name string) slog.Handler {
 	return requestIDHandler{h.Handler.WithGroup(name)}
+}
+
+// hasAttr reports whether r has a top-level attribute named key.
+func hasAttr(r slog.Record, key string) bool {
+	found := false
+	r.Attrs(func(a slog.Attr) bool {
+		found = a.Key == key
+		return !found
+	})
+	return found
 }

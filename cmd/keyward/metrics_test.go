@@ -176,12 +176,13 @@ func TestMetricsAfterScriptedRun(t *testing.T) {
 
 	gatePage := scrape(t, gateURL+"/.keyward/metrics")
 	for series, want := range map[string]float64{
-		`keyward_verifications_total{outcome="valid",reason=""}`:                              2,
-		`keyward_verifications_total{outcome="invalid",reason="malformed"}`:                   1,
-		`keyward_verify_cache_total{result="hit"}`:                                            1,
-		`keyward_verify_cache_total{result="miss"}`:                                           2,
-		`keyward_jwks_fetches_total{result="ok"}`:                                             1,
-		`keyward_jwks_fetches_total{result="error"}`:                                          0,
+		`keyward_verifications_total{outcome="valid",reason=""}`:            2,
+		`keyward_verifications_total{outcome="invalid",reason="malformed"}`: 1,
+		`keyward_verify_cache_total{result="hit"}`:                          1,
+		`keyward_verify_cache_total{result="miss"}`:                         2,
+		`keyward_jwks_fetches_total{result="ok",trigger="recovery"}`:        1,
+		`keyward_jwks_fetches_total{result="error",trigger="recovery"}`:     0,
+		`keyward_jwks_usable`: 1,
 		`keyward_http_request_duration_seconds_count{code="2xx",handler="gate",route="demo"}`: 2,
 		`keyward_http_request_duration_seconds_count{code="4xx",handler="gate",route="demo"}`: 2,
 	} {

@@ -15,10 +15,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward"
@@ -231,6 +229,8 @@ type serveOptions struct {
 	audience   string
 	log        logFlags
 
+	allowPrivateJWKSURLs bool
+
 	printConfig bool
 }
 
@@ -263,6 +263,7 @@ First-party /login tokens carry the audience of --audience ("api" by default).`,
 	f.DurationVar(&o.refreshTTL, "refresh-ttl", 720*time.Hour, "absolute lifetime of a refresh-token family")
 	f.StringVar(&o.signingKey, "signing-key", "", "sign with this PEM private key only (no rotation)")
 	f.StringVar(&o.audience, "audience", issuer.DefaultAudience, "aud of first-party /login tokens, and of client tokens when the client has none")
+	f.BoolVar(&o.allowPrivateJWKSURLs, "allow-private-jwks-urls", false, "let clients' --jwks-url reach loopback, private and link-local addresses, and loopback over plain http (development only)")
 	o.log.register(cmd)
 	f.String(cli.ConfigFlag, "", "YAML file of flag values (keys are the flag names); flags and KEYWARD_* variables override it")
 	f.BoolVar(&o.printConfig, cli.PrintConfigFlag, false, "print the effective configuration as YAML, secrets masked, and exit")
@@ -331,7 +332,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		return err
 	}
 	// Clients registered with a JWKS URL for private_key_jwt.
-	clientKeys, err := newClientKeySets(jwks.NewClient(), maxClientKeySets)
+	clientKeys, err := jwks.NewCache(jwks.CacheConfig{AllowPrivate: o.allowPrivateJWKSURLs, AllowLoopbackHTTP: o.allowPrivateJWKSURLs})
 	if err != nil {
 		return err
 	}
@@ -381,54 +382,6 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	err = rg.wait()
 	logger.Info("stopped")
 	return err
-}
-
-// maxClientKeySets bounds the client JWK Sets serve caches.
-const maxClientKeySets = 1024
-
-// clientKeyMaxAge bounds how long a client's JWK Set is used without a
-// successful fetch: a key the client removes from its set stops
-// authenticating within that time.
-const clientKeyMaxAge = time.Hour
-
-// clientKeySets caches the JWK Sets that clients registered with
-// --jwks-url publish for private_key_jwt: one [jwks.Set] per URL, which
-// keeps the set for the lifetime its server announces (one minute to
-// clientKeyMaxAge), revalidates it with If-None-Match, and fetches it
-// again on an unknown kid at most once per cooldown, concurrent callers
-// sharing one fetch. The least recently used URL goes first when more
-// than the bound are in use.
-type clientKeySets struct {
-	client *http.Client
-	now    func() time.Time // nil means time.Now
-
-	mu   sync.Mutex // makes the lookup and the creation of a Set one step
-	sets *lru.Cache[string, *jwks.Set]
-}
-
-func newClientKeySets(client *http.Client, size int) (*clientKeySets, error) {
-	sets, err := lru.New[string, *jwks.Set](size)
-	if err != nil {
-		return nil, err
-	}
-	return &clientKeySets{client: client, sets: sets}, nil
-}
-
-// Keys implements [issuer.ClientKeysFunc].
-func (c *clientKeySets) Keys(ctx context.Context, url, kid string) (jose.KeySet, error) {
-	c.mu.Lock()
-	set, ok := c.sets.Get(url)
-	if !ok {
-		var err error
-		set, err = jwks.New(jwks.Config{URL: url, Client: c.client, Now: c.now, MaxTTL: clientKeyMaxAge, MaxStale: clientKeyMaxAge})
-		if err != nil {
-			c.mu.Unlock()
-			return nil, err
-		}
-		c.sets.Add(url, set)
-	}
-	c.mu.Unlock()
-	return set.Keys(ctx, kid)
 }
 
 // bootstrapAdmin creates the admin user of an empty store, prints its

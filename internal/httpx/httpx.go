@@ -1,10 +1,6 @@
 // Package httpx holds the small HTTP helpers the issuer's server and the
-// gate share: request IDs that are safe to log, the one constructor of
-// their http.Server values, and a response writer that remembers its
-// status for metrics and logs.
-//
-// It keeps no package state: a [RequestIDs] generator is created once by
-// the handler that uses it and lives as long as that handler.
+// gate share: request IDs that are safe to log, and a response writer that
+// remembers its status for metrics and logs.
 package httpx
 
 import (
@@ -25,7 +21,8 @@ const MaxRequestIDLen = 64
 // the system's random source per request. Request IDs tie log lines
 // together; they are not secrets, and nothing may rely on them being
 // unpredictable. Create one per handler with [NewRequestIDs]; it is safe
-// for concurrent use.
+// for concurrent use. The package keeps no generator of its own: no
+// package state.
 type RequestIDs struct {
 	base  uint64 // random start, so that two processes give different IDs
 	count atomic.Uint64
@@ -72,10 +69,9 @@ func (g *RequestIDs) FromRequest(r *http.Request) string {
 }
 
 // RequestID returns the request's X-Request-Id when it is sane, else a new
-// ID of 16 hex characters read from crypto/rand.
-//
-// Deprecated: create one [RequestIDs] per handler and call
-// [RequestIDs.FromRequest], which costs no system call per request.
+// ID of 16 hex characters read from crypto/rand. A handler on a hot path
+// should hold one [RequestIDs] and call [RequestIDs.FromRequest] instead,
+// which costs no call to the system's random source per request.
 func RequestID(r *http.Request) string {
 	if id := r.Header.Get("X-Request-Id"); SaneRequestID(id) {
 		return id
