@@ -7,7 +7,7 @@
 // every one of them passes the conformance suite in storage/storagetest.
 //
 // Times handed to a store are kept with microsecond precision and come back in
-// UTC; a zero time means "not set" and is stored as such. Secrets are never
+// UTC ([StoredTime]); a zero time means "not set" and is stored as such. Secrets are never
 // stored in the clear: passwords as argon2id PHC strings, which make guessing
 // a human-chosen password from a stolen database slow; client secrets as
 // "$sha256$" strings, the SHA-256 of the secret, which is enough because

@@ -77,12 +77,22 @@ type KeyStore interface {
 	UpdateKeys(ctx context.Context, fn func(current []SigningKey) ([]SigningKey, error)) error
 }
 
+// RevokedFamilyRetention is how long a store remembers that a refresh-token
+// family was revoked ([RefreshTokenStore.RevokeRefreshFamily]), refusing
+// any token created in it. The tokens that exist when a family is revoked
+// are revoked themselves and stay so; the record only has to outlive the
+// issuance of a token already under way, which takes seconds: a day is far
+// beyond that, and costs one small row per revoked family and day.
+const RevokedFamilyRetention = 24 * time.Hour
+
 // RefreshTokenStore persists refresh tokens and implements their rotation
 // with reuse detection (RFC 9700 §4.14.2).
 type RefreshTokenStore interface {
 	// CreateRefreshToken stores the first token of a new family. It returns
-	// an error wrapping ErrConflict when the hash exists and ErrInvalid when
-	// the hash or the family ID is empty. The store sets IssuedAt when zero.
+	// an error wrapping ErrInvalid when the hash or the family ID is empty,
+	// ErrConflict when the hash exists, and ErrRevoked when the family has
+	// been revoked (see [RefreshTokenStore.RevokeRefreshFamily]), in which
+	// case nothing is stored. The store sets IssuedAt when zero.
 	CreateRefreshToken(ctx context.Context, t RefreshToken) error
 	// RotateRefreshToken exchanges the token with hash oldHash for next in
 	// one atomic operation. When the old token exists, is unused, not revoked
@@ -95,10 +105,10 @@ type RefreshTokenStore interface {
 	//
 	// Errors, checked in this order, all wrapping a sentinel:
 	//   - ErrNotFound: no token has the hash; the returned token is zero.
-	//   - ErrRefreshReused: the token was already used. Every token of its
-	//     family is revoked at now (those already revoked keep their time)
+	//   - ErrRefreshReused: the token was already used. Its family is
+	//     revoked at now, as by [RefreshTokenStore.RevokeRefreshFamily],
 	//     before RotateRefreshToken returns.
-	//   - ErrRevoked: the token was revoked.
+	//   - ErrRevoked: the token, or its family, was revoked.
 	//   - ErrExpired: now is at or past ExpiresAt.
 	//   - ErrConflict: next.Hash exists; nothing is written.
 	//   - ErrInvalid: next.Hash is empty; nothing is written.
@@ -111,7 +121,19 @@ type RefreshTokenStore interface {
 	// or an error wrapping ErrNotFound.
 	GetRefreshToken(ctx context.Context, hash []byte) (RefreshToken, error)
 	// RevokeRefreshFamily revokes every token of the family at now. Tokens
-	// already revoked keep their RevokedAt. An unknown family is not an error.
+	// already revoked keep their RevokedAt. An unknown family is not an
+	// error. The store also remembers the family as revoked, for
+	// [RevokedFamilyRetention] (see
+	// [RefreshTokenStore.DeleteExpiredRefreshTokens]): a token created in it
+	// afterwards, by CreateRefreshToken or as the successor of a rotation
+	// racing the revocation, is refused with ErrRevoked. So a family revoked
+	// before its first token is stored stays revoked: when an authorization
+	// code is redeemed twice at once, the second redemption revokes the
+	// code's family (RFC 6749 §4.1.2), possibly before the first one has
+	// stored the family's first token, which is then refused instead of
+	// surviving the reuse. Of a revocation and a creation racing in one
+	// family, in one process or several, either the creation fails or the
+	// token it stored is revoked.
 	RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) error
 	// RevokeSessionRefreshTokens revokes at now every token issued in the
 	// session, like [RefreshTokenStore.RevokeRefreshFamily].
@@ -120,7 +142,9 @@ type RefreshTokenStore interface {
 	// [RefreshTokenStore.RevokeRefreshFamily].
 	RevokeUserRefreshTokens(ctx context.Context, userID string, now time.Time) error
 	// DeleteExpiredRefreshTokens deletes the tokens whose ExpiresAt is at or
-	// before now and returns how many it deleted.
+	// before now and returns how many it deleted. It also forgets the family
+	// revocations made [RevokedFamilyRetention] or more before now; those
+	// are not counted.
 	DeleteExpiredRefreshTokens(ctx context.Context, now time.Time) (int, error)
 }
 
@@ -348,6 +372,38 @@ func CheckSessionUpdate(old, next Session) error {
 	if next.ID != old.ID || next.UserID != old.UserID || !next.CreatedAt.Equal(old.CreatedAt) ||
 		!next.RevokedAt.Equal(old.RevokedAt) || len(next.CookieHash) == 0 {
 		return fmt.Errorf("id, user, creation or revocation changed, or cookie hash empty: %w", ErrInvalid)
+	}
+	return nil
+}
+
+// Validate checks what a new user needs before it is stored: an ID, the
+// subject of its tokens, and a username, by which it logs in. It returns an
+// error wrapping [ErrInvalid] when either is empty.
+func (u User) Validate() error {
+	if u.ID == "" || u.Username == "" {
+		return fmt.Errorf("empty id or username: %w", ErrInvalid)
+	}
+	return nil
+}
+
+// CheckUserUpdate checks the result next of an update function given to
+// [UserStore.UpdateUser] against the stored user old: the ID, the subject
+// of every token issued to the user, never changes, and the username is
+// never emptied. It returns an error wrapping [ErrInvalid] otherwise.
+func CheckUserUpdate(old, next User) error {
+	if next.ID != old.ID || next.Username == "" {
+		return fmt.Errorf("id changed or username empty: %w", ErrInvalid)
+	}
+	return nil
+}
+
+// Validate checks what a new session needs before it is stored: an ID, by
+// which tokens name it, and the hash of its cookie, by which the browser
+// holding it is found. It returns an error wrapping [ErrInvalid] when either
+// is empty.
+func (s Session) Validate() error {
+	if s.ID == "" || len(s.CookieHash) == 0 {
+		return fmt.Errorf("empty id or cookie hash: %w", ErrInvalid)
 	}
 	return nil
 }

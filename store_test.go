@@ -150,3 +150,27 @@ func TestCheckSessionUpdate(t *testing.T) {
 		}
 	}
 }
+
+func TestUserAndSessionValidate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		err  error
+		want error
+	}{
+		{name: "user", err: User{ID: "u", Username: "alice"}.Validate()},
+		{name: "user without id", err: User{Username: "alice"}.Validate(), want: ErrInvalid},
+		{name: "user without username", err: User{ID: "u"}.Validate(), want: ErrInvalid},
+		{name: "user update", err: CheckUserUpdate(User{ID: "u", Username: "alice"}, User{ID: "u", Username: "bob"})},
+		{name: "user update changing the id", err: CheckUserUpdate(User{ID: "u", Username: "alice"}, User{ID: "v", Username: "alice"}), want: ErrInvalid},
+		{name: "user update emptying the username", err: CheckUserUpdate(User{ID: "u", Username: "alice"}, User{ID: "u"}), want: ErrInvalid},
+		{name: "session", err: Session{ID: "s", CookieHash: []byte("c")}.Validate()},
+		{name: "session without id", err: Session{CookieHash: []byte("c")}.Validate(), want: ErrInvalid},
+		{name: "session without cookie hash", err: Session{ID: "s", CookieHash: []byte{}}.Validate(), want: ErrInvalid},
+	}
+	for _, tt := range tests {
+		if !errors.Is(tt.err, tt.want) || (tt.want == nil) != (tt.err == nil) {
+			t.Errorf("%s: error = %v, want %v", tt.name, tt.err, tt.want)
+		}
+	}
+}

@@ -476,7 +476,9 @@ func (i *Issuer) ExchangeCode(ctx context.Context, req CodeRequest) (*TokenRespo
 		if err := i.cfg.Store.CreateRefreshToken(ctx, keyward.RefreshToken{
 			Hash: hashToken(tok), FamilyID: familyOfCode(hash), UserID: u.ID, ClientID: c.ID, Scope: code.Scope,
 			Audience: []string{aud}, SessionID: code.SessionID, IssuedAt: now, ExpiresAt: now.Add(i.cfg.RefreshTTL),
-		}); err != nil {
+		}); errors.Is(err, keyward.ErrRevoked) {
+			return nil, bad // a concurrent reuse of the code revoked its family first
+		} else if err != nil {
 			return nil, internal(err)
 		}
 		resp.RefreshToken = tok

@@ -46,6 +46,7 @@ type Store struct {
 	clients  map[string]keyward.Client
 	keys     map[string]keyward.SigningKey
 	refresh  map[string]keyward.RefreshToken
+	families map[string]time.Time // revoked refresh-token families, when revoked
 	codes    map[string]keyward.AuthCode
 	sessions map[string]keyward.Session
 	revoked  map[string]keyward.RevokedToken
@@ -67,6 +68,7 @@ func New(cfg Config) *Store {
 		clients:  make(map[string]keyward.Client),
 		keys:     make(map[string]keyward.SigningKey),
 		refresh:  make(map[string]keyward.RefreshToken),
+		families: make(map[string]time.Time),
 		codes:    make(map[string]keyward.AuthCode),
 		sessions: make(map[string]keyward.Session),
 		revoked:  make(map[string]keyward.RevokedToken),

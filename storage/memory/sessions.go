@@ -32,8 +32,8 @@ func (s *Store) cookieTaken(hash []byte, id string) bool {
 
 // CreateSession implements [keyward.SessionStore].
 func (s *Store) CreateSession(ctx context.Context, v keyward.Session) error {
-	if v.ID == "" || len(v.CookieHash) == 0 {
-		return fmt.Errorf("create session: empty id or cookie hash: %w", keyward.ErrInvalid)
+	if err := v.Validate(); err != nil {
+		return fmt.Errorf("create session: %w", err)
 	}
 	v = normSession(v)
 	s.mu.Lock()

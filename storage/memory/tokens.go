@@ -28,6 +28,9 @@ func (s *Store) putRefresh(t keyward.RefreshToken, now time.Time) error {
 	if _, ok := s.refresh[string(t.Hash)]; ok {
 		return keyward.ErrConflict
 	}
+	if _, ok := s.families[t.FamilyID]; ok {
+		return fmt.Errorf("family %q: %w", t.FamilyID, keyward.ErrRevoked)
+	}
 	t = normRefresh(t)
 	if t.IssuedAt.IsZero() {
 		t.IssuedAt = now
@@ -60,7 +63,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next key
 	}
 	switch err := old.RotationError(now); {
 	case errors.Is(err, keyward.ErrRefreshReused):
-		s.revokeRefresh(func(t keyward.RefreshToken) bool { return t.FamilyID == old.FamilyID }, now)
+		s.revokeFamily(old.FamilyID, now)
 		return normRefresh(s.refresh[string(oldHash)]), fmt.Errorf("rotate refresh token: %w", err)
 	case err != nil:
 		return normRefresh(old), fmt.Errorf("rotate refresh token: %w", err)
@@ -102,10 +105,22 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash []byte) (keyward.Refre
 
 // RevokeRefreshFamily implements [keyward.RefreshTokenStore].
 func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) error {
+	if familyID == "" {
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.revokeRefresh(func(t keyward.RefreshToken) bool { return t.FamilyID == familyID }, keyward.StoredTime(now))
+	s.revokeFamily(familyID, keyward.StoredTime(now))
 	return nil
+}
+
+// revokeFamily revokes the family's tokens at now and remembers the family
+// as revoked, keeping the first time; s.mu must be held.
+func (s *Store) revokeFamily(familyID string, now time.Time) {
+	if _, ok := s.families[familyID]; !ok {
+		s.families[familyID] = now
+	}
+	s.revokeRefresh(func(t keyward.RefreshToken) bool { return t.FamilyID == familyID }, now)
 }
 
 // RevokeSessionRefreshTokens implements [keyward.RefreshTokenStore].
@@ -137,6 +152,8 @@ func (s *Store) DeleteExpiredRefreshTokens(ctx context.Context, now time.Time) (
 	defer s.mu.Unlock()
 	n := len(s.refresh)
 	maps.DeleteFunc(s.refresh, func(_ string, t keyward.RefreshToken) bool { return !t.ExpiresAt.After(now) })
+	horizon := now.Add(-keyward.RevokedFamilyRetention)
+	maps.DeleteFunc(s.families, func(_ string, revoked time.Time) bool { return !revoked.After(horizon) })
 	return n - len(s.refresh), nil
 }
 

@@ -39,8 +39,8 @@ func (s *Store) usernameTaken(username, exceptID string) bool {
 
 // CreateUser implements [keyward.UserStore].
 func (s *Store) CreateUser(ctx context.Context, u keyward.User) error {
-	if u.ID == "" || u.Username == "" {
-		return fmt.Errorf("create user: empty id or username: %w", keyward.ErrInvalid)
+	if err := u.Validate(); err != nil {
+		return fmt.Errorf("create user: %w", err)
 	}
 	u, err := normUser(u)
 	if err != nil {
@@ -108,8 +108,8 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*keyward.User
 	if err := fn(&u); err != nil {
 		return keyward.IgnoreNoChange(err)
 	}
-	if u.ID != id || u.Username == "" {
-		return fmt.Errorf("update user %q: id changed or username empty: %w", id, keyward.ErrInvalid)
+	if err := keyward.CheckUserUpdate(old, u); err != nil {
+		return fmt.Errorf("update user %q: %w", id, err)
 	}
 	u, err := normUser(u)
 	if err != nil {

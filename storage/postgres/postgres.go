@@ -44,6 +44,12 @@ const (
 	keysLock      = 0x6b65797761726401 // "keyward\1": UpdateKeys
 )
 
+// familyLockClass is the first key of the transaction-level advisory locks
+// taken on a refresh-token family (the second is the hash of its ID), in
+// the two-key space, which is apart from the one-key space of the locks
+// above: "keyw".
+const familyLockClass int32 = 0x6b657977
+
 // maxAttempts bounds how many times a transaction is tried when it fails with
 // a serialization failure or a deadlock.
 const maxAttempts = 5

@@ -19,10 +19,32 @@ func scanRefresh(row pgx.Row) (keyward.RefreshToken, error) {
 	return r, notFound(err)
 }
 
-// insertRefresh validates and inserts a new token.
-func insertRefresh(ctx context.Context, q querier, r keyward.RefreshToken) error {
+// lockFamily takes the transaction-level advisory lock of a refresh-token
+// family. Creating a token in a family and revoking the family both hold
+// it, so that neither misses the other: without it, a revocation's UPDATE
+// would not see a token inserted by a transaction not yet committed, and
+// that transaction would not see the revocation's record either.
+func lockFamily(ctx context.Context, tx pgx.Tx, familyID string) error {
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, familyLockClass, familyID)
+	return err
+}
+
+// insertRefresh validates and inserts a new token, unless its family was
+// revoked; it holds the family's lock until the transaction ends.
+func insertRefresh(ctx context.Context, tx pgx.Tx, r keyward.RefreshToken) error {
 	if err := r.Validate(); err != nil {
 		return err
+	}
+	if err := lockFamily(ctx, tx, r.FamilyID); err != nil {
+		return err
+	}
+	var revoked bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM revoked_refresh_families WHERE family_id = $1)`,
+		r.FamilyID).Scan(&revoked); err != nil {
+		return err
+	}
+	if revoked {
+		return fmt.Errorf("family %q: %w", r.FamilyID, keyward.ErrRevoked)
 	}
 	if r.Audience == nil {
 		r.Audience = []string{}
@@ -31,7 +53,7 @@ func insertRefresh(ctx context.Context, q querier, r keyward.RefreshToken) error
 	if err != nil {
 		return err
 	}
-	_, err = q.Exec(ctx, `INSERT INTO refresh_tokens (`+sqlstore.RefreshColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+	_, err = tx.Exec(ctx, `INSERT INTO refresh_tokens (`+sqlstore.RefreshColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		r.Hash, r.FamilyID, r.UserID, r.ClientID, r.Scope, aud, r.SessionID,
 		keyward.StoredTime(r.IssuedAt), keyward.StoredTime(r.ExpiresAt), opt(r.UsedAt), opt(r.RevokedAt))
 	if isUnique(err) {
@@ -45,17 +67,21 @@ func (s *Store) CreateRefreshToken(ctx context.Context, r keyward.RefreshToken) 
 	if r.IssuedAt.IsZero() {
 		r.IssuedAt = s.clock()
 	}
-	if err := insertRefresh(ctx, s.db, r); err != nil {
+	err := s.tx(ctx, func(tx pgx.Tx) error { return insertRefresh(ctx, tx, r) })
+	if err != nil {
 		return fmt.Errorf("create refresh token: %w", err)
 	}
 	return nil
 }
 
-// RotateRefreshToken implements [keyward.RefreshTokenStore]. The old token
-// is claimed by one conditional UPDATE (unused, not revoked, not expired);
-// concurrent rotations queue on its row lock and find it used once the
-// winner commits. Only when the UPDATE claims nothing is the row read again,
-// locked, to tell the caller why and, on reuse, to revoke the family.
+// RotateRefreshToken implements [keyward.RefreshTokenStore]. The
+// transaction first takes the lock of the token's family (a token never
+// changes family), before any row lock, as a revocation of the family
+// does. The old token is then claimed by one conditional UPDATE (unused,
+// not revoked, not expired); concurrent rotations queue on the lock and
+// find it used once the winner commits. Only when the UPDATE claims nothing
+// is the row read again, locked, to tell the caller why and, on reuse, to
+// revoke the family.
 func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next keyward.RefreshToken, now time.Time) (keyward.RefreshToken, error) {
 	now = keyward.StoredTime(now)
 	var (
@@ -64,6 +90,13 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next key
 	)
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		result = nil
+		var family string
+		if err := tx.QueryRow(ctx, `SELECT family_id FROM refresh_tokens WHERE hash = $1`, oldHash).Scan(&family); err != nil {
+			return notFound(err)
+		}
+		if err := lockFamily(ctx, tx, family); err != nil {
+			return err
+		}
 		var err error
 		old, err = scanRefresh(tx.QueryRow(ctx, `UPDATE refresh_tokens SET used_at = $2
 			WHERE hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2
@@ -86,8 +119,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next key
 		// read now explains why the UPDATE claimed nothing.
 		switch err := old.RotationError(now); {
 		case errors.Is(err, keyward.ErrRefreshReused):
-			if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL`,
-				old.FamilyID, now); err != nil {
+			if err := revokeFamily(ctx, tx, old.FamilyID, now); err != nil {
 				return err
 			}
 			if old.RevokedAt.IsZero() {
@@ -135,7 +167,28 @@ func (s *Store) revokeRefresh(ctx context.Context, column, value string, now tim
 
 // RevokeRefreshFamily implements [keyward.RefreshTokenStore].
 func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) error {
-	return s.revokeRefresh(ctx, "family_id", familyID, now)
+	if familyID == "" {
+		return nil
+	}
+	err := s.tx(ctx, func(tx pgx.Tx) error { return revokeFamily(ctx, tx, familyID, keyward.StoredTime(now)) })
+	if err != nil {
+		return fmt.Errorf("revoke refresh family: %w", err)
+	}
+	return nil
+}
+
+// revokeFamily takes the family's lock, remembers the family as revoked,
+// keeping the first time, and revokes its tokens at now.
+func revokeFamily(ctx context.Context, tx pgx.Tx, familyID string, now time.Time) error {
+	if err := lockFamily(ctx, tx, familyID); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO revoked_refresh_families (family_id, revoked_at) VALUES ($1, $2)
+		ON CONFLICT (family_id) DO NOTHING`, familyID, now); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL`, familyID, now)
+	return err
 }
 
 // RevokeSessionRefreshTokens implements [keyward.RefreshTokenStore].
@@ -159,7 +212,20 @@ func deleteExpired(ctx context.Context, q querier, table string, now time.Time) 
 
 // DeleteExpiredRefreshTokens implements [keyward.RefreshTokenStore].
 func (s *Store) DeleteExpiredRefreshTokens(ctx context.Context, now time.Time) (int, error) {
-	return deleteExpired(ctx, s.db, "refresh_tokens", now)
+	var n int
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if n, err = deleteExpired(ctx, tx, "refresh_tokens", now); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM revoked_refresh_families WHERE revoked_at <= $1`,
+			keyward.StoredTime(now.Add(-keyward.RevokedFamilyRetention)))
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 func scanCode(row pgx.Row) (keyward.AuthCode, error) {

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -12,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/storage/internal/sqlstore"
 )
 
 // unavailable wraps err with [keyward.ErrUnavailable] when it says that the
@@ -20,12 +19,7 @@ import (
 // for the log; it returns any other error unchanged. It is the backend's one
 // edge for such failures: [db] applies it to the statements run on the pool
 // and [Store.tx] to transactions.
-func unavailable(err error) error {
-	if err == nil || errors.Is(err, keyward.ErrUnavailable) || !unreachable(err) {
-		return err
-	}
-	return fmt.Errorf("%w: %w", keyward.ErrUnavailable, err)
-}
+func unavailable(err error) error { return sqlstore.Unavailable(err, unreachable) }
 
 // unreachable reports whether err is a connection-level failure: the pool
 // could not connect (refused, timed out, the server starting up or shutting

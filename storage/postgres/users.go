@@ -38,8 +38,8 @@ func userArgs(u keyward.User) ([]any, error) {
 
 // CreateUser implements [keyward.UserStore].
 func (s *Store) CreateUser(ctx context.Context, u keyward.User) error {
-	if u.ID == "" || u.Username == "" {
-		return fmt.Errorf("create user: empty id or username: %w", keyward.ErrInvalid)
+	if err := u.Validate(); err != nil {
+		return fmt.Errorf("create user: %w", err)
 	}
 	if u.CreatedAt.IsZero() {
 		u.CreatedAt = s.clock()
@@ -104,8 +104,8 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*keyward.User
 		if err := fn(&u); err != nil {
 			return err
 		}
-		if u.ID != id || u.Username == "" {
-			return fmt.Errorf("id changed or username empty: %w", keyward.ErrInvalid)
+		if err := keyward.CheckUserUpdate(old, u); err != nil {
+			return err
 		}
 		if u.UpdatedAt.Equal(old.UpdatedAt) {
 			u.UpdatedAt = s.clock()

@@ -66,16 +66,8 @@ func (s *Store) ListClients(ctx context.Context) ([]keyward.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list clients: %w", err)
 	}
-	defer rows.Close()
-	var out []keyward.Client
-	for rows.Next() {
-		c, err := scanClient(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list clients: %w", err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collect(rows, scanClient)
+	if err != nil {
 		return nil, fmt.Errorf("list clients: %w", err)
 	}
 	return out, nil

@@ -22,16 +22,7 @@ func listKeys(ctx context.Context, q querier) ([]keyward.SigningKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []keyward.SigningKey
-	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, rows.Err()
+	return collect(rows, scanKey)
 }
 
 // ListKeys implements [keyward.KeyStore].

@@ -42,16 +42,12 @@ func (s *Store) ListRevokedTokens(ctx context.Context, now time.Time) ([]keyward
 	if err != nil {
 		return nil, fmt.Errorf("list revoked tokens: %w", err)
 	}
-	defer rows.Close()
-	var out []keyward.RevokedToken
-	for rows.Next() {
+	out, err := collect(rows, func(sc scanner) (keyward.RevokedToken, error) {
 		var t keyward.RevokedToken
-		if err := rows.Scan(&t.JTI, usec{&t.ExpiresAt}, usec{&t.RevokedAt}); err != nil {
-			return nil, fmt.Errorf("list revoked tokens: %w", err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
+		err := sc.Scan(&t.JTI, usec{&t.ExpiresAt}, usec{&t.RevokedAt})
+		return t, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("list revoked tokens: %w", err)
 	}
 	return out, nil
@@ -76,16 +72,12 @@ func (s *Store) ListUserRevocations(ctx context.Context) ([]keyward.UserRevocati
 	if err != nil {
 		return nil, fmt.Errorf("list user revocations: %w", err)
 	}
-	defer rows.Close()
-	var out []keyward.UserRevocation
-	for rows.Next() {
+	out, err := collect(rows, func(sc scanner) (keyward.UserRevocation, error) {
 		var r keyward.UserRevocation
-		if err := rows.Scan(&r.UserID, usec{&r.Before}); err != nil {
-			return nil, fmt.Errorf("list user revocations: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
+		err := sc.Scan(&r.UserID, usec{&r.Before})
+		return r, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("list user revocations: %w", err)
 	}
 	return out, nil

@@ -30,8 +30,8 @@ func scanSession(row interface{ Scan(...any) error }) (keyward.Session, error) {
 
 // CreateSession implements [keyward.SessionStore].
 func (s *Store) CreateSession(ctx context.Context, v keyward.Session) error {
-	if v.ID == "" || len(v.CookieHash) == 0 {
-		return fmt.Errorf("create session: empty id or cookie hash: %w", keyward.ErrInvalid)
+	if err := v.Validate(); err != nil {
+		return fmt.Errorf("create session: %w", err)
 	}
 	if v.CreatedAt.IsZero() {
 		v.CreatedAt = s.clock()

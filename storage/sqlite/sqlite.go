@@ -6,8 +6,11 @@
 // in this process queue up instead of failing with SQLITE_BUSY, and writers in
 // other processes (the CLI next to a running issuer) wait for the lock for up
 // to the busy timeout. Reads use a separate pool of read-only connections and
-// never wait for writers. The schema is created and upgraded by embedded,
-// versioned migrations recorded in the schema_migrations table.
+// never wait for writers. A database that cannot be used now (its lock held
+// by another process beyond the busy timeout, an I/O error, a full disk, a
+// file that cannot be opened) makes every method fail with an error
+// wrapping [keyward.ErrUnavailable]. The schema is created and upgraded by
+// embedded, versioned migrations recorded in the schema_migrations table.
 //
 // It owns the SQLite schema and its statements; the domain rules it applies
 // are package keyward's, and what it shares with storage/postgres below the
@@ -53,8 +56,8 @@ type Config struct {
 // Store is a [keyward.Store] on a SQLite database. Create one with [Open].
 type Store struct {
 	now func() time.Time
-	w   *sql.DB // the single writer connection
-	r   *sql.DB // read-only connections
+	w   db // the single writer connection
+	r   db // read-only connections
 }
 
 // Open opens the database at cfg.Path, creating it if needed, and brings its
@@ -95,7 +98,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{now: cfg.Now, w: w}
+	s := &Store{now: cfg.Now, w: db{w}}
 	if err := s.migrate(ctx); err != nil {
 		_ = w.Close()
 		return nil, err
@@ -114,9 +117,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := r.PingContext(ctx); err != nil {
 		_ = w.Close()
 		_ = r.Close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, unavailable(err))
 	}
-	s.r = r
+	s.r = db{r}
 	return s, nil
 }
 
@@ -158,14 +161,13 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close implements [keyward.Store]. It checkpoints the WAL into the database
 // file.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	return errors.Join(s.r.db.Close(), s.w.db.Close())
 }
 
-// querier is what *sql.DB and *sql.Tx have in common.
+// querier is what [db] and *sql.Tx have in common.
 type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // scanner is what *sql.Row and *sql.Rows have in common.
@@ -174,18 +176,20 @@ type scanner interface {
 }
 
 // write runs fn in a write transaction (BEGIN IMMEDIATE on the writer
-// connection) and commits when it returns nil.
+// connection) and commits when it returns nil. An error that says the
+// database cannot be used now, at BEGIN, in fn or at COMMIT, comes out
+// wrapping keyward.ErrUnavailable (see [unavailable]).
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.w.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return fmt.Errorf("begin: %w", unavailable(err))
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
-		return err
+		return unavailable(err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return fmt.Errorf("commit: %w", unavailable(err))
 	}
 	return nil
 }

@@ -18,16 +18,27 @@ func scanRefresh(sc scanner) (keyward.RefreshToken, error) {
 	return r, notFound(err)
 }
 
-// insertRefresh validates and inserts a new token.
-func insertRefresh(ctx context.Context, q querier, r keyward.RefreshToken) error {
+// insertRefresh validates and inserts a new token, unless its family was
+// revoked. It runs in a write transaction, which holds the database's write
+// lock, so no revocation of the family comes between the check and the
+// insert.
+func insertRefresh(ctx context.Context, tx *sql.Tx, r keyward.RefreshToken) error {
 	if err := r.Validate(); err != nil {
 		return err
+	}
+	var revoked bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM revoked_refresh_families WHERE family_id = ?)`,
+		r.FamilyID).Scan(&revoked); err != nil {
+		return err
+	}
+	if revoked {
+		return fmt.Errorf("family %q: %w", r.FamilyID, keyward.ErrRevoked)
 	}
 	aud, err := sqlstore.EncodeJSON(r.Audience)
 	if err != nil {
 		return err
 	}
-	_, err = q.ExecContext(ctx, `INSERT INTO refresh_tokens (`+sqlstore.RefreshColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = tx.ExecContext(ctx, `INSERT INTO refresh_tokens (`+sqlstore.RefreshColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.Hash, r.FamilyID, r.UserID, r.ClientID, r.Scope, aud, r.SessionID,
 		micros(r.IssuedAt), micros(r.ExpiresAt), optMicros(r.UsedAt), optMicros(r.RevokedAt))
 	if isUnique(err) {
@@ -41,7 +52,8 @@ func (s *Store) CreateRefreshToken(ctx context.Context, r keyward.RefreshToken) 
 	if r.IssuedAt.IsZero() {
 		r.IssuedAt = s.clock()
 	}
-	if err := insertRefresh(ctx, s.w, r); err != nil {
+	err := s.write(ctx, func(tx *sql.Tx) error { return insertRefresh(ctx, tx, r) })
+	if err != nil {
 		return fmt.Errorf("create refresh token: %w", err)
 	}
 	return nil
@@ -65,8 +77,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next key
 		}
 		switch err := old.RotationError(now); {
 		case errors.Is(err, keyward.ErrRefreshReused):
-			if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL`,
-				micros(now), old.FamilyID); err != nil {
+			if err := revokeFamily(ctx, tx, old.FamilyID, now); err != nil {
 				return err
 			}
 			if old.RevokedAt.IsZero() {
@@ -123,7 +134,26 @@ func (s *Store) revokeRefresh(ctx context.Context, column, value string, now tim
 
 // RevokeRefreshFamily implements [keyward.RefreshTokenStore].
 func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) error {
-	return s.revokeRefresh(ctx, "family_id", familyID, now)
+	if familyID == "" {
+		return nil
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error { return revokeFamily(ctx, tx, familyID, keyward.StoredTime(now)) })
+	if err != nil {
+		return fmt.Errorf("revoke refresh family: %w", err)
+	}
+	return nil
+}
+
+// revokeFamily remembers the family as revoked, keeping the first time, and
+// revokes its tokens at now.
+func revokeFamily(ctx context.Context, tx *sql.Tx, familyID string, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO revoked_refresh_families (family_id, revoked_at) VALUES (?, ?)
+		ON CONFLICT (family_id) DO NOTHING`, familyID, micros(now)); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL`,
+		micros(now), familyID)
+	return err
 }
 
 // RevokeSessionRefreshTokens implements [keyward.RefreshTokenStore].
@@ -151,7 +181,19 @@ func (s *Store) deleteExpired(ctx context.Context, q querier, table, column stri
 
 // DeleteExpiredRefreshTokens implements [keyward.RefreshTokenStore].
 func (s *Store) DeleteExpiredRefreshTokens(ctx context.Context, now time.Time) (int, error) {
-	return s.deleteExpired(ctx, s.w, "refresh_tokens", "expires_at", now)
+	var n int
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		if n, err = s.deleteExpired(ctx, tx, "refresh_tokens", "expires_at", now); err != nil {
+			return err
+		}
+		_, err = s.deleteExpired(ctx, tx, "revoked_refresh_families", "revoked_at", now.Add(-keyward.RevokedFamilyRetention))
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 func scanCode(sc scanner) (keyward.AuthCode, error) {

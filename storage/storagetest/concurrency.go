@@ -23,8 +23,9 @@ type NewReplicas func(t *testing.T, n int) []keyward.Store
 // goroutines racing on one store made by newStore: one key rotation however
 // many callers decide to rotate, one winner among the rotations of a refresh
 // token, one user per username, one exchange per authorization code, one use
-// per client-assertion jti, one renewal of a session per cookie, and no lost
-// update.
+// per client-assertion jti, one renewal of a session per cookie, no lost
+// update, and no refresh token surviving an authorization code redeemed
+// twice at once.
 func RunConcurrency(t *testing.T, newStore NewStore) {
 	t.Helper()
 	runConcurrency(t, func(t *testing.T) []keyward.Store { return []keyward.Store{newStore(t)} })
@@ -51,6 +52,7 @@ func runConcurrency(t *testing.T, newStores func(t *testing.T) []keyward.Store) 
 		{name: "UseJTIOnce", run: testUseJTIOnce},
 		{name: "UpdateUserNoLostUpdate", run: testUpdateUserNoLostUpdate},
 		{name: "RenewSessionOnce", run: testRenewSessionOnce},
+		{name: "CodeExchangeRace", run: testCodeExchangeRace},
 	}
 	for _, tt := range tests {
 		t.Run("Concurrency/"+tt.name, func(t *testing.T) {
@@ -236,5 +238,92 @@ func testRenewSessionOnce(t *testing.T, stores []keyward.Store) {
 	got := getSession(t, stores[0], "s")
 	if !bytes.Equal(got.CookieHash, hash(id("renewed", winner))) || !got.AuthTime.Equal(norm(at(time.Duration(winner+1)*time.Second))) {
 		t.Errorf("session after the race %+v, want the renewal of caller %d", got, winner)
+	}
+}
+
+// testCodeExchangeRace redeems one authorization code from several callers
+// at once, 50 rounds each with 2 and with 8 callers, driving the store as
+// the issuer does: the caller whose ConsumeAuthCode succeeds reads the
+// client and the user and then creates the first refresh token of the
+// code's family; every caller that gets ErrCodeReused revokes that family
+// (RFC 6749 §4.1.2). In odd rounds the winner is slow, as an issuer
+// minting tokens can be: it creates its refresh token only once a loser has
+// revoked the family. Whatever the interleaving, once a reuse was seen no
+// refresh token of the code may work: the winner's is either refused at
+// creation (ErrRevoked) or stored revoked.
+func testCodeExchangeRace(t *testing.T, stores []keyward.Store) {
+	ctx := t.Context()
+	now := at(0)
+	for _, callers := range []int{2, 8} {
+		survived := 0
+		for round := range 50 {
+			name := fmt.Sprintf("code-%d-%02d", callers, round)
+			family := "fam-" + name
+			must(t, "CreateAuthCode", stores[0].CreateAuthCode(ctx, authCode(name)))
+			errs := make([]error, callers)
+			created := make([]bool, callers)
+			start, revoked := make(chan struct{}), make(chan struct{})
+			var revokedOnce sync.Once
+			var wg sync.WaitGroup
+			for i := range callers {
+				wg.Go(func() {
+					s := stores[i%len(stores)]
+					<-start
+					code, err := s.ConsumeAuthCode(ctx, hash(name), now)
+					switch {
+					case errors.Is(err, keyward.ErrCodeReused):
+						errs[i] = s.RevokeRefreshFamily(ctx, family, now)
+						revokedOnce.Do(func() { close(revoked) })
+						return
+					case err != nil:
+						errs[i] = err
+						return
+					}
+					// The issuer's checks between the two calls.
+					if _, err := s.GetClient(ctx, code.ClientID); !errors.Is(err, keyward.ErrNotFound) {
+						errs[i] = fmt.Errorf("GetClient: %w", err)
+						return
+					}
+					if _, err := s.GetUser(ctx, code.UserID); !errors.Is(err, keyward.ErrNotFound) {
+						errs[i] = fmt.Errorf("GetUser: %w", err)
+						return
+					}
+					if round%2 == 1 {
+						select {
+						case <-revoked:
+						case <-ctx.Done():
+							errs[i] = ctx.Err()
+							return
+						}
+					}
+					r := refreshToken(name+"-rt", family)
+					r.IssuedAt = now
+					err = s.CreateRefreshToken(ctx, r)
+					if err == nil {
+						created[i] = true
+					} else if !errors.Is(err, keyward.ErrRevoked) {
+						errs[i] = fmt.Errorf("CreateRefreshToken: %w", err)
+					}
+				})
+			}
+			close(start)
+			wg.Wait()
+			if err := errors.Join(errs...); err != nil {
+				t.Fatalf("%d callers, round %d: %v", callers, round, err)
+			}
+			if !slices.Contains(created, true) {
+				_, err := stores[0].GetRefreshToken(ctx, hash(name+"-rt"))
+				wantErr(t, "GetRefreshToken(refused token)", err, keyward.ErrNotFound)
+				continue
+			}
+			_, err := stores[0].RotateRefreshToken(ctx, hash(name+"-rt"), keyward.RefreshToken{Hash: hash(name + "-next")}, now)
+			if !errors.Is(err, keyward.ErrRevoked) {
+				survived++
+				t.Errorf("%d callers, round %d: rotating the winner's refresh token after the code's reuse: error = %v, want ErrRevoked", callers, round, err)
+			}
+		}
+		if survived > 0 {
+			t.Errorf("%d callers: a refresh token survived the code's reuse in %d of 50 rounds", callers, survived)
+		}
 	}
 }

@@ -47,6 +47,7 @@ func refreshTests() []testCase {
 		{name: "Refresh/ReuseRevokesFamily", run: testRefreshReuseRevokesFamily},
 		{name: "Refresh/Revoke", run: testRefreshRevoke},
 		{name: "Refresh/DeleteExpired", run: testRefreshDeleteExpired},
+		{name: "Refresh/RevokedFamilyRefusesTokens", run: testRefreshRevokedFamily},
 	}
 }
 
@@ -285,4 +286,42 @@ func testRefreshDeleteExpired(t *testing.T, s keyward.Store) {
 	if n != 0 {
 		t.Errorf("DeleteExpiredRefreshTokens() again = %d, want 0", n)
 	}
+}
+
+// testRefreshRevokedFamily checks that a revoked family stays revoked: a
+// token created in it afterwards, even when the family had no token yet, is
+// refused with ErrRevoked, until the revocation is forgotten
+// keyward.RevokedFamilyRetention later.
+func testRefreshRevokedFamily(t *testing.T, s keyward.Store) {
+	ctx := t.Context()
+	must(t, "RevokeRefreshFamily(ghost)", s.RevokeRefreshFamily(ctx, "ghost", at(0)))
+	must(t, "RevokeRefreshFamily(ghost) again", s.RevokeRefreshFamily(ctx, "ghost", at(time.Minute)))
+	late := refreshToken("late", "ghost")
+	late.ExpiresAt = at(48 * time.Hour)
+	wantErr(t, "CreateRefreshToken(in a revoked family)", s.CreateRefreshToken(ctx, late), keyward.ErrRevoked)
+	_, err := s.GetRefreshToken(ctx, hash("late"))
+	wantErr(t, "GetRefreshToken(refused token)", err, keyward.ErrNotFound)
+
+	// A family revoked by reuse detection refuses new tokens too.
+	must(t, "CreateRefreshToken(a)", s.CreateRefreshToken(ctx, refreshToken("a", "f1")))
+	_, err = s.RotateRefreshToken(ctx, hash("a"), keyward.RefreshToken{Hash: hash("b")}, at(0))
+	must(t, "RotateRefreshToken(a)", err)
+	_, err = s.RotateRefreshToken(ctx, hash("a"), keyward.RefreshToken{Hash: hash("c")}, at(0))
+	wantErr(t, "RotateRefreshToken(a again)", err, keyward.ErrRefreshReused)
+	wantErr(t, "CreateRefreshToken(in a reused family)", s.CreateRefreshToken(ctx, refreshToken("d", "f1")), keyward.ErrRevoked)
+
+	// The revocation is kept for RevokedFamilyRetention, then forgotten;
+	// forgetting it is not counted as a deleted token.
+	n, err := s.DeleteExpiredRefreshTokens(ctx, at(keyward.RevokedFamilyRetention-time.Microsecond))
+	must(t, "DeleteExpiredRefreshTokens", err)
+	if n != 2 {
+		t.Errorf("DeleteExpiredRefreshTokens() = %d, want the 2 expired tokens", n)
+	}
+	wantErr(t, "CreateRefreshToken(in a revoked family, before the retention ends)", s.CreateRefreshToken(ctx, late), keyward.ErrRevoked)
+	n, err = s.DeleteExpiredRefreshTokens(ctx, at(keyward.RevokedFamilyRetention))
+	must(t, "DeleteExpiredRefreshTokens", err)
+	if n != 0 {
+		t.Errorf("DeleteExpiredRefreshTokens() = %d, want 0", n)
+	}
+	must(t, "CreateRefreshToken(once the revocation is forgotten)", s.CreateRefreshToken(ctx, late))
 }

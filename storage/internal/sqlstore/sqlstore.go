@@ -1,7 +1,8 @@
 // Package sqlstore holds what the SQL backends (storage/sqlite and
 // storage/postgres) share below the domain: the column lists of their
-// common schema, the JSON encoding of list and map columns, and the plan
-// that turns a key-set update into the rows to delete and to write. The
+// common schema, the JSON encoding of list and map columns, the plan that
+// turns a key-set update into the rows to delete and to write, and the
+// wrapping of a driver's error with keyward.ErrUnavailable. The
 // domain rules themselves (what a valid key set is, how a refresh token's
 // successor inherits its family, ...) live in package keyward, which every
 // backend calls.
@@ -12,6 +13,7 @@ package sqlstore
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -73,6 +75,18 @@ func EncodeJSON(v any) (string, error) {
 		return "", fmt.Errorf("encode json: %w: %v", keyward.ErrInvalid, err)
 	}
 	return string(b), nil
+}
+
+// Unavailable wraps err with [keyward.ErrUnavailable] when unreachable, the
+// backend's reading of its driver's errors, says that the database cannot
+// be used now; the driver's error stays in the chain, for the log. Any
+// other error, and an error already wrapping ErrUnavailable, is returned
+// unchanged.
+func Unavailable(err error, unreachable func(error) bool) error {
+	if err == nil || errors.Is(err, keyward.ErrUnavailable) || !unreachable(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", keyward.ErrUnavailable, err)
 }
 
 // CmpErr returns err when it is not nil, otherwise fallback.
