@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/keyward/keyward"
-	"github.com/keyward/keyward/internal/httpx"
 	"github.com/keyward/keyward/jose"
 )
 
@@ -59,7 +58,10 @@ type Config struct {
 	MaxConcurrentHashes int
 	// Throttle sets the login rate limits.
 	Throttle ThrottleConfig
-	// Logger receives the audit lines. Nil means none.
+	// Logger receives the audit lines, each logged with the context of
+	// the request it is about: a handler that reads the request ID from
+	// that context (server.RequestID, as keyward serve's handler does)
+	// puts request_id on them. Nil means none.
 	Logger *slog.Logger
 	// Observer, when set, is told of tokens issued, logins and refresh
 	// reuse, for metrics. Nil means none.
@@ -182,8 +184,11 @@ type TokenResponse struct {
 	IDToken string `json:"id_token,omitempty"`
 }
 
+// audit logs an audit line with the context of the request it is about,
+// from which the logger's handler may take the request ID (see
+// Config.Logger).
 func (i *Issuer) audit(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
-	i.log.LogAttrs(ctx, level, msg, append([]slog.Attr{slog.String("request_id", httpx.RequestIDFrom(ctx))}, attrs...)...)
+	i.log.LogAttrs(ctx, level, msg, attrs...)
 }
 
 // internal wraps an unexpected failure as server_error.

@@ -133,6 +133,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r.WithContext(httpx.WithRequestID(r.Context(), id)))
 }
 
+// RequestID returns the request ID the server gave the request whose
+// context is ctx (the X-Request-Id of its response), or "" outside a
+// request. Log handlers use it to put request_id on the lines logged during
+// the request, the issuer's audit lines among them.
+func RequestID(ctx context.Context) string { return httpx.RequestIDFrom(ctx) }
+
 // handlerFunc is a handler that reports failure by returning an error.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
