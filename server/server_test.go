@@ -71,6 +71,8 @@ type stackOptions struct {
 	// noKeyStore gives the key manager neither store nor sealer: the
 	// static key alone.
 	noKeyStore bool
+	// logHandler, when set, wraps the handler of the stack's logger.
+	logHandler func(slog.Handler) slog.Handler
 	// tls serves the issuer over https (its URL, the iss, is https).
 	tls bool
 	// store, when set, is the store, instead of a new memory or SQLite
@@ -138,7 +140,11 @@ func newStack(tb testing.TB, opt stackOptions) *stack {
 		store = opt.store
 	}
 	logs := new(syncBuffer)
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var lh slog.Handler = slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})
+	if opt.logHandler != nil {
+		lh = opt.logHandler(lh)
+	}
+	logger := slog.New(lh)
 	var h http.Handler = http.NotFoundHandler()
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	if opt.tls {
