@@ -10,10 +10,10 @@ import (
 	"github.com/keyward/keyward/issuer"
 )
 
-// RetryAfter is the Retry-After of a 503 answered while the store cannot
-// reach its database ([keyward.ErrUnavailable]): clients and load balancers
-// retry after it rather than giving up.
-const RetryAfter = 5 * time.Second
+// UnavailableRetryAfter is the Retry-After of a 503 answered while the
+// store cannot reach its database ([keyward.ErrUnavailable]): clients and
+// load balancers retry after it rather than giving up.
+const UnavailableRetryAfter = 5 * time.Second
 
 // The HTTP layer's own refusals, answered by [answerFor] with the status of
 // their row. They are domain errors: their message is the
@@ -52,7 +52,7 @@ var serverError = answer{status: http.StatusInternalServerError, code: issuer.Co
 //
 //   - a store that cannot reach its database ([keyward.ErrUnavailable]),
 //     wherever it surfaces: 503 temporarily_unavailable with Retry-After
-//     ([RetryAfter]), so that the request is retried rather than dropped;
+//     ([UnavailableRetryAfter]), so that the request is retried rather than dropped;
 //   - the HTTP layer's own refusals: 405 method, 413 body size, 415 media
 //     type, 404 unknown endpoint, all invalid_request but the last
 //     (not_found);
@@ -78,7 +78,7 @@ func answerFor(err error) answer {
 		if errors.As(err, &oe) && oe.Code == issuer.CodeTemporarilyUnavailable && oe.Description != "" {
 			desc = oe.Description
 		}
-		return answer{status: http.StatusServiceUnavailable, code: issuer.CodeTemporarilyUnavailable, desc: desc, retryAfter: RetryAfter}
+		return answer{status: http.StatusServiceUnavailable, code: issuer.CodeTemporarilyUnavailable, desc: desc, retryAfter: UnavailableRetryAfter}
 	case errors.Is(err, errMethod):
 		return answer{status: http.StatusMethodNotAllowed, code: issuer.CodeInvalidRequest, desc: errMethod.Message}
 	case errors.Is(err, errTooLarge):
@@ -112,7 +112,7 @@ func answerFor(err error) answer {
 			return answer{status: http.StatusNotImplemented, code: issuer.CodeInvalidRequest, desc: ke.Error()}
 		case keyward.EUNAVAILABLE:
 			return answer{status: http.StatusServiceUnavailable, code: issuer.CodeTemporarilyUnavailable,
-				desc: "the service is temporarily unavailable; retry later", retryAfter: RetryAfter}
+				desc: "the service is temporarily unavailable; retry later", retryAfter: UnavailableRetryAfter}
 		}
 	}
 	return serverError
