@@ -19,6 +19,7 @@ func TestErrorCodeAndMessage(t *testing.T) {
 		{name: "nil", err: nil, wantCode: "", wantMessage: ""},
 		{name: "sentinel", err: keyward.ErrNotFound, wantCode: keyward.ENOTFOUND, wantMessage: "keyward: not found"},
 		{name: "wrapped sentinel", err: fmt.Errorf("get user %q: %w", "x", keyward.ErrConflict), wantCode: keyward.ECONFLICT, wantMessage: "keyward: conflict"},
+		{name: "unavailable", err: fmt.Errorf("ping: %w", keyward.ErrUnavailable), wantCode: keyward.EUNAVAILABLE, wantMessage: "keyward: store unavailable"},
 		{name: "errorf", err: keyward.Errorf(keyward.EUNAUTHORIZED, "bad password"), wantCode: keyward.EUNAUTHORIZED, wantMessage: "bad password"},
 		{name: "empty message", err: &keyward.Error{Code: keyward.EINVALID}, wantCode: keyward.EINVALID, wantMessage: "keyward: invalid"},
 		{name: "foreign error", err: errors.New("pq: connection refused at 10.0.0.1"), wantCode: keyward.EINTERNAL, wantMessage: "keyward: internal error"},
@@ -40,7 +41,7 @@ func TestSentinelsAreDistinct(t *testing.T) {
 	t.Parallel()
 	sentinels := []error{
 		keyward.ErrNotFound, keyward.ErrConflict, keyward.ErrRefreshReused, keyward.ErrCodeReused,
-		keyward.ErrRevoked, keyward.ErrExpired, keyward.ErrInvalid, keyward.ErrNoChange,
+		keyward.ErrRevoked, keyward.ErrExpired, keyward.ErrInvalid, keyward.ErrUnavailable, keyward.ErrNoChange,
 	}
 	for i, a := range sentinels {
 		for j, b := range sentinels {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/keyward/keyward"
@@ -33,6 +34,20 @@ func AssertionAlgorithms() []string {
 	return out
 }
 
+// assertionType reports whether typ, the typ header of a client assertion,
+// is one a client assertion may carry: none, "JWT" (RFC 7519 §5.1) or
+// "client-authentication+jwt" (the explicit type of the RFC 7523 update),
+// compared case-insensitively with any "application/" prefix removed
+// (RFC 7515 §4.1.9). Any other explicit type names another kind of JWT,
+// such as an access token (at+jwt) or a DPoP proof, which must never pass
+// for an assertion even when the client's key signed it.
+func assertionType(typ string) bool {
+	if len(typ) > 12 && strings.EqualFold(typ[:12], "application/") {
+		typ = typ[12:]
+	}
+	return typ == "" || strings.EqualFold(typ, "JWT") || strings.EqualFold(typ, "client-authentication+jwt")
+}
+
 // ClientKeysFunc returns the public keys a client publishes at its JWKS
 // URL, among them those of key ID kid when the client publishes any (kid
 // is the unverified kid header of the assertion, empty when it has none).
@@ -45,7 +60,9 @@ type ClientKeysFunc func(ctx context.Context, url, kid string) (jose.KeySet, err
 // client's registered JWKS or fetched from its JWKS URL, with iss and sub
 // the client_id, aud one of audiences (the endpoint's URL or the issuer),
 // exp set and at most [MaxAssertionLifetime] ahead, and a jti never seen
-// before. clientID, when not empty, must name the same client. Every
+// before. Its typ header is absent, "JWT" or "client-authentication+jwt";
+// any other type is refused. clientID, when not empty, must name the same
+// client. Every
 // failure is [CodeInvalidClient] with the same description; the reason is
 // in the audit log.
 func (i *Issuer) AuthenticateClientAssertion(ctx context.Context, clientID, assertion string, audiences []string) (keyward.Client, error) {
@@ -58,6 +75,9 @@ func (i *Issuer) AuthenticateClientAssertion(ctx context.Context, clientID, asse
 	jws, err := jose.Parse(assertion)
 	if err != nil {
 		return fail(clientID, "malformed assertion", err)
+	}
+	if !assertionType(jws.Header.Type) {
+		return fail(clientID, "typ is not JWT or client-authentication+jwt", nil)
 	}
 	unverified, err := jose.ParseClaims(jws.UnsafePayload())
 	if err != nil {

@@ -7,7 +7,10 @@
 //
 // The package knows the [keyward.Store] interfaces and the jose package; it
 // knows neither HTTP nor SQL. Failures a client may see are [*Error] values
-// carrying an RFC 6749 §5.2 error code; the HTTP layer picks the status.
+// carrying an RFC 6749 §5.2 error code; the HTTP layer picks the status. A
+// store failure is a server_error that wraps the store's error, so that a
+// store that cannot reach its database stays [keyward.ErrUnavailable] to
+// [errors.Is] and is answered as such.
 // Audit lines (login_succeeded, login_failed, token_issued,
 // refresh_reuse_detected, key_rotated) go to the [log/slog.Logger] handed in
 // and never carry a password, a token, a client secret or key material.

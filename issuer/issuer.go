@@ -58,7 +58,10 @@ type Config struct {
 	MaxConcurrentHashes int
 	// Throttle sets the login rate limits.
 	Throttle ThrottleConfig
-	// Logger receives the audit lines. Nil means none.
+	// Logger receives the audit lines, each logged with the context of
+	// the request it is about: a handler that reads the request ID from
+	// that context (server.RequestID, as keyward serve's handler does)
+	// puts request_id on them. Nil means none.
 	Logger *slog.Logger
 	// Observer, when set, is told of tokens issued, logins and refresh
 	// reuse, for metrics. Nil means none.
@@ -181,22 +184,11 @@ type TokenResponse struct {
 	IDToken string `json:"id_token,omitempty"`
 }
 
-// requestIDKey is the context key of the request ID.
-type requestIDKey struct{}
-
-// WithRequestID returns ctx carrying the request ID that audit lines show.
-func WithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey{}, id)
-}
-
-// RequestID returns the request ID carried by ctx, or "".
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
-}
-
+// audit logs an audit line with the context of the request it is about,
+// from which the logger's handler may take the request ID (see
+// Config.Logger).
 func (i *Issuer) audit(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
-	i.log.LogAttrs(ctx, level, msg, append([]slog.Attr{slog.String("request_id", RequestID(ctx))}, attrs...)...)
+	i.log.LogAttrs(ctx, level, msg, attrs...)
 }
 
 // internal wraps an unexpected failure as server_error.
@@ -256,7 +248,7 @@ func (i *Issuer) checkPassword(ctx context.Context, req LoginRequest, now time.T
 		req.Username = n // one throttle bucket and one log hash for every form of a name
 	}
 	addr := hostOf(req.RemoteAddr)
-	if !i.cfg.Throttle.Disabled {
+	if !i.cfg.Throttle.InsecureDisableThrottle {
 		wait := max(i.byAddress.take(addr, now), i.byAccount.take(strings.ToLower(req.Username), now))
 		if wait > 0 {
 			i.audit(ctx, slog.LevelWarn, "login_failed", slog.String("username_hash", i.usernameHash(req.Username)),

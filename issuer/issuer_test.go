@@ -124,7 +124,7 @@ func TestLoginTiming(t *testing.T) {
 	clk := newClock()
 	f := newFixture(t, backends(t)[0].open(t, clk.Now), clk, func(c *Config) {
 		c.Password = PasswordParams{}
-		c.Throttle.Disabled = true
+		c.Throttle.InsecureDisableThrottle = true
 	})
 	if _, err := NewUser(t.Context(), f.store, "alice", "pw", nil, nil, PasswordParams{}, nil); err != nil {
 		t.Fatal(err)

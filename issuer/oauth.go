@@ -28,9 +28,10 @@ const CodeTTL = 60 * time.Second
 // sign-on.
 const SessionTTL = 8 * time.Hour
 
-// OIDCScopes are the OpenID Connect scopes every client with the
-// authorization_code grant may request, in addition to its own.
-var OIDCScopes = []string{"openid", "profile", "email"}
+// OIDCScopes returns the OpenID Connect scopes every client with the
+// authorization_code grant may request, in addition to its own. Each call
+// returns a new slice, so no caller can widen what others grant.
+func OIDCScopes() []string { return []string{"openid", "profile", "email"} }
 
 // Errors of an authorization request that must not be redirected (RFC 6749
 // §4.1.2.1): the user agent is shown an error page instead.
@@ -43,8 +44,9 @@ var (
 )
 
 // AuthorizeClient checks the client_id and redirect_uri of an authorization
-// request. Its errors wrap [ErrUnknownClient] or [ErrRedirectURI] and must
-// be shown to the user, never redirected.
+// request: the redirect_uri must be one of the client's, compared exactly,
+// and pass [ValidateRedirectURI]. Its errors wrap [ErrUnknownClient] or
+// [ErrRedirectURI] and must be shown to the user, never redirected.
 func (i *Issuer) AuthorizeClient(ctx context.Context, clientID, redirectURI string) (keyward.Client, error) {
 	if clientID == "" || len(clientID) > 256 {
 		return keyward.Client{}, fmt.Errorf("%w: client_id is missing or too long", ErrUnknownClient)
@@ -58,6 +60,10 @@ func (i *Issuer) AuthorizeClient(ctx context.Context, clientID, redirectURI stri
 	}
 	if redirectURI == "" || !slices.Contains(c.RedirectURIs, redirectURI) {
 		return keyward.Client{}, fmt.Errorf("%w: %q", ErrRedirectURI, truncate(redirectURI))
+	}
+	// A URI registered before registration refused it is refused here.
+	if err := ValidateRedirectURI(redirectURI, c.Public); err != nil {
+		return keyward.Client{}, errRedirectURIRefused(err)
 	}
 	return c, nil
 }
@@ -87,7 +93,7 @@ func (i *Issuer) CheckAuthorize(req AuthorizeRequest) (string, error) {
 	}
 	var granted []string
 	for s := range strings.FieldsSeq(req.Scope) {
-		if !slices.Contains(req.Client.Scopes, s) && !slices.Contains(OIDCScopes, s) {
+		if !slices.Contains(req.Client.Scopes, s) && !slices.Contains(OIDCScopes(), s) {
 			return "", oauthError(CodeInvalidScope, fmt.Sprintf("scope %q is not allowed for this client", truncate(s)), nil)
 		}
 		if !slices.Contains(granted, s) {

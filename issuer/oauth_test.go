@@ -5,9 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-json-experiment/json"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/jose"
@@ -425,6 +428,77 @@ func TestSignIn(t *testing.T) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// TestClientAssertionType checks the typ header of a private_key_jwt
+// assertion: absent, JWT or client-authentication+jwt (with or without
+// "application/", in any case) is accepted; any other explicit type, an
+// access token's at+jwt first, is refused, so that no other kind of JWT
+// signed by the client's key passes for an assertion.
+func TestClientAssertionType(t *testing.T) {
+	t.Parallel()
+	b := backends(t)[0]
+	priv, err := jose.GenerateKey(jose.ES256, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwk, err := jose.NewJWK(priv, jose.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := jwk.Public()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := json.Marshal(map[string]any{"keys": []*jose.JWK{pub}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _, _ := codeFixture(t, b, nil)
+	if err := f.store.CreateClient(t.Context(), keyward.Client{ID: "svc", JWKS: doc}); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := jose.NewSigner(priv, jose.ES256, jwk.KeyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		typ string
+		ok  bool
+	}{
+		{"", true},
+		{"JWT", true},
+		{"jwt", true},
+		{"application/jwt", true},
+		{"client-authentication+jwt", true},
+		{"application/Client-Authentication+JWT", true},
+		{"at+jwt", false},
+		{"application/at+jwt", false},
+		{"dpop+jwt", false},
+		{"logout+jwt", false},
+		{"JOSE", false},
+		{"secevent+jwt", false},
+	}
+	for n, tt := range tests {
+		claims := &jose.Claims{Issuer: "svc", Subject: "svc", Audience: jose.Audience{"https://issuer.test"},
+			Expiry: jose.NewNumericDate(f.clock.Now().Add(time.Minute)), ID: fmt.Sprintf("j-%d", n)}
+		payload, err := claims.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := signer.Sign(tt.typ, payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.issuer.AuthenticateClientAssertion(t.Context(), "svc", tok, []string{"https://issuer.test"})
+		var oe *Error
+		switch {
+		case tt.ok && err != nil:
+			t.Errorf("typ %q: %v, want accepted", tt.typ, err)
+		case !tt.ok && (!errors.As(err, &oe) || oe.Code != CodeInvalidClient):
+			t.Errorf("typ %q: %v, want invalid_client", tt.typ, err)
 		}
 	}
 }

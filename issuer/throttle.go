@@ -27,8 +27,10 @@ type ThrottleConfig struct {
 	// bounds memory whatever the number of names an attacker tries. Zero
 	// means 10000.
 	MaxEntries int
-	// Disabled turns throttling off, for load tests only.
-	Disabled bool
+	// InsecureDisableThrottle turns throttling off, for load tests only:
+	// without it nothing bounds password guessing or the argon2id work an
+	// attacker can make the issuer do. The zero value throttles.
+	InsecureDisableThrottle bool
 }
 
 func (c ThrottleConfig) withDefaults() ThrottleConfig {

@@ -62,7 +62,7 @@ func TestLoginNormalizesUsername(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			clk := newClock()
-			f := newFixture(t, b.open(t, clk.Now), clk, func(c *Config) { c.Throttle.Disabled = true })
+			f := newFixture(t, b.open(t, clk.Now), clk, func(c *Config) { c.Throttle.InsecureDisableThrottle = true })
 			alice := f.addUser(t, "alice", "a-long-enough-password", nil)
 			for _, typed := range []string{"alice", "Alice", "ALICE", " alice ", "ａｌｉｃｅ"} {
 				resp, err := f.issuer.Login(t.Context(), LoginRequest{Username: typed, Password: "a-long-enough-password", RemoteAddr: "192.0.2.1:1234"})

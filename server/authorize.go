@@ -10,33 +10,50 @@ import (
 	"errors"
 	"html/template"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/httpx"
 	"github.com/keyward/keyward/issuer"
 )
 
 // Cookie names. The session cookie carries the issuer session (single
 // sign-on); the CSRF cookie carries the double-submit token of the login
-// form.
+// form. On an https issuer both carry [hostPrefix] (see
+// [Server.cookieName]).
 const (
 	sessionCookie = "keyward_session"
 	csrfCookie    = "keyward_csrf"
 )
+
+// hostPrefix is the cookie name prefix that browsers accept only on a
+// cookie set with Secure, Path=/ and no Domain, by the host itself (RFC
+// 6265bis §4.1.3.2): a sibling subdomain, which may set cookies for the
+// whole parent domain, can never plant one.
+const hostPrefix = "__Host-"
 
 //go:embed templates
 var templateFS embed.FS
 
 // pages holds the parsed HTML templates and the stylesheet they inline.
 type pages struct {
-	login, message *template.Template
-	css            template.CSS
-	csp            string
+	login, message, formPost *template.Template
+	css                      template.CSS
+	// csp is the Content-Security-Policy of every page but formPost's,
+	// which also lets its one script run: formPostCSP.
+	csp, formPostCSP string
 }
+
+// formPostScript submits the form of the form_post response page (OAuth
+// 2.0 Form Post Response Mode §2) as soon as it is read: the only script
+// the issuer serves, allowed by its hash.
+const formPostScript = "document.forms[0].submit();"
 
 func loadPages() (*pages, error) {
 	css, err := templateFS.ReadFile("templates/style.css")
@@ -47,13 +64,18 @@ func loadPages() (*pages, error) {
 	sum := sha256.Sum256(css)
 	p.csp = "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) +
 		"'; frame-ancestors 'none'; base-uri 'none'"
+	js := sha256.Sum256([]byte(formPostScript))
+	p.formPostCSP = p.csp + "; script-src 'sha256-" + base64.StdEncoding.EncodeToString(js[:]) + "'"
 	if p.login, err = template.ParseFS(templateFS, "templates/layout.html", "templates/login.html"); err != nil {
 		return nil, err
 	}
 	if p.message, err = template.ParseFS(templateFS, "templates/layout.html", "templates/message.html"); err != nil {
 		return nil, err
 	}
-	p.login, p.message = p.login.Lookup("login.html"), p.message.Lookup("message.html")
+	if p.formPost, err = template.ParseFS(templateFS, "templates/layout.html", "templates/formpost.html"); err != nil {
+		return nil, err
+	}
+	p.login, p.message, p.formPost = p.login.Lookup("login.html"), p.message.Lookup("message.html"), p.formPost.Lookup("formpost.html")
 	return p, nil
 }
 
@@ -71,6 +93,15 @@ type loginPage struct {
 	Username   string
 }
 
+// formPostPage is the data of formpost.html.
+type formPostPage struct {
+	Title  string
+	CSS    template.CSS
+	Action string
+	Hidden []hiddenField
+	Script template.JS
+}
+
 // messagePage is the data of message.html.
 type messagePage struct {
 	Title   string
@@ -81,10 +112,15 @@ type messagePage struct {
 // render writes an HTML page with headers that keep it out of caches and
 // frames.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, t *template.Template, data any) {
+	s.renderCSP(w, r, code, t, data, s.pages.csp)
+}
+
+// renderCSP is render with the Content-Security-Policy csp.
+func (s *Server) renderCSP(w http.ResponseWriter, r *http.Request, code int, t *template.Template, data any, csp string) {
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, data); err != nil {
 		s.log.LogAttrs(r.Context(), slog.LevelError, "template_failed",
-			slog.String("request_id", issuer.RequestID(r.Context())), slog.String("error", err.Error()))
+			slog.String("request_id", httpx.RequestIDFrom(r.Context())), slog.String("error", err.Error()))
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
@@ -93,7 +129,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, t *tem
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", s.pages.csp)
+	h.Set("Content-Security-Policy", csp)
 	w.WriteHeader(code)
 	_, _ = w.Write(buf.Bytes())
 }
@@ -101,7 +137,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, t *tem
 // errorPage answers an authorization request that cannot be redirected.
 func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, code int, msg string, err error) {
 	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request_failed",
-		slog.String("request_id", issuer.RequestID(r.Context())),
+		slog.String("request_id", httpx.RequestIDFrom(r.Context())),
 		slog.String("method", r.Method), slog.String("path", r.URL.Path),
 		slog.Int("status", code), slog.String("error", err.Error()))
 	s.render(w, r, code, s.pages.message, messagePage{Title: "Sign-in error", CSS: s.pages.css, Message: msg})
@@ -112,17 +148,47 @@ func (s *Server) secureCookies() bool {
 	return strings.HasPrefix(s.iss.IssuerURL(), "https://")
 }
 
+// cookieName returns the wire name of the cookie called name: with
+// [hostPrefix] on an https issuer, so that a cookie planted under the plain
+// name by a sibling subdomain is never read; the plain name on an http
+// issuer (development), where browsers refuse the prefix.
+func (s *Server) cookieName(name string) string {
+	if s.secureCookies() {
+		return hostPrefix + name
+	}
+	return name
+}
+
+// cookie returns the request's cookie name (see [Server.cookieName]).
+func (s *Server) cookie(r *http.Request, name string) (*http.Cookie, error) {
+	return r.Cookie(s.cookieName(name))
+}
+
+// setCookie sets the cookie name (see [Server.cookieName]) with Path=/ and
+// no Domain, HttpOnly, and Secure on an https issuer.
 func (s *Server) setCookie(w http.ResponseWriter, name, value string, maxAge int, site http.SameSite) {
 	http.SetCookie(w, &http.Cookie{
-		Name: name, Value: value, Path: "/", MaxAge: maxAge,
+		Name: s.cookieName(name), Value: value, Path: "/", MaxAge: maxAge,
 		HttpOnly: true, Secure: s.secureCookies(), SameSite: site,
 	})
 }
 
 // authzParams are the authorization request parameters carried through the
 // login form.
-var authzParams = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce",
+var authzParams = []string{"client_id", "redirect_uri", "response_type", "response_mode", "scope", "state", "nonce",
 	"code_challenge", "code_challenge_method", "prompt", "max_age"}
+
+// Response modes (OAuth 2.0 Multiple Response Type Encoding Practices §2.1,
+// OAuth 2.0 Form Post Response Mode §2): the ways the authorization
+// response reaches the client.
+const (
+	responseModeQuery    = "query"
+	responseModeFormPost = "form_post"
+)
+
+// responseModes returns the response modes /authorize supports, for
+// discovery.
+func responseModes() []string { return []string{responseModeQuery, responseModeFormPost} }
 
 // maxMaxAge caps max_age: a session never lasts this long, and the cap
 // keeps the conversion to a time.Duration from overflowing.
@@ -151,11 +217,32 @@ func parseMaxAge(v string) (d time.Duration, ok bool, err error) {
 
 // authorize handles GET and POST /authorize (RFC 6749 §4.1.1, OIDC Core
 // §3.1.2): a POST is either the login form or a form-encoded authorization
-// request.
+// request. While the store is unreachable the browser gets a 503 page with
+// Retry-After, at any step of the flow: reloading it retries.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) error {
+	return s.unavailablePage(w, r, s.authorizeFlow(w, r))
+}
+
+// unavailablePage answers err with an HTML 503 page and Retry-After when it
+// is [keyward.ErrUnavailable] and returns nil, for the pages a browser
+// shows; it returns any other err as it is.
+func (s *Server) unavailablePage(w http.ResponseWriter, r *http.Request, err error) error {
+	if !errors.Is(err, keyward.ErrUnavailable) {
+		return err
+	}
+	a := answerFor(err)
+	a.setHeaders(w.Header())
+	s.logFailure(r, a.status, err)
+	s.render(w, r, a.status, s.pages.message, messagePage{Title: "Temporarily unavailable", CSS: s.pages.css,
+		Message: "The sign-in service is temporarily unavailable. Try again in a moment."})
+	return nil
+}
+
+// authorizeFlow is [Server.authorize] but for the unavailable store.
+func (s *Server) authorizeFlow(w http.ResponseWriter, r *http.Request) error {
 	var f form
 	if r.Method == http.MethodPost {
-		_, body, err := s.readBody(w, r, mediaForm)
+		_, body, err := s.readBody(w, r, false)
 		if err != nil {
 			return err
 		}
@@ -185,7 +272,25 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
+	// An unknown response_mode is refused below, through the default
+	// mode (query).
+	formPost := f["response_mode"] == responseModeFormPost
 	redirect := func(params url.Values) error {
+		if f["state"] != "" {
+			params.Set("state", f["state"])
+		}
+		params.Set("iss", s.iss.IssuerURL())
+		if formPost {
+			// OAuth 2.0 Form Post Response Mode §2: the parameters go
+			// in a form the browser posts to the redirect URI, never in
+			// a URL that could leak through logs, history or Referer.
+			page := formPostPage{Title: "Signing you in", CSS: s.pages.css, Action: f["redirect_uri"], Script: formPostScript}
+			for _, k := range slices.Sorted(maps.Keys(params)) {
+				page.Hidden = append(page.Hidden, hiddenField{k, params.Get(k)})
+			}
+			s.renderCSP(w, r, http.StatusOK, s.pages.formPost, page, s.pages.formPostCSP)
+			return nil
+		}
 		u, err := url.Parse(f["redirect_uri"])
 		if err != nil {
 			return err
@@ -194,10 +299,6 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) error {
 		for k, v := range params {
 			q[k] = v
 		}
-		if f["state"] != "" {
-			q.Set("state", f["state"])
-		}
-		q.Set("iss", s.iss.IssuerURL())
 		u.RawQuery = q.Encode()
 		w.Header().Set("Cache-Control", "no-store")
 		code := http.StatusFound
@@ -209,16 +310,24 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) error {
 	}
 	fail := func(err error) error {
 		var oe *issuer.Error
-		if !errors.As(err, &oe) {
+		if !errors.As(err, &oe) || errors.Is(err, keyward.ErrUnavailable) {
 			return err
 		}
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "authorize_refused",
-			slog.String("request_id", issuer.RequestID(r.Context())), slog.String("client_id", client.ID),
+			slog.String("request_id", httpx.RequestIDFrom(r.Context())), slog.String("client_id", client.ID),
 			slog.String("error", oe.Code))
 		return redirect(url.Values{"error": {oe.Code}, "error_description": {oe.Description}})
 	}
 	if f["response_type"] != "code" {
 		return fail(&issuer.Error{Code: "unsupported_response_type", Description: "response_type must be code"})
+	}
+	if m := f["response_mode"]; m != "" && m != responseModeQuery && m != responseModeFormPost {
+		return fail(invalidRequest("response_mode must be query or form_post"))
+	}
+	if u, err := url.Parse(f["redirect_uri"]); formPost && (err != nil || !strings.EqualFold(u.Scheme, "https") && !strings.EqualFold(u.Scheme, "http")) {
+		// A native app's private-use scheme receives no POST.
+		formPost = false
+		return fail(invalidRequest("response_mode form_post needs an http or https redirect URI"))
 	}
 	req := issuer.AuthorizeRequest{
 		Client: client, RedirectURI: f["redirect_uri"], Scope: f["scope"], Nonce: f["nonce"],
@@ -243,7 +352,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) error {
 	loginForm := r.Method == http.MethodPost && f["csrf_token"] != ""
 	tooOld := false
 	if !loginForm && !contains(prompt, "login") {
-		if c, err := r.Cookie(sessionCookie); err == nil {
+		if c, err := s.cookie(r, sessionCookie); err == nil {
 			sess, err := s.iss.Session(r.Context(), c.Value)
 			switch {
 			case err == nil && hasMaxAge && s.iss.NeedsLogin(sess, maxAge):
@@ -279,7 +388,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	csrf := ""
-	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) == 43 {
+	if c, err := s.cookie(r, csrfCookie); err == nil && len(c.Value) == 43 {
 		csrf = c.Value
 	}
 	if !loginForm {
@@ -304,7 +413,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) error {
 	// same user's session goes on under a new cookie value, another user's
 	// session ends.
 	current := ""
-	if c, err := r.Cookie(sessionCookie); err == nil {
+	if c, err := s.cookie(r, sessionCookie); err == nil {
 		current = c.Value
 	}
 	cookie, sess, err := s.iss.SignIn(r.Context(), issuer.LoginRequest{
@@ -329,11 +438,12 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) error {
 }
 
 // logout handles GET and POST /logout: it ends the issuer session and
-// revokes the refresh tokens issued in it.
+// revokes the refresh tokens issued in it. While the store is unreachable
+// it answers a 503 page with Retry-After and the session goes on.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
-	if c, err := r.Cookie(sessionCookie); err == nil {
+	if c, err := s.cookie(r, sessionCookie); err == nil {
 		if err := s.iss.EndSession(r.Context(), c.Value); err != nil {
-			return err
+			return s.unavailablePage(w, r, err)
 		}
 	}
 	s.setCookie(w, sessionCookie, "", -1, http.SameSiteLaxMode)

@@ -5,7 +5,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"testing"
-	"time"
 
 	"github.com/go-json-experiment/json"
 
@@ -21,23 +20,24 @@ import (
 // "keyward gate --issuer URL --audience api", discovering the JWKS from the
 // issuer's metadata) accepts the access token on /protected, the refreshed
 // token too, and a token signed after an immediate key rotation as well.
+// One fake clock drives the issuer, the store, the key cache and the
+// verifier: nothing waits on the real clock.
 func TestEndToEnd(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, stackOptions{sqlite: true})
+	clk := newFakeClock()
+	s := newStack(t, stackOptions{sqlite: true, now: clk.Now})
 	password, created, err := issuer.Bootstrap(t.Context(), s.store, issuer.PasswordParams{Memory: 64, Time: 1, Threads: 1}, nil)
 	if err != nil || !created {
 		t.Fatalf("Bootstrap: %v %v", created, err)
 	}
 
-	// A short refresh cooldown lets the test meet a rotated key without
-	// waiting; in production the default 10s applies.
-	keys, err := jwks.New(jwks.Config{Issuer: s.srv.URL, Client: s.srv.Client(), UnknownKIDRefill: time.Millisecond})
+	keys, err := jwks.New(jwks.Config{Issuer: s.srv.URL, Client: s.srv.Client(), Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	v, err := verifier.New(verifier.Config{
 		Keys: keys, Issuers: []string{s.srv.URL}, Audiences: []string{issuer.DefaultAudience},
-		Algorithms: []jose.Algorithm{jose.RS256, jose.ES256, jose.EdDSA},
+		Algorithms: []jose.Algorithm{jose.RS256, jose.ES256, jose.EdDSA}, Now: clk.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +97,6 @@ func TestEndToEnd(t *testing.T) {
 	if _, err := s.keys.Rotate(t.Context(), true); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * time.Millisecond) // the refresh cooldown
 	rotated := s.login(t, "admin", password)
 	if code, body := protected(rotated.AccessToken); code != 200 {
 		t.Fatalf("/protected with a token of the new key: %d %v", code, body)

@@ -21,12 +21,15 @@ const (
 	mediaForm = "application/x-www-form-urlencoded"
 )
 
-// readBody reads the capped request body after checking its media type is
-// one of allowed.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request, allowed ...string) (string, []byte, error) {
+// readBody reads the capped request body after checking its media type:
+// form-encoded, or JSON too when allowJSON is set.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, allowJSON bool) (string, []byte, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || !contains(allowed, mt) {
-		return "", nil, unsupportedMedia(strings.Join(allowed, " or "))
+	switch {
+	case allowJSON && (err != nil || mt != mediaJSON && mt != mediaForm):
+		return "", nil, errNotJSONOrForm
+	case !allowJSON && (err != nil || mt != mediaForm):
+		return "", nil, errNotForm
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 	if err != nil {
@@ -34,7 +37,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, allowed ...str
 		if errors.As(err, &mbe) {
 			return "", nil, errTooLarge
 		}
-		return "", nil, &httpError{status: http.StatusBadRequest, code: issuer.CodeInvalidRequest, desc: "cannot read the request body"}
+		return "", nil, errUnreadable
 	}
 	return mt, body, nil
 }
@@ -94,7 +97,7 @@ type loginRequest struct {
 
 // login handles POST /login: first-party login with a JSON or form body.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
-	mt, body, err := s.readBody(w, r, mediaJSON, mediaForm)
+	mt, body, err := s.readBody(w, r, true)
 	if err != nil {
 		return err
 	}
@@ -174,7 +177,7 @@ func (s *Server) authenticate(r *http.Request, f form) (clientAuth, error) {
 
 // token handles POST /token (RFC 6749 §3.2).
 func (s *Server) token(w http.ResponseWriter, r *http.Request) error {
-	_, body, err := s.readBody(w, r, mediaForm)
+	_, body, err := s.readBody(w, r, false)
 	if err != nil {
 		return err
 	}
@@ -223,7 +226,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) error {
 // revoke handles POST /revoke (RFC 7009): 200 with an empty body for any
 // token, known or not, that the caller may revoke.
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) error {
-	_, body, err := s.readBody(w, r, mediaForm)
+	_, body, err := s.readBody(w, r, false)
 	if err != nil {
 		return err
 	}
@@ -331,8 +334,8 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) error {
 		TokenEndpoint:           base + "/token",
 		UserinfoEndpoint:        base + "/userinfo",
 		EndSessionEndpoint:      base + "/logout",
-		ScopesSupported:         issuer.OIDCScopes,
-		ResponseModes:           []string{"query"},
+		ScopesSupported:         issuer.OIDCScopes(),
+		ResponseModes:           responseModes(),
 		CodeChallengeMethods:    []string{"S256"},
 		IssParameterSupported:   true,
 		RevocationEndpoint:      base + "/revoke",

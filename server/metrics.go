@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/httpx"
-	"github.com/keyward/keyward/issuer"
 )
 
 // HTTPObserver receives the latency of every request, typically for a
@@ -31,7 +30,7 @@ func (s *Server) observe(pattern string, h http.HandlerFunc) http.HandlerFunc {
 		}
 		if s.log.Enabled(r.Context(), slog.LevelDebug) {
 			s.log.LogAttrs(r.Context(), slog.LevelDebug, "request",
-				slog.String("request_id", issuer.RequestID(r.Context())),
+				slog.String("request_id", httpx.RequestIDFrom(r.Context())),
 				slog.String("method", r.Method), slog.String("route", pattern),
 				slog.Int("status", rec.Status()), slog.Duration("duration", d))
 		}

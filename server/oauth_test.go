@@ -690,7 +690,7 @@ func TestReLogin(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			clk := newFakeClock()
-			st := newStack(t, stackOptions{now: clk.Now, sqlite: tt.sqlite, throttle: issuer.ThrottleConfig{Disabled: true}})
+			st := newStack(t, stackOptions{now: clk.Now, sqlite: tt.sqlite, throttle: issuer.ThrottleConfig{InsecureDisableThrottle: true}})
 			st.addUser(t, "alice", password)
 			st.addUser(t, "bob", password)
 			st.addClient(t, keyward.Client{ID: "spa", Public: true, RedirectURIs: []string{callback},

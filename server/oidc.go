@@ -62,7 +62,7 @@ func (s *Server) authenticateAssertion(r *http.Request, f form) (clientAuth, err
 
 // introspect handles POST /introspect (RFC 7662) for authenticated clients.
 func (s *Server) introspect(w http.ResponseWriter, r *http.Request) error {
-	_, body, err := s.readBody(w, r, mediaForm)
+	_, body, err := s.readBody(w, r, false)
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,7 @@ import (
 )
 
 // RevocationLister gives the revocations that the feed publishes; every
-// keyward.Store is one.
+// [keyward.Store] is one.
 type RevocationLister interface {
 	// ListRevokedTokens returns the access-token revocations whose expiry
 	// is after now.
@@ -31,9 +31,9 @@ type RevocationLister interface {
 // tokens and the IDs of users whose tokens were revoked. The ETag covers the
 // entries, not generated_at, so an unchanged feed answers 304.
 func (s *Server) revocations(w http.ResponseWriter, r *http.Request) error {
-	lister, ok := s.cfg.Store.(RevocationLister)
-	if !ok {
-		return &httpError{status: http.StatusNotFound, code: "not_found", desc: "this issuer publishes no revocation feed"}
+	lister := s.cfg.Revocations
+	if lister == nil {
+		return errNoFeed
 	}
 	now := time.Now
 	if s.cfg.Now != nil {

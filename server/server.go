@@ -3,9 +3,13 @@
 // discovery metadata and health checks, on the standard [http.ServeMux].
 //
 // Every handler returns an error through one adapter that answers it as RFC
-// 6749 §5.2 JSON ({"error":"...","error_description":"..."}) with the status
-// the error code calls for, and logs it with the request ID. Request bodies
-// are capped; token responses carry Cache-Control: no-store.
+// 6749 §5.2 JSON ({"error":"...","error_description":"..."}) and logs it with
+// the request ID. One table decides the answer to every error: the issuer's
+// OAuth errors ([issuer.Error]) by their code, the domain errors
+// ([keyward.Error]) by their category, and a store that cannot reach its
+// database ([keyward.ErrUnavailable]) as 503 temporarily_unavailable with
+// Retry-After, so that clients retry. Request bodies are capped; token
+// responses carry Cache-Control: no-store.
 //
 // It owns the routes, the OAuth 2.0 and OpenID Connect endpoints, the login
 // page and discovery; the rules behind them belong to issuer. It must never
@@ -39,6 +43,11 @@ type Config struct {
 	Issuer *issuer.Issuer
 	// Store is pinged by /readyz. Required.
 	Store Pinger
+	// Revocations, when set, is what GET /revocations publishes: the
+	// revocation feed that verifiers poll to refuse revoked access tokens
+	// before they expire. Nil means no feed (404): verifiers then learn of
+	// no revocation, so an issuer with a store passes the store here.
+	Revocations RevocationLister
 	// Logger receives one line per failed request. Nil means none.
 	Logger *slog.Logger
 	// MaxBodyBytes caps request bodies. Zero means 64 KiB.
@@ -58,6 +67,8 @@ type Server struct {
 	mux *http.ServeMux
 	// pages are the HTML pages of /authorize and /logout.
 	pages *pages
+	// ids gives each request without a sane X-Request-Id its ID.
+	ids *httpx.RequestIDs
 }
 
 // New returns the handler with every route registered.
@@ -73,6 +84,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, iss: cfg.Issuer, log: cfg.Logger, mux: http.NewServeMux()}
 	var err error
+	if s.ids, err = httpx.NewRequestIDs(nil); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	if s.pages, err = loadPages(); err != nil {
 		return nil, fmt.Errorf("server: templates: %w", err)
 	}
@@ -106,23 +120,29 @@ func New(cfg Config) (*Server, error) {
 	} {
 		s.route(path, func(w http.ResponseWriter, r *http.Request) error {
 			w.Header().Set("Allow", allow)
-			return &httpError{status: http.StatusMethodNotAllowed, code: issuer.CodeInvalidRequest, desc: "method not allowed"}
+			return errMethod
 		})
 	}
 	s.route("/", func(w http.ResponseWriter, r *http.Request) error {
-		return &httpError{status: http.StatusNotFound, code: "not_found", desc: "no such endpoint"}
+		return errNoRoute
 	})
 	return s, nil
 }
 
 // ServeHTTP gives every request an ID (the X-Request-Id response header and
 // the request_id of log lines), taken from the request's X-Request-Id when
-// it is short and plain, else random, and routes it.
+// it is short and plain, else a new one, and routes it.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	id := httpx.RequestID(r)
+	id := s.ids.FromRequest(r)
 	w.Header().Set("X-Request-Id", id)
-	s.mux.ServeHTTP(w, r.WithContext(issuer.WithRequestID(r.Context(), id)))
+	s.mux.ServeHTTP(w, r.WithContext(httpx.WithRequestID(r.Context(), id)))
 }
+
+// RequestID returns the request ID the server gave the request whose
+// context is ctx (the X-Request-Id of its response), or "" outside a
+// request. Log handlers use it to put request_id on the lines logged during
+// the request, the issuer's audit lines among them.
+func RequestID(ctx context.Context) string { return httpx.RequestIDFrom(ctx) }
 
 // handlerFunc is a handler that reports failure by returning an error.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
@@ -136,67 +156,33 @@ func (s *Server) route(pattern string, h handlerFunc) {
 	}))
 }
 
-// httpError is a failure of the HTTP layer itself (media type, size,
-// method), answered with its own status.
-type httpError struct {
-	status int
-	code   string
-	desc   string
-}
-
-func (e *httpError) Error() string { return e.code + ": " + e.desc }
-
-// status maps an OAuth error code to its HTTP status (RFC 6749 §5.2).
-func status(code string) int {
-	switch code {
-	case issuer.CodeInvalidClient:
-		return http.StatusUnauthorized
-	case issuer.CodeSlowDown:
-		return http.StatusTooManyRequests
-	case issuer.CodeServerError:
-		return http.StatusInternalServerError
-	case issuer.CodeTemporarilyUnavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusBadRequest
-}
-
 // errorBody is the RFC 6749 §5.2 error response.
 type errorBody struct {
 	Error       string `json:"error"`
 	Description string `json:"error_description,omitempty"`
 }
 
-// fail is the one place where errors become responses and log lines.
+// fail is the one place where errors become responses and log lines: the
+// answer comes from [answerFor].
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	body := errorBody{Error: issuer.CodeServerError, Description: "the server could not complete the request"}
-	code := http.StatusInternalServerError
-	var (
-		he *httpError
-		oe *issuer.Error
-	)
-	switch {
-	case errors.As(err, &he):
-		body, code = errorBody{Error: he.code, Description: he.desc}, he.status
-	case errors.As(err, &oe):
-		body, code = errorBody{Error: oe.Code, Description: oe.Description}, status(oe.Code)
-		if oe.Code == issuer.CodeSlowDown && oe.RetryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int((oe.RetryAfter+time.Second-1)/time.Second)))
-		}
-		if oe.Code == issuer.CodeInvalidClient {
-			w.Header().Set("WWW-Authenticate", `Basic realm="keyward", charset="UTF-8"`)
-		}
-	}
+	a := answerFor(err)
+	s.logFailure(r, a.status, err)
+	a.setHeaders(w.Header())
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, a.status, errorBody{Error: a.code, Description: a.desc})
+}
+
+// logFailure logs a failed request: at error level for a 5xx status, else
+// at info level.
+func (s *Server) logFailure(r *http.Request, status int, err error) {
 	level := slog.LevelInfo
-	if code >= 500 {
+	if status >= 500 {
 		level = slog.LevelError
 	}
 	s.log.LogAttrs(r.Context(), level, "request_failed",
-		slog.String("request_id", issuer.RequestID(r.Context())),
+		slog.String("request_id", httpx.RequestIDFrom(r.Context())),
 		slog.String("method", r.Method), slog.String("path", r.URL.Path),
-		slog.Int("status", code), slog.String("error", err.Error()))
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, code, body)
+		slog.Int("status", status), slog.String("error", err.Error()))
 }
 
 // writeJSON writes v as the JSON response with the status.
@@ -227,13 +213,4 @@ func NewHTTPServer(addr string, h http.Handler, logger *slog.Logger) *http.Serve
 		srv.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	}
 	return srv
-}
-
-// errTooLarge is the answer to a body over the cap.
-var errTooLarge = &httpError{status: http.StatusRequestEntityTooLarge, code: issuer.CodeInvalidRequest, desc: "request body too large"}
-
-// unsupportedMedia is the answer to a body of the wrong content type.
-func unsupportedMedia(want string) error {
-	return &httpError{status: http.StatusUnsupportedMediaType, code: issuer.CodeInvalidRequest,
-		desc: fmt.Sprintf("Content-Type must be %s", want)}
 }

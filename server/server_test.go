@@ -71,6 +71,16 @@ type stackOptions struct {
 	// noKeyStore gives the key manager neither store nor sealer: the
 	// static key alone.
 	noKeyStore bool
+	// logHandler, when set, wraps the handler of the stack's logger.
+	logHandler func(slog.Handler) slog.Handler
+	// tls serves the issuer over https (its URL, the iss, is https).
+	tls bool
+	// store, when set, is the store, instead of a new memory or SQLite
+	// one; the caller closes it.
+	store keyward.Store
+	// wrap, when set, wraps the store that the issuer and the server use;
+	// the key manager and stack.store keep the store itself.
+	wrap func(keyward.Store) keyward.Store
 }
 
 // staticKey reads a PKCS #8 private key from jose/testdata/keys.
@@ -126,10 +136,22 @@ func newStack(tb testing.TB, opt stackOptions) *stack {
 		tb.Cleanup(func() { s.Close() })
 		store = s
 	}
+	if opt.store != nil {
+		store = opt.store
+	}
 	logs := new(syncBuffer)
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var lh slog.Handler = slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})
+	if opt.logHandler != nil {
+		lh = opt.logHandler(lh)
+	}
+	logger := slog.New(lh)
 	var h http.Handler = http.NotFoundHandler()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	if opt.tls {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	tb.Cleanup(srv.Close)
 	sealer, err := issuer.NewSealer(masterKey, nil)
 	if err != nil {
@@ -157,14 +179,18 @@ func newStack(tb testing.TB, opt stackOptions) *stack {
 			tb.Fatal(err)
 		}
 	}
+	served := store
+	if opt.wrap != nil {
+		served = opt.wrap(store)
+	}
 	iss, err := issuer.New(issuer.Config{
-		Store: store, Keys: km, Issuer: srv.URL, Logger: logger, Throttle: opt.throttle,
+		Store: served, Keys: km, Issuer: srv.URL, Logger: logger, Throttle: opt.throttle,
 		Password: issuer.PasswordParams{Memory: 64, Time: 1, Threads: 1}, Now: opt.now,
 	})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s, err := New(Config{Issuer: iss, Store: store, Logger: logger, MaxBodyBytes: 8 << 10, Now: opt.now})
+	s, err := New(Config{Issuer: iss, Store: served, Revocations: served, Logger: logger, MaxBodyBytes: 8 << 10, Now: opt.now})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,9 +16,6 @@ import (
 	"github.com/keyward/keyward/issuer"
 	"github.com/keyward/keyward/jose"
 )
-
-// knownGrants are the grant types a client may be given.
-var knownGrants = []string{"authorization_code", "refresh_token", "client_credentials"}
 
 // clientJSON is the JSON form of a client; it never shows the secret hash.
 type clientJSON struct {
@@ -81,9 +77,14 @@ func newClientAddCmd(sf *storeFlags) *cobra.Command {
 its secret. The secret is shown only this once and stored as a SHA-256 hash:
 it carries 256 random bits, so a slow password hash would add nothing.
 
-Without --grant, a confidential client gets client_credentials (and
-authorization_code and refresh_token when it has a --redirect-uri) and a
-public client authorization_code and refresh_token. A confidential client
+A client gets only the grants given with --grant; without it, a client
+with a --redirect-uri gets authorization_code and refresh_token, and a
+confidential client without one must name its grant (--grant
+client_credentials). Redirect URIs are absolute and without a fragment or
+wildcard: https; http only to a loopback address such as 127.0.0.1 or [::1],
+any port (RFC 8252 §7.3); or, for a --public native app, a private-use
+scheme named after a domain in reverse order, such as
+com.example.app:/callback (RFC 8252 §7.1). A confidential client
 registered with --jwks or --jwks-url gets no secret: it authenticates with
 private_key_jwt (RFC 7523), signing with its own private key.
 
@@ -101,31 +102,14 @@ RS256 always works; any other value must be serve's --alg.`,
 				}
 			}
 			if len(grants) == 0 {
-				grants = []string{issuer.GrantClientCredentials}
-				switch {
-				case public:
-					grants = []string{issuer.GrantAuthorizationCode, issuer.GrantRefreshToken}
-				case len(redirectURIs) > 0:
-					grants = append(grants, issuer.GrantAuthorizationCode, issuer.GrantRefreshToken)
+				if !public && len(redirectURIs) == 0 {
+					return errors.New("give --grant client_credentials for a client acting on its own behalf, or --redirect-uri for the authorization code flow")
 				}
-			}
-			for _, g := range grants {
-				if !slices.Contains(knownGrants, g) {
-					return fmt.Errorf("--grant %q: want one of %s", g, strings.Join(knownGrants, ", "))
-				}
-			}
-			if slices.Contains(grants, issuer.GrantAuthorizationCode) && len(redirectURIs) == 0 {
-				return errors.New("--grant authorization_code needs at least one --redirect-uri")
-			}
-			if public && slices.Contains(grants, issuer.GrantClientCredentials) {
-				return errors.New("--grant client_credentials needs a confidential client: drop --public")
+				grants = []string{issuer.GrantAuthorizationCode, issuer.GrantRefreshToken}
 			}
 			c.GrantTypes = grants
-			for _, u := range redirectURIs {
-				p, err := url.Parse(u)
-				if err != nil || p.Scheme == "" || p.Fragment != "" {
-					return fmt.Errorf("--redirect-uri %q: want an absolute URI without a fragment", u)
-				}
+			if err := issuer.ValidateClient(c); err != nil {
+				return err
 			}
 			if jwksURL != "" && jwksFile != "" {
 				return errors.New("give --jwks-url or --jwks, not both")
@@ -182,7 +166,7 @@ RS256 always works; any other value must be serve's --alg.`,
 	f := cmd.Flags()
 	f.BoolVar(&public, "public", false, "public client (no secret; browser and native apps)")
 	f.StringArrayVar(&redirectURIs, "redirect-uri", nil, "allowed redirect URI, matched exactly (repeatable)")
-	f.StringArrayVar(&grants, "grant", nil, "allowed grant type: "+strings.Join(knownGrants, ", ")+" (repeatable)")
+	f.StringArrayVar(&grants, "grant", nil, "allowed grant type: "+strings.Join(issuer.Grants(), ", ")+" (repeatable)")
 	f.StringArrayVar(&scopes, "scope", nil, "scope the client may request (repeatable)")
 	f.StringVar(&audience, "audience", "", "aud of the client's access tokens (default: serve's --audience)")
 	f.StringVar(&jwksURL, "jwks-url", "", "https URL of the client's JWK Set, for private_key_jwt")

@@ -51,7 +51,7 @@ func startRevocationIssuer(t *testing.T) *revocationIssuer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := server.New(server.Config{Issuer: iss, Store: store, Logger: logger})
+	s, err := server.New(server.Config{Issuer: iss, Store: store, Revocations: store, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}

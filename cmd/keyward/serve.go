@@ -381,7 +381,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	if err := bootstrapAdmin(ctx, a.stdout, store, o.store.data); err != nil {
 		return err
 	}
-	api, err := server.New(server.Config{Issuer: iss, Store: store, Logger: logger, Metrics: httpMetrics})
+	api, err := server.New(server.Config{Issuer: iss, Store: store, Revocations: store, Logger: logger, Metrics: httpMetrics})
 	if err != nil {
 		return err
 	}

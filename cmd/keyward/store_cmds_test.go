@@ -123,7 +123,7 @@ func TestClientCommands(t *testing.T) {
 	t.Parallel()
 	data := storeArgs(t)
 	with := func(args ...string) []string { return append(args, data...) }
-	out := mustRun(t, with("client", "add", "orders", "--scope", "read", "--scope", "write", "--audience", "orders-api", "--json")...)
+	out := mustRun(t, with("client", "add", "orders", "--grant", "client_credentials", "--scope", "read", "--scope", "write", "--audience", "orders-api", "--json")...)
 	var added struct {
 		ClientID     string   `json:"client_id"`
 		ClientSecret string   `json:"client_secret"`
@@ -133,7 +133,7 @@ func TestClientCommands(t *testing.T) {
 		t.Fatalf("client add --json: %s (%v)", out, err)
 	}
 	if len(added.GrantTypes) != 1 || added.GrantTypes[0] != "client_credentials" {
-		t.Fatalf("default grants of a confidential client: %v", added.GrantTypes)
+		t.Fatalf("grants of a confidential client given --grant client_credentials: %v", added.GrantTypes)
 	}
 	store := openStore(t, data[1])
 	c, err := store.GetClient(t.Context(), added.ClientID)
@@ -179,6 +179,10 @@ func TestClientCommands(t *testing.T) {
 		{"unknown grant", []string{"client", "add", "x", "--grant", "password"}},
 		{"public with client_credentials", []string{"client", "add", "x", "--public", "--grant", "client_credentials"}},
 		{"relative redirect", []string{"client", "add", "x", "--redirect-uri", "/cb"}},
+		{"javascript redirect", []string{"client", "add", "x", "--public", "--redirect-uri", "javascript:alert(1)//"}},
+		{"http redirect to another host", []string{"client", "add", "x", "--redirect-uri", "http://app.example.com/cb"}},
+		{"wildcard redirect", []string{"client", "add", "x", "--redirect-uri", "https://*.example.com/cb"}},
+		{"confidential client without a grant", []string{"client", "add", "x"}},
 		{"http jwks url", []string{"client", "add", "x", "--jwks-url", "http://example.com/jwks"}},
 		{"symmetric ID-token alg", []string{"client", "add", "x", "--id-token-alg", "HS256"}},
 		{"none ID-token alg", []string{"client", "add", "x", "--id-token-alg", "none"}},
