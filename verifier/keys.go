@@ -1,7 +1,6 @@
 package verifier
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -45,8 +44,9 @@ const maxKeyFile = 1 << 20
 
 // LoadKeys reads public keys from files: PEM (public keys, certificates, or
 // private keys, of which only the public half is kept), a single JWK or a
-// JWK Set in JSON. Keys from PEM get their RFC 7638 thumbprint as key ID,
-// as keyward signs with by default. Symmetric keys are refused: a shared
+// JWK Set in JSON, read by [jose.ParseKeyFile]. Keys from PEM, and a single
+// JWK without "kid", get their RFC 7638 thumbprint as key ID, as keyward
+// signs with by default. Symmetric keys are refused: a shared
 // secret does not belong in a file of public keys.
 func LoadKeys(paths ...string) (*jose.JWKS, error) {
 	set := &jose.JWKS{}
@@ -76,22 +76,12 @@ func loadKeyFile(path string) ([]*jose.JWK, error) {
 	if len(data) > maxKeyFile {
 		return nil, fmt.Errorf("over %d bytes", maxKeyFile)
 	}
-	trimmed := bytes.TrimSpace(data)
-	if bytes.HasPrefix(trimmed, []byte("{")) {
-		if bytes.Contains(trimmed, []byte(`"keys"`)) {
-			set, err := jose.ParseJWKS(trimmed)
-			if err != nil {
-				return nil, err
-			}
-			if len(set.Keys) == 0 {
-				return nil, fmt.Errorf("the key set has no usable key")
-			}
-			return set.Keys, nil
-		}
-		k, err := jose.ParseJWK(trimmed)
-		if err != nil {
-			return nil, err
-		}
+	keys, err := jose.ParseKeyFile(data)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*jose.JWK, 0, len(keys))
+	for _, k := range keys {
 		if _, ok := k.Key.(jose.SharedSecret); ok {
 			return nil, fmt.Errorf("%w: symmetric keys are not loaded from files", jose.ErrInvalidKey)
 		}
@@ -99,26 +89,7 @@ func loadKeyFile(path string) ([]*jose.JWK, error) {
 		if err != nil {
 			return nil, err
 		}
-		return []*jose.JWK{pub}, nil
-	}
-	raw, err := jose.ParseKeysPEM(data)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*jose.JWK, 0, len(raw))
-	for _, key := range raw {
-		pub, err := jose.PublicKey(key)
-		if err != nil {
-			return nil, err
-		}
-		k, err := jose.NewJWK(pub, "")
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no PEM key found")
+		out = append(out, pub)
 	}
 	return out, nil
 }

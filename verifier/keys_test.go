@@ -26,6 +26,8 @@ func TestLoadKeys(t *testing.T) {
 	set, _ := (&jose.JWKS{Keys: []*jose.JWK{ed.pub}}).MarshalJSON()
 	privJWK, _ := (&jose.JWK{Key: ed.priv, KeyID: "priv"}).MarshalJSON()
 	secret, _ := (&jose.JWK{Key: jose.SharedSecret(make([]byte, 32))}).MarshalJSON()
+	noKID, _ := (&jose.JWK{Key: ed.pub.Key}).MarshalJSON()
+	keysKID, _ := (&jose.JWK{Key: ed.pub.Key, KeyID: "keys"}).MarshalJSON()
 
 	tests := []struct {
 		name    string
@@ -38,6 +40,8 @@ func TestLoadKeys(t *testing.T) {
 		{name: "JWK", paths: []string{write("k.jwk", jwk)}, wantIDs: []string{ed.pub.KeyID}},
 		{name: "private JWK", paths: []string{write("p.jwk", privJWK)}, wantIDs: []string{"priv"}},
 		{name: "JWKS", paths: []string{write("s.json", set)}, wantIDs: []string{ed.pub.KeyID}},
+		{name: "JWK without kid gets its thumbprint", paths: []string{write("n.jwk", noKID)}, wantIDs: []string{ed.pub.KeyID}},
+		{name: `JWK whose kid is "keys" is a key`, paths: []string{write("kk.jwk", keysKID)}, wantIDs: []string{"keys"}},
 		{name: "shared secret refused", paths: []string{write("s.jwk", secret)}, wantErr: "symmetric"},
 		{name: "missing file", paths: []string{filepath.Join(dir, "nope")}, wantErr: "no such file"},
 		{name: "not a key", paths: []string{write("x.txt", []byte("hello"))}, wantErr: "no PEM key"},

@@ -1,16 +1,12 @@
 package cli
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-
-	"github.com/go-json-experiment/json"
-	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/keyward/keyward/jose"
 )
@@ -140,47 +136,5 @@ func ReadKeys(path string, stdin io.Reader) ([]*jose.JWK, error) {
 	return keys, nil
 }
 
-// ParseKeys is [ReadKeys] on data already read.
-func ParseKeys(data []byte) ([]*jose.JWK, error) {
-	trimmed := bytes.TrimSpace(data)
-	if len(trimmed) > 0 && trimmed[0] == '{' {
-		var members map[string]jsontext.Value
-		if err := json.Unmarshal(trimmed, &members); err != nil {
-			// The decoder's message may quote the input, which may be secret.
-			return nil, fmt.Errorf("%w: not a valid JWK or JWK set (JSON object)", jose.ErrMalformed)
-		}
-		if _, ok := members["keys"]; ok {
-			set, err := jose.ParseJWKS(trimmed)
-			if err != nil {
-				return nil, err
-			}
-			if len(set.Keys) == 0 {
-				return nil, fmt.Errorf("%w: no usable key in the JWK set", jose.ErrInvalidKey)
-			}
-			return set.Keys, nil
-		}
-		k, err := jose.ParseJWK(trimmed)
-		if err != nil {
-			return nil, err
-		}
-		if k.KeyID == "" {
-			if k.KeyID, err = k.Thumbprint(); err != nil {
-				return nil, err
-			}
-		}
-		return []*jose.JWK{k}, nil
-	}
-	raw, err := jose.ParseKeysPEM(data)
-	if err != nil {
-		return nil, err
-	}
-	keys := make([]*jose.JWK, 0, len(raw))
-	for _, r := range raw {
-		k, err := jose.NewJWK(r, "")
-		if err != nil {
-			return nil, err
-		}
-		keys = append(keys, k)
-	}
-	return keys, nil
-}
+// ParseKeys is [ReadKeys] on data already read: [jose.ParseKeyFile].
+func ParseKeys(data []byte) ([]*jose.JWK, error) { return jose.ParseKeyFile(data) }
