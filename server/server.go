@@ -197,20 +197,3 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
-// NewHTTPServer returns an http.Server for h with its four timeouts set, so
-// that slow clients cannot hold connections open.
-func NewHTTPServer(addr string, h http.Handler, logger *slog.Logger) *http.Server {
-	srv := &http.Server{
-		Addr:              addr,
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      15 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-	}
-	if logger != nil {
-		srv.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
-	}
-	return srv
-}

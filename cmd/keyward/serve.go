@@ -23,6 +23,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/cli"
+	"github.com/keyward/keyward/internal/httpx"
 	"github.com/keyward/keyward/internal/metrics"
 	"github.com/keyward/keyward/issuer"
 	"github.com/keyward/keyward/jose"
@@ -394,11 +395,11 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	} else {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", metrics.Handler(reg))
-		msrv := server.NewHTTPServer(o.metricsListen, mux, logger)
+		msrv := httpx.NewServer(mux, logger, httpx.ProfileAPI)
 		msrv.BaseContext = func(net.Listener) context.Context { return ctx }
 		rg.serve("metrics", msrv, metricsLn)
 	}
-	srv := server.NewHTTPServer(o.listen, handler, logger)
+	srv := httpx.NewServer(handler, logger, httpx.ProfileAPI)
 	srv.BaseContext = func(net.Listener) context.Context { return ctx }
 	signer, _ := km.Signer()
 	idAlgs := make([]string, 0, 2)
