@@ -54,10 +54,23 @@ type Config struct {
 	// Realm is the realm of the WWW-Authenticate challenges; empty means
 	// "keyward".
 	Realm string
-	// Logger receives one line per proxy error and per refused request
-	// (at Debug level for invalid tokens, Warn when the key source is
-	// unavailable). Nil discards.
+	// Logger receives one line per proxy error, and a requests_refused
+	// line per reason of refusal ([RefusalReason]) at most once per
+	// RefusalLogEvery, with the count of the refusals it stands for and the
+	// precise error of the last one (at Info, Warn when the key source is
+	// unavailable); at Debug level, also a request_refused line for every
+	// refused request. Nil discards.
 	Logger *slog.Logger
+	// RefusalLogEvery is the least time between two requests_refused lines
+	// of one reason, so that a flood of bad tokens cannot flood the log;
+	// zero means [DefaultRefusalLogEvery]. The refusals in between are
+	// counted into the reason's next line, and each one in Refusals.
+	RefusalLogEvery time.Duration
+	// Refusals, when set, is told the reason of every refused request, for
+	// a metric. Nil means none.
+	Refusals RefusalObserver
+	// Now is the clock of the refusal lines' interval; nil means time.Now.
+	Now func() time.Time
 	// Transport carries requests to the upstream; nil means a transport
 	// with connection, TLS and response-header timeouts.
 	Transport http.RoundTripper
@@ -109,14 +122,7 @@ func New(cfg Config) (http.Handler, error) {
 			mc.PublicPaths = append(mc.PublicPaths, p)
 		}
 	}
-	mc.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
-		if errors.Is(err, verifier.ErrKeySourceUnavailable) {
-			logger.WarnContext(r.Context(), "request_refused", "path", r.URL.Path, "status", http.StatusServiceUnavailable, "error", err)
-		} else if logger.Enabled(r.Context(), slog.LevelDebug) {
-			logger.DebugContext(r.Context(), "request_refused", "path", r.URL.Path, "remote", r.RemoteAddr, "error", err)
-		}
-		verifier.WriteError(w, realm, err)
-	}
+	mc.ErrorHandler = refusalHandler(realm, logger, newRefusalLog(logger, cfg.RefusalLogEvery, cfg.Now), cfg.Refusals)
 
 	var app http.Handler
 	if cfg.Upstream == nil {
