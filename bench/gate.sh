@@ -19,9 +19,22 @@
 # rounds, so that a change in the machine's speed during the run falls on
 # every server alike.
 #
+# Proxy mode: the same upstream API (gatetool upstream) behind
+#   plain-proxy         httputil.ReverseProxy with no authentication (gatetool
+#                       plainproxy), as its documentation shows it
+#   plain-proxy-pooled  the same with a pool of copy buffers, as the gate has
+#   gate-proxy          keyward gate --upstream, and gate-proxy-nocache with
+#                       --cache-size 0
+#   oauth2-proxy        oauth2-proxy v7 in bearer-JWT mode
+#                       (--skip-jwt-bearer-tokens), built from the module
+#                       proxy; left out when it cannot be built
+#
 # Environment: ROUNDS (3), DURATION (5s), WARMUP (2s), CONNECTIONS (32),
 #   SERVER_CPU (0), LOAD_CPU (1): the server under test and wrk run pinned
-#   to different cores with taskset.
+#   to different cores with taskset (the upstream of the proxy rows runs on
+#   LOAD_CPU too, so that it takes nothing from the proxy under test).
+#   ONLY=proxy measures the proxy-mode rows alone (no Node needed) and prints
+#   their section; it cannot be combined with --write.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -34,6 +47,18 @@ SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 WRITE=0
 [[ "${1:-}" == "--write" ]] && WRITE=1
+ONLY=${ONLY:-}
+FULL=1
+case $ONLY in
+  "") ;;
+  proxy) FULL=0 ;;
+  *) echo "gate.sh: ONLY=$ONLY: want proxy or nothing" >&2; exit 2 ;;
+esac
+if [[ $FULL -eq 0 && $WRITE -eq 1 ]]; then
+  echo "gate.sh: --write needs every row: run without ONLY" >&2
+  exit 2
+fi
+OAUTH2_PROXY_VERSION=v7.15.6
 
 log() { printf '%s\n' "$*" >&2; }
 
@@ -41,7 +66,9 @@ if ! command -v wrk >/dev/null; then
   log "installing wrk"
   if [[ $(id -u) -eq 0 ]]; then apt-get install -y wrk >/dev/null; else sudo apt-get install -y wrk >/dev/null; fi
 fi
-for tool in go taskset node npm; do
+TOOLS=(go taskset curl)
+if [[ $FULL -eq 1 ]]; then TOOLS+=(node npm); fi
+for tool in "${TOOLS[@]}"; do
   command -v "$tool" >/dev/null || { log "gate.sh: $tool is required"; exit 2; }
 done
 
@@ -57,7 +84,14 @@ trap cleanup EXIT
 log "building"
 go build -o "$WORK/keyward" ./cmd/keyward
 (cd bench && go build -o "$WORK/gatetool" ./gatetool)
-(cd bench/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+if [[ $FULL -eq 1 ]]; then (cd bench/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null); fi
+# oauth2-proxy from the module proxy, into the scratch directory only.
+O2P=1
+if ! GOBIN="$WORK/bin" go install "github.com/oauth2-proxy/oauth2-proxy/v7@$OAUTH2_PROXY_VERSION" >"$WORK/o2p-build.log" 2>&1; then
+  log "oauth2-proxy $OAUTH2_PROXY_VERSION could not be built; its rows are left out:"
+  tail -5 "$WORK/o2p-build.log" >&2
+  O2P=0
+fi
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 ISS=http://127.0.0.1:4400
@@ -120,26 +154,54 @@ start() {
 }
 
 GATE_FLAGS=(--jwks-url "$ISS/jwks.json" --issuer "$ISS" --audience api --algs RS256)
-start ceiling 4401 "$WORK/gatetool" noauth -listen 127.0.0.1:4401
-start gate 4404 "$WORK/keyward" gate --listen 127.0.0.1:4404 "${GATE_FLAGS[@]}"
-# gate-one only ever sees the repeated token: its cache holds that token alone.
-start gate-one 4410 "$WORK/keyward" gate --listen 127.0.0.1:4410 "${GATE_FLAGS[@]}"
-start gate-nocache 4405 "$WORK/keyward" gate --listen 127.0.0.1:4405 "${GATE_FLAGS[@]}" --cache-size 0
-start gate-nocache-b 4407 "$WORK/keyward" gate --listen 127.0.0.1:4407 "${GATE_FLAGS[@]}" --cache-size 0
-start gate-full 4408 "$WORK/keyward" gate --listen 127.0.0.1:4408 "${GATE_FLAGS[@]}" --cache-size 500
-start gate-full-b 4409 "$WORK/keyward" gate --listen 127.0.0.1:4409 "${GATE_FLAGS[@]}" --cache-size 500
-# Fill the gate-full caches before any row is measured.
-for port in 4408 4409; do
-  TOKENS="$WORK/tokens-distinct.txt" taskset -c "$LOAD_CPU" wrk -t2 -c8 -d1s -s bench/gate.lua "http://127.0.0.1:$port" >/dev/null
-done
-start raw-check 4406 "$WORK/gatetool" rawserver -listen 127.0.0.1:4406 -dir "$WORK"
-start keyfunc 4402 "$WORK/gatetool" keyfunc -listen 127.0.0.1:4402 -jwks "$ISS/jwks.json" -issuer "$ISS" -audience api
-start node 4403 env JWKS_URL="$ISS/jwks.json" ISSUER="$ISS" AUDIENCE=api PORT=4403 node bench/node/server.js
+if [[ $FULL -eq 1 ]]; then
+  start ceiling 4401 "$WORK/gatetool" noauth -listen 127.0.0.1:4401
+  start gate 4404 "$WORK/keyward" gate --listen 127.0.0.1:4404 "${GATE_FLAGS[@]}"
+  # gate-one only ever sees the repeated token: its cache holds that token alone.
+  start gate-one 4410 "$WORK/keyward" gate --listen 127.0.0.1:4410 "${GATE_FLAGS[@]}"
+  start gate-nocache 4405 "$WORK/keyward" gate --listen 127.0.0.1:4405 "${GATE_FLAGS[@]}" --cache-size 0
+  start gate-nocache-b 4407 "$WORK/keyward" gate --listen 127.0.0.1:4407 "${GATE_FLAGS[@]}" --cache-size 0
+  start gate-full 4408 "$WORK/keyward" gate --listen 127.0.0.1:4408 "${GATE_FLAGS[@]}" --cache-size 500
+  start gate-full-b 4409 "$WORK/keyward" gate --listen 127.0.0.1:4409 "${GATE_FLAGS[@]}" --cache-size 500
+  # Fill the gate-full caches before any row is measured.
+  for port in 4408 4409; do
+    TOKENS="$WORK/tokens-distinct.txt" taskset -c "$LOAD_CPU" wrk -t2 -c8 -d1s -s bench/gate.lua "http://127.0.0.1:$port" >/dev/null
+  done
+  start raw-check 4406 "$WORK/gatetool" rawserver -listen 127.0.0.1:4406 -dir "$WORK"
+  start keyfunc 4402 "$WORK/gatetool" keyfunc -listen 127.0.0.1:4402 -jwks "$ISS/jwks.json" -issuer "$ISS" -audience api
+  start node 4403 env JWKS_URL="$ISS/jwks.json" ISSUER="$ISS" AUDIENCE=api PORT=4403 node bench/node/server.js
+fi
 
-ROWS=("ceiling repeated" "gate-one repeated" "raw-check distinct" "gate-full distinct" "gate-full badsig")
-for n in gate gate-nocache keyfunc node; do
-  for w in repeated distinct badsig; do ROWS+=("$n $w"); done
-done
+# Proxy mode: one upstream API for every proxy, on LOAD_CPU.
+UP=http://127.0.0.1:4411
+taskset -c "$LOAD_CPU" "$WORK/gatetool" upstream -listen 127.0.0.1:4411 &
+PIDS+=($!)
+wait_port 4411
+start plain-proxy 4412 "$WORK/gatetool" plainproxy -listen 127.0.0.1:4412 -upstream "$UP"
+start plain-proxy-pooled 4416 "$WORK/gatetool" plainproxy -listen 127.0.0.1:4416 -upstream "$UP" -pool
+start gate-proxy 4413 "$WORK/keyward" gate --listen 127.0.0.1:4413 "${GATE_FLAGS[@]}" --upstream "$UP"
+start gate-proxy-nocache 4414 "$WORK/keyward" gate --listen 127.0.0.1:4414 "${GATE_FLAGS[@]}" --upstream "$UP" --cache-size 0
+if [[ $O2P -eq 1 ]]; then
+  # Bearer-JWT mode: tokens are verified with the issuer's JWKS (no
+  # discovery), aud must be the client ID; no login flow is ever used.
+  start oauth2-proxy 4415 "$WORK/bin/oauth2-proxy" --http-address 127.0.0.1:4415 --upstream "$UP/" \
+    --provider oidc --oidc-issuer-url "$ISS" --skip-oidc-discovery --oidc-jwks-url "$ISS/jwks.json" \
+    --login-url "$ISS/authorize" --redeem-url "$ISS/token" --client-id api --client-secret unused \
+    --cookie-secret 0123456789abcdef0123456789abcdef --email-domain '*' --skip-jwt-bearer-tokens \
+    --request-logging=false --auth-logging=false --skip-provider-button
+fi
+
+if [[ $FULL -eq 1 ]]; then
+  ROWS=("ceiling repeated" "gate-one repeated" "raw-check distinct" "gate-full distinct" "gate-full badsig")
+  for n in gate gate-nocache keyfunc node; do
+    for w in repeated distinct badsig; do ROWS+=("$n $w"); done
+  done
+else
+  ROWS=()
+fi
+PROXY_ROWS=("plain-proxy repeated" "plain-proxy-pooled repeated" "gate-proxy repeated" "gate-proxy-nocache distinct" "gate-proxy-nocache badsig")
+if [[ $O2P -eq 1 ]]; then PROXY_ROWS+=("oauth2-proxy repeated" "oauth2-proxy distinct"); fi
+ROWS+=("${PROXY_ROWS[@]}")
 for round in $(seq "$ROUNDS"); do
   taskset -c "$SERVER_CPU" "$WORK/gatetool" rawcheck -dir "$WORK" >>"$RAWS"
   log "round $round: raw RS256 check $(tail -1 "$RAWS") µs"
@@ -187,18 +249,27 @@ pair() {
 # gate-nocache-b is a second gate with the cache off, so that bad and valid
 # tokens can be paired with the cache off too.
 for round in $(seq "$ROUNDS"); do
-  pair gate-one repeated ceiling repeated "$round"
-  pair gate repeated ceiling repeated "$round"
-  pair gate-nocache distinct keyfunc distinct "$round"
-  pair gate-nocache distinct ceiling repeated "$round"
-  pair gate-nocache distinct raw-check distinct "$round"
-  pair gate badsig gate-nocache distinct "$round"
-  pair gate-nocache-b badsig gate-nocache distinct "$round"
-  pair gate-full badsig gate-full-b distinct "$round"
+  if [[ $FULL -eq 1 ]]; then
+    pair gate-one repeated ceiling repeated "$round"
+    pair gate repeated ceiling repeated "$round"
+    pair gate-nocache distinct keyfunc distinct "$round"
+    pair gate-nocache distinct ceiling repeated "$round"
+    pair gate-nocache distinct raw-check distinct "$round"
+    pair gate badsig gate-nocache distinct "$round"
+    pair gate-nocache-b badsig gate-nocache distinct "$round"
+    pair gate-full badsig gate-full-b distinct "$round"
+  fi
+  pair gate-proxy repeated plain-proxy repeated "$round"
+  pair gate-proxy repeated plain-proxy-pooled repeated "$round"
+  pair gate-proxy-nocache distinct plain-proxy repeated "$round"
+  if [[ $O2P -eq 1 ]]; then pair oauth2-proxy repeated plain-proxy repeated "$round"; fi
 done
 
-PEAK_RSS=("gate: $(awk '/VmHWM/ {print $2, $3}' "/proc/${PID_OF[gate]}/status")"
-  "gate --cache-size 0: $(awk '/VmHWM/ {print $2, $3}' "/proc/${PID_OF[gate-nocache]}/status")")
+rss() { awk '/VmHWM/ {print $2, $3}' "/proc/${PID_OF[$1]}/status"; }
+PEAK_RSS=()
+if [[ $FULL -eq 1 ]]; then PEAK_RSS+=("gate: $(rss gate)" "gate --cache-size 0: $(rss gate-nocache)"); fi
+PEAK_RSS+=("gate-proxy: $(rss gate-proxy)" "plain-proxy: $(rss plain-proxy)")
+if [[ $O2P -eq 1 ]]; then PEAK_RSS+=("oauth2-proxy: $(rss oauth2-proxy)"); fi
 
 # Report: the median of the rounds for every figure; request counts are
 # summed.
@@ -213,68 +284,103 @@ val() {
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 verdict() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {ok = (op == ">=") ? v >= t : v <= t; print ok ? "met" : "NOT met"}'; }
 
-CEIL_RPS=$(val ceiling repeated 3)
-CEIL_CPU=$(val ceiling repeated 5)
-R1=$(ratio "$(val gate-one repeated 3)" "$CEIL_RPS")
-R1B=$(ratio "$(val gate repeated 3)" "$CEIL_RPS")
-R2=$(ratio "$(val gate repeated 3)" "$(val node repeated 3)")
-R3=$(ratio "$(val gate-nocache distinct 3)" "$(val keyfunc distinct 3)")
-R4=$(ratio "$(val gate-nocache distinct 3)" "$(val node distinct 3)")
-# The same ratios from CPU time per request (capacity per core), which
-# other load on the machine disturbs less than requests/s.
-C1=$(ratio "$CEIL_CPU" "$(val gate-one repeated 5)")
-C1B=$(ratio "$CEIL_CPU" "$(val gate repeated 5)")
-C2=$(ratio "$(val node repeated 5)" "$(val gate repeated 5)")
-C3=$(ratio "$(val keyfunc distinct 5)" "$(val gate-nocache distinct 5)")
-C4=$(ratio "$(val node distinct 5)" "$(val gate-nocache distinct 5)")
-CPU_LIMIT=$(awk -v c="$CEIL_CPU" -v r="$RAW_US" 'BEGIN {printf "%.1f", c + 1.1 * r}')
-CPU_GATE=$(val gate-nocache distinct 5)
-# The raw check in situ: the raw-check server's CPU per request less the
-# ceiling's.
-CPU_RAWSRV=$(val raw-check distinct 5)
-INSITU_RAW=$(awk -v a="$CPU_RAWSRV" -v c="$CEIL_CPU" 'BEGIN {printf "%.1f", a - c}')
-INSITU_LIMIT=$(awk -v r="$INSITU_RAW" 'BEGIN {printf "%.1f", 1.1 * r}')
-GATE_OVER=$(awk -v a="$CPU_GATE" -v c="$CEIL_CPU" 'BEGIN {printf "%.1f", a - c}')
-BAD_NC=$(val gate-nocache badsig 5)
-BAD_C=$(val gate badsig 5)
-FULL_OK=$(val gate-full distinct 5)
-FULL_BAD=$(val gate-full badsig 5)
-
 # Paired runs: per round, the ratio or difference of the two servers' CPU
 # per request, then the median over the rounds.
 pairval() { awk -F'\t' -v a="$1" -v b="$2" -v f="$3" '$1 == a && $2 == b {if (f == "ratio") print $4 / $3; else if (f == "diff") print $3 - $4; else if (f == "a") print $3; else print $4}' "$PAIRS" | median; }
-PR1_RATIO=$(printf '%.2f' "$(pairval "gate-one repeated" "ceiling repeated" ratio)")
-PR1_GATE=$(pairval "gate-one repeated" "ceiling repeated" a)
-PR1_CEIL=$(pairval "gate-one repeated" "ceiling repeated" b)
-PR1B_RATIO=$(printf '%.2f' "$(pairval "gate repeated" "ceiling repeated" ratio)")
-PR1B_GATE=$(pairval "gate repeated" "ceiling repeated" a)
-PR1B_CEIL=$(pairval "gate repeated" "ceiling repeated" b)
-PK_RATIO=$(printf '%.2f' "$(pairval "gate-nocache distinct" "keyfunc distinct" ratio)")
-PK_GATE=$(pairval "gate-nocache distinct" "keyfunc distinct" a)
-PK_KEYFUNC=$(pairval "gate-nocache distinct" "keyfunc distinct" b)
-PC_DIFF=$(printf '%.1f' "$(pairval "gate-nocache distinct" "ceiling repeated" diff)")
-PC_GATE=$(pairval "gate-nocache distinct" "ceiling repeated" a)
-PC_CEIL=$(pairval "gate-nocache distinct" "ceiling repeated" b)
-PC_LIMIT=$(awk -v r="$RAW_US" 'BEGIN {printf "%.1f", 1.1 * r}')
-# gate ≤ raw-check server + 0.1× raw check: both pay the ceiling and one
-# RSA check under the same conditions; the gate may add 0.1× raw on top.
-PR_GATE=$(pairval "gate-nocache distinct" "raw-check distinct" a)
-PR_RAW=$(pairval "gate-nocache distinct" "raw-check distinct" b)
-PR_DIFF=$(printf '%.1f' "$(pairval "gate-nocache distinct" "raw-check distinct" diff)")
-PR_LIMIT=$(awk -v r="$RAW_US" 'BEGIN {printf "%.1f", 0.1 * r}')
-PB_C_BAD=$(pairval "gate badsig" "gate-nocache distinct" a)
-PB_C_OK=$(pairval "gate badsig" "gate-nocache distinct" b)
-PB_NC_BAD=$(pairval "gate-nocache-b badsig" "gate-nocache distinct" a)
-PB_NC_OK=$(pairval "gate-nocache-b badsig" "gate-nocache distinct" b)
-PB_F_BAD=$(pairval "gate-full badsig" "gate-full-b distinct" a)
-PB_F_OK=$(pairval "gate-full badsig" "gate-full-b distinct" b)
+
+if [[ $FULL -eq 1 ]]; then
+  CEIL_RPS=$(val ceiling repeated 3)
+  CEIL_CPU=$(val ceiling repeated 5)
+  R1=$(ratio "$(val gate-one repeated 3)" "$CEIL_RPS")
+  R1B=$(ratio "$(val gate repeated 3)" "$CEIL_RPS")
+  R2=$(ratio "$(val gate repeated 3)" "$(val node repeated 3)")
+  R3=$(ratio "$(val gate-nocache distinct 3)" "$(val keyfunc distinct 3)")
+  R4=$(ratio "$(val gate-nocache distinct 3)" "$(val node distinct 3)")
+  # The same ratios from CPU time per request (capacity per core), which
+  # other load on the machine disturbs less than requests/s.
+  C1=$(ratio "$CEIL_CPU" "$(val gate-one repeated 5)")
+  C1B=$(ratio "$CEIL_CPU" "$(val gate repeated 5)")
+  C2=$(ratio "$(val node repeated 5)" "$(val gate repeated 5)")
+  C3=$(ratio "$(val keyfunc distinct 5)" "$(val gate-nocache distinct 5)")
+  C4=$(ratio "$(val node distinct 5)" "$(val gate-nocache distinct 5)")
+  CPU_LIMIT=$(awk -v c="$CEIL_CPU" -v r="$RAW_US" 'BEGIN {printf "%.1f", c + 1.1 * r}')
+  CPU_GATE=$(val gate-nocache distinct 5)
+  # The raw check in situ: the raw-check server's CPU per request less the
+  # ceiling's.
+  CPU_RAWSRV=$(val raw-check distinct 5)
+  INSITU_RAW=$(awk -v a="$CPU_RAWSRV" -v c="$CEIL_CPU" 'BEGIN {printf "%.1f", a - c}')
+  INSITU_LIMIT=$(awk -v r="$INSITU_RAW" 'BEGIN {printf "%.1f", 1.1 * r}')
+  GATE_OVER=$(awk -v a="$CPU_GATE" -v c="$CEIL_CPU" 'BEGIN {printf "%.1f", a - c}')
+  BAD_NC=$(val gate-nocache badsig 5)
+  BAD_C=$(val gate badsig 5)
+  FULL_OK=$(val gate-full distinct 5)
+  FULL_BAD=$(val gate-full badsig 5)
+
+  PR1_RATIO=$(printf '%.2f' "$(pairval "gate-one repeated" "ceiling repeated" ratio)")
+  PR1_GATE=$(pairval "gate-one repeated" "ceiling repeated" a)
+  PR1_CEIL=$(pairval "gate-one repeated" "ceiling repeated" b)
+  PR1B_RATIO=$(printf '%.2f' "$(pairval "gate repeated" "ceiling repeated" ratio)")
+  PR1B_GATE=$(pairval "gate repeated" "ceiling repeated" a)
+  PR1B_CEIL=$(pairval "gate repeated" "ceiling repeated" b)
+  PK_RATIO=$(printf '%.2f' "$(pairval "gate-nocache distinct" "keyfunc distinct" ratio)")
+  PK_GATE=$(pairval "gate-nocache distinct" "keyfunc distinct" a)
+  PK_KEYFUNC=$(pairval "gate-nocache distinct" "keyfunc distinct" b)
+  PC_DIFF=$(printf '%.1f' "$(pairval "gate-nocache distinct" "ceiling repeated" diff)")
+  PC_GATE=$(pairval "gate-nocache distinct" "ceiling repeated" a)
+  PC_CEIL=$(pairval "gate-nocache distinct" "ceiling repeated" b)
+  PC_LIMIT=$(awk -v r="$RAW_US" 'BEGIN {printf "%.1f", 1.1 * r}')
+  # gate ≤ raw-check server + 0.1× raw check: both pay the ceiling and one
+  # RSA check under the same conditions; the gate may add 0.1× raw on top.
+  PR_GATE=$(pairval "gate-nocache distinct" "raw-check distinct" a)
+  PR_RAW=$(pairval "gate-nocache distinct" "raw-check distinct" b)
+  PR_DIFF=$(printf '%.1f' "$(pairval "gate-nocache distinct" "raw-check distinct" diff)")
+  PR_LIMIT=$(awk -v r="$RAW_US" 'BEGIN {printf "%.1f", 0.1 * r}')
+  PB_C_BAD=$(pairval "gate badsig" "gate-nocache distinct" a)
+  PB_C_OK=$(pairval "gate badsig" "gate-nocache distinct" b)
+  PB_NC_BAD=$(pairval "gate-nocache-b badsig" "gate-nocache distinct" a)
+  PB_NC_OK=$(pairval "gate-nocache-b badsig" "gate-nocache distinct" b)
+  PB_F_BAD=$(pairval "gate-full badsig" "gate-full-b distinct" a)
+  PB_F_OK=$(pairval "gate-full badsig" "gate-full-b distinct" b)
+fi
+
+# Proxy mode.
+P_PLAIN_RPS=$(val plain-proxy repeated 3)
+P_PLAIN_CPU=$(val plain-proxy repeated 5)
+PX1=$(ratio "$(val gate-proxy repeated 3)" "$P_PLAIN_RPS")
+PX2=$(ratio "$(val gate-proxy-nocache distinct 3)" "$P_PLAIN_RPS")
+PX3=$(ratio "$(val gate-proxy repeated 3)" "$(val plain-proxy-pooled repeated 3)")
+CX1=$(ratio "$P_PLAIN_CPU" "$(val gate-proxy repeated 5)")
+CX2=$(ratio "$P_PLAIN_CPU" "$(val gate-proxy-nocache distinct 5)")
+CX3=$(ratio "$(val plain-proxy-pooled repeated 5)" "$(val gate-proxy repeated 5)")
+PP1_RATIO=$(printf '%.2f' "$(pairval "gate-proxy repeated" "plain-proxy repeated" ratio)")
+PP1_GATE=$(pairval "gate-proxy repeated" "plain-proxy repeated" a)
+PP1_PLAIN=$(pairval "gate-proxy repeated" "plain-proxy repeated" b)
+PP2_RATIO=$(printf '%.2f' "$(pairval "gate-proxy repeated" "plain-proxy-pooled repeated" ratio)")
+PP2_GATE=$(pairval "gate-proxy repeated" "plain-proxy-pooled repeated" a)
+PP2_PLAIN=$(pairval "gate-proxy repeated" "plain-proxy-pooled repeated" b)
+PP3_RATIO=$(printf '%.2f' "$(pairval "gate-proxy-nocache distinct" "plain-proxy repeated" ratio)")
+PP3_GATE=$(pairval "gate-proxy-nocache distinct" "plain-proxy repeated" a)
+PP3_PLAIN=$(pairval "gate-proxy-nocache distinct" "plain-proxy repeated" b)
+# The spread of the paired ratios over the rounds.
+pairspread() { awk -F'\t' -v a="$1" -v b="$2" '$1 == a && $2 == b {r = $4 / $3; if (n == 0 || r < lo) lo = r; if (n == 0 || r > hi) hi = r; n++} END {printf "%.2f–%.2f", lo, hi}' "$PAIRS"; }
+PP1_SPREAD=$(pairspread "gate-proxy repeated" "plain-proxy repeated")
+PP2_SPREAD=$(pairspread "gate-proxy repeated" "plain-proxy-pooled repeated")
+PP3_SPREAD=$(pairspread "gate-proxy-nocache distinct" "plain-proxy repeated")
+if [[ $O2P -eq 1 ]]; then
+  PX4=$(ratio "$(val oauth2-proxy repeated 3)" "$P_PLAIN_RPS")
+  CX4=$(ratio "$P_PLAIN_CPU" "$(val oauth2-proxy repeated 5)")
+  PP4_RATIO=$(printf '%.2f' "$(pairval "oauth2-proxy repeated" "plain-proxy repeated" ratio)")
+  PP4_O2P=$(pairval "oauth2-proxy repeated" "plain-proxy repeated" a)
+  PP4_PLAIN=$(pairval "oauth2-proxy repeated" "plain-proxy repeated" b)
+  PP4_SPREAD=$(pairspread "oauth2-proxy repeated" "plain-proxy repeated")
+fi
 
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 REPORT="$WORK/report.md"
 {
   echo "## Gate under load"
   echo
-  echo "\`bench/gate.sh\` on $(date -u +%Y-%m-%d), $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(go env GOVERSION), node $(node --version)."
+  echo "\`bench/gate.sh\` on $(date -u +%Y-%m-%d), $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(go env GOVERSION)$([[ $FULL -eq 1 ]] && echo ", node $(node --version)")$([[ $FULL -eq 0 ]] && echo ", the proxy-mode rows alone (ONLY=proxy)")."
   echo "Loopback; the server under test pinned to CPU $SERVER_CPU (so Go runs with GOMAXPROCS=1, like single-threaded Node), wrk"
   echo "pinned to CPU $LOAD_CPU with 2 threads and $CONNECTIONS connections, $WARMUP of warm-up then $DURATION measured per row."
   echo "Every server runs from the start; the rows are measured in $ROUNDS rounds, each in another order, and every figure"
@@ -291,6 +397,7 @@ REPORT="$WORK/report.md"
     echo "| $n | $w | $(val "$n" "$w" 3) | $(val "$n" "$w" 4) | $(val "$n" "$w" 5) | $(val "$n" "$w" 7)/$(val "$n" "$w" 6) |"
   done
   echo
+  if [[ $FULL -eq 1 ]]; then
   echo "\`gate\` is \`keyward gate\` in demo mode with its verified-token cache (10 000 entries), \`gate-nocache\` the same with"
   echo "\`--cache-size 0\`; \`gate-one\` is the gate with its cache that only ever sees the repeated token (\`gate\` serves"
   echo "the distinct tokens too, and its cache holds them); \`ceiling\` answers the same route with no authentication (its row stands for every token set);"
@@ -347,9 +454,47 @@ REPORT="$WORK/report.md"
   echo "Rows of the same work done twice (gate-nocache repeated and distinct) differ by up to a third on this shared"
   echo "machine: read single ratios with that margin."
   echo
+  fi
+  echo "### In front of an upstream (proxy mode)"
+  echo
+  echo "The same upstream API (\`gatetool upstream\`, a small JSON answer on LOAD_CPU) behind \`plain-proxy\`, an"
+  echo "\`httputil.ReverseProxy\` with no authentication as its documentation shows it (Rewrite with SetURL and"
+  echo "SetXForwarded, the gate's upstream connection pool); \`plain-proxy-pooled\`, the same with a pool of 32 KiB"
+  echo "copy buffers, as the gate has (without one, ReverseProxy allocates and clears one for every request);"
+  echo "\`gate-proxy\`, \`keyward gate --upstream\` with its cache, and \`gate-proxy-nocache\` with \`--cache-size 0\`"
+  if [[ $O2P -eq 1 ]]; then
+    echo "(both strip client X-Auth-* headers and add X-Auth-Subject, X-Auth-Scope, X-Auth-Claims and X-Request-Id);"
+    echo "\`oauth2-proxy\`, oauth2-proxy $OAUTH2_PROXY_VERSION in bearer-JWT mode (\`--skip-jwt-bearer-tokens\`, JWKS of the same issuer)."
+  else
+    echo "(both strip client X-Auth-* headers and add X-Auth-Subject, X-Auth-Scope, X-Auth-Claims and X-Request-Id)."
+    echo "oauth2-proxy $OAUTH2_PROXY_VERSION could not be built on this machine: its rows are left out."
+  fi
+  echo "CPU is the proxy process's alone."
+  echo
+  echo "| target | requests/s ratio | | CPU-per-request ratio | |"
+  echo "|---|---:|---|---:|---|"
+  echo "| repeated token: gate-proxy ≥ 0.9× plain-proxy | ${PX1}× | $(verdict "$PX1" ">=" 0.9) | ${CX1}× | $(verdict "$CX1" ">=" 0.9) |"
+  echo "| distinct tokens, cache off: gate-proxy-nocache ≥ 0.75× plain-proxy | ${PX2}× | $(verdict "$PX2" ">=" 0.75) | ${CX2}× | $(verdict "$CX2" ">=" 0.75) |"
+  echo "| repeated token: gate-proxy against plain-proxy-pooled (the cost of authentication alone) | ${PX3}× | information | ${CX3}× | information |"
+  if [[ $O2P -eq 1 ]]; then echo "| repeated token: oauth2-proxy against plain-proxy | ${PX4}× | information | ${CX4}× | information |"; fi
+  echo
+  echo "Paired runs: the two proxies on the same core at the same time, each loaded by its own wrk thread, $ROUNDS times;"
+  echo "CPU per request of each, median over the rounds, and the range of the rounds' ratios."
+  echo
+  echo "| target | paired CPU per request | rounds | |"
+  echo "|---|---:|---:|---|"
+  echo "| repeated token: gate-proxy ≥ 0.9× plain-proxy | plain ${PP1_PLAIN} / gate ${PP1_GATE} µs = ${PP1_RATIO}× | ${PP1_SPREAD} | $(verdict "$PP1_RATIO" ">=" 0.9) |"
+  echo "| distinct tokens, cache off: gate-proxy-nocache ≥ 0.75× plain-proxy | plain ${PP3_PLAIN} / gate ${PP3_GATE} µs = ${PP3_RATIO}× | ${PP3_SPREAD} | $(verdict "$PP3_RATIO" ">=" 0.75) |"
+  echo "| repeated token: gate-proxy against plain-proxy-pooled | pooled ${PP2_PLAIN} / gate ${PP2_GATE} µs = ${PP2_RATIO}× | ${PP2_SPREAD} | information |"
+  if [[ $O2P -eq 1 ]]; then echo "| repeated token: oauth2-proxy against plain-proxy | plain ${PP4_PLAIN} / oauth2-proxy ${PP4_O2P} µs = ${PP4_RATIO}× | ${PP4_SPREAD} | information |"; fi
+  echo
+  echo "\`go test -bench BenchmarkProxyRatio ./gate/\` gives the same comparison without the network servers: the"
+  echo "handlers take turns in one process, each charged the process's CPU time."
+  echo
   echo "Peak RSS (VmHWM): $(IFS=';'; echo "${PEAK_RSS[*]}" | sed 's/;/; /g')."
   echo
-  echo "Rerun: \`bench/gate.sh --write\` (needs Go, Node and npm; installs wrk with apt-get when it is missing)."
+  echo "Rerun: \`bench/gate.sh --write\` (needs Go, Node and npm; installs wrk with apt-get when it is missing;"
+  echo "builds oauth2-proxy $OAUTH2_PROXY_VERSION with \`go install\` into a scratch directory). \`ONLY=proxy bench/gate.sh\` runs the proxy rows alone."
 } >"$REPORT"
 cat "$REPORT"
 

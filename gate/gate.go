@@ -59,10 +59,23 @@ type Config struct {
 	// Realm is the realm of the WWW-Authenticate challenges; empty means
 	// "keyward".
 	Realm string
-	// Logger receives one line per proxy error and per refused request
-	// (at Debug level for invalid tokens, Warn when the key source is
-	// unavailable). Nil discards.
+	// Logger receives one line per proxy error, and a requests_refused
+	// line per reason of refusal ([RefusalReason]) at most once per
+	// RefusalLogEvery, with the count of the refusals it stands for and the
+	// precise error of the last one (at Info, Warn when the key source is
+	// unavailable); at Debug level, also a request_refused line for every
+	// refused request. Nil discards.
 	Logger *slog.Logger
+	// RefusalLogEvery is the least time between two requests_refused lines
+	// of one reason, so that a flood of bad tokens cannot flood the log;
+	// zero means [DefaultRefusalLogEvery]. The refusals in between are
+	// counted into the reason's next line, and each one in Refusals.
+	RefusalLogEvery time.Duration
+	// Refusals, when set, is told the reason of every refused request, for
+	// a metric. Nil means none.
+	Refusals RefusalObserver
+	// Now is the clock of the refusal lines' interval; nil means time.Now.
+	Now func() time.Time
 	// Transport carries requests to the upstream; nil means a transport
 	// with connection, TLS and response-header timeouts.
 	Transport http.RoundTripper
@@ -114,14 +127,7 @@ func New(cfg Config) (http.Handler, error) {
 			mc.PublicPaths = append(mc.PublicPaths, p)
 		}
 	}
-	mc.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
-		if errors.Is(err, verifier.ErrKeySourceUnavailable) {
-			logger.WarnContext(r.Context(), "request_refused", "path", r.URL.Path, "status", http.StatusServiceUnavailable, "error", err)
-		} else if logger.Enabled(r.Context(), slog.LevelDebug) {
-			logger.DebugContext(r.Context(), "request_refused", "path", r.URL.Path, "remote", r.RemoteAddr, "error", err)
-		}
-		verifier.WriteError(w, realm, err)
-	}
+	mc.ErrorHandler = refusalHandler(realm, logger, newRefusalLog(logger, cfg.RefusalLogEvery, cfg.Now), cfg.Refusals)
 
 	var app http.Handler
 	if cfg.Upstream == nil {
@@ -268,14 +274,13 @@ func proxy(upstream *url.URL, transport http.RoundTripper, logger *slog.Logger) 
 			pr.SetURL(upstream)
 			pr.SetXForwarded()
 			stripAuthHeaders(pr.Out.Header)
-			pr.Out.Header.Set("X-Request-Id", RequestID(pr.In.Context()))
-			if c, ok := verifier.ClaimsFrom(pr.In.Context()); ok {
-				payload, _ := verifiedPayload(pr.In)
-				setAuthHeaders(pr.Out.Header, c, payload)
-			}
+			c, _ := verifier.ClaimsFrom(pr.In.Context())
+			payload, _ := verifiedPayload(pr.In)
+			setForwardHeaders(pr.Out.Header, RequestID(pr.In.Context()), c, payload)
 		},
-		Transport: transport,
-		ErrorLog:  slog.NewLogLogger(logger.Handler(), slog.LevelError),
+		Transport:  transport,
+		BufferPool: newBufferPool(),
+		ErrorLog:   slog.NewLogLogger(logger.Handler(), slog.LevelError),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			status := http.StatusBadGateway
 			if errors.Is(err, context.DeadlineExceeded) {
@@ -287,6 +292,35 @@ func proxy(upstream *url.URL, transport http.RoundTripper, logger *slog.Logger) 
 			writeJSON(w, status, map[string]string{"error": "upstream unavailable"})
 		},
 	}
+}
+
+// copyBufferSize is the size of the buffers through which the proxy copies
+// response bodies: httputil.ReverseProxy's own, which it allocates for
+// every request when no BufferPool is set.
+const copyBufferSize = 32 << 10
+
+// bufferPool lends the proxy its copy buffers, so that a request does not
+// allocate and clear 32 KiB. A buffer goes back to the pool once the
+// response is copied; what it held of that response is overwritten by the
+// next read before it is sent anywhere.
+type bufferPool struct{ p sync.Pool }
+
+var _ httputil.BufferPool = (*bufferPool)(nil)
+
+func newBufferPool() *bufferPool {
+	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}}
+}
+
+// Get implements httputil.BufferPool.
+func (b *bufferPool) Get() []byte { return *b.p.Get().(*[]byte) }
+
+// Put implements httputil.BufferPool.
+func (b *bufferPool) Put(buf []byte) {
+	if cap(buf) < copyBufferSize {
+		return
+	}
+	buf = buf[:copyBufferSize]
+	b.p.Put(&buf)
 }
 
 // stripAuthHeaders removes every header a client could use to pose as a
@@ -321,25 +355,78 @@ func isAuthHeader(name string) bool {
 	return true
 }
 
-// setAuthHeaders writes the verified identity for the upstream. payload is
-// the verified token's payload segment: the claims JSON as signed, already
-// in unpadded base64url; when empty, the claims are encoded again.
-func setAuthHeaders(h http.Header, c *jose.Claims, payload string) {
+// setForwardHeaders sets X-Request-Id to id and, when c is not nil, writes
+// the verified identity for the upstream ([HeaderSubject], [HeaderScope],
+// [HeaderClaims]). payload is the verified token's payload segment: the
+// claims JSON as signed, already in unpadded base64url; when empty, the
+// claims are encoded again. The caller has removed the client's X-Auth-*
+// headers. The names are canonical, and one allocation holds the values:
+// this runs for every proxied request.
+func setForwardHeaders(h http.Header, id string, c *jose.Claims, payload string) {
+	vals := make([]string, 4)
+	vals[0] = id
+	h["X-Request-Id"] = vals[0:1:1]
+	if c == nil {
+		return
+	}
 	if c.Subject != "" {
-		h.Set(HeaderSubject, headerSafe(c.Subject))
+		vals[1] = headerSafe(c.Subject)
+		h[HeaderSubject] = vals[1:2:2]
+	}
+	if scope, ok := scopeHeader(c); ok {
+		vals[2] = headerSafe(scope)
+		h[HeaderScope] = vals[2:3:3]
+	}
+	if payload == "" {
+		if b, err := c.MarshalJSON(); err == nil {
+			payload = base64.RawURLEncoding.EncodeToString(b)
+		}
+	}
+	if payload != "" {
+		vals[3] = payload
+		h[HeaderClaims] = vals[3:4:4]
+	}
+}
+
+// scopeHeader is the value of [HeaderScope]: the token's scopes ("scope",
+// else "scp") joined by single spaces; false when it grants none.
+func scopeHeader(c *jose.Claims) (string, bool) {
+	// The usual "scope" claim, a string of scopes already separated by
+	// single spaces, is its own value: no need to split and join it.
+	if v, ok := c.Get("scope"); ok {
+		if s, ok := v.(string); ok && s != "" && isSpaceJoined(s) {
+			return s, true
+		}
 	}
 	scopes := c.Strings("scope")
 	if len(scopes) == 0 {
 		scopes = c.Strings("scp")
 	}
-	if len(scopes) > 0 {
-		h.Set(HeaderScope, headerSafe(strings.Join(scopes, " ")))
+	return strings.Join(scopes, " "), len(scopes) > 0
+}
+
+// isSpaceJoined reports whether strings.Join(strings.Fields(s), " ") is s:
+// s is ASCII, with neither leading nor trailing space, and its only white
+// space is single ' ' between words.
+func isSpaceJoined(s string) bool {
+	prevSpace := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 0x80:
+			return false // Fields also splits at Unicode spaces
+		case c == ' ':
+			if prevSpace {
+				return false
+			}
+			prevSpace = true
+		case c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r':
+			return false
+		default:
+			prevSpace = false
+		}
 	}
-	if payload != "" {
-		h.Set(HeaderClaims, payload)
-	} else if b, err := c.MarshalJSON(); err == nil {
-		h.Set(HeaderClaims, base64.RawURLEncoding.EncodeToString(b))
-	}
+	return !prevSpace || s == ""
 }
 
 // headerSafe drops control characters, which a header value cannot carry.

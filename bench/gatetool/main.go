@@ -1,7 +1,9 @@
 // Command gatetool holds the pieces of the gate load benchmark (gate.sh)
 // that are not the gate itself: the keys and tokens, a JWKS server, the
-// no-auth ceiling, the golang-jwt + keyfunc comparison server and a timing of
-// the raw RS256 check, alone and behind the ceiling's routes.
+// no-auth ceiling, the golang-jwt + keyfunc comparison server, a timing of
+// the raw RS256 check, alone and behind the ceiling's routes, and for the
+// proxy rows an upstream API and a plain reverse proxy with no
+// authentication in front of it.
 //
 //	gatetool gen      -dir DIR -issuer URL -audience AUD [-n 1000]
 //	gatetool jwks     -listen ADDR -file DIR/jwks.json
@@ -9,6 +11,8 @@
 //	gatetool keyfunc  -listen ADDR -jwks URL -issuer URL -audience AUD
 //	gatetool rawcheck -dir DIR [-n 3000]
 //	gatetool rawserver -listen ADDR -dir DIR
+//	gatetool upstream -listen ADDR
+//	gatetool plainproxy -listen ADDR -upstream URL [-pool]
 package main
 
 import (
@@ -21,11 +25,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -37,12 +45,12 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: gatetool gen|jwks|noauth|keyfunc|rawcheck|rawserver [flags]")
+		fmt.Fprintln(os.Stderr, "usage: gatetool gen|jwks|noauth|keyfunc|rawcheck|rawserver|upstream|plainproxy [flags]")
 		os.Exit(2)
 	}
 	cmds := map[string]func([]string) error{
 		"gen": gen, "jwks": serveJWKS, "noauth": noauth, "keyfunc": keyfuncServer, "rawcheck": rawcheck,
-		"rawserver": rawServer,
+		"rawserver": rawServer, "upstream": upstream, "plainproxy": plainProxy,
 	}
 	run, ok := cmds[os.Args[1]]
 	if !ok {
@@ -318,3 +326,58 @@ func rawcheck(args []string) error {
 	fmt.Printf("%.2f\n", float64(time.Since(start).Microseconds())/float64(*n))
 	return nil
 }
+
+// upstream is the API behind the proxies of the proxy rows: every path
+// answers a small JSON object, as an API's GET of one resource does.
+func upstream(args []string) error {
+	fs := flag.NewFlagSet("upstream", flag.ExitOnError)
+	addr := fs.String("listen", "127.0.0.1:4411", "address")
+	fs.Parse(args)
+	body := []byte(`{"id":7,"status":"shipped","items":[{"sku":"A-1","qty":2}]}` + "\n")
+	return serve(*addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = []string{"application/json"}
+		w.Write(body)
+	}))
+}
+
+// plainProxy is the baseline of the proxy rows: httputil.ReverseProxy as
+// its documentation shows it (Rewrite with SetURL and SetXForwarded), no
+// authentication, with the connection pool of keyward gate's transport so
+// that both keep the same connections open to the upstream. -pool gives it
+// a pool of 32 KiB copy buffers, as keyward gate has; without it
+// ReverseProxy allocates one for each request.
+func plainProxy(args []string) error {
+	fs := flag.NewFlagSet("plainproxy", flag.ExitOnError)
+	addr := fs.String("listen", "127.0.0.1:4412", "address")
+	up := fs.String("upstream", "", "upstream URL")
+	pool := fs.Bool("pool", false, "pool the copy buffers")
+	fs.Parse(args)
+	u, err := url.Parse(*up)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("-upstream %q is not an absolute URL", *up)
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = 5 * time.Second
+	t.ResponseHeaderTimeout = 60 * time.Second
+	t.MaxIdleConnsPerHost = 256
+	t.IdleConnTimeout = 90 * time.Second
+	p := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(u)
+			pr.SetXForwarded()
+		},
+		Transport: t,
+	}
+	if *pool {
+		p.BufferPool = &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+	}
+	return serve(*addr, p)
+}
+
+// bufferPool is a pool of copy buffers for httputil.ReverseProxy.
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte { return *b.p.Get().(*[]byte) }
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }

@@ -71,6 +71,11 @@ tokens, so that an ID token issued to a client whose ID is one of the
 /.keyward/healthz is the gate's own health endpoint, /.keyward/metrics its
 Prometheus metrics; neither needs a token.
 
+Refused requests are logged at info level with their reason (a wrong
+--issuer or --audience shows there): one requests_refused line per reason at
+most every 10s, with the count of refusals it stands for; each one is
+counted in keyward_gate_refusals_total{reason}.
+
 The gate starts even when the key set cannot be fetched yet: protected
 requests and the health endpoint then get 503 with Retry-After until keys
 arrive; it tries again every second meanwhile.`,
@@ -133,6 +138,10 @@ func gateHandler(o *gateOptions, w gateWiring) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	refusals, err := metrics.NewRefusals(w.reg)
+	if err != nil {
+		return nil, err
+	}
 	cacheSize := o.cacheSize
 	if cacheSize == 0 {
 		cacheSize = -1 // off
@@ -161,6 +170,7 @@ func gateHandler(o *gateOptions, w gateWiring) (http.Handler, error) {
 		Ready:       w.ready,
 		Metrics:     metrics.Handler(w.reg),
 		HTTPMetrics: httpMetrics,
+		Refusals:    refusals,
 	})
 	if err != nil {
 		return nil, cli.Usagef("%v", err)
@@ -373,6 +383,7 @@ func (e *keyEvents) Recovered(outage time.Duration) {
 var (
 	_ jwks.Observer               = (*keyEvents)(nil)
 	_ verifier.RevocationObserver = (*revocationEvents)(nil)
+	_ gate.RefusalObserver        = (*metrics.Refusals)(nil)
 )
 
 // revocationEvents logs the revocation list's changes of state and counts

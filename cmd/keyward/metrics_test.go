@@ -187,6 +187,9 @@ func TestMetricsAfterScriptedRun(t *testing.T) {
 		`keyward_verifications_total{outcome="valid",reason=""}`:            2,
 		`keyward_verifications_total{outcome="invalid",reason="malformed"}`: 1,
 		`keyward_verify_cache_total{result="hit"}`:                          1,
+		`keyward_gate_refusals_total{reason="malformed"}`:                   1,
+		`keyward_gate_refusals_total{reason="missing_token"}`:               1,
+		`keyward_gate_refusals_total{reason="audience"}`:                    0,
 		`keyward_verify_cache_total{result="miss"}`:                         2,
 		`keyward_jwks_fetches_total{result="ok",trigger="recovery"}`:        1,
 		`keyward_jwks_fetches_total{result="error",trigger="recovery"}`:     0,
@@ -217,6 +220,9 @@ func TestMetricsAfterScriptedRun(t *testing.T) {
 	}
 	if !strings.Contains(gateLogs.String(), "request_id=gate-req-7") {
 		t.Errorf("the gate's log has no line with the client's request ID:\n%s", gateLogs)
+	}
+	if !strings.Contains(gateLogs.String(), "level=INFO msg=requests_refused reason=malformed status=401 count=1 ") {
+		t.Errorf("the gate's log has no info line for the malformed token:\n%s", gateLogs)
 	}
 
 	// No secret in the logs of the run (debug level included).

@@ -147,6 +147,50 @@ func (v *Verifier) CacheHit() { v.hit.Inc() }
 // CacheMiss counts a token that had to be verified in full.
 func (v *Verifier) CacheMiss() { v.miss.Inc() }
 
+// Refusals counts the requests the gate refuses, by reason; it implements
+// the gate's RefusalObserver.
+type Refusals struct {
+	refusals *prometheus.CounterVec
+	// byReason holds the counter of each reason seen, so that a flood of
+	// refusals does not hash its label value again for each one. Reasons
+	// are a small fixed set, so the map stays small.
+	byReason sync.Map // string -> prometheus.Counter
+}
+
+// refusalReasons are the reasons whose series exist from the start, at 0,
+// so that alerts on their rate see them before the first refusal: the
+// misconfigurations (issuer, audience, type) and the outage
+// (key_source_unavailable) an operator looks for first. The others appear
+// at their first refusal.
+var refusalReasons = []string{"missing_token", "expired", "signature", "key_not_found", "issuer", "audience", "type", "key_source_unavailable"}
+
+// NewRefusals registers keyward_gate_refusals_total{reason} on reg.
+func NewRefusals(reg prometheus.Registerer) (*Refusals, error) {
+	r := &Refusals{refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "gate_refusals_total",
+		Help: "Requests the gate refused, by reason (missing_token, invalid_request, expired, signature, issuer, audience, key_not_found, key_source_unavailable...).",
+	}, []string{"reason"})}
+	if err := reg.Register(r.refusals); err != nil {
+		return nil, err
+	}
+	for _, reason := range refusalReasons {
+		r.counter(reason)
+	}
+	return r, nil
+}
+
+// Refused counts one refused request. reason must come from a fixed set
+// (the gate's RefusalReason), never from the request.
+func (r *Refusals) Refused(reason string) { r.counter(reason).Inc() }
+
+func (r *Refusals) counter(reason string) prometheus.Counter {
+	if c, ok := r.byReason.Load(reason); ok {
+		return c.(prometheus.Counter)
+	}
+	c, _ := r.byReason.LoadOrStore(reason, r.refusals.WithLabelValues(reason))
+	return c.(prometheus.Counter)
+}
+
 // JWKS counts the fetches of a remote key set by trigger and result and
 // exposes the age of the last good set and whether a usable set is held;
 // it implements jwks.Observer.

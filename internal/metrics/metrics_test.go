@@ -206,3 +206,29 @@ func TestRevocations(t *testing.T) {
 		t.Errorf("age = %v, want 7", g)
 	}
 }
+
+func TestRefusals(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	r, err := NewRefusals(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := gather(t, reg)[`keyward_gate_refusals_total{reason="audience"}`]; got != 0 {
+		t.Fatalf("audience before any refusal: %v", got)
+	}
+	if _, ok := gather(t, reg)[`keyward_gate_refusals_total{reason="issuer"}`]; !ok {
+		t.Fatal("no issuer series before the first refusal")
+	}
+	for range 1000 {
+		r.Refused("audience")
+	}
+	r.Refused("malformed")
+	got := gather(t, reg)
+	if got[`keyward_gate_refusals_total{reason="audience"}`] != 1000 || got[`keyward_gate_refusals_total{reason="malformed"}`] != 1 {
+		t.Fatalf("%v", got)
+	}
+	if _, err := NewRefusals(reg); err == nil {
+		t.Fatal("registered twice")
+	}
+}
