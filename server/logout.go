@@ -125,7 +125,8 @@ func (s *Server) logoutFlow(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
-	if confirmed || hint != nil && hint.Matches(sess) {
+	// A HEAD request (a link checker, a prefetch) never ends a session.
+	if confirmed || hint != nil && hint.Matches(sess) && r.Method != http.MethodHead {
 		by := "id_token_hint"
 		if confirmed {
 			by = "confirmation"

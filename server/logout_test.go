@@ -96,7 +96,7 @@ func (ls *logoutStack) alive(t *testing.T) bool {
 func logoutRequest(t *testing.T, ls *logoutStack, hc *http.Client, method string, params url.Values) (*http.Response, string) {
 	t.Helper()
 	u, body := ls.srv.URL+"/logout", ""
-	if method == http.MethodGet {
+	if method != http.MethodPost {
 		u += "?" + params.Encode()
 	} else {
 		body = params.Encode()
@@ -192,6 +192,13 @@ func TestLogout(t *testing.T) {
 				return url.Values{"id_token_hint": {ls.idToken}, "client_id": {"rp"}, "post_logout_redirect_uri": {"https://rp.example.com/bye"}}
 			},
 			status: http.StatusSeeOther, location: "https://rp.example.com/bye", ended: true,
+		},
+		{
+			name: "HEAD with hint and registered URI", method: http.MethodHead,
+			params: func(ls *logoutStack) url.Values {
+				return url.Values{"id_token_hint": {ls.idToken}, "post_logout_redirect_uri": {byeURI}, "state": {"xyz"}}
+			},
+			status: http.StatusOK, ended: false,
 		},
 		{
 			name: "GET with hint, no URI", method: http.MethodGet,
