@@ -82,6 +82,13 @@ type Client struct {
 	Public bool
 	// RedirectURIs are the exact redirect URIs the client may use.
 	RedirectURIs []string
+	// PostLogoutRedirectURIs are the exact URIs the issuer may send the
+	// browser to after an RP-initiated logout of the client (OpenID
+	// Connect RP-Initiated Logout 1.0 §3, post_logout_redirect_uris),
+	// compared as strings: a URI not listed here is never redirected to,
+	// so /logout is no open redirect. Empty means the user is shown a
+	// signed-out page instead.
+	PostLogoutRedirectURIs []string
 	// GrantTypes are the grant types the client may use.
 	GrantTypes []string
 	// Scopes are the scopes the client may request.

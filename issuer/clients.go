@@ -73,7 +73,9 @@ func ValidateRedirectURI(uri string, public bool) error {
 // ValidateClient checks a client before it is registered: its grant types
 // are known and not repeated, a public client has no client_credentials
 // grant, the authorization_code grant comes with at least one redirect URI,
-// and every redirect URI passes [ValidateRedirectURI]. Its errors carry
+// and every redirect URI and post-logout redirect URI passes
+// [ValidateRedirectURI] (so /logout never sends the browser where
+// /authorize would not). Its errors carry
 // [keyward.EINVALID].
 func ValidateClient(c keyward.Client) error {
 	if len(c.GrantTypes) == 0 {
@@ -96,6 +98,11 @@ func ValidateClient(c keyward.Client) error {
 	for _, u := range c.RedirectURIs {
 		if err := ValidateRedirectURI(u, c.Public); err != nil {
 			return err
+		}
+	}
+	for _, u := range c.PostLogoutRedirectURIs {
+		if err := ValidateRedirectURI(u, c.Public); err != nil {
+			return keyward.Errorf(keyward.EINVALID, "post-logout %s", err.Error())
 		}
 	}
 	return nil

@@ -81,6 +81,20 @@ func TestValidateClient(t *testing.T) {
 		{"code without redirect", keyward.Client{GrantTypes: []string{GrantAuthorizationCode}}, false},
 		{"bad redirect", keyward.Client{GrantTypes: []string{GrantAuthorizationCode}, RedirectURIs: []string{"https://app.example.com/cb", "javascript:alert(1)"}}, false},
 		{"confidential private-use", keyward.Client{GrantTypes: []string{GrantAuthorizationCode}, RedirectURIs: []string{"com.example.app:/cb"}}, false},
+		{"post-logout", keyward.Client{GrantTypes: []string{GrantAuthorizationCode}, RedirectURIs: web,
+			PostLogoutRedirectURIs: []string{"https://app.example.com/bye", "http://[::1]:8080/bye"}}, true},
+		{"native post-logout", keyward.Client{Public: true, GrantTypes: []string{GrantAuthorizationCode}, RedirectURIs: []string{"com.example.app:/cb"},
+			PostLogoutRedirectURIs: []string{"com.example.app:/bye"}}, true},
+		{"post-logout javascript", keyward.Client{GrantTypes: []string{GrantAuthorizationCode}, RedirectURIs: web,
+			PostLogoutRedirectURIs: []string{"javascript:alert(1)"}}, false},
+		{"post-logout http", keyward.Client{GrantTypes: []string{GrantAuthorizationCode}, RedirectURIs: web,
+			PostLogoutRedirectURIs: []string{"http://app.example.com/bye"}}, false},
+		{"post-logout wildcard", keyward.Client{GrantTypes: []string{GrantAuthorizationCode}, RedirectURIs: web,
+			PostLogoutRedirectURIs: []string{"https://*.example.com/bye"}}, false},
+		{"post-logout fragment", keyward.Client{GrantTypes: []string{GrantAuthorizationCode}, RedirectURIs: web,
+			PostLogoutRedirectURIs: []string{"https://app.example.com/bye#x"}}, false},
+		{"confidential post-logout private-use", keyward.Client{GrantTypes: []string{GrantAuthorizationCode}, RedirectURIs: web,
+			PostLogoutRedirectURIs: []string{"com.example.app:/bye"}}, false},
 	}
 	for _, tt := range tests {
 		if err := ValidateClient(tt.c); (err == nil) != tt.ok {

@@ -48,6 +48,11 @@ func (i *Issuer) idToken(signer *jose.Signer, now time.Time, u *keyward.User, cl
 	if code.Nonce != "" {
 		c.Extra["nonce"] = code.Nonce
 	}
+	if code.SessionID != "" {
+		// The session it was issued in, which an id_token_hint names at
+		// logout (OpenID Connect Front-Channel Logout 1.0 §3).
+		c.Extra["sid"] = code.SessionID
+	}
 	for k, v := range profileClaims(u, code.Scope) {
 		c.Extra[k] = v
 	}

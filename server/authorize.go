@@ -2,9 +2,7 @@ package server
 
 import (
 	"bytes"
-	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"embed"
 	"encoding/base64"
 	"errors"
@@ -44,7 +42,9 @@ var templateFS embed.FS
 // pages holds the parsed HTML templates and the stylesheet they inline.
 type pages struct {
 	login, message, formPost *template.Template
-	css                      template.CSS
+	// logout is the confirmation page of /logout.
+	logout *template.Template
+	css    template.CSS
 	// csp is the Content-Security-Policy of every page but formPost's,
 	// which also lets its one script run: formPostCSP.
 	csp, formPostCSP string
@@ -75,7 +75,11 @@ func loadPages() (*pages, error) {
 	if p.formPost, err = template.ParseFS(templateFS, "templates/layout.html", "templates/formpost.html"); err != nil {
 		return nil, err
 	}
+	if p.logout, err = template.ParseFS(templateFS, "templates/layout.html", "templates/logout.html"); err != nil {
+		return nil, err
+	}
 	p.login, p.message, p.formPost = p.login.Lookup("login.html"), p.message.Lookup("message.html"), p.formPost.Lookup("formpost.html")
+	p.logout = p.logout.Lookup("logout.html")
 	return p, nil
 }
 
@@ -387,27 +391,17 @@ func (s *Server) authorizeFlow(w http.ResponseWriter, r *http.Request) error {
 			page.Hidden = append(page.Hidden, hiddenField{name, v})
 		}
 	}
-	csrf := ""
-	if c, err := s.cookie(r, csrfCookie); err == nil && len(c.Value) == 43 {
-		csrf = c.Value
-	}
 	if !loginForm {
-		if csrf == "" {
-			var b [32]byte
-			_, _ = rand.Read(b[:])
-			csrf = base64.RawURLEncoding.EncodeToString(b[:])
-			s.setCookie(w, csrfCookie, csrf, 3600, http.SameSiteStrictMode)
-		}
-		page.Hidden = append(page.Hidden, hiddenField{"csrf_token", csrf})
+		page.Hidden = append(page.Hidden, hiddenField{"csrf_token", s.csrfToken(w, r)})
 		s.render(w, r, http.StatusOK, s.pages.login, page)
 		return nil
 	}
-	if csrf == "" || subtle.ConstantTimeCompare([]byte(csrf), []byte(f["csrf_token"])) != 1 {
+	if !s.validCSRF(r, f["csrf_token"]) {
 		s.errorPage(w, r, http.StatusForbidden, "The sign-in form expired or was not sent from this site. Go back to the application and start again.",
 			errors.New("csrf token missing or mismatched"))
 		return nil
 	}
-	page.Hidden = append(page.Hidden, hiddenField{"csrf_token", csrf})
+	page.Hidden = append(page.Hidden, hiddenField{"csrf_token", f["csrf_token"]})
 	page.Username = f["username"]
 	// A browser that logs in again hands its session cookie to SignIn: the
 	// same user's session goes on under a new cookie value, another user's
@@ -435,18 +429,4 @@ func (s *Server) authorizeFlow(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.setCookie(w, sessionCookie, cookie, int(issuer.SessionTTL.Seconds()), http.SameSiteLaxMode)
 	return issue(sess)
-}
-
-// logout handles GET and POST /logout: it ends the issuer session and
-// revokes the refresh tokens issued in it. While the store is unreachable
-// it answers a 503 page with Retry-After and the session goes on.
-func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
-	if c, err := s.cookie(r, sessionCookie); err == nil {
-		if err := s.iss.EndSession(r.Context(), c.Value); err != nil {
-			return s.unavailablePage(w, r, err)
-		}
-	}
-	s.setCookie(w, sessionCookie, "", -1, http.SameSiteLaxMode)
-	s.render(w, r, http.StatusOK, s.pages.message, messagePage{Title: "Signed out", CSS: s.pages.css, Message: "You are signed out."})
-	return nil
 }

@@ -349,7 +349,7 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) error {
 		SubjectTypes:            []string{"public"},
 		IDTokenAlgs:             names(s.iss.Keys().IDTokenAlgorithms()),
 		AccessTokenAlgs:         names(s.iss.Keys().AccessTokenAlgorithms()),
-		ClaimsSupported:         []string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope", "roles", "azp", "auth_time", "nonce", "preferred_username", "name", "email", "email_verified"},
+		ClaimsSupported:         []string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope", "roles", "azp", "auth_time", "nonce", "sid", "preferred_username", "name", "email", "email_verified"},
 		FirstPartyLoginEndpoint: base + "/login",
 	})
 	return nil

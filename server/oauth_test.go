@@ -817,8 +817,8 @@ func TestReLogin(t *testing.T) {
 				if rt1 == "" {
 					t.Fatal("the first flow's refresh token was revoked by the same user's login")
 				}
-				if resp, _ := get(t, hc, st.srv.URL+"/logout"); resp.StatusCode != http.StatusOK {
-					t.Fatalf("logout: %d", resp.StatusCode)
+				if code := confirmLogout(t, hc, st); code != http.StatusOK {
+					t.Fatalf("logout: %d", code)
 				}
 				if refresh(rt1) != "" || refresh(tok2.RefreshToken) != "" {
 					t.Fatal("a refresh token of the session survived /logout")

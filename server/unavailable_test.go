@@ -295,12 +295,13 @@ func TestStoreUnavailable(t *testing.T) {
 	}
 	// With a session, logout needs the store too.
 	ds.down.Store(true)
-	resp, body = browse(t, http.MethodPost, st.srv.URL+"/logout", url.Values{})
+	resp, body = browse(t, http.MethodPost, st.srv.URL+"/logout", url.Values{"csrf_token": {loginForm.Get("csrf_token")}})
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "5" || !strings.Contains(body, "temporarily unavailable") {
 		t.Errorf("logout with the store down: %d, Retry-After %q\n%s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
 	ds.down.Store(false)
-	if resp, body := browse(t, http.MethodPost, st.srv.URL+"/logout", url.Values{}); resp.StatusCode != http.StatusOK {
+	if resp, body := browse(t, http.MethodPost, st.srv.URL+"/logout", url.Values{"csrf_token": {loginForm.Get("csrf_token")}}); resp.StatusCode != http.StatusOK ||
+		!strings.Contains(body, "You are signed out.") {
 		t.Errorf("logout once the store is back: %d\n%s", resp.StatusCode, body)
 	}
 }

@@ -19,18 +19,21 @@ import (
 
 // clientJSON is the JSON form of a client; it never shows the secret hash.
 type clientJSON struct {
-	ClientID     string    `json:"client_id"`
-	ClientSecret string    `json:"client_secret,omitempty"`
-	Name         string    `json:"name"`
-	Public       bool      `json:"public"`
-	RedirectURIs []string  `json:"redirect_uris"`
-	GrantTypes   []string  `json:"grant_types"`
-	Scopes       []string  `json:"scopes"`
-	Audience     string    `json:"audience,omitempty"`
-	JWKSURL      string    `json:"jwks_url,omitempty"`
-	HasJWKS      bool      `json:"jwks,omitempty"`
-	IDTokenAlg   string    `json:"id_token_signed_response_alg,omitempty"`
-	CreatedAt    time.Time `json:"created_at"`
+	ClientID     string   `json:"client_id"`
+	ClientSecret string   `json:"client_secret,omitempty"`
+	Name         string   `json:"name"`
+	Public       bool     `json:"public"`
+	RedirectURIs []string `json:"redirect_uris"`
+	// PostLogoutRedirectURIs are OpenID Connect RP-Initiated Logout's
+	// post_logout_redirect_uris.
+	PostLogoutRedirectURIs []string  `json:"post_logout_redirect_uris"`
+	GrantTypes             []string  `json:"grant_types"`
+	Scopes                 []string  `json:"scopes"`
+	Audience               string    `json:"audience,omitempty"`
+	JWKSURL                string    `json:"jwks_url,omitempty"`
+	HasJWKS                bool      `json:"jwks,omitempty"`
+	IDTokenAlg             string    `json:"id_token_signed_response_alg,omitempty"`
+	CreatedAt              time.Time `json:"created_at"`
 }
 
 func toClientJSON(c keyward.Client) clientJSON {
@@ -41,7 +44,8 @@ func toClientJSON(c keyward.Client) clientJSON {
 		return s
 	}
 	return clientJSON{ClientID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: orEmpty(c.RedirectURIs),
-		GrantTypes: orEmpty(c.GrantTypes), Scopes: orEmpty(c.Scopes), Audience: c.Audience,
+		PostLogoutRedirectURIs: orEmpty(c.PostLogoutRedirectURIs),
+		GrantTypes:             orEmpty(c.GrantTypes), Scopes: orEmpty(c.Scopes), Audience: c.Audience,
 		JWKSURL: c.JWKSURL, HasJWKS: len(c.JWKS) > 0, IDTokenAlg: c.IDTokenSignedResponseAlg, CreatedAt: c.CreatedAt}
 }
 
@@ -62,6 +66,7 @@ func newClientAddCmd(sf *storeFlags) *cobra.Command {
 	var (
 		public       bool
 		redirectURIs []string
+		logoutURIs   []string
 		grants       []string
 		scopes       []string
 		audience     string
@@ -88,13 +93,18 @@ com.example.app:/callback (RFC 8252 §7.1). A confidential client
 registered with --jwks or --jwks-url gets no secret: it authenticates with
 private_key_jwt (RFC 7523), signing with its own private key.
 
+--post-logout-redirect-uri registers where /logout may send the browser
+back after signing the user out (post_logout_redirect_uri of OpenID
+Connect RP-Initiated Logout), under the same rules as redirect URIs and
+matched exactly; a URI not registered is refused, never followed.
+
 ID tokens are signed with serve's --alg unless --id-token-alg says
 otherwise (id_token_signed_response_alg of OpenID Connect Dynamic Client
 Registration). serve offers RS256 whatever its --alg, so --id-token-alg
 RS256 always works; any other value must be serve's --alg.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c := keyward.Client{Name: args[0], Public: public, RedirectURIs: redirectURIs,
+			c := keyward.Client{Name: args[0], Public: public, RedirectURIs: redirectURIs, PostLogoutRedirectURIs: logoutURIs,
 				Scopes: scopes, Audience: audience, JWKSURL: jwksURL, IDTokenSignedResponseAlg: idTokenAlg}
 			if idTokenAlg != "" {
 				if alg, err := jose.ParseAlgorithm(idTokenAlg); err != nil || alg.Symmetric() {
@@ -166,6 +176,7 @@ RS256 always works; any other value must be serve's --alg.`,
 	f := cmd.Flags()
 	f.BoolVar(&public, "public", false, "public client (no secret; browser and native apps)")
 	f.StringArrayVar(&redirectURIs, "redirect-uri", nil, "allowed redirect URI, matched exactly (repeatable)")
+	f.StringArrayVar(&logoutURIs, "post-logout-redirect-uri", nil, "allowed post-logout redirect URI of /logout, matched exactly (repeatable)")
 	f.StringArrayVar(&grants, "grant", nil, "allowed grant type: "+strings.Join(issuer.Grants(), ", ")+" (repeatable)")
 	f.StringArrayVar(&scopes, "scope", nil, "scope the client may request (repeatable)")
 	f.StringVar(&audience, "audience", "", "aud of the client's access tokens (default: serve's --audience)")
@@ -243,9 +254,9 @@ func newClientShowCmd(sf *storeFlags) *cobra.Command {
 				if idAlg == "" {
 					idAlg = "(serve's --alg)"
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "client_id:     %s\nname:          %s\ntype:          %s\ngrants:        %s\nscopes:        %s\naudience:      %s\nredirect_uris: %s\nid_token_alg:  %s\ncreated:       %s\n",
+				fmt.Fprintf(cmd.OutOrStdout(), "client_id:     %s\nname:          %s\ntype:          %s\ngrants:        %s\nscopes:        %s\naudience:      %s\nredirect_uris: %s\npost_logout:   %s\nid_token_alg:  %s\ncreated:       %s\n",
 					c.ID, c.Name, kind, strings.Join(c.GrantTypes, " "), strings.Join(c.Scopes, " "), c.Audience,
-					strings.Join(c.RedirectURIs, " "), idAlg, c.CreatedAt.Format(time.RFC3339))
+					strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "), idAlg, c.CreatedAt.Format(time.RFC3339))
 				return nil
 			})
 		},

@@ -172,10 +172,30 @@ func TestClientCommands(t *testing.T) {
 	if out := mustRun(t, with("client", "show", rp.ClientID)...); !strings.Contains(out, "id_token_alg:  RS256") {
 		t.Fatalf("client show: %s", out)
 	}
+	// --post-logout-redirect-uri is stored, kept in order, and shown.
+	out = mustRun(t, with("client", "add", "rp2", "--public", "--redirect-uri", "https://rp.example.com/cb",
+		"--post-logout-redirect-uri", "https://rp.example.com/bye", "--post-logout-redirect-uri", "com.example.rp:/bye", "--json")...)
+	var rp2 struct {
+		ClientID   string   `json:"client_id"`
+		LogoutURIs []string `json:"post_logout_redirect_uris"`
+	}
+	wantLogout := []string{"https://rp.example.com/bye", "com.example.rp:/bye"}
+	if err := json.Unmarshal([]byte(out), &rp2); err != nil || !slices.Equal(rp2.LogoutURIs, wantLogout) {
+		t.Fatalf("client add --post-logout-redirect-uri --json: %s (%v)", out, err)
+	}
+	if c, err := store.GetClient(t.Context(), rp2.ClientID); err != nil || !slices.Equal(c.PostLogoutRedirectURIs, wantLogout) {
+		t.Fatalf("stored client %+v (%v)", c, err)
+	}
+	if out := mustRun(t, with("client", "show", rp2.ClientID)...); !strings.Contains(out, "post_logout:   https://rp.example.com/bye com.example.rp:/bye\n") {
+		t.Fatalf("client show: %s", out)
+	}
 	tests := []struct {
 		name string
 		args []string
 	}{
+		{"javascript post-logout redirect", []string{"client", "add", "x", "--public", "--redirect-uri", "https://app.example.com/cb", "--post-logout-redirect-uri", "javascript:alert(1)//"}},
+		{"http post-logout redirect to another host", []string{"client", "add", "x", "--redirect-uri", "https://app.example.com/cb", "--post-logout-redirect-uri", "http://app.example.com/bye"}},
+		{"wildcard post-logout redirect", []string{"client", "add", "x", "--redirect-uri", "https://app.example.com/cb", "--post-logout-redirect-uri", "https://*.example.com/bye"}},
 		{"unknown grant", []string{"client", "add", "x", "--grant", "password"}},
 		{"public with client_credentials", []string{"client", "add", "x", "--public", "--grant", "client_credentials"}},
 		{"relative redirect", []string{"client", "add", "x", "--redirect-uri", "/cb"}},

@@ -121,8 +121,10 @@ func TestOAuthClientLibraries(t *testing.T) {
 		t.Fatalf("refresh after revoke: %v, want invalid_grant", err)
 	}
 
-	// Logout ends the session and revokes the refresh tokens issued in it.
-	if resp, body := get(t, hc, st.srv.URL+"/logout"); resp.StatusCode != http.StatusOK {
+	// RP-initiated logout with the ID token as id_token_hint ends the
+	// session and revokes the refresh tokens issued in it.
+	if resp, body := get(t, hc, st.srv.URL+"/logout?"+url.Values{"id_token_hint": {rawID}}.Encode()); resp.StatusCode != http.StatusOK ||
+		!strings.Contains(body, "You are signed out.") {
 		t.Fatalf("logout: %d %s", resp.StatusCode, body)
 	}
 	expired2 := *tok2

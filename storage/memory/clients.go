@@ -12,6 +12,7 @@ import (
 
 func normClient(c keyward.Client) keyward.Client {
 	c.RedirectURIs = cloneStrings(c.RedirectURIs)
+	c.PostLogoutRedirectURIs = cloneStrings(c.PostLogoutRedirectURIs)
 	c.GrantTypes = cloneStrings(c.GrantTypes)
 	c.Scopes = cloneStrings(c.Scopes)
 	c.JWKS = cloneBytes(c.JWKS)

@@ -15,6 +15,7 @@ func fullClient(n int) keyward.Client {
 		Name:                     "Client " + id("", n),
 		SecretHash:               "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$c2VjcmV0",
 		RedirectURIs:             []string{"https://app.example.com/cb", "http://127.0.0.1:8080/cb"},
+		PostLogoutRedirectURIs:   []string{"https://app.example.com/bye", "http://127.0.0.1:8080/bye?x=1"},
 		GrantTypes:               []string{"authorization_code", "refresh_token"},
 		Scopes:                   []string{"openid", "profile"},
 		Audience:                 "https://api.example.com",
@@ -37,6 +38,7 @@ func clientTests() []testCase {
 		{name: "Client/CreateErrors", run: testClientCreateErrors},
 		{name: "Client/List", run: testClientList},
 		{name: "Client/Update", run: testClientUpdate},
+		{name: "Client/PostLogoutRedirectURIs", run: testClientPostLogoutRedirectURIs},
 		{name: "Client/Delete", run: testClientDelete},
 	}
 }
@@ -50,6 +52,7 @@ func testClientRoundTrip(t *testing.T, s keyward.Store) {
 	equal(t, "GetClient", got, normClient(c))
 	c.JWKS[0] = 'X'
 	c.Scopes[0] = "changed"
+	c.PostLogoutRedirectURIs[0] = "https://evil.example/"
 	again, err := s.GetClient(ctx, c.ID)
 	must(t, "GetClient", err)
 	equal(t, "GetClient after mutating", again, normClient(fullClient(1)))
@@ -139,6 +142,7 @@ func testClientUpdate(t *testing.T, s keyward.Store) {
 				got.SecretHash = ""
 				got.Public = true
 				got.RedirectURIs = []string{"https://new.example.com/cb"}
+				got.PostLogoutRedirectURIs = []string{"https://new.example.com/bye"}
 				got.JWKS = nil
 				got.IDTokenSignedResponseAlg = "ES256"
 				return nil
@@ -147,6 +151,7 @@ func testClientUpdate(t *testing.T, s keyward.Store) {
 				w := normClient(c)
 				w.Name, w.SecretHash, w.Public = "renamed", "", true
 				w.RedirectURIs, w.JWKS = []string{"https://new.example.com/cb"}, nil
+				w.PostLogoutRedirectURIs = []string{"https://new.example.com/bye"}
 				w.IDTokenSignedResponseAlg = "ES256"
 				return w
 			}(),
@@ -189,4 +194,27 @@ func testClientDelete(t *testing.T, s keyward.Store) {
 	must(t, "GetRefreshToken(other)", err)
 	_, err = s.ConsumeAuthCode(ctx, hash(id("code", 2)), at(0))
 	must(t, "ConsumeAuthCode(other)", err)
+}
+
+// testClientPostLogoutRedirectURIs checks that a client's post-logout
+// redirect URIs are kept exactly as given (order, query, no
+// normalisation), and that an update can clear them.
+func testClientPostLogoutRedirectURIs(t *testing.T, s keyward.Store) {
+	ctx := t.Context()
+	uris := []string{"https://b.example/bye?x=1&y=2", "https://a.example/Bye", "com.example.app:/bye", "http://127.0.0.1:5000/bye"}
+	c := keyward.Client{ID: "rp", RedirectURIs: []string{"https://b.example/cb"}, PostLogoutRedirectURIs: uris}
+	must(t, "CreateClient", s.CreateClient(ctx, c))
+	got, err := s.GetClient(ctx, "rp")
+	must(t, "GetClient", err)
+	equal(t, "PostLogoutRedirectURIs", got.PostLogoutRedirectURIs, uris)
+	must(t, "UpdateClient", s.UpdateClient(ctx, "rp", func(c *keyward.Client) error {
+		c.PostLogoutRedirectURIs = nil
+		return nil
+	}))
+	got, err = s.GetClient(ctx, "rp")
+	must(t, "GetClient", err)
+	if got.PostLogoutRedirectURIs != nil {
+		t.Errorf("PostLogoutRedirectURIs after clearing = %q, want nil", got.PostLogoutRedirectURIs)
+	}
+	equal(t, "RedirectURIs after clearing", got.RedirectURIs, c.RedirectURIs)
 }
