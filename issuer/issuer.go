@@ -105,8 +105,9 @@ type Issuer struct {
 	log       *slog.Logger
 	dummyHash string
 	hashes    chan struct{}
-	byAccount *throttle
-	byAddress *throttle
+	throttle  *loginThrottle
+	// knownBrowserKey signs the known-browser cookies.
+	knownBrowserKey []byte
 }
 
 // New validates cfg and returns an Issuer. It computes one argon2id hash,
@@ -140,6 +141,9 @@ func New(cfg Config) (*Issuer, error) {
 		return nil, fmt.Errorf("issuer: access-token TTL %s exceeds the key manager's %s, so retired keys could leave the JWKS before their tokens expire", cfg.AccessTTL, kt)
 	}
 	cfg.Password = cfg.Password.withDefaults()
+	if err := cfg.Throttle.validate(); err != nil {
+		return nil, err
+	}
 	cfg.Throttle = cfg.Throttle.withDefaults()
 	dummy, err := HashPassword(cfg.Password, "keyward-dummy-password", cfg.Rand)
 	if err != nil {
@@ -154,11 +158,15 @@ func New(cfg Config) (*Issuer, error) {
 	if i.log == nil {
 		i.log = slog.New(slog.DiscardHandler)
 	}
-	if i.byAccount, err = newThrottle(cfg.Throttle.AccountEvery, cfg.Throttle.AccountBurst, cfg.Throttle.MaxEntries); err != nil {
+	if i.throttle, err = newLoginThrottle(cfg.Throttle); err != nil {
 		return nil, err
 	}
-	if i.byAddress, err = newThrottle(cfg.Throttle.AddressEvery, cfg.Throttle.AddressBurst, cfg.Throttle.MaxEntries); err != nil {
-		return nil, err
+	i.knownBrowserKey = cfg.Throttle.KnownBrowserKey
+	if i.knownBrowserKey == nil {
+		i.knownBrowserKey = make([]byte, 32)
+		if _, err := io.ReadFull(randOrDefault(cfg.Rand), i.knownBrowserKey); err != nil {
+			return nil, fmt.Errorf("issuer: reading random bytes: %w", err)
+		}
 	}
 	return i, nil
 }
@@ -200,9 +208,17 @@ func internal(err error) *Error {
 type LoginRequest struct {
 	Username string
 	Password string
-	// RemoteAddr is the client's address, the key of the per-address
-	// throttle; a port, if present, is ignored.
+	// RemoteAddr is the client's address, whose network
+	// ([ClientNetwork]) keys the throttle; a port, if present, is ignored.
+	// Behind a proxy it must be the address the proxy saw, never the
+	// proxy's own.
 	RemoteAddr string
+	// KnownBrowser is the known-browser cookie value the client presented
+	// ([Issuer.KnownBrowser]), empty for none. A valid one for the account
+	// tried takes the attempt from that browser's own bucket instead of
+	// the account's and the network's (see [ThrottleConfig]); an invalid
+	// or expired one is ignored.
+	KnownBrowser string
 }
 
 // errBadCredentials is the one answer to a failed login, whatever the cause.
@@ -249,8 +265,9 @@ func (i *Issuer) checkPassword(ctx context.Context, req LoginRequest, now time.T
 	}
 	addr := hostOf(req.RemoteAddr)
 	if !i.cfg.Throttle.InsecureDisableThrottle {
-		wait := max(i.byAddress.take(addr, now), i.byAccount.take(strings.ToLower(req.Username), now))
-		if wait > 0 {
+		account := throttleAccount(typed)
+		browser := i.knownBrowserID(req.KnownBrowser, account, now)
+		if wait := i.throttle.take(account, ClientNetwork(req.RemoteAddr), browser, now); wait > 0 {
 			i.audit(ctx, slog.LevelWarn, "login_failed", slog.String("username_hash", i.usernameHash(req.Username)),
 				slog.String("client_addr", addr), slog.String("reason", "throttled"))
 			i.observeLogin("throttled")

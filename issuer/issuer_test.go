@@ -194,7 +194,7 @@ func TestLoginThrottle(t *testing.T) {
 	for i := range 100 {
 		_ = login(strings.Repeat("x", i+1), "10.0.1.1:1")
 	}
-	if n := f.issuer.byAccount.cache.Len(); n > 4 {
+	if n := f.issuer.throttle.byAccount.cache.Len(); n > 4 {
 		t.Fatalf("%d account buckets kept, limit 4", n)
 	}
 }
