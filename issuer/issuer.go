@@ -58,6 +58,8 @@ type Config struct {
 	MaxConcurrentHashes int
 	// Throttle sets the login rate limits.
 	Throttle ThrottleConfig
+	// TokenThrottle sets the rate limits of refresh and revocation.
+	TokenThrottle TokenThrottleConfig
 	// Logger receives the audit lines, each logged with the context of
 	// the request it is about: a handler that reads the request ID from
 	// that context (server.RequestID, as keyward serve's handler does)
@@ -106,6 +108,7 @@ type Issuer struct {
 	dummyHash string
 	hashes    chan struct{}
 	throttle  *loginThrottle
+	tokens    *tokenThrottle
 	// knownBrowserKey signs the known-browser cookies.
 	knownBrowserKey []byte
 }
@@ -159,6 +162,9 @@ func New(cfg Config) (*Issuer, error) {
 		i.log = slog.New(slog.DiscardHandler)
 	}
 	if i.throttle, err = newLoginThrottle(cfg.Throttle); err != nil {
+		return nil, err
+	}
+	if i.tokens, err = newTokenThrottle(cfg.TokenThrottle); err != nil {
 		return nil, err
 	}
 	i.knownBrowserKey = cfg.Throttle.KnownBrowserKey
@@ -546,6 +552,9 @@ func (i *Issuer) Refresh(ctx context.Context, req RefreshRequest) (*TokenRespons
 		}
 		scope = strings.Join(strings.Fields(req.Scope), " ")
 	}
+	if err := i.throttleToken(ctx, "refresh", old.ClientID, old.UserID, old.FamilyID, now); err != nil {
+		return nil, err
+	}
 	var user *keyward.User
 	if old.UserID != "" {
 		u, err := i.cfg.Store.GetUser(ctx, old.UserID)
@@ -633,6 +642,9 @@ func (i *Issuer) Revoke(ctx context.Context, req RevokeRequest) error {
 		if err := i.mayRevoke(ctx, rt.ClientID, req); err != nil {
 			return err
 		}
+		if err := i.throttleToken(ctx, "revoke", rt.ClientID, rt.UserID, rt.FamilyID, now); err != nil {
+			return err
+		}
 		if err := i.cfg.Store.RevokeRefreshFamily(ctx, rt.FamilyID, now); err != nil {
 			return internal(err)
 		}
@@ -648,6 +660,9 @@ func (i *Issuer) Revoke(ctx context.Context, req RevokeRequest) error {
 		return nil // not ours, or expired: nothing to revoke
 	}
 	if err := i.mayRevoke(ctx, tok.Claims.String("client_id"), req); err != nil {
+		return err
+	}
+	if err := i.throttleToken(ctx, "revoke", tok.Claims.String("client_id"), tok.Claims.Subject, "", now); err != nil {
 		return err
 	}
 	if err := i.cfg.Store.RevokeAccessToken(ctx, keyward.RevokedToken{JTI: tok.Claims.ID, ExpiresAt: tok.Claims.Expiry.Time(), RevokedAt: now}); err != nil {
