@@ -223,12 +223,6 @@ func (t *throttle) limiter(key string) *rate.Limiter {
 	return lim
 }
 
-// take takes one token for key at now and returns zero, or how long to wait
-// when the bucket is empty (then nothing is taken).
-func (t *throttle) take(key string, now time.Time) time.Duration {
-	return takeAll(now, bucket{t, key})
-}
-
 // ClientNetwork returns the throttling key of a client address (with or
 // without a port): an IPv4 address as itself, an IPv6 address as its /64,
 // an IPv4-mapped IPv6 address as the IPv4 address. Anything else is
