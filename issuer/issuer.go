@@ -503,6 +503,9 @@ type RefreshRequest struct {
 // (RFC 9700 §4.14.2), logged as refresh_reuse_detected. First-party tokens
 // need no client authentication; other clients' tokens need the client's.
 // A disabled or deleted user's tokens are refused and their family revoked.
+// Refreshes are throttled per client and per family ([TokenThrottleConfig]):
+// past the limits they fail with [CodeSlowDown] and a RetryAfter, before
+// anything is written.
 func (i *Issuer) Refresh(ctx context.Context, req RefreshRequest) (*TokenResponse, error) {
 	now := i.cfg.Now()
 	if req.Token == "" {
@@ -619,7 +622,9 @@ type RevokeRequest struct {
 // issued here, by recording its jti until it expires. Unknown, expired and
 // foreign tokens are not an error (RFC 7009 §2.2). A token issued to a
 // confidential client can only be revoked by that client, authenticated;
-// first-party tokens by whoever holds them.
+// first-party tokens by whoever holds them. Revocations are throttled like
+// refreshes ([TokenThrottleConfig]): past the limits they fail with
+// [CodeSlowDown] and a RetryAfter, and nothing is revoked.
 func (i *Issuer) Revoke(ctx context.Context, req RevokeRequest) error {
 	now := i.cfg.Now()
 	if req.Token == "" {
