@@ -58,6 +58,8 @@ type Config struct {
 	MaxConcurrentHashes int
 	// Throttle sets the login rate limits.
 	Throttle ThrottleConfig
+	// TokenThrottle sets the rate limits of refresh and revocation.
+	TokenThrottle TokenThrottleConfig
 	// Logger receives the audit lines, each logged with the context of
 	// the request it is about: a handler that reads the request ID from
 	// that context (server.RequestID, as keyward serve's handler does)
@@ -105,8 +107,10 @@ type Issuer struct {
 	log       *slog.Logger
 	dummyHash string
 	hashes    chan struct{}
-	byAccount *throttle
-	byAddress *throttle
+	throttle  *loginThrottle
+	tokens    *tokenThrottle
+	// knownBrowserKey signs the known-browser cookies.
+	knownBrowserKey []byte
 }
 
 // New validates cfg and returns an Issuer. It computes one argon2id hash,
@@ -140,6 +144,9 @@ func New(cfg Config) (*Issuer, error) {
 		return nil, fmt.Errorf("issuer: access-token TTL %s exceeds the key manager's %s, so retired keys could leave the JWKS before their tokens expire", cfg.AccessTTL, kt)
 	}
 	cfg.Password = cfg.Password.withDefaults()
+	if err := cfg.Throttle.validate(); err != nil {
+		return nil, err
+	}
 	cfg.Throttle = cfg.Throttle.withDefaults()
 	dummy, err := HashPassword(cfg.Password, "keyward-dummy-password", cfg.Rand)
 	if err != nil {
@@ -154,11 +161,18 @@ func New(cfg Config) (*Issuer, error) {
 	if i.log == nil {
 		i.log = slog.New(slog.DiscardHandler)
 	}
-	if i.byAccount, err = newThrottle(cfg.Throttle.AccountEvery, cfg.Throttle.AccountBurst, cfg.Throttle.MaxEntries); err != nil {
+	if i.throttle, err = newLoginThrottle(cfg.Throttle); err != nil {
 		return nil, err
 	}
-	if i.byAddress, err = newThrottle(cfg.Throttle.AddressEvery, cfg.Throttle.AddressBurst, cfg.Throttle.MaxEntries); err != nil {
+	if i.tokens, err = newTokenThrottle(cfg.TokenThrottle); err != nil {
 		return nil, err
+	}
+	i.knownBrowserKey = cfg.Throttle.KnownBrowserKey
+	if i.knownBrowserKey == nil {
+		i.knownBrowserKey = make([]byte, 32)
+		if _, err := io.ReadFull(randOrDefault(cfg.Rand), i.knownBrowserKey); err != nil {
+			return nil, fmt.Errorf("issuer: reading random bytes: %w", err)
+		}
 	}
 	return i, nil
 }
@@ -200,9 +214,17 @@ func internal(err error) *Error {
 type LoginRequest struct {
 	Username string
 	Password string
-	// RemoteAddr is the client's address, the key of the per-address
-	// throttle; a port, if present, is ignored.
+	// RemoteAddr is the client's address, whose network
+	// ([ClientNetwork]) keys the throttle; a port, if present, is ignored.
+	// Behind a proxy it must be the address the proxy saw, never the
+	// proxy's own.
 	RemoteAddr string
+	// KnownBrowser is the known-browser cookie value the client presented
+	// ([Issuer.KnownBrowser]), empty for none. A valid one for the account
+	// tried takes the attempt from that browser's own bucket instead of
+	// the account's and the network's (see [ThrottleConfig]); an invalid
+	// or expired one is ignored.
+	KnownBrowser string
 }
 
 // errBadCredentials is the one answer to a failed login, whatever the cause.
@@ -249,8 +271,9 @@ func (i *Issuer) checkPassword(ctx context.Context, req LoginRequest, now time.T
 	}
 	addr := hostOf(req.RemoteAddr)
 	if !i.cfg.Throttle.InsecureDisableThrottle {
-		wait := max(i.byAddress.take(addr, now), i.byAccount.take(strings.ToLower(req.Username), now))
-		if wait > 0 {
+		account := throttleAccount(typed)
+		browser := i.knownBrowserID(req.KnownBrowser, account, now)
+		if wait := i.throttle.take(account, ClientNetwork(req.RemoteAddr), browser, now); wait > 0 {
 			i.audit(ctx, slog.LevelWarn, "login_failed", slog.String("username_hash", i.usernameHash(req.Username)),
 				slog.String("client_addr", addr), slog.String("reason", "throttled"))
 			i.observeLogin("throttled")
@@ -480,6 +503,9 @@ type RefreshRequest struct {
 // (RFC 9700 §4.14.2), logged as refresh_reuse_detected. First-party tokens
 // need no client authentication; other clients' tokens need the client's.
 // A disabled or deleted user's tokens are refused and their family revoked.
+// Refreshes are throttled per client and per family ([TokenThrottleConfig]):
+// past the limits they fail with [CodeSlowDown] and a RetryAfter, before
+// anything is written.
 func (i *Issuer) Refresh(ctx context.Context, req RefreshRequest) (*TokenResponse, error) {
 	now := i.cfg.Now()
 	if req.Token == "" {
@@ -528,6 +554,9 @@ func (i *Issuer) Refresh(ctx context.Context, req RefreshRequest) (*TokenRespons
 			}
 		}
 		scope = strings.Join(strings.Fields(req.Scope), " ")
+	}
+	if err := i.throttleToken(ctx, "refresh", old.ClientID, old.UserID, old.FamilyID, now); err != nil {
+		return nil, err
 	}
 	var user *keyward.User
 	if old.UserID != "" {
@@ -593,7 +622,9 @@ type RevokeRequest struct {
 // issued here, by recording its jti until it expires. Unknown, expired and
 // foreign tokens are not an error (RFC 7009 §2.2). A token issued to a
 // confidential client can only be revoked by that client, authenticated;
-// first-party tokens by whoever holds them.
+// first-party tokens by whoever holds them. Revocations are throttled like
+// refreshes ([TokenThrottleConfig]): past the limits they fail with
+// [CodeSlowDown] and a RetryAfter, and nothing is revoked.
 func (i *Issuer) Revoke(ctx context.Context, req RevokeRequest) error {
 	now := i.cfg.Now()
 	if req.Token == "" {
@@ -616,6 +647,9 @@ func (i *Issuer) Revoke(ctx context.Context, req RevokeRequest) error {
 		if err := i.mayRevoke(ctx, rt.ClientID, req); err != nil {
 			return err
 		}
+		if err := i.throttleToken(ctx, "revoke", rt.ClientID, rt.UserID, rt.FamilyID, now); err != nil {
+			return err
+		}
 		if err := i.cfg.Store.RevokeRefreshFamily(ctx, rt.FamilyID, now); err != nil {
 			return internal(err)
 		}
@@ -631,6 +665,9 @@ func (i *Issuer) Revoke(ctx context.Context, req RevokeRequest) error {
 		return nil // not ours, or expired: nothing to revoke
 	}
 	if err := i.mayRevoke(ctx, tok.Claims.String("client_id"), req); err != nil {
+		return err
+	}
+	if err := i.throttleToken(ctx, "revoke", tok.Claims.String("client_id"), tok.Claims.Subject, "", now); err != nil {
 		return err
 	}
 	if err := i.cfg.Store.RevokeAccessToken(ctx, keyward.RevokedToken{JTI: tok.Claims.ID, ExpiresAt: tok.Claims.Expiry.Time(), RevokedAt: now}); err != nil {

@@ -1,30 +1,76 @@
 package issuer
 
 import (
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"net/netip"
+	"strconv"
+	"strings"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/time/rate"
 )
 
-// ThrottleConfig sets the login rate limits: a token bucket per account and
-// one per client address. Every login attempt, good or bad, takes a token
-// from both before any password is hashed, so the limits also cap the CPU
-// and memory an attacker can make the issuer spend on argon2id.
+// ThrottleConfig sets the login rate limits, after OWASP's guidance on
+// brute force without lockout. Every login attempt, good or bad, takes a
+// token from each bucket that applies, all of them or none, before any
+// password is hashed, so the limits also cap the CPU and memory an
+// attacker can make the issuer spend on argon2id. The buckets are:
+//
+//   - per (account, client network): one network cannot lock the owner
+//     out of an account from another network;
+//   - per account, across all networks: a ceiling far above one network's
+//     rate, which bounds a distributed guessing attack;
+//   - per client network, across all accounts;
+//   - per known browser: a browser that presents a valid known-browser
+//     cookie for the account (see [Issuer.KnownBrowser]) takes from its
+//     own bucket only, so its owner gets through an account that an
+//     attack has throttled, and a stolen cookie still gives only that
+//     bucket's rate.
+//
+// A client network is an IPv4 address, or the /64 of an IPv6 address (one
+// subscriber's allocation, in which an attacker can draw new addresses at
+// will).
+//
+// With the defaults, one network gets 10 attempts at an account, then one
+// a minute (1,440 a day); an attacker over any number of networks gets
+// 100 attempts at an account, then one every 6 s (14,400 a day), after
+// which the owner signs in with a known-browser cookie, or waits.
 type ThrottleConfig struct {
-	// AccountEvery is the refill interval of a username's bucket. Zero
-	// means 6s (10 attempts a minute sustained).
+	// NetworkEvery is the refill interval of an (account, client
+	// network) bucket. Zero means 1m.
+	NetworkEvery time.Duration
+	// NetworkBurst is an (account, client network) bucket's size. Zero
+	// means 10.
+	NetworkBurst int
+	// AccountEvery is the refill interval of an account's ceiling, the
+	// bucket every network shares. Zero means 6s (10 attempts a minute
+	// sustained).
 	AccountEvery time.Duration
-	// AccountBurst is a username's bucket size. Zero means 10.
+	// AccountBurst is an account's ceiling bucket size. Zero means 100.
 	AccountBurst int
-	// AddressEvery is the refill interval of a client address's bucket.
-	// Zero means 1s.
+	// AddressEvery is the refill interval of a client network's bucket,
+	// whatever the accounts tried. Zero means 1s.
 	AddressEvery time.Duration
-	// AddressBurst is a client address's bucket size. Zero means 30.
+	// AddressBurst is a client network's bucket size. Zero means 30.
 	AddressBurst int
-	// MaxEntries bounds how many usernames and how many addresses are
-	// tracked, each; the least recently seen are forgotten first, which
-	// bounds memory whatever the number of names an attacker tries. Zero
+	// KnownBrowserEvery is the refill interval of a known browser's
+	// bucket. Zero means 1m.
+	KnownBrowserEvery time.Duration
+	// KnownBrowserBurst is a known browser's bucket size. Zero means 10.
+	KnownBrowserBurst int
+	// KnownBrowserKey is the HMAC key of the known-browser cookies, at
+	// least 32 bytes; derive it from the master key with
+	// [KnownBrowserKey] so that every replica accepts the cookies of the
+	// others and they survive a restart. Nil means a random key drawn by
+	// [New]: the cookies then last as long as the process.
+	KnownBrowserKey []byte
+	// MaxEntries bounds how many buckets of each kind are tracked; the
+	// least recently seen are forgotten first, which bounds memory
+	// whatever the number of names and addresses an attacker tries. Zero
 	// means 10000.
 	MaxEntries int
 	// InsecureDisableThrottle turns throttling off, for load tests only:
@@ -34,22 +80,116 @@ type ThrottleConfig struct {
 }
 
 func (c ThrottleConfig) withDefaults() ThrottleConfig {
-	if c.AccountEvery == 0 {
-		c.AccountEvery = 6 * time.Second
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
 	}
-	if c.AccountBurst == 0 {
-		c.AccountBurst = 10
+	defInt := func(n *int, v int) {
+		if *n == 0 {
+			*n = v
+		}
 	}
-	if c.AddressEvery == 0 {
-		c.AddressEvery = time.Second
-	}
-	if c.AddressBurst == 0 {
-		c.AddressBurst = 30
-	}
-	if c.MaxEntries == 0 {
-		c.MaxEntries = 10000
-	}
+	def(&c.NetworkEvery, time.Minute)
+	defInt(&c.NetworkBurst, 10)
+	def(&c.AccountEvery, 6*time.Second)
+	defInt(&c.AccountBurst, 100)
+	def(&c.AddressEvery, time.Second)
+	defInt(&c.AddressBurst, 30)
+	def(&c.KnownBrowserEvery, time.Minute)
+	defInt(&c.KnownBrowserBurst, 10)
+	defInt(&c.MaxEntries, 10000)
 	return c
+}
+
+func (c ThrottleConfig) validate() error {
+	if c.NetworkEvery < 0 || c.AccountEvery < 0 || c.AddressEvery < 0 || c.KnownBrowserEvery < 0 ||
+		c.NetworkBurst < 0 || c.AccountBurst < 0 || c.AddressBurst < 0 || c.KnownBrowserBurst < 0 || c.MaxEntries < 0 {
+		return errors.New("issuer: negative ThrottleConfig field")
+	}
+	if c.KnownBrowserKey != nil && len(c.KnownBrowserKey) < 32 {
+		return errors.New("issuer: ThrottleConfig.KnownBrowserKey shorter than 32 bytes")
+	}
+	return nil
+}
+
+// loginThrottle holds the login buckets of [ThrottleConfig].
+type loginThrottle struct {
+	byNetwork      *throttle // (account, network)
+	byAccount      *throttle // account ceiling
+	byAddress      *throttle // network, any account
+	byKnownBrowser *throttle
+}
+
+func newLoginThrottle(c ThrottleConfig) (*loginThrottle, error) {
+	var (
+		t   loginThrottle
+		err error
+	)
+	for _, b := range []struct {
+		p     **throttle
+		every time.Duration
+		burst int
+	}{
+		{&t.byNetwork, c.NetworkEvery, c.NetworkBurst},
+		{&t.byAccount, c.AccountEvery, c.AccountBurst},
+		{&t.byAddress, c.AddressEvery, c.AddressBurst},
+		{&t.byKnownBrowser, c.KnownBrowserEvery, c.KnownBrowserBurst},
+	} {
+		if *b.p, err = newThrottle(b.every, b.burst, c.MaxEntries); err != nil {
+			return nil, err
+		}
+	}
+	return &t, nil
+}
+
+// take takes one token from each bucket of a login attempt at account
+// from network, or from the known browser's bucket alone when browser is
+// not empty. It returns zero, or how long to wait when a bucket is empty;
+// then no bucket loses a token, so refused attempts from one network do
+// not drain the account's ceiling.
+func (t *loginThrottle) take(account, network, browser string, now time.Time) time.Duration {
+	if browser != "" {
+		return takeAll(now, bucket{t.byKnownBrowser, account + "\x00" + browser})
+	}
+	return takeAll(now,
+		bucket{t.byAddress, network},
+		bucket{t.byNetwork, account + "\x00" + network},
+		bucket{t.byAccount, account})
+}
+
+// bucket names one token bucket of a throttle.
+type bucket struct {
+	t   *throttle
+	key string
+}
+
+// takeAll takes one token from every bucket, or none: it returns the
+// longest wait of an empty bucket, having given back the tokens taken.
+func takeAll(now time.Time, buckets ...bucket) time.Duration {
+	var (
+		wait  time.Duration
+		taken = make([]*rate.Reservation, 0, len(buckets))
+	)
+	for _, b := range buckets {
+		r := b.t.limiter(b.key).ReserveN(now, 1)
+		if !r.OK() {
+			wait = max(wait, time.Hour)
+			continue
+		}
+		if d := r.DelayFrom(now); d > 0 {
+			r.CancelAt(now)
+			wait = max(wait, d)
+			continue
+		}
+		taken = append(taken, r)
+	}
+	if wait > 0 {
+		for _, r := range taken {
+			r.CancelAt(now)
+		}
+	}
+	return wait
 }
 
 // throttle is a bounded set of token buckets keyed by name.
@@ -67,9 +207,9 @@ func newThrottle(every time.Duration, burst, size int) (*throttle, error) {
 	return &throttle{limit: rate.Every(every), burst: burst, cache: c}, nil
 }
 
-// take takes one token for key at now and returns zero, or how long to wait
-// when the bucket is empty (then nothing is taken).
-func (t *throttle) take(key string, now time.Time) time.Duration {
+// limiter returns the bucket of key, made full when it is new (or was
+// forgotten).
+func (t *throttle) limiter(key string) *rate.Limiter {
 	lim, ok := t.cache.Get(key)
 	if !ok {
 		// Two callers may race to create the bucket; the loser's first
@@ -80,13 +220,102 @@ func (t *throttle) take(key string, now time.Time) time.Duration {
 			lim = prev
 		}
 	}
-	r := lim.ReserveN(now, 1)
-	if !r.OK() {
-		return time.Hour
+	return lim
+}
+
+// ClientNetwork returns the throttling key of a client address (with or
+// without a port): an IPv4 address as itself, an IPv6 address as its /64,
+// an IPv4-mapped IPv6 address as the IPv4 address. Anything else is
+// returned as it is, cut to 64 bytes.
+func ClientNetwork(addr string) string {
+	host := hostOf(addr)
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		if len(host) > 64 {
+			host = host[:64]
+		}
+		return host
 	}
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return d
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return a.String()
 	}
-	return 0
+	p, _ := a.Prefix(64)
+	return p.String()
+}
+
+// KnownBrowserTTL is the lifetime of a known-browser cookie: a browser
+// that signed in to an account within it is let through the account's
+// throttle (see [ThrottleConfig]).
+const KnownBrowserTTL = 180 * 24 * time.Hour
+
+// KnownBrowserKey derives the HMAC key of known-browser cookies
+// ([ThrottleConfig.KnownBrowserKey]) from the master key with HKDF-SHA-256,
+// so that the cookies need no stored secret of their own and whoever holds
+// the master key, and only they, can make one.
+func KnownBrowserKey(masterKey []byte) ([]byte, error) {
+	if len(masterKey) != MasterKeySize {
+		return nil, errors.New("issuer: master key of the wrong size")
+	}
+	return hkdf.Key(sha256.New, masterKey, nil, "keyward known-browser cookie v1", 32)
+}
+
+// knownBrowserVersion starts every known-browser cookie value.
+const knownBrowserVersion = "kb1"
+
+// maxKnownBrowserLen bounds the cookie values read.
+const maxKnownBrowserLen = 128
+
+// KnownBrowser returns the value of a known-browser cookie for the
+// account of username, to set on the browser that has just signed in as
+// it: "kb1.<nonce>.<expiry>.<mac>", an HMAC-SHA-256 under
+// [ThrottleConfig.KnownBrowserKey] of the nonce, the expiry and the
+// account's normalised name, which the value does not carry. It lets that
+// browser through the account's throttle for [KnownBrowserTTL] (see
+// [LoginRequest.KnownBrowser]); it grants nothing else.
+func (i *Issuer) KnownBrowser(username string) (string, error) {
+	nonce, err := randomString(i.cfg.Rand, 16)
+	if err != nil {
+		return "", err
+	}
+	exp := strconv.FormatInt(i.cfg.Now().Add(KnownBrowserTTL).Unix(), 10)
+	return knownBrowserVersion + "." + nonce + "." + exp + "." + i.knownBrowserMAC(throttleAccount(username), nonce, exp), nil
+}
+
+func (i *Issuer) knownBrowserMAC(account, nonce, exp string) string {
+	mac := hmac.New(sha256.New, i.knownBrowserKey)
+	mac.Write([]byte(knownBrowserVersion + "\x00" + nonce + "\x00" + exp + "\x00" + account))
+	return b64url.EncodeToString(mac.Sum(nil))
+}
+
+// knownBrowserID returns the nonce of a known-browser cookie value when
+// it is valid for account at now, else "".
+func (i *Issuer) knownBrowserID(value, account string, now time.Time) string {
+	if value == "" || len(value) > maxKnownBrowserLen {
+		return ""
+	}
+	v, rest, _ := strings.Cut(value, ".")
+	nonce, rest, _ := strings.Cut(rest, ".")
+	exp, mac, _ := strings.Cut(rest, ".")
+	if v != knownBrowserVersion || nonce == "" || mac == "" {
+		return ""
+	}
+	sec, err := strconv.ParseInt(exp, 10, 64)
+	if err != nil || !now.Before(time.Unix(sec, 0)) {
+		return ""
+	}
+	if !hmac.Equal([]byte(mac), []byte(i.knownBrowserMAC(account, nonce, exp))) {
+		return ""
+	}
+	return nonce
+}
+
+// throttleAccount is the name of an account in the throttle's keys and in
+// known-browser cookies: the normalised username, or the typed one folded
+// to lower case when it cannot be normalised.
+func throttleAccount(typed string) string {
+	if n, err := NormalizeUsername(typed); err == nil {
+		return n
+	}
+	return strings.ToLower(typed)
 }

@@ -411,7 +411,8 @@ func (s *Server) authorizeFlow(w http.ResponseWriter, r *http.Request) error {
 		current = c.Value
 	}
 	cookie, sess, err := s.iss.SignIn(r.Context(), issuer.LoginRequest{
-		Username: f["username"], Password: f["password"], RemoteAddr: r.RemoteAddr,
+		Username: f["username"], Password: f["password"], RemoteAddr: clientAddr(r, s.cfg.TrustedProxies),
+		KnownBrowser: s.knownBrowser(r),
 	}, current)
 	var oe *issuer.Error
 	switch {
@@ -428,5 +429,6 @@ func (s *Server) authorizeFlow(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.setCookie(w, sessionCookie, cookie, int(issuer.SessionTTL.Seconds()), http.SameSiteLaxMode)
+	s.setKnownBrowser(w, r, f["username"])
 	return issue(sess)
 }

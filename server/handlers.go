@@ -115,7 +115,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		}
 		req.Username, req.Password = f["username"], f["password"]
 	}
-	resp, err := s.iss.Login(r.Context(), issuer.LoginRequest{Username: req.Username, Password: req.Password, RemoteAddr: r.RemoteAddr})
+	resp, err := s.iss.Login(r.Context(), issuer.LoginRequest{Username: req.Username, Password: req.Password, RemoteAddr: clientAddr(r, s.cfg.TrustedProxies)})
 	if err != nil {
 		return err
 	}

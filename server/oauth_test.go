@@ -542,7 +542,7 @@ func TestUserinfoRefusals(t *testing.T) {
 func TestMaxAge(t *testing.T) {
 	t.Parallel()
 	clk := newFakeClock()
-	st := newStack(t, stackOptions{now: clk.Now, throttle: issuer.ThrottleConfig{AccountBurst: 100, AddressBurst: 100}})
+	st := newStack(t, stackOptions{now: clk.Now, throttle: issuer.ThrottleConfig{AccountBurst: 100, AddressBurst: 100, NetworkBurst: 100}})
 	st.addUser(t, "alice", "correct horse battery staple")
 	st.addClient(t, keyward.Client{ID: "spa", Public: true, RedirectURIs: []string{callback},
 		GrantTypes: []string{issuer.GrantAuthorizationCode}})

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -57,6 +58,15 @@ type Config struct {
 	// Metrics, when set, receives the latency of every request by route
 	// pattern. Nil means none.
 	Metrics HTTPObserver
+	// TrustedProxies are the networks of the reverse proxies in front of
+	// the server ([ParseTrustedProxies]). The login throttle keys on the
+	// client's address: from a peer in one of them it is read from
+	// X-Forwarded-For, or Forwarded when the request has none, taking the
+	// right-most hop that is not itself a trusted proxy; from any other
+	// peer it is the peer's address, whatever the headers say. Nil means
+	// no proxy is trusted: behind a proxy every client then shares the
+	// proxy's throttle buckets.
+	TrustedProxies []netip.Prefix
 }
 
 // Server is the issuer's HTTP handler.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -60,6 +61,8 @@ type stackOptions struct {
 	sqlite   bool
 	noStep   bool
 	throttle issuer.ThrottleConfig
+	// trustedProxies is Config.TrustedProxies.
+	trustedProxies []netip.Prefix
 	// alg is the configured signing algorithm; zero means ES256.
 	alg jose.Algorithm
 	// now is the clock of the store, the key manager, the issuer and the
@@ -190,7 +193,7 @@ func newStack(tb testing.TB, opt stackOptions) *stack {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s, err := New(Config{Issuer: iss, Store: served, Revocations: served, Logger: logger, MaxBodyBytes: 8 << 10, Now: opt.now})
+	s, err := New(Config{Issuer: iss, Store: served, Revocations: served, Logger: logger, MaxBodyBytes: 8 << 10, Now: opt.now, TrustedProxies: opt.trustedProxies})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -236,6 +236,9 @@ type serveOptions struct {
 	// metricsListen, when set, serves /metrics on its own listener
 	// instead of the issuer's.
 	metricsListen string
+	// trustedProxies lists the proxies whose X-Forwarded-For or
+	// Forwarded names the client of the login throttle.
+	trustedProxies string
 
 	printConfig bool
 	// loops are more members of the run group, for tests.
@@ -277,6 +280,7 @@ admin password file exists. GET /metrics is served on --listen, or only on
 	f.DurationVar(&o.refreshTTL, "refresh-ttl", 720*time.Hour, "absolute lifetime of a refresh-token family")
 	f.StringVar(&o.signingKey, "signing-key", "", "sign with this PEM private key only (no rotation)")
 	f.StringVar(&o.audience, "audience", issuer.DefaultAudience, "aud of first-party /login tokens, and of client tokens when the client has none")
+	f.StringVar(&o.trustedProxies, "trusted-proxies", "", "comma-separated CIDR prefixes of the reverse proxies in front of serve, whose X-Forwarded-For (or Forwarded) names the client address of the login throttle")
 	f.BoolVar(&o.allowPrivateJWKSURLs, "allow-private-jwks-urls", false, "let clients' --jwks-url reach loopback, private and link-local addresses, and loopback over plain http (development only)")
 	o.log.register(cmd)
 	f.String(cli.ConfigFlag, "", "YAML file of flag values (keys are the flag names); flags and KEYWARD_* variables override it")
@@ -297,6 +301,10 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	// that arrive while the store is opened and the admin user created
 	// wait in the listen backlog until the server answers, so that
 	// <data>/admin-password exists before the first request is answered.
+	trusted, err := server.ParseTrustedProxies(o.trustedProxies)
+	if err != nil {
+		return cli.Usagef("--trusted-proxies: %v", err)
+	}
 	ln, err := listen("--listen", o.listen)
 	if err != nil {
 		return err
@@ -366,11 +374,21 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
+	// Known-browser cookies are signed with a key derived from the master
+	// key, so they outlive a restart and every replica accepts them;
+	// without a master key they last as long as the process.
+	var throttle issuer.ThrottleConfig
+	if masterKey != nil {
+		if throttle.KnownBrowserKey, err = issuer.KnownBrowserKey(masterKey); err != nil {
+			return err
+		}
+	}
 	iss, err := issuer.New(issuer.Config{
 		Store: store, Keys: km, Issuer: o.issuer, Audience: o.audience,
 		AccessTTL: o.keys.accessTTL, RefreshTTL: o.refreshTTL, Logger: logger,
 		ClientKeys: clientKeys.Keys,
 		Observer:   issuerMetrics,
+		Throttle:   throttle,
 	})
 	if err != nil {
 		return err
@@ -382,7 +400,8 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	if err := bootstrapAdmin(ctx, a.stdout, store, o.store.data); err != nil {
 		return err
 	}
-	api, err := server.New(server.Config{Issuer: iss, Store: store, Revocations: store, Logger: logger, Metrics: httpMetrics})
+	api, err := server.New(server.Config{Issuer: iss, Store: store, Revocations: store, Logger: logger, Metrics: httpMetrics,
+		TrustedProxies: trusted})
 	if err != nil {
 		return err
 	}
