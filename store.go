@@ -204,8 +204,9 @@ type SessionStore interface {
 	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
 }
 
-// RevocationStore persists access-token revocations and the replay guard for
-// client assertions.
+// RevocationStore persists what the revocation feed publishes (revoked
+// access tokens, sessions, refresh-token families and user cutoffs) and the
+// replay guard for client assertions.
 type RevocationStore interface {
 	// RevokeAccessToken records the revocation of the access token with
 	// t.JTI. It is idempotent: revoking a jti again keeps the first record.
@@ -235,9 +236,19 @@ type RevocationStore interface {
 	// returns nil; a later call with the same issuer and jti returns an error
 	// wrapping ErrConflict, so the caller refuses the replay.
 	UseJTI(ctx context.Context, issuer, jti string, exp time.Time) error
-	// DeleteExpiredRevocations deletes the access-token revocations and the
-	// seen JTIs whose expiry is at or before now and returns how many it
-	// deleted.
+	// RevokeGrant records the revocation of a session or refresh-token
+	// family, whose access tokens the feed then refuses. It is idempotent:
+	// revoking a grant again keeps the first RevokedAt and the later
+	// ExpiresAt, so a repeated revocation never shortens the time its tokens
+	// are refused. It returns an error wrapping ErrInvalid when the ID is
+	// empty or the kind unknown. The store sets RevokedAt when zero.
+	RevokeGrant(ctx context.Context, g RevokedGrant) error
+	// ListRevokedGrants returns the grant revocations whose ExpiresAt is
+	// after now, ordered by Kind and then ID.
+	ListRevokedGrants(ctx context.Context, now time.Time) ([]RevokedGrant, error)
+	// DeleteExpiredRevocations deletes the access-token revocations, the
+	// grant revocations and the seen JTIs whose expiry is at or before now
+	// and returns how many it deleted.
 	DeleteExpiredRevocations(ctx context.Context, now time.Time) (int, error)
 }
 

@@ -22,13 +22,19 @@ type RevocationLister interface {
 	ListRevokedTokens(ctx context.Context, now time.Time) ([]keyward.RevokedToken, error)
 	// ListUserRevocations returns every user cutoff.
 	ListUserRevocations(ctx context.Context) ([]keyward.UserRevocation, error)
+	// ListRevokedGrants returns the session and refresh-token family
+	// revocations whose expiry is after now.
+	ListRevokedGrants(ctx context.Context, now time.Time) ([]keyward.RevokedGrant, error)
 }
 
 // revocations serves GET /revocations, the revocation feed that verifiers
 // poll (verifier.RevocationList): the access tokens revoked before their
-// expiry, by jti, and the users whose tokens issued before a cutoff are
-// revoked. It needs no authentication: it reveals only the jtis of revoked
-// tokens and the IDs of users whose tokens were revoked. The ETag covers the
+// expiry, by jti; the sessions and refresh-token families revoked, by the
+// sid and fid their access tokens carry, until those tokens have expired;
+// and the users whose tokens issued before a cutoff are revoked. It needs no
+// authentication: it reveals only the jtis of revoked tokens, the IDs of
+// revoked sessions and families, and the IDs of users whose tokens were
+// revoked. The ETag covers the
 // entries, not generated_at, so an unchanged feed answers 304.
 func (s *Server) revocations(w http.ResponseWriter, r *http.Request) error {
 	lister := s.cfg.Revocations
@@ -48,16 +54,36 @@ func (s *Server) writeRevocations(w http.ResponseWriter, r *http.Request, lister
 	if err != nil {
 		return err
 	}
+	grants, err := lister.ListRevokedGrants(r.Context(), now)
+	if err != nil {
+		return err
+	}
 	users, err := lister.ListUserRevocations(r.Context())
 	if err != nil {
 		return err
 	}
 	feed := verifier.RevocationFeed{
-		Tokens: make([]verifier.RevokedToken, 0, len(toks)),
-		Users:  make([]verifier.RevokedUser, 0, len(users)),
+		Tokens:   make([]verifier.RevokedToken, 0, len(toks)),
+		Sessions: []verifier.RevokedSession{},
+		Families: []verifier.RevokedFamily{},
+		Users:    make([]verifier.RevokedUser, 0, len(users)),
 	}
 	for _, t := range toks {
 		feed.Tokens = append(feed.Tokens, verifier.RevokedToken{JTI: t.JTI, Exp: t.ExpiresAt.Unix()})
+	}
+	for _, g := range grants {
+		// Rounded up, like a cutoff: the entry never leaves before the
+		// last token it refuses has expired.
+		exp := g.ExpiresAt.Unix()
+		if g.ExpiresAt.After(time.Unix(exp, 0)) {
+			exp++
+		}
+		switch g.Kind {
+		case keyward.GrantSession:
+			feed.Sessions = append(feed.Sessions, verifier.RevokedSession{SID: g.ID, Exp: exp})
+		case keyward.GrantFamily:
+			feed.Families = append(feed.Families, verifier.RevokedFamily{FID: g.ID, Exp: exp})
+		}
 	}
 	for _, u := range users {
 		// Rounded up: a token issued in the cutoff's second is refused, so
@@ -69,9 +95,11 @@ func (s *Server) writeRevocations(w http.ResponseWriter, r *http.Request, lister
 		feed.Users = append(feed.Users, verifier.RevokedUser{Sub: u.UserID, Before: before})
 	}
 	entries, err := json.Marshal(struct {
-		Tokens []verifier.RevokedToken `json:"tokens"`
-		Users  []verifier.RevokedUser  `json:"users"`
-	}{feed.Tokens, feed.Users}, json.Deterministic(true))
+		Tokens   []verifier.RevokedToken   `json:"tokens"`
+		Sessions []verifier.RevokedSession `json:"sessions"`
+		Families []verifier.RevokedFamily  `json:"families"`
+		Users    []verifier.RevokedUser    `json:"users"`
+	}{feed.Tokens, feed.Sessions, feed.Families, feed.Users}, json.Deterministic(true))
 	if err != nil {
 		return err
 	}

@@ -16,8 +16,9 @@ import (
 	"github.com/keyward/keyward/jose"
 )
 
-// ErrRevoked reports a token that the issuer has revoked: its "jti" is in
-// the revocation feed, or its subject has a cutoff later than its "iat".
+// ErrRevoked reports a token that the issuer has revoked: its "jti", its
+// session ("sid") or its refresh-token family ("fid") is in the revocation
+// feed, or its subject has a cutoff later than its "iat".
 // The answer is 401 invalid_token.
 var ErrRevoked = errors.New("verifier: token revoked")
 
@@ -34,15 +35,44 @@ const (
 
 // RevocationFeed is the JSON document of an issuer's revocation feed (GET
 // /revocations on keyward serve): the access tokens revoked before their
-// expiry, by "jti", and the users whose tokens issued before a cutoff are
-// revoked. Times are seconds since the Unix epoch.
+// expiry, by "jti"; the sessions and refresh-token families revoked, whose
+// access tokens are refused by their "sid" and "fid" claims; and the users
+// whose tokens issued before a cutoff are revoked. Times are seconds since
+// the Unix epoch. A feed without "sessions" or "families" (an older issuer)
+// lists none.
 type RevocationFeed struct {
 	// GeneratedAt is when the issuer wrote the feed.
 	GeneratedAt int64 `json:"generated_at"`
 	// Tokens are the revoked access tokens still unexpired.
 	Tokens []RevokedToken `json:"tokens"`
+	// Sessions are the revoked sessions whose access tokens may not all
+	// have expired.
+	Sessions []RevokedSession `json:"sessions"`
+	// Families are the revoked refresh-token families whose access tokens
+	// may not all have expired.
+	Families []RevokedFamily `json:"families"`
 	// Users are the per-subject cutoffs.
 	Users []RevokedUser `json:"users"`
+}
+
+// RevokedSession is one revoked session of a [RevocationFeed]: every token
+// whose "sid" claim is SID is revoked.
+type RevokedSession struct {
+	// SID is the session's ID, the tokens' "sid".
+	SID string `json:"sid"`
+	// Exp is when the last token of the session expires; the entry is
+	// dropped after it.
+	Exp int64 `json:"exp"`
+}
+
+// RevokedFamily is one revoked refresh-token family of a [RevocationFeed]:
+// every token whose "fid" claim is FID is revoked.
+type RevokedFamily struct {
+	// FID is the family's ID, the tokens' "fid".
+	FID string `json:"fid"`
+	// Exp is when the last token of the family expires; the entry is
+	// dropped after it.
+	Exp int64 `json:"exp"`
 }
 
 // RevokedToken is one revoked access token of a [RevocationFeed].
@@ -115,8 +145,7 @@ type RevocationList struct {
 	cfg RevocationConfig
 
 	mu        sync.RWMutex
-	tokens    map[string]int64 // jti → exp
-	users     map[string]int64 // sub → cutoff
+	entries   feedEntries
 	etag      string
 	fetchedAt time.Time
 	lastErr   error
@@ -148,7 +177,7 @@ func NewRevocationList(cfg RevocationConfig) (*RevocationList, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &RevocationList{cfg: cfg, tokens: map[string]int64{}, users: map[string]int64{}}, nil
+	return &RevocationList{cfg: cfg, entries: newFeedEntries(0, 0, 0, 0)}, nil
 }
 
 // Refresh fetches the feed once. A 304 answer keeps the list; on any
@@ -216,7 +245,7 @@ func (l *RevocationList) fetch(ctx context.Context) (result string, changed bool
 	case http.StatusNotModified:
 		l.mu.Lock()
 		l.fetchedAt = now
-		l.expire(now.Unix())
+		l.entries.expire(now.Unix())
 		l.mu.Unlock()
 		return "not_modified", false, nil
 	case http.StatusOK:
@@ -230,55 +259,98 @@ func (l *RevocationList) fetch(ctx context.Context) (result string, changed bool
 	if int64(len(body)) > l.cfg.MaxBytes {
 		return "error", false, fmt.Errorf("%w: %s is larger than %d bytes", ErrRevocationFeed, l.cfg.URL, l.cfg.MaxBytes)
 	}
-	tokens, users, err := parseFeed(body, now.Unix())
+	entries, err := parseFeed(body, now.Unix())
 	if err != nil {
 		return "error", false, fmt.Errorf("%w: %s: %w", ErrRevocationFeed, l.cfg.URL, err)
 	}
 	l.mu.Lock()
-	changed = l.fetchedAt.IsZero() || !maps.Equal(l.tokens, tokens) || !maps.Equal(l.users, users)
-	l.tokens, l.users = tokens, users
+	changed = l.fetchedAt.IsZero() || !l.entries.equal(entries)
+	l.entries = entries
 	l.etag = resp.Header.Get("ETag")
 	l.fetchedAt = now
 	l.mu.Unlock()
 	return "ok", changed, nil
 }
 
-// parseFeed reads a [RevocationFeed] document strictly (one JSON object,
-// no duplicate or wrongly cased member names) into the maps a list holds:
-// token IDs to their expiry, without the entries already expired at now,
-// and subjects to their cutoff, the latest when one is listed twice. An
-// entry without its key refuses the whole feed.
-func parseFeed(body []byte, now int64) (tokens, users map[string]int64, err error) {
-	var feed RevocationFeed
-	if err := json.Unmarshal(body, &feed); err != nil {
-		return nil, nil, err
-	}
-	tokens = make(map[string]int64, len(feed.Tokens))
-	for _, t := range feed.Tokens {
-		if t.JTI == "" {
-			return nil, nil, errors.New("token entry without jti")
-		}
-		if t.Exp > now || t.Exp == 0 {
-			tokens[t.JTI] = max(tokens[t.JTI], t.Exp)
-		}
-	}
-	users = make(map[string]int64, len(feed.Users))
-	for _, u := range feed.Users {
-		if u.Sub == "" {
-			return nil, nil, errors.New("user entry without sub")
-		}
-		users[u.Sub] = max(users[u.Sub], u.Before)
-	}
-	return tokens, users, nil
+// feedEntries is what a list holds of a feed: token IDs, session IDs and
+// family IDs to their expiry (zero: none), and subjects to their cutoff.
+type feedEntries struct {
+	tokens   map[string]int64 // jti → exp
+	sessions map[string]int64 // sid → exp
+	families map[string]int64 // fid → exp
+	users    map[string]int64 // sub → cutoff
 }
 
-// expire drops token entries past their expiry; l.mu is held.
-func (l *RevocationList) expire(now int64) {
-	for jti, exp := range l.tokens {
-		if exp != 0 && exp <= now {
-			delete(l.tokens, jti)
+// newFeedEntries returns empty entries sized for the counts given.
+func newFeedEntries(tokens, sessions, families, users int) feedEntries {
+	return feedEntries{
+		tokens:   make(map[string]int64, tokens),
+		sessions: make(map[string]int64, sessions),
+		families: make(map[string]int64, families),
+		users:    make(map[string]int64, users),
+	}
+}
+
+// equal reports whether e and o hold the same entries.
+func (e feedEntries) equal(o feedEntries) bool {
+	return maps.Equal(e.tokens, o.tokens) && maps.Equal(e.sessions, o.sessions) &&
+		maps.Equal(e.families, o.families) && maps.Equal(e.users, o.users)
+}
+
+// expire drops the token, session and family entries past their expiry.
+func (e feedEntries) expire(now int64) {
+	for _, m := range []map[string]int64{e.tokens, e.sessions, e.families} {
+		maps.DeleteFunc(m, func(_ string, exp int64) bool { return exp != 0 && exp <= now })
+	}
+}
+
+// addExpiring adds an entry that leaves at exp, unless it has left at now;
+// listed twice, it keeps the later expiry.
+func addExpiring(m map[string]int64, key string, exp, now int64) {
+	if exp > now || exp == 0 {
+		if old, ok := m[key]; !ok || (old != 0 && (exp == 0 || exp > old)) {
+			m[key] = exp
 		}
 	}
+}
+
+// parseFeed reads a [RevocationFeed] document strictly (one JSON object,
+// no duplicate or wrongly cased member names) into the entries a list
+// holds: token, session and family IDs to their expiry, without the
+// entries already expired at now (an expiry of zero never expires), and
+// subjects to their cutoff, the latest when one is listed twice. An entry
+// without its key refuses the whole feed.
+func parseFeed(body []byte, now int64) (feedEntries, error) {
+	var feed RevocationFeed
+	if err := json.Unmarshal(body, &feed); err != nil {
+		return feedEntries{}, err
+	}
+	e := newFeedEntries(len(feed.Tokens), len(feed.Sessions), len(feed.Families), len(feed.Users))
+	for _, t := range feed.Tokens {
+		if t.JTI == "" {
+			return feedEntries{}, errors.New("token entry without jti")
+		}
+		addExpiring(e.tokens, t.JTI, t.Exp, now)
+	}
+	for _, s := range feed.Sessions {
+		if s.SID == "" {
+			return feedEntries{}, errors.New("session entry without sid")
+		}
+		addExpiring(e.sessions, s.SID, s.Exp, now)
+	}
+	for _, f := range feed.Families {
+		if f.FID == "" {
+			return feedEntries{}, errors.New("family entry without fid")
+		}
+		addExpiring(e.families, f.FID, f.Exp, now)
+	}
+	for _, u := range feed.Users {
+		if u.Sub == "" {
+			return feedEntries{}, errors.New("user entry without sub")
+		}
+		e.users[u.Sub] = max(e.users[u.Sub], u.Before)
+	}
+	return e, nil
 }
 
 // Run fetches the feed at once and then every RevocationConfig.Every until
@@ -303,8 +375,8 @@ type RevocationStatus struct {
 	// FetchedAt is when the feed was last fetched successfully (zero:
 	// never).
 	FetchedAt time.Time
-	// Tokens and Users count the entries in force.
-	Tokens, Users int
+	// Tokens, Sessions, Families and Users count the entries in force.
+	Tokens, Sessions, Families, Users int
 	// Err is the last fetch's error, nil when it succeeded.
 	Err error
 }
@@ -313,23 +385,35 @@ type RevocationStatus struct {
 func (l *RevocationList) Status() RevocationStatus {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return RevocationStatus{FetchedAt: l.fetchedAt, Tokens: len(l.tokens), Users: len(l.users), Err: l.lastErr}
+	e := l.entries
+	return RevocationStatus{FetchedAt: l.fetchedAt, Tokens: len(e.tokens), Sessions: len(e.sessions),
+		Families: len(e.families), Users: len(e.users), Err: l.lastErr}
 }
 
 // Check returns an error wrapping [ErrRevoked] when the claims belong to a
-// revoked token: its "jti" is listed, or its "sub" has a cutoff and its
-// "iat" is before the cutoff (a token without "iat" is refused when its
-// subject has a cutoff). Otherwise it returns nil.
+// revoked token: its "jti", its "sid" or its "fid" is listed, or its "sub"
+// has a cutoff and its "iat" is before the cutoff (a token without "iat" is
+// refused when its subject has a cutoff). Otherwise it returns nil.
 func (l *RevocationList) Check(c *jose.Claims) error {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if c.ID != "" {
-		if _, ok := l.tokens[c.ID]; ok {
+		if _, ok := l.entries.tokens[c.ID]; ok {
 			return fmt.Errorf("%w: jti %q is in the revocation feed", ErrRevoked, c.ID)
 		}
 	}
+	if sid := c.String("sid"); sid != "" {
+		if _, ok := l.entries.sessions[sid]; ok {
+			return fmt.Errorf("%w: session %q is in the revocation feed", ErrRevoked, sid)
+		}
+	}
+	if fid := c.String("fid"); fid != "" {
+		if _, ok := l.entries.families[fid]; ok {
+			return fmt.Errorf("%w: refresh-token family %q is in the revocation feed", ErrRevoked, fid)
+		}
+	}
 	if c.Subject != "" {
-		if before, ok := l.users[c.Subject]; ok && int64(c.IssuedAt) < before {
+		if before, ok := l.entries.users[c.Subject]; ok && int64(c.IssuedAt) < before {
 			return fmt.Errorf("%w: sub %q has tokens issued before %d revoked (iat %d)", ErrRevoked, c.Subject, before, int64(c.IssuedAt))
 		}
 	}

@@ -51,6 +51,7 @@ type Store struct {
 	sessions map[string]keyward.Session
 	revoked  map[string]keyward.RevokedToken
 	userRevs map[string]time.Time
+	grants   map[grantKey]keyward.RevokedGrant
 	jtis     map[jtiKey]time.Time
 }
 
@@ -73,6 +74,7 @@ func New(cfg Config) *Store {
 		sessions: make(map[string]keyward.Session),
 		revoked:  make(map[string]keyward.RevokedToken),
 		userRevs: make(map[string]time.Time),
+		grants:   make(map[grantKey]keyward.RevokedGrant),
 		jtis:     make(map[jtiKey]time.Time),
 	}
 }

@@ -109,8 +109,55 @@ func (s *Store) DeleteExpiredRevocations(ctx context.Context, now time.Time) (in
 	now = keyward.StoredTime(now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := len(s.revoked) + len(s.jtis)
+	n := len(s.revoked) + len(s.jtis) + len(s.grants)
 	maps.DeleteFunc(s.revoked, func(_ string, t keyward.RevokedToken) bool { return !t.ExpiresAt.After(now) })
 	maps.DeleteFunc(s.jtis, func(_ jtiKey, exp time.Time) bool { return !exp.After(now) })
-	return n - len(s.revoked) - len(s.jtis), nil
+	maps.DeleteFunc(s.grants, func(_ grantKey, g keyward.RevokedGrant) bool { return !g.ExpiresAt.After(now) })
+	return n - len(s.revoked) - len(s.jtis) - len(s.grants), nil
+}
+
+// grantKey identifies a revoked grant.
+type grantKey struct {
+	kind keyward.GrantKind
+	id   string
+}
+
+// RevokeGrant implements [keyward.RevocationStore].
+func (s *Store) RevokeGrant(ctx context.Context, g keyward.RevokedGrant) error {
+	if g.ID == "" || !g.Kind.Valid() {
+		return fmt.Errorf("revoke grant: empty id or unknown kind %q: %w", g.Kind, keyward.ErrInvalid)
+	}
+	g.ExpiresAt = keyward.StoredTime(g.ExpiresAt)
+	g.RevokedAt = keyward.StoredTime(g.RevokedAt)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g.RevokedAt.IsZero() {
+		g.RevokedAt = s.clock()
+	}
+	k := grantKey{g.Kind, g.ID}
+	if old, ok := s.grants[k]; ok {
+		g.RevokedAt = old.RevokedAt
+		if old.ExpiresAt.After(g.ExpiresAt) {
+			g.ExpiresAt = old.ExpiresAt
+		}
+	}
+	s.grants[k] = g
+	return nil
+}
+
+// ListRevokedGrants implements [keyward.RevocationStore].
+func (s *Store) ListRevokedGrants(ctx context.Context, now time.Time) ([]keyward.RevokedGrant, error) {
+	now = keyward.StoredTime(now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []keyward.RevokedGrant{}
+	for _, g := range s.grants {
+		if g.ExpiresAt.After(now) {
+			out = append(out, g)
+		}
+	}
+	slices.SortFunc(out, func(a, b keyward.RevokedGrant) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
 }

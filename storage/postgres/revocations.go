@@ -113,7 +113,7 @@ func (s *Store) DeleteExpiredRevocations(ctx context.Context, now time.Time) (in
 	var total int
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		total = 0
-		for _, table := range []string{"revoked_tokens", "used_jtis"} {
+		for _, table := range []string{"revoked_tokens", "revoked_grants", "used_jtis"} {
 			n, err := deleteExpired(ctx, tx, table, now)
 			if err != nil {
 				return err
@@ -126,4 +126,41 @@ func (s *Store) DeleteExpiredRevocations(ctx context.Context, now time.Time) (in
 		return 0, err
 	}
 	return total, nil
+}
+
+// RevokeGrant implements [keyward.RevocationStore].
+func (s *Store) RevokeGrant(ctx context.Context, g keyward.RevokedGrant) error {
+	if g.ID == "" || !g.Kind.Valid() {
+		return fmt.Errorf("revoke grant: empty id or unknown kind %q: %w", g.Kind, keyward.ErrInvalid)
+	}
+	if g.RevokedAt.IsZero() {
+		g.RevokedAt = s.clock()
+	}
+	_, err := s.db.Exec(ctx, `INSERT INTO revoked_grants (kind, id, revoked_at, expires_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (kind, id) DO UPDATE SET expires_at = greatest(revoked_grants.expires_at, excluded.expires_at)`,
+		string(g.Kind), g.ID, keyward.StoredTime(g.RevokedAt), keyward.StoredTime(g.ExpiresAt))
+	if err != nil {
+		return fmt.Errorf("revoke grant: %w", err)
+	}
+	return nil
+}
+
+// ListRevokedGrants implements [keyward.RevocationStore].
+func (s *Store) ListRevokedGrants(ctx context.Context, now time.Time) ([]keyward.RevokedGrant, error) {
+	rows, err := s.db.Query(ctx, `SELECT kind, id, revoked_at, expires_at FROM revoked_grants WHERE expires_at > $1 ORDER BY kind, id`,
+		keyward.StoredTime(now))
+	if err != nil {
+		return nil, fmt.Errorf("list revoked grants: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (keyward.RevokedGrant, error) {
+		var g keyward.RevokedGrant
+		var kind string
+		err := row.Scan(&kind, &g.ID, tsz{&g.RevokedAt}, tsz{&g.ExpiresAt})
+		g.Kind = keyward.GrantKind(kind)
+		return g, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list revoked grants: %w", err)
+	}
+	return out, nil
 }

@@ -107,7 +107,7 @@ func (s *Store) UseJTI(ctx context.Context, issuer, jti string, exp time.Time) e
 func (s *Store) DeleteExpiredRevocations(ctx context.Context, now time.Time) (int, error) {
 	var total int
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		for _, table := range []string{"revoked_tokens", "used_jtis"} {
+		for _, table := range []string{"revoked_tokens", "revoked_grants", "used_jtis"} {
 			n, err := s.deleteExpired(ctx, tx, table, "expires_at", now)
 			if err != nil {
 				return err
@@ -120,4 +120,41 @@ func (s *Store) DeleteExpiredRevocations(ctx context.Context, now time.Time) (in
 		return 0, err
 	}
 	return total, nil
+}
+
+// RevokeGrant implements [keyward.RevocationStore].
+func (s *Store) RevokeGrant(ctx context.Context, g keyward.RevokedGrant) error {
+	if g.ID == "" || !g.Kind.Valid() {
+		return fmt.Errorf("revoke grant: empty id or unknown kind %q: %w", g.Kind, keyward.ErrInvalid)
+	}
+	if g.RevokedAt.IsZero() {
+		g.RevokedAt = s.clock()
+	}
+	_, err := s.w.ExecContext(ctx, `INSERT INTO revoked_grants (kind, id, revoked_at, expires_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (kind, id) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)`,
+		string(g.Kind), g.ID, micros(g.RevokedAt), micros(g.ExpiresAt))
+	if err != nil {
+		return fmt.Errorf("revoke grant: %w", err)
+	}
+	return nil
+}
+
+// ListRevokedGrants implements [keyward.RevocationStore].
+func (s *Store) ListRevokedGrants(ctx context.Context, now time.Time) ([]keyward.RevokedGrant, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT kind, id, revoked_at, expires_at FROM revoked_grants WHERE expires_at > ? ORDER BY kind, id`,
+		micros(keyward.StoredTime(now)))
+	if err != nil {
+		return nil, fmt.Errorf("list revoked grants: %w", err)
+	}
+	out, err := collect(rows, func(sc scanner) (keyward.RevokedGrant, error) {
+		var g keyward.RevokedGrant
+		var kind string
+		err := sc.Scan(&kind, &g.ID, usec{&g.RevokedAt}, usec{&g.ExpiresAt})
+		g.Kind = keyward.GrantKind(kind)
+		return g, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list revoked grants: %w", err)
+	}
+	return out, nil
 }

@@ -14,6 +14,8 @@ func revocationTests() []testCase {
 		{name: "Revocation/UseJTI", run: testUseJTI},
 		{name: "Revocation/DeleteExpired", run: testRevocationDeleteExpired},
 		{name: "Revocation/DeleteUsers", run: testDeleteUserRevocations},
+		{name: "Revocation/Grants", run: testRevokeGrants},
+		{name: "Revocation/DeleteExpiredGrants", run: testDeleteExpiredGrants},
 	}
 }
 
@@ -172,4 +174,82 @@ func testDeleteUserRevocations(t *testing.T, s keyward.Store) {
 	list, err := s.ListUserRevocations(ctx)
 	must(t, "ListUserRevocations", err)
 	equal(t, "ListUserRevocations after a new cutoff", list, append(want, keyward.UserRevocation{UserID: "u-old", Before: norm(at(2 * time.Hour))}))
+}
+
+func testRevokeGrants(t *testing.T, s keyward.Store) {
+	ctx := t.Context()
+	list, err := s.ListRevokedGrants(ctx, at(0))
+	must(t, "ListRevokedGrants", err)
+	if len(list) != 0 {
+		t.Fatalf("ListRevokedGrants() on an empty store = %+v", list)
+	}
+	before := time.Now().Add(-time.Minute)
+	for _, g := range []keyward.RevokedGrant{
+		{Kind: keyward.GrantSession, ID: "s-2", RevokedAt: at(-time.Minute), ExpiresAt: at(time.Hour)},
+		{Kind: keyward.GrantFamily, ID: "f-1", RevokedAt: at(-time.Minute), ExpiresAt: at(time.Hour)},
+		// One ID may name a session and a family: two entries.
+		{Kind: keyward.GrantFamily, ID: "s-2", RevokedAt: at(-time.Minute), ExpiresAt: at(time.Minute)},
+		{Kind: keyward.GrantSession, ID: "s-1", ExpiresAt: at(time.Microsecond)},
+		{Kind: keyward.GrantFamily, ID: "f-expired", RevokedAt: at(-time.Hour), ExpiresAt: at(0)},
+		// Again, later: the first RevokedAt and the later ExpiresAt stay.
+		{Kind: keyward.GrantFamily, ID: "f-1", RevokedAt: at(time.Minute), ExpiresAt: at(2 * time.Hour)},
+		// Again, expiring sooner: it does not shorten the entry.
+		{Kind: keyward.GrantSession, ID: "s-2", RevokedAt: at(time.Minute), ExpiresAt: at(time.Minute)},
+	} {
+		must(t, "RevokeGrant", s.RevokeGrant(ctx, g))
+	}
+	for _, bad := range []keyward.RevokedGrant{
+		{Kind: keyward.GrantFamily, ExpiresAt: at(time.Hour)},
+		{Kind: "user", ID: "u-1", ExpiresAt: at(time.Hour)},
+		{ID: "f-2", ExpiresAt: at(time.Hour)},
+	} {
+		wantErr(t, "RevokeGrant(invalid)", s.RevokeGrant(ctx, bad), keyward.ErrInvalid)
+	}
+	list, err = s.ListRevokedGrants(ctx, at(0))
+	must(t, "ListRevokedGrants", err)
+	if len(list) != 4 {
+		t.Fatalf("ListRevokedGrants() = %+v, want 4 unexpired", list)
+	}
+	s1 := list[2]
+	if s1.ID != "s-1" || s1.RevokedAt.Before(before) || s1.RevokedAt.Location() != time.UTC {
+		t.Errorf("ListRevokedGrants()[2] = %+v, want s-1 revoked at the store's clock", s1)
+	}
+	equal(t, "ListRevokedGrants", list, []keyward.RevokedGrant{
+		{Kind: keyward.GrantFamily, ID: "f-1", RevokedAt: norm(at(-time.Minute)), ExpiresAt: norm(at(2 * time.Hour))},
+		{Kind: keyward.GrantFamily, ID: "s-2", RevokedAt: norm(at(-time.Minute)), ExpiresAt: norm(at(time.Minute))},
+		{Kind: keyward.GrantSession, ID: "s-1", RevokedAt: s1.RevokedAt, ExpiresAt: norm(at(time.Microsecond))},
+		{Kind: keyward.GrantSession, ID: "s-2", RevokedAt: norm(at(-time.Minute)), ExpiresAt: norm(at(time.Hour))},
+	})
+	list, err = s.ListRevokedGrants(ctx, at(time.Minute))
+	must(t, "ListRevokedGrants(later)", err)
+	if len(list) != 2 || list[0].ID != "f-1" || list[1].ID != "s-2" {
+		t.Errorf("ListRevokedGrants(a minute later) = %+v, want f-1 and session s-2", list)
+	}
+}
+
+func testDeleteExpiredGrants(t *testing.T, s keyward.Store) {
+	ctx := t.Context()
+	for i, d := range []time.Duration{-time.Hour, 0, time.Microsecond} {
+		must(t, "RevokeGrant", s.RevokeGrant(ctx, keyward.RevokedGrant{Kind: keyward.GrantFamily, ID: id("f", i), ExpiresAt: at(d)}))
+	}
+	n, err := s.DeleteExpiredRevocations(ctx, at(0))
+	must(t, "DeleteExpiredRevocations", err)
+	if n != 2 {
+		t.Errorf("DeleteExpiredRevocations() = %d, want 2", n)
+	}
+	list, err := s.ListRevokedGrants(ctx, at(-2*time.Hour))
+	must(t, "ListRevokedGrants", err)
+	if len(list) != 1 {
+		t.Fatalf("ListRevokedGrants() after the purge = %+v, want one", list)
+	}
+	equal(t, "ListRevokedGrants after the purge", list, []keyward.RevokedGrant{
+		{Kind: keyward.GrantFamily, ID: id("f", 2), RevokedAt: list[0].RevokedAt, ExpiresAt: norm(at(time.Microsecond))},
+	})
+	// A grant revoked again after its purge is recorded afresh.
+	must(t, "RevokeGrant(again)", s.RevokeGrant(ctx, keyward.RevokedGrant{Kind: keyward.GrantFamily, ID: id("f", 0), ExpiresAt: at(time.Hour)}))
+	list, err = s.ListRevokedGrants(ctx, at(0))
+	must(t, "ListRevokedGrants", err)
+	if len(list) != 2 || list[0].ID != id("f", 0) {
+		t.Errorf("ListRevokedGrants() after a new revocation = %+v", list)
+	}
 }
