@@ -243,6 +243,9 @@ type RevocationStore interface {
 	// are refused. It returns an error wrapping ErrInvalid when the ID is
 	// empty or the kind unknown. The store sets RevokedAt when zero.
 	RevokeGrant(ctx context.Context, g RevokedGrant) error
+	// IsGrantRevoked reports whether the session or family with the kind
+	// and ID has been revoked, as long as its record is kept.
+	IsGrantRevoked(ctx context.Context, kind GrantKind, id string) (bool, error)
 	// ListRevokedGrants returns the grant revocations whose ExpiresAt is
 	// after now, ordered by Kind and then ID.
 	ListRevokedGrants(ctx context.Context, now time.Time) ([]RevokedGrant, error)

@@ -510,7 +510,8 @@ const CodeInvalidToken = "invalid_token"
 // scope a resource needs.
 const CodeInsufficientScope = "insufficient_scope"
 
-// verifyAccessToken checks an access token issued here, not revoked.
+// verifyAccessToken checks an access token issued here, not revoked: neither
+// its jti nor its session or refresh-token family.
 func (i *Issuer) verifyAccessToken(ctx context.Context, token string) (*jose.Token, error) {
 	set, algs := i.cfg.Keys.KeySet()
 	tok, err := jose.VerifyJWT(token, set, algs, &jose.Policy{
@@ -525,6 +526,23 @@ func (i *Issuer) verifyAccessToken(ctx context.Context, token string) (*jose.Tok
 	}
 	if revoked {
 		return nil, oauthError(CodeInvalidToken, "the access token was revoked", nil)
+	}
+	// Its session or family revoked, as the feed tells verifiers.
+	for _, g := range []struct {
+		kind  keyward.GrantKind
+		claim string
+	}{{keyward.GrantSession, ClaimSessionID}, {keyward.GrantFamily, ClaimFamilyID}} {
+		id := tok.Claims.String(g.claim)
+		if id == "" {
+			continue
+		}
+		revoked, err := i.cfg.Store.IsGrantRevoked(ctx, g.kind, id)
+		if err != nil {
+			return nil, internal(err)
+		}
+		if revoked {
+			return nil, oauthError(CodeInvalidToken, "the access token was revoked", nil)
+		}
 	}
 	return tok, nil
 }

@@ -39,6 +39,58 @@ func TestRevocationPathsPostgres(t *testing.T) {
 	})
 }
 
+// TestRevocationAcrossReplicas runs two issuer replicas on one PostgreSQL
+// database: the tokens come from one, the revocations are made on it, and a
+// gate following the other's JWKS and feed refuses them.
+func TestRevocationAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewServer(t)
+	dsn := db.NewDatabase(t)
+	open := func() keyward.Store {
+		ps, err := postgres.Open(t.Context(), postgres.Config{DSN: dsn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ps.Close() })
+		return ps
+	}
+	a := newStack(t, stackOptions{store: open()})
+	b := newStack(t, stackOptions{store: open()})
+	a.addUser(t, "alice", "correct horse battery staple")
+	list, protected := revocationGate(t, b, a)
+
+	first := a.login(t, "alice", "correct horse battery staple")
+	refreshed := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.RefreshToken}}
+	resp, body := a.postForm(t, "/token", refreshed, nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("refresh: %d %s", resp.StatusCode, body)
+	}
+	second := decodeToken(t, resp, body)
+	other := a.login(t, "alice", "correct horse battery staple")
+	if err := list.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{first.AccessToken, second.AccessToken, other.AccessToken} {
+		if code, _ := protected(t, tok); code != http.StatusOK {
+			t.Fatalf("a token of replica A at a gate following replica B: %d", code)
+		}
+	}
+	if resp, body := a.postForm(t, "/revoke", url.Values{"token": {second.RefreshToken}}, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("revoke on replica A: %d %s", resp.StatusCode, body)
+	}
+	if err := list.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for i, tc := range []struct {
+		tok  string
+		want int
+	}{{first.AccessToken, http.StatusUnauthorized}, {second.AccessToken, http.StatusUnauthorized}, {other.AccessToken, http.StatusOK}} {
+		if code, _ := protected(t, tc.tok); code != tc.want {
+			t.Errorf("token %d after the revocation on replica A, at a gate following B: %d, want %d", i, code, tc.want)
+		}
+	}
+}
+
 // revocationFlow is what one user holds in a test of the revocation paths:
 // the access tokens of a code flow (the code's, then its refresh's), and
 // those of a password login (the login's, then its refresh's), with the
@@ -149,7 +201,7 @@ func testRevocationPaths(t *testing.T, opts func(*testing.T) stackOptions) {
 			next = refresh(t, f, tr.RefreshToken, "")
 			f.loginAccess, f.loginRefresh = []string{tr.AccessToken, next.AccessToken}, next.RefreshToken
 
-			list, protected := revocationGate(t, st)
+			list, protected := revocationGate(t, st, st)
 			if err := list.Refresh(t.Context()); err != nil {
 				t.Fatal(err)
 			}
@@ -180,6 +232,16 @@ func testRevocationPaths(t *testing.T, opts func(*testing.T) stackOptions) {
 				t.Errorf("login claims %v then %v, want one fid of their own in both and no sid", loginClaims[0], loginClaims[1])
 			}
 
+			userinfo := func(tok string) int {
+				resp, _ := st.do(t, http.MethodGet, "/userinfo", "", nil, func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) })
+				return resp.StatusCode
+			}
+			for i, tok := range f.codeAccess {
+				if code := userinfo(tok); code != http.StatusOK {
+					t.Fatalf("/userinfo with code-flow token %d before the revocation: %d", i, code)
+				}
+			}
+
 			tt.revoke(t, f)
 			if err := list.Refresh(t.Context()); err != nil {
 				t.Fatal(err)
@@ -199,16 +261,26 @@ func testRevocationPaths(t *testing.T, opts func(*testing.T) stackOptions) {
 			}
 			check("code-flow", f.codeAccess, tt.codeRefused)
 			check("login", f.loginAccess, tt.loginRefused)
+			// The issuer itself refuses what the feed lists of a session or
+			// family (a user's cutoff is out of this check's scope).
+			if tt.codeRefused && !tt.loginRefused {
+				for i, tok := range f.codeAccess {
+					if code := userinfo(tok); code != http.StatusUnauthorized {
+						t.Errorf("/userinfo with code-flow token %d after the revocation: %d, want 401", i, code)
+					}
+				}
+			}
 		})
 	}
 }
 
-// revocationGate returns a revocation list following st's feed and a
-// function that calls a gate's /protected with a token, through a gate
-// whose verifier applies the list.
-func revocationGate(t *testing.T, st *stack) (*verifier.RevocationList, func(*testing.T, string) (int, map[string]any)) {
+// revocationGate returns a revocation list following the feed of the
+// replica st and a function that calls a gate's /protected with a token,
+// through a gate whose verifier takes the keys of st and the list, and
+// accepts the tokens that the replica iss issues.
+func revocationGate(t *testing.T, st, iss *stack) (*verifier.RevocationList, func(*testing.T, string) (int, map[string]any)) {
 	t.Helper()
-	keys, err := jwks.New(jwks.Config{Issuer: st.srv.URL, Client: st.srv.Client()})
+	keys, err := jwks.New(jwks.Config{URL: st.srv.URL + "/.well-known/jwks.json", Client: st.srv.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +289,7 @@ func revocationGate(t *testing.T, st *stack) (*verifier.RevocationList, func(*te
 		t.Fatal(err)
 	}
 	v, err := verifier.New(verifier.Config{
-		Keys: keys, Issuers: []string{st.srv.URL}, Audiences: []string{issuer.DefaultAudience},
+		Keys: keys, Issuers: []string{iss.srv.URL}, Audiences: []string{issuer.DefaultAudience},
 		Algorithms: []jose.Algorithm{jose.ES256}, Revocations: list,
 	})
 	if err != nil {

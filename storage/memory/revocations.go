@@ -145,6 +145,14 @@ func (s *Store) RevokeGrant(ctx context.Context, g keyward.RevokedGrant) error {
 	return nil
 }
 
+// IsGrantRevoked implements [keyward.RevocationStore].
+func (s *Store) IsGrantRevoked(ctx context.Context, kind keyward.GrantKind, id string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.grants[grantKey{kind, id}]
+	return ok, nil
+}
+
 // ListRevokedGrants implements [keyward.RevocationStore].
 func (s *Store) ListRevokedGrants(ctx context.Context, now time.Time) ([]keyward.RevokedGrant, error) {
 	now = keyward.StoredTime(now)

@@ -145,6 +145,16 @@ func (s *Store) RevokeGrant(ctx context.Context, g keyward.RevokedGrant) error {
 	return nil
 }
 
+// IsGrantRevoked implements [keyward.RevocationStore].
+func (s *Store) IsGrantRevoked(ctx context.Context, kind keyward.GrantKind, id string) (bool, error) {
+	var revoked bool
+	err := s.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM revoked_grants WHERE kind = $1 AND id = $2)`, string(kind), id).Scan(&revoked)
+	if err != nil {
+		return false, fmt.Errorf("is grant revoked: %w", err)
+	}
+	return revoked, nil
+}
+
 // ListRevokedGrants implements [keyward.RevocationStore].
 func (s *Store) ListRevokedGrants(ctx context.Context, now time.Time) ([]keyward.RevokedGrant, error) {
 	rows, err := s.db.Query(ctx, `SELECT kind, id, revoked_at, expires_at FROM revoked_grants WHERE expires_at > $1 ORDER BY kind, id`,

@@ -139,6 +139,16 @@ func (s *Store) RevokeGrant(ctx context.Context, g keyward.RevokedGrant) error {
 	return nil
 }
 
+// IsGrantRevoked implements [keyward.RevocationStore].
+func (s *Store) IsGrantRevoked(ctx context.Context, kind keyward.GrantKind, id string) (bool, error) {
+	var revoked bool
+	err := s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM revoked_grants WHERE kind = ? AND id = ?)`, string(kind), id).Scan(&revoked)
+	if err != nil {
+		return false, fmt.Errorf("is grant revoked: %w", err)
+	}
+	return revoked, nil
+}
+
 // ListRevokedGrants implements [keyward.RevocationStore].
 func (s *Store) ListRevokedGrants(ctx context.Context, now time.Time) ([]keyward.RevokedGrant, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT kind, id, revoked_at, expires_at FROM revoked_grants WHERE expires_at > ? ORDER BY kind, id`,

@@ -205,6 +205,26 @@ func testRevokeGrants(t *testing.T, s keyward.Store) {
 	} {
 		wantErr(t, "RevokeGrant(invalid)", s.RevokeGrant(ctx, bad), keyward.ErrInvalid)
 	}
+	for _, tc := range []struct {
+		kind keyward.GrantKind
+		id   string
+		want bool
+	}{
+		{keyward.GrantSession, "s-1", true},
+		{keyward.GrantSession, "s-2", true},
+		{keyward.GrantFamily, "s-2", true},
+		{keyward.GrantFamily, "f-1", true},
+		{keyward.GrantFamily, "f-expired", true}, // kept until deleted
+		{keyward.GrantSession, "f-1", false},
+		{keyward.GrantFamily, "f-other", false},
+		{keyward.GrantFamily, "", false},
+	} {
+		got, err := s.IsGrantRevoked(ctx, tc.kind, tc.id)
+		must(t, "IsGrantRevoked", err)
+		if got != tc.want {
+			t.Errorf("IsGrantRevoked(%s, %q) = %v, want %v", tc.kind, tc.id, got, tc.want)
+		}
+	}
 	list, err = s.ListRevokedGrants(ctx, at(0))
 	must(t, "ListRevokedGrants", err)
 	if len(list) != 4 {
@@ -241,6 +261,9 @@ func testDeleteExpiredGrants(t *testing.T, s keyward.Store) {
 	must(t, "ListRevokedGrants", err)
 	if len(list) != 1 {
 		t.Fatalf("ListRevokedGrants() after the purge = %+v, want one", list)
+	}
+	if revoked, err := s.IsGrantRevoked(ctx, keyward.GrantFamily, id("f", 0)); err != nil || revoked {
+		t.Errorf("IsGrantRevoked(a purged family) = %v, %v; want false", revoked, err)
 	}
 	equal(t, "ListRevokedGrants after the purge", list, []keyward.RevokedGrant{
 		{Kind: keyward.GrantFamily, ID: id("f", 2), RevokedAt: list[0].RevokedAt, ExpiresAt: norm(at(time.Microsecond))},
