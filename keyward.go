@@ -380,3 +380,38 @@ type RevokedGrant struct {
 	// included.
 	ExpiresAt time.Time
 }
+
+// RevocationKind names what a [RevocationChange] records.
+type RevocationKind string
+
+// The kinds of [RevocationChange].
+const (
+	// RevocationToken is a revoked access token: Key is its jti, At its
+	// expiry.
+	RevocationToken RevocationKind = "token"
+	// RevocationSession is a revoked session: Key is its ID, At the
+	// expiry of its [RevokedGrant].
+	RevocationSession RevocationKind = "session"
+	// RevocationFamily is a revoked refresh-token family: Key is its ID,
+	// At the expiry of its [RevokedGrant].
+	RevocationFamily RevocationKind = "family"
+	// RevocationUser is a user cutoff: Key is the user ID, At the cutoff
+	// in force after the change.
+	RevocationUser RevocationKind = "user"
+)
+
+// RevocationChange is one entry of the revocation log, the append-only
+// record of what the revocation feed publishes, from which verifiers fetch
+// the changes since the last one they saw. Seq numbers the changes of one
+// store in the order their writes committed, without gaps, so that a reader
+// that has seen Seq n has seen every change before it.
+type RevocationChange struct {
+	// Seq is the change's position in the log, from 1.
+	Seq int64
+	// Kind says what Key and At are.
+	Kind RevocationKind
+	// Key is a jti, a session or family ID, or a user ID.
+	Key string
+	// At is an expiry, or for a user the cutoff.
+	At time.Time
+}

@@ -225,7 +225,8 @@ type RevocationStore interface {
 	// ListUserRevocations returns every user cutoff ordered by user ID.
 	ListUserRevocations(ctx context.Context) ([]UserRevocation, error)
 	// DeleteUserRevocations deletes the user cutoffs whose Before is at or
-	// before horizon and returns how many it deleted. A cutoff matters only
+	// before horizon and returns how many it deleted, with their changes in
+	// the revocation log, raising its floor past them. A cutoff matters only
 	// while a token issued before it may still be accepted somewhere, so the
 	// caller passes a horizon no later than now minus the longest
 	// access-token lifetime and the largest leeway a verifier applies;
@@ -251,8 +252,22 @@ type RevocationStore interface {
 	ListRevokedGrants(ctx context.Context, now time.Time) ([]RevokedGrant, error)
 	// DeleteExpiredRevocations deletes the access-token revocations, the
 	// grant revocations and the seen JTIs whose expiry is at or before now
-	// and returns how many it deleted.
+	// and returns how many it deleted. It also deletes their changes from
+	// the revocation log, without raising its floor: a reader drops an
+	// entry at its expiry by itself.
 	DeleteExpiredRevocations(ctx context.Context, now time.Time) (int, error)
+	// RevocationLogHead returns the Seq of the latest change of the
+	// revocation log (zero: none yet) and the log's floor: the highest Seq
+	// of a change deleted while a reader may still hold its entry (a user
+	// cutoff deleted by DeleteUserRevocations). A reader whose last seen
+	// Seq is below the floor, or above the head, must read the full state
+	// again. Every write that RevokeAccessToken (when it records a new
+	// jti), RevokeGrant and RevokeUser make appends one change, in the same
+	// transaction, and writes append in the order they commit.
+	RevocationLogHead(ctx context.Context) (head, floor int64, err error)
+	// ListRevocationChanges returns at most limit changes of the log with a
+	// Seq after since, in Seq order.
+	ListRevocationChanges(ctx context.Context, since int64, limit int) ([]RevocationChange, error)
 }
 
 // Store is everything the issuer persists. Implementations are safe for

@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/go-json-experiment/json"
@@ -8,7 +9,8 @@ import (
 
 // FuzzParseRevocationFeed feeds arbitrary documents to the revocation feed
 // parser: it must never panic, and what it accepts must hold no entry
-// without its key and no token, session or family already expired, and must
+// without its key, no token, session or family already expired and no
+// cursor but a short decimal number, and must
 // read back the same after being written out again. Seeds are in
 // testdata/fuzz/FuzzParseRevocationFeed.
 func FuzzParseRevocationFeed(f *testing.F) {
@@ -16,10 +18,12 @@ func FuzzParseRevocationFeed(f *testing.F) {
 	f.Add([]byte(`{"tokens":[],"users":[]}`), int64(0))
 	f.Add([]byte(`{"tokens":[{"jti":"a","exp":5},{"jti":"a","exp":9},{"jti":"b","exp":0}]}`), int64(6))
 	f.Add([]byte(`{"tokens":[],"sessions":[{"sid":"s","exp":9},{"sid":"s","exp":0}],"families":[{"fid":"f","exp":5},{"fid":"g","exp":7}],"users":[]}`), int64(6))
+	f.Add([]byte(`{"cursor":"42","full":true,"more":true,"tokens":[],"sessions":[],"families":[],"users":[]}`), int64(0))
+	f.Add([]byte(`{"cursor":"-1","tokens":[]}`), int64(0))
 	f.Fuzz(func(t *testing.T, body []byte, now int64) {
-		e, err := parseFeed(body, now)
+		e, meta, err := parseFeed(body, now)
 		if err != nil {
-			if e.tokens != nil || e.sessions != nil || e.families != nil || e.users != nil {
+			if e.tokens != nil || e.sessions != nil || e.families != nil || e.users != nil || meta != (feedMeta{}) {
 				t.Fatalf("an error with entries: %v", err)
 			}
 			return
@@ -31,7 +35,11 @@ func FuzzParseRevocationFeed(f *testing.F) {
 				}
 			}
 		}
-		feed := RevocationFeed{Tokens: []RevokedToken{}, Sessions: []RevokedSession{}, Families: []RevokedFamily{}, Users: []RevokedUser{}}
+		if len(meta.cursor) > maxCursorLen || strings.Trim(meta.cursor, "0123456789") != "" || (meta.cursor == "" && (meta.full || meta.more)) {
+			t.Fatalf("meta %+v accepted", meta)
+		}
+		feed := RevocationFeed{Tokens: []RevokedToken{}, Sessions: []RevokedSession{}, Families: []RevokedFamily{}, Users: []RevokedUser{},
+			Cursor: meta.cursor, Full: meta.full, More: meta.more}
 		for jti, exp := range e.tokens {
 			feed.Tokens = append(feed.Tokens, RevokedToken{JTI: jti, Exp: exp})
 		}
@@ -51,9 +59,9 @@ func FuzzParseRevocationFeed(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e2, err := parseFeed(again, now)
-		if err != nil || !e.equal(e2) {
-			t.Fatalf("round trip: %v; %+v -> %+v", err, e, e2)
+		e2, meta2, err := parseFeed(again, now)
+		if err != nil || !e.equal(e2) || meta != meta2 {
+			t.Fatalf("round trip: %v; %+v %+v -> %+v %+v", err, e, meta, e2, meta2)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,7 +55,28 @@ type RevocationFeed struct {
 	Families []RevokedFamily `json:"families"`
 	// Users are the per-subject cutoffs.
 	Users []RevokedUser `json:"users"`
+	// Cursor, in an answer to a request with "since", names the last
+	// change of the issuer's revocation log that the answer holds: the
+	// next request asks for the changes since it. It is empty in an
+	// answer without since (the full list of an older issuer).
+	Cursor string `json:"cursor,omitzero"`
+	// Full says that the lists are the whole state, which replaces what
+	// the verifier holds; otherwise, in an answer with a Cursor, they are
+	// changes, each applied over what the verifier holds (an entry already
+	// held keeps the later expiry or cutoff).
+	Full bool `json:"full,omitzero"`
+	// More says that the answer was cut at the issuer's limit: the
+	// verifier asks again at once from the Cursor.
+	More bool `json:"more,omitzero"`
 }
+
+// maxCursorLen bounds a feed's cursor: a decimal number of at most 18
+// digits.
+const maxCursorLen = 18
+
+// maxPages bounds the answers with More that one [RevocationList.Refresh]
+// follows; the rest waits for the next one.
+const maxPages = 16
 
 // RevokedSession is one revoked session of a [RevocationFeed]: every token
 // whose "sid" claim is SID is revoked.
@@ -144,8 +167,11 @@ type RevocationObserver interface {
 type RevocationList struct {
 	cfg RevocationConfig
 
+	base *url.URL // cfg.URL
+
 	mu        sync.RWMutex
 	entries   feedEntries
+	cursor    string // the last change held; empty before a full state
 	etag      string
 	fetchedAt time.Time
 	lastErr   error
@@ -177,7 +203,7 @@ func NewRevocationList(cfg RevocationConfig) (*RevocationList, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &RevocationList{cfg: cfg, entries: newFeedEntries(0, 0, 0, 0)}, nil
+	return &RevocationList{cfg: cfg, base: u, entries: newFeedEntries(0, 0, 0, 0)}, nil
 }
 
 // Refresh fetches the feed once. A 304 answer keeps the list; on any
@@ -218,26 +244,47 @@ func (l *RevocationList) Refresh(ctx context.Context) error {
 	return err
 }
 
-// fetch fetches the feed once and returns its result as
+// fetch fetches the feed, following the answers that say More up to
+// maxPages, and returns the result of the last as
 // [RevocationObserver.Fetched] names it, and whether the entries in force
 // changed (always on the first success).
 func (l *RevocationList) fetch(ctx context.Context) (result string, changed bool, err error) {
+	for range maxPages {
+		var more, ch bool
+		result, ch, more, err = l.fetchPage(ctx)
+		changed = changed || ch
+		if err != nil || !more {
+			break
+		}
+	}
+	return result, changed, err
+}
+
+// fetchPage fetches one answer of the feed: the changes since the cursor
+// held, or the full state when none is held yet (since=0). An issuer that
+// predates the cursor ignores since and answers its full list, revalidated
+// with If-None-Match.
+func (l *RevocationList) fetchPage(ctx context.Context) (result string, changed, more bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.cfg.URL, nil)
+	l.mu.RLock()
+	etag, cursor := l.etag, l.cursor
+	l.mu.RUnlock()
+	u := *l.base
+	q := u.Query()
+	q.Set("since", cmp.Or(cursor, "0"))
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return "error", false, fmt.Errorf("%w: %w", ErrRevocationFeed, err)
+		return "error", false, false, fmt.Errorf("%w: %w", ErrRevocationFeed, err)
 	}
 	req.Header.Set("Accept", "application/json")
-	l.mu.RLock()
-	etag := l.etag
-	l.mu.RUnlock()
-	if etag != "" {
+	if etag != "" && cursor == "" {
 		req.Header.Set("If-None-Match", etag)
 	}
 	resp, err := l.cfg.Client.Do(req)
 	if err != nil {
-		return "error", false, fmt.Errorf("%w: %w", ErrRevocationFeed, err)
+		return "error", false, false, fmt.Errorf("%w: %w", ErrRevocationFeed, err)
 	}
 	defer resp.Body.Close()
 	now := l.cfg.Now()
@@ -247,29 +294,41 @@ func (l *RevocationList) fetch(ctx context.Context) (result string, changed bool
 		l.fetchedAt = now
 		l.entries.expire(now.Unix())
 		l.mu.Unlock()
-		return "not_modified", false, nil
+		return "not_modified", false, false, nil
 	case http.StatusOK:
 	default:
-		return "error", false, fmt.Errorf("%w: %s answered %s", ErrRevocationFeed, l.cfg.URL, resp.Status)
+		return "error", false, false, fmt.Errorf("%w: %s answered %s", ErrRevocationFeed, l.cfg.URL, resp.Status)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, l.cfg.MaxBytes+1))
 	if err != nil {
-		return "error", false, fmt.Errorf("%w: reading %s: %w", ErrRevocationFeed, l.cfg.URL, err)
+		return "error", false, false, fmt.Errorf("%w: reading %s: %w", ErrRevocationFeed, l.cfg.URL, err)
 	}
 	if int64(len(body)) > l.cfg.MaxBytes {
-		return "error", false, fmt.Errorf("%w: %s is larger than %d bytes", ErrRevocationFeed, l.cfg.URL, l.cfg.MaxBytes)
+		return "error", false, false, fmt.Errorf("%w: %s is larger than %d bytes", ErrRevocationFeed, l.cfg.URL, l.cfg.MaxBytes)
 	}
-	entries, err := parseFeed(body, now.Unix())
+	entries, meta, err := parseFeed(body, now.Unix())
+	if err == nil && meta.cursor != "" && !meta.full && cursor == "" {
+		err = errors.New("changes without a state to apply them to")
+	}
 	if err != nil {
-		return "error", false, fmt.Errorf("%w: %s: %w", ErrRevocationFeed, l.cfg.URL, err)
+		return "error", false, false, fmt.Errorf("%w: %s: %w", ErrRevocationFeed, l.cfg.URL, err)
 	}
 	l.mu.Lock()
-	changed = l.fetchedAt.IsZero() || !l.entries.equal(entries)
-	l.entries = entries
-	l.etag = resp.Header.Get("ETag")
+	defer l.mu.Unlock()
+	if meta.cursor != "" && !meta.full {
+		changed = l.entries.merge(entries, now.Unix())
+		l.entries.expire(now.Unix())
+	} else {
+		changed = !l.entries.equal(entries)
+		l.entries = entries
+	}
+	changed = changed || l.fetchedAt.IsZero()
+	l.cursor, l.etag = meta.cursor, ""
+	if meta.cursor == "" {
+		l.etag = resp.Header.Get("ETag")
+	}
 	l.fetchedAt = now
-	l.mu.Unlock()
-	return "ok", changed, nil
+	return "ok", changed, meta.more, nil
 }
 
 // feedEntries is what a list holds of a feed: token IDs, session IDs and
@@ -314,43 +373,81 @@ func addExpiring(m map[string]int64, key string, exp, now int64) {
 	}
 }
 
+// merge applies the changes in o over e, each entry keeping the later
+// expiry or cutoff, and reports whether e changed.
+func (e feedEntries) merge(o feedEntries, now int64) bool {
+	changed := false
+	for _, p := range [][2]map[string]int64{{e.tokens, o.tokens}, {e.sessions, o.sessions}, {e.families, o.families}} {
+		for k, exp := range p[1] {
+			old, had := p[0][k]
+			addExpiring(p[0], k, exp, now)
+			if v, has := p[0][k]; has != had || v != old {
+				changed = true
+			}
+		}
+	}
+	for sub, before := range o.users {
+		if old, ok := e.users[sub]; !ok || before > old {
+			e.users[sub] = before
+			changed = true
+		}
+	}
+	return changed
+}
+
+// feedMeta is what a feed document says of itself: its cursor, whether it
+// is the full state, and whether more changes wait.
+type feedMeta struct {
+	cursor     string
+	full, more bool
+}
+
 // parseFeed reads a [RevocationFeed] document strictly (one JSON object,
 // no duplicate or wrongly cased member names) into the entries a list
 // holds: token, session and family IDs to their expiry, without the
 // entries already expired at now (an expiry of zero never expires), and
-// subjects to their cutoff, the latest when one is listed twice. An entry
-// without its key refuses the whole feed.
-func parseFeed(body []byte, now int64) (feedEntries, error) {
+// subjects to their cutoff, the latest when one is listed twice, with what
+// the document says of itself. An entry without its key, a cursor that is
+// not a decimal number of at most 18 digits, or "full" or "more" without a
+// cursor refuses the whole feed.
+func parseFeed(body []byte, now int64) (feedEntries, feedMeta, error) {
 	var feed RevocationFeed
 	if err := json.Unmarshal(body, &feed); err != nil {
-		return feedEntries{}, err
+		return feedEntries{}, feedMeta{}, err
+	}
+	meta := feedMeta{cursor: feed.Cursor, full: feed.Full, more: feed.More}
+	if len(meta.cursor) > maxCursorLen || strings.Trim(meta.cursor, "0123456789") != "" {
+		return feedEntries{}, feedMeta{}, errors.New("cursor is not a decimal number of at most 18 digits")
+	}
+	if meta.cursor == "" && (meta.full || meta.more) {
+		return feedEntries{}, feedMeta{}, errors.New(`"full" or "more" without a cursor`)
 	}
 	e := newFeedEntries(len(feed.Tokens), len(feed.Sessions), len(feed.Families), len(feed.Users))
 	for _, t := range feed.Tokens {
 		if t.JTI == "" {
-			return feedEntries{}, errors.New("token entry without jti")
+			return feedEntries{}, feedMeta{}, errors.New("token entry without jti")
 		}
 		addExpiring(e.tokens, t.JTI, t.Exp, now)
 	}
 	for _, s := range feed.Sessions {
 		if s.SID == "" {
-			return feedEntries{}, errors.New("session entry without sid")
+			return feedEntries{}, feedMeta{}, errors.New("session entry without sid")
 		}
 		addExpiring(e.sessions, s.SID, s.Exp, now)
 	}
 	for _, f := range feed.Families {
 		if f.FID == "" {
-			return feedEntries{}, errors.New("family entry without fid")
+			return feedEntries{}, feedMeta{}, errors.New("family entry without fid")
 		}
 		addExpiring(e.families, f.FID, f.Exp, now)
 	}
 	for _, u := range feed.Users {
 		if u.Sub == "" {
-			return feedEntries{}, errors.New("user entry without sub")
+			return feedEntries{}, feedMeta{}, errors.New("user entry without sub")
 		}
 		e.users[u.Sub] = max(e.users[u.Sub], u.Before)
 	}
-	return e, nil
+	return e, meta, nil
 }
 
 // Run fetches the feed at once and then every RevocationConfig.Every until

@@ -127,7 +127,7 @@ func TestParseFeedGrants(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e, err := parseFeed([]byte(tt.body), 10)
+			e, _, err := parseFeed([]byte(tt.body), 10)
 			if tt.wantErr {
 				if err == nil {
 					t.Fatalf("parseFeed(%s) accepted %+v", tt.body, e)

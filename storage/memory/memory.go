@@ -52,6 +52,9 @@ type Store struct {
 	revoked  map[string]keyward.RevokedToken
 	userRevs map[string]time.Time
 	grants   map[grantKey]keyward.RevokedGrant
+	changes  []keyward.RevocationChange // the revocation log, in Seq order
+	head     int64                      // the log's latest Seq
+	floor    int64                      // the log's floor
 	jtis     map[jtiKey]time.Time
 }
 

@@ -1,6 +1,8 @@
 package storagetest
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +18,8 @@ func revocationTests() []testCase {
 		{name: "Revocation/DeleteUsers", run: testDeleteUserRevocations},
 		{name: "Revocation/Grants", run: testRevokeGrants},
 		{name: "Revocation/DeleteExpiredGrants", run: testDeleteExpiredGrants},
+		{name: "Revocation/Log", run: testRevocationLog},
+		{name: "Revocation/LogConcurrent", run: testRevocationLogConcurrent},
 	}
 }
 
@@ -274,5 +278,101 @@ func testDeleteExpiredGrants(t *testing.T, s keyward.Store) {
 	must(t, "ListRevokedGrants", err)
 	if len(list) != 2 || list[0].ID != id("f", 0) {
 		t.Errorf("ListRevokedGrants() after a new revocation = %+v", list)
+	}
+}
+
+func testRevocationLog(t *testing.T, s keyward.Store) {
+	ctx := t.Context()
+	head := func(wantHead, wantFloor int64) {
+		t.Helper()
+		h, f, err := s.RevocationLogHead(ctx)
+		must(t, "RevocationLogHead", err)
+		if h != wantHead || f != wantFloor {
+			t.Errorf("RevocationLogHead() = %d, %d; want %d, %d", h, f, wantHead, wantFloor)
+		}
+	}
+	head(0, 0)
+	must(t, "RevokeAccessToken", s.RevokeAccessToken(ctx, keyward.RevokedToken{JTI: "j-1", ExpiresAt: at(time.Hour)}))
+	must(t, "RevokeAccessToken(again)", s.RevokeAccessToken(ctx, keyward.RevokedToken{JTI: "j-1", ExpiresAt: at(2 * time.Hour)})) // no change
+	must(t, "RevokeGrant", s.RevokeGrant(ctx, keyward.RevokedGrant{Kind: keyward.GrantFamily, ID: "f-1", ExpiresAt: at(time.Minute)}))
+	must(t, "RevokeUser", s.RevokeUser(ctx, keyward.UserRevocation{UserID: "u-1", Before: at(-time.Hour)}))
+	must(t, "RevokeGrant", s.RevokeGrant(ctx, keyward.RevokedGrant{Kind: keyward.GrantSession, ID: "s-1", ExpiresAt: at(time.Hour)}))
+	// A lower cutoff or expiry records what stays in force.
+	must(t, "RevokeUser(earlier)", s.RevokeUser(ctx, keyward.UserRevocation{UserID: "u-1", Before: at(-2 * time.Hour)}))
+	must(t, "RevokeGrant(sooner)", s.RevokeGrant(ctx, keyward.RevokedGrant{Kind: keyward.GrantFamily, ID: "f-1", ExpiresAt: at(time.Microsecond)}))
+	wantErr(t, "RevokeGrant(invalid)", s.RevokeGrant(ctx, keyward.RevokedGrant{Kind: keyward.GrantFamily}), keyward.ErrInvalid)
+	head(6, 0)
+	all := []keyward.RevocationChange{
+		{Seq: 1, Kind: keyward.RevocationToken, Key: "j-1", At: norm(at(time.Hour))},
+		{Seq: 2, Kind: keyward.RevocationFamily, Key: "f-1", At: norm(at(time.Minute))},
+		{Seq: 3, Kind: keyward.RevocationUser, Key: "u-1", At: norm(at(-time.Hour))},
+		{Seq: 4, Kind: keyward.RevocationSession, Key: "s-1", At: norm(at(time.Hour))},
+		{Seq: 5, Kind: keyward.RevocationUser, Key: "u-1", At: norm(at(-time.Hour))},
+		{Seq: 6, Kind: keyward.RevocationFamily, Key: "f-1", At: norm(at(time.Minute))},
+	}
+	for _, tc := range []struct {
+		since int64
+		limit int
+		want  []keyward.RevocationChange
+	}{
+		{0, 100, all},
+		{0, 2, all[:2]},
+		{2, 3, all[2:5]},
+		{5, 100, all[5:]},
+		{6, 100, []keyward.RevocationChange{}},
+		{1 << 62, 100, []keyward.RevocationChange{}},
+		{0, 0, []keyward.RevocationChange{}},
+	} {
+		got, err := s.ListRevocationChanges(ctx, tc.since, tc.limit)
+		must(t, "ListRevocationChanges", err)
+		equal(t, fmt.Sprintf("ListRevocationChanges(%d, %d)", tc.since, tc.limit), got, tc.want)
+	}
+
+	// Expired entries leave the log without raising its floor; swept user
+	// cutoffs raise it.
+	_, err := s.DeleteExpiredRevocations(ctx, at(time.Minute))
+	must(t, "DeleteExpiredRevocations", err)
+	head(6, 0)
+	got, err := s.ListRevocationChanges(ctx, 0, 100)
+	must(t, "ListRevocationChanges", err)
+	equal(t, "ListRevocationChanges after DeleteExpiredRevocations", got, []keyward.RevocationChange{all[0], all[2], all[3], all[4]})
+	_, err = s.DeleteUserRevocations(ctx, at(-time.Hour))
+	must(t, "DeleteUserRevocations", err)
+	head(6, 5)
+	got, err = s.ListRevocationChanges(ctx, 0, 100)
+	must(t, "ListRevocationChanges", err)
+	equal(t, "ListRevocationChanges after DeleteUserRevocations", got, []keyward.RevocationChange{all[0], all[3]})
+	must(t, "RevokeUser", s.RevokeUser(ctx, keyward.UserRevocation{UserID: "u-2", Before: at(0)}))
+	head(7, 5)
+}
+
+// testRevocationLogConcurrent revokes from many goroutines at once: every
+// change is in the log once, numbered without gaps.
+func testRevocationLogConcurrent(t *testing.T, s keyward.Store) {
+	ctx := t.Context()
+	const n = 16
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			errs <- s.RevokeGrant(ctx, keyward.RevokedGrant{Kind: keyward.GrantFamily, ID: id("f", i), ExpiresAt: at(time.Hour)})
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		must(t, "RevokeGrant", err)
+	}
+	got, err := s.ListRevocationChanges(ctx, 0, 2*n)
+	must(t, "ListRevocationChanges", err)
+	seen := map[string]bool{}
+	for i, c := range got {
+		if c.Seq != int64(i+1) || seen[c.Key] {
+			t.Fatalf("change %d = %+v: want seq %d, each family once", i, c, i+1)
+		}
+		seen[c.Key] = true
+	}
+	if len(seen) != n {
+		t.Errorf("%d changes, want %d", len(seen), n)
 	}
 }

@@ -10,3 +10,23 @@ CREATE TABLE revoked_grants (
 	PRIMARY KEY (kind, id)
 );
 CREATE INDEX revoked_grants_expires ON revoked_grants (expires_at);
+
+-- The revocation log: every change to what the feed publishes, numbered in
+-- commit order (the one-row revocation_log is updated first in each
+-- writing transaction, so writers wait for each other's commit), so that
+-- verifiers fetch the changes since the last one they saw. floor is the
+-- highest seq deleted while a verifier may still hold its entry (a swept
+-- user cutoff): a verifier behind it reads the full state again.
+CREATE TABLE revocation_log (
+	one   integer PRIMARY KEY CHECK (one = 1),
+	head  bigint  NOT NULL,
+	floor bigint  NOT NULL
+);
+INSERT INTO revocation_log (one, head, floor) VALUES (1, 0, 0);
+CREATE TABLE revocation_changes (
+	seq  bigint      PRIMARY KEY,
+	kind text        NOT NULL CHECK (kind IN ('token', 'session', 'family', 'user')),
+	key  text        NOT NULL,
+	at   timestamptz NOT NULL
+);
+CREATE INDEX revocation_changes_at ON revocation_changes (kind, at);
