@@ -128,8 +128,9 @@ type RevocationConfig struct {
 	Every time.Duration
 	// Timeout bounds one fetch. Zero means DefaultRevocationTimeout (5 s).
 	Timeout time.Duration
-	// MaxBytes caps the feed's size; a larger feed is refused and the last
-	// good list kept. Zero means DefaultRevocationMaxBytes (1 MiB).
+	// MaxBytes caps the size of one answer of the feed; a larger answer is
+	// refused and the last good list kept. Zero means
+	// DefaultRevocationMaxBytes (1 MiB).
 	MaxBytes int64
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -159,11 +160,14 @@ type RevocationObserver interface {
 	Recovered(outage time.Duration, st RevocationStatus)
 }
 
-// RevocationList holds an issuer's revocation feed, refreshed by polling
-// with If-None-Match, for [Config.Revocations]. When a fetch fails the last
-// good feed stays in force. Its memory is bounded by MaxBytes: a feed over
-// the cap is refused, and expired token entries are dropped. It is safe for
-// concurrent use.
+// RevocationList holds an issuer's revocation feed for
+// [Config.Revocations], refreshed by polling: the full state at first, then
+// the changes since the last one held (GET /revocations?since=CURSOR), or,
+// from an issuer that predates the cursor, the full list revalidated with
+// If-None-Match. When a fetch fails the last good list stays in force.
+// Each answer is capped by MaxBytes (a larger one is refused) and expired
+// entries are dropped, so it holds what the issuer has in force. It is safe
+// for concurrent use.
 type RevocationList struct {
 	cfg RevocationConfig
 
