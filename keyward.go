@@ -352,3 +352,73 @@ type UserRevocation struct {
 	// Before is the cutoff: tokens with an iat before it are revoked.
 	Before time.Time
 }
+
+// GrantKind names what a [RevokedGrant] revokes: a browser session or a
+// refresh-token family, each named in the access tokens it produced.
+type GrantKind string
+
+// The kinds of [RevokedGrant].
+const (
+	// GrantSession is an issuer login session; its access tokens carry its
+	// ID in the "sid" claim (OpenID Connect's session ID).
+	GrantSession GrantKind = "session"
+	// GrantFamily is a refresh-token family: the access tokens minted with
+	// its first refresh token and by each of its rotations carry its ID in
+	// the "fid" claim.
+	GrantFamily GrantKind = "family"
+)
+
+// Valid reports whether k is one of the defined kinds.
+func (k GrantKind) Valid() bool { return k == GrantSession || k == GrantFamily }
+
+// RevokedGrant is a revoked session or refresh-token family as the
+// revocation feed publishes it: every access token whose "sid" (for a
+// session) or "fid" (for a family) is ID is refused. It is kept until
+// ExpiresAt, when every access token it refuses has expired; deleting it
+// sooner would let such a token be accepted again.
+type RevokedGrant struct {
+	// Kind is GrantSession or GrantFamily.
+	Kind GrantKind
+	// ID is the session's or the family's ID.
+	ID string
+	// RevokedAt is when it was revoked; set by the store when zero.
+	RevokedAt time.Time
+	// ExpiresAt is when the last access token it refuses expires, leeway
+	// included.
+	ExpiresAt time.Time
+}
+
+// RevocationKind names what a [RevocationChange] records.
+type RevocationKind string
+
+// The kinds of [RevocationChange].
+const (
+	// RevocationToken is a revoked access token: Key is its jti, At its
+	// expiry.
+	RevocationToken RevocationKind = "token"
+	// RevocationSession is a revoked session: Key is its ID, At the
+	// expiry of its [RevokedGrant].
+	RevocationSession RevocationKind = "session"
+	// RevocationFamily is a revoked refresh-token family: Key is its ID,
+	// At the expiry of its [RevokedGrant].
+	RevocationFamily RevocationKind = "family"
+	// RevocationUser is a user cutoff: Key is the user ID, At the cutoff
+	// in force after the change.
+	RevocationUser RevocationKind = "user"
+)
+
+// RevocationChange is one entry of the revocation log, the append-only
+// record of what the revocation feed publishes, from which verifiers fetch
+// the changes since the last one they saw. Seq numbers the changes of one
+// store in the order their writes committed, without gaps, so that a reader
+// that has seen Seq n has seen every change before it.
+type RevocationChange struct {
+	// Seq is the change's position in the log, from 1.
+	Seq int64
+	// Kind says what Key and At are.
+	Kind RevocationKind
+	// Key is a jti, a session or family ID, or a user ID.
+	Key string
+	// At is an expiry, or for a user the cutoff.
+	At time.Time
+}

@@ -204,8 +204,9 @@ type SessionStore interface {
 	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
 }
 
-// RevocationStore persists access-token revocations and the replay guard for
-// client assertions.
+// RevocationStore persists what the revocation feed publishes (revoked
+// access tokens, sessions, refresh-token families and user cutoffs) and the
+// replay guard for client assertions.
 type RevocationStore interface {
 	// RevokeAccessToken records the revocation of the access token with
 	// t.JTI. It is idempotent: revoking a jti again keeps the first record.
@@ -224,7 +225,8 @@ type RevocationStore interface {
 	// ListUserRevocations returns every user cutoff ordered by user ID.
 	ListUserRevocations(ctx context.Context) ([]UserRevocation, error)
 	// DeleteUserRevocations deletes the user cutoffs whose Before is at or
-	// before horizon and returns how many it deleted. A cutoff matters only
+	// before horizon and returns how many it deleted, with their changes in
+	// the revocation log, raising its floor past them. A cutoff matters only
 	// while a token issued before it may still be accepted somewhere, so the
 	// caller passes a horizon no later than now minus the longest
 	// access-token lifetime and the largest leeway a verifier applies;
@@ -235,10 +237,37 @@ type RevocationStore interface {
 	// returns nil; a later call with the same issuer and jti returns an error
 	// wrapping ErrConflict, so the caller refuses the replay.
 	UseJTI(ctx context.Context, issuer, jti string, exp time.Time) error
-	// DeleteExpiredRevocations deletes the access-token revocations and the
-	// seen JTIs whose expiry is at or before now and returns how many it
-	// deleted.
+	// RevokeGrant records the revocation of a session or refresh-token
+	// family, whose access tokens the feed then refuses. It is idempotent:
+	// revoking a grant again keeps the first RevokedAt and the later
+	// ExpiresAt, so a repeated revocation never shortens the time its tokens
+	// are refused. It returns an error wrapping ErrInvalid when the ID is
+	// empty or the kind unknown. The store sets RevokedAt when zero.
+	RevokeGrant(ctx context.Context, g RevokedGrant) error
+	// IsGrantRevoked reports whether the session or family with the kind
+	// and ID has been revoked, as long as its record is kept.
+	IsGrantRevoked(ctx context.Context, kind GrantKind, id string) (bool, error)
+	// ListRevokedGrants returns the grant revocations whose ExpiresAt is
+	// after now, ordered by Kind and then ID.
+	ListRevokedGrants(ctx context.Context, now time.Time) ([]RevokedGrant, error)
+	// DeleteExpiredRevocations deletes the access-token revocations, the
+	// grant revocations and the seen JTIs whose expiry is at or before now
+	// and returns how many it deleted. It also deletes their changes from
+	// the revocation log, without raising its floor: a reader drops an
+	// entry at its expiry by itself.
 	DeleteExpiredRevocations(ctx context.Context, now time.Time) (int, error)
+	// RevocationLogHead returns the Seq of the latest change of the
+	// revocation log (zero: none yet) and the log's floor: the highest Seq
+	// of a change deleted while a reader may still hold its entry (a user
+	// cutoff deleted by DeleteUserRevocations). A reader whose last seen
+	// Seq is below the floor, or above the head, must read the full state
+	// again. Every write that RevokeAccessToken (when it records a new
+	// jti), RevokeGrant and RevokeUser make appends one change, in the same
+	// transaction, and writes append in the order they commit.
+	RevocationLogHead(ctx context.Context) (head, floor int64, err error)
+	// ListRevocationChanges returns at most limit changes of the log with a
+	// Seq after since, in Seq order.
+	ListRevocationChanges(ctx context.Context, since int64, limit int) ([]RevocationChange, error)
 }
 
 // Store is everything the issuer persists. Implementations are safe for

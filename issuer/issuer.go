@@ -244,11 +244,15 @@ func (i *Issuer) Login(ctx context.Context, req LoginRequest) (*TokenResponse, e
 		return nil, err
 	}
 	aud := []string{i.cfg.Audience}
-	at, err := i.mint(ctx, GrantPassword, now, &u, FirstPartyClientID, aud, "")
+	fam, err := NewID(i.cfg.Rand)
+	if err != nil {
+		return nil, internal(err)
+	}
+	at, err := i.mint(ctx, GrantPassword, now, &u, FirstPartyClientID, aud, "", tokenLinks{fid: fam})
 	if err != nil {
 		return nil, err
 	}
-	rt, err := i.newRefreshFamily(ctx, now, keyward.RefreshToken{UserID: u.ID, ClientID: FirstPartyClientID, Audience: aud})
+	rt, err := i.newRefreshFamily(ctx, now, keyward.RefreshToken{FamilyID: fam, UserID: u.ID, ClientID: FirstPartyClientID, Audience: aud})
 	if err != nil {
 		return nil, err
 	}
@@ -352,16 +356,17 @@ func hostOf(addr string) string {
 }
 
 // registeredClaims cannot be overridden by user attributes.
-var registeredClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope", "roles", "auth_time", "acr", "amr", "typ", "cnf", "act", "may_act"}
+var registeredClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope", "roles", "auth_time", "acr", "amr", "typ", "cnf", "act", "may_act", ClaimSessionID, ClaimFamilyID}
 
 // mint signs an access token (RFC 9068) for user u (nil for a client acting
-// on its own behalf, then sub is the client ID).
-func (i *Issuer) mint(ctx context.Context, grant string, now time.Time, u *keyward.User, clientID string, aud []string, scope string) (*TokenResponse, error) {
-	return i.mintWithID(ctx, grant, now, u, clientID, aud, scope, "")
+// on its own behalf, then sub is the client ID), naming the session and
+// refresh-token family it belongs to, if any.
+func (i *Issuer) mint(ctx context.Context, grant string, now time.Time, u *keyward.User, clientID string, aud []string, scope string, links tokenLinks) (*TokenResponse, error) {
+	return i.mintWithID(ctx, grant, now, u, clientID, aud, scope, "", links)
 }
 
 // mintWithID is mint with the token's jti, random when empty.
-func (i *Issuer) mintWithID(ctx context.Context, grant string, now time.Time, u *keyward.User, clientID string, aud []string, scope, jti string) (*TokenResponse, error) {
+func (i *Issuer) mintWithID(ctx context.Context, grant string, now time.Time, u *keyward.User, clientID string, aud []string, scope, jti string, links tokenLinks) (*TokenResponse, error) {
 	signer, err := i.cfg.Keys.Signer()
 	if err != nil {
 		return nil, oauthError(CodeTemporarilyUnavailable, "no signing key is active yet", err)
@@ -383,6 +388,12 @@ func (i *Issuer) mintWithID(ctx context.Context, grant string, now time.Time, u 
 	}
 	if scope != "" {
 		c.Extra["scope"] = scope
+	}
+	if links.sid != "" {
+		c.Extra[ClaimSessionID] = links.sid
+	}
+	if links.fid != "" {
+		c.Extra[ClaimFamilyID] = links.fid
 	}
 	sub := clientID
 	if u != nil {
@@ -409,17 +420,19 @@ func (i *Issuer) mintWithID(ctx context.Context, grant string, now time.Time, u 
 	return &TokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int64(i.cfg.AccessTTL / time.Second), Scope: scope}, nil
 }
 
-// newRefreshFamily stores the first token of a new family and returns it.
+// newRefreshFamily stores the first token of a new family, t.FamilyID or a
+// new one when empty, and returns it.
 func (i *Issuer) newRefreshFamily(ctx context.Context, now time.Time, t keyward.RefreshToken) (string, error) {
 	tok, err := randomString(i.cfg.Rand, 32)
 	if err != nil {
 		return "", internal(err)
 	}
-	fam, err := NewID(i.cfg.Rand)
-	if err != nil {
-		return "", internal(err)
+	if t.FamilyID == "" {
+		if t.FamilyID, err = NewID(i.cfg.Rand); err != nil {
+			return "", internal(err)
+		}
 	}
-	t.Hash, t.FamilyID, t.IssuedAt, t.ExpiresAt = hashToken(tok), fam, now, now.Add(i.cfg.RefreshTTL)
+	t.Hash, t.IssuedAt, t.ExpiresAt = hashToken(tok), now, now.Add(i.cfg.RefreshTTL)
 	if err := i.cfg.Store.CreateRefreshToken(ctx, t); err != nil {
 		return "", internal(err)
 	}
@@ -473,7 +486,7 @@ func (i *Issuer) ClientCredentials(ctx context.Context, c keyward.Client, scope 
 	if aud == "" {
 		aud = i.cfg.Audience
 	}
-	return i.mint(ctx, GrantClientCredentials, i.cfg.Now(), nil, c.ID, []string{aud}, granted)
+	return i.mint(ctx, GrantClientCredentials, i.cfg.Now(), nil, c.ID, []string{aud}, granted, tokenLinks{})
 }
 
 func truncate(s string) string {
@@ -500,7 +513,9 @@ type RefreshRequest struct {
 // Refresh rotates a refresh token: the token is marked used and a new one is
 // returned with a new access token. A token used before fails with
 // [CodeInvalidGrant], and the store has then revoked its whole family
-// (RFC 9700 §4.14.2), logged as refresh_reuse_detected. First-party tokens
+// (RFC 9700 §4.14.2), logged as refresh_reuse_detected, and published it in
+// the revocation feed, which refuses the family's access tokens by their
+// "fid". First-party tokens
 // need no client authentication; other clients' tokens need the client's.
 // A disabled or deleted user's tokens are refused and their family revoked.
 // Refreshes are throttled per client and per family ([TokenThrottleConfig]):
@@ -568,6 +583,9 @@ func (i *Issuer) Refresh(ctx context.Context, req RefreshRequest) (*TokenRespons
 			if rerr := i.cfg.Store.RevokeRefreshFamily(ctx, old.FamilyID, now); rerr != nil {
 				return nil, internal(rerr)
 			}
+			if rerr := i.publishGrant(ctx, keyward.GrantFamily, old.FamilyID, now); rerr != nil {
+				return nil, internal(rerr)
+			}
 			i.audit(ctx, slog.LevelWarn, "refresh_refused", slog.String("user_id", old.UserID),
 				slog.String("family_id", old.FamilyID), slog.String("reason", "user disabled or deleted"))
 			return nil, bad
@@ -584,6 +602,10 @@ func (i *Issuer) Refresh(ctx context.Context, req RefreshRequest) (*TokenRespons
 	old, err = i.cfg.Store.RotateRefreshToken(ctx, hash, next, now)
 	switch {
 	case errors.Is(err, keyward.ErrRefreshReused):
+		// The store revoked the family; the feed refuses its access tokens.
+		if rerr := i.publishGrant(ctx, keyward.GrantFamily, old.FamilyID, now); rerr != nil {
+			return nil, internal(rerr)
+		}
 		if i.cfg.Observer != nil {
 			i.cfg.Observer.RefreshReuse()
 		}
@@ -599,7 +621,7 @@ func (i *Issuer) Refresh(ctx context.Context, req RefreshRequest) (*TokenRespons
 	if len(aud) == 0 {
 		aud = []string{i.cfg.Audience}
 	}
-	resp, err := i.mint(ctx, GrantRefreshToken, now, user, old.ClientID, aud, scope)
+	resp, err := i.mint(ctx, GrantRefreshToken, now, user, old.ClientID, aud, scope, tokenLinks{sid: old.SessionID, fid: old.FamilyID})
 	if err != nil {
 		return nil, err
 	}
@@ -618,7 +640,8 @@ type RevokeRequest struct {
 	ClientID string
 }
 
-// Revoke revokes a refresh token, with its whole family, or an access token
+// Revoke revokes a refresh token, with its whole family, whose access
+// tokens the revocation feed then refuses by their "fid", or an access token
 // issued here, by recording its jti until it expires. Unknown, expired and
 // foreign tokens are not an error (RFC 7009 §2.2). A token issued to a
 // confidential client can only be revoked by that client, authenticated;
@@ -651,6 +674,9 @@ func (i *Issuer) Revoke(ctx context.Context, req RevokeRequest) error {
 			return err
 		}
 		if err := i.cfg.Store.RevokeRefreshFamily(ctx, rt.FamilyID, now); err != nil {
+			return internal(err)
+		}
+		if err := i.publishGrant(ctx, keyward.GrantFamily, rt.FamilyID, now); err != nil {
 			return internal(err)
 		}
 		i.audit(ctx, slog.LevelInfo, "token_revoked", slog.String("type", "refresh_token"),

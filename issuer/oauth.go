@@ -335,7 +335,8 @@ func (i *Issuer) EndSession(ctx context.Context, cookie string) error {
 }
 
 // endSession revokes the session id and every refresh token issued in it,
-// and says why in the audit log.
+// publishes the session in the revocation feed, which refuses every access
+// token carrying its "sid", and says why in the audit log.
 func (i *Issuer) endSession(ctx context.Context, id string, now time.Time, reason string) error {
 	err := i.cfg.Store.RevokeSession(ctx, id, now)
 	switch {
@@ -345,6 +346,9 @@ func (i *Issuer) endSession(ctx context.Context, id string, now time.Time, reaso
 		return internal(err)
 	}
 	if err := i.cfg.Store.RevokeSessionRefreshTokens(ctx, id, now); err != nil {
+		return internal(err)
+	}
+	if err := i.publishGrant(ctx, keyward.GrantSession, id, now); err != nil {
 		return internal(err)
 	}
 	i.audit(ctx, slog.LevelInfo, "session_ended", slog.String("session_id", id), slog.String("reason", reason))
@@ -377,7 +381,7 @@ func jtiOfCode(hash []byte) string { return "code-" + hex.EncodeToString(hash[16
 // token when the client has the refresh_token grant, and an ID token when
 // the scope includes openid. A code works once: a second use fails with
 // invalid_grant and revokes the access and refresh tokens the first use
-// issued (RFC 6749 §4.1.2).
+// issued (RFC 6749 §4.1.2), publishing their family in the revocation feed.
 func (i *Issuer) ExchangeCode(ctx context.Context, req CodeRequest) (*TokenResponse, error) {
 	now := i.cfg.Now()
 	bad := oauthError(CodeInvalidGrant, "the authorization code is invalid, expired or already used", nil)
@@ -394,6 +398,11 @@ func (i *Issuer) ExchangeCode(ctx context.Context, req CodeRequest) (*TokenRespo
 		return nil, bad
 	case errors.Is(err, keyward.ErrCodeReused):
 		if rerr := i.cfg.Store.RevokeRefreshFamily(ctx, familyOfCode(hash), now); rerr != nil {
+			return nil, internal(rerr)
+		}
+		// Every access token of the family, the code's own and those its
+		// refresh tokens minted, carries its fid.
+		if rerr := i.publishGrant(ctx, keyward.GrantFamily, familyOfCode(hash), now); rerr != nil {
 			return nil, internal(rerr)
 		}
 		if !code.UsedAt.IsZero() {
@@ -464,7 +473,8 @@ func (i *Issuer) ExchangeCode(ctx context.Context, req CodeRequest) (*TokenRespo
 	if aud == "" {
 		aud = i.cfg.Audience
 	}
-	resp, err := i.mintWithID(ctx, GrantAuthorizationCode, now, &u, c.ID, []string{aud}, code.Scope, jtiOfCode(hash))
+	resp, err := i.mintWithID(ctx, GrantAuthorizationCode, now, &u, c.ID, []string{aud}, code.Scope, jtiOfCode(hash),
+		tokenLinks{sid: code.SessionID, fid: familyOfCode(hash)})
 	if err != nil {
 		return nil, err
 	}
@@ -500,7 +510,8 @@ const CodeInvalidToken = "invalid_token"
 // scope a resource needs.
 const CodeInsufficientScope = "insufficient_scope"
 
-// verifyAccessToken checks an access token issued here, not revoked.
+// verifyAccessToken checks an access token issued here, not revoked: neither
+// its jti nor its session or refresh-token family.
 func (i *Issuer) verifyAccessToken(ctx context.Context, token string) (*jose.Token, error) {
 	set, algs := i.cfg.Keys.KeySet()
 	tok, err := jose.VerifyJWT(token, set, algs, &jose.Policy{
@@ -515,6 +526,23 @@ func (i *Issuer) verifyAccessToken(ctx context.Context, token string) (*jose.Tok
 	}
 	if revoked {
 		return nil, oauthError(CodeInvalidToken, "the access token was revoked", nil)
+	}
+	// Its session or family revoked, as the feed tells verifiers.
+	for _, g := range []struct {
+		kind  keyward.GrantKind
+		claim string
+	}{{keyward.GrantSession, ClaimSessionID}, {keyward.GrantFamily, ClaimFamilyID}} {
+		id := tok.Claims.String(g.claim)
+		if id == "" {
+			continue
+		}
+		revoked, err := i.cfg.Store.IsGrantRevoked(ctx, g.kind, id)
+		if err != nil {
+			return nil, internal(err)
+		}
+		if revoked {
+			return nil, oauthError(CodeInvalidToken, "the access token was revoked", nil)
+		}
 	}
 	return tok, nil
 }

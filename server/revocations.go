@@ -22,13 +22,32 @@ type RevocationLister interface {
 	ListRevokedTokens(ctx context.Context, now time.Time) ([]keyward.RevokedToken, error)
 	// ListUserRevocations returns every user cutoff.
 	ListUserRevocations(ctx context.Context) ([]keyward.UserRevocation, error)
+	// ListRevokedGrants returns the session and refresh-token family
+	// revocations whose expiry is after now.
+	ListRevokedGrants(ctx context.Context, now time.Time) ([]keyward.RevokedGrant, error)
+	// RevocationLogHead returns the revocation log's latest Seq and floor.
+	RevocationLogHead(ctx context.Context) (head, floor int64, err error)
+	// ListRevocationChanges returns at most limit changes after since.
+	ListRevocationChanges(ctx context.Context, since int64, limit int) ([]keyward.RevocationChange, error)
 }
+
+// MaxRevocationChanges is the most changes one answer to GET
+// /revocations?since= carries; an answer cut there says "more": true and
+// the verifier asks again at once from its cursor. It bounds the answer's
+// size (about 100 KiB) whatever the backlog.
+const MaxRevocationChanges = 1000
+
+// errBadCursor answers a since parameter that is not a cursor.
+var errBadCursor = &keyward.Error{Code: keyward.EINVALID, Message: "since must be a cursor of this feed (a decimal number), given once"}
 
 // revocations serves GET /revocations, the revocation feed that verifiers
 // poll (verifier.RevocationList): the access tokens revoked before their
-// expiry, by jti, and the users whose tokens issued before a cutoff are
-// revoked. It needs no authentication: it reveals only the jtis of revoked
-// tokens and the IDs of users whose tokens were revoked. The ETag covers the
+// expiry, by jti; the sessions and refresh-token families revoked, by the
+// sid and fid their access tokens carry, until those tokens have expired;
+// and the users whose tokens issued before a cutoff are revoked. It needs no
+// authentication: it reveals only the jtis of revoked tokens, the IDs of
+// revoked sessions and families, and the IDs of users whose tokens were
+// revoked. The ETag covers the
 // entries, not generated_at, so an unchanged feed answers 304.
 func (s *Server) revocations(w http.ResponseWriter, r *http.Request) error {
 	lister := s.cfg.Revocations
@@ -39,39 +58,166 @@ func (s *Server) revocations(w http.ResponseWriter, r *http.Request) error {
 	if s.cfg.Now != nil {
 		now = s.cfg.Now
 	}
+	if q := r.URL.Query(); q.Has("since") {
+		since, ok := parseCursor(q["since"])
+		if !ok {
+			return errBadCursor
+		}
+		return s.writeRevocationChanges(w, r, lister, since, now())
+	}
 	return s.writeRevocations(w, r, lister, now())
 }
 
-// writeRevocations writes the feed as of now.
-func (s *Server) writeRevocations(w http.ResponseWriter, r *http.Request, lister RevocationLister, now time.Time) error {
-	toks, err := lister.ListRevokedTokens(r.Context(), now)
+// parseCursor reads the since parameter: one decimal number without sign,
+// of at most 18 digits.
+func parseCursor(vals []string) (int64, bool) {
+	if len(vals) != 1 || len(vals[0]) == 0 || len(vals[0]) > 18 {
+		return 0, false
+	}
+	for _, c := range []byte(vals[0]) {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(vals[0], 10, 64)
+	return n, err == nil
+}
+
+// writeRevocationChanges answers GET /revocations?since=CURSOR: the
+// changes of the revocation log after the cursor, at most
+// [MaxRevocationChanges] of them, with the cursor of the last; or, when the
+// cursor is 0, below the log's floor (changes the reader would need were
+// compacted away) or past its head (another store), the full state with
+// "full": true and the head read before it, so that no change committed
+// after the state was read is skipped (one read twice is harmless: every
+// entry is applied as the later of the two).
+func (s *Server) writeRevocationChanges(w http.ResponseWriter, r *http.Request, lister RevocationLister, since int64, now time.Time) error {
+	head, floor, err := lister.RevocationLogHead(r.Context())
 	if err != nil {
 		return err
 	}
-	users, err := lister.ListUserRevocations(r.Context())
+	if since == 0 || since < floor || since > head {
+		feed, err := revocationState(r.Context(), lister, now)
+		if err != nil {
+			return err
+		}
+		feed.Cursor, feed.Full = strconv.FormatInt(head, 10), true
+		return writeFeed(w, r, feed)
+	}
+	changes, err := lister.ListRevocationChanges(r.Context(), since, MaxRevocationChanges)
 	if err != nil {
 		return err
 	}
-	feed := verifier.RevocationFeed{
-		Tokens: make([]verifier.RevokedToken, 0, len(toks)),
-		Users:  make([]verifier.RevokedUser, 0, len(users)),
+	feed := emptyFeed(now, 0, 0)
+	cursor := since
+	for _, c := range changes {
+		cursor = c.Seq
+		if c.Kind != keyward.RevocationUser && !c.At.After(now) {
+			continue // expired: the reader drops it anyway
+		}
+		switch c.Kind {
+		case keyward.RevocationToken:
+			feed.Tokens = append(feed.Tokens, verifier.RevokedToken{JTI: c.Key, Exp: c.At.Unix()})
+		case keyward.RevocationSession:
+			feed.Sessions = append(feed.Sessions, verifier.RevokedSession{SID: c.Key, Exp: ceilUnix(c.At)})
+		case keyward.RevocationFamily:
+			feed.Families = append(feed.Families, verifier.RevokedFamily{FID: c.Key, Exp: ceilUnix(c.At)})
+		case keyward.RevocationUser:
+			feed.Users = append(feed.Users, verifier.RevokedUser{Sub: c.Key, Before: ceilUnix(c.At)})
+		}
 	}
+	feed.Cursor, feed.More = strconv.FormatInt(cursor, 10), len(changes) == MaxRevocationChanges
+	return writeFeed(w, r, feed)
+}
+
+// emptyFeed returns a feed with empty lists, generated at now.
+func emptyFeed(now time.Time, tokens, users int) verifier.RevocationFeed {
+	return verifier.RevocationFeed{
+		GeneratedAt: now.Unix(),
+		Tokens:      make([]verifier.RevokedToken, 0, tokens),
+		Sessions:    []verifier.RevokedSession{},
+		Families:    []verifier.RevokedFamily{},
+		Users:       make([]verifier.RevokedUser, 0, users),
+	}
+}
+
+// ceilUnix is t in whole seconds, rounded up: a cutoff or an entry's expiry
+// never moves earlier, so no token it refuses slips through.
+func ceilUnix(t time.Time) int64 {
+	u := t.Unix()
+	if t.After(time.Unix(u, 0)) {
+		u++
+	}
+	return u
+}
+
+// writeFeed writes a feed answer.
+func writeFeed(w http.ResponseWriter, r *http.Request, feed verifier.RevocationFeed) error {
+	body, err := json.Marshal(feed, json.Deterministic(true))
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)+1))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(append(body, '\n'))
+	}
+	return nil
+}
+
+// revocationState reads the full state the feed publishes as of now.
+func revocationState(ctx context.Context, lister RevocationLister, now time.Time) (verifier.RevocationFeed, error) {
+	toks, err := lister.ListRevokedTokens(ctx, now)
+	if err != nil {
+		return verifier.RevocationFeed{}, err
+	}
+	grants, err := lister.ListRevokedGrants(ctx, now)
+	if err != nil {
+		return verifier.RevocationFeed{}, err
+	}
+	users, err := lister.ListUserRevocations(ctx)
+	if err != nil {
+		return verifier.RevocationFeed{}, err
+	}
+	feed := emptyFeed(now, len(toks), len(users))
 	for _, t := range toks {
 		feed.Tokens = append(feed.Tokens, verifier.RevokedToken{JTI: t.JTI, Exp: t.ExpiresAt.Unix()})
+	}
+	for _, g := range grants {
+		// Rounded up, like a cutoff: the entry never leaves before the
+		// last token it refuses has expired.
+		exp := ceilUnix(g.ExpiresAt)
+		switch g.Kind {
+		case keyward.GrantSession:
+			feed.Sessions = append(feed.Sessions, verifier.RevokedSession{SID: g.ID, Exp: exp})
+		case keyward.GrantFamily:
+			feed.Families = append(feed.Families, verifier.RevokedFamily{FID: g.ID, Exp: exp})
+		}
 	}
 	for _, u := range users {
 		// Rounded up: a token issued in the cutoff's second is refused, so
 		// none issued before the cutoff slips through.
-		before := u.Before.Unix()
-		if u.Before.After(time.Unix(before, 0)) {
-			before++
-		}
-		feed.Users = append(feed.Users, verifier.RevokedUser{Sub: u.UserID, Before: before})
+		feed.Users = append(feed.Users, verifier.RevokedUser{Sub: u.UserID, Before: ceilUnix(u.Before)})
+	}
+	return feed, nil
+}
+
+// writeRevocations writes the full feed as of now, the answer to a request
+// without since, kept for verifiers that predate the cursor.
+func (s *Server) writeRevocations(w http.ResponseWriter, r *http.Request, lister RevocationLister, now time.Time) error {
+	feed, err := revocationState(r.Context(), lister, now)
+	if err != nil {
+		return err
 	}
 	entries, err := json.Marshal(struct {
-		Tokens []verifier.RevokedToken `json:"tokens"`
-		Users  []verifier.RevokedUser  `json:"users"`
-	}{feed.Tokens, feed.Users}, json.Deterministic(true))
+		Tokens   []verifier.RevokedToken   `json:"tokens"`
+		Sessions []verifier.RevokedSession `json:"sessions"`
+		Families []verifier.RevokedFamily  `json:"families"`
+		Users    []verifier.RevokedUser    `json:"users"`
+	}{feed.Tokens, feed.Sessions, feed.Families, feed.Users}, json.Deterministic(true))
 	if err != nil {
 		return err
 	}
@@ -84,7 +230,6 @@ func (s *Server) writeRevocations(w http.ResponseWriter, r *http.Request, lister
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
-	feed.GeneratedAt = now.Unix()
 	body, err := json.Marshal(feed, json.Deterministic(true))
 	if err != nil {
 		return err

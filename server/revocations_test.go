@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -69,5 +70,91 @@ func TestRevocationFeed(t *testing.T) {
 	// passes.
 	if len(f.Users) != 1 || f.Users[0].Sub != "user-9" || f.Users[0].Before != cutoff.Unix()+1 {
 		t.Errorf("users = %+v, want user-9 before %d", f.Users, cutoff.Unix()+1)
+	}
+}
+
+// TestRevocationFeedDelta covers GET /revocations?since=: the full state
+// with its cursor at 0, then the changes since a cursor, answers cut at
+// MaxRevocationChanges, the full state again for a cursor compacted away or
+// unknown, and malformed cursors.
+func TestRevocationFeedDelta(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{})
+	ctx := t.Context()
+	get := func(t *testing.T, query string) (int, verifier.RevocationFeed) {
+		t.Helper()
+		resp, b := s.do(t, http.MethodGet, "/revocations?"+query, "", nil, nil)
+		var f verifier.RevocationFeed
+		if resp.StatusCode == http.StatusOK {
+			if err := json.Unmarshal(b, &f); err != nil {
+				t.Fatalf("%v: %s", err, b)
+			}
+			if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+				t.Errorf("Cache-Control %q, want no-store", cc)
+			}
+		}
+		return resp.StatusCode, f
+	}
+	exp := time.Now().Add(time.Hour)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(s.store.RevokeAccessToken(ctx, keyward.RevokedToken{JTI: "j-1", ExpiresAt: exp}))
+	must(s.store.RevokeGrant(ctx, keyward.RevokedGrant{Kind: keyward.GrantFamily, ID: "f-1", ExpiresAt: exp}))
+
+	code, f := get(t, "since=0")
+	if code != http.StatusOK || !f.Full || f.Cursor != "2" || f.More || len(f.Tokens) != 1 || len(f.Families) != 1 {
+		t.Fatalf("since=0: %d %+v, want the full state at cursor 2", code, f)
+	}
+	code, f = get(t, "since=2")
+	if code != http.StatusOK || f.Full || f.Cursor != "2" || len(f.Tokens)+len(f.Sessions)+len(f.Families)+len(f.Users) != 0 {
+		t.Fatalf("since=2 with no change: %d %+v, want no entries at cursor 2", code, f)
+	}
+	must(s.store.RevokeGrant(ctx, keyward.RevokedGrant{Kind: keyward.GrantSession, ID: "s-1", ExpiresAt: exp}))
+	must(s.store.RevokeUser(ctx, keyward.UserRevocation{UserID: "u-1", Before: time.Now().Add(-48 * time.Hour)}))
+	must(s.store.RevokeAccessToken(ctx, keyward.RevokedToken{JTI: "j-expired", ExpiresAt: time.Now().Add(-time.Minute)}))
+	code, f = get(t, "since=2")
+	if code != http.StatusOK || f.Full || f.Cursor != "5" || len(f.Tokens) != 0 || len(f.Families) != 0 ||
+		len(f.Sessions) != 1 || f.Sessions[0].SID != "s-1" || f.Sessions[0].Exp < exp.Unix() ||
+		len(f.Users) != 1 || f.Users[0].Sub != "u-1" {
+		t.Fatalf("since=2: %d %+v, want session s-1 and user u-1 (the expired jti skipped) at cursor 5", code, f)
+	}
+
+	// A cursor past the head (another store) gets the full state.
+	if code, f = get(t, "since=99"); code != http.StatusOK || !f.Full || f.Cursor != "5" || len(f.Sessions) != 1 {
+		t.Fatalf("since=99: %d %+v, want the full state at cursor 5", code, f)
+	}
+	// A swept cutoff raises the floor: a cursor below it gets the full
+	// state, one at it the changes.
+	if _, err := s.store.DeleteUserRevocations(ctx, time.Now().Add(-24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if code, f = get(t, "since=3"); code != http.StatusOK || !f.Full || len(f.Users) != 0 {
+		t.Fatalf("since=3 below the floor: %d %+v, want the full state without the swept cutoff", code, f)
+	}
+	if code, f = get(t, "since=4"); code != http.StatusOK || f.Full || f.Cursor != "5" {
+		t.Fatalf("since=4 at the floor: %d %+v, want the changes", code, f)
+	}
+
+	// A backlog comes in answers of MaxRevocationChanges.
+	for i := range MaxRevocationChanges + 1 {
+		must(s.store.RevokeGrant(ctx, keyward.RevokedGrant{Kind: keyward.GrantFamily, ID: "g-" + strconv.Itoa(i), ExpiresAt: exp}))
+	}
+	code, f = get(t, "since=5")
+	if want := strconv.Itoa(5 + MaxRevocationChanges); code != http.StatusOK || !f.More || f.Cursor != want || len(f.Families) != MaxRevocationChanges {
+		t.Fatalf("since=5 with a backlog: %d more %v cursor %s, %d families; want more at cursor %s", code, f.More, f.Cursor, len(f.Families), want)
+	}
+	code, f = get(t, "since="+f.Cursor)
+	if code != http.StatusOK || f.More || len(f.Families) != 1 {
+		t.Fatalf("the rest of the backlog: %d %+v", code, f)
+	}
+
+	for _, q := range []string{"since=", "since=-1", "since=1x", "since=%2B1", "since=1&since=2", "since=1234567890123456789"} {
+		if code, _ := get(t, q); code != http.StatusBadRequest {
+			t.Errorf("%s: %d, want 400", q, code)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,8 +18,9 @@ import (
 	"github.com/keyward/keyward/jose"
 )
 
-// ErrRevoked reports a token that the issuer has revoked: its "jti" is in
-// the revocation feed, or its subject has a cutoff later than its "iat".
+// ErrRevoked reports a token that the issuer has revoked: its "jti", its
+// session ("sid") or its refresh-token family ("fid") is in the revocation
+// feed, or its subject has a cutoff later than its "iat".
 // The answer is 401 invalid_token.
 var ErrRevoked = errors.New("verifier: token revoked")
 
@@ -34,15 +37,65 @@ const (
 
 // RevocationFeed is the JSON document of an issuer's revocation feed (GET
 // /revocations on keyward serve): the access tokens revoked before their
-// expiry, by "jti", and the users whose tokens issued before a cutoff are
-// revoked. Times are seconds since the Unix epoch.
+// expiry, by "jti"; the sessions and refresh-token families revoked, whose
+// access tokens are refused by their "sid" and "fid" claims; and the users
+// whose tokens issued before a cutoff are revoked. Times are seconds since
+// the Unix epoch. A feed without "sessions" or "families" (an older issuer)
+// lists none.
 type RevocationFeed struct {
 	// GeneratedAt is when the issuer wrote the feed.
 	GeneratedAt int64 `json:"generated_at"`
 	// Tokens are the revoked access tokens still unexpired.
 	Tokens []RevokedToken `json:"tokens"`
+	// Sessions are the revoked sessions whose access tokens may not all
+	// have expired.
+	Sessions []RevokedSession `json:"sessions"`
+	// Families are the revoked refresh-token families whose access tokens
+	// may not all have expired.
+	Families []RevokedFamily `json:"families"`
 	// Users are the per-subject cutoffs.
 	Users []RevokedUser `json:"users"`
+	// Cursor, in an answer to a request with "since", names the last
+	// change of the issuer's revocation log that the answer holds: the
+	// next request asks for the changes since it. It is empty in an
+	// answer without since (the full list of an older issuer).
+	Cursor string `json:"cursor,omitzero"`
+	// Full says that the lists are the whole state, which replaces what
+	// the verifier holds; otherwise, in an answer with a Cursor, they are
+	// changes, each applied over what the verifier holds (an entry already
+	// held keeps the later expiry or cutoff).
+	Full bool `json:"full,omitzero"`
+	// More says that the answer was cut at the issuer's limit: the
+	// verifier asks again at once from the Cursor.
+	More bool `json:"more,omitzero"`
+}
+
+// maxCursorLen bounds a feed's cursor: a decimal number of at most 18
+// digits.
+const maxCursorLen = 18
+
+// maxPages bounds the answers with More that one [RevocationList.Refresh]
+// follows; the rest waits for the next one.
+const maxPages = 16
+
+// RevokedSession is one revoked session of a [RevocationFeed]: every token
+// whose "sid" claim is SID is revoked.
+type RevokedSession struct {
+	// SID is the session's ID, the tokens' "sid".
+	SID string `json:"sid"`
+	// Exp is when the last token of the session expires; the entry is
+	// dropped after it.
+	Exp int64 `json:"exp"`
+}
+
+// RevokedFamily is one revoked refresh-token family of a [RevocationFeed]:
+// every token whose "fid" claim is FID is revoked.
+type RevokedFamily struct {
+	// FID is the family's ID, the tokens' "fid".
+	FID string `json:"fid"`
+	// Exp is when the last token of the family expires; the entry is
+	// dropped after it.
+	Exp int64 `json:"exp"`
 }
 
 // RevokedToken is one revoked access token of a [RevocationFeed].
@@ -75,8 +128,9 @@ type RevocationConfig struct {
 	Every time.Duration
 	// Timeout bounds one fetch. Zero means DefaultRevocationTimeout (5 s).
 	Timeout time.Duration
-	// MaxBytes caps the feed's size; a larger feed is refused and the last
-	// good list kept. Zero means DefaultRevocationMaxBytes (1 MiB).
+	// MaxBytes caps the size of one answer of the feed; a larger answer is
+	// refused and the last good list kept. Zero means
+	// DefaultRevocationMaxBytes (1 MiB).
 	MaxBytes int64
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -106,17 +160,22 @@ type RevocationObserver interface {
 	Recovered(outage time.Duration, st RevocationStatus)
 }
 
-// RevocationList holds an issuer's revocation feed, refreshed by polling
-// with If-None-Match, for [Config.Revocations]. When a fetch fails the last
-// good feed stays in force. Its memory is bounded by MaxBytes: a feed over
-// the cap is refused, and expired token entries are dropped. It is safe for
-// concurrent use.
+// RevocationList holds an issuer's revocation feed for
+// [Config.Revocations], refreshed by polling: the full state at first, then
+// the changes since the last one held (GET /revocations?since=CURSOR), or,
+// from an issuer that predates the cursor, the full list revalidated with
+// If-None-Match. When a fetch fails the last good list stays in force.
+// Each answer is capped by MaxBytes (a larger one is refused) and expired
+// entries are dropped, so it holds what the issuer has in force. It is safe
+// for concurrent use.
 type RevocationList struct {
 	cfg RevocationConfig
 
+	base *url.URL // cfg.URL
+
 	mu        sync.RWMutex
-	tokens    map[string]int64 // jti → exp
-	users     map[string]int64 // sub → cutoff
+	entries   feedEntries
+	cursor    string // the last change held; empty before a full state
 	etag      string
 	fetchedAt time.Time
 	lastErr   error
@@ -148,7 +207,7 @@ func NewRevocationList(cfg RevocationConfig) (*RevocationList, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &RevocationList{cfg: cfg, tokens: map[string]int64{}, users: map[string]int64{}}, nil
+	return &RevocationList{cfg: cfg, base: u, entries: newFeedEntries(0, 0, 0, 0)}, nil
 }
 
 // Refresh fetches the feed once. A 304 answer keeps the list; on any
@@ -189,26 +248,47 @@ func (l *RevocationList) Refresh(ctx context.Context) error {
 	return err
 }
 
-// fetch fetches the feed once and returns its result as
+// fetch fetches the feed, following the answers that say More up to
+// maxPages, and returns the result of the last as
 // [RevocationObserver.Fetched] names it, and whether the entries in force
 // changed (always on the first success).
 func (l *RevocationList) fetch(ctx context.Context) (result string, changed bool, err error) {
+	for range maxPages {
+		var more, ch bool
+		result, ch, more, err = l.fetchPage(ctx)
+		changed = changed || ch
+		if err != nil || !more {
+			break
+		}
+	}
+	return result, changed, err
+}
+
+// fetchPage fetches one answer of the feed: the changes since the cursor
+// held, or the full state when none is held yet (since=0). An issuer that
+// predates the cursor ignores since and answers its full list, revalidated
+// with If-None-Match.
+func (l *RevocationList) fetchPage(ctx context.Context) (result string, changed, more bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.cfg.URL, nil)
+	l.mu.RLock()
+	etag, cursor := l.etag, l.cursor
+	l.mu.RUnlock()
+	u := *l.base
+	q := u.Query()
+	q.Set("since", cmp.Or(cursor, "0"))
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return "error", false, fmt.Errorf("%w: %w", ErrRevocationFeed, err)
+		return "error", false, false, fmt.Errorf("%w: %w", ErrRevocationFeed, err)
 	}
 	req.Header.Set("Accept", "application/json")
-	l.mu.RLock()
-	etag := l.etag
-	l.mu.RUnlock()
-	if etag != "" {
+	if etag != "" && cursor == "" {
 		req.Header.Set("If-None-Match", etag)
 	}
 	resp, err := l.cfg.Client.Do(req)
 	if err != nil {
-		return "error", false, fmt.Errorf("%w: %w", ErrRevocationFeed, err)
+		return "error", false, false, fmt.Errorf("%w: %w", ErrRevocationFeed, err)
 	}
 	defer resp.Body.Close()
 	now := l.cfg.Now()
@@ -216,69 +296,162 @@ func (l *RevocationList) fetch(ctx context.Context) (result string, changed bool
 	case http.StatusNotModified:
 		l.mu.Lock()
 		l.fetchedAt = now
-		l.expire(now.Unix())
+		l.entries.expire(now.Unix())
 		l.mu.Unlock()
-		return "not_modified", false, nil
+		return "not_modified", false, false, nil
 	case http.StatusOK:
 	default:
-		return "error", false, fmt.Errorf("%w: %s answered %s", ErrRevocationFeed, l.cfg.URL, resp.Status)
+		return "error", false, false, fmt.Errorf("%w: %s answered %s", ErrRevocationFeed, l.cfg.URL, resp.Status)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, l.cfg.MaxBytes+1))
 	if err != nil {
-		return "error", false, fmt.Errorf("%w: reading %s: %w", ErrRevocationFeed, l.cfg.URL, err)
+		return "error", false, false, fmt.Errorf("%w: reading %s: %w", ErrRevocationFeed, l.cfg.URL, err)
 	}
 	if int64(len(body)) > l.cfg.MaxBytes {
-		return "error", false, fmt.Errorf("%w: %s is larger than %d bytes", ErrRevocationFeed, l.cfg.URL, l.cfg.MaxBytes)
+		return "error", false, false, fmt.Errorf("%w: %s is larger than %d bytes", ErrRevocationFeed, l.cfg.URL, l.cfg.MaxBytes)
 	}
-	tokens, users, err := parseFeed(body, now.Unix())
+	entries, meta, err := parseFeed(body, now.Unix())
+	if err == nil && meta.cursor != "" && !meta.full && cursor == "" {
+		err = errors.New("changes without a state to apply them to")
+	}
 	if err != nil {
-		return "error", false, fmt.Errorf("%w: %s: %w", ErrRevocationFeed, l.cfg.URL, err)
+		return "error", false, false, fmt.Errorf("%w: %s: %w", ErrRevocationFeed, l.cfg.URL, err)
 	}
 	l.mu.Lock()
-	changed = l.fetchedAt.IsZero() || !maps.Equal(l.tokens, tokens) || !maps.Equal(l.users, users)
-	l.tokens, l.users = tokens, users
-	l.etag = resp.Header.Get("ETag")
+	defer l.mu.Unlock()
+	if meta.cursor != "" && !meta.full {
+		changed = l.entries.merge(entries, now.Unix())
+		l.entries.expire(now.Unix())
+	} else {
+		changed = !l.entries.equal(entries)
+		l.entries = entries
+	}
+	changed = changed || l.fetchedAt.IsZero()
+	l.cursor, l.etag = meta.cursor, ""
+	if meta.cursor == "" {
+		l.etag = resp.Header.Get("ETag")
+	}
 	l.fetchedAt = now
-	l.mu.Unlock()
-	return "ok", changed, nil
+	return "ok", changed, meta.more, nil
+}
+
+// feedEntries is what a list holds of a feed: token IDs, session IDs and
+// family IDs to their expiry (zero: none), and subjects to their cutoff.
+type feedEntries struct {
+	tokens   map[string]int64 // jti → exp
+	sessions map[string]int64 // sid → exp
+	families map[string]int64 // fid → exp
+	users    map[string]int64 // sub → cutoff
+}
+
+// newFeedEntries returns empty entries sized for the counts given.
+func newFeedEntries(tokens, sessions, families, users int) feedEntries {
+	return feedEntries{
+		tokens:   make(map[string]int64, tokens),
+		sessions: make(map[string]int64, sessions),
+		families: make(map[string]int64, families),
+		users:    make(map[string]int64, users),
+	}
+}
+
+// equal reports whether e and o hold the same entries.
+func (e feedEntries) equal(o feedEntries) bool {
+	return maps.Equal(e.tokens, o.tokens) && maps.Equal(e.sessions, o.sessions) &&
+		maps.Equal(e.families, o.families) && maps.Equal(e.users, o.users)
+}
+
+// expire drops the token, session and family entries past their expiry.
+func (e feedEntries) expire(now int64) {
+	for _, m := range []map[string]int64{e.tokens, e.sessions, e.families} {
+		maps.DeleteFunc(m, func(_ string, exp int64) bool { return exp != 0 && exp <= now })
+	}
+}
+
+// addExpiring adds an entry that leaves at exp, unless it has left at now;
+// listed twice, it keeps the later expiry.
+func addExpiring(m map[string]int64, key string, exp, now int64) {
+	if exp > now || exp == 0 {
+		if old, ok := m[key]; !ok || (old != 0 && (exp == 0 || exp > old)) {
+			m[key] = exp
+		}
+	}
+}
+
+// merge applies the changes in o over e, each entry keeping the later
+// expiry or cutoff, and reports whether e changed.
+func (e feedEntries) merge(o feedEntries, now int64) bool {
+	changed := false
+	for _, p := range [][2]map[string]int64{{e.tokens, o.tokens}, {e.sessions, o.sessions}, {e.families, o.families}} {
+		for k, exp := range p[1] {
+			old, had := p[0][k]
+			addExpiring(p[0], k, exp, now)
+			if v, has := p[0][k]; has != had || v != old {
+				changed = true
+			}
+		}
+	}
+	for sub, before := range o.users {
+		if old, ok := e.users[sub]; !ok || before > old {
+			e.users[sub] = before
+			changed = true
+		}
+	}
+	return changed
+}
+
+// feedMeta is what a feed document says of itself: its cursor, whether it
+// is the full state, and whether more changes wait.
+type feedMeta struct {
+	cursor     string
+	full, more bool
 }
 
 // parseFeed reads a [RevocationFeed] document strictly (one JSON object,
-// no duplicate or wrongly cased member names) into the maps a list holds:
-// token IDs to their expiry, without the entries already expired at now,
-// and subjects to their cutoff, the latest when one is listed twice. An
-// entry without its key refuses the whole feed.
-func parseFeed(body []byte, now int64) (tokens, users map[string]int64, err error) {
+// no duplicate or wrongly cased member names) into the entries a list
+// holds: token, session and family IDs to their expiry, without the
+// entries already expired at now (an expiry of zero never expires), and
+// subjects to their cutoff, the latest when one is listed twice, with what
+// the document says of itself. An entry without its key, a cursor that is
+// not a decimal number of at most 18 digits, or "full" or "more" without a
+// cursor refuses the whole feed.
+func parseFeed(body []byte, now int64) (feedEntries, feedMeta, error) {
 	var feed RevocationFeed
 	if err := json.Unmarshal(body, &feed); err != nil {
-		return nil, nil, err
+		return feedEntries{}, feedMeta{}, err
 	}
-	tokens = make(map[string]int64, len(feed.Tokens))
+	meta := feedMeta{cursor: feed.Cursor, full: feed.Full, more: feed.More}
+	if len(meta.cursor) > maxCursorLen || strings.Trim(meta.cursor, "0123456789") != "" {
+		return feedEntries{}, feedMeta{}, errors.New("cursor is not a decimal number of at most 18 digits")
+	}
+	if meta.cursor == "" && (meta.full || meta.more) {
+		return feedEntries{}, feedMeta{}, errors.New(`"full" or "more" without a cursor`)
+	}
+	e := newFeedEntries(len(feed.Tokens), len(feed.Sessions), len(feed.Families), len(feed.Users))
 	for _, t := range feed.Tokens {
 		if t.JTI == "" {
-			return nil, nil, errors.New("token entry without jti")
+			return feedEntries{}, feedMeta{}, errors.New("token entry without jti")
 		}
-		if t.Exp > now || t.Exp == 0 {
-			tokens[t.JTI] = max(tokens[t.JTI], t.Exp)
-		}
+		addExpiring(e.tokens, t.JTI, t.Exp, now)
 	}
-	users = make(map[string]int64, len(feed.Users))
+	for _, s := range feed.Sessions {
+		if s.SID == "" {
+			return feedEntries{}, feedMeta{}, errors.New("session entry without sid")
+		}
+		addExpiring(e.sessions, s.SID, s.Exp, now)
+	}
+	for _, f := range feed.Families {
+		if f.FID == "" {
+			return feedEntries{}, feedMeta{}, errors.New("family entry without fid")
+		}
+		addExpiring(e.families, f.FID, f.Exp, now)
+	}
 	for _, u := range feed.Users {
 		if u.Sub == "" {
-			return nil, nil, errors.New("user entry without sub")
+			return feedEntries{}, feedMeta{}, errors.New("user entry without sub")
 		}
-		users[u.Sub] = max(users[u.Sub], u.Before)
+		e.users[u.Sub] = max(e.users[u.Sub], u.Before)
 	}
-	return tokens, users, nil
-}
-
-// expire drops token entries past their expiry; l.mu is held.
-func (l *RevocationList) expire(now int64) {
-	for jti, exp := range l.tokens {
-		if exp != 0 && exp <= now {
-			delete(l.tokens, jti)
-		}
-	}
+	return e, meta, nil
 }
 
 // Run fetches the feed at once and then every RevocationConfig.Every until
@@ -303,8 +476,8 @@ type RevocationStatus struct {
 	// FetchedAt is when the feed was last fetched successfully (zero:
 	// never).
 	FetchedAt time.Time
-	// Tokens and Users count the entries in force.
-	Tokens, Users int
+	// Tokens, Sessions, Families and Users count the entries in force.
+	Tokens, Sessions, Families, Users int
 	// Err is the last fetch's error, nil when it succeeded.
 	Err error
 }
@@ -313,23 +486,35 @@ type RevocationStatus struct {
 func (l *RevocationList) Status() RevocationStatus {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return RevocationStatus{FetchedAt: l.fetchedAt, Tokens: len(l.tokens), Users: len(l.users), Err: l.lastErr}
+	e := l.entries
+	return RevocationStatus{FetchedAt: l.fetchedAt, Tokens: len(e.tokens), Sessions: len(e.sessions),
+		Families: len(e.families), Users: len(e.users), Err: l.lastErr}
 }
 
 // Check returns an error wrapping [ErrRevoked] when the claims belong to a
-// revoked token: its "jti" is listed, or its "sub" has a cutoff and its
-// "iat" is before the cutoff (a token without "iat" is refused when its
-// subject has a cutoff). Otherwise it returns nil.
+// revoked token: its "jti", its "sid" or its "fid" is listed, or its "sub"
+// has a cutoff and its "iat" is before the cutoff (a token without "iat" is
+// refused when its subject has a cutoff). Otherwise it returns nil.
 func (l *RevocationList) Check(c *jose.Claims) error {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if c.ID != "" {
-		if _, ok := l.tokens[c.ID]; ok {
+		if _, ok := l.entries.tokens[c.ID]; ok {
 			return fmt.Errorf("%w: jti %q is in the revocation feed", ErrRevoked, c.ID)
 		}
 	}
+	if sid := c.String("sid"); sid != "" {
+		if _, ok := l.entries.sessions[sid]; ok {
+			return fmt.Errorf("%w: session %q is in the revocation feed", ErrRevoked, sid)
+		}
+	}
+	if fid := c.String("fid"); fid != "" {
+		if _, ok := l.entries.families[fid]; ok {
+			return fmt.Errorf("%w: refresh-token family %q is in the revocation feed", ErrRevoked, fid)
+		}
+	}
 	if c.Subject != "" {
-		if before, ok := l.users[c.Subject]; ok && int64(c.IssuedAt) < before {
+		if before, ok := l.entries.users[c.Subject]; ok && int64(c.IssuedAt) < before {
 			return fmt.Errorf("%w: sub %q has tokens issued before %d revoked (iat %d)", ErrRevoked, c.Subject, before, int64(c.IssuedAt))
 		}
 	}

@@ -403,7 +403,8 @@ func (e *revocationEvents) Fetched(result string, err error) {
 
 // Loaded implements verifier.RevocationObserver.
 func (e *revocationEvents) Loaded(st verifier.RevocationStatus) {
-	e.logger.Info("revocation_list_loaded", slog.String("url", e.url), slog.Int("tokens", st.Tokens), slog.Int("users", st.Users))
+	e.logger.Info("revocation_list_loaded", slog.String("url", e.url), slog.Int("tokens", st.Tokens),
+		slog.Int("sessions", st.Sessions), slog.Int("families", st.Families), slog.Int("users", st.Users))
 }
 
 // Unavailable implements verifier.RevocationObserver.
@@ -415,7 +416,7 @@ func (e *revocationEvents) Unavailable(err error) {
 // Recovered implements verifier.RevocationObserver.
 func (e *revocationEvents) Recovered(outage time.Duration, st verifier.RevocationStatus) {
 	e.logger.Info("revocation_feed_recovered", slog.String("url", e.url), slog.Duration("outage", outage),
-		slog.Int("tokens", st.Tokens), slog.Int("users", st.Users))
+		slog.Int("tokens", st.Tokens), slog.Int("sessions", st.Sessions), slog.Int("families", st.Families), slog.Int("users", st.Users))
 }
 
 // tokenTypesInfo names the "typ" values the gate accepts, for its start-up

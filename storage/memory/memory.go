@@ -51,6 +51,10 @@ type Store struct {
 	sessions map[string]keyward.Session
 	revoked  map[string]keyward.RevokedToken
 	userRevs map[string]time.Time
+	grants   map[grantKey]keyward.RevokedGrant
+	changes  []keyward.RevocationChange // the revocation log, in Seq order
+	head     int64                      // the log's latest Seq
+	floor    int64                      // the log's floor
 	jtis     map[jtiKey]time.Time
 }
 
@@ -73,6 +77,7 @@ func New(cfg Config) *Store {
 		sessions: make(map[string]keyward.Session),
 		revoked:  make(map[string]keyward.RevokedToken),
 		userRevs: make(map[string]time.Time),
+		grants:   make(map[grantKey]keyward.RevokedGrant),
 		jtis:     make(map[jtiKey]time.Time),
 	}
 }

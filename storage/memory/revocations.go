@@ -27,6 +27,7 @@ func (s *Store) RevokeAccessToken(ctx context.Context, t keyward.RevokedToken) e
 		t.RevokedAt = s.clock()
 	}
 	s.revoked[t.JTI] = t
+	s.appendChange(keyward.RevocationToken, t.JTI, t.ExpiresAt)
 	return nil
 }
 
@@ -64,6 +65,7 @@ func (s *Store) RevokeUser(ctx context.Context, r keyward.UserRevocation) error 
 	if old, ok := s.userRevs[r.UserID]; !ok || before.After(old) {
 		s.userRevs[r.UserID] = before
 	}
+	s.appendChange(keyward.RevocationUser, r.UserID, s.userRevs[r.UserID])
 	return nil
 }
 
@@ -86,6 +88,13 @@ func (s *Store) DeleteUserRevocations(ctx context.Context, horizon time.Time) (i
 	defer s.mu.Unlock()
 	n := len(s.userRevs)
 	maps.DeleteFunc(s.userRevs, func(_ string, before time.Time) bool { return !before.After(horizon) })
+	s.changes = slices.DeleteFunc(s.changes, func(c keyward.RevocationChange) bool {
+		if c.Kind == keyward.RevocationUser && !c.At.After(horizon) {
+			s.floor = max(s.floor, c.Seq)
+			return true
+		}
+		return false
+	})
 	return n - len(s.userRevs), nil
 }
 
@@ -109,8 +118,102 @@ func (s *Store) DeleteExpiredRevocations(ctx context.Context, now time.Time) (in
 	now = keyward.StoredTime(now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := len(s.revoked) + len(s.jtis)
+	n := len(s.revoked) + len(s.jtis) + len(s.grants)
 	maps.DeleteFunc(s.revoked, func(_ string, t keyward.RevokedToken) bool { return !t.ExpiresAt.After(now) })
 	maps.DeleteFunc(s.jtis, func(_ jtiKey, exp time.Time) bool { return !exp.After(now) })
-	return n - len(s.revoked) - len(s.jtis), nil
+	maps.DeleteFunc(s.grants, func(_ grantKey, g keyward.RevokedGrant) bool { return !g.ExpiresAt.After(now) })
+	s.changes = slices.DeleteFunc(s.changes, func(c keyward.RevocationChange) bool {
+		return c.Kind != keyward.RevocationUser && !c.At.After(now)
+	})
+	return n - len(s.revoked) - len(s.jtis) - len(s.grants), nil
+}
+
+// grantKey identifies a revoked grant.
+type grantKey struct {
+	kind keyward.GrantKind
+	id   string
+}
+
+// RevokeGrant implements [keyward.RevocationStore].
+func (s *Store) RevokeGrant(ctx context.Context, g keyward.RevokedGrant) error {
+	if g.ID == "" || !g.Kind.Valid() {
+		return fmt.Errorf("revoke grant: empty id or unknown kind %q: %w", g.Kind, keyward.ErrInvalid)
+	}
+	g.ExpiresAt = keyward.StoredTime(g.ExpiresAt)
+	g.RevokedAt = keyward.StoredTime(g.RevokedAt)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g.RevokedAt.IsZero() {
+		g.RevokedAt = s.clock()
+	}
+	k := grantKey{g.Kind, g.ID}
+	if old, ok := s.grants[k]; ok {
+		g.RevokedAt = old.RevokedAt
+		if old.ExpiresAt.After(g.ExpiresAt) {
+			g.ExpiresAt = old.ExpiresAt
+		}
+	}
+	s.grants[k] = g
+	kind := keyward.RevocationSession
+	if g.Kind == keyward.GrantFamily {
+		kind = keyward.RevocationFamily
+	}
+	s.appendChange(kind, g.ID, g.ExpiresAt)
+	return nil
+}
+
+// IsGrantRevoked implements [keyward.RevocationStore].
+func (s *Store) IsGrantRevoked(ctx context.Context, kind keyward.GrantKind, id string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.grants[grantKey{kind, id}]
+	return ok, nil
+}
+
+// ListRevokedGrants implements [keyward.RevocationStore].
+func (s *Store) ListRevokedGrants(ctx context.Context, now time.Time) ([]keyward.RevokedGrant, error) {
+	now = keyward.StoredTime(now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []keyward.RevokedGrant{}
+	for _, g := range s.grants {
+		if g.ExpiresAt.After(now) {
+			out = append(out, g)
+		}
+	}
+	slices.SortFunc(out, func(a, b keyward.RevokedGrant) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// appendChange appends a change to the revocation log; s.mu is held.
+func (s *Store) appendChange(kind keyward.RevocationKind, key string, at time.Time) {
+	s.head++
+	s.changes = append(s.changes, keyward.RevocationChange{Seq: s.head, Kind: kind, Key: key, At: at})
+}
+
+// RevocationLogHead implements [keyward.RevocationStore].
+func (s *Store) RevocationLogHead(ctx context.Context) (head, floor int64, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.head, s.floor, nil
+}
+
+// ListRevocationChanges implements [keyward.RevocationStore].
+func (s *Store) ListRevocationChanges(ctx context.Context, since int64, limit int) ([]keyward.RevocationChange, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if since >= s.head || limit <= 0 {
+		return []keyward.RevocationChange{}, nil
+	}
+	i, _ := slices.BinarySearchFunc(s.changes, since+1, func(c keyward.RevocationChange, seq int64) int { return cmp.Compare(c.Seq, seq) })
+	out := []keyward.RevocationChange{}
+	for _, c := range s.changes[i:] {
+		if len(out) >= limit {
+			break
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }

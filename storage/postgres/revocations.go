@@ -18,8 +18,14 @@ func (s *Store) RevokeAccessToken(ctx context.Context, t keyward.RevokedToken) e
 	if t.RevokedAt.IsZero() {
 		t.RevokedAt = s.clock()
 	}
-	_, err := s.db.Exec(ctx, `INSERT INTO revoked_tokens (jti, expires_at, revoked_at) VALUES ($1, $2, $3)
-		ON CONFLICT (jti) DO NOTHING`, t.JTI, keyward.StoredTime(t.ExpiresAt), keyward.StoredTime(t.RevokedAt))
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO revoked_tokens (jti, expires_at, revoked_at) VALUES ($1, $2, $3)
+			ON CONFLICT (jti) DO NOTHING`, t.JTI, keyward.StoredTime(t.ExpiresAt), keyward.StoredTime(t.RevokedAt))
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		return appendChange(ctx, tx, keyward.RevocationToken, t.JTI, keyward.StoredTime(t.ExpiresAt))
+	})
 	if err != nil {
 		return fmt.Errorf("revoke access token: %w", err)
 	}
@@ -58,8 +64,16 @@ func (s *Store) RevokeUser(ctx context.Context, r keyward.UserRevocation) error 
 	if r.UserID == "" {
 		return fmt.Errorf("revoke user: empty user id: %w", keyward.ErrInvalid)
 	}
-	_, err := s.db.Exec(ctx, `INSERT INTO user_revocations (user_id, before) VALUES ($1, $2)
-		ON CONFLICT (user_id) DO UPDATE SET before = greatest(user_revocations.before, excluded.before)`, r.UserID, keyward.StoredTime(r.Before))
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		var before time.Time
+		err := tx.QueryRow(ctx, `INSERT INTO user_revocations (user_id, before) VALUES ($1, $2)
+			ON CONFLICT (user_id) DO UPDATE SET before = greatest(user_revocations.before, excluded.before) RETURNING before`,
+			r.UserID, keyward.StoredTime(r.Before)).Scan(tsz{&before})
+		if err != nil {
+			return err
+		}
+		return appendChange(ctx, tx, keyward.RevocationUser, r.UserID, before)
+	})
 	if err != nil {
 		return fmt.Errorf("revoke user: %w", err)
 	}
@@ -85,11 +99,25 @@ func (s *Store) ListUserRevocations(ctx context.Context) ([]keyward.UserRevocati
 
 // DeleteUserRevocations implements [keyward.RevocationStore].
 func (s *Store) DeleteUserRevocations(ctx context.Context, horizon time.Time) (int, error) {
-	tag, err := s.db.Exec(ctx, `DELETE FROM user_revocations WHERE before <= $1`, keyward.StoredTime(horizon))
+	var n int
+	h := keyward.StoredTime(horizon)
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM user_revocations WHERE before <= $1`, h)
+		if err != nil {
+			return err
+		}
+		n = int(tag.RowsAffected())
+		if _, err := tx.Exec(ctx, `UPDATE revocation_log SET floor = greatest(floor,
+			(SELECT coalesce(max(seq), 0) FROM revocation_changes WHERE kind = 'user' AND at <= $1))`, h); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM revocation_changes WHERE kind = 'user' AND at <= $1`, h)
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("delete user revocations: %w", err)
 	}
-	return int(tag.RowsAffected()), nil
+	return n, nil
 }
 
 // UseJTI implements [keyward.RevocationStore].
@@ -113,17 +141,119 @@ func (s *Store) DeleteExpiredRevocations(ctx context.Context, now time.Time) (in
 	var total int
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		total = 0
-		for _, table := range []string{"revoked_tokens", "used_jtis"} {
+		for _, table := range []string{"revoked_tokens", "revoked_grants", "used_jtis"} {
 			n, err := deleteExpired(ctx, tx, table, now)
 			if err != nil {
 				return err
 			}
 			total += n
 		}
-		return nil
+		_, err := tx.Exec(ctx, `DELETE FROM revocation_changes WHERE kind <> 'user' AND at <= $1`, keyward.StoredTime(now))
+		return err
 	})
 	if err != nil {
 		return 0, err
 	}
 	return total, nil
+}
+
+// RevokeGrant implements [keyward.RevocationStore].
+func (s *Store) RevokeGrant(ctx context.Context, g keyward.RevokedGrant) error {
+	if g.ID == "" || !g.Kind.Valid() {
+		return fmt.Errorf("revoke grant: empty id or unknown kind %q: %w", g.Kind, keyward.ErrInvalid)
+	}
+	if g.RevokedAt.IsZero() {
+		g.RevokedAt = s.clock()
+	}
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		var exp time.Time
+		err := tx.QueryRow(ctx, `INSERT INTO revoked_grants (kind, id, revoked_at, expires_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (kind, id) DO UPDATE SET expires_at = greatest(revoked_grants.expires_at, excluded.expires_at) RETURNING expires_at`,
+			string(g.Kind), g.ID, keyward.StoredTime(g.RevokedAt), keyward.StoredTime(g.ExpiresAt)).Scan(tsz{&exp})
+		if err != nil {
+			return err
+		}
+		kind := keyward.RevocationSession
+		if g.Kind == keyward.GrantFamily {
+			kind = keyward.RevocationFamily
+		}
+		return appendChange(ctx, tx, kind, g.ID, exp)
+	})
+	if err != nil {
+		return fmt.Errorf("revoke grant: %w", err)
+	}
+	return nil
+}
+
+// IsGrantRevoked implements [keyward.RevocationStore].
+func (s *Store) IsGrantRevoked(ctx context.Context, kind keyward.GrantKind, id string) (bool, error) {
+	var revoked bool
+	err := s.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM revoked_grants WHERE kind = $1 AND id = $2)`, string(kind), id).Scan(&revoked)
+	if err != nil {
+		return false, fmt.Errorf("is grant revoked: %w", err)
+	}
+	return revoked, nil
+}
+
+// ListRevokedGrants implements [keyward.RevocationStore].
+func (s *Store) ListRevokedGrants(ctx context.Context, now time.Time) ([]keyward.RevokedGrant, error) {
+	rows, err := s.db.Query(ctx, `SELECT kind, id, revoked_at, expires_at FROM revoked_grants WHERE expires_at > $1 ORDER BY kind, id`,
+		keyward.StoredTime(now))
+	if err != nil {
+		return nil, fmt.Errorf("list revoked grants: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (keyward.RevokedGrant, error) {
+		var g keyward.RevokedGrant
+		var kind string
+		err := row.Scan(&kind, &g.ID, tsz{&g.RevokedAt}, tsz{&g.ExpiresAt})
+		g.Kind = keyward.GrantKind(kind)
+		return g, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list revoked grants: %w", err)
+	}
+	return out, nil
+}
+
+// appendChange appends a change to the revocation log inside a writing
+// transaction: updating the log's one row first makes concurrent writers
+// wait for each other's commit, so changes are numbered in commit order and
+// a reader never sees a later Seq before an earlier one.
+func appendChange(ctx context.Context, tx pgx.Tx, kind keyward.RevocationKind, key string, at time.Time) error {
+	var seq int64
+	if err := tx.QueryRow(ctx, `UPDATE revocation_log SET head = head + 1 RETURNING head`).Scan(&seq); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO revocation_changes (seq, kind, key, at) VALUES ($1, $2, $3, $4)`, seq, string(kind), key, keyward.StoredTime(at))
+	return err
+}
+
+// RevocationLogHead implements [keyward.RevocationStore].
+func (s *Store) RevocationLogHead(ctx context.Context) (head, floor int64, err error) {
+	if err := s.db.QueryRow(ctx, `SELECT head, floor FROM revocation_log`).Scan(&head, &floor); err != nil {
+		return 0, 0, fmt.Errorf("revocation log head: %w", err)
+	}
+	return head, floor, nil
+}
+
+// ListRevocationChanges implements [keyward.RevocationStore].
+func (s *Store) ListRevocationChanges(ctx context.Context, since int64, limit int) ([]keyward.RevocationChange, error) {
+	if limit <= 0 {
+		return []keyward.RevocationChange{}, nil
+	}
+	rows, err := s.db.Query(ctx, `SELECT seq, kind, key, at FROM revocation_changes WHERE seq > $1 ORDER BY seq LIMIT $2`, since, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list revocation changes: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (keyward.RevocationChange, error) {
+		var c keyward.RevocationChange
+		var kind string
+		err := row.Scan(&c.Seq, &kind, &c.Key, tsz{&c.At})
+		c.Kind = keyward.RevocationKind(kind)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list revocation changes: %w", err)
+	}
+	return out, nil
 }

@@ -17,8 +17,17 @@ func (s *Store) RevokeAccessToken(ctx context.Context, t keyward.RevokedToken) e
 	if t.RevokedAt.IsZero() {
 		t.RevokedAt = s.clock()
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO revoked_tokens (jti, expires_at, revoked_at) VALUES (?, ?, ?)
-		ON CONFLICT (jti) DO NOTHING`, t.JTI, micros(t.ExpiresAt), micros(t.RevokedAt))
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO revoked_tokens (jti, expires_at, revoked_at) VALUES (?, ?, ?)
+			ON CONFLICT (jti) DO NOTHING`, t.JTI, micros(t.ExpiresAt), micros(t.RevokedAt))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		return appendChange(ctx, tx, keyward.RevocationToken, t.JTI, micros(t.ExpiresAt))
+	})
 	if err != nil {
 		return fmt.Errorf("revoke access token: %w", err)
 	}
@@ -58,8 +67,15 @@ func (s *Store) RevokeUser(ctx context.Context, r keyward.UserRevocation) error 
 	if r.UserID == "" {
 		return fmt.Errorf("revoke user: empty user id: %w", keyward.ErrInvalid)
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO user_revocations (user_id, before) VALUES (?, ?)
-		ON CONFLICT (user_id) DO UPDATE SET before = max(before, excluded.before)`, r.UserID, micros(r.Before))
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var before int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO user_revocations (user_id, before) VALUES (?, ?)
+			ON CONFLICT (user_id) DO UPDATE SET before = max(before, excluded.before) RETURNING before`, r.UserID, micros(r.Before)).Scan(&before)
+		if err != nil {
+			return err
+		}
+		return appendChange(ctx, tx, keyward.RevocationUser, r.UserID, before)
+	})
 	if err != nil {
 		return fmt.Errorf("revoke user: %w", err)
 	}
@@ -85,7 +101,24 @@ func (s *Store) ListUserRevocations(ctx context.Context) ([]keyward.UserRevocati
 
 // DeleteUserRevocations implements [keyward.RevocationStore].
 func (s *Store) DeleteUserRevocations(ctx context.Context, horizon time.Time) (int, error) {
-	return s.deleteExpired(ctx, s.w, "user_revocations", "before", horizon)
+	var n int
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		if n, err = s.deleteExpired(ctx, tx, "user_revocations", "before", horizon); err != nil {
+			return err
+		}
+		h := micros(keyward.StoredTime(horizon))
+		if _, err := tx.ExecContext(ctx, `UPDATE revocation_log SET floor = max(floor,
+			(SELECT coalesce(max(seq), 0) FROM revocation_changes WHERE kind = 'user' AND at <= ?))`, h); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM revocation_changes WHERE kind = 'user' AND at <= ?`, h)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete user revocations: %w", err)
+	}
+	return n, nil
 }
 
 // UseJTI implements [keyward.RevocationStore].
@@ -107,17 +140,122 @@ func (s *Store) UseJTI(ctx context.Context, issuer, jti string, exp time.Time) e
 func (s *Store) DeleteExpiredRevocations(ctx context.Context, now time.Time) (int, error) {
 	var total int
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		for _, table := range []string{"revoked_tokens", "used_jtis"} {
+		for _, table := range []string{"revoked_tokens", "revoked_grants", "used_jtis"} {
 			n, err := s.deleteExpired(ctx, tx, table, "expires_at", now)
 			if err != nil {
 				return err
 			}
 			total += n
 		}
-		return nil
+		_, err := tx.ExecContext(ctx, `DELETE FROM revocation_changes WHERE kind <> 'user' AND at <= ?`, micros(keyward.StoredTime(now)))
+		return err
 	})
 	if err != nil {
 		return 0, err
 	}
 	return total, nil
+}
+
+// RevokeGrant implements [keyward.RevocationStore].
+func (s *Store) RevokeGrant(ctx context.Context, g keyward.RevokedGrant) error {
+	if g.ID == "" || !g.Kind.Valid() {
+		return fmt.Errorf("revoke grant: empty id or unknown kind %q: %w", g.Kind, keyward.ErrInvalid)
+	}
+	if g.RevokedAt.IsZero() {
+		g.RevokedAt = s.clock()
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var exp int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO revoked_grants (kind, id, revoked_at, expires_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (kind, id) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at) RETURNING expires_at`,
+			string(g.Kind), g.ID, micros(g.RevokedAt), micros(g.ExpiresAt)).Scan(&exp)
+		if err != nil {
+			return err
+		}
+		return appendChange(ctx, tx, grantChange(g.Kind), g.ID, exp)
+	})
+	if err != nil {
+		return fmt.Errorf("revoke grant: %w", err)
+	}
+	return nil
+}
+
+// IsGrantRevoked implements [keyward.RevocationStore].
+func (s *Store) IsGrantRevoked(ctx context.Context, kind keyward.GrantKind, id string) (bool, error) {
+	var revoked bool
+	err := s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM revoked_grants WHERE kind = ? AND id = ?)`, string(kind), id).Scan(&revoked)
+	if err != nil {
+		return false, fmt.Errorf("is grant revoked: %w", err)
+	}
+	return revoked, nil
+}
+
+// ListRevokedGrants implements [keyward.RevocationStore].
+func (s *Store) ListRevokedGrants(ctx context.Context, now time.Time) ([]keyward.RevokedGrant, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT kind, id, revoked_at, expires_at FROM revoked_grants WHERE expires_at > ? ORDER BY kind, id`,
+		micros(keyward.StoredTime(now)))
+	if err != nil {
+		return nil, fmt.Errorf("list revoked grants: %w", err)
+	}
+	out, err := collect(rows, func(sc scanner) (keyward.RevokedGrant, error) {
+		var g keyward.RevokedGrant
+		var kind string
+		err := sc.Scan(&kind, &g.ID, usec{&g.RevokedAt}, usec{&g.ExpiresAt})
+		g.Kind = keyward.GrantKind(kind)
+		return g, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list revoked grants: %w", err)
+	}
+	return out, nil
+}
+
+// grantChange is the kind of change that revoking a grant of kind k makes.
+func grantChange(k keyward.GrantKind) keyward.RevocationKind {
+	if k == keyward.GrantFamily {
+		return keyward.RevocationFamily
+	}
+	return keyward.RevocationSession
+}
+
+// appendChange appends a change to the revocation log inside a writing
+// transaction: the head is taken first, so changes are numbered in commit
+// order.
+func appendChange(ctx context.Context, tx *sql.Tx, kind keyward.RevocationKind, key string, at int64) error {
+	var seq int64
+	if err := tx.QueryRowContext(ctx, `UPDATE revocation_log SET head = head + 1 RETURNING head`).Scan(&seq); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO revocation_changes (seq, kind, key, at) VALUES (?, ?, ?, ?)`, seq, string(kind), key, at)
+	return err
+}
+
+// RevocationLogHead implements [keyward.RevocationStore].
+func (s *Store) RevocationLogHead(ctx context.Context) (head, floor int64, err error) {
+	if err := s.r.QueryRowContext(ctx, `SELECT head, floor FROM revocation_log`).Scan(&head, &floor); err != nil {
+		return 0, 0, fmt.Errorf("revocation log head: %w", err)
+	}
+	return head, floor, nil
+}
+
+// ListRevocationChanges implements [keyward.RevocationStore].
+func (s *Store) ListRevocationChanges(ctx context.Context, since int64, limit int) ([]keyward.RevocationChange, error) {
+	if limit <= 0 {
+		return []keyward.RevocationChange{}, nil
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT seq, kind, key, at FROM revocation_changes WHERE seq > ? ORDER BY seq LIMIT ?`, since, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list revocation changes: %w", err)
+	}
+	out, err := collect(rows, func(sc scanner) (keyward.RevocationChange, error) {
+		var c keyward.RevocationChange
+		var kind string
+		err := sc.Scan(&c.Seq, &kind, &c.Key, usec{&c.At})
+		c.Kind = keyward.RevocationKind(kind)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list revocation changes: %w", err)
+	}
+	return out, nil
 }

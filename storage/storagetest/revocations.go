@@ -1,6 +1,8 @@
 package storagetest
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +16,10 @@ func revocationTests() []testCase {
 		{name: "Revocation/UseJTI", run: testUseJTI},
 		{name: "Revocation/DeleteExpired", run: testRevocationDeleteExpired},
 		{name: "Revocation/DeleteUsers", run: testDeleteUserRevocations},
+		{name: "Revocation/Grants", run: testRevokeGrants},
+		{name: "Revocation/DeleteExpiredGrants", run: testDeleteExpiredGrants},
+		{name: "Revocation/Log", run: testRevocationLog},
+		{name: "Revocation/LogConcurrent", run: testRevocationLogConcurrent},
 	}
 }
 
@@ -172,4 +178,201 @@ func testDeleteUserRevocations(t *testing.T, s keyward.Store) {
 	list, err := s.ListUserRevocations(ctx)
 	must(t, "ListUserRevocations", err)
 	equal(t, "ListUserRevocations after a new cutoff", list, append(want, keyward.UserRevocation{UserID: "u-old", Before: norm(at(2 * time.Hour))}))
+}
+
+func testRevokeGrants(t *testing.T, s keyward.Store) {
+	ctx := t.Context()
+	list, err := s.ListRevokedGrants(ctx, at(0))
+	must(t, "ListRevokedGrants", err)
+	if len(list) != 0 {
+		t.Fatalf("ListRevokedGrants() on an empty store = %+v", list)
+	}
+	before := time.Now().Add(-time.Minute)
+	for _, g := range []keyward.RevokedGrant{
+		{Kind: keyward.GrantSession, ID: "s-2", RevokedAt: at(-time.Minute), ExpiresAt: at(time.Hour)},
+		{Kind: keyward.GrantFamily, ID: "f-1", RevokedAt: at(-time.Minute), ExpiresAt: at(time.Hour)},
+		// One ID may name a session and a family: two entries.
+		{Kind: keyward.GrantFamily, ID: "s-2", RevokedAt: at(-time.Minute), ExpiresAt: at(time.Minute)},
+		{Kind: keyward.GrantSession, ID: "s-1", ExpiresAt: at(time.Microsecond)},
+		{Kind: keyward.GrantFamily, ID: "f-expired", RevokedAt: at(-time.Hour), ExpiresAt: at(0)},
+		// Again, later: the first RevokedAt and the later ExpiresAt stay.
+		{Kind: keyward.GrantFamily, ID: "f-1", RevokedAt: at(time.Minute), ExpiresAt: at(2 * time.Hour)},
+		// Again, expiring sooner: it does not shorten the entry.
+		{Kind: keyward.GrantSession, ID: "s-2", RevokedAt: at(time.Minute), ExpiresAt: at(time.Minute)},
+	} {
+		must(t, "RevokeGrant", s.RevokeGrant(ctx, g))
+	}
+	for _, bad := range []keyward.RevokedGrant{
+		{Kind: keyward.GrantFamily, ExpiresAt: at(time.Hour)},
+		{Kind: "user", ID: "u-1", ExpiresAt: at(time.Hour)},
+		{ID: "f-2", ExpiresAt: at(time.Hour)},
+	} {
+		wantErr(t, "RevokeGrant(invalid)", s.RevokeGrant(ctx, bad), keyward.ErrInvalid)
+	}
+	for _, tc := range []struct {
+		kind keyward.GrantKind
+		id   string
+		want bool
+	}{
+		{keyward.GrantSession, "s-1", true},
+		{keyward.GrantSession, "s-2", true},
+		{keyward.GrantFamily, "s-2", true},
+		{keyward.GrantFamily, "f-1", true},
+		{keyward.GrantFamily, "f-expired", true}, // kept until deleted
+		{keyward.GrantSession, "f-1", false},
+		{keyward.GrantFamily, "f-other", false},
+		{keyward.GrantFamily, "", false},
+	} {
+		got, err := s.IsGrantRevoked(ctx, tc.kind, tc.id)
+		must(t, "IsGrantRevoked", err)
+		if got != tc.want {
+			t.Errorf("IsGrantRevoked(%s, %q) = %v, want %v", tc.kind, tc.id, got, tc.want)
+		}
+	}
+	list, err = s.ListRevokedGrants(ctx, at(0))
+	must(t, "ListRevokedGrants", err)
+	if len(list) != 4 {
+		t.Fatalf("ListRevokedGrants() = %+v, want 4 unexpired", list)
+	}
+	s1 := list[2]
+	if s1.ID != "s-1" || s1.RevokedAt.Before(before) || s1.RevokedAt.Location() != time.UTC {
+		t.Errorf("ListRevokedGrants()[2] = %+v, want s-1 revoked at the store's clock", s1)
+	}
+	equal(t, "ListRevokedGrants", list, []keyward.RevokedGrant{
+		{Kind: keyward.GrantFamily, ID: "f-1", RevokedAt: norm(at(-time.Minute)), ExpiresAt: norm(at(2 * time.Hour))},
+		{Kind: keyward.GrantFamily, ID: "s-2", RevokedAt: norm(at(-time.Minute)), ExpiresAt: norm(at(time.Minute))},
+		{Kind: keyward.GrantSession, ID: "s-1", RevokedAt: s1.RevokedAt, ExpiresAt: norm(at(time.Microsecond))},
+		{Kind: keyward.GrantSession, ID: "s-2", RevokedAt: norm(at(-time.Minute)), ExpiresAt: norm(at(time.Hour))},
+	})
+	list, err = s.ListRevokedGrants(ctx, at(time.Minute))
+	must(t, "ListRevokedGrants(later)", err)
+	if len(list) != 2 || list[0].ID != "f-1" || list[1].ID != "s-2" {
+		t.Errorf("ListRevokedGrants(a minute later) = %+v, want f-1 and session s-2", list)
+	}
+}
+
+func testDeleteExpiredGrants(t *testing.T, s keyward.Store) {
+	ctx := t.Context()
+	for i, d := range []time.Duration{-time.Hour, 0, time.Microsecond} {
+		must(t, "RevokeGrant", s.RevokeGrant(ctx, keyward.RevokedGrant{Kind: keyward.GrantFamily, ID: id("f", i), ExpiresAt: at(d)}))
+	}
+	n, err := s.DeleteExpiredRevocations(ctx, at(0))
+	must(t, "DeleteExpiredRevocations", err)
+	if n != 2 {
+		t.Errorf("DeleteExpiredRevocations() = %d, want 2", n)
+	}
+	list, err := s.ListRevokedGrants(ctx, at(-2*time.Hour))
+	must(t, "ListRevokedGrants", err)
+	if len(list) != 1 {
+		t.Fatalf("ListRevokedGrants() after the purge = %+v, want one", list)
+	}
+	if revoked, err := s.IsGrantRevoked(ctx, keyward.GrantFamily, id("f", 0)); err != nil || revoked {
+		t.Errorf("IsGrantRevoked(a purged family) = %v, %v; want false", revoked, err)
+	}
+	equal(t, "ListRevokedGrants after the purge", list, []keyward.RevokedGrant{
+		{Kind: keyward.GrantFamily, ID: id("f", 2), RevokedAt: list[0].RevokedAt, ExpiresAt: norm(at(time.Microsecond))},
+	})
+	// A grant revoked again after its purge is recorded afresh.
+	must(t, "RevokeGrant(again)", s.RevokeGrant(ctx, keyward.RevokedGrant{Kind: keyward.GrantFamily, ID: id("f", 0), ExpiresAt: at(time.Hour)}))
+	list, err = s.ListRevokedGrants(ctx, at(0))
+	must(t, "ListRevokedGrants", err)
+	if len(list) != 2 || list[0].ID != id("f", 0) {
+		t.Errorf("ListRevokedGrants() after a new revocation = %+v", list)
+	}
+}
+
+func testRevocationLog(t *testing.T, s keyward.Store) {
+	ctx := t.Context()
+	head := func(wantHead, wantFloor int64) {
+		t.Helper()
+		h, f, err := s.RevocationLogHead(ctx)
+		must(t, "RevocationLogHead", err)
+		if h != wantHead || f != wantFloor {
+			t.Errorf("RevocationLogHead() = %d, %d; want %d, %d", h, f, wantHead, wantFloor)
+		}
+	}
+	head(0, 0)
+	must(t, "RevokeAccessToken", s.RevokeAccessToken(ctx, keyward.RevokedToken{JTI: "j-1", ExpiresAt: at(time.Hour)}))
+	must(t, "RevokeAccessToken(again)", s.RevokeAccessToken(ctx, keyward.RevokedToken{JTI: "j-1", ExpiresAt: at(2 * time.Hour)})) // no change
+	must(t, "RevokeGrant", s.RevokeGrant(ctx, keyward.RevokedGrant{Kind: keyward.GrantFamily, ID: "f-1", ExpiresAt: at(time.Minute)}))
+	must(t, "RevokeUser", s.RevokeUser(ctx, keyward.UserRevocation{UserID: "u-1", Before: at(-time.Hour)}))
+	must(t, "RevokeGrant", s.RevokeGrant(ctx, keyward.RevokedGrant{Kind: keyward.GrantSession, ID: "s-1", ExpiresAt: at(time.Hour)}))
+	// A lower cutoff or expiry records what stays in force.
+	must(t, "RevokeUser(earlier)", s.RevokeUser(ctx, keyward.UserRevocation{UserID: "u-1", Before: at(-2 * time.Hour)}))
+	must(t, "RevokeGrant(sooner)", s.RevokeGrant(ctx, keyward.RevokedGrant{Kind: keyward.GrantFamily, ID: "f-1", ExpiresAt: at(time.Microsecond)}))
+	wantErr(t, "RevokeGrant(invalid)", s.RevokeGrant(ctx, keyward.RevokedGrant{Kind: keyward.GrantFamily}), keyward.ErrInvalid)
+	head(6, 0)
+	all := []keyward.RevocationChange{
+		{Seq: 1, Kind: keyward.RevocationToken, Key: "j-1", At: norm(at(time.Hour))},
+		{Seq: 2, Kind: keyward.RevocationFamily, Key: "f-1", At: norm(at(time.Minute))},
+		{Seq: 3, Kind: keyward.RevocationUser, Key: "u-1", At: norm(at(-time.Hour))},
+		{Seq: 4, Kind: keyward.RevocationSession, Key: "s-1", At: norm(at(time.Hour))},
+		{Seq: 5, Kind: keyward.RevocationUser, Key: "u-1", At: norm(at(-time.Hour))},
+		{Seq: 6, Kind: keyward.RevocationFamily, Key: "f-1", At: norm(at(time.Minute))},
+	}
+	for _, tc := range []struct {
+		since int64
+		limit int
+		want  []keyward.RevocationChange
+	}{
+		{0, 100, all},
+		{0, 2, all[:2]},
+		{2, 3, all[2:5]},
+		{5, 100, all[5:]},
+		{6, 100, []keyward.RevocationChange{}},
+		{1 << 62, 100, []keyward.RevocationChange{}},
+		{0, 0, []keyward.RevocationChange{}},
+	} {
+		got, err := s.ListRevocationChanges(ctx, tc.since, tc.limit)
+		must(t, "ListRevocationChanges", err)
+		equal(t, fmt.Sprintf("ListRevocationChanges(%d, %d)", tc.since, tc.limit), got, tc.want)
+	}
+
+	// Expired entries leave the log without raising its floor; swept user
+	// cutoffs raise it.
+	_, err := s.DeleteExpiredRevocations(ctx, at(time.Minute))
+	must(t, "DeleteExpiredRevocations", err)
+	head(6, 0)
+	got, err := s.ListRevocationChanges(ctx, 0, 100)
+	must(t, "ListRevocationChanges", err)
+	equal(t, "ListRevocationChanges after DeleteExpiredRevocations", got, []keyward.RevocationChange{all[0], all[2], all[3], all[4]})
+	_, err = s.DeleteUserRevocations(ctx, at(-time.Hour))
+	must(t, "DeleteUserRevocations", err)
+	head(6, 5)
+	got, err = s.ListRevocationChanges(ctx, 0, 100)
+	must(t, "ListRevocationChanges", err)
+	equal(t, "ListRevocationChanges after DeleteUserRevocations", got, []keyward.RevocationChange{all[0], all[3]})
+	must(t, "RevokeUser", s.RevokeUser(ctx, keyward.UserRevocation{UserID: "u-2", Before: at(0)}))
+	head(7, 5)
+}
+
+// testRevocationLogConcurrent revokes from many goroutines at once: every
+// change is in the log once, numbered without gaps.
+func testRevocationLogConcurrent(t *testing.T, s keyward.Store) {
+	ctx := t.Context()
+	const n = 16
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			errs <- s.RevokeGrant(ctx, keyward.RevokedGrant{Kind: keyward.GrantFamily, ID: id("f", i), ExpiresAt: at(time.Hour)})
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		must(t, "RevokeGrant", err)
+	}
+	got, err := s.ListRevocationChanges(ctx, 0, 2*n)
+	must(t, "ListRevocationChanges", err)
+	seen := map[string]bool{}
+	for i, c := range got {
+		if c.Seq != int64(i+1) || seen[c.Key] {
+			t.Fatalf("change %d = %+v: want seq %d, each family once", i, c, i+1)
+		}
+		seen[c.Key] = true
+	}
+	if len(seen) != n {
+		t.Errorf("%d changes, want %d", len(seen), n)
+	}
 }

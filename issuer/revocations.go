@@ -1,0 +1,54 @@
+package issuer
+
+import (
+	"context"
+	"time"
+
+	"github.com/keyward/keyward"
+)
+
+// The claims that tie an access token to what can revoke it before its
+// expiry, besides its "jti" and its subject's cutoff.
+const (
+	// ClaimSessionID is OpenID Connect's "sid": the issuer login session an
+	// access token was issued in, directly by an authorization code or by a
+	// refresh token descended from one. Tokens from a password login or the
+	// client_credentials grant have none.
+	ClaimSessionID = "sid"
+	// ClaimFamilyID is "fid", keyward's own claim: the refresh-token family
+	// an access token belongs to, the same for the token minted with the
+	// family's first refresh token and for every token its rotations mint.
+	// Every access token from an authorization code carries one (a code
+	// reuse revokes it), whether or not a refresh token was issued; tokens
+	// from the client_credentials grant have none.
+	ClaimFamilyID = "fid"
+)
+
+// GrantMargin is how long, beyond the longest access-token lifetime, a
+// revoked session or refresh-token family stays in the revocation feed. An
+// entry matters while an access token minted before the revocation may
+// still be accepted: until the revocation + the access-token lifetime + the
+// leeway verifiers apply to exp. The lifetime taken is the longer of the
+// issuer's AccessTTL and its key manager's (the bound the key lifecycle
+// relies on), so an AccessTTL shortened at a restart is covered while the
+// key manager's is not shortened too; the margin covers the leeway (30 s by
+// default) and clock skew. A verifier allowing more leeway than the margin
+// could accept again, after the entry leaves, a token that the entry
+// refused.
+const GrantMargin = 5 * time.Minute
+
+// tokenLinks names the session and refresh-token family an access token
+// belongs to, for [ClaimSessionID] and [ClaimFamilyID]; empty means none.
+type tokenLinks struct {
+	sid, fid string
+}
+
+// publishGrant records in the revocation feed that the session or family
+// with the ID was revoked at now, until every access token it minted has
+// expired, so that verifiers following the feed refuse them.
+func (i *Issuer) publishGrant(ctx context.Context, kind keyward.GrantKind, id string, now time.Time) error {
+	ttl := max(i.cfg.AccessTTL, i.cfg.Keys.Config().AccessTTL)
+	return i.cfg.Store.RevokeGrant(ctx, keyward.RevokedGrant{
+		Kind: kind, ID: id, RevokedAt: now, ExpiresAt: now.Add(ttl + GrantMargin),
+	})
+}
