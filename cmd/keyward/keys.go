@@ -32,7 +32,6 @@ agrees. A running server sees the change at its next check (within 5 seconds).`,
 	cmd.PersistentFlags().DurationVar(&kf.accessTTL, "access-ttl", 15*time.Minute, "access-token lifetime (as given to serve)")
 	cmd.PersistentFlags().DurationVar(&kf.rotateEvery, "rotate-every", 720*time.Hour, "rotation period (as given to serve)")
 
-	kf.now = a.now
 	// manager opens the store and the key manager for one operation; with
 	// audit, the manager's audit lines go to stderr.
 	manager := func(cmd *cobra.Command, audit bool, fn func(*issuer.KeyManager, keyward.Store) error) error {
@@ -176,6 +175,7 @@ on stderr.`,
 			if err != nil {
 				return err
 			}
+			kf.now = a.now // the clock --until was read on
 			key, err := readImportKey(args[0])
 			if err != nil {
 				return err
