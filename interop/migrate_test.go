@@ -121,8 +121,10 @@ func TestMigrationVerifyOnlyImport(t *testing.T) {
 	}
 	bin := keywardBinary(t)
 	private, public := nodeKey(t, jose.RS256)
+	// The kid of the recipe's hand-written jwks.json.
+	const kid = "legacy-2024"
 	old := signJSONWebToken(t, private, jose.RS256, "--iss", serveIssuer, "--aud", serveAudience, "--sub", "legacy-user",
-		"--kid", "thumbprint", "--expires-in", "1h")
+		"--kid", kid, "--expires-in", "1h")
 
 	data := filepath.Join(t.TempDir(), "keyward-data")
 	_, m := start(t, t.TempDir(), nil, serveReady, bin, "serve",
@@ -165,14 +167,13 @@ func TestMigrationVerifyOnlyImport(t *testing.T) {
 	}
 
 	// The import, as docs/migrating.md shows it (the public half is
-	// enough).
+	// enough), under the kid the old tokens carry.
 	const until = 15 * time.Second
 	imported := time.Now()
-	stdout, stderr, code := run(t, ".", nil, "", bin, "keys", "import", "--verify-only", "--until", until.String(), "--data", data, public)
+	stdout, stderr, code := run(t, ".", nil, "", bin, "keys", "import", "--verify-only", "--kid", kid, "--until", until.String(), "--data", data, public)
 	if code != 0 {
 		t.Fatalf("keys import --verify-only: exit %d: %s", code, stderr)
 	}
-	kid := headerKID(t, old)
 	if !strings.Contains(stdout, "key "+kid+" imported verify-only") {
 		t.Fatalf("keys import printed %q, want the token's kid %s", stdout, kid)
 	}

@@ -747,11 +747,13 @@ func (m *KeyManager) Import(ctx context.Context, key crypto.Signer, immediate bo
 // signs with it (it is stored retired, never pending or active), it
 // triggers no rotation and the active key is left alone; it leaves the set
 // at until, after which the tokens it signed no longer verify. until must
-// be after the manager's clock. It writes a key_imported audit line (kid,
-// alg, verify_only=true, until) and returns the key's ID (its RFC 7638
-// thumbprint), or an error wrapping [keyward.ErrConflict] when the key is
-// already stored, or [ErrStaticKey] with a static key.
-func (m *KeyManager) ImportVerifyOnly(ctx context.Context, key any, until time.Time) (string, error) {
+// be after the manager's clock. kid is the key ID it is published under:
+// the kid the other signer wrote in its tokens (at most 256 printable
+// ASCII characters), or empty for the key's RFC 7638 thumbprint. It writes
+// a key_imported audit line (kid, alg, verify_only=true, until) and
+// returns the key ID, or an error wrapping [keyward.ErrConflict] when a key
+// of that ID is already stored, or [ErrStaticKey] with a static key.
+func (m *KeyManager) ImportVerifyOnly(ctx context.Context, key any, kid string, until time.Time) (string, error) {
 	if m.Static() {
 		return "", ErrStaticKey
 	}
@@ -766,6 +768,12 @@ func (m *KeyManager) ImportVerifyOnly(ctx context.Context, key any, until time.T
 	jwk, err := jose.NewJWK(pub, alg)
 	if err != nil {
 		return "", fmt.Errorf("issuer: %w", err)
+	}
+	if kid != "" {
+		if len(kid) > 256 || strings.ContainsFunc(kid, func(r rune) bool { return r < 0x20 || r > 0x7e }) {
+			return "", fmt.Errorf("issuer: key ID %q: want at most 256 printable ASCII characters", kid)
+		}
+		jwk.KeyID = kid
 	}
 	pubJSON, err := jwk.MarshalJSON()
 	if err != nil {

@@ -560,7 +560,7 @@ func TestKeyManagerImportVerifyOnly(t *testing.T) {
 			clk.Add(time.Minute) // the imported key is the newest stored
 			until := clk.Now().Add(150 * time.Minute)
 			old := testKey(t, "rsa2048.pem")
-			kid, err := km.ImportVerifyOnly(ctx, old.Public(), until)
+			kid, err := km.ImportVerifyOnly(ctx, old.Public(), "", until)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -582,11 +582,24 @@ func TestKeyManagerImportVerifyOnly(t *testing.T) {
 					t.Fatalf("the import published a successor %s", k.ID)
 				}
 			}
-			if _, err := km.ImportVerifyOnly(ctx, old, until); !errors.Is(err, keyward.ErrConflict) {
+			if _, err := km.ImportVerifyOnly(ctx, old, "", until); !errors.Is(err, keyward.ErrConflict) {
 				t.Fatalf("second import (private key): %v, want ErrConflict", err)
 			}
-			if _, err := km.ImportVerifyOnly(ctx, testKey(t, "p256.pem"), clk.Now()); err == nil {
+			if _, err := km.ImportVerifyOnly(ctx, testKey(t, "p256.pem"), "", clk.Now()); err == nil {
 				t.Fatal("import until now accepted")
+			}
+			if _, err := km.ImportVerifyOnly(ctx, testKey(t, "p256.pem"), "bad\nkid", until); err == nil {
+				t.Fatal("a key ID with a control character accepted")
+			}
+			// The kid the other signer wrote in its tokens.
+			if got, err := km.ImportVerifyOnly(ctx, testKey(t, "ed25519.pem"), "legacy-2024", until); err != nil || got != "legacy-2024" {
+				t.Fatalf("import with a kid: %q, %v", got, err)
+			}
+			if ids := jwksIDs(t, km); !slices.Contains(ids, "legacy-2024") {
+				t.Fatalf("the JWKS holds %v, not legacy-2024", ids)
+			}
+			if _, err := km.ImportVerifyOnly(ctx, testKey(t, "p256.pem"), "legacy-2024", until); !errors.Is(err, keyward.ErrConflict) {
+				t.Fatalf("a second key under the same kid: %v, want ErrConflict", err)
 			}
 			// The master key check skips the key with no sealed half.
 			if _, err := km.Rotate(ctx, true); err != nil {

@@ -128,7 +128,7 @@ agrees. A running server sees the change at its next check (within 5 seconds).`,
 
 	var (
 		importNow, verifyOnly bool
-		until                 string
+		until, importKID      string
 	)
 	imp := &cobra.Command{
 		Use:   "import FILE",
@@ -145,15 +145,17 @@ and published in the JWK Set, so that the tokens it already signed keep
 verifying. keyward never signs with it, the active key and the rotation
 schedule are left alone, and the key leaves the JWK Set at TIME (an RFC 3339
 time, or a duration from now such as 1h30m): make that the expiry of the
-last token it signed, plus the verifiers' leeway.
+last token it signed, plus the verifiers' leeway. The key is published
+under the kid its tokens carry: --kid, or by default its RFC 7638
+thumbprint (the kid "keyward jwks" gives it).
 
 Every import is logged (key_imported, with kid, alg, verify_only and until)
 on stderr.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !verifyOnly {
-				if until != "" {
-					return cli.Usagef("--until needs --verify-only")
+				if until != "" || importKID != "" {
+					return cli.Usagef("--until and --kid need --verify-only")
 				}
 				signer, err := readSigningKey(args[0])
 				if err != nil {
@@ -181,7 +183,7 @@ on stderr.`,
 				return err
 			}
 			return manager(cmd, true, func(km *issuer.KeyManager, _ keyward.Store) error {
-				kid, err := km.ImportVerifyOnly(cmd.Context(), key, end)
+				kid, err := km.ImportVerifyOnly(cmd.Context(), key, importKID, end)
 				if err != nil {
 					return err
 				}
@@ -193,6 +195,7 @@ on stderr.`,
 	imp.Flags().BoolVar(&importNow, "now", false, "activate the imported key at once")
 	imp.Flags().BoolVar(&verifyOnly, "verify-only", false, "publish the key's public half only, to verify the tokens it signed; it never signs (needs --until)")
 	imp.Flags().StringVar(&until, "until", "", "with --verify-only: when the key leaves the JWK Set, an RFC 3339 time or a duration from now (1h)")
+	imp.Flags().StringVar(&importKID, "kid", "", "with --verify-only: the key ID to publish it under, the kid the old signer wrote in its tokens (default: the key's RFC 7638 thumbprint)")
 
 	retire := &cobra.Command{
 		Use:   "retire KID",

@@ -37,8 +37,11 @@ func TestKeysImportVerifyOnly(t *testing.T) {
 	if r := inv.kw(t, with("keys", "import", "--verify-only", "--until", "1h", testKey("rsa2048.pem"))...); r.code == 0 {
 		t.Fatal("second import of the same key accepted")
 	}
-	// A private key is accepted too; only its public half is stored.
-	run("keys", "import", "--verify-only", "--until", t0.Add(time.Hour).Format(time.RFC3339), testKey("p256.pem"))
+	// A private key is accepted too; only its public half is stored. --kid
+	// publishes it under the kid the old signer wrote.
+	if r := run("keys", "import", "--verify-only", "--kid", "legacy-1", "--until", t0.Add(time.Hour).Format(time.RFC3339), testKey("p256.pem")); !strings.Contains(r.stdout, "key legacy-1 imported") || !strings.Contains(r.stderr, "kid=legacy-1") {
+		t.Fatalf("import --kid: %s %s", r.stdout, r.stderr)
+	}
 
 	var keys []struct {
 		KID        string    `json:"kid"`
@@ -80,7 +83,9 @@ func TestKeysImportVerifyOnly(t *testing.T) {
 		{"past time", []string{"--verify-only", "--until", t0.Add(-time.Second).Format(time.RFC3339), testKey("p384.pem")}, "not in the future"},
 		{"not a time", []string{"--verify-only", "--until", "tomorrow", testKey("p384.pem")}, "RFC 3339"},
 		{"--now", []string{"--verify-only", "--now", "--until", "1h", testKey("p384.pem")}, "exclude"},
-		{"--until alone", []string{"--until", "1h", testKey("p384.pem")}, "needs --verify-only"},
+		{"--until alone", []string{"--until", "1h", testKey("p384.pem")}, "need --verify-only"},
+		{"--kid alone", []string{"--kid", "k1", testKey("p384.pem")}, "need --verify-only"},
+		{"bad --kid", []string{"--verify-only", "--until", "1h", "--kid", "a\tb", testKey("p384.pem")}, "printable ASCII"},
 		{"public key without --verify-only", []string{testKey("p256.pub.pem")}, "not a private key"},
 	} {
 		r := inv.kw(t, with(append([]string{"keys", "import"}, tt.args...)...)...)
