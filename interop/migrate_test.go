@@ -5,9 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,3 +106,118 @@ func TestMigrationHS256ToRS256(t *testing.T) {
 }
 
 func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// TestMigrationVerifyOnlyImport follows docs/migrating.md's step for the
+// old signing key: a token jsonwebtoken signed with the Node recipe's own
+// key verifies at keyward gate once `keyward keys import --verify-only
+// --until` published the key's public half, the issuer never signs with
+// it, and once --until has passed the key has left the issuer's JWK Set
+// and a gate that fetches it refuses the token. --until is a few seconds,
+// and the waits are polls bounded by it.
+func TestMigrationVerifyOnlyImport(t *testing.T) {
+	nodeProject(t)
+	if _, _, code := run(t, ".", nil, "", "openssl", "version"); code != 0 {
+		t.Fatal("openssl is not usable")
+	}
+	bin := keywardBinary(t)
+	private, public := nodeKey(t, jose.RS256)
+	// The kid of the recipe's hand-written jwks.json.
+	const kid = "legacy-2024"
+	old := signJSONWebToken(t, private, jose.RS256, "--iss", serveIssuer, "--aud", serveAudience, "--sub", "legacy-user",
+		"--kid", kid, "--expires-in", "1h")
+
+	data := filepath.Join(t.TempDir(), "keyward-data")
+	_, m := start(t, t.TempDir(), nil, serveReady, bin, "serve",
+		"--listen", "127.0.0.1:0", "--issuer", serveIssuer, "--audience", serveAudience, "--data", data, "--log-level", "info")
+	base := "http://" + m[1]
+	pw, err := os.ReadFile(filepath.Join(data, "admin-password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	jwksHas := func(kid string) bool {
+		t.Helper()
+		status, body := httpGet(t, client, base+"/jwks.json", "")
+		if status != http.StatusOK {
+			t.Fatalf("GET /jwks.json: %d %s", status, body)
+		}
+		set, err := jose.ParseJWKS([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.Contains(set.KeyIDs(), kid)
+	}
+	// waitFor polls the issuer's JWK Set until it holds kid (or not), for
+	// at most d: the issuer reloads its keys every 5 seconds.
+	waitFor := func(kid string, published bool, d time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(d)
+		for jwksHas(kid) != published {
+			if time.Now().After(deadline) {
+				t.Fatalf("key %s published %t after %s, want %t", kid, !published, d, published)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	gate := func() string {
+		t.Helper()
+		_, m := start(t, t.TempDir(), nil, gateReady, bin, "gate", "--listen", "127.0.0.1:0",
+			"--jwks-url", base+"/jwks.json", "--issuer", serveIssuer, "--audience", serveAudience)
+		return "http://" + m[1]
+	}
+
+	// The import, as docs/migrating.md shows it (the public half is
+	// enough), under the kid the old tokens carry.
+	const until = 15 * time.Second
+	imported := time.Now()
+	stdout, stderr, code := run(t, ".", nil, "", bin, "keys", "import", "--verify-only", "--kid", kid, "--until", until.String(), "--data", data, public)
+	if code != 0 {
+		t.Fatalf("keys import --verify-only: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "key "+kid+" imported verify-only") {
+		t.Fatalf("keys import printed %q, want the token's kid %s", stdout, kid)
+	}
+	for _, want := range []string{"msg=key_imported", "kid=" + kid, "verify_only=true", "until="} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("no audit line with %s: %s", want, stderr)
+		}
+	}
+	waitFor(kid, true, 10*time.Second)
+
+	g := gate()
+	if status, body := httpGet(t, client, g+"/protected", old); status != http.StatusOK || !strings.Contains(body, "legacy-user") {
+		t.Fatalf("the old token at the gate after the import: %d %s", status, body)
+	}
+	// The issuer still signs with its own key, which the gate accepts too.
+	tok := login(t, base, "admin", strings.TrimSpace(string(pw)))
+	if k := headerKID(t, tok); k == kid {
+		t.Fatal("the issuer signs with the verify-only key")
+	}
+	if status, body := httpGet(t, client, g+"/protected", tok); status != http.StatusOK {
+		t.Fatalf("keyward's token at the gate: %d %s", status, body)
+	}
+	if time.Since(imported) >= until {
+		t.Fatalf("the checks took %s, longer than --until %s: raise it", time.Since(imported), until)
+	}
+
+	// After --until the key leaves the set; a gate that fetches it refuses
+	// the old token and still accepts keyward's.
+	waitFor(kid, false, time.Until(imported.Add(until))+10*time.Second)
+	g = gate()
+	if status, body := httpGet(t, client, g+"/protected", old); status != http.StatusUnauthorized {
+		t.Fatalf("the old token at the gate after --until: %d %s", status, body)
+	}
+	if status, body := httpGet(t, client, g+"/protected", tok); status != http.StatusOK {
+		t.Fatalf("keyward's token at the gate after --until: %d %s", status, body)
+	}
+}
+
+// headerKID returns the kid of a token's header, read without verifying.
+func headerKID(t *testing.T, token string) string {
+	t.Helper()
+	jws, err := jose.Parse(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jws.Header.KeyID
+}

@@ -85,7 +85,19 @@ const (
 	keyCreatePending
 	// keySetRetireAt schedules the retirement of the active key kid at at.
 	keySetRetireAt
+	// keyAddVerifyOnly publishes a key an operator imports without its
+	// private half (see [verifyOnly]): stored retired from now, so that it
+	// never signs, and removed at at.
+	keyAddVerifyOnly
 )
+
+// verifyOnly reports whether k is a verify-only key: one stored without a
+// private half ("keyward keys import --verify-only"), published only so
+// that the tokens it signed elsewhere keep verifying until its remove_at.
+// [keyAddVerifyOnly] stores it retired, and the planner takes no retired
+// key back, so it never signs, never becomes pending and triggers no
+// rotation; it is removed like any retired key once remove_at comes.
+func verifyOnly(k keyward.SigningKey) bool { return len(k.PrivateKey) == 0 }
 
 // keyAction is one step of a rotation plan.
 type keyAction struct {
@@ -97,8 +109,8 @@ type keyAction struct {
 	// previous is, for keyActivate and keyCreateActive, the key it
 	// replaces (empty when none).
 	previous string
-	// at is the activation time of keyCreatePending and the retirement
-	// time of keySetRetireAt.
+	// at is the activation time of keyCreatePending, the retirement time
+	// of keySetRetireAt and the removal time of keyAddVerifyOnly.
 	at time.Time
 	// logged is, for keyRetire, whether the retirement gets an audit line
 	// of its own (key_retired); a key retired by its successor's
@@ -110,7 +122,9 @@ type keyAction struct {
 
 // needsKey reports whether the action adds a key, which must be generated
 // before the transaction that applies the plan.
-func (a keyAction) needsKey() bool { return a.kind == keyCreateActive || a.kind == keyCreatePending }
+func (a keyAction) needsKey() bool {
+	return a.kind == keyCreateActive || a.kind == keyCreatePending || a.kind == keyAddVerifyOnly
+}
 
 // planKeys is the rotation planner: a pure function of the schedule, the
 // stored keys and the time, returning the actions that bring the keys to
@@ -347,6 +361,17 @@ func applyKeyAction(s keySchedule, keys []keyward.SigningKey, a keyAction, now t
 		}
 		keys[i].RetireAt = a.at
 		return keys, nil, true
+	case keyAddVerifyOnly:
+		k, ok := newKey(a.purpose)
+		if !ok {
+			return keys, nil, false
+		}
+		k.PrivateKey = nil
+		k.State, k.ActivateAt, k.RetireAt, k.RemoveAt = keyward.KeyRetired, time.Time{}, now, a.at
+		keys = append(keys, k)
+		e := event("key_imported", a.purpose, slog.String("kid", k.ID), slog.String("alg", k.Algorithm),
+			slog.Bool("verify_only", true), slog.Time("until", a.at))
+		return keys, &e, true
 	}
 	return keys, nil, false
 }

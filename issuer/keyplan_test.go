@@ -428,3 +428,67 @@ func TestKeyAddPlan(t *testing.T) {
 		})
 	}
 }
+
+// TestKeyPlanVerifyOnly walks the planner through rotations with a
+// verify-only key beside the signing keys: whatever the clock, it is never
+// pending or active and never the key a rotation replaces, and it leaves
+// the set at its remove_at, not at the schedule's.
+func TestKeyPlanVerifyOnly(t *testing.T) {
+	t.Parallel()
+	for seed := range uint64(20) {
+		r := rand.New(rand.NewPCG(seed, ^seed))
+		s, _ := randomSchedule(r)
+		s.staticPrimary = false
+		now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+		until := now.Add(time.Duration(1 + r.Int64N(int64(5*s.rotateEvery))))
+		nextID := 0
+		fresh := func(keys []keyward.SigningKey, plan []keyAction) map[keyward.KeyPurpose]keyward.SigningKey {
+			out := map[keyward.KeyPurpose]keyward.SigningKey{}
+			for _, a := range plan {
+				if a.needsKey() {
+					nextID++
+					out[a.purpose] = keyward.SigningKey{ID: fmt.Sprintf("k%d", nextID), Purpose: a.purpose,
+						Algorithm: string(s.algOf(a.purpose)), PrivateKey: []byte("sealed"), CreatedAt: now}
+				}
+			}
+			return out
+		}
+		keys, _, _ := applyKeyPlan(s, nil, planKeys(s, nil, now), now, fresh(nil, planKeys(s, nil, now)))
+		old := keyward.SigningKey{ID: "old", Purpose: keyward.KeyPurposePrimary, Algorithm: "RS256", PublicJWK: []byte("{}"), PrivateKey: []byte("dropped")}
+		add := []keyAction{{kind: keyAddVerifyOnly, purpose: keyward.KeyPurposePrimary, at: until}}
+		keys, events, applied := applyKeyPlan(s, keys, add, now, map[keyward.KeyPurpose]keyward.SigningKey{keyward.KeyPurposePrimary: old})
+		if applied != 1 || len(events) != 1 || events[0].msg != "key_imported" {
+			t.Fatalf("seed %d: adding the verify-only key: applied %d, events %+v", seed, applied, events)
+		}
+		i := slices.IndexFunc(keys, func(k keyward.SigningKey) bool { return k.ID == "old" })
+		if k := keys[i]; !verifyOnly(k) || k.State != keyward.KeyRetired || !k.RemoveAt.Equal(until) || !k.ActivateAt.IsZero() {
+			t.Fatalf("seed %d: verify-only key stored as %+v, want retired, no private half, remove_at %s", seed, k, until)
+		}
+		if again := planKeys(s, keys, now); len(again) != 0 {
+			t.Fatalf("seed %d: the verify-only key triggers %+v", seed, again)
+		}
+		end := until.Add(3 * s.rotateEvery)
+		for step := 0; now.Before(end) && step < 5000; step++ {
+			now = now.Add(time.Duration(1 + r.Int64N(int64(s.rotateEvery/3))))
+			plan := planKeys(s, keys, now)
+			for _, a := range plan {
+				if a.kid == "old" && a.kind != keyRemove || a.previous == "old" {
+					t.Fatalf("seed %d at %s: action %+v on the verify-only key", seed, now, a)
+				}
+			}
+			keys, _, _ = applyKeyPlan(s, keys, plan, now, fresh(keys, plan))
+			i := slices.IndexFunc(keys, func(k keyward.SigningKey) bool { return k.ID == "old" })
+			switch {
+			case now.Before(until) && i < 0:
+				t.Fatalf("seed %d: verify-only key removed at %s, before %s", seed, now, until)
+			case !now.Before(until) && i >= 0:
+				t.Fatalf("seed %d: verify-only key still published at %s, after %s", seed, now, until)
+			case i >= 0 && keys[i].State != keyward.KeyRetired:
+				t.Fatalf("seed %d: verify-only key %s at %s", seed, keys[i].State, now)
+			}
+		}
+		if !now.After(until) {
+			t.Fatalf("seed %d: the walk stopped at %s, before %s", seed, now, until)
+		}
+	}
+}

@@ -72,8 +72,8 @@ type KeyManagerConfig struct {
 	// would without Static. Without a Store, ID tokens are signed with the
 	// static key's algorithm only, and RS256 is not offered.
 	Static crypto.Signer
-	// Logger receives the key_rotated, key_published, key_retired and
-	// key_removed audit lines and the errors of Run. Nil means none.
+	// Logger receives the key_rotated, key_published, key_retired,
+	// key_imported and key_removed audit lines and the errors of Run. Nil means none.
 	Logger *slog.Logger
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
@@ -223,6 +223,11 @@ func etag(body []byte) string {
 // when alg is configured: alg when the key suits it, else the one its type
 // implies (an ES256 configuration with an RSA key gives RS256).
 func KeyAlgorithm(key crypto.Signer, alg jose.Algorithm) (jose.Algorithm, error) {
+	return keyAlgorithm(key, alg)
+}
+
+// keyAlgorithm is [KeyAlgorithm] for a private or a public key.
+func keyAlgorithm(key any, alg jose.Algorithm) (jose.Algorithm, error) {
 	jwk, err := jose.NewJWK(key, "")
 	if err != nil {
 		return "", fmt.Errorf("issuer: key: %w", err)
@@ -650,12 +655,17 @@ func (m *KeyManager) Keys() ([]keyward.SigningKey, error) {
 
 // checkMasterKey makes sure the manager's master key opens the stored keys
 // before it adds one, so that a wrong KEYWARD_MASTER_KEY can never leave the
-// store with keys sealed under two master keys.
+// store with keys sealed under two master keys. Verify-only keys have no
+// sealed half to open.
 func (m *KeyManager) checkMasterKey(keys []keyward.SigningKey) error {
-	if len(keys) == 0 {
+	i := len(keys) - 1
+	for i >= 0 && verifyOnly(keys[i]) {
+		i--
+	}
+	if i < 0 {
 		return nil
 	}
-	k := keys[len(keys)-1]
+	k := keys[i]
 	pt, err := m.cfg.Sealer.Open(k.ID, k.PrivateKey)
 	clear(pt)
 	return err
@@ -709,16 +719,90 @@ func (m *KeyManager) Rotate(ctx context.Context, immediate bool) (string, error)
 }
 
 // Import adds key as a new primary signing key, like [KeyManager.Rotate]
-// but leaving the ID-token keys alone. Its algorithm is the manager's when
-// the key suits it, else the one its type implies. It returns the key's ID,
-// or an error wrapping [keyward.ErrConflict] when the key is already
-// stored.
+// but leaving the ID-token keys alone: it becomes the next signer (at once
+// with immediate) and the active key's retirement is scheduled. Its
+// algorithm is the manager's when the key suits it, else the one its type
+// implies. It writes a key_imported audit line (kid, alg, verify_only=false)
+// and returns the key's ID, or an error wrapping [keyward.ErrConflict] when
+// the key is already stored. To publish a key another signer used, so that
+// its tokens keep verifying, without ever signing with it, use
+// [KeyManager.ImportVerifyOnly].
 func (m *KeyManager) Import(ctx context.Context, key crypto.Signer, immediate bool) (string, error) {
 	alg, err := KeyAlgorithm(key, m.cfg.Alg)
 	if err != nil {
 		return "", err
 	}
-	return m.add(ctx, key, alg, immediate, false)
+	kid, err := m.add(ctx, key, alg, immediate, false)
+	if err == nil {
+		m.log(ctx, []keyEvent{event("key_imported", keyward.KeyPurposePrimary, slog.String("kid", kid), slog.String("alg", string(alg)),
+			slog.Bool("verify_only", false), slog.Bool("immediate", immediate))})
+	}
+	return kid, err
+}
+
+// ImportVerifyOnly publishes the public half of key (a public or a private
+// key; only the public half is stored) as a verify-only primary key until
+// until: the JWK Set holds it so that tokens another signer made with it
+// keep verifying, as during a migration to the issuer, but the issuer never
+// signs with it (it is stored retired, never pending or active), it
+// triggers no rotation and the active key is left alone; it leaves the set
+// at until, after which the tokens it signed no longer verify. until must
+// be after the manager's clock. kid is the key ID it is published under:
+// the kid the other signer wrote in its tokens (at most 256 printable
+// ASCII characters), or empty for the key's RFC 7638 thumbprint. It writes
+// a key_imported audit line (kid, alg, verify_only=true, until) and
+// returns the key ID, or an error wrapping [keyward.ErrConflict] when a key
+// of that ID is already stored, or [ErrStaticKey] with a static key.
+func (m *KeyManager) ImportVerifyOnly(ctx context.Context, key any, kid string, until time.Time) (string, error) {
+	if m.Static() {
+		return "", ErrStaticKey
+	}
+	pub, err := jose.PublicKey(key)
+	if err != nil {
+		return "", fmt.Errorf("issuer: key: %w", err)
+	}
+	alg, err := keyAlgorithm(pub, m.cfg.Alg)
+	if err != nil {
+		return "", err
+	}
+	jwk, err := jose.NewJWK(pub, alg)
+	if err != nil {
+		return "", fmt.Errorf("issuer: %w", err)
+	}
+	if kid != "" {
+		if len(kid) > 256 || strings.ContainsFunc(kid, func(r rune) bool { return r < 0x20 || r > 0x7e }) {
+			return "", fmt.Errorf("issuer: key ID %q: want at most 256 printable ASCII characters", kid)
+		}
+		jwk.KeyID = kid
+	}
+	pubJSON, err := jwk.MarshalJSON()
+	if err != nil {
+		return "", fmt.Errorf("issuer: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.cfg.Now()
+	if !until.After(now) {
+		return "", fmt.Errorf("issuer: a verify-only key must stay published until a time after now (%s), not %s",
+			now.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339))
+	}
+	k := keyward.SigningKey{ID: jwk.KeyID, Algorithm: string(alg), Purpose: keyward.KeyPurposePrimary, PublicJWK: pubJSON, CreatedAt: now}
+	sched := m.schedule()
+	var events []keyEvent
+	err = m.cfg.Store.UpdateKeys(ctx, func(cur []keyward.SigningKey) ([]keyward.SigningKey, error) {
+		if slices.ContainsFunc(cur, func(s keyward.SigningKey) bool { return s.ID == k.ID }) {
+			return nil, fmt.Errorf("issuer: key %q is already stored: %w", k.ID, keyward.ErrConflict)
+		}
+		action := keyAction{kind: keyAddVerifyOnly, purpose: keyward.KeyPurposePrimary, at: until}
+		keys, evs, _ := applyKeyPlan(sched, cur, []keyAction{action}, now, map[keyward.KeyPurpose]keyward.SigningKey{k.Purpose: k})
+		events = evs
+		return keys, nil
+	})
+	if err != nil {
+		return "", err
+	}
+	m.log(ctx, events)
+	return k.ID, m.reloadLocked(ctx, now)
 }
 
 // add adds a primary key (key, or a new one when nil) and, with idToken

@@ -530,3 +530,100 @@ func TestKeyManagerRun(t *testing.T) {
 		})
 	})
 }
+
+// TestKeyManagerImportVerifyOnly imports the key another signer used as
+// verify-only: it is published at once, never signs, leaves the active key
+// and the schedule alone, stores no private half, and leaves the JWK Set at
+// until; a key rotation afterwards still checks the master key.
+func TestKeyManagerImportVerifyOnly(t *testing.T) {
+	t.Parallel()
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			clk := newClock()
+			logs := new(syncBuffer)
+			store := b.open(t, clk.Now)
+			km, err := NewKeyManager(KeyManagerConfig{
+				Store: store, Sealer: testSealer(t), Alg: jose.ES256,
+				RotateEvery: time.Hour, JWKSMaxAge: time.Minute, AccessTTL: time.Minute, Now: clk.Now, Logger: jsonLogger(logs),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := t.Context()
+			if err := km.Step(ctx); err != nil {
+				t.Fatal(err)
+			}
+			signer := mustSigner(t, km).KeyID()
+			before := len(jwksIDs(t, km))
+
+			clk.Add(time.Minute) // the imported key is the newest stored
+			until := clk.Now().Add(150 * time.Minute)
+			old := testKey(t, "rsa2048.pem")
+			kid, err := km.ImportVerifyOnly(ctx, old.Public(), "", until)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ids := jwksIDs(t, km); !slices.Contains(ids, kid) || len(ids) != before+1 {
+				t.Fatalf("after the import the JWKS holds %v, want the %d keys before and %s", ids, before, kid)
+			}
+			if got := mustSigner(t, km).KeyID(); got != signer {
+				t.Fatalf("after the import %s signs, want %s", got, signer)
+			}
+			stored, err := store.ListKeys(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range stored {
+				if k.ID == kid && (len(k.PrivateKey) != 0 || k.State != keyward.KeyRetired || !k.RemoveAt.Equal(until)) {
+					t.Fatalf("verify-only key stored as %+v", k)
+				}
+				if k.ID != kid && k.State == keyward.KeyPending {
+					t.Fatalf("the import published a successor %s", k.ID)
+				}
+			}
+			if _, err := km.ImportVerifyOnly(ctx, old, "", until); !errors.Is(err, keyward.ErrConflict) {
+				t.Fatalf("second import (private key): %v, want ErrConflict", err)
+			}
+			if _, err := km.ImportVerifyOnly(ctx, testKey(t, "p256.pem"), "", clk.Now()); err == nil {
+				t.Fatal("import until now accepted")
+			}
+			if _, err := km.ImportVerifyOnly(ctx, testKey(t, "p256.pem"), "bad\nkid", until); err == nil {
+				t.Fatal("a key ID with a control character accepted")
+			}
+			// The kid the other signer wrote in its tokens.
+			if got, err := km.ImportVerifyOnly(ctx, testKey(t, "ed25519.pem"), "legacy-2024", until); err != nil || got != "legacy-2024" {
+				t.Fatalf("import with a kid: %q, %v", got, err)
+			}
+			if ids := jwksIDs(t, km); !slices.Contains(ids, "legacy-2024") {
+				t.Fatalf("the JWKS holds %v, not legacy-2024", ids)
+			}
+			if _, err := km.ImportVerifyOnly(ctx, testKey(t, "p256.pem"), "legacy-2024", until); !errors.Is(err, keyward.ErrConflict) {
+				t.Fatalf("a second key under the same kid: %v, want ErrConflict", err)
+			}
+			// The master key check skips the key with no sealed half.
+			if _, err := km.Rotate(ctx, true); err != nil {
+				t.Fatalf("rotating after a verify-only import: %v", err)
+			}
+
+			// Through several rotations, it never signs; it leaves at until.
+			for clk.Now().Before(until.Add(time.Hour)) {
+				clk.Add(7 * time.Minute)
+				if err := km.Step(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if got := mustSigner(t, km).KeyID(); got == kid {
+					t.Fatalf("the verify-only key signs at %s", clk.Now())
+				}
+				if in := slices.Contains(jwksIDs(t, km), kid); in != clk.Now().Before(until) {
+					t.Fatalf("at %s (until %s) the verify-only key is published: %t", clk.Now(), until, in)
+				}
+			}
+
+			out := logs.String()
+			if !strings.Contains(out, `"msg":"key_imported"`) || !strings.Contains(out, `"verify_only":true`) || !strings.Contains(out, `"until":`) {
+				t.Fatalf("no key_imported audit line:\n%s", out)
+			}
+		})
+	}
+}

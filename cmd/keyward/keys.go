@@ -2,13 +2,17 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
+	"os"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/cli"
 	"github.com/keyward/keyward/issuer"
+	"github.com/keyward/keyward/jose"
 )
 
 // newKeysCmd returns "keyward keys", the signing keys in the store.
@@ -28,14 +32,21 @@ agrees. A running server sees the change at its next check (within 5 seconds).`,
 	cmd.PersistentFlags().DurationVar(&kf.accessTTL, "access-ttl", 15*time.Minute, "access-token lifetime (as given to serve)")
 	cmd.PersistentFlags().DurationVar(&kf.rotateEvery, "rotate-every", 720*time.Hour, "rotation period (as given to serve)")
 
-	// manager opens the store and the key manager for one operation.
-	manager := func(cmd *cobra.Command, fn func(*issuer.KeyManager, keyward.Store) error) error {
+	// manager opens the store and the key manager for one operation; with
+	// audit, the manager's audit lines go to stderr.
+	manager := func(cmd *cobra.Command, audit bool, fn func(*issuer.KeyManager, keyward.Store) error) error {
 		return withStore(cmd.Context(), &sf, func(store keyward.Store) error {
 			mk, err := sf.masterKey(false)
 			if err != nil {
 				return err
 			}
-			km, err := kf.keyManager(store, mk, nil, nil)
+			var logger *slog.Logger
+			if audit {
+				if logger, err = newLogger(cmd.ErrOrStderr(), "text", "info"); err != nil {
+					return err
+				}
+			}
+			km, err := kf.keyManager(store, mk, nil, logger)
 			if err != nil {
 				return err
 			}
@@ -65,17 +76,25 @@ agrees. A running server sees the change at its next check (within 5 seconds).`,
 						RetireAt   time.Time `json:"retire_at,omitzero"`
 						RemoveAt   time.Time `json:"remove_at,omitzero"`
 						PublicJWK  jsonRaw   `json:"public_jwk"`
+						// VerifyOnly marks a key imported with
+						// --verify-only: stored without its private
+						// half, it never signs.
+						VerifyOnly bool `json:"verify_only,omitempty"`
 					}
 					out := make([]keyJSON, 0, len(keys))
 					for _, k := range keys {
-						out = append(out, keyJSON{k.ID, k.Algorithm, purposeName(k.Purpose), string(k.State), k.CreatedAt, k.ActivateAt, k.RetireAt, k.RemoveAt, jsonRaw(k.PublicJWK)})
+						out = append(out, keyJSON{k.ID, k.Algorithm, purposeName(k.Purpose), string(k.State), k.CreatedAt, k.ActivateAt, k.RetireAt, k.RemoveAt, jsonRaw(k.PublicJWK), len(k.PrivateKey) == 0})
 					}
 					return printJSON(cmd.OutOrStdout(), out)
 				}
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "KID\tALG\tPURPOSE\tSTATE\tCREATED\tACTIVATE_AT\tRETIRE_AT\tREMOVE_AT")
 				for _, k := range keys {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, purposeName(k.Purpose), k.State,
+					state := string(k.State)
+					if len(k.PrivateKey) == 0 {
+						state = "verify-only"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, purposeName(k.Purpose), state,
 						stamp(k.CreatedAt), stamp(k.ActivateAt), stamp(k.RetireAt), stamp(k.RemoveAt))
 				}
 				return tw.Flush()
@@ -90,7 +109,7 @@ agrees. A running server sees the change at its next check (within 5 seconds).`,
 		Short: "Add a new key: published now, signing after the pre-publication window (or at once with --now)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return manager(cmd, func(km *issuer.KeyManager, _ keyward.Store) error {
+			return manager(cmd, false, func(km *issuer.KeyManager, _ keyward.Store) error {
 				kid, err := km.Rotate(cmd.Context(), rotateNow)
 				if err != nil {
 					return err
@@ -107,34 +126,83 @@ agrees. A running server sees the change at its next check (within 5 seconds).`,
 	}
 	rotate.Flags().BoolVar(&rotateNow, "now", false, "activate the new key at once (verifiers meet an unknown kid and refetch)")
 
-	var importNow bool
+	var (
+		importNow, verifyOnly bool
+		until, importKID      string
+	)
 	imp := &cobra.Command{
 		Use:   "import FILE",
-		Short: "Import a PEM private key as a new signing key",
-		Args:  cobra.ExactArgs(1),
+		Short: "Import a PEM key: as the next signing key, or with --verify-only as a key that only verifies",
+		Long: `Import a PEM key into the store.
+
+Without --verify-only, FILE is a private key that becomes the next signing
+key: published now, signing after the pre-publication window (at once with
+--now), and the active key is retired then.
+
+With --verify-only --until TIME, FILE is a private or a public key of
+another signer (the one you migrate from): only its public half is stored
+and published in the JWK Set, so that the tokens it already signed keep
+verifying. keyward never signs with it, the active key and the rotation
+schedule are left alone, and the key leaves the JWK Set at TIME (an RFC 3339
+time, or a duration from now such as 1h30m): make that the expiry of the
+last token it signed, plus the verifiers' leeway. The key is published
+under the kid its tokens carry: --kid, or by default its RFC 7638
+thumbprint (the kid "keyward jwks" gives it).
+
+Every import is logged (key_imported, with kid, alg, verify_only and until)
+on stderr.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			signer, err := readSigningKey(args[0])
-			if err != nil {
-				return err
-			}
-			return manager(cmd, func(km *issuer.KeyManager, _ keyward.Store) error {
-				kid, err := km.Import(cmd.Context(), signer, importNow)
+			if !verifyOnly {
+				if until != "" || importKID != "" {
+					return cli.Usagef("--until and --kid need --verify-only")
+				}
+				signer, err := readSigningKey(args[0])
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "key %s imported\n", kid)
+				return manager(cmd, true, func(km *issuer.KeyManager, _ keyward.Store) error {
+					kid, err := km.Import(cmd.Context(), signer, importNow)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "key %s imported\n", kid)
+					return nil
+				})
+			}
+			if importNow {
+				return cli.Usagef("--now and --verify-only exclude each other: a verify-only key never signs")
+			}
+			end, err := parseUntil(until, a.now())
+			if err != nil {
+				return err
+			}
+			kf.now = a.now // the clock --until was read on
+			key, err := readImportKey(args[0])
+			if err != nil {
+				return err
+			}
+			return manager(cmd, true, func(km *issuer.KeyManager, _ keyward.Store) error {
+				kid, err := km.ImportVerifyOnly(cmd.Context(), key, importKID, end)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "key %s imported verify-only: published until %s, never signs\n", kid, end.UTC().Format(time.RFC3339))
 				return nil
 			})
 		},
 	}
 	imp.Flags().BoolVar(&importNow, "now", false, "activate the imported key at once")
+	imp.Flags().BoolVar(&verifyOnly, "verify-only", false, "publish the key's public half only, to verify the tokens it signed; it never signs (needs --until)")
+	imp.Flags().StringVar(&until, "until", "", "with --verify-only: when the key leaves the JWK Set, an RFC 3339 time or a duration from now (1h)")
+	imp.Flags().StringVar(&importKID, "kid", "", "with --verify-only: the key ID to publish it under, the kid the old signer wrote in its tokens (default: the key's RFC 7638 thumbprint)")
 
 	retire := &cobra.Command{
 		Use:   "retire KID",
 		Short: "Retire a key now; it stays published until the tokens it signed have expired",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return manager(cmd, func(km *issuer.KeyManager, _ keyward.Store) error {
+			return manager(cmd, false, func(km *issuer.KeyManager, _ keyward.Store) error {
 				if err := km.Retire(cmd.Context(), args[0]); err != nil {
 					return err
 				}
@@ -173,6 +241,42 @@ func (j jsonRaw) MarshalJSON() ([]byte, error) {
 		return []byte("null"), nil
 	}
 	return j, nil
+}
+
+// parseUntil reads --until: an RFC 3339 time, or a positive duration from
+// now.
+func parseUntil(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, cli.Usagef("--verify-only needs --until: when the key leaves the JWK Set (an RFC 3339 time, or a duration from now)")
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		if !t.After(now) {
+			return time.Time{}, cli.Usagef("--until %s is not in the future", s)
+		}
+		return t, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return time.Time{}, cli.Usagef("--until %q: want an RFC 3339 time (2026-01-02T15:04:05Z) or a duration (1h30m)", s)
+	}
+	if d <= 0 {
+		return time.Time{}, cli.Usagef("--until %s: the duration must be positive", s)
+	}
+	return now.Add(d), nil
+}
+
+// readImportKey reads the PEM private or public key of keys import
+// --verify-only.
+func readImportKey(path string) (any, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	key, err := jose.ParseKeyPEM(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return key, nil
 }
 
 func stamp(t time.Time) string {

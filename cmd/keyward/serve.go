@@ -162,6 +162,8 @@ type keyFlags struct {
 	alg         string
 	accessTTL   time.Duration
 	rotateEvery time.Duration
+	// now is the key manager's clock; nil means time.Now.
+	now func() time.Time
 }
 
 func (f *keyFlags) register(cmd *cobra.Command) {
@@ -188,7 +190,7 @@ func (f *keyFlags) keyManager(store keyward.KeyStore, masterKey []byte, static c
 		return nil, err
 	}
 	cfg := issuer.KeyManagerConfig{
-		Alg: alg, RotateEvery: f.rotateEvery, AccessTTL: f.accessTTL, Static: static, Logger: logger,
+		Alg: alg, RotateEvery: f.rotateEvery, AccessTTL: f.accessTTL, Static: static, Logger: logger, Now: f.now,
 	}
 	if masterKey != nil {
 		sealer, err := issuer.NewSealer(masterKey, nil)

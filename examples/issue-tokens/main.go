@@ -6,14 +6,20 @@
 // It issues tokens to one client that authenticates with HTTP Basic
 // (RFC 6749 §2.3.1), as a machine-to-machine issuer would:
 //
-//	CLIENT_SECRET=s3cret go run ./issue-tokens    # in examples/, a module of its own
-//	curl -s -u demo:s3cret -X POST http://127.0.0.1:4001/token
+//	cd examples && go install ./issue-tokens    # examples/ is a module of its own
+//	CLIENT_SECRET=s3cret issue-tokens &         # from $(go env GOPATH)/bin
+//	curl -s --retry 10 --retry-connrefused -u demo:s3cret -X POST http://127.0.0.1:4001/token
 //	curl -s http://127.0.0.1:4001/jwks.json
+//	kill -HUP $!    # rotate the signing key
+//	kill $!         # stop it
 //
 // Environment: LISTEN (default 127.0.0.1:4001), ISSUER (default
 // http://127.0.0.1:4001), AUDIENCE (default api://demo), CLIENT_ID (default
 // demo), CLIENT_SECRET (required), KEY_FILE (a PEM private key; default: a
-// new ES256 key in memory). Send SIGHUP to rotate the signing key.
+// new ES256 key in memory). Send SIGHUP to the program to rotate the signing
+// key. Install or build it first, as above: under `go run ./issue-tokens`,
+// $! is `go run`, which SIGHUP kills, leaving the program running on its
+// own; there, signal the program itself (pkill -HUP -x issue-tokens).
 //
 // For a complete issuer — users, refresh tokens, revocation, scheduled
 // rotation, several replicas — run `keyward serve` instead.

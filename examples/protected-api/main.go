@@ -2,7 +2,7 @@
 // a "/protected" route that needs a valid bearer token, checked by keyward's
 // verifier against the issuer's JWKS.
 //
-//	JWKS_URL=http://127.0.0.1:4000/jwks.json ISSUER=http://127.0.0.1:4000 AUDIENCE=api \
+//	JWKS_URL=http://localhost:4000/jwks.json ISSUER=http://localhost:4000 AUDIENCE=api \
 //	  go run ./protected-api    # in examples/, a module of its own
 //	curl -s http://127.0.0.1:3001/
 //	curl -s -H "Authorization: Bearer $TOKEN" http://127.0.0.1:3001/protected

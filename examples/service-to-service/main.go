@@ -10,7 +10,7 @@
 //
 // then run it with the client ID and secret that printed:
 //
-//	TOKEN_URL=http://127.0.0.1:4000/token CLIENT_ID=... CLIENT_SECRET=... \
+//	TOKEN_URL=http://localhost:4000/token CLIENT_ID=... CLIENT_SECRET=... \
 //	  API_URL=http://127.0.0.1:3000/protected go run ./service-to-service    # in examples/, a module of its own
 //
 // Environment: TOKEN_URL, CLIENT_ID, CLIENT_SECRET and API_URL (required),
