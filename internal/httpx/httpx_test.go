@@ -206,3 +206,17 @@ func TestNewServer(t *testing.T) {
 		t.Errorf("the proxy profile's write timeout %v is not longer than the API's %v", p.WriteTimeout, a.WriteTimeout)
 	}
 }
+
+// TestObserveAllocations: an observed request's state is one allocation; it
+// is made for every request.
+func TestObserveAllocations(t *testing.T) {
+	ctx := t.Context()
+	w := httptest.NewRecorder()
+	var o *Observed // kept outside, as a handler's is, so that it escapes
+	if got := testing.AllocsPerRun(1000, func() { o = Observe(ctx, w, "req-7") }); got != 1 {
+		t.Errorf("%v allocations, want 1", got)
+	}
+	if RequestIDFrom(o.Context()) != "req-7" {
+		t.Error("the last state lost its request ID")
+	}
+}
