@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -261,5 +262,68 @@ func TestRetryAfter(t *testing.T) {
 				t.Errorf("Retry-After header %q, want %q", got, want)
 			}
 		})
+	}
+}
+
+// TestWithClaimsContext: the context that carries the claims passes the
+// parent's values and cancellation on, and the claims and token are found
+// under contexts derived from it.
+func TestWithClaimsContext(t *testing.T) {
+	t.Parallel()
+	type otherKey struct{}
+	parent, cancel := context.WithCancel(context.WithValue(t.Context(), otherKey{}, "outer"))
+	want := &jose.Claims{Subject: "alice"}
+	for _, tt := range []struct {
+		name string
+		ctx  context.Context
+		own  bool
+	}{
+		{"given", WithClaims(parent, want, "tok"), false},
+		{"own copy", withOwnClaims(parent, want, "tok"), true},
+	} {
+		derived := context.WithValue(tt.ctx, otherKey{}, "inner")
+		for _, ctx := range []context.Context{tt.ctx, derived} {
+			c, ok := ClaimsFrom(ctx)
+			if !ok || c.Subject != "alice" || (c == want) == tt.own {
+				t.Errorf("%s: ClaimsFrom = %v, %v; want alice (own copy %v)", tt.name, c, ok, tt.own)
+			}
+			if tok, ok := TokenFrom(ctx); !ok || tok != "tok" {
+				t.Errorf("%s: TokenFrom = %q, %v; want tok", tt.name, tok, ok)
+			}
+		}
+		if got := tt.ctx.Value(otherKey{}); got != "outer" {
+			t.Errorf("%s: the parent's value = %v, want outer", tt.name, got)
+		}
+	}
+	if _, ok := ClaimsFrom(parent); ok {
+		t.Error("ClaimsFrom found claims in the parent")
+	}
+	ctx := WithClaims(parent, want, "tok")
+	cancel()
+	if ctx.Err() == nil {
+		t.Error("cancel did not reach the derived context")
+	}
+}
+
+// TestWithClaimsAllocations: the context that carries a request's claims is
+// one allocation, the copy of the claims included; it is made for every
+// verified request.
+func TestWithClaimsAllocations(t *testing.T) {
+	ctx := t.Context()
+	c := &jose.Claims{Subject: "alice"}
+	for _, tt := range []struct {
+		name string
+		with func(context.Context, *jose.Claims, string) context.Context
+	}{
+		{"WithClaims", WithClaims},
+		{"own copy", withOwnClaims},
+	} {
+		var got context.Context // kept outside, as a request's is, so that it escapes
+		if n := testing.AllocsPerRun(1000, func() { got = tt.with(ctx, c, "tok") }); n != 1 {
+			t.Errorf("%s: %v allocations, want 1", tt.name, n)
+		}
+		if cl, ok := ClaimsFrom(got); !ok || cl.Subject != "alice" {
+			t.Errorf("%s: the last context lost its claims", tt.name)
+		}
 	}
 }

@@ -306,19 +306,12 @@ func (v *Verifier) verify(ctx context.Context, token string) (*jose.Claims, bool
 	}
 	// jose.VerifyJWTLimit decodes a typical token on its stack and puts
 	// the claims in one allocation; it asks for the header's kid once,
-	// after checking the algorithm against the allowlist.
-	var keyErr error
-	lookup := lookupFunc(func(kid string) []*jose.JWK {
-		ks, err := v.keys.Keys(ctx, kid)
-		if err != nil {
-			keyErr = err
-			return nil
-		}
-		return ks.Lookup(kid)
-	})
+	// after checking the algorithm against the allowlist. The key lookup
+	// and the error it keeps are one allocation.
+	lookup := &keyLookup{ctx: ctx, keys: v.keys}
 	tok, err := jose.VerifyJWTLimit(token, v.maxSize, lookup, v.algs, &v.policy)
-	if keyErr != nil {
-		return nil, false, fmt.Errorf("%w: %w", ErrKeySourceUnavailable, keyErr)
+	if lookup.err != nil {
+		return nil, false, fmt.Errorf("%w: %w", ErrKeySourceUnavailable, lookup.err)
 	}
 	if err != nil {
 		return nil, false, err
@@ -333,13 +326,26 @@ func (v *Verifier) verify(ctx context.Context, token string) (*jose.Claims, bool
 	return claims, false, nil
 }
 
-// lookupFunc is a [jose.KeySet] made of a function.
-type lookupFunc func(kid string) []*jose.JWK
+// keyLookup is the [jose.KeySet] of one verification: the keys of kid from
+// the verifier's key source, and the source's error, which fails the
+// verification as unavailable rather than as an unknown key.
+type keyLookup struct {
+	ctx  context.Context
+	keys KeySet
+	err  error
+}
 
-var _ jose.KeySet = lookupFunc(nil)
+var _ jose.KeySet = (*keyLookup)(nil)
 
 // Lookup implements [jose.KeySet].
-func (f lookupFunc) Lookup(kid string) []*jose.JWK { return f(kid) }
+func (l *keyLookup) Lookup(kid string) []*jose.JWK {
+	ks, err := l.keys.Keys(l.ctx, kid)
+	if err != nil {
+		l.err = err
+		return nil
+	}
+	return ks.Lookup(kid)
+}
 
 // reasons are the names of the error categories for [Reason], most
 // specific first.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -146,6 +147,52 @@ func TestRequestIDContext(t *testing.T) {
 	}
 }
 
+// TestObserve: the state of an observed request carries its ID in its
+// context, passes the parent's values and cancellation on, and records the
+// status the handler answered with.
+func TestObserve(t *testing.T) {
+	t.Parallel()
+	type otherKey struct{}
+	tests := []struct {
+		name       string
+		handler    func(w http.ResponseWriter)
+		wantStatus int
+	}{
+		{"nothing written", func(http.ResponseWriter) {}, http.StatusOK},
+		{"implicit 200", func(w http.ResponseWriter) { _, _ = w.Write([]byte("x")) }, http.StatusOK},
+		{"first status kept", func(w http.ResponseWriter) { w.WriteHeader(http.StatusTeapot); w.WriteHeader(http.StatusOK) }, http.StatusTeapot},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			parent, cancel := context.WithCancel(context.WithValue(t.Context(), otherKey{}, "outer"))
+			rec := httptest.NewRecorder()
+			o := Observe(parent, rec, "req-7")
+			ctx := o.Context()
+			if got := RequestIDFrom(ctx); got != "req-7" {
+				t.Errorf("RequestIDFrom = %q, want req-7", got)
+			}
+			if got := ctx.Value(otherKey{}); got != "outer" {
+				t.Errorf("the parent's value = %v, want outer", got)
+			}
+			if h := o.IDHeader(); len(h) != 1 || h[0] != "req-7" {
+				t.Errorf("IDHeader = %q, want [req-7]", h)
+			}
+			tt.handler(o)
+			if got := o.Status(); got != tt.wantStatus {
+				t.Errorf("Status = %d, want %d", got, tt.wantStatus)
+			}
+			if rec.Code != tt.wantStatus {
+				t.Errorf("the underlying writer got %d, want %d", rec.Code, tt.wantStatus)
+			}
+			cancel()
+			if ctx.Err() == nil {
+				t.Error("cancel did not reach the request's context")
+			}
+		})
+	}
+}
+
 // TestNewServer: every profile sets the four timeouts and the header cap.
 func TestNewServer(t *testing.T) {
 	t.Parallel()
@@ -157,5 +204,19 @@ func TestNewServer(t *testing.T) {
 	}
 	if a, p := NewServer(nil, nil, ProfileAPI), NewServer(nil, nil, ProfileProxy); a.WriteTimeout >= p.WriteTimeout {
 		t.Errorf("the proxy profile's write timeout %v is not longer than the API's %v", p.WriteTimeout, a.WriteTimeout)
+	}
+}
+
+// TestObserveAllocations: an observed request's state is one allocation; it
+// is made for every request.
+func TestObserveAllocations(t *testing.T) {
+	ctx := t.Context()
+	w := httptest.NewRecorder()
+	var o *Observed // kept outside, as a handler's is, so that it escapes
+	if got := testing.AllocsPerRun(1000, func() { o = Observe(ctx, w, "req-7") }); got != 1 {
+		t.Errorf("%v allocations, want 1", got)
+	}
+	if RequestIDFrom(o.Context()) != "req-7" {
+		t.Error("the last state lost its request ID")
 	}
 }
