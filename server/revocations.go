@@ -37,6 +37,27 @@ type RevocationLister interface {
 // size (about 100 KiB) whatever the backlog.
 const MaxRevocationChanges = 1000
 
+// MaxRevocationWait is the longest wait a long-poll (GET
+// /revocations?since=C&wait=N) may ask for, in seconds; a longer wait is
+// cut to it. It stays below the idle timeouts of common proxies.
+const MaxRevocationWait = 25
+
+// MaxRevocationWaiters is the most long-polls one server holds at once;
+// beyond it a long-poll is answered at once, as without wait, and the
+// verifier falls back to its polling interval. Each held request costs a
+// goroutine and one indexed read of the log head per
+// [RevocationRecheck], so the cap bounds what verifiers can make the issuer
+// spend.
+const MaxRevocationWaiters = 4096
+
+// RevocationRecheck is how often a held long-poll reads the revocation
+// log's head: a change written by this process, by another replica or by
+// another process on the same database file is seen within it.
+const RevocationRecheck = 250 * time.Millisecond
+
+// errBadWait answers a wait parameter that is not a number of seconds.
+var errBadWait = &keyward.Error{Code: keyward.EINVALID, Message: "wait must be a number of seconds (a decimal number), given once, with since"}
+
 // errBadCursor answers a since parameter that is not a cursor.
 var errBadCursor = &keyward.Error{Code: keyward.EINVALID, Message: "since must be a cursor of this feed (a decimal number), given once"}
 
@@ -63,9 +84,69 @@ func (s *Server) revocations(w http.ResponseWriter, r *http.Request) error {
 		if !ok {
 			return errBadCursor
 		}
+		if q.Has("wait") {
+			wait, ok := parseCursor(q["wait"])
+			if !ok {
+				return errBadWait
+			}
+			if err := s.awaitRevocation(w, r, lister, since, time.Duration(min(wait, MaxRevocationWait))*time.Second); err != nil {
+				return err
+			}
+		}
 		return s.writeRevocationChanges(w, r, lister, since, now())
+	} else if q.Has("wait") {
+		return errBadWait
 	}
 	return s.writeRevocations(w, r, lister, now())
+}
+
+// awaitRevocation holds a long-poll until the revocation log has a change
+// after since, the wait ends or the client leaves, re-reading the log's head
+// every [RevocationRecheck]. It returns at once when since asks for the
+// full state (0, below the floor, past the head), when changes already
+// wait, or when [MaxRevocationWaiters] are held. It extends the answer's
+// write deadline past the wait, so a server whose write timeout is shorter
+// than the wait still answers.
+func (s *Server) awaitRevocation(w http.ResponseWriter, r *http.Request, lister RevocationLister, since int64, wait time.Duration) error {
+	ctx := r.Context()
+	head, floor, err := lister.RevocationLogHead(ctx)
+	if err != nil {
+		return err
+	}
+	if wait <= 0 || since == 0 || since < floor || since != head {
+		return nil
+	}
+	if s.waiters.Add(1) > MaxRevocationWaiters {
+		s.waiters.Add(-1)
+		return nil
+	}
+	defer s.waiters.Add(-1)
+	// A writer that cannot extend its deadline (a test recorder) has none
+	// to extend.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + 10*time.Second))
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	tick := time.NewTicker(RevocationRecheck)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+			return nil
+		case <-tick.C:
+		}
+		head, floor, err := lister.RevocationLogHead(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if head != since || since < floor {
+			return nil
+		}
+	}
 }
 
 // parseCursor reads the since parameter: one decimal number without sign,
