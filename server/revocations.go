@@ -103,8 +103,8 @@ func (s *Server) revocations(w http.ResponseWriter, r *http.Request) error {
 // awaitRevocation holds a long-poll until the revocation log has a change
 // after since, the wait ends or the client leaves, re-reading the log's head
 // every [RevocationRecheck]. It returns at once when since asks for the
-// full state (0, below the floor, past the head), when changes already
-// wait, or when [MaxRevocationWaiters] are held. It extends the answer's
+// full state (below the floor, past the head; 0 on a log with changes), when
+// changes already wait, or when [MaxRevocationWaiters] are held. It extends the answer's
 // write deadline past the wait, so a server whose write timeout is shorter
 // than the wait still answers.
 func (s *Server) awaitRevocation(w http.ResponseWriter, r *http.Request, lister RevocationLister, since int64, wait time.Duration) error {
@@ -113,7 +113,7 @@ func (s *Server) awaitRevocation(w http.ResponseWriter, r *http.Request, lister 
 	if err != nil {
 		return err
 	}
-	if wait <= 0 || since == 0 || since < floor || since != head {
+	if wait <= 0 || since < floor || since != head {
 		return nil
 	}
 	if s.waiters.Add(1) > MaxRevocationWaiters {

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -33,6 +34,9 @@ const (
 	DefaultRevocationEvery    = 5 * time.Second
 	DefaultRevocationTimeout  = 5 * time.Second
 	DefaultRevocationMaxBytes = 1 << 20
+	// DefaultRevocationWait is how long [RevocationList.Run] asks the
+	// issuer to hold each request until a revocation arrives.
+	DefaultRevocationWait = 20 * time.Second
 )
 
 // RevocationFeed is the JSON document of an issuer's revocation feed (GET
@@ -123,9 +127,18 @@ type RevocationConfig struct {
 	// Client makes the requests. Required: the caller chooses its
 	// transport; there is no default client.
 	Client *http.Client
-	// Every is the polling interval of [RevocationList.Run]. Zero means
-	// DefaultRevocationEvery (5 s).
+	// Every is the polling interval of [RevocationList.Run] when the
+	// issuer does not hold requests (it predates long-polls or holds too
+	// many) or a fetch failed. Zero means DefaultRevocationEvery (5 s).
 	Every time.Duration
+	// Wait is how long [RevocationList.Run] asks the issuer to hold each
+	// request for the changes since its cursor (GET
+	// /revocations?since=C&wait=N, whole seconds; keyward serve holds at
+	// most 25 s): a revocation then arrives as soon as the issuer has it,
+	// instead of at the next poll. The Client must allow Timeout + Wait
+	// for one answer. Zero means DefaultRevocationWait (20 s); negative
+	// means no long-poll, polling every Every.
+	Wait time.Duration
 	// Timeout bounds one fetch. Zero means DefaultRevocationTimeout (5 s).
 	Timeout time.Duration
 	// MaxBytes caps the size of one answer of the feed; a larger answer is
@@ -204,19 +217,35 @@ func NewRevocationList(cfg RevocationConfig) (*RevocationList, error) {
 	if cfg.MaxBytes == 0 {
 		cfg.MaxBytes = DefaultRevocationMaxBytes
 	}
+	switch {
+	case cfg.Wait == 0:
+		cfg.Wait = DefaultRevocationWait
+	case cfg.Wait < 0:
+		cfg.Wait = 0
+	case cfg.Wait < time.Second:
+		cfg.Wait = time.Second
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	return &RevocationList{cfg: cfg, base: u, entries: newFeedEntries(0, 0, 0, 0)}, nil
 }
 
-// Refresh fetches the feed once. A 304 answer keeps the list; on any
-// failure the last good list stays in force and the error wraps
-// [ErrRevocationFeed].
+// Refresh fetches the feed once, without waiting for changes. A 304 answer
+// keeps the list; on any failure the last good list stays in force and the
+// error wraps [ErrRevocationFeed].
 func (l *RevocationList) Refresh(ctx context.Context) error {
-	result, changed, err := l.fetch(ctx)
+	_, err := l.refresh(ctx, 0)
+	return err
+}
+
+// refresh fetches the feed once, asking the issuer to hold the request up
+// to wait for changes after the cursor held (0: not), reports the outcome
+// to the Observer and returns whether the entries in force changed.
+func (l *RevocationList) refresh(ctx context.Context, wait time.Duration) (bool, error) {
+	result, changed, err := l.fetch(ctx, wait)
 	if err != nil && ctx.Err() != nil {
-		return err // stopped by the caller: neither an outage nor news
+		return false, err // stopped by the caller: neither an outage nor news
 	}
 	now := l.cfg.Now()
 	l.mu.Lock()
@@ -233,7 +262,7 @@ func (l *RevocationList) Refresh(ctx context.Context) error {
 	l.mu.Unlock()
 	o := l.cfg.Observer
 	if o == nil {
-		return err
+		return changed, err
 	}
 	o.Fetched(result, err)
 	switch {
@@ -245,17 +274,17 @@ func (l *RevocationList) Refresh(ctx context.Context) error {
 	if changed {
 		o.Loaded(l.Status())
 	}
-	return err
+	return changed, err
 }
 
 // fetch fetches the feed, following the answers that say More up to
 // maxPages, and returns the result of the last as
 // [RevocationObserver.Fetched] names it, and whether the entries in force
 // changed (always on the first success).
-func (l *RevocationList) fetch(ctx context.Context) (result string, changed bool, err error) {
+func (l *RevocationList) fetch(ctx context.Context, wait time.Duration) (result string, changed bool, err error) {
 	for range maxPages {
 		var more, ch bool
-		result, ch, more, err = l.fetchPage(ctx)
+		result, ch, more, err = l.fetchPage(ctx, wait)
 		changed = changed || ch
 		if err != nil || !more {
 			break
@@ -267,16 +296,23 @@ func (l *RevocationList) fetch(ctx context.Context) (result string, changed bool
 // fetchPage fetches one answer of the feed: the changes since the cursor
 // held, or the full state when none is held yet (since=0). An issuer that
 // predates the cursor ignores since and answers its full list, revalidated
-// with If-None-Match.
-func (l *RevocationList) fetchPage(ctx context.Context) (result string, changed, more bool, err error) {
-	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
-	defer cancel()
+// with If-None-Match. With a cursor held and a wait, it asks the issuer to
+// hold the request until a change arrives or the wait ends.
+func (l *RevocationList) fetchPage(ctx context.Context, wait time.Duration) (result string, changed, more bool, err error) {
 	l.mu.RLock()
 	etag, cursor := l.etag, l.cursor
 	l.mu.RUnlock()
+	if cursor == "" {
+		wait = 0
+	}
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout+wait)
+	defer cancel()
 	u := *l.base
 	q := u.Query()
 	q.Set("since", cmp.Or(cursor, "0"))
+	if wait > 0 {
+		q.Set("wait", strconv.FormatInt(int64(wait/time.Second), 10))
+	}
 	u.RawQuery = q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
@@ -454,21 +490,46 @@ func parseFeed(body []byte, now int64) (feedEntries, feedMeta, error) {
 	return e, meta, nil
 }
 
-// Run fetches the feed at once and then every RevocationConfig.Every until
-// ctx ends, and returns only then. Failures keep the last good list;
+// Run follows the feed until ctx ends, and returns only then: it fetches
+// the full state at once, then long-polls the changes since its cursor,
+// asking the issuer to hold each request up to RevocationConfig.Wait, and
+// asks again at once after an answer with a cursor that the issuer held
+// (half the wait or more) or that brought changes. After an answer given
+// at once without changes (an issuer that holds too many requests, or
+// predates long-polls or cursors), or a failure, it waits
+// RevocationConfig.Every first, as polling does; with a
+// negative Wait it only polls. Failures keep the last good list;
 // [RevocationList.Status] and the Observer report them. Run the loop once
 // per list.
 func (l *RevocationList) Run(ctx context.Context) {
-	t := time.NewTicker(l.cfg.Every)
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
-		_ = l.Refresh(ctx)
+		begin := l.cfg.Now()
+		changed, err := l.refresh(ctx, l.cfg.Wait)
+		if ctx.Err() != nil {
+			return
+		}
+		held := l.cfg.Now().Sub(begin) >= l.cfg.Wait/2
+		if err == nil && l.cfg.Wait > 0 && l.following() && (changed || held) {
+			continue
+		}
+		t.Reset(l.cfg.Every)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 	}
+}
+
+// following reports whether the list holds a cursor of the issuer's
+// revocation log: the issuer answers changes, and may hold a request for
+// them.
+func (l *RevocationList) following() bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.cursor != ""
 }
 
 // RevocationStatus describes a [RevocationList] for health checks and logs.
