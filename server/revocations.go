@@ -92,6 +92,13 @@ func (s *Server) revocations(w http.ResponseWriter, r *http.Request) error {
 			if err := s.awaitRevocation(w, r, lister, since, time.Duration(min(wait, MaxRevocationWait))*time.Second); err != nil {
 				return err
 			}
+			if r.Context().Err() != nil {
+				// The client left or the server is shutting down: no
+				// change, without reading the store again.
+				feed := emptyFeed(now(), 0, 0)
+				feed.Cursor = strconv.FormatInt(since, 10)
+				return writeFeed(w, r, feed)
+			}
 		}
 		return s.writeRevocationChanges(w, r, lister, since, now())
 	} else if q.Has("wait") {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -138,6 +139,31 @@ func TestRevocationLongPoll(t *testing.T) {
 				}
 			})
 		}
+	})
+	t.Run("client leaves", func(t *testing.T) {
+		t.Parallel()
+		synctest.Test(t, func(t *testing.T) {
+			s, _ := setup(t)
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan *httptest.ResponseRecorder)
+			go func() {
+				rec := httptest.NewRecorder()
+				if err := s.revocations(rec, httptest.NewRequestWithContext(ctx, http.MethodGet, "/revocations?since=1&wait=20", nil)); err != nil {
+					t.Error(err)
+				}
+				done <- rec
+			}()
+			time.Sleep(time.Second)
+			cancel()
+			rec := <-done
+			var f verifier.RevocationFeed
+			if err := json.Unmarshal(rec.Body.Bytes(), &f); err != nil || f.Cursor != "1" || f.Full {
+				t.Errorf("after the client left: %v %s; want no change at cursor 1", err, rec.Body)
+			}
+			if n := s.waiters.Load(); n != 0 {
+				t.Errorf("waiters = %d, want 0", n)
+			}
+		})
 	})
 	t.Run("bad wait", func(t *testing.T) {
 		t.Parallel()

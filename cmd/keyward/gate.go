@@ -102,7 +102,7 @@ arrive; it tries again every second meanwhile.`,
 	f.IntVar(&o.cacheSize, "cache-size", verifier.DefaultCacheSize, "verified tokens to cache (0 turns the cache off)")
 	f.StringVar(&o.tokenType, "token-type", "", `accepted "typ" header: at+jwt accepts only RFC 9068 access tokens, refusing the issuer's ID tokens (default: at+jwt and JWT)`)
 	f.StringVar(&o.revocations, "revocations", "", "URL of the issuer's revocation feed (e.g. http://localhost:4000/revocations); revoked tokens are refused")
-	f.DurationVar(&o.revocationsEvery, "revocations-every", verifier.DefaultRevocationEvery, "how often to poll --revocations")
+	f.DurationVar(&o.revocationsEvery, "revocations-every", verifier.DefaultRevocationEvery, "how often to poll --revocations when the issuer does not hold requests (no long-poll) or a fetch failed")
 	f.String(cli.ConfigFlag, "", "YAML file of flag values (keys are the flag names); flags and KEYWARD_* variables override it")
 	o.log.register(cmd)
 	return cmd
@@ -246,7 +246,7 @@ func setupGate(o *gateOptions, logger *slog.Logger) (*gateSetup, error) {
 		}
 		events := &revocationEvents{url: o.revocations, logger: logger}
 		revoked, err = verifier.NewRevocationList(verifier.RevocationConfig{
-			URL: o.revocations, Client: jwks.NewClient(), Every: o.revocationsEvery, Observer: events,
+			URL: o.revocations, Client: revocationClient(), Every: o.revocationsEvery, Observer: events,
 		})
 		if err != nil {
 			return nil, cli.Usagef("%v", err)
@@ -428,11 +428,25 @@ func tokenTypesInfo(o *gateOptions) string {
 	return verifier.TypeAccessToken + "," + verifier.TypeJWT
 }
 
-// revocationsInfo describes the revocation feed the gate polls, for its
+// revocationsInfo describes the revocation feed the gate follows, for its
 // start-up line.
 func revocationsInfo(o *gateOptions) string {
 	if o.revocations == "" {
 		return "none"
 	}
-	return o.revocations + " every " + o.revocationsEvery.String()
+	return o.revocations + " long-poll " + verifier.DefaultRevocationWait.String() + ", else every " + o.revocationsEvery.String()
+}
+
+// revocationClient returns the revocation feed's client: the JWKS client's
+// transport and redirect policy, with the time allowed for one answer
+// raised to a long-poll's wait plus the fetch timeout, so that a request
+// the issuer holds is not cut before the issuer answers it.
+func revocationClient() *http.Client {
+	c := jwks.NewClient()
+	limit := verifier.DefaultRevocationWait + verifier.DefaultRevocationTimeout
+	c.Timeout = limit
+	if t, ok := c.Transport.(*http.Transport); ok {
+		t.ResponseHeaderTimeout = limit
+	}
+	return c
 }

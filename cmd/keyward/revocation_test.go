@@ -148,7 +148,7 @@ func TestGateRefusesRevokedTokens(t *testing.T) {
 		}
 	}()
 
-	if !strings.Contains(logs.String(), "revocations=\""+ri.url+"/revocations every 2s\"") {
+	if !strings.Contains(logs.String(), "revocations=\""+ri.url+"/revocations long-poll 20s, else every 2s\"") {
 		t.Errorf("the start-up line does not name the revocation feed: %s", logs)
 	}
 
@@ -195,6 +195,7 @@ func TestGateRefusesRevokedTokens(t *testing.T) {
 		accepted(t, tok, revoked)
 		ri.revoke(t, revoked)
 		refusedWithin(t, gateURL, 5*time.Second, revoked)
+		ri.srv.CloseClientConnections() // the gate's held long-poll too
 		ri.srv.Close()
 		time.Sleep(2500 * time.Millisecond)
 		refusedWithin(t, gateURL, 0, revoked)
@@ -284,5 +285,17 @@ func TestSweepPrunesUserCutoffs(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "msg=sweep") || !strings.Contains(logs.String(), "user_revocations=1") {
 		t.Errorf("the sweep does not log the cutoffs it deleted: %s", logs.String())
+	}
+}
+
+// TestRevocationClientAllowsWait: the feed's client lets the issuer hold a
+// long-poll for the whole wait; the JWKS client's 5 s would cut every one.
+func TestRevocationClientAllowsWait(t *testing.T) {
+	t.Parallel()
+	c := revocationClient()
+	min := verifier.DefaultRevocationWait + verifier.DefaultRevocationTimeout
+	tr, ok := c.Transport.(*http.Transport)
+	if c.Timeout < min || !ok || tr.ResponseHeaderTimeout < min || c.CheckRedirect == nil {
+		t.Errorf("client timeout %v, transport %T, redirect policy %v; want at least %v and the JWKS client's policy", c.Timeout, c.Transport, c.CheckRedirect != nil, min)
 	}
 }
