@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-json-experiment/json"
@@ -50,9 +51,12 @@ const MaxRevocationWait = 25
 // spend.
 const MaxRevocationWaiters = 4096
 
-// RevocationRecheck is how often a held long-poll reads the revocation
+// RevocationRecheck is how often a held long-poll looks at the revocation
 // log's head: a change written by this process, by another replica or by
-// another process on the same database file is seen within it.
+// another process on the same database file is seen within it and half of
+// it more. The held long-polls of one server share one read of the head
+// per half of it, so their cost to the store is one indexed read every
+// 125 ms whatever their number.
 const RevocationRecheck = 250 * time.Millisecond
 
 // errBadWait answers a wait parameter that is not a number of seconds.
@@ -143,7 +147,7 @@ func (s *Server) awaitRevocation(w http.ResponseWriter, r *http.Request, lister 
 			return nil
 		case <-tick.C:
 		}
-		head, floor, err := lister.RevocationLogHead(ctx)
+		head, floor, err := s.heads.read(ctx, lister)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -154,6 +158,30 @@ func (s *Server) awaitRevocation(w http.ResponseWriter, r *http.Request, lister 
 			return nil
 		}
 	}
+}
+
+// logHeads shares reads of the revocation log's head among the held
+// long-polls of a server.
+type logHeads struct {
+	mu          sync.Mutex
+	at          time.Time // when head and floor were read; zero: never
+	head, floor int64
+}
+
+// read returns the log's head and floor as read less than half a
+// [RevocationRecheck] ago, reading them again when older.
+func (h *logHeads) read(ctx context.Context, lister RevocationLister) (head, floor int64, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.at.IsZero() && time.Since(h.at) < RevocationRecheck/2 {
+		return h.head, h.floor, nil
+	}
+	head, floor, err = lister.RevocationLogHead(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	h.at, h.head, h.floor = time.Now(), head, floor
+	return head, floor, nil
 }
 
 // parseCursor reads the since parameter: one decimal number without sign,

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -174,6 +176,58 @@ func TestRevocationLongPoll(t *testing.T) {
 			if !errors.Is(err, errBadWait) {
 				t.Errorf("%s: %v, want errBadWait", q, err)
 			}
+		}
+	})
+}
+
+// countingLister counts the reads of the revocation log's head.
+type countingLister struct {
+	RevocationLister
+	heads atomic.Int64
+}
+
+func (c *countingLister) RevocationLogHead(ctx context.Context) (int64, int64, error) {
+	c.heads.Add(1)
+	return c.RevocationLister.RevocationLogHead(ctx)
+}
+
+// TestRevocationLongPollSharedReads: the long-polls a server holds share
+// their reads of the log's head, so 200 of them held 10 s cost the store
+// about one read per half RevocationRecheck, not one each per
+// RevocationRecheck, and all wake at the change.
+func TestRevocationLongPollSharedReads(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		store := memory.New(memory.Config{})
+		lister := &countingLister{RevocationLister: store}
+		s := &Server{cfg: Config{Revocations: lister}}
+		const n = 200
+		var answered sync.WaitGroup
+		for range n {
+			answered.Go(func() {
+				rec := httptest.NewRecorder()
+				if err := s.revocations(rec, httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/revocations?since=0&wait=25", nil)); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		synctest.Wait()
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if got := s.waiters.Load(); got != n {
+			t.Fatalf("%d held, want %d", got, n)
+		}
+		// n initial reads, then one per half recheck.
+		if reads, max := lister.heads.Load(), int64(n)+int64(10*time.Second/(RevocationRecheck/2))+1; reads > max {
+			t.Errorf("%d reads of the head for %d long-polls held 10 s, want at most %d", reads, n, max)
+		}
+		now := time.Now()
+		if err := store.RevokeGrant(t.Context(), keyward.RevokedGrant{Kind: keyward.GrantFamily, ID: "f", RevokedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		answered.Wait()
+		if d := time.Since(now); d > RevocationRecheck*3/2 {
+			t.Errorf("woken after %v, want at most %v", d, RevocationRecheck*3/2)
 		}
 	})
 }

@@ -82,6 +82,9 @@ type Server struct {
 	ids *httpx.RequestIDs
 	// waiters counts the GET /revocations long-polls held now.
 	waiters atomic.Int64
+	// heads is the revocation log's head as the held long-polls last read
+	// it, shared among them.
+	heads logHeads
 }
 
 // New returns the handler with every route registered.
