@@ -29,6 +29,13 @@ var ErrRevoked = errors.New("verifier: token revoked")
 // read. The list keeps the last good feed.
 var ErrRevocationFeed = errors.New("verifier: revocation feed unavailable")
 
+// ErrRevocationStale reports a revocation list whose last good fetch (or
+// whose start, before one) is older than RevocationConfig.MaxStale:
+// revocations made since may be missing from it. It wraps
+// [ErrKeySourceUnavailable], so a token checked against it is answered 503,
+// not accepted and not 401: the token may be valid.
+var ErrRevocationStale = fmt.Errorf("%w: revocation feed stale", ErrKeySourceUnavailable)
+
 // Defaults of [RevocationConfig].
 const (
 	DefaultRevocationEvery    = 5 * time.Second
@@ -37,6 +44,15 @@ const (
 	// DefaultRevocationWait is how long [RevocationList.Run] asks the
 	// issuer to hold each request until a revocation arrives.
 	DefaultRevocationWait = 20 * time.Second
+	// DefaultRevocationMaxStale is how old a list may grow before
+	// [RevocationList.Ready] fails and, unless
+	// RevocationConfig.InsecureServeStale, [RevocationList.Check] refuses
+	// every token with [ErrRevocationStale]. Two minutes outlast six
+	// long-poll waits or two dozen polls at the default interval, so an
+	// issuer restart or a lost request never trips it, while a verifier
+	// cut from its issuer longer stops accepting tokens it can no longer
+	// know to be unrevoked.
+	DefaultRevocationMaxStale = 2 * time.Minute
 )
 
 // RevocationFeed is the JSON document of an issuer's revocation feed (GET
@@ -145,6 +161,17 @@ type RevocationConfig struct {
 	// refused and the last good list kept. Zero means
 	// DefaultRevocationMaxBytes (1 MiB).
 	MaxBytes int64
+	// MaxStale is how old the list may grow (since its last good fetch,
+	// or since [NewRevocationList] before one) before
+	// [RevocationList.Ready] reports it and [RevocationList.Check] refuses
+	// every token with [ErrRevocationStale] (503). Zero means
+	// DefaultRevocationMaxStale (2 min).
+	MaxStale time.Duration
+	// InsecureServeStale keeps checking tokens against a list older than
+	// MaxStale instead of refusing them: the verifier then accepts, for
+	// as long as it is cut from the issuer, tokens revoked since its last
+	// good fetch. Ready still reports the list stale.
+	InsecureServeStale bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Observer, when set, is told of every fetch and of the list's changes
@@ -184,7 +211,8 @@ type RevocationObserver interface {
 type RevocationList struct {
 	cfg RevocationConfig
 
-	base *url.URL // cfg.URL
+	base    *url.URL  // cfg.URL
+	created time.Time // when the list was made, the age's origin before a fetch
 
 	mu        sync.RWMutex
 	entries   feedEntries
@@ -205,8 +233,11 @@ func NewRevocationList(cfg RevocationConfig) (*RevocationList, error) {
 	if cfg.Client == nil {
 		return nil, errors.New("verifier: RevocationConfig.Client is required")
 	}
-	if cfg.Every < 0 || cfg.Timeout < 0 || cfg.MaxBytes < 0 {
-		return nil, errors.New("verifier: negative RevocationConfig.Every, Timeout or MaxBytes")
+	if cfg.Every < 0 || cfg.Timeout < 0 || cfg.MaxBytes < 0 || cfg.MaxStale < 0 {
+		return nil, errors.New("verifier: negative RevocationConfig.Every, Timeout, MaxBytes or MaxStale")
+	}
+	if cfg.MaxStale == 0 {
+		cfg.MaxStale = DefaultRevocationMaxStale
 	}
 	if cfg.Every == 0 {
 		cfg.Every = DefaultRevocationEvery
@@ -228,7 +259,7 @@ func NewRevocationList(cfg RevocationConfig) (*RevocationList, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &RevocationList{cfg: cfg, base: u, entries: newFeedEntries(0, 0, 0, 0)}, nil
+	return &RevocationList{cfg: cfg, base: u, entries: newFeedEntries(0, 0, 0, 0), created: cfg.Now()}, nil
 }
 
 // Refresh fetches the feed once, without waiting for changes. A 304 answer
@@ -552,13 +583,46 @@ func (l *RevocationList) Status() RevocationStatus {
 		Families: len(e.families), Users: len(e.users), Err: l.lastErr}
 }
 
+// Ready returns an error wrapping [ErrRevocationStale] when the list's last
+// good fetch (before one, its creation) is older than
+// RevocationConfig.MaxStale, and nil otherwise; a health check reports the
+// verifier not ready on it.
+func (l *RevocationList) Ready() error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.staleLocked()
+}
+
+// staleLocked is Ready with l.mu held.
+func (l *RevocationList) staleLocked() error {
+	since := l.fetchedAt
+	if since.IsZero() {
+		since = l.created
+	}
+	if age := l.cfg.Now().Sub(since); age > l.cfg.MaxStale {
+		if l.fetchedAt.IsZero() {
+			return fmt.Errorf("%w: no good fetch of %s in %v (max %v)", ErrRevocationStale, l.cfg.URL, age.Round(time.Second), l.cfg.MaxStale)
+		}
+		return fmt.Errorf("%w: last good fetch of %s %v ago (max %v)", ErrRevocationStale, l.cfg.URL, age.Round(time.Second), l.cfg.MaxStale)
+	}
+	return nil
+}
+
 // Check returns an error wrapping [ErrRevoked] when the claims belong to a
 // revoked token: its "jti", its "sid" or its "fid" is listed, or its "sub"
 // has a cutoff and its "iat" is before the cutoff (a token without "iat" is
-// refused when its subject has a cutoff). Otherwise it returns nil.
+// refused when its subject has a cutoff). Unless
+// RevocationConfig.InsecureServeStale, it returns an error wrapping
+// [ErrRevocationStale] for every token while the list is older than
+// MaxStale. Otherwise it returns nil.
 func (l *RevocationList) Check(c *jose.Claims) error {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
+	if !l.cfg.InsecureServeStale {
+		if err := l.staleLocked(); err != nil {
+			return err
+		}
+	}
 	if c.ID != "" {
 		if _, ok := l.entries.tokens[c.ID]; ok {
 			return fmt.Errorf("%w: jti %q is in the revocation feed", ErrRevoked, c.ID)
