@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -297,5 +298,33 @@ func TestRevocationClientAllowsWait(t *testing.T) {
 	tr, ok := c.Transport.(*http.Transport)
 	if c.Timeout < min || !ok || tr.ResponseHeaderTimeout < min || c.CheckRedirect == nil {
 		t.Errorf("client timeout %v, transport %T, redirect policy %v; want at least %v and the JWKS client's policy", c.Timeout, c.Transport, c.CheckRedirect != nil, min)
+	}
+}
+
+// TestGateReadyRevocationsStale: the gate is not ready while its
+// revocation list is older than --revocations-max-stale, nor while its key
+// set is not.
+func TestGateReadyRevocationsStale(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_800_000_000, 0)
+	list, err := verifier.NewRevocationList(verifier.RevocationConfig{URL: "http://127.0.0.1:1/revocations",
+		Client: &http.Client{}, MaxStale: time.Minute, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errKeys := errors.New("keys not loaded")
+	keysOK, keysDown := func() error { return nil }, func() error { return errKeys }
+	if err := gateReady(keysOK, list)(); err != nil {
+		t.Errorf("fresh list: %v, want ready", err)
+	}
+	if err := gateReady(keysDown, list)(); !errors.Is(err, errKeys) {
+		t.Errorf("keys down: %v, want the key set's error", err)
+	}
+	now = now.Add(time.Minute + time.Second)
+	if err := gateReady(keysOK, list)(); !errors.Is(err, verifier.ErrRevocationStale) {
+		t.Errorf("stale list: %v, want ErrRevocationStale", err)
+	}
+	if err := gateReady(keysOK, nil)(); err != nil {
+		t.Errorf("no list: %v, want ready", err)
 	}
 }
