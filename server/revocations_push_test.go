@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -52,9 +53,9 @@ func TestRevocationPushFollow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		store := memory.New(memory.Config{})
 		s := &Server{cfg: Config{Revocations: store}}
-		requests := 0
+		var requests atomic.Int64
 		h := func(w http.ResponseWriter, r *http.Request) error {
-			requests++
+			requests.Add(1)
 			return s.revocations(w, r)
 		}
 		const every, wait = time.Minute, 20 * time.Second
@@ -65,13 +66,13 @@ func TestRevocationPushFollow(t *testing.T) {
 		}
 		go list.Run(t.Context())
 		synctest.Wait()
-		if requests != 2 || s.waiters.Load() != 1 {
-			t.Fatalf("after start: %d requests, %d held; want the full state, then one held", requests, s.waiters.Load())
+		if requests.Load() != 2 || s.waiters.Load() != 1 {
+			t.Fatalf("after start: %d requests, %d held; want the full state, then one held", requests.Load(), s.waiters.Load())
 		}
 		time.Sleep(5 * wait)
 		synctest.Wait()
-		if requests != 7 {
-			t.Errorf("%d requests after 5 waits without a change, want 7", requests)
+		if n := requests.Load(); n != 7 {
+			t.Errorf("%d requests after 5 waits without a change, want 7", n)
 		}
 		for i := range 3 {
 			sid := "sess-" + strconv.Itoa(i)
