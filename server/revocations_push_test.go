@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -11,6 +12,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/go-json-experiment/json"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/jose"
@@ -137,5 +140,41 @@ func TestRevocationPushLatency(t *testing.T) {
 	t.Logf("revoke to refusal over %d revocations: p50 %v, p99 %v, max %v", n, p50, p99, lat[n-1])
 	if p99 >= time.Second {
 		t.Errorf("p99 %v, want under 1 s", p99)
+	}
+}
+
+// TestRevocationLongPollOutlivesWriteTimeout: a long-poll held past the
+// server's write timeout is still answered, in real time on loopback (a
+// 1 s write timeout, a 2 s wait).
+func TestRevocationLongPollOutlivesWriteTimeout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time loopback test")
+	}
+	t.Parallel()
+	s := newStack(t, stackOptions{})
+	srv := httptest.NewUnstartedServer(s.srv.Config.Handler)
+	srv.Config.WriteTimeout = time.Second
+	srv.Start()
+	t.Cleanup(srv.Close)
+	head, _, err := s.store.RevocationLogHead(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	begin := time.Now()
+	resp, err := srv.Client().Get(srv.URL + "/revocations?wait=2&since=" + strconv.FormatInt(head, 10))
+	if err != nil {
+		t.Fatalf("after %v: %v", time.Since(begin), err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading the answer after %v: %v", time.Since(begin), err)
+	}
+	var f verifier.RevocationFeed
+	if err := json.Unmarshal(body, &f); err != nil || resp.StatusCode != http.StatusOK || f.Cursor != strconv.FormatInt(head, 10) {
+		t.Fatalf("%d, %+v, %v; want no change at the cursor", resp.StatusCode, f, err)
+	}
+	if d := time.Since(begin); d < 2*time.Second {
+		t.Errorf("answered after %v, want the 2 s wait", d)
 	}
 }
