@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-json-experiment/json"
@@ -37,6 +38,30 @@ type RevocationLister interface {
 // size (about 100 KiB) whatever the backlog.
 const MaxRevocationChanges = 1000
 
+// MaxRevocationWait is the longest wait a long-poll (GET
+// /revocations?since=C&wait=N) may ask for, in seconds; a longer wait is
+// cut to it. It stays below the idle timeouts of common proxies.
+const MaxRevocationWait = 25
+
+// MaxRevocationWaiters is the most long-polls one server holds at once;
+// beyond it a long-poll is answered at once, as without wait, and the
+// verifier falls back to its polling interval. Each held request costs a
+// goroutine and one indexed read of the log head per
+// [RevocationRecheck], so the cap bounds what verifiers can make the issuer
+// spend.
+const MaxRevocationWaiters = 4096
+
+// RevocationRecheck is how often a held long-poll looks at the revocation
+// log's head: a change written by this process, by another replica or by
+// another process on the same database file is seen within it and half of
+// it more. The held long-polls of one server share one read of the head
+// per half of it, so their cost to the store is one indexed read every
+// 125 ms whatever their number.
+const RevocationRecheck = 250 * time.Millisecond
+
+// errBadWait answers a wait parameter that is not a number of seconds.
+var errBadWait = &keyward.Error{Code: keyward.EINVALID, Message: "wait must be a number of seconds (a decimal number), given once, with since"}
+
 // errBadCursor answers a since parameter that is not a cursor.
 var errBadCursor = &keyward.Error{Code: keyward.EINVALID, Message: "since must be a cursor of this feed (a decimal number), given once"}
 
@@ -63,9 +88,100 @@ func (s *Server) revocations(w http.ResponseWriter, r *http.Request) error {
 		if !ok {
 			return errBadCursor
 		}
+		if q.Has("wait") {
+			wait, ok := parseCursor(q["wait"])
+			if !ok {
+				return errBadWait
+			}
+			if err := s.awaitRevocation(w, r, lister, since, time.Duration(min(wait, MaxRevocationWait))*time.Second); err != nil {
+				return err
+			}
+			if r.Context().Err() != nil {
+				// The client left or the server is shutting down: no
+				// change, without reading the store again.
+				feed := emptyFeed(now(), 0, 0)
+				feed.Cursor = strconv.FormatInt(since, 10)
+				return writeFeed(w, r, feed)
+			}
+		}
 		return s.writeRevocationChanges(w, r, lister, since, now())
+	} else if q.Has("wait") {
+		return errBadWait
 	}
 	return s.writeRevocations(w, r, lister, now())
+}
+
+// awaitRevocation holds a long-poll until the revocation log has a change
+// after since, the wait ends or the client leaves, re-reading the log's head
+// every [RevocationRecheck]. It returns at once when since asks for the
+// full state (below the floor, past the head; 0 on a log with changes), when
+// changes already wait, or when [MaxRevocationWaiters] are held. It extends the answer's
+// write deadline past the wait, so a server whose write timeout is shorter
+// than the wait still answers.
+func (s *Server) awaitRevocation(w http.ResponseWriter, r *http.Request, lister RevocationLister, since int64, wait time.Duration) error {
+	ctx := r.Context()
+	head, floor, err := lister.RevocationLogHead(ctx)
+	if err != nil {
+		return err
+	}
+	if wait <= 0 || since < floor || since != head {
+		return nil
+	}
+	if s.waiters.Add(1) > MaxRevocationWaiters {
+		s.waiters.Add(-1)
+		return nil
+	}
+	defer s.waiters.Add(-1)
+	// A writer that cannot extend its deadline (a test recorder) has none
+	// to extend.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + 10*time.Second))
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	tick := time.NewTicker(RevocationRecheck)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+			return nil
+		case <-tick.C:
+		}
+		head, floor, err := s.heads.read(ctx, lister)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if head != since || since < floor {
+			return nil
+		}
+	}
+}
+
+// logHeads shares reads of the revocation log's head among the held
+// long-polls of a server.
+type logHeads struct {
+	mu          sync.Mutex
+	at          time.Time // when head and floor were read; zero: never
+	head, floor int64
+}
+
+// read returns the log's head and floor as read less than half a
+// [RevocationRecheck] ago, reading them again when older.
+func (h *logHeads) read(ctx context.Context, lister RevocationLister) (head, floor int64, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.at.IsZero() && time.Since(h.at) < RevocationRecheck/2 {
+		return h.head, h.floor, nil
+	}
+	head, floor, err = lister.RevocationLogHead(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	h.at, h.head, h.floor = time.Now(), head, floor
+	return head, floor, nil
 }
 
 // parseCursor reads the since parameter: one decimal number without sign,

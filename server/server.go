@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-json-experiment/json"
@@ -79,6 +80,11 @@ type Server struct {
 	pages *pages
 	// ids gives each request without a sane X-Request-Id its ID.
 	ids *httpx.RequestIDs
+	// waiters counts the GET /revocations long-polls held now.
+	waiters atomic.Int64
+	// heads is the revocation log's head as the held long-polls last read
+	// it, shared among them.
+	heads logHeads
 }
 
 // New returns the handler with every route registered.

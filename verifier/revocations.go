@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -28,11 +29,30 @@ var ErrRevoked = errors.New("verifier: token revoked")
 // read. The list keeps the last good feed.
 var ErrRevocationFeed = errors.New("verifier: revocation feed unavailable")
 
+// ErrRevocationStale reports a revocation list whose last good fetch (or
+// whose start, before one) is older than RevocationConfig.MaxStale:
+// revocations made since may be missing from it. It wraps
+// [ErrKeySourceUnavailable], so a token checked against it is answered 503,
+// not accepted and not 401: the token may be valid.
+var ErrRevocationStale = fmt.Errorf("%w: revocation feed stale", ErrKeySourceUnavailable)
+
 // Defaults of [RevocationConfig].
 const (
 	DefaultRevocationEvery    = 5 * time.Second
 	DefaultRevocationTimeout  = 5 * time.Second
 	DefaultRevocationMaxBytes = 1 << 20
+	// DefaultRevocationWait is how long [RevocationList.Run] asks the
+	// issuer to hold each request until a revocation arrives.
+	DefaultRevocationWait = 20 * time.Second
+	// DefaultRevocationMaxStale is how old a list may grow before
+	// [RevocationList.Ready] fails and, unless
+	// RevocationConfig.InsecureServeStale, [RevocationList.Check] refuses
+	// every token with [ErrRevocationStale]. Two minutes outlast six
+	// long-poll waits or two dozen polls at the default interval, so an
+	// issuer restart or a lost request never trips it, while a verifier
+	// cut from its issuer longer stops accepting tokens it can no longer
+	// know to be unrevoked.
+	DefaultRevocationMaxStale = 2 * time.Minute
 )
 
 // RevocationFeed is the JSON document of an issuer's revocation feed (GET
@@ -123,15 +143,35 @@ type RevocationConfig struct {
 	// Client makes the requests. Required: the caller chooses its
 	// transport; there is no default client.
 	Client *http.Client
-	// Every is the polling interval of [RevocationList.Run]. Zero means
-	// DefaultRevocationEvery (5 s).
+	// Every is the polling interval of [RevocationList.Run] when the
+	// issuer does not hold requests (it predates long-polls or holds too
+	// many) or a fetch failed. Zero means DefaultRevocationEvery (5 s).
 	Every time.Duration
+	// Wait is how long [RevocationList.Run] asks the issuer to hold each
+	// request for the changes since its cursor (GET
+	// /revocations?since=C&wait=N, whole seconds; keyward serve holds at
+	// most 25 s): a revocation then arrives as soon as the issuer has it,
+	// instead of at the next poll. The Client must allow Timeout + Wait
+	// for one answer. Zero means DefaultRevocationWait (20 s); negative
+	// means no long-poll, polling every Every.
+	Wait time.Duration
 	// Timeout bounds one fetch. Zero means DefaultRevocationTimeout (5 s).
 	Timeout time.Duration
 	// MaxBytes caps the size of one answer of the feed; a larger answer is
 	// refused and the last good list kept. Zero means
 	// DefaultRevocationMaxBytes (1 MiB).
 	MaxBytes int64
+	// MaxStale is how old the list may grow (since its last good fetch,
+	// or since [NewRevocationList] before one) before
+	// [RevocationList.Ready] reports it and [RevocationList.Check] refuses
+	// every token with [ErrRevocationStale] (503). Zero means
+	// DefaultRevocationMaxStale (2 min).
+	MaxStale time.Duration
+	// InsecureServeStale keeps checking tokens against a list older than
+	// MaxStale instead of refusing them: the verifier then accepts, for
+	// as long as it is cut from the issuer, tokens revoked since its last
+	// good fetch. Ready still reports the list stale.
+	InsecureServeStale bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Observer, when set, is told of every fetch and of the list's changes
@@ -171,7 +211,8 @@ type RevocationObserver interface {
 type RevocationList struct {
 	cfg RevocationConfig
 
-	base *url.URL // cfg.URL
+	base    *url.URL  // cfg.URL
+	created time.Time // when the list was made, the age's origin before a fetch
 
 	mu        sync.RWMutex
 	entries   feedEntries
@@ -192,8 +233,11 @@ func NewRevocationList(cfg RevocationConfig) (*RevocationList, error) {
 	if cfg.Client == nil {
 		return nil, errors.New("verifier: RevocationConfig.Client is required")
 	}
-	if cfg.Every < 0 || cfg.Timeout < 0 || cfg.MaxBytes < 0 {
-		return nil, errors.New("verifier: negative RevocationConfig.Every, Timeout or MaxBytes")
+	if cfg.Every < 0 || cfg.Timeout < 0 || cfg.MaxBytes < 0 || cfg.MaxStale < 0 {
+		return nil, errors.New("verifier: negative RevocationConfig.Every, Timeout, MaxBytes or MaxStale")
+	}
+	if cfg.MaxStale == 0 {
+		cfg.MaxStale = DefaultRevocationMaxStale
 	}
 	if cfg.Every == 0 {
 		cfg.Every = DefaultRevocationEvery
@@ -204,19 +248,35 @@ func NewRevocationList(cfg RevocationConfig) (*RevocationList, error) {
 	if cfg.MaxBytes == 0 {
 		cfg.MaxBytes = DefaultRevocationMaxBytes
 	}
+	switch {
+	case cfg.Wait == 0:
+		cfg.Wait = DefaultRevocationWait
+	case cfg.Wait < 0:
+		cfg.Wait = 0
+	case cfg.Wait < time.Second:
+		cfg.Wait = time.Second
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &RevocationList{cfg: cfg, base: u, entries: newFeedEntries(0, 0, 0, 0)}, nil
+	return &RevocationList{cfg: cfg, base: u, entries: newFeedEntries(0, 0, 0, 0), created: cfg.Now()}, nil
 }
 
-// Refresh fetches the feed once. A 304 answer keeps the list; on any
-// failure the last good list stays in force and the error wraps
-// [ErrRevocationFeed].
+// Refresh fetches the feed once, without waiting for changes. A 304 answer
+// keeps the list; on any failure the last good list stays in force and the
+// error wraps [ErrRevocationFeed].
 func (l *RevocationList) Refresh(ctx context.Context) error {
-	result, changed, err := l.fetch(ctx)
+	_, err := l.refresh(ctx, 0)
+	return err
+}
+
+// refresh fetches the feed once, asking the issuer to hold the request up
+// to wait for changes after the cursor held (0: not), reports the outcome
+// to the Observer and returns whether the entries in force changed.
+func (l *RevocationList) refresh(ctx context.Context, wait time.Duration) (bool, error) {
+	result, changed, err := l.fetch(ctx, wait)
 	if err != nil && ctx.Err() != nil {
-		return err // stopped by the caller: neither an outage nor news
+		return false, err // stopped by the caller: neither an outage nor news
 	}
 	now := l.cfg.Now()
 	l.mu.Lock()
@@ -233,7 +293,7 @@ func (l *RevocationList) Refresh(ctx context.Context) error {
 	l.mu.Unlock()
 	o := l.cfg.Observer
 	if o == nil {
-		return err
+		return changed, err
 	}
 	o.Fetched(result, err)
 	switch {
@@ -245,17 +305,17 @@ func (l *RevocationList) Refresh(ctx context.Context) error {
 	if changed {
 		o.Loaded(l.Status())
 	}
-	return err
+	return changed, err
 }
 
 // fetch fetches the feed, following the answers that say More up to
 // maxPages, and returns the result of the last as
 // [RevocationObserver.Fetched] names it, and whether the entries in force
 // changed (always on the first success).
-func (l *RevocationList) fetch(ctx context.Context) (result string, changed bool, err error) {
+func (l *RevocationList) fetch(ctx context.Context, wait time.Duration) (result string, changed bool, err error) {
 	for range maxPages {
 		var more, ch bool
-		result, ch, more, err = l.fetchPage(ctx)
+		result, ch, more, err = l.fetchPage(ctx, wait)
 		changed = changed || ch
 		if err != nil || !more {
 			break
@@ -267,16 +327,23 @@ func (l *RevocationList) fetch(ctx context.Context) (result string, changed bool
 // fetchPage fetches one answer of the feed: the changes since the cursor
 // held, or the full state when none is held yet (since=0). An issuer that
 // predates the cursor ignores since and answers its full list, revalidated
-// with If-None-Match.
-func (l *RevocationList) fetchPage(ctx context.Context) (result string, changed, more bool, err error) {
-	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
-	defer cancel()
+// with If-None-Match. With a cursor held and a wait, it asks the issuer to
+// hold the request until a change arrives or the wait ends.
+func (l *RevocationList) fetchPage(ctx context.Context, wait time.Duration) (result string, changed, more bool, err error) {
 	l.mu.RLock()
 	etag, cursor := l.etag, l.cursor
 	l.mu.RUnlock()
+	if cursor == "" {
+		wait = 0
+	}
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout+wait)
+	defer cancel()
 	u := *l.base
 	q := u.Query()
 	q.Set("since", cmp.Or(cursor, "0"))
+	if wait > 0 {
+		q.Set("wait", strconv.FormatInt(int64(wait/time.Second), 10))
+	}
 	u.RawQuery = q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
@@ -454,21 +521,46 @@ func parseFeed(body []byte, now int64) (feedEntries, feedMeta, error) {
 	return e, meta, nil
 }
 
-// Run fetches the feed at once and then every RevocationConfig.Every until
-// ctx ends, and returns only then. Failures keep the last good list;
+// Run follows the feed until ctx ends, and returns only then: it fetches
+// the full state at once, then long-polls the changes since its cursor,
+// asking the issuer to hold each request up to RevocationConfig.Wait, and
+// asks again at once after an answer with a cursor that the issuer held
+// (half the wait or more) or that brought changes. After an answer given
+// at once without changes (an issuer that holds too many requests, or
+// predates long-polls or cursors), or a failure, it waits
+// RevocationConfig.Every first, as polling does; with a
+// negative Wait it only polls. Failures keep the last good list;
 // [RevocationList.Status] and the Observer report them. Run the loop once
 // per list.
 func (l *RevocationList) Run(ctx context.Context) {
-	t := time.NewTicker(l.cfg.Every)
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
-		_ = l.Refresh(ctx)
+		begin := l.cfg.Now()
+		changed, err := l.refresh(ctx, l.cfg.Wait)
+		if ctx.Err() != nil {
+			return
+		}
+		held := l.cfg.Now().Sub(begin) >= l.cfg.Wait/2
+		if err == nil && l.cfg.Wait > 0 && l.following() && (changed || held) {
+			continue
+		}
+		t.Reset(l.cfg.Every)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 	}
+}
+
+// following reports whether the list holds a cursor of the issuer's
+// revocation log: the issuer answers changes, and may hold a request for
+// them.
+func (l *RevocationList) following() bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.cursor != ""
 }
 
 // RevocationStatus describes a [RevocationList] for health checks and logs.
@@ -491,13 +583,46 @@ func (l *RevocationList) Status() RevocationStatus {
 		Families: len(e.families), Users: len(e.users), Err: l.lastErr}
 }
 
+// Ready returns an error wrapping [ErrRevocationStale] when the list's last
+// good fetch (before one, its creation) is older than
+// RevocationConfig.MaxStale, and nil otherwise; a health check reports the
+// verifier not ready on it.
+func (l *RevocationList) Ready() error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.staleLocked()
+}
+
+// staleLocked is Ready with l.mu held.
+func (l *RevocationList) staleLocked() error {
+	since := l.fetchedAt
+	if since.IsZero() {
+		since = l.created
+	}
+	if age := l.cfg.Now().Sub(since); age > l.cfg.MaxStale {
+		if l.fetchedAt.IsZero() {
+			return fmt.Errorf("%w: no good fetch of %s in %v (max %v)", ErrRevocationStale, l.cfg.URL, age.Round(time.Second), l.cfg.MaxStale)
+		}
+		return fmt.Errorf("%w: last good fetch of %s %v ago (max %v)", ErrRevocationStale, l.cfg.URL, age.Round(time.Second), l.cfg.MaxStale)
+	}
+	return nil
+}
+
 // Check returns an error wrapping [ErrRevoked] when the claims belong to a
 // revoked token: its "jti", its "sid" or its "fid" is listed, or its "sub"
 // has a cutoff and its "iat" is before the cutoff (a token without "iat" is
-// refused when its subject has a cutoff). Otherwise it returns nil.
+// refused when its subject has a cutoff). Unless
+// RevocationConfig.InsecureServeStale, it returns an error wrapping
+// [ErrRevocationStale] for every token while the list is older than
+// MaxStale. Otherwise it returns nil.
 func (l *RevocationList) Check(c *jose.Claims) error {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
+	if !l.cfg.InsecureServeStale {
+		if err := l.staleLocked(); err != nil {
+			return err
+		}
+	}
 	if c.ID != "" {
 		if _, ok := l.entries.tokens[c.ID]; ok {
 			return fmt.Errorf("%w: jti %q is in the revocation feed", ErrRevoked, c.ID)

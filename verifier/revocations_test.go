@@ -376,3 +376,58 @@ func TestRevocationListObserver(t *testing.T) {
 		step("cancelled refresh", 0)
 	})
 }
+
+// TestRevocationListMaxStale: a list whose last good fetch (or whose start,
+// before one) is older than MaxStale is not ready and refuses every token
+// with ErrRevocationStale, answered 503, until a fetch succeeds again;
+// with InsecureServeStale it keeps checking tokens but is still not ready.
+func TestRevocationListMaxStale(t *testing.T) {
+	t.Parallel()
+	for _, insecure := range []bool{false, true} {
+		synctest.Test(t, func(t *testing.T) {
+			feed := &feedServer{}
+			feed.fail(http.StatusBadGateway)
+			const maxStale = time.Minute
+			list, err := NewRevocationList(RevocationConfig{URL: "http://issuer.test/revocations",
+				Client: &http.Client{Transport: handlerTransport{feed}}, MaxStale: maxStale, InsecureServeStale: insecure})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := &jose.Claims{ID: "j", Subject: "s", IssuedAt: jose.NewNumericDate(time.Now())}
+			check := func(name string, wantStale bool) {
+				t.Helper()
+				ready, checked := list.Ready(), list.Check(c)
+				if got := errors.Is(ready, ErrRevocationStale); got != wantStale {
+					t.Errorf("insecure %v, %s: Ready = %v, want stale %v", insecure, name, ready, wantStale)
+				}
+				wantRefused := wantStale && !insecure
+				if got := errors.Is(checked, ErrRevocationStale) && errors.Is(checked, ErrKeySourceUnavailable); got != wantRefused || (!wantRefused && checked != nil) {
+					t.Errorf("insecure %v, %s: Check = %v, want refused %v", insecure, name, checked, wantRefused)
+				}
+				if wantRefused {
+					rec := httptest.NewRecorder()
+					WriteError(rec, "api", checked)
+					if rec.Code != http.StatusServiceUnavailable {
+						t.Errorf("insecure %v, %s: answered %d, want 503", insecure, name, rec.Code)
+					}
+				}
+			}
+			check("at start", false)
+			time.Sleep(maxStale)
+			check("never fetched, at MaxStale", false)
+			time.Sleep(time.Second)
+			check("never fetched, past MaxStale", true)
+			feed.set(`{"tokens":[],"users":[]}`)
+			if err := list.Refresh(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			check("fetched", false)
+			feed.fail(http.StatusBadGateway)
+			time.Sleep(maxStale / 2)
+			_ = list.Refresh(t.Context())
+			check("a failure within MaxStale", false)
+			time.Sleep(maxStale/2 + time.Second)
+			check("past MaxStale since the last good fetch", true)
+		})
+	}
+}

@@ -38,8 +38,10 @@ type gateOptions struct {
 	cacheSize int
 	tokenType string
 
-	revocations      string
-	revocationsEvery time.Duration
+	revocations         string
+	revocationsEvery    time.Duration
+	revocationsMaxStale time.Duration
+	insecureServeStale  bool
 
 	// onListen, when set, is told the address the gate listens on (tests
 	// listen on port 0).
@@ -102,7 +104,9 @@ arrive; it tries again every second meanwhile.`,
 	f.IntVar(&o.cacheSize, "cache-size", verifier.DefaultCacheSize, "verified tokens to cache (0 turns the cache off)")
 	f.StringVar(&o.tokenType, "token-type", "", `accepted "typ" header: at+jwt accepts only RFC 9068 access tokens, refusing the issuer's ID tokens (default: at+jwt and JWT)`)
 	f.StringVar(&o.revocations, "revocations", "", "URL of the issuer's revocation feed (e.g. http://localhost:4000/revocations); revoked tokens are refused")
-	f.DurationVar(&o.revocationsEvery, "revocations-every", verifier.DefaultRevocationEvery, "how often to poll --revocations")
+	f.DurationVar(&o.revocationsEvery, "revocations-every", verifier.DefaultRevocationEvery, "how often to poll --revocations when the issuer does not hold requests (no long-poll) or a fetch failed")
+	f.DurationVar(&o.revocationsMaxStale, "revocations-max-stale", verifier.DefaultRevocationMaxStale, "how old the revocation list may grow without a good fetch of --revocations before the gate reports not ready and answers every token 503")
+	f.BoolVar(&o.insecureServeStale, "insecure-revocations-serve-stale", false, "past --revocations-max-stale keep accepting tokens by the stale list (revocations made meanwhile are missed) instead of answering 503; health still reports not ready")
 	f.String(cli.ConfigFlag, "", "YAML file of flag values (keys are the flag names); flags and KEYWARD_* variables override it")
 	o.log.register(cmd)
 	return cmd
@@ -244,9 +248,13 @@ func setupGate(o *gateOptions, logger *slog.Logger) (*gateSetup, error) {
 		if o.revocationsEvery <= 0 {
 			return nil, cli.Usagef("--revocations-every must be positive")
 		}
+		if o.revocationsMaxStale <= 0 {
+			return nil, cli.Usagef("--revocations-max-stale must be positive")
+		}
 		events := &revocationEvents{url: o.revocations, logger: logger}
 		revoked, err = verifier.NewRevocationList(verifier.RevocationConfig{
-			URL: o.revocations, Client: jwks.NewClient(), Every: o.revocationsEvery, Observer: events,
+			URL: o.revocations, Client: revocationClient(), Every: o.revocationsEvery, Observer: events,
+			MaxStale: o.revocationsMaxStale, InsecureServeStale: o.insecureServeStale,
 		})
 		if err != nil {
 			return nil, cli.Usagef("%v", err)
@@ -257,7 +265,7 @@ func setupGate(o *gateOptions, logger *slog.Logger) (*gateSetup, error) {
 		}
 	}
 	h, err := gateHandler(o, gateWiring{
-		keys: keys, ready: keys.Ready, algs: algs, upstream: upstream, revoked: revoked, reg: reg, logger: logger,
+		keys: keys, ready: gateReady(keys.Ready, revoked), algs: algs, upstream: upstream, revoked: revoked, reg: reg, logger: logger,
 	})
 	if err != nil {
 		return nil, err
@@ -428,11 +436,40 @@ func tokenTypesInfo(o *gateOptions) string {
 	return verifier.TypeAccessToken + "," + verifier.TypeJWT
 }
 
-// revocationsInfo describes the revocation feed the gate polls, for its
+// revocationsInfo describes the revocation feed the gate follows, for its
 // start-up line.
 func revocationsInfo(o *gateOptions) string {
 	if o.revocations == "" {
 		return "none"
 	}
-	return o.revocations + " every " + o.revocationsEvery.String()
+	return o.revocations + " long-poll " + verifier.DefaultRevocationWait.String() + ", else every " + o.revocationsEvery.String()
+}
+
+// gateReady is the gate's readiness: the key set's, and the revocation
+// list's when the gate follows one, so a gate whose list is older than
+// --revocations-max-stale is taken out of rotation.
+func gateReady(keys func() error, revoked *verifier.RevocationList) func() error {
+	if revoked == nil {
+		return keys
+	}
+	return func() error {
+		if err := keys(); err != nil {
+			return err
+		}
+		return revoked.Ready()
+	}
+}
+
+// revocationClient returns the revocation feed's client: the JWKS client's
+// transport and redirect policy, with the time allowed for one answer
+// raised to a long-poll's wait plus the fetch timeout, so that a request
+// the issuer holds is not cut before the issuer answers it.
+func revocationClient() *http.Client {
+	c := jwks.NewClient()
+	limit := verifier.DefaultRevocationWait + verifier.DefaultRevocationTimeout
+	c.Timeout = limit
+	if t, ok := c.Transport.(*http.Transport); ok {
+		t.ResponseHeaderTimeout = limit
+	}
+	return c
 }

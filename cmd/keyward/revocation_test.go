@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -148,7 +149,7 @@ func TestGateRefusesRevokedTokens(t *testing.T) {
 		}
 	}()
 
-	if !strings.Contains(logs.String(), "revocations=\""+ri.url+"/revocations every 2s\"") {
+	if !strings.Contains(logs.String(), "revocations=\""+ri.url+"/revocations long-poll 20s, else every 2s\"") {
 		t.Errorf("the start-up line does not name the revocation feed: %s", logs)
 	}
 
@@ -195,6 +196,7 @@ func TestGateRefusesRevokedTokens(t *testing.T) {
 		accepted(t, tok, revoked)
 		ri.revoke(t, revoked)
 		refusedWithin(t, gateURL, 5*time.Second, revoked)
+		ri.srv.CloseClientConnections() // the gate's held long-poll too
 		ri.srv.Close()
 		time.Sleep(2500 * time.Millisecond)
 		refusedWithin(t, gateURL, 0, revoked)
@@ -284,5 +286,45 @@ func TestSweepPrunesUserCutoffs(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "msg=sweep") || !strings.Contains(logs.String(), "user_revocations=1") {
 		t.Errorf("the sweep does not log the cutoffs it deleted: %s", logs.String())
+	}
+}
+
+// TestRevocationClientAllowsWait: the feed's client lets the issuer hold a
+// long-poll for the whole wait; the JWKS client's 5 s would cut every one.
+func TestRevocationClientAllowsWait(t *testing.T) {
+	t.Parallel()
+	c := revocationClient()
+	min := verifier.DefaultRevocationWait + verifier.DefaultRevocationTimeout
+	tr, ok := c.Transport.(*http.Transport)
+	if c.Timeout < min || !ok || tr.ResponseHeaderTimeout < min || c.CheckRedirect == nil {
+		t.Errorf("client timeout %v, transport %T, redirect policy %v; want at least %v and the JWKS client's policy", c.Timeout, c.Transport, c.CheckRedirect != nil, min)
+	}
+}
+
+// TestGateReadyRevocationsStale: the gate is not ready while its
+// revocation list is older than --revocations-max-stale, nor while its key
+// set is not.
+func TestGateReadyRevocationsStale(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_800_000_000, 0)
+	list, err := verifier.NewRevocationList(verifier.RevocationConfig{URL: "http://127.0.0.1:1/revocations",
+		Client: &http.Client{}, MaxStale: time.Minute, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errKeys := errors.New("keys not loaded")
+	keysOK, keysDown := func() error { return nil }, func() error { return errKeys }
+	if err := gateReady(keysOK, list)(); err != nil {
+		t.Errorf("fresh list: %v, want ready", err)
+	}
+	if err := gateReady(keysDown, list)(); !errors.Is(err, errKeys) {
+		t.Errorf("keys down: %v, want the key set's error", err)
+	}
+	now = now.Add(time.Minute + time.Second)
+	if err := gateReady(keysOK, list)(); !errors.Is(err, verifier.ErrRevocationStale) {
+		t.Errorf("stale list: %v, want ErrRevocationStale", err)
+	}
+	if err := gateReady(keysOK, nil)(); err != nil {
+		t.Errorf("no list: %v, want ready", err)
 	}
 }
