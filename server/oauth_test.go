@@ -6,12 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"html"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -19,101 +15,41 @@ import (
 	"github.com/go-json-experiment/json"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/oauthtest"
 	"github.com/keyward/keyward/issuer"
 	"github.com/keyward/keyward/jose"
 )
 
-const callback = "http://127.0.0.1:1/callback"
+const callback = oauthtest.Callback
 
-// browser is an HTTP client with a cookie jar that stops at the client's
-// redirect URI, as a user agent handing the code to the client would.
+// browser is a user agent for st that stops at the client's redirect URI.
 func browser(tb testing.TB, st *stack) *http.Client {
-	tb.Helper()
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return &http.Client{
-		Jar:       jar,
-		Transport: st.srv.Client().Transport,
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if strings.HasPrefix(req.URL.String(), callback) {
-				return http.ErrUseLastResponse
-			}
-			return nil
-		},
-	}
+	return oauthtest.Browser(tb, st.srv.Client().Transport)
 }
 
-var hiddenRE = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
-
-// get fetches u with the browser and returns the response and body.
 func get(tb testing.TB, hc *http.Client, u string) (*http.Response, string) {
 	tb.Helper()
-	req, err := http.NewRequestWithContext(tb.Context(), http.MethodGet, u, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return send(tb, hc, req)
+	return oauthtest.Get(tb, hc, u)
 }
 
 func send(tb testing.TB, hc *http.Client, req *http.Request) (*http.Response, string) {
 	tb.Helper()
-	resp, err := hc.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return resp, string(b)
+	return oauthtest.Send(tb, hc, req)
 }
 
-// loginForm reads the hidden fields of the login page.
 func loginForm(tb testing.TB, page string) url.Values {
 	tb.Helper()
-	f := url.Values{}
-	for _, m := range hiddenRE.FindAllStringSubmatch(page, -1) {
-		f.Set(m[1], html.UnescapeString(m[2]))
-	}
-	if f.Get("csrf_token") == "" {
-		tb.Fatalf("no login form with a CSRF token in:\n%s", page)
-	}
-	return f
+	return oauthtest.LoginForm(tb, page)
 }
 
-// postLogin submits the login form.
 func postLogin(tb testing.TB, hc *http.Client, st *stack, f url.Values) (*http.Response, string) {
 	tb.Helper()
-	req, err := http.NewRequestWithContext(tb.Context(), http.MethodPost, st.srv.URL+"/authorize", strings.NewReader(f.Encode()))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return send(tb, hc, req)
+	return oauthtest.PostLogin(tb, hc, st.srv.URL, f)
 }
 
-// codeFrom returns the code of a redirect to the callback, checking state
-// and iss.
 func codeFrom(tb testing.TB, st *stack, resp *http.Response, body, state string) string {
 	tb.Helper()
-	if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
-		tb.Fatalf("status %d, want a redirect to the client; body:\n%s", resp.StatusCode, body)
-	}
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil || !strings.HasPrefix(loc.String(), callback) {
-		tb.Fatalf("redirected to %q, want %s", resp.Header.Get("Location"), callback)
-	}
-	q := loc.Query()
-	if q.Get("state") != state || q.Get("iss") != st.srv.URL {
-		tb.Fatalf("redirect state %q iss %q, want %q %q", q.Get("state"), q.Get("iss"), state, st.srv.URL)
-	}
-	if q.Get("code") == "" {
-		tb.Fatalf("no code in %s", loc)
-	}
-	return q.Get("code")
+	return oauthtest.CodeFrom(tb, st.srv.URL, resp, body, state)
 }
 
 // oidcStack is a stack with a user and two clients registered for the
@@ -142,10 +78,7 @@ func newVerifier() string {
 }
 
 // challenge is the S256 code_challenge of a verifier.
-func challenge(v string) string {
-	s := sha256.Sum256([]byte(v))
-	return base64.RawURLEncoding.EncodeToString(s[:])
-}
+func challenge(v string) string { return oauthtest.Challenge(v) }
 
 // signIn runs the login for the public client and returns the code, the
 // verifier of its challenge.
