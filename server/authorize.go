@@ -242,28 +242,42 @@ func (s *Server) unavailablePage(w http.ResponseWriter, r *http.Request, err err
 	return nil
 }
 
-// authorizeFlow is [Server.authorize] but for the unavailable store.
-func (s *Server) authorizeFlow(w http.ResponseWriter, r *http.Request) error {
-	var f form
+// pageForm reads the parameters of a request for a browser page: the form
+// body of a POST, the query of any other method. A malformed body or a
+// repeated parameter is not an error but a problem: a sentence for the user
+// about the request (what names it: "sign-in", "sign-out"), with the cause
+// for the log. err is a failure to read the body, answered as such.
+func (s *Server) pageForm(w http.ResponseWriter, r *http.Request, what string) (f form, problem string, cause, err error) {
 	if r.Method == http.MethodPost {
 		_, body, err := s.readBody(w, r, false)
 		if err != nil {
-			return err
+			return nil, "", nil, err
 		}
 		if f, err = parseForm(body); err != nil {
-			s.errorPage(w, r, http.StatusBadRequest, "The sign-in request is malformed.", err)
-			return nil
+			return nil, "The " + what + " request is malformed.", err, nil
 		}
-	} else {
-		q := r.URL.Query()
-		f = make(form, len(q))
-		for k, v := range q {
-			if len(v) > 1 {
-				s.errorPage(w, r, http.StatusBadRequest, "The sign-in request repeats a parameter.", errors.New("repeated parameter "+truncate(k)))
-				return nil
-			}
-			f[k] = v[0]
+		return f, "", nil, nil
+	}
+	q := r.URL.Query()
+	f = make(form, len(q))
+	for k, v := range q {
+		if len(v) > 1 {
+			return nil, "The " + what + " request repeats a parameter.", errors.New("repeated parameter " + truncate(k)), nil
 		}
+		f[k] = v[0]
+	}
+	return f, "", nil, nil
+}
+
+// authorizeFlow is [Server.authorize] but for the unavailable store.
+func (s *Server) authorizeFlow(w http.ResponseWriter, r *http.Request) error {
+	f, problem, cause, err := s.pageForm(w, r, "sign-in")
+	if err != nil {
+		return err
+	}
+	if problem != "" {
+		s.errorPage(w, r, http.StatusBadRequest, problem, cause)
+		return nil
 	}
 	client, err := s.iss.AuthorizeClient(r.Context(), f["client_id"], f["redirect_uri"])
 	switch {

@@ -44,26 +44,13 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 
 // logoutFlow is [Server.logout] but for the unavailable store.
 func (s *Server) logoutFlow(w http.ResponseWriter, r *http.Request) error {
-	var f form
-	if r.Method == http.MethodPost {
-		_, body, err := s.readBody(w, r, false)
-		if err != nil {
-			return err
-		}
-		if f, err = parseForm(body); err != nil {
-			s.logoutError(w, r, http.StatusBadRequest, "The sign-out request is malformed.", err)
-			return nil
-		}
-	} else {
-		q := r.URL.Query()
-		f = make(form, len(q))
-		for k, v := range q {
-			if len(v) > 1 {
-				s.logoutError(w, r, http.StatusBadRequest, "The sign-out request repeats a parameter.", errors.New("repeated parameter "+truncate(k)))
-				return nil
-			}
-			f[k] = v[0]
-		}
+	f, problem, cause, err := s.pageForm(w, r, "sign-out")
+	if err != nil {
+		return err
+	}
+	if problem != "" {
+		s.logoutError(w, r, http.StatusBadRequest, problem, cause)
+		return nil
 	}
 	confirmed := r.Method == http.MethodPost && f["csrf_token"] != ""
 	if confirmed && !s.validCSRF(r, f["csrf_token"]) {
