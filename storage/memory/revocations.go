@@ -148,18 +148,42 @@ func (s *Store) RevokeGrant(ctx context.Context, g keyward.RevokedGrant) error {
 	}
 	k := grantKey{g.Kind, g.ID}
 	if old, ok := s.grants[k]; ok {
-		g.RevokedAt = old.RevokedAt
+		g.RevokedAt, g.UserID = old.RevokedAt, old.UserID
 		if old.ExpiresAt.After(g.ExpiresAt) {
 			g.ExpiresAt = old.ExpiresAt
 		}
 	}
 	s.grants[k] = g
+	if s.covered(g) {
+		return nil
+	}
 	kind := keyward.RevocationSession
 	if g.Kind == keyward.GrantFamily {
 		kind = keyward.RevocationFamily
 	}
 	s.appendChange(kind, g.ID, g.ExpiresAt)
 	return nil
+}
+
+// covered reports whether g was revoked before its user's cutoff, which
+// refuses its tokens too; s.mu is held.
+func (s *Store) covered(g keyward.RevokedGrant) bool {
+	before, ok := s.userRevs[g.UserID]
+	return g.UserID != "" && ok && g.RevokedAt.Before(before)
+}
+
+// CountUserGrants implements [keyward.RevocationStore].
+func (s *Store) CountUserGrants(ctx context.Context, userID string, now time.Time) (int, error) {
+	now = keyward.StoredTime(now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, g := range s.grants {
+		if g.UserID == userID && g.ExpiresAt.After(now) && !s.covered(g) {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // IsGrantRevoked implements [keyward.RevocationStore].
@@ -177,7 +201,7 @@ func (s *Store) ListRevokedGrants(ctx context.Context, now time.Time) ([]keyward
 	defer s.mu.Unlock()
 	out := []keyward.RevokedGrant{}
 	for _, g := range s.grants {
-		if g.ExpiresAt.After(now) {
+		if g.ExpiresAt.After(now) && !s.covered(g) {
 			out = append(out, g)
 		}
 	}
