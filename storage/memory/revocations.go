@@ -121,7 +121,18 @@ func (s *Store) DeleteExpiredRevocations(ctx context.Context, now time.Time) (in
 	n := len(s.revoked) + len(s.jtis) + len(s.grants)
 	maps.DeleteFunc(s.revoked, func(_ string, t keyward.RevokedToken) bool { return !t.ExpiresAt.After(now) })
 	maps.DeleteFunc(s.jtis, func(_ jtiKey, exp time.Time) bool { return !exp.After(now) })
-	maps.DeleteFunc(s.grants, func(_ grantKey, g keyward.RevokedGrant) bool { return !g.ExpiresAt.After(now) })
+	maps.DeleteFunc(s.grants, func(k grantKey, g keyward.RevokedGrant) bool {
+		if g.ExpiresAt.After(now) {
+			return false
+		}
+		if idx := s.byUser[g.UserID]; idx != nil {
+			delete(idx, k)
+			if len(idx) == 0 {
+				delete(s.byUser, g.UserID)
+			}
+		}
+		return true
+	})
 	s.changes = slices.DeleteFunc(s.changes, func(c keyward.RevocationChange) bool {
 		return c.Kind != keyward.RevocationUser && !c.At.After(now)
 	})
@@ -154,6 +165,12 @@ func (s *Store) RevokeGrant(ctx context.Context, g keyward.RevokedGrant) error {
 		}
 	}
 	s.grants[k] = g
+	if g.UserID != "" {
+		if s.byUser[g.UserID] == nil {
+			s.byUser[g.UserID] = make(map[grantKey]struct{})
+		}
+		s.byUser[g.UserID][k] = struct{}{}
+	}
 	if s.covered(g) {
 		return nil
 	}
@@ -178,8 +195,8 @@ func (s *Store) CountUserGrants(ctx context.Context, userID string, now time.Tim
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
-	for _, g := range s.grants {
-		if g.UserID == userID && g.ExpiresAt.After(now) && !s.covered(g) {
+	for k := range s.byUser[userID] {
+		if g := s.grants[k]; g.ExpiresAt.After(now) && !s.covered(g) {
 			n++
 		}
 	}
