@@ -53,11 +53,11 @@ type Store struct {
 	userRevs map[string]time.Time
 	grants   map[grantKey]keyward.RevokedGrant
 	// byUser indexes grants by their UserID.
-	byUser map[string]map[grantKey]struct{}
-	changes  []keyward.RevocationChange // the revocation log, in Seq order
-	head     int64                      // the log's latest Seq
-	floor    int64                      // the log's floor
-	jtis     map[jtiKey]time.Time
+	byUser  map[string]map[grantKey]struct{}
+	changes []keyward.RevocationChange // the revocation log, in Seq order
+	head    int64                      // the log's latest Seq
+	floor   int64                      // the log's floor
+	jtis    map[jtiKey]time.Time
 }
 
 type jtiKey struct{ issuer, jti string }
