@@ -375,12 +375,19 @@ func (k GrantKind) Valid() bool { return k == GrantSession || k == GrantFamily }
 // revocation feed publishes it: every access token whose "sid" (for a
 // session) or "fid" (for a family) is ID is refused. It is kept until
 // ExpiresAt, when every access token it refuses has expired; deleting it
-// sooner would let such a token be accepted again.
+// sooner would let such a token be accepted again. The feed leaves out a
+// grant revoked before its user's cutoff ([UserRevocation]), which refuses
+// every token the grant refuses: a session or family mints no token after
+// its revocation.
 type RevokedGrant struct {
 	// Kind is GrantSession or GrantFamily.
 	Kind GrantKind
 	// ID is the session's or the family's ID.
 	ID string
+	// UserID is the user whose access tokens (their "sub") the grant
+	// produced; empty when none. It must be set for the user's cutoff to
+	// stand in for the grant in the feed.
+	UserID string
 	// RevokedAt is when it was revoked; set by the store when zero.
 	RevokedAt time.Time
 	// ExpiresAt is when the last access token it refuses expires, leeway

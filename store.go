@@ -239,17 +239,25 @@ type RevocationStore interface {
 	UseJTI(ctx context.Context, issuer, jti string, exp time.Time) error
 	// RevokeGrant records the revocation of a session or refresh-token
 	// family, whose access tokens the feed then refuses. It is idempotent:
-	// revoking a grant again keeps the first RevokedAt and the later
-	// ExpiresAt, so a repeated revocation never shortens the time its tokens
-	// are refused. It returns an error wrapping ErrInvalid when the ID is
+	// revoking a grant again keeps the first RevokedAt, UserID and the
+	// later ExpiresAt, so a repeated revocation never shortens the time its
+	// tokens are refused. It appends no change to the revocation log when
+	// the grant is revoked before its user's cutoff, which already refuses
+	// its tokens. It returns an error wrapping ErrInvalid when the ID is
 	// empty or the kind unknown. The store sets RevokedAt when zero.
 	RevokeGrant(ctx context.Context, g RevokedGrant) error
 	// IsGrantRevoked reports whether the session or family with the kind
 	// and ID has been revoked, as long as its record is kept.
 	IsGrantRevoked(ctx context.Context, kind GrantKind, id string) (bool, error)
-	// ListRevokedGrants returns the grant revocations whose ExpiresAt is
-	// after now, ordered by Kind and then ID.
+	// ListRevokedGrants returns the grant revocations the feed publishes:
+	// those whose ExpiresAt is after now, except those of a user revoked
+	// before the user's cutoff (its Before), which refuses their tokens
+	// too; ordered by Kind and then ID.
 	ListRevokedGrants(ctx context.Context, now time.Time) ([]RevokedGrant, error)
+	// CountUserGrants returns how many grant revocations of the user
+	// ListRevokedGrants(now) would return, so that the issuer can publish a
+	// user cutoff instead of letting one user grow the feed.
+	CountUserGrants(ctx context.Context, userID string, now time.Time) (int, error)
 	// DeleteExpiredRevocations deletes the access-token revocations, the
 	// grant revocations and the seen JTIs whose expiry is at or before now
 	// and returns how many it deleted. It also deletes their changes from

@@ -583,7 +583,7 @@ func (i *Issuer) Refresh(ctx context.Context, req RefreshRequest) (*TokenRespons
 			if rerr := i.cfg.Store.RevokeRefreshFamily(ctx, old.FamilyID, now); rerr != nil {
 				return nil, internal(rerr)
 			}
-			if rerr := i.publishGrant(ctx, keyward.GrantFamily, old.FamilyID, now); rerr != nil {
+			if rerr := i.publishGrant(ctx, keyward.GrantFamily, old.FamilyID, old.UserID, now); rerr != nil {
 				return nil, internal(rerr)
 			}
 			i.audit(ctx, slog.LevelWarn, "refresh_refused", slog.String("user_id", old.UserID),
@@ -603,7 +603,7 @@ func (i *Issuer) Refresh(ctx context.Context, req RefreshRequest) (*TokenRespons
 	switch {
 	case errors.Is(err, keyward.ErrRefreshReused):
 		// The store revoked the family; the feed refuses its access tokens.
-		if rerr := i.publishGrant(ctx, keyward.GrantFamily, old.FamilyID, now); rerr != nil {
+		if rerr := i.publishGrant(ctx, keyward.GrantFamily, old.FamilyID, old.UserID, now); rerr != nil {
 			return nil, internal(rerr)
 		}
 		if i.cfg.Observer != nil {
@@ -676,7 +676,7 @@ func (i *Issuer) Revoke(ctx context.Context, req RevokeRequest) error {
 		if err := i.cfg.Store.RevokeRefreshFamily(ctx, rt.FamilyID, now); err != nil {
 			return internal(err)
 		}
-		if err := i.publishGrant(ctx, keyward.GrantFamily, rt.FamilyID, now); err != nil {
+		if err := i.publishGrant(ctx, keyward.GrantFamily, rt.FamilyID, rt.UserID, now); err != nil {
 			return internal(err)
 		}
 		i.audit(ctx, slog.LevelInfo, "token_revoked", slog.String("type", "refresh_token"),

@@ -224,7 +224,7 @@ func (i *Issuer) SignIn(ctx context.Context, req LoginRequest, current string) (
 			// Renewed by a concurrent login, ended or deleted since it
 			// was read: the browser's cookie names no session any more.
 		default:
-			if err := i.endSession(ctx, old.ID, now, "other_user_signed_in"); err != nil {
+			if err := i.endSession(ctx, old.ID, old.UserID, now, "other_user_signed_in"); err != nil {
 				return "", keyward.Session{}, err
 			}
 		}
@@ -331,13 +331,13 @@ func (i *Issuer) EndSession(ctx context.Context, cookie string) error {
 	case err != nil:
 		return internal(err)
 	}
-	return i.endSession(ctx, s.ID, i.cfg.Now(), "logout")
+	return i.endSession(ctx, s.ID, s.UserID, i.cfg.Now(), "logout")
 }
 
 // endSession revokes the session id and every refresh token issued in it,
 // publishes the session in the revocation feed, which refuses every access
 // token carrying its "sid", and says why in the audit log.
-func (i *Issuer) endSession(ctx context.Context, id string, now time.Time, reason string) error {
+func (i *Issuer) endSession(ctx context.Context, id, userID string, now time.Time, reason string) error {
 	err := i.cfg.Store.RevokeSession(ctx, id, now)
 	switch {
 	case errors.Is(err, keyward.ErrNotFound):
@@ -348,7 +348,7 @@ func (i *Issuer) endSession(ctx context.Context, id string, now time.Time, reaso
 	if err := i.cfg.Store.RevokeSessionRefreshTokens(ctx, id, now); err != nil {
 		return internal(err)
 	}
-	if err := i.publishGrant(ctx, keyward.GrantSession, id, now); err != nil {
+	if err := i.publishGrant(ctx, keyward.GrantSession, id, userID, now); err != nil {
 		return internal(err)
 	}
 	i.audit(ctx, slog.LevelInfo, "session_ended", slog.String("session_id", id), slog.String("reason", reason))
@@ -402,7 +402,7 @@ func (i *Issuer) ExchangeCode(ctx context.Context, req CodeRequest) (*TokenRespo
 		}
 		// Every access token of the family, the code's own and those its
 		// refresh tokens minted, carries its fid.
-		if rerr := i.publishGrant(ctx, keyward.GrantFamily, familyOfCode(hash), now); rerr != nil {
+		if rerr := i.publishGrant(ctx, keyward.GrantFamily, familyOfCode(hash), code.UserID, now); rerr != nil {
 			return nil, internal(rerr)
 		}
 		if !code.UsedAt.IsZero() {

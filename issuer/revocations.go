@@ -2,6 +2,7 @@ package issuer
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/keyward/keyward"
@@ -43,12 +44,44 @@ type tokenLinks struct {
 	sid, fid string
 }
 
+// UserGrantLimit is how many published session and family revocations one
+// user may have in the revocation feed at a time. A revocation past it
+// publishes a cutoff for the user instead: every access token of the user
+// issued before the cutoff is refused, the same refusal the grants gave and
+// more, and the store leaves the user's grants revoked before the cutoff out
+// of the feed. The user's other sessions keep their refresh tokens and
+// obtain new access tokens by refreshing. So one account can add at most
+// this many grant entries and one cutoff to the feed, however fast it
+// revokes; concurrent revocations of one user may each pass the count
+// before any is recorded, adding at most one entry each beyond it.
+const UserGrantLimit = 16
+
 // publishGrant records in the revocation feed that the session or family
-// with the ID was revoked at now, until every access token it minted has
-// expired, so that verifiers following the feed refuse them.
-func (i *Issuer) publishGrant(ctx context.Context, kind keyward.GrantKind, id string, now time.Time) error {
+// with the ID, whose access tokens belong to the user (empty: none), was
+// revoked at now, until every access token it minted has expired, so that
+// verifiers following the feed refuse them. Past [UserGrantLimit] published
+// grants of the user, it publishes a user cutoff first, which refuses this
+// grant's tokens and leaves it out of the feed.
+func (i *Issuer) publishGrant(ctx context.Context, kind keyward.GrantKind, id, userID string, now time.Time) error {
+	if userID != "" {
+		n, err := i.cfg.Store.CountUserGrants(ctx, userID, now)
+		if err != nil {
+			return err
+		}
+		if n >= UserGrantLimit {
+			// The next whole second, so that a token minted in this very
+			// second (its "iat" has whole seconds) is refused too, as the
+			// grant refused it.
+			before := now.Truncate(time.Second).Add(time.Second)
+			if err := i.cfg.Store.RevokeUser(ctx, keyward.UserRevocation{UserID: userID, Before: before}); err != nil {
+				return err
+			}
+			i.audit(ctx, slog.LevelWarn, "user_grants_coalesced", slog.String("user_id", userID),
+				slog.Int("grants", n), slog.Time("before", before))
+		}
+	}
 	ttl := max(i.cfg.AccessTTL, i.cfg.Keys.Config().AccessTTL)
 	return i.cfg.Store.RevokeGrant(ctx, keyward.RevokedGrant{
-		Kind: kind, ID: id, RevokedAt: now, ExpiresAt: now.Add(ttl + GrantMargin),
+		Kind: kind, ID: id, UserID: userID, RevokedAt: now, ExpiresAt: now.Add(ttl + GrantMargin),
 	})
 }

@@ -52,10 +52,12 @@ type Store struct {
 	revoked  map[string]keyward.RevokedToken
 	userRevs map[string]time.Time
 	grants   map[grantKey]keyward.RevokedGrant
-	changes  []keyward.RevocationChange // the revocation log, in Seq order
-	head     int64                      // the log's latest Seq
-	floor    int64                      // the log's floor
-	jtis     map[jtiKey]time.Time
+	// byUser indexes grants by their UserID.
+	byUser  map[string]map[grantKey]struct{}
+	changes []keyward.RevocationChange // the revocation log, in Seq order
+	head    int64                      // the log's latest Seq
+	floor   int64                      // the log's floor
+	jtis    map[jtiKey]time.Time
 }
 
 type jtiKey struct{ issuer, jti string }
@@ -78,6 +80,7 @@ func New(cfg Config) *Store {
 		revoked:  make(map[string]keyward.RevokedToken),
 		userRevs: make(map[string]time.Time),
 		grants:   make(map[grantKey]keyward.RevokedGrant),
+		byUser:   make(map[string]map[grantKey]struct{}),
 		jtis:     make(map[jtiKey]time.Time),
 	}
 }

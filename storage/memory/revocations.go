@@ -121,7 +121,18 @@ func (s *Store) DeleteExpiredRevocations(ctx context.Context, now time.Time) (in
 	n := len(s.revoked) + len(s.jtis) + len(s.grants)
 	maps.DeleteFunc(s.revoked, func(_ string, t keyward.RevokedToken) bool { return !t.ExpiresAt.After(now) })
 	maps.DeleteFunc(s.jtis, func(_ jtiKey, exp time.Time) bool { return !exp.After(now) })
-	maps.DeleteFunc(s.grants, func(_ grantKey, g keyward.RevokedGrant) bool { return !g.ExpiresAt.After(now) })
+	maps.DeleteFunc(s.grants, func(k grantKey, g keyward.RevokedGrant) bool {
+		if g.ExpiresAt.After(now) {
+			return false
+		}
+		if idx := s.byUser[g.UserID]; idx != nil {
+			delete(idx, k)
+			if len(idx) == 0 {
+				delete(s.byUser, g.UserID)
+			}
+		}
+		return true
+	})
 	s.changes = slices.DeleteFunc(s.changes, func(c keyward.RevocationChange) bool {
 		return c.Kind != keyward.RevocationUser && !c.At.After(now)
 	})
@@ -148,18 +159,48 @@ func (s *Store) RevokeGrant(ctx context.Context, g keyward.RevokedGrant) error {
 	}
 	k := grantKey{g.Kind, g.ID}
 	if old, ok := s.grants[k]; ok {
-		g.RevokedAt = old.RevokedAt
+		g.RevokedAt, g.UserID = old.RevokedAt, old.UserID
 		if old.ExpiresAt.After(g.ExpiresAt) {
 			g.ExpiresAt = old.ExpiresAt
 		}
 	}
 	s.grants[k] = g
+	if g.UserID != "" {
+		if s.byUser[g.UserID] == nil {
+			s.byUser[g.UserID] = make(map[grantKey]struct{})
+		}
+		s.byUser[g.UserID][k] = struct{}{}
+	}
+	if s.covered(g) {
+		return nil
+	}
 	kind := keyward.RevocationSession
 	if g.Kind == keyward.GrantFamily {
 		kind = keyward.RevocationFamily
 	}
 	s.appendChange(kind, g.ID, g.ExpiresAt)
 	return nil
+}
+
+// covered reports whether g was revoked before its user's cutoff, which
+// refuses its tokens too; s.mu is held.
+func (s *Store) covered(g keyward.RevokedGrant) bool {
+	before, ok := s.userRevs[g.UserID]
+	return g.UserID != "" && ok && g.RevokedAt.Before(before)
+}
+
+// CountUserGrants implements [keyward.RevocationStore].
+func (s *Store) CountUserGrants(ctx context.Context, userID string, now time.Time) (int, error) {
+	now = keyward.StoredTime(now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k := range s.byUser[userID] {
+		if g := s.grants[k]; g.ExpiresAt.After(now) && !s.covered(g) {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // IsGrantRevoked implements [keyward.RevocationStore].
@@ -177,7 +218,7 @@ func (s *Store) ListRevokedGrants(ctx context.Context, now time.Time) ([]keyward
 	defer s.mu.Unlock()
 	out := []keyward.RevokedGrant{}
 	for _, g := range s.grants {
-		if g.ExpiresAt.After(now) {
+		if g.ExpiresAt.After(now) && !s.covered(g) {
 			out = append(out, g)
 		}
 	}

@@ -167,10 +167,12 @@ func (s *Store) RevokeGrant(ctx context.Context, g keyward.RevokedGrant) error {
 	}
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		var exp time.Time
-		err := tx.QueryRow(ctx, `INSERT INTO revoked_grants (kind, id, revoked_at, expires_at) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (kind, id) DO UPDATE SET expires_at = greatest(revoked_grants.expires_at, excluded.expires_at) RETURNING expires_at`,
-			string(g.Kind), g.ID, keyward.StoredTime(g.RevokedAt), keyward.StoredTime(g.ExpiresAt)).Scan(tsz{&exp})
-		if err != nil {
+		var covered bool
+		err := tx.QueryRow(ctx, `INSERT INTO revoked_grants (kind, id, revoked_at, expires_at, user_id) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (kind, id) DO UPDATE SET expires_at = greatest(revoked_grants.expires_at, excluded.expires_at)
+			RETURNING expires_at, `+grantCovered,
+			string(g.Kind), g.ID, keyward.StoredTime(g.RevokedAt), keyward.StoredTime(g.ExpiresAt), g.UserID).Scan(tsz{&exp}, &covered)
+		if err != nil || covered {
 			return err
 		}
 		kind := keyward.RevocationSession
@@ -197,7 +199,8 @@ func (s *Store) IsGrantRevoked(ctx context.Context, kind keyward.GrantKind, id s
 
 // ListRevokedGrants implements [keyward.RevocationStore].
 func (s *Store) ListRevokedGrants(ctx context.Context, now time.Time) ([]keyward.RevokedGrant, error) {
-	rows, err := s.db.Query(ctx, `SELECT kind, id, revoked_at, expires_at FROM revoked_grants WHERE expires_at > $1 ORDER BY kind, id`,
+	rows, err := s.db.Query(ctx, `SELECT kind, id, revoked_at, expires_at, user_id FROM revoked_grants
+		WHERE expires_at > $1 AND NOT `+grantCovered+` ORDER BY kind, id`,
 		keyward.StoredTime(now))
 	if err != nil {
 		return nil, fmt.Errorf("list revoked grants: %w", err)
@@ -205,7 +208,7 @@ func (s *Store) ListRevokedGrants(ctx context.Context, now time.Time) ([]keyward
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (keyward.RevokedGrant, error) {
 		var g keyward.RevokedGrant
 		var kind string
-		err := row.Scan(&kind, &g.ID, tsz{&g.RevokedAt}, tsz{&g.ExpiresAt})
+		err := row.Scan(&kind, &g.ID, tsz{&g.RevokedAt}, tsz{&g.ExpiresAt}, &g.UserID)
 		g.Kind = keyward.GrantKind(kind)
 		return g, err
 	})
@@ -213,6 +216,22 @@ func (s *Store) ListRevokedGrants(ctx context.Context, now time.Time) ([]keyward
 		return nil, fmt.Errorf("list revoked grants: %w", err)
 	}
 	return out, nil
+}
+
+// grantCovered is true for a row of revoked_grants revoked before its
+// user's cutoff, which refuses its tokens too: the feed leaves it out.
+const grantCovered = `(revoked_grants.user_id <> '' AND EXISTS (SELECT 1 FROM user_revocations u
+	WHERE u.user_id = revoked_grants.user_id AND revoked_grants.revoked_at < u.before))`
+
+// CountUserGrants implements [keyward.RevocationStore].
+func (s *Store) CountUserGrants(ctx context.Context, userID string, now time.Time) (int, error) {
+	var n int
+	err := s.db.QueryRow(ctx, `SELECT count(*) FROM revoked_grants WHERE user_id = $1 AND expires_at > $2 AND NOT `+grantCovered,
+		userID, keyward.StoredTime(now)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count user grants: %w", err)
+	}
+	return n, nil
 }
 
 // appendChange appends a change to the revocation log inside a writing

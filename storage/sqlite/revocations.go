@@ -166,10 +166,12 @@ func (s *Store) RevokeGrant(ctx context.Context, g keyward.RevokedGrant) error {
 	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var exp int64
-		err := tx.QueryRowContext(ctx, `INSERT INTO revoked_grants (kind, id, revoked_at, expires_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (kind, id) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at) RETURNING expires_at`,
-			string(g.Kind), g.ID, micros(g.RevokedAt), micros(g.ExpiresAt)).Scan(&exp)
-		if err != nil {
+		var covered bool
+		err := tx.QueryRowContext(ctx, `INSERT INTO revoked_grants (kind, id, revoked_at, expires_at, user_id) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (kind, id) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)
+			RETURNING expires_at, `+grantCovered,
+			string(g.Kind), g.ID, micros(g.RevokedAt), micros(g.ExpiresAt), g.UserID).Scan(&exp, &covered)
+		if err != nil || covered {
 			return err
 		}
 		return appendChange(ctx, tx, grantChange(g.Kind), g.ID, exp)
@@ -192,7 +194,8 @@ func (s *Store) IsGrantRevoked(ctx context.Context, kind keyward.GrantKind, id s
 
 // ListRevokedGrants implements [keyward.RevocationStore].
 func (s *Store) ListRevokedGrants(ctx context.Context, now time.Time) ([]keyward.RevokedGrant, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT kind, id, revoked_at, expires_at FROM revoked_grants WHERE expires_at > ? ORDER BY kind, id`,
+	rows, err := s.r.QueryContext(ctx, `SELECT kind, id, revoked_at, expires_at, user_id FROM revoked_grants
+		WHERE expires_at > ? AND NOT `+grantCovered+` ORDER BY kind, id`,
 		micros(keyward.StoredTime(now)))
 	if err != nil {
 		return nil, fmt.Errorf("list revoked grants: %w", err)
@@ -200,7 +203,7 @@ func (s *Store) ListRevokedGrants(ctx context.Context, now time.Time) ([]keyward
 	out, err := collect(rows, func(sc scanner) (keyward.RevokedGrant, error) {
 		var g keyward.RevokedGrant
 		var kind string
-		err := sc.Scan(&kind, &g.ID, usec{&g.RevokedAt}, usec{&g.ExpiresAt})
+		err := sc.Scan(&kind, &g.ID, usec{&g.RevokedAt}, usec{&g.ExpiresAt}, &g.UserID)
 		g.Kind = keyward.GrantKind(kind)
 		return g, err
 	})
@@ -208,6 +211,22 @@ func (s *Store) ListRevokedGrants(ctx context.Context, now time.Time) ([]keyward
 		return nil, fmt.Errorf("list revoked grants: %w", err)
 	}
 	return out, nil
+}
+
+// grantCovered is true for a row of revoked_grants revoked before its
+// user's cutoff, which refuses its tokens too: the feed leaves it out.
+const grantCovered = `(user_id <> '' AND EXISTS (SELECT 1 FROM user_revocations u
+	WHERE u.user_id = revoked_grants.user_id AND revoked_grants.revoked_at < u.before))`
+
+// CountUserGrants implements [keyward.RevocationStore].
+func (s *Store) CountUserGrants(ctx context.Context, userID string, now time.Time) (int, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM revoked_grants WHERE user_id = ? AND expires_at > ? AND NOT `+grantCovered,
+		userID, micros(keyward.StoredTime(now))).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count user grants: %w", err)
+	}
+	return n, nil
 }
 
 // grantChange is the kind of change that revoking a grant of kind k makes.

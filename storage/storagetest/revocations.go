@@ -18,6 +18,7 @@ func revocationTests() []testCase {
 		{name: "Revocation/DeleteUsers", run: testDeleteUserRevocations},
 		{name: "Revocation/Grants", run: testRevokeGrants},
 		{name: "Revocation/DeleteExpiredGrants", run: testDeleteExpiredGrants},
+		{name: "Revocation/GrantsCoveredByCutoff", run: testGrantsCoveredByCutoff},
 		{name: "Revocation/Log", run: testRevocationLog},
 		{name: "Revocation/LogConcurrent", run: testRevocationLogConcurrent},
 	}
@@ -375,4 +376,80 @@ func testRevocationLogConcurrent(t *testing.T, s keyward.Store) {
 	if len(seen) != n {
 		t.Errorf("%d changes, want %d", len(seen), n)
 	}
+}
+
+// testGrantsCoveredByCutoff checks that a user's grants revoked before the
+// user's cutoff leave the feed (the cutoff refuses their tokens too) while
+// the issuer still knows them, and are counted only while published.
+func testGrantsCoveredByCutoff(t *testing.T, s keyward.Store) {
+	ctx := t.Context()
+	count := func(user string, now time.Time, want int) {
+		t.Helper()
+		n, err := s.CountUserGrants(ctx, user, now)
+		must(t, "CountUserGrants", err)
+		if n != want {
+			t.Errorf("CountUserGrants(%q) = %d, want %d", user, n, want)
+		}
+	}
+	count("u-1", at(0), 0)
+	for i := range 3 {
+		must(t, "RevokeGrant", s.RevokeGrant(ctx, keyward.RevokedGrant{
+			Kind: keyward.GrantFamily, ID: id("f", i), UserID: "u-1", RevokedAt: at(time.Duration(i) * time.Second), ExpiresAt: at(time.Hour),
+		}))
+	}
+	must(t, "RevokeGrant", s.RevokeGrant(ctx, keyward.RevokedGrant{
+		Kind: keyward.GrantSession, ID: "s-1", UserID: "u-1", RevokedAt: at(0), ExpiresAt: at(time.Second),
+	}))
+	must(t, "RevokeGrant", s.RevokeGrant(ctx, keyward.RevokedGrant{
+		Kind: keyward.GrantSession, ID: "s-other", UserID: "u-2", RevokedAt: at(0), ExpiresAt: at(time.Hour),
+	}))
+	must(t, "RevokeGrant", s.RevokeGrant(ctx, keyward.RevokedGrant{
+		Kind: keyward.GrantFamily, ID: "f-nouser", RevokedAt: at(0), ExpiresAt: at(time.Hour),
+	}))
+	count("u-1", at(0), 4)
+	count("u-1", at(time.Second), 3) // s-1 expired
+	count("u-2", at(0), 1)
+	count("u-3", at(0), 0)
+	list, err := s.ListRevokedGrants(ctx, at(0))
+	must(t, "ListRevokedGrants", err)
+	if len(list) != 6 || list[0].UserID != "u-1" || list[3].UserID != "" {
+		t.Fatalf("ListRevokedGrants() = %+v, want 6 with their users", list)
+	}
+
+	// A cutoff after f-00 and f-01 (and s-1) covers them, not f-02 revoked
+	// at it, nor another user's grant, nor a grant without a user.
+	must(t, "RevokeUser", s.RevokeUser(ctx, keyward.UserRevocation{UserID: "u-1", Before: at(2 * time.Second)}))
+	// A grant revoked again keeps its user: an empty one does not uncover it.
+	must(t, "RevokeGrant(again)", s.RevokeGrant(ctx, keyward.RevokedGrant{
+		Kind: keyward.GrantFamily, ID: id("f", 0), RevokedAt: at(3 * time.Second), ExpiresAt: at(2 * time.Hour),
+	}))
+	head, _, err := s.RevocationLogHead(ctx)
+	must(t, "RevocationLogHead", err)
+	// A grant revoked before the cutoff, after it: stored, not published.
+	must(t, "RevokeGrant(covered)", s.RevokeGrant(ctx, keyward.RevokedGrant{
+		Kind: keyward.GrantFamily, ID: "f-late", UserID: "u-1", RevokedAt: at(time.Second), ExpiresAt: at(time.Hour),
+	}))
+	if h, _, err := s.RevocationLogHead(ctx); err != nil || h != head {
+		t.Errorf("RevocationLogHead() after a covered grant = %d, %v; want %d (no change)", h, err, head)
+	}
+	count("u-1", at(0), 1)
+	count("u-2", at(0), 1)
+	list, err = s.ListRevokedGrants(ctx, at(0))
+	must(t, "ListRevokedGrants", err)
+	var ids []string
+	for _, g := range list {
+		ids = append(ids, string(g.Kind)+"/"+g.ID+"/"+g.UserID)
+	}
+	equal(t, "ListRevokedGrants after the cutoff", ids, []string{"family/f-02/u-1", "family/f-nouser/", "session/s-other/u-2"})
+	for _, gid := range []string{id("f", 0), id("f", 1), "f-late"} {
+		if revoked, err := s.IsGrantRevoked(ctx, keyward.GrantFamily, gid); err != nil || !revoked {
+			t.Errorf("IsGrantRevoked(%s) under a cutoff = %v, %v; want true", gid, revoked, err)
+		}
+	}
+
+	// Once the cutoff is deleted, the grants it covered are published again
+	// until they expire: f-00, f-01, f-02, f-late and s-1.
+	_, err = s.DeleteUserRevocations(ctx, at(2*time.Second))
+	must(t, "DeleteUserRevocations", err)
+	count("u-1", at(0), 5)
 }

@@ -1,0 +1,100 @@
+package issuer
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/jose"
+)
+
+// TestUserGrantCoalescing revokes more refresh-token families of one user
+// than UserGrantLimit, on every backend: past the limit the issuer
+// publishes a cutoff for the user, which refuses the access tokens of every
+// family revoked so far, and the feed keeps at most UserGrantLimit of the
+// user's grants; the issuer still knows every family revoked, and another
+// user's revocations are untouched.
+func TestUserGrantCoalescing(t *testing.T) {
+	t.Parallel()
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			clk := newClock()
+			f := newFixture(t, b.open(t, clk.Now), clk, func(c *Config) {
+				c.TokenThrottle = TokenThrottleConfig{InsecureDisableThrottle: true}
+			})
+			ctx := t.Context()
+			alice := f.addUser(t, "alice", "alice-password", nil)
+			bob := f.addUser(t, "bob", "bob-password", nil)
+			type revoked struct {
+				family string
+				iat    time.Time
+			}
+			revoke := func(u keyward.User) revoked {
+				t.Helper()
+				tok, err := f.issuer.newRefreshFamily(ctx, clk.Now(), keyward.RefreshToken{UserID: u.ID, ClientID: FirstPartyClientID, Audience: []string{"api"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				rt, err := f.store.GetRefreshToken(ctx, hashToken(tok))
+				if err != nil {
+					t.Fatal(err)
+				}
+				iat := clk.Now()
+				if err := f.issuer.Revoke(ctx, RevokeRequest{Token: tok}); err != nil {
+					t.Fatal(err)
+				}
+				clk.Add(300 * time.Millisecond)
+				return revoked{rt.FamilyID, iat}
+			}
+			revoke(bob)
+			var all []revoked
+			for range UserGrantLimit + 5 {
+				all = append(all, revoke(alice))
+			}
+			grants, err := f.store.ListRevokedGrants(ctx, clk.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			perUser := map[string]int{}
+			for _, g := range grants {
+				perUser[g.UserID]++
+			}
+			if perUser[alice.ID] > UserGrantLimit || perUser[alice.ID] == 0 || perUser[bob.ID] != 1 {
+				t.Fatalf("grants in the feed per user = %v, want alice's in [1, %d] and bob's 1", perUser, UserGrantLimit)
+			}
+			if n, err := f.store.CountUserGrants(ctx, alice.ID, clk.Now()); err != nil || n != perUser[alice.ID] {
+				t.Errorf("CountUserGrants(alice) = %d, %v; want %d", n, err, perUser[alice.ID])
+			}
+			users, err := f.store.ListUserRevocations(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(users) != 1 || users[0].UserID != alice.ID {
+				t.Fatalf("user cutoffs = %+v, want alice's alone", users)
+			}
+			published := map[string]bool{}
+			for _, g := range grants {
+				published[g.ID] = true
+			}
+			// Every family revoked is refused, by its entry or by the
+			// cutoff (a token's iat has whole seconds, so a cutoff refuses
+			// a token whose iat is before its second rounded up), and the
+			// issuer still knows it.
+			before := users[0].Before
+			for i, r := range all {
+				iat := jose.NewNumericDate(r.iat).Time()
+				if !published[r.family] && !iat.Before(before) {
+					t.Errorf("family %d (iat %v) neither in the feed nor before the cutoff %v", i, iat, before)
+				}
+				if ok, err := f.store.IsGrantRevoked(ctx, keyward.GrantFamily, r.family); err != nil || !ok {
+					t.Errorf("IsGrantRevoked(family %d) = %v, %v; want true", i, ok, err)
+				}
+			}
+			if !strings.Contains(f.log.String(), `"user_grants_coalesced"`) {
+				t.Error("no user_grants_coalesced event logged")
+			}
+		})
+	}
+}
