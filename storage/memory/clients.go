@@ -88,7 +88,7 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 		return fmt.Errorf("delete client %q: %w", id, keyward.ErrNotFound)
 	}
 	delete(s.clients, id)
-	maps.DeleteFunc(s.refresh, func(_ string, v keyward.RefreshToken) bool { return v.ClientID == id })
+	s.deleteRefresh(func(v keyward.RefreshToken) bool { return v.ClientID == id })
 	maps.DeleteFunc(s.codes, func(_ string, v keyward.AuthCode) bool { return v.ClientID == id })
 	return nil
 }

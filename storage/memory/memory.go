@@ -41,19 +41,23 @@ type Config struct {
 type Store struct {
 	now func() time.Time
 
-	mu       sync.Mutex
-	users    map[string]keyward.User
-	clients  map[string]keyward.Client
-	keys     map[string]keyward.SigningKey
-	refresh  map[string]keyward.RefreshToken
-	families map[string]time.Time // revoked refresh-token families, when revoked
-	codes    map[string]keyward.AuthCode
-	sessions map[string]keyward.Session
-	revoked  map[string]keyward.RevokedToken
-	userRevs map[string]time.Time
-	grants   map[grantKey]keyward.RevokedGrant
-	// byUser indexes grants by their UserID.
-	byUser  map[string]map[grantKey]struct{}
+	mu      sync.Mutex
+	users   map[string]keyward.User
+	clients map[string]keyward.Client
+	keys    map[string]keyward.SigningKey
+	refresh map[string]keyward.RefreshToken
+	// refreshByFamily indexes the refresh tokens' hashes by FamilyID, so
+	// that revoking a family costs the size of the family, not of the store.
+	refreshByFamily map[string]map[string]struct{}
+	families        map[string]time.Time // revoked refresh-token families, when revoked
+	codes           map[string]keyward.AuthCode
+	sessions        map[string]keyward.Session
+	revoked         map[string]keyward.RevokedToken
+	userRevs        map[string]time.Time
+	grants          map[grantKey]keyward.RevokedGrant
+	// byUser indexes grants by their UserID, holding a copy of each, so
+	// that counting a user's grants reads no other map.
+	byUser  map[string]map[grantKey]keyward.RevokedGrant
 	changes []keyward.RevocationChange // the revocation log, in Seq order
 	head    int64                      // the log's latest Seq
 	floor   int64                      // the log's floor
@@ -69,19 +73,20 @@ func New(cfg Config) *Store {
 		now = time.Now
 	}
 	return &Store{
-		now:      now,
-		users:    make(map[string]keyward.User),
-		clients:  make(map[string]keyward.Client),
-		keys:     make(map[string]keyward.SigningKey),
-		refresh:  make(map[string]keyward.RefreshToken),
-		families: make(map[string]time.Time),
-		codes:    make(map[string]keyward.AuthCode),
-		sessions: make(map[string]keyward.Session),
-		revoked:  make(map[string]keyward.RevokedToken),
-		userRevs: make(map[string]time.Time),
-		grants:   make(map[grantKey]keyward.RevokedGrant),
-		byUser:   make(map[string]map[grantKey]struct{}),
-		jtis:     make(map[jtiKey]time.Time),
+		now:             now,
+		users:           make(map[string]keyward.User),
+		clients:         make(map[string]keyward.Client),
+		keys:            make(map[string]keyward.SigningKey),
+		refresh:         make(map[string]keyward.RefreshToken),
+		refreshByFamily: make(map[string]map[string]struct{}),
+		families:        make(map[string]time.Time),
+		codes:           make(map[string]keyward.AuthCode),
+		sessions:        make(map[string]keyward.Session),
+		revoked:         make(map[string]keyward.RevokedToken),
+		userRevs:        make(map[string]time.Time),
+		grants:          make(map[grantKey]keyward.RevokedGrant),
+		byUser:          make(map[string]map[grantKey]keyward.RevokedGrant),
+		jtis:            make(map[jtiKey]time.Time),
 	}
 }
 

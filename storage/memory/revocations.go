@@ -167,9 +167,9 @@ func (s *Store) RevokeGrant(ctx context.Context, g keyward.RevokedGrant) error {
 	s.grants[k] = g
 	if g.UserID != "" {
 		if s.byUser[g.UserID] == nil {
-			s.byUser[g.UserID] = make(map[grantKey]struct{})
+			s.byUser[g.UserID] = make(map[grantKey]keyward.RevokedGrant)
 		}
-		s.byUser[g.UserID][k] = struct{}{}
+		s.byUser[g.UserID][k] = g
 	}
 	if s.covered(g) {
 		return nil
@@ -194,9 +194,11 @@ func (s *Store) CountUserGrants(ctx context.Context, userID string, now time.Tim
 	now = keyward.StoredTime(now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Every grant in the index has this user ID: one cutoff covers them.
+	cutoff, hasCutoff := s.userRevs[userID]
 	n := 0
-	for k := range s.byUser[userID] {
-		if g := s.grants[k]; g.ExpiresAt.After(now) && !s.covered(g) {
+	for _, g := range s.byUser[userID] {
+		if g.ExpiresAt.After(now) && !(hasCutoff && g.RevokedAt.Before(cutoff)) {
 			n++
 		}
 	}

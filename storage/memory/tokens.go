@@ -36,7 +36,33 @@ func (s *Store) putRefresh(t keyward.RefreshToken, now time.Time) error {
 		t.IssuedAt = now
 	}
 	s.refresh[string(t.Hash)] = t
+	fam := s.refreshByFamily[t.FamilyID]
+	if fam == nil {
+		fam = make(map[string]struct{})
+		s.refreshByFamily[t.FamilyID] = fam
+	}
+	fam[string(t.Hash)] = struct{}{}
 	return nil
+}
+
+// deleteRefresh deletes the tokens match selects and returns how many it
+// deleted; s.mu must be held.
+func (s *Store) deleteRefresh(match func(keyward.RefreshToken) bool) int {
+	n := 0
+	for h, t := range s.refresh {
+		if !match(t) {
+			continue
+		}
+		delete(s.refresh, h)
+		if fam := s.refreshByFamily[t.FamilyID]; fam != nil {
+			delete(fam, h)
+			if len(fam) == 0 {
+				delete(s.refreshByFamily, t.FamilyID)
+			}
+		}
+		n++
+	}
+	return n
 }
 
 // CreateRefreshToken implements [keyward.RefreshTokenStore].
@@ -120,7 +146,12 @@ func (s *Store) revokeFamily(familyID string, now time.Time) {
 	if _, ok := s.families[familyID]; !ok {
 		s.families[familyID] = now
 	}
-	s.revokeRefresh(func(t keyward.RefreshToken) bool { return t.FamilyID == familyID }, now)
+	for h := range s.refreshByFamily[familyID] {
+		if t := s.refresh[h]; t.RevokedAt.IsZero() {
+			t.RevokedAt = now
+			s.refresh[h] = t
+		}
+	}
 }
 
 // RevokeSessionRefreshTokens implements [keyward.RefreshTokenStore].
@@ -150,11 +181,10 @@ func (s *Store) DeleteExpiredRefreshTokens(ctx context.Context, now time.Time) (
 	now = keyward.StoredTime(now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := len(s.refresh)
-	maps.DeleteFunc(s.refresh, func(_ string, t keyward.RefreshToken) bool { return !t.ExpiresAt.After(now) })
+	n := s.deleteRefresh(func(t keyward.RefreshToken) bool { return !t.ExpiresAt.After(now) })
 	horizon := now.Add(-keyward.RevokedFamilyRetention)
 	maps.DeleteFunc(s.families, func(_ string, revoked time.Time) bool { return !revoked.After(horizon) })
-	return n - len(s.refresh), nil
+	return n, nil
 }
 
 func normCode(c keyward.AuthCode) keyward.AuthCode {
