@@ -122,3 +122,36 @@ func interopClaims() *Claims {
 		Extra:    map[string]any{"email": "user@example.com", "role": "admin", "userId": 123.0},
 	}
 }
+
+// rsaJWKsEveryWay returns the JWK of the RSA key pair (priv, pub) made in
+// each way a JWK comes to be: NewJWK of the public key, ParseJWK and
+// ParseJWKS of its JSON, NewJWK of the private key, and that one's Public.
+// Tests of the prepared modulus check each of them.
+func rsaJWKsEveryWay(tb testing.TB, priv, pub any) map[string]*JWK {
+	tb.Helper()
+	jwk, err := NewJWK(pub, RS256)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	wire, err := jwk.MarshalJSON()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	parsed, err := ParseJWK(wire)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	set, err := ParseJWKS([]byte(`{"keys":[` + string(wire) + `]}`))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	privJWK, err := NewJWK(priv, RS256)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pubOfPriv, err := privJWK.Public()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return map[string]*JWK{"NewJWK": jwk, "ParseJWK": parsed, "ParseJWKS": set.Keys[0], "private": privJWK, "public of private": pubOfPriv}
+}

@@ -3,6 +3,7 @@
 package jose
 
 import (
+	"crypto"
 	"testing"
 	"time"
 )
@@ -13,24 +14,7 @@ import (
 func TestRSANotPrepared(t *testing.T) {
 	t.Parallel()
 	priv := signingKey(t, RS256)
-	pub := verifyingJWK(t, priv, RS256)
-	wire, err := pub.MarshalJSON()
-	if err != nil {
-		t.Fatal(err)
-	}
-	parsed, err := ParseJWK(wire)
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := ParseJWKS([]byte(`{"keys":[` + string(wire) + `]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	privJWK, err := NewJWK(priv, RS256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, k := range map[string]*JWK{"NewJWK": pub, "ParseJWK": parsed, "ParseJWKS": set.Keys[0], "private": privJWK} {
+	for name, k := range rsaJWKsEveryWay(t, priv, priv.(crypto.Signer).Public()) {
 		if k.rsa != nil {
 			t.Errorf("%s: the RSA key is prepared", name)
 		}

@@ -177,36 +177,15 @@ func TestRSAPreparedFollowsKey(t *testing.T) {
 	sigA := rawSign(t, a, pkcs1Encoding(crypto.SHA256, hashed, a.Size()))
 	sigB := rawSign(t, b, pkcs1Encoding(crypto.SHA256, hashed, b.Size()))
 
-	jwk, err := NewJWK(&a.PublicKey, RS256)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ways := rsaJWKsEveryWay(t, a, &a.PublicKey)
+	jwk := ways["NewJWK"]
 	if jwk.rsa == nil {
 		t.Fatal("NewJWK did not prepare the key")
 	}
 	if err := verifySignature(jwk, RS256, nil, sigA); err == nil {
 		t.Fatal("a signature over another message verified")
 	}
-	wire, err := jwk.MarshalJSON()
-	if err != nil {
-		t.Fatal(err)
-	}
-	parsed, err := ParseJWK(wire)
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := ParseJWKS([]byte(`{"keys":[` + string(wire) + `]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	privJWK, err := NewJWK(a, RS256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pubOfPriv, err := privJWK.Public()
-	if err != nil {
-		t.Fatal(err)
-	}
+	privJWK, pubOfPriv, parsed, set := ways["private"], ways["public of private"], ways["ParseJWK"], ways["ParseJWKS"]
 	tests := []struct {
 		name     string
 		jwk      *JWK
@@ -218,7 +197,7 @@ func TestRSAPreparedFollowsKey(t *testing.T) {
 		{"private key", privJWK, sigA, true},
 		{"public half of a private JWK", pubOfPriv, sigA, true},
 		{"parsed JWK", parsed, sigA, true},
-		{"parsed JWK Set", set.Keys[0], sigA, true},
+		{"parsed JWK Set", set, sigA, true},
 		{"key replaced", func() *JWK { k := *jwk; k.Key = &b.PublicKey; return &k }(), sigB, false},
 	}
 	for _, tt := range tests {
