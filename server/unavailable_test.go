@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"html"
-	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/oauthtest"
 )
 
 // downStore is a store whose database can be cut: while down is set, every
@@ -195,27 +195,7 @@ func TestStoreUnavailable(t *testing.T) {
 		"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGXSywrbZM"}, "code_challenge_method": {"S256"}}.Encode()
 	browse := func(t *testing.T, method, u string, form url.Values) (*http.Response, string) {
 		t.Helper()
-		var body io.Reader
-		if form != nil {
-			body = strings.NewReader(form.Encode())
-		}
-		req, err := http.NewRequestWithContext(t.Context(), method, u, body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if form != nil {
-			req.Header.Set("Content-Type", mediaForm)
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp, string(b)
+		return oauthtest.Do(t, hc, method, u, form)
 	}
 	// The login page, with its CSRF cookie, is fetched while the store
 	// is up; the form is sent while it is down.

@@ -124,3 +124,21 @@ func Challenge(verifier string) string {
 	s := sha256.Sum256([]byte(verifier))
 	return base64.RawURLEncoding.EncodeToString(s[:])
 }
+
+// Do sends a request of method to u with hc, the form URL-encoded as its
+// body when form is not nil, and returns the response and its body.
+func Do(tb testing.TB, hc *http.Client, method, u string, form url.Values) (*http.Response, string) {
+	tb.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequestWithContext(tb.Context(), method, u, body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	return Send(tb, hc, req)
+}
