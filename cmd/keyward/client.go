@@ -34,6 +34,9 @@ type clientJSON struct {
 	HasJWKS                bool      `json:"jwks,omitempty"`
 	IDTokenAlg             string    `json:"id_token_signed_response_alg,omitempty"`
 	CreatedAt              time.Time `json:"created_at"`
+	// The client's OpenID Connect Back-Channel Logout 1.0 metadata.
+	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required"`
 }
 
 func toClientJSON(c keyward.Client) clientJSON {
@@ -46,7 +49,8 @@ func toClientJSON(c keyward.Client) clientJSON {
 	return clientJSON{ClientID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: orEmpty(c.RedirectURIs),
 		PostLogoutRedirectURIs: orEmpty(c.PostLogoutRedirectURIs),
 		GrantTypes:             orEmpty(c.GrantTypes), Scopes: orEmpty(c.Scopes), Audience: c.Audience,
-		JWKSURL: c.JWKSURL, HasJWKS: len(c.JWKS) > 0, IDTokenAlg: c.IDTokenSignedResponseAlg, CreatedAt: c.CreatedAt}
+		JWKSURL: c.JWKSURL, HasJWKS: len(c.JWKS) > 0, IDTokenAlg: c.IDTokenSignedResponseAlg, CreatedAt: c.CreatedAt,
+		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired}
 }
 
 // newClientCmd returns "keyward client", the management of OAuth clients.
@@ -57,6 +61,7 @@ func newClientCmd(a *app) *cobra.Command {
 		Short: "Manage the OAuth 2.0 clients of the issuer",
 	}
 	cmd.AddCommand(newClientAddCmd(&sf), newClientListCmd(&sf), newClientShowCmd(&sf), newClientDeleteCmd(&sf))
+	cmd.AddCommand(newClientSetCmd(&sf))
 	cmd.PersistentFlags().StringVar(&sf.data, "data", defaultDataDir, "data directory")
 	cmd.PersistentFlags().StringVar(&sf.db, "db", "", "store: sqlite:PATH or postgres://... (default sqlite:<data>/keyward.db)")
 	return cmd
@@ -74,6 +79,7 @@ func newClientAddCmd(sf *storeFlags) *cobra.Command {
 		jwksFile     string
 		idTokenAlg   string
 		jsonOut      bool
+		backchannel  backchannelFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "add NAME",
@@ -101,11 +107,14 @@ matched exactly; a URI not registered is refused, never followed.
 ID tokens are signed with serve's --alg unless --id-token-alg says
 otherwise (id_token_signed_response_alg of OpenID Connect Dynamic Client
 Registration). serve offers RS256 whatever its --alg, so --id-token-alg
-RS256 always works; any other value must be serve's --alg.`,
+RS256 always works; any other value must be serve's --alg.
+
+` + backchannelHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := keyward.Client{Name: args[0], Public: public, RedirectURIs: redirectURIs, PostLogoutRedirectURIs: logoutURIs,
 				Scopes: scopes, Audience: audience, JWKSURL: jwksURL, IDTokenSignedResponseAlg: idTokenAlg}
+			backchannel.apply(&c)
 			if idTokenAlg != "" {
 				if alg, err := jose.ParseAlgorithm(idTokenAlg); err != nil || alg.Symmetric() {
 					return fmt.Errorf("--id-token-alg %q: want RS256 (always offered) or serve's --alg: RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512 or EdDSA", idTokenAlg)
@@ -184,6 +193,7 @@ RS256 always works; any other value must be serve's --alg.`,
 	f.StringVar(&jwksFile, "jwks", "", "file holding the client's public JWK Set, for private_key_jwt")
 	f.StringVar(&idTokenAlg, "id-token-alg", "", "algorithm of the client's ID tokens: RS256, or serve's --alg (default: serve's --alg)")
 	f.BoolVar(&jsonOut, "json", false, `print JSON ({"client_id":...,"client_secret":...})`)
+	backchannel.register(f)
 	return cmd
 }
 
@@ -254,9 +264,9 @@ func newClientShowCmd(sf *storeFlags) *cobra.Command {
 				if idAlg == "" {
 					idAlg = "(serve's --alg)"
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "client_id:     %s\nname:          %s\ntype:          %s\ngrants:        %s\nscopes:        %s\naudience:      %s\nredirect_uris: %s\npost_logout:   %s\nid_token_alg:  %s\ncreated:       %s\n",
+				fmt.Fprintf(cmd.OutOrStdout(), "client_id:     %s\nname:          %s\ntype:          %s\ngrants:        %s\nscopes:        %s\naudience:      %s\nredirect_uris: %s\npost_logout:   %s\nid_token_alg:  %s\nbackchannel:   %s\ncreated:       %s\n",
 					c.ID, c.Name, kind, strings.Join(c.GrantTypes, " "), strings.Join(c.Scopes, " "), c.Audience,
-					strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "), idAlg, c.CreatedAt.Format(time.RFC3339))
+					strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "), idAlg, backchannelShow(c), c.CreatedAt.Format(time.RFC3339))
 				return nil
 			})
 		},
