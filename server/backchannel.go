@@ -205,6 +205,8 @@ func (b *Backchannel) deliver(ctx context.Context, l keyward.BackchannelLogout) 
 			slog.String("session_id", l.SessionID), slog.String("reason", err.Error()))
 		b.finish(ctx, l, BackchannelDropped)
 		return
+	case ctx.Err() != nil:
+		return // shutting down: tried again once the lease lapses
 	case err != nil:
 		// No key active yet, or the store unreachable: try again later.
 		b.failed(ctx, l, 0, err)

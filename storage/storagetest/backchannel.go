@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -173,5 +174,69 @@ func testBackchannelSessionDeleted(t *testing.T, s keyward.Store) {
 		if q != 0 {
 			t.Errorf("session %s re-created after deletion queued %d logouts, want 0", v.ID, q)
 		}
+	}
+}
+
+// backchannelSessions stores n sessions of user "u1", each of which the
+// client "a" got tokens in, ended at at(time.Minute).
+func backchannelSessions(t *testing.T, s keyward.Store, n int) {
+	t.Helper()
+	ctx := t.Context()
+	backchannelSetup(t, s)
+	for i := range n {
+		must(t, "CreateSession", s.CreateSession(ctx, newSession(id("s", i), "u1")))
+		must(t, "AddSessionClient", s.AddSessionClient(ctx, id("s", i), "a"))
+	}
+	must(t, "RevokeUserSessions", s.RevokeUserSessions(ctx, "u1", at(time.Minute)))
+}
+
+// testClaimBackchannelOnce checks that concurrent claims, from one process
+// or several, never hand out one logout twice.
+func testClaimBackchannelOnce(t *testing.T, stores []keyward.Store) {
+	ctx := t.Context()
+	backchannelSessions(t, stores[0], 40)
+	if q, _, err := stores[0].QueueBackchannelLogouts(ctx, "u1", "", at(time.Minute), 100); err != nil || q != 40 {
+		t.Fatalf("QueueBackchannelLogouts = %d, %v; want 40", q, err)
+	}
+	var mu sync.Mutex
+	claimed := map[int64]int{}
+	errs := race(stores, func(s keyward.Store, _ int) error {
+		ls, err := s.ClaimBackchannelLogouts(ctx, at(time.Minute), time.Minute, 3)
+		mu.Lock()
+		defer mu.Unlock()
+		for _, l := range ls {
+			claimed[l.ID]++
+		}
+		return err
+	})
+	count(t, errs, nil)
+	for id, n := range claimed {
+		if n != 1 {
+			t.Errorf("logout %d claimed %d times", id, n)
+		}
+	}
+	if len(claimed) != 40 {
+		t.Errorf("%d logouts claimed, want all 40 (32 claims of 3)", len(claimed))
+	}
+}
+
+// testQueueBackchannelBounded checks that concurrent queueing, from one
+// process or several, keeps the outbox within its limit.
+func testQueueBackchannelBounded(t *testing.T, stores []keyward.Store) {
+	ctx := t.Context()
+	backchannelSessions(t, stores[0], goroutines)
+	var mu sync.Mutex
+	var queued, dropped int
+	errs := race(stores, func(s keyward.Store, i int) error {
+		q, d, err := s.QueueBackchannelLogouts(ctx, "", id("s", i), at(time.Minute), 5)
+		mu.Lock()
+		defer mu.Unlock()
+		queued, dropped = queued+q, dropped+d
+		return err
+	})
+	count(t, errs, nil)
+	held := len(claimAll(t, stores[0], at(time.Minute)))
+	if queued != 5 || dropped != goroutines-5 || held != 5 {
+		t.Errorf("%d queued, %d dropped, %d held; want 5, %d, 5", queued, dropped, held, goroutines-5)
 	}
 }
