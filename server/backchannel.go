@@ -19,16 +19,16 @@ import (
 // The outcomes of a back-channel logout attempt, as [BackchannelObserver]
 // counts them.
 const (
-	// BackchannelDelivered: the client answered 200 or 204.
+	// BackchannelDelivered means that the client answered 200 or 204.
 	BackchannelDelivered = "delivered"
-	// BackchannelRetried: a network error, a timeout or a 5xx; the logout
-	// is tried again later.
+	// BackchannelRetried means a network error, a timeout or a 5xx; the
+	// logout is tried again later.
 	BackchannelRetried = "retried"
-	// BackchannelFailed: the client refused the logout token (a 4xx, a
+	// BackchannelFailed means that the client refused the logout token (a 4xx, a
 	// redirect, any other status), or the last attempt failed; the logout
 	// is given up.
 	BackchannelFailed = "failed"
-	// BackchannelDropped: the client was deleted or no longer takes
+	// BackchannelDropped means that the client was deleted or no longer takes
 	// back-channel logouts ([issuer.ErrNoBackchannel]).
 	BackchannelDropped = "dropped"
 )
