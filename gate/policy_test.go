@@ -349,8 +349,7 @@ func TestPolicyAllowAuthenticated(t *testing.T) {
 func TestPolicyStore(t *testing.T) {
 	t.Parallel()
 	started, release := make(chan struct{}), make(chan struct{})
-	var g *policyGate
-	g = newPolicyGate(t, testPolicy, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	g := newPolicyGate(t, testPolicy, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
 			close(started)
 			<-release
