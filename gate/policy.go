@@ -121,9 +121,25 @@ type ClaimSpec struct {
 	All, Any []string
 }
 
-// policyError returns an error wrapping ErrPolicy for line of file.
+// PolicyError is an error about a policy file's content at a line. It
+// wraps [ErrPolicy].
+type PolicyError struct {
+	File string
+	Line int
+	Msg  string
+}
+
+// Error implements error: "file:line: invalid policy: msg".
+func (e *PolicyError) Error() string {
+	return fmt.Sprintf("%s:%d: %v: %s", e.File, e.Line, ErrPolicy, e.Msg)
+}
+
+// Unwrap returns [ErrPolicy].
+func (e *PolicyError) Unwrap() error { return ErrPolicy }
+
+// policyError returns a *PolicyError for line of file.
 func policyError(file string, line int, format string, args ...any) error {
-	return fmt.Errorf("%s:%d: %w: %s", file, line, ErrPolicy, fmt.Sprintf(format, args...))
+	return &PolicyError{File: file, Line: line, Msg: fmt.Sprintf(format, args...)}
 }
 
 // ParsePolicy parses a policy file named file in errors. Unknown keys, keys
