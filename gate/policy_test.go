@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -488,5 +489,29 @@ func TestPolicyMatchAllocations(t *testing.T) {
 		if n := testing.AllocsPerRun(100, func() { p.match("GET", path) }); n != 0 {
 			t.Errorf("match %s allocates %v times", path, n)
 		}
+	}
+}
+
+// TestPolicyDocExample parses the policy file docs/configuration.md shows.
+func TestPolicyDocExample(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(string(doc), "```yaml\n# policy.yaml")
+	if i < 0 {
+		t.Fatal("docs/configuration.md shows no policy.yaml")
+	}
+	block, _, ok := strings.Cut(string(doc)[i+len("```yaml\n"):], "```")
+	if !ok {
+		t.Fatal("docs/configuration.md shows no policy.yaml")
+	}
+	spec, err := ParsePolicy("policy.yaml", []byte(block))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(spec.Issuers) != 3 || len(spec.Routes) != 4 || spec.Default != DefaultDeny {
+		t.Errorf("parsed %d issuers, %d routes, default %s", len(spec.Issuers), len(spec.Routes), spec.Default)
 	}
 }

@@ -163,6 +163,9 @@ func requestPath(p string) (clean string, isClean, ok bool) {
 	if p == "" || p[0] != '/' {
 		return "", false, false
 	}
+	if plainPath(p) {
+		return p, true, true
+	}
 	c := path.Clean(p)
 	if len(p) > 1 && p[len(p)-1] == '/' && c != "/" {
 		if len(c) == len(p)-1 && p[:len(c)] == c {
@@ -313,8 +316,8 @@ func routeHandler(p *Policy, rt *route, app http.Handler, realm string, onError 
 	reqs := rt.reqs
 	check := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, _ := verifier.ClaimsFrom(r.Context())
-		issuer, _ := p.v.IssuerName(c)
-		if err := reqs.Check(c); err != nil {
+		issuer, known := p.v.IssuerName(c)
+		if err := reqs.CheckFrom(c, issuer, known); err != nil {
 			if counters != nil {
 				counters.refusedBy[issuer].Inc()
 			}
@@ -359,4 +362,27 @@ func (s *Policies) serve(w http.ResponseWriter, r *http.Request) {
 // routeName is the route label of r's latency under the policy in force.
 func (s *Policies) routeName(r *http.Request) string {
 	return s.cur.Load().p.RouteName(r.Method, r.URL.Path)
+}
+
+// plainPath reports whether the absolute path p has no empty, "." or ".."
+// segment: path.Clean would leave it alone, a trailing slash aside. It is
+// the fast path of requestPath.
+func plainPath(p string) bool {
+	seg := 0 // length of the current segment
+	dots := 0
+	for i := 1; i < len(p); i++ {
+		switch p[i] {
+		case '/':
+			if seg == 0 || seg == dots && dots <= 2 {
+				return false
+			}
+			seg, dots = 0, 0
+		case '.':
+			seg++
+			dots++
+		default:
+			seg++
+		}
+	}
+	return !(seg > 0 && seg == dots && dots <= 2)
 }

@@ -170,10 +170,16 @@ func (v *Verifier) Requirements(reqs ...Requirement) (*Requirements, error) {
 // [*ScopeError] for one that lacks a scope, role or claim value. It does
 // not allocate.
 func (rs *Requirements) Check(claims *jose.Claims) error {
+	name, ok := rs.v.IssuerName(claims)
+	return rs.CheckFrom(claims, name, ok)
+}
+
+// CheckFrom is [Requirements.Check] for claims whose issuer's name the
+// caller has already from [Verifier.IssuerName] (issuer, known).
+func (rs *Requirements) CheckFrom(claims *jose.Claims, issuer string, known bool) error {
 	for i := range rs.reqs {
 		if r := &rs.reqs[i]; r.kind == reqIssuer {
-			name, ok := rs.v.IssuerName(claims)
-			if !ok || !slices.Contains(r.values, name) {
+			if !known || !slices.Contains(r.values, issuer) {
 				return ErrIssuerNotAllowed
 			}
 		}
@@ -301,6 +307,30 @@ func claimHas(c *jose.Claims, name, want string) bool {
 // hasField reports whether want is one of the white-space separated fields
 // of s, as strings.Fields splits them.
 func hasField(s, want string) bool {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 0x80 || (c < ' ' && c != '\t' && c != '\n' && c != '\v' && c != '\f' && c != '\r') {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		// The usual case: ASCII words separated by ASCII white space.
+		for s != "" {
+			i := 0
+			for i < len(s) && !asciiSpace(s[i]) {
+				i++
+			}
+			if s[:i] == want && i > 0 {
+				return true
+			}
+			for i < len(s) && asciiSpace(s[i]) {
+				i++
+			}
+			s = s[i:]
+		}
+		return false
+	}
 	for s != "" {
 		i := strings.IndexFunc(s, unicode.IsSpace)
 		if i < 0 {
@@ -312,4 +342,8 @@ func hasField(s, want string) bool {
 		s = strings.TrimLeftFunc(s[i:], unicode.IsSpace)
 	}
 	return false
+}
+
+func asciiSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
 }

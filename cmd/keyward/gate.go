@@ -84,9 +84,23 @@ counted in keyward_gate_refusals_total{reason}.
 
 The gate starts even when the key set cannot be fetched yet: protected
 requests and the health endpoint then get 503 with Retry-After until keys
-arrive; it tries again every second meanwhile.`,
+arrive; it tries again every second meanwhile.
+
+With --policy FILE the gate trusts several issuers, each with its own key
+source, audiences, algorithms, leeway, token type and revocation feed, and
+decides each request by the first route of the file that matches its method
+and cleaned path: public, or requiring issuers, scopes, roles or claim
+values (403 insufficient_scope with the scope attribute when a valid token
+lacks them). A request no route matches gets 404 unless the file says
+default: allow-authenticated. A token is verified only by the issuer its iss
+names; an unknown iss is refused before any key is fetched. SIGHUP reloads
+the file; a bad file keeps the policy in force (policy_reload_failed). The
+file replaces --issuer, --jwks-url, --audience, --algs, --leeway,
+--token-type, --public and --revocations; its format is in
+docs/configuration.md.`,
 		Example: `  keyward gate --jwks-url http://localhost:4000/jwks.json --issuer http://localhost:4000 --audience api --token-type at+jwt
-  keyward gate --issuer https://auth.example.com --audience orders --upstream http://127.0.0.1:8080 --public /healthz --public '/static/*'`,
+  keyward gate --issuer https://auth.example.com --audience orders --upstream http://127.0.0.1:8080 --public /healthz --public '/static/*'
+  keyward gate --policy policy.yaml --upstream http://127.0.0.1:8080`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := o.log.logger(a.stderr)
