@@ -117,16 +117,16 @@ type RouteSpec struct {
 // ClaimSpec is a requirement on one claim: it holds every value of All and
 // at least one of Any (those given).
 type ClaimSpec struct {
-	Name     string
-	All, Any []string
+	Name     string   // the claim's name
+	All, Any []string // the values it must all hold, and of which one
 }
 
 // PolicyError is an error about a policy file's content at a line. It
 // wraps [ErrPolicy].
 type PolicyError struct {
-	File string
-	Line int
-	Msg  string
+	File string // the file's name, as given
+	Line int    // the line, counted from 1
+	Msg  string // what is wrong, and where the fix is when one is known
 }
 
 // Error implements error: "file:line: invalid policy: msg".
