@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -158,6 +160,11 @@ func ParsePolicy(file string, data []byte) (*PolicySpec, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%s: %w: the file is empty", file, ErrPolicy)
 		}
+		// The decoder's syntax errors read "yaml: line N: what".
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return nil, policyError(file, line, "%s", m[2])
+		}
 		return nil, fmt.Errorf("%s: %w: %v", file, ErrPolicy, err)
 	}
 	var extra yaml.Node
@@ -190,6 +197,9 @@ func ParsePolicy(file string, data []byte) (*PolicySpec, error) {
 	}
 	return spec, checkRoutes(spec)
 }
+
+// yamlLine reads the line out of a YAML syntax error.
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // pparser holds what the parsing functions share.
 type pparser struct{ file string }

@@ -427,6 +427,7 @@ func TestParsePolicyErrors(t *testing.T) {
 		{"alias", issuers + "routes:\n  - &r {name: a, path: /a}\n", 6, "anchors"},
 		{"two documents", issuers + "---\na: 1\n", 5, "one YAML document"},
 		{"routes not a list", issuers + "routes: {a: 1}\n", 5, "must be a list"},
+		{"syntax", issuers + "routes: [\n", 5, "did not find expected node content"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -220,7 +220,7 @@ func TestGatePolicyReload(t *testing.T) {
 		{"undefined issuer", strings.Replace(good, "issuers: [node]", "issuers: [nod]", 1), "line=26"},
 		{"shadowed", good + "  - name: again\n    path: /admin/x\n", "line=30"},
 		{"missing key file", strings.Replace(good, "node-public.pem", "gone.pem", 1), "line=9"},
-		{"not YAML", "routes: [", ""},
+		{"not YAML", "routes: [", "line=1"},
 	}
 	for _, tt := range tests {
 		write(tt.src)
