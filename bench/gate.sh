@@ -29,12 +29,20 @@
 #                       (--skip-jwt-bearer-tokens), built from the module
 #                       proxy; left out when it cannot be built
 #
+# Route policies: gate-policy is gate-one with --policy: ten routes and two
+# issuers (the bench issuer by its JWKS URL and a second one from a key
+# file), the protected route the last of the ten, accepting both issuers
+# and requiring a scope; paired with gate-one on the repeated token, its CPU
+# per request is the cost of the policy (target: ≤ 1.05× gate-one).
+# ONLY=policy measures these two rows alone.
+#
 # Environment: ROUNDS (3), DURATION (5s), WARMUP (2s), CONNECTIONS (32),
 #   SERVER_CPU (0), LOAD_CPU (1): the server under test and wrk run pinned
 #   to different cores with taskset (the upstream of the proxy rows runs on
 #   LOAD_CPU too, so that it takes nothing from the proxy under test).
 #   ONLY=proxy measures the proxy-mode rows alone (no Node needed) and prints
-#   their section; it cannot be combined with --write.
+#   their section, ONLY=policy the policy rows; neither can be combined with
+#   --write.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -51,8 +59,8 @@ ONLY=${ONLY:-}
 FULL=1
 case $ONLY in
   "") ;;
-  proxy) FULL=0 ;;
-  *) echo "gate.sh: ONLY=$ONLY: want proxy or nothing" >&2; exit 2 ;;
+  proxy | policy) FULL=0 ;;
+  *) echo "gate.sh: ONLY=$ONLY: want proxy, policy or nothing" >&2; exit 2 ;;
 esac
 if [[ $FULL -eq 0 && $WRITE -eq 1 ]]; then
   echo "gate.sh: --write needs every row: run without ONLY" >&2
@@ -87,7 +95,9 @@ go build -o "$WORK/keyward" ./cmd/keyward
 if [[ $FULL -eq 1 ]]; then (cd bench/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null); fi
 # oauth2-proxy from the module proxy, into the scratch directory only.
 O2P=1
-if ! GOBIN="$WORK/bin" go install "github.com/oauth2-proxy/oauth2-proxy/v7@$OAUTH2_PROXY_VERSION" >"$WORK/o2p-build.log" 2>&1; then
+if [[ $ONLY == policy ]]; then
+  O2P=0
+elif ! GOBIN="$WORK/bin" go install "github.com/oauth2-proxy/oauth2-proxy/v7@$OAUTH2_PROXY_VERSION" >"$WORK/o2p-build.log" 2>&1; then
   log "oauth2-proxy $OAUTH2_PROXY_VERSION could not be built; its rows are left out:"
   tail -5 "$WORK/o2p-build.log" >&2
   O2P=0
@@ -172,6 +182,40 @@ if [[ $FULL -eq 1 ]]; then
   start node 4403 env JWKS_URL="$ISS/jwks.json" ISSUER="$ISS" AUDIENCE=api PORT=4403 node bench/node/server.js
 fi
 
+# Route policies: ten routes over two issuers, /protected decided by the
+# last one.
+if [[ $FULL -eq 1 || $ONLY == policy ]]; then
+  cp cmd/keyward/testdata/keys/rsa2048.pub.pem "$WORK/legacy.pub.pem"
+  cat >"$WORK/policy.yaml" <<YAML
+issuers:
+  bench:
+    issuer: $ISS
+    jwks-url: $ISS/jwks.json
+    audiences: [api]
+    algs: [RS256]
+  legacy:
+    issuer: http://localhost:4000
+    key-files: [legacy.pub.pem]
+    audiences: [api]
+    algs: [RS256]
+routes:
+  - {name: home, path: /, methods: [GET], public: true}
+  - {name: static, path: /static/*, methods: [GET], public: true}
+  - {name: healthz, path: /healthz, public: true}
+  - {name: orders-read, path: /orders/*, methods: [GET], any-scope: [read:orders]}
+  - {name: orders-write, path: /orders/*, methods: [POST, PUT, DELETE], issuers: [bench], all-scopes: [write:orders]}
+  - {name: admin, path: /admin/*, issuers: [bench], any-role: [admin]}
+  - {name: reports, path: /reports/*, issuers: [legacy], any-scope: [reports]}
+  - {name: me, path: /me}
+  - {name: partners, path: /partners/*, claims: {tenant: {any: [acme]}}}
+  - {name: protected, path: /protected, methods: [GET], issuers: [bench, legacy], any-scope: [read, write]}
+YAML
+  if [[ $FULL -eq 0 ]]; then
+    start gate-one 4410 "$WORK/keyward" gate --listen 127.0.0.1:4410 "${GATE_FLAGS[@]}"
+  fi
+  start gate-policy 4417 "$WORK/keyward" gate --listen 127.0.0.1:4417 --policy "$WORK/policy.yaml"
+fi
+
 # Proxy mode: one upstream API for every proxy, on LOAD_CPU.
 UP=http://127.0.0.1:4411
 taskset -c "$LOAD_CPU" "$WORK/gatetool" upstream -listen 127.0.0.1:4411 &
@@ -201,7 +245,12 @@ else
 fi
 PROXY_ROWS=("plain-proxy repeated" "plain-proxy-pooled repeated" "gate-proxy repeated" "gate-proxy-nocache distinct" "gate-proxy-nocache badsig")
 if [[ $O2P -eq 1 ]]; then PROXY_ROWS+=("oauth2-proxy repeated" "oauth2-proxy distinct"); fi
-ROWS+=("${PROXY_ROWS[@]}")
+if [[ $ONLY == policy ]]; then
+  ROWS=("gate-one repeated" "gate-policy repeated")
+else
+  ROWS+=("${PROXY_ROWS[@]}")
+  if [[ $FULL -eq 1 ]]; then ROWS+=("gate-policy repeated"); fi
+fi
 for round in $(seq "$ROUNDS"); do
   taskset -c "$SERVER_CPU" "$WORK/gatetool" rawcheck -dir "$WORK" >>"$RAWS"
   log "round $round: raw RS256 check $(tail -1 "$RAWS") µs"
@@ -259,6 +308,10 @@ for round in $(seq "$ROUNDS"); do
     pair gate-nocache-b badsig gate-nocache distinct "$round"
     pair gate-full badsig gate-full-b distinct "$round"
   fi
+  if [[ $FULL -eq 1 || $ONLY == policy ]]; then
+    pair gate-policy repeated gate-one repeated "$round"
+  fi
+  [[ $ONLY == policy ]] && continue
   pair gate-proxy repeated plain-proxy repeated "$round"
   pair gate-proxy repeated plain-proxy-pooled repeated "$round"
   pair gate-proxy-nocache distinct plain-proxy repeated "$round"
@@ -287,6 +340,23 @@ verdict() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {ok = (op == ">=") ? v >= 
 # Paired runs: per round, the ratio or difference of the two servers' CPU
 # per request, then the median over the rounds.
 pairval() { awk -F'\t' -v a="$1" -v b="$2" -v f="$3" '$1 == a && $2 == b {if (f == "ratio") print $4 / $3; else if (f == "diff") print $3 - $4; else if (f == "a") print $3; else print $4}' "$PAIRS" | median; }
+
+# The policy's cost: gate-policy's CPU per request over gate-one's, per
+# round.
+policycost() { awk -F'\t' '$1 == "gate-policy repeated" && $2 == "gate-one repeated" {print $3 / $4}' "$PAIRS"; }
+if [[ $FULL -eq 1 || $ONLY == policy ]]; then
+  PL_RATIO=$(printf '%.2f' "$(policycost | median)")
+  PL_SPREAD=$(policycost | sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%.2f–%.2f", lo, hi}')
+  PL_POLICY=$(pairval "gate-policy repeated" "gate-one repeated" a)
+  PL_ONE=$(pairval "gate-policy repeated" "gate-one repeated" b)
+  PL_LINE="| repeated token: ten routes and two issuers ≤ 1.05× one issuer (gate-policy against gate-one) | one ${PL_ONE} / policy ${PL_POLICY} µs: policy costs ${PL_RATIO}× | ${PL_SPREAD} | $(verdict "$PL_RATIO" "<=" 1.05) |"
+fi
+if [[ $ONLY == policy ]]; then
+  echo "| target | paired CPU per request | spread over rounds | |"
+  echo "|---|---:|---|---|"
+  echo "$PL_LINE"
+  exit 0
+fi
 
 if [[ $FULL -eq 1 ]]; then
   CEIL_RPS=$(val ceiling repeated 3)
@@ -484,6 +554,7 @@ REPORT="$WORK/report.md"
   echo "| target | paired CPU per request | rounds | |"
   echo "|---|---:|---:|---|"
   echo "| repeated token: gate-proxy ≥ 0.9× plain-proxy | plain ${PP1_PLAIN} / gate ${PP1_GATE} µs = ${PP1_RATIO}× | ${PP1_SPREAD} | $(verdict "$PP1_RATIO" ">=" 0.9) |"
+  if [[ $FULL -eq 1 ]]; then echo "$PL_LINE"; fi
   echo "| distinct tokens, cache off: gate-proxy-nocache ≥ 0.75× plain-proxy | plain ${PP3_PLAIN} / gate ${PP3_GATE} µs = ${PP3_RATIO}× | ${PP3_SPREAD} | $(verdict "$PP3_RATIO" ">=" 0.75) |"
   echo "| repeated token: gate-proxy against plain-proxy-pooled | pooled ${PP2_PLAIN} / gate ${PP2_GATE} µs = ${PP2_RATIO}× | ${PP2_SPREAD} | information |"
   if [[ $O2P -eq 1 ]]; then echo "| repeated token: oauth2-proxy against plain-proxy | plain ${PP4_PLAIN} / oauth2-proxy ${PP4_O2P} µs = ${PP4_RATIO}× | ${PP4_SPREAD} | information |"; fi

@@ -48,8 +48,17 @@ const (
 
 // Config configures the gate's handler.
 type Config struct {
-	// Verifier checks the tokens. Required.
+	// Verifier checks the tokens. Required unless Policies is set.
 	Verifier *verifier.Verifier
+	// Policies, when set, decides every request by the routes of the
+	// policy it holds, verifying tokens with that policy's verifier;
+	// Verifier and PublicPaths must then be empty. It can be replaced
+	// while the gate serves ([Policies.Store]). Nil means one verifier,
+	// and every path but PublicPaths needs a valid token.
+	Policies *Policies
+	// PolicyMetrics, when set with Policies, counts the requests each
+	// route decides, by issuer and outcome. Nil means none.
+	PolicyMetrics PolicyObserver
 	// Upstream is where verified requests go; its path is prefixed to the
 	// request's. Nil serves the demo API: GET / (public) and GET /protected.
 	Upstream *url.URL
@@ -98,8 +107,11 @@ type Config struct {
 
 // New returns the gate's handler.
 func New(cfg Config) (http.Handler, error) {
-	if cfg.Verifier == nil {
-		return nil, errors.New("gate: Config.Verifier is required")
+	if (cfg.Verifier == nil) == (cfg.Policies == nil) {
+		return nil, errors.New("gate: Config needs a Verifier or Policies, not both")
+	}
+	if cfg.Policies != nil && len(cfg.PublicPaths) > 0 {
+		return nil, errors.New("gate: with Policies, public paths are routes of the policy")
 	}
 	if u := cfg.Upstream; u != nil && ((u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 		return nil, fmt.Errorf("gate: upstream %q is not an absolute http(s) URL", u.Redacted())
@@ -136,7 +148,15 @@ func New(cfg Config) (http.Handler, error) {
 	} else {
 		app = proxy(cfg.Upstream, cfg.Transport, logger)
 	}
-	protected := verifier.Middleware(cfg.Verifier, mc)(app)
+	var protected http.Handler
+	if cfg.Policies != nil {
+		if err := cfg.Policies.setBinder(policyBinder(app, realm, mc.ErrorHandler, cfg.PolicyMetrics)); err != nil {
+			return nil, err
+		}
+		protected = http.HandlerFunc(cfg.Policies.serve)
+	} else {
+		protected = verifier.Middleware(cfg.Verifier, mc)(app)
+	}
 
 	ready := cfg.Ready
 	metrics := cfg.Metrics
@@ -160,6 +180,8 @@ func New(cfg Config) (http.Handler, error) {
 			return "health"
 		case metrics != nil && r.URL.Path == MetricsPath:
 			return "metrics"
+		case cfg.Policies != nil:
+			return cfg.Policies.routeName(r)
 		}
 		return appRoute
 	}), nil

@@ -14,8 +14,9 @@ const MetricsPath = "/.keyward/metrics"
 
 // HTTPObserver receives the latency of every request, typically for a
 // histogram. route is one of "health", "metrics" and "proxy" (or "demo"
-// without an upstream), never the raw path, so that its values are a
-// bounded set. Its methods must be safe for concurrent use.
+// without an upstream) — with Config.Policies, the name of the policy's
+// route that decides the request, or "unmatched" — never the raw path, so
+// that its values are a bounded set. Its methods must be safe for concurrent use.
 type HTTPObserver interface {
 	ObserveRequest(route string, status int, d time.Duration)
 }

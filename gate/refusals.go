@@ -31,7 +31,8 @@ type RefusalObserver interface {
 // "invalid_request" (a malformed Authorization header),
 // "insufficient_scope", or the category of a failed verification as
 // [verifier.Reason] names it ("expired", "issuer", "audience", "signature",
-// "key_not_found", "malformed", "type", "revoked",
+// "key_not_found", "malformed", "type", "revoked", "no_route" (no route of
+// the policy matches, under default: deny),
 // "key_source_unavailable"...; "other" for an error of no known category).
 // The names come from a fixed set and carry nothing from the request, so
 // they are safe as metric labels.
@@ -43,6 +44,8 @@ func RefusalReason(err error) string {
 		return "invalid_request"
 	case errors.Is(err, verifier.ErrInsufficientScope):
 		return "insufficient_scope"
+	case errors.Is(err, errNoRoute):
+		return "no_route"
 	}
 	return verifier.Reason(err)
 }
@@ -129,15 +132,29 @@ func refusalHandler(realm string, logger *slog.Logger, lines *refusalLog, obs Re
 		}
 		n, due := lines.count(reason)
 		if !due && !logger.Enabled(r.Context(), slog.LevelDebug) {
-			verifier.WriteError(w, realm, err)
+			writeRefusal(w, realm, err)
 			return
 		}
 		rec := httpx.NewStatusRecorder(w)
-		verifier.WriteError(rec, realm, err)
+		writeRefusal(rec, realm, err)
 		if due {
 			lines.log(r.Context(), r, reason, rec.Status(), n, err)
 		}
 		logger.DebugContext(r.Context(), "request_refused", "reason", reason, "status", rec.Status(), "path", r.URL.Path,
 			"remote", r.RemoteAddr, "error", err)
 	}
+}
+
+// errNoRoute is the refusal of a request that no route of the policy
+// matches under default: deny.
+var errNoRoute = errors.New("gate: no route of the policy matches")
+
+// writeRefusal writes the answer to a refused request: 404 for errNoRoute,
+// else the RFC 6750 answer of [verifier.WriteError].
+func writeRefusal(w http.ResponseWriter, realm string, err error) {
+	if errors.Is(err, errNoRoute) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
+		return
+	}
+	verifier.WriteError(w, realm, err)
 }

@@ -216,7 +216,8 @@ func BearerToken(r *http.Request) (string, error) {
 //
 //   - [ErrNoToken]: 401, WWW-Authenticate: Bearer realm="..." (no error code);
 //   - [ErrInvalidRequest]: 400, error="invalid_request";
-//   - [ErrInsufficientScope]: 403, error="insufficient_scope";
+//   - [ErrInsufficientScope]: 403, error="insufficient_scope", with the
+//     "scope" attribute of a [ScopeError];
 //   - [ErrKeySourceUnavailable]: 503 with Retry-After ([RetryAfter]) and no
 //     challenge;
 //   - anything else: 401, error="invalid_token".
@@ -225,7 +226,7 @@ func BearerToken(r *http.Request) (string, error) {
 // Descriptions come from [Description] and never echo the token, claim
 // values or key material.
 func WriteError(w http.ResponseWriter, realm string, err error) {
-	writeError(w, realm, err, "")
+	writeError(w, realm, err, requiredScope(err))
 }
 
 func writeError(w http.ResponseWriter, realm string, err error, scope string) {

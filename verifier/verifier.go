@@ -128,6 +128,7 @@ type Verifier struct {
 	cache   *lru.Cache[string, *entry]
 	revoked *RevocationList
 	obs     Observer
+	multi   *multi // the issuers of a Verifier made by NewMulti; nil otherwise
 }
 
 // entry is one verified token in the cache. It holds its own copy of the
@@ -140,11 +141,13 @@ type entry struct {
 	kid string
 	key *jose.JWK // the key that verified it, by identity
 	exp int64
+	src *Verifier // whose keys, leeway and revocations checked it
 }
 
-// newEntry makes the cache entry of claims verified by key.
-func newEntry(claims *jose.Claims, kid string, key *jose.JWK) *entry {
-	e := &entry{claims: *claims, kid: kid, key: key, exp: int64(claims.Expiry)}
+// newEntry makes the cache entry of claims verified by key under src's
+// policy.
+func newEntry(claims *jose.Claims, kid string, key *jose.JWK, src *Verifier) *entry {
+	e := &entry{claims: *claims, kid: kid, key: key, exp: int64(claims.Expiry), src: src}
 	if len(claims.Audience) == 1 {
 		e.aud[0] = claims.Audience[0]
 		e.claims.Audience = e.aud[:]
@@ -264,37 +267,48 @@ func (v *Verifier) verifyShared(ctx context.Context, token string) (*jose.Claims
 
 // observed is verify with the outcome told to the observer.
 func (v *Verifier) observed(ctx context.Context, token string) (*jose.Claims, bool, error) {
-	claims, cached, err := v.verify(ctx, token)
+	claims, cached, src, err := v.verify(ctx, token)
 	if v.obs != nil {
-		if err != nil {
-			v.obs.Verified("invalid", Reason(err))
-		} else {
-			v.obs.Verified("valid", "")
-		}
+		observe(v.obs, err)
+	}
+	if src != v && src.obs != nil {
+		observe(src.obs, err)
 	}
 	return claims, cached, err
 }
 
+// observe tells obs the outcome err of one verification.
+func observe(obs Observer, err error) {
+	if err != nil {
+		obs.Verified("invalid", Reason(err))
+	} else {
+		obs.Verified("valid", "")
+	}
+}
+
 // verify checks token and reports whether the claims are the cache's own,
-// which nobody may modify.
-func (v *Verifier) verify(ctx context.Context, token string) (*jose.Claims, bool, error) {
+// which nobody may modify, and which verifier's policy checked it: v, or
+// in a multi-issuer Verifier the issuer's (v itself when no issuer took
+// the token).
+func (v *Verifier) verify(ctx context.Context, token string) (*jose.Claims, bool, *Verifier, error) {
 	if v.cache != nil {
 		if e, ok := v.cache.Get(token); ok {
-			if v.now().Unix() < e.exp+v.leeway {
-				ks, err := v.keys.Keys(ctx, e.kid)
+			src := e.src
+			if v.now().Unix() < e.exp+src.leeway {
+				ks, err := src.keys.Keys(ctx, e.kid)
 				if err != nil {
-					return nil, false, fmt.Errorf("%w: %w", ErrKeySourceUnavailable, err)
+					return nil, false, src, fmt.Errorf("%w: %w", ErrKeySourceUnavailable, err)
 				}
 				for _, k := range ks.Lookup(e.kid) {
 					if k == e.key {
-						if err := v.checkRevoked(&e.claims); err != nil {
+						if err := src.checkRevoked(&e.claims); err != nil {
 							v.cache.Remove(token)
-							return nil, false, err
+							return nil, false, src, err
 						}
 						if v.obs != nil {
 							v.obs.CacheHit()
 						}
-						return &e.claims, true, nil
+						return &e.claims, true, src, nil
 					}
 				}
 			}
@@ -304,6 +318,33 @@ func (v *Verifier) verify(ctx context.Context, token string) (*jose.Claims, bool
 			v.obs.CacheMiss()
 		}
 	}
+	if v.multi != nil {
+		src, name, err := v.multi.route(token, v.maxSize)
+		if err != nil {
+			return nil, false, v, err
+		}
+		claims, kid, key, err := src.verifyUncached(ctx, token)
+		if err != nil {
+			return nil, false, src, fmt.Errorf("issuer %s: %w", name, err)
+		}
+		if v.cache != nil {
+			v.cache.Add(token, newEntry(claims, kid, key, src))
+		}
+		return claims, false, src, nil
+	}
+	claims, kid, key, err := v.verifyUncached(ctx, token)
+	if err != nil {
+		return nil, false, v, err
+	}
+	if v.cache != nil {
+		v.cache.Add(token, newEntry(claims, kid, key, v))
+	}
+	return claims, false, v, nil
+}
+
+// verifyUncached checks token in full under v's policy, and returns its
+// claims and the key that verified it.
+func (v *Verifier) verifyUncached(ctx context.Context, token string) (*jose.Claims, string, *jose.JWK, error) {
 	// jose.VerifyJWTLimit decodes a typical token on its stack and puts
 	// the claims in one allocation; it asks for the header's kid once,
 	// after checking the algorithm against the allowlist. The key lookup
@@ -311,19 +352,16 @@ func (v *Verifier) verify(ctx context.Context, token string) (*jose.Claims, bool
 	lookup := &keyLookup{ctx: ctx, keys: v.keys}
 	tok, err := jose.VerifyJWTLimit(token, v.maxSize, lookup, v.algs, &v.policy)
 	if lookup.err != nil {
-		return nil, false, fmt.Errorf("%w: %w", ErrKeySourceUnavailable, lookup.err)
+		return nil, "", nil, fmt.Errorf("%w: %w", ErrKeySourceUnavailable, lookup.err)
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, "", nil, err
 	}
-	claims, kid, key := tok.Claims, tok.Header.KeyID, tok.Key
+	claims := tok.Claims
 	if err := v.checkRevoked(claims); err != nil {
-		return nil, false, err
+		return nil, "", nil, err
 	}
-	if v.cache != nil {
-		v.cache.Add(token, newEntry(claims, kid, key))
-	}
-	return claims, false, nil
+	return claims, tok.Header.KeyID, tok.Key, nil
 }
 
 // keyLookup is the [jose.KeySet] of one verification: the keys of kid from

@@ -7,7 +7,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +40,7 @@ type gateOptions struct {
 	leeway    time.Duration
 	cacheSize int
 	tokenType string
+	policy    string
 
 	revocations         string
 	revocationsEvery    time.Duration
@@ -80,9 +84,23 @@ counted in keyward_gate_refusals_total{reason}.
 
 The gate starts even when the key set cannot be fetched yet: protected
 requests and the health endpoint then get 503 with Retry-After until keys
-arrive; it tries again every second meanwhile.`,
+arrive; it tries again every second meanwhile.
+
+With --policy FILE the gate trusts several issuers, each with its own key
+source, audiences, algorithms, leeway, token type and revocation feed, and
+decides each request by the first route of the file that matches its method
+and cleaned path: public, or requiring issuers, scopes, roles or claim
+values (403 insufficient_scope with the scope attribute when a valid token
+lacks them). A request no route matches gets 404 unless the file says
+default: allow-authenticated. A token is verified only by the issuer its iss
+names; an unknown iss is refused before any key is fetched. SIGHUP reloads
+the file; a bad file keeps the policy in force (policy_reload_failed). The
+file replaces --issuer, --jwks-url, --audience, --algs, --leeway,
+--token-type, --public and --revocations; its format is in
+docs/configuration.md.`,
 		Example: `  keyward gate --jwks-url http://localhost:4000/jwks.json --issuer http://localhost:4000 --audience api --token-type at+jwt
-  keyward gate --issuer https://auth.example.com --audience orders --upstream http://127.0.0.1:8080 --public /healthz --public '/static/*'`,
+  keyward gate --issuer https://auth.example.com --audience orders --upstream http://127.0.0.1:8080 --public /healthz --public '/static/*'
+  keyward gate --policy policy.yaml --upstream http://127.0.0.1:8080`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := o.log.logger(a.stderr)
@@ -107,6 +125,7 @@ arrive; it tries again every second meanwhile.`,
 	f.DurationVar(&o.revocationsEvery, "revocations-every", verifier.DefaultRevocationEvery, "how often to poll --revocations when the issuer does not hold requests (no long-poll) or a fetch failed")
 	f.DurationVar(&o.revocationsMaxStale, "revocations-max-stale", verifier.DefaultRevocationMaxStale, "how old the revocation list may grow without a good fetch of --revocations before the gate reports not ready and answers every token 503")
 	f.BoolVar(&o.insecureServeStale, "insecure-revocations-serve-stale", false, "past --revocations-max-stale keep accepting tokens by the stale list (revocations made meanwhile are missed) instead of answering 503; health still reports not ready")
+	f.StringVar(&o.policy, "policy", "", "YAML file of issuers and route policies (docs/configuration.md); replaces --issuer, --jwks-url, --audience, --algs, --leeway, --token-type, --public and --revocations; SIGHUP reloads it")
 	f.String(cli.ConfigFlag, "", "YAML file of flag values (keys are the flag names); flags and KEYWARD_* variables override it")
 	o.log.register(cmd)
 	return cmd
@@ -114,7 +133,8 @@ arrive; it tries again every second meanwhile.`,
 
 // gateSetup is what runGate builds from the flags before listening.
 type gateSetup struct {
-	keys    *jwks.Set
+	keys    *jwks.Set   // nil with --policy
+	policy  *gatePolicy // nil without --policy
 	handler http.Handler
 	algs    jose.AlgorithmSet
 	revoked *verifier.RevocationList // nil without --revocations
@@ -185,6 +205,9 @@ func gateHandler(o *gateOptions, w gateWiring) (http.Handler, error) {
 // setupGate validates the flags and builds the key set and the handler.
 // Errors about the flags are usage errors.
 func setupGate(o *gateOptions, logger *slog.Logger) (*gateSetup, error) {
+	if o.policy != "" {
+		return setupPolicyGate(o, logger)
+	}
 	var missing []string
 	if o.issuer == "" {
 		missing = append(missing, "--issuer")
@@ -307,28 +330,44 @@ func runGate(ctx context.Context, logger *slog.Logger, o *gateOptions) error {
 	if o.cacheSize == 0 {
 		cache = "off"
 	}
-	logger.Info("gate_listening",
-		slog.String("addr", ln.Addr().String()),
-		slog.String("issuer", o.issuer),
-		slog.String("jwks", jwksSource),
-		slog.String("algorithms", g.algs.String()),
-		slog.String("audiences", strings.Join(o.audiences, ",")),
-		slog.String("upstream", upstream),
-		slog.String("public", strings.Join(o.public, ",")),
-		slog.Duration("leeway", o.leeway),
-		slog.String("cache_size", cache),
-		slog.String("token_types", tokenTypesInfo(o)),
-		slog.String("revocations", revocationsInfo(o)),
-		slog.String("health", gate.HealthPath))
+	if g.policy != nil {
+		logger.Info("gate_listening",
+			slog.String("addr", ln.Addr().String()),
+			slog.String("policy", o.policy),
+			slog.String("upstream", upstream),
+			slog.String("cache_size", cache),
+			slog.String("health", gate.HealthPath))
+	} else {
+		logger.Info("gate_listening",
+			slog.String("addr", ln.Addr().String()),
+			slog.String("issuer", o.issuer),
+			slog.String("jwks", jwksSource),
+			slog.String("algorithms", g.algs.String()),
+			slog.String("audiences", strings.Join(o.audiences, ",")),
+			slog.String("upstream", upstream),
+			slog.String("public", strings.Join(o.public, ",")),
+			slog.Duration("leeway", o.leeway),
+			slog.String("cache_size", cache),
+			slog.String("token_types", tokenTypesInfo(o)),
+			slog.String("revocations", revocationsInfo(o)),
+			slog.String("health", gate.HealthPath))
+	}
 	if o.onListen != nil {
 		o.onListen(ln.Addr().String())
 	}
 
 	rg := newRunGroup(ctx, logger)
-	rg.loop("jwks", func(ctx context.Context) error {
-		g.keys.Run(ctx)
-		return nil
-	})
+	if g.policy != nil {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		rg.loop("policy", func(ctx context.Context) error { return g.policy.run(ctx, hup) })
+	} else {
+		rg.loop("jwks", func(ctx context.Context) error {
+			g.keys.Run(ctx)
+			return nil
+		})
+	}
 	if g.revoked != nil {
 		rg.loop("revocations", func(ctx context.Context) error {
 			g.revoked.Run(ctx)

@@ -1,0 +1,388 @@
+package gate
+
+import (
+	"fmt"
+	"net/http"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/keyward/keyward/verifier"
+)
+
+// Policy is a compiled policy file: its routes, in order, over the
+// multi-issuer verifier of its issuers. Make it with [CompilePolicy]; it
+// is immutable and safe for concurrent use.
+type Policy struct {
+	v         *verifier.Verifier
+	routes    []route
+	allowAuth bool // default: allow-authenticated
+	fallback  route
+	issuers   []string
+	public    int
+}
+
+// route is one compiled route.
+type route struct {
+	name      string
+	exact     string // the exact path, or "" for a prefix route
+	prefix    string
+	anyMethod bool
+	mask      uint16
+	public    bool
+	reqs      *verifier.Requirements
+	issuers   []string // the issuers accepted, for metrics; nil means all
+}
+
+// CompilePolicy compiles spec over v, which must be the multi-issuer
+// verifier ([verifier.NewMulti]) of spec's issuers, with the same names.
+func CompilePolicy(spec *PolicySpec, v *verifier.Verifier) (*Policy, error) {
+	names := v.IssuerNames()
+	if len(names) != len(spec.Issuers) {
+		return nil, fmt.Errorf("gate: the verifier's issuers %v are not the policy's", names)
+	}
+	for _, is := range spec.Issuers {
+		if _, ok := v.IssuerVerifier(is.Name); !ok {
+			return nil, fmt.Errorf("gate: the verifier has no issuer %s", is.Name)
+		}
+	}
+	p := &Policy{v: v, allowAuth: spec.Default == DefaultAllowAuthenticated, issuers: names}
+	all, err := v.Requirements()
+	if err != nil {
+		return nil, err
+	}
+	p.fallback = route{name: routeUnmatched, anyMethod: true, reqs: all}
+	for _, rs := range spec.Routes {
+		exact, prefix, err := splitRoutePath(rs.Path)
+		if err != nil {
+			return nil, policyError(spec.Path, rs.Line, "route %s: %v", rs.Name, err)
+		}
+		rt := route{name: rs.Name, exact: exact, prefix: prefix, anyMethod: len(rs.Methods) == 0, mask: methodMask(rs.Methods), public: rs.Public}
+		if rs.Public {
+			p.public++
+		} else {
+			var reqs []verifier.Requirement
+			if len(rs.Issuers) > 0 {
+				reqs = append(reqs, verifier.FromIssuer(rs.Issuers...))
+				rt.issuers = rs.Issuers
+			}
+			for _, r := range []struct {
+				vals []string
+				make func(...string) verifier.Requirement
+			}{
+				{rs.AllScopes, verifier.AllScopes}, {rs.AnyScope, verifier.AnyScope},
+				{rs.AllRoles, verifier.AllRoles}, {rs.AnyRole, verifier.AnyRole},
+			} {
+				if len(r.vals) > 0 {
+					reqs = append(reqs, r.make(r.vals...))
+				}
+			}
+			for _, c := range rs.Claims {
+				if len(c.All) > 0 {
+					reqs = append(reqs, verifier.ClaimAll(c.Name, c.All...))
+				}
+				if len(c.Any) > 0 {
+					reqs = append(reqs, verifier.ClaimAny(c.Name, c.Any...))
+				}
+			}
+			rt.reqs, err = v.Requirements(reqs...)
+			if err != nil {
+				return nil, policyError(spec.Path, rs.Line, "route %s: %v", rs.Name, err)
+			}
+		}
+		p.routes = append(p.routes, rt)
+	}
+	return p, nil
+}
+
+// Verifier returns the policy's verifier.
+func (p *Policy) Verifier() *verifier.Verifier { return p.v }
+
+// Routes returns the number of routes, and of public ones.
+func (p *Policy) Routes() (all, public int) { return len(p.routes), p.public }
+
+// Issuers returns the names of the policy's issuers.
+func (p *Policy) Issuers() []string { return append([]string(nil), p.issuers...) }
+
+// Default returns DefaultDeny or DefaultAllowAuthenticated.
+func (p *Policy) Default() string {
+	if p.allowAuth {
+		return DefaultAllowAuthenticated
+	}
+	return DefaultDeny
+}
+
+// RouteName returns the name of the route that decides a request with
+// method and urlPath: the first that matches, "unmatched" when none does.
+func (p *Policy) RouteName(method, urlPath string) string {
+	if i := p.match(method, urlPath); i >= 0 {
+		return p.routes[i].name
+	}
+	return routeUnmatched
+}
+
+// match returns the index of the first route that matches the request,
+// or -1. Routes match the cleaned path ([requestPath]): "/orders/../admin",
+// and "/orders/%2e%2e/admin" which the server decodes to it, are matched
+// as "/admin", as an upstream that cleans paths would serve them. A
+// public route matches only a path that is clean already, so that no
+// spelling of a path reaches a protected route of the upstream without a
+// token; a request with another spelling goes on to the next route. It
+// does not allocate for a clean path.
+func (p *Policy) match(method, urlPath string) int {
+	clean, isClean, ok := requestPath(urlPath)
+	if !ok {
+		return -1
+	}
+	bit := methodBit(method)
+	for i := range p.routes {
+		rt := &p.routes[i]
+		if !rt.anyMethod && rt.mask&bit == 0 {
+			continue
+		}
+		if rt.exact != "" {
+			if clean != rt.exact {
+				continue
+			}
+		} else if !strings.HasPrefix(clean, rt.prefix) {
+			continue
+		}
+		if rt.public && !isClean {
+			continue
+		}
+		return i
+	}
+	return -1
+}
+
+// requestPath returns the cleaned form of a request's path (path.Clean,
+// keeping a trailing slash), whether the path was clean already, and false
+// for a path that is not absolute (such as "*").
+func requestPath(p string) (clean string, isClean, ok bool) {
+	if p == "" || p[0] != '/' {
+		return "", false, false
+	}
+	if plainPath(p) {
+		return p, true, true
+	}
+	c := path.Clean(p)
+	if len(p) > 1 && p[len(p)-1] == '/' && c != "/" {
+		if len(c) == len(p)-1 && p[:len(c)] == c {
+			return p, true, true
+		}
+		return c + "/", false, true
+	}
+	return c, c == p, true
+}
+
+// PolicyObserver counts the requests that a policy decides, by route and
+// issuer, typically for a metric. Its methods must be safe for concurrent
+// use.
+type PolicyObserver interface {
+	// Counter returns the counter of the requests on route (a route's name,
+	// or "unmatched") whose token came from issuer (an issuer's name; ""
+	// when no token was verified) with outcome "allowed" or "refused".
+	// The gate asks for every counter it may need when a policy takes
+	// effect, never on the request path; the values come from the policy
+	// file, so they are a bounded set.
+	Counter(route, issuer, outcome string) Counter
+}
+
+// Counter is one counter of a [PolicyObserver].
+type Counter interface{ Inc() }
+
+// Policies holds the policy in force for a gate, which [Policies.Store]
+// replaces as a whole: each request reads it once, so requests in flight
+// finish under the policy they started with, and no connection is
+// dropped. It is safe for concurrent use.
+type Policies struct {
+	cur atomic.Pointer[boundPolicy]
+
+	mu      sync.Mutex
+	bind    func(*Policy) *boundPolicy // set by New
+	pending *Policy                    // stored before New
+}
+
+// NewPolicies returns Policies holding p.
+func NewPolicies(p *Policy) *Policies {
+	return &Policies{pending: p}
+}
+
+// Store makes p the policy in force.
+func (s *Policies) Store(p *Policy) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.bind == nil {
+		s.pending = p
+		return
+	}
+	s.cur.Store(s.bind(p))
+}
+
+// Policy returns the policy in force.
+func (s *Policies) Policy() *Policy {
+	if b := s.cur.Load(); b != nil {
+		return b.p
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pending
+}
+
+// setBinder installs the gate's binding and binds the pending policy.
+func (s *Policies) setBinder(bind func(*Policy) *boundPolicy) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.bind != nil {
+		return fmt.Errorf("gate: Policies used by two gates")
+	}
+	if s.pending == nil {
+		return fmt.Errorf("gate: Policies holds no policy")
+	}
+	s.bind = bind
+	s.cur.Store(bind(s.pending))
+	s.pending = nil
+	return nil
+}
+
+// boundPolicy is a Policy with the handler of each route built for a
+// gate.
+type boundPolicy struct {
+	p        *Policy
+	handlers []http.Handler
+	fallback http.Handler
+}
+
+// policyBinder returns the function that builds the handlers of a policy
+// for the gate: public routes go straight to app; the others through the
+// verifying middleware and the route's requirements, whose refusals go to
+// onError with the route's name in the error.
+func policyBinder(app http.Handler, realm string, onError func(http.ResponseWriter, *http.Request, error), obs PolicyObserver) func(*Policy) *boundPolicy {
+	return func(p *Policy) *boundPolicy {
+		b := &boundPolicy{p: p, handlers: make([]http.Handler, len(p.routes))}
+		for i := range p.routes {
+			b.handlers[i] = routeHandler(p, &p.routes[i], app, realm, onError, obs)
+		}
+		if p.allowAuth {
+			b.fallback = routeHandler(p, &p.fallback, app, realm, onError, obs)
+		} else {
+			b.fallback = notFound(p, onError, obs)
+		}
+		return b
+	}
+}
+
+// routeCounters are the counters of one route.
+type routeCounters struct {
+	allowed   map[string]Counter // by issuer name
+	refused   Counter            // issuer ""
+	refusedBy map[string]Counter
+}
+
+func newRouteCounters(p *Policy, rt *route, obs PolicyObserver) *routeCounters {
+	if obs == nil {
+		return nil
+	}
+	c := &routeCounters{allowed: map[string]Counter{}, refusedBy: map[string]Counter{}, refused: obs.Counter(rt.name, "", "refused")}
+	if rt.public {
+		c.allowed[""] = obs.Counter(rt.name, "", "allowed")
+		return c
+	}
+	for _, is := range p.issuers {
+		c.allowed[is] = obs.Counter(rt.name, is, "allowed")
+		c.refusedBy[is] = obs.Counter(rt.name, is, "refused")
+	}
+	return c
+}
+
+func routeHandler(p *Policy, rt *route, app http.Handler, realm string, onError func(http.ResponseWriter, *http.Request, error), obs PolicyObserver) http.Handler {
+	counters := newRouteCounters(p, rt, obs)
+	name := rt.name
+	refuse := func(w http.ResponseWriter, r *http.Request, err error) {
+		if counters != nil {
+			counters.refused.Inc()
+		}
+		onError(w, r, fmt.Errorf("route %s: %w", name, err))
+	}
+	if rt.public {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if counters != nil {
+				counters.allowed[""].Inc()
+			}
+			app.ServeHTTP(w, r)
+		})
+	}
+	reqs := rt.reqs
+	check := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _ := verifier.ClaimsFrom(r.Context())
+		issuer, known := p.v.IssuerName(c)
+		if err := reqs.CheckFrom(c, issuer, known); err != nil {
+			if counters != nil {
+				counters.refusedBy[issuer].Inc()
+			}
+			onError(w, r, fmt.Errorf("route %s, issuer %s: %w", name, issuer, err))
+			return
+		}
+		if counters != nil {
+			counters.allowed[issuer].Inc()
+		}
+		app.ServeHTTP(w, r)
+	})
+	return verifier.Middleware(p.v, verifier.MiddlewareConfig{Realm: realm, ErrorHandler: refuse})(check)
+}
+
+// notFound answers a request that no route matches under default: deny.
+// It is 404, not 403: the gate exposes only the paths its policy names, and
+// a 404 tells a client nothing about which other paths the upstream has,
+// nor invites it to retry with another token.
+func notFound(p *Policy, onError func(http.ResponseWriter, *http.Request, error), obs PolicyObserver) http.Handler {
+	var refused Counter
+	if obs != nil {
+		refused = obs.Counter(routeUnmatched, "", "refused")
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if refused != nil {
+			refused.Inc()
+		}
+		onError(w, r, errNoRoute)
+	})
+}
+
+// serve answers r under the policy in force.
+func (s *Policies) serve(w http.ResponseWriter, r *http.Request) {
+	b := s.cur.Load()
+	if i := b.p.match(r.Method, r.URL.Path); i >= 0 {
+		b.handlers[i].ServeHTTP(w, r)
+		return
+	}
+	b.fallback.ServeHTTP(w, r)
+}
+
+// routeName is the route label of r's latency under the policy in force.
+func (s *Policies) routeName(r *http.Request) string {
+	return s.cur.Load().p.RouteName(r.Method, r.URL.Path)
+}
+
+// plainPath reports whether the absolute path p has no empty, "." or ".."
+// segment: path.Clean would leave it alone, a trailing slash aside. It is
+// the fast path of requestPath.
+func plainPath(p string) bool {
+	seg := 0 // length of the current segment
+	dots := 0
+	for i := 1; i < len(p); i++ {
+		switch p[i] {
+		case '/':
+			if seg == 0 || seg == dots && dots <= 2 {
+				return false
+			}
+			seg, dots = 0, 0
+		case '.':
+			seg++
+			dots++
+		default:
+			seg++
+		}
+	}
+	return !(seg > 0 && seg == dots && dots <= 2)
+}
