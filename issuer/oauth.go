@@ -406,9 +406,7 @@ func (i *Issuer) ExchangeCode(ctx context.Context, req CodeRequest) (*TokenRespo
 			return nil, internal(rerr)
 		}
 		if !code.UsedAt.IsZero() {
-			if rerr := i.cfg.Store.RevokeAccessToken(ctx, keyward.RevokedToken{
-				JTI: jtiOfCode(hash), ExpiresAt: code.UsedAt.Add(i.cfg.AccessTTL), RevokedAt: now,
-			}); rerr != nil {
+			if rerr := i.publishToken(ctx, jtiOfCode(hash), code.UserID, code.UsedAt.Add(i.cfg.AccessTTL), now); rerr != nil {
 				return nil, internal(rerr)
 			}
 		}

@@ -62,6 +62,10 @@ type Store struct {
 	head    int64                      // the log's latest Seq
 	floor   int64                      // the log's floor
 	jtis    map[jtiKey]time.Time
+
+	// revokedBySub indexes revoked access tokens by their Subject, so
+	// that counting a subject's tokens reads no other map.
+	revokedBySub map[string]map[string]keyward.RevokedToken
 }
 
 type jtiKey struct{ issuer, jti string }
@@ -86,6 +90,7 @@ func New(cfg Config) *Store {
 		userRevs:        make(map[string]time.Time),
 		grants:          make(map[grantKey]keyward.RevokedGrant),
 		byUser:          make(map[string]map[grantKey]keyward.RevokedGrant),
+		revokedBySub:    make(map[string]map[string]keyward.RevokedToken),
 		jtis:            make(map[jtiKey]time.Time),
 	}
 }
