@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/jose"
 )
 
 // The claims that tie an access token to what can revoke it before its
@@ -123,4 +124,24 @@ func (i *Issuer) coalesce(ctx context.Context, subject string, now time.Time) er
 	i.audit(ctx, slog.LevelWarn, "user_grants_coalesced", slog.String("user_id", subject),
 		slog.Int("entries", n), slog.Time("before", before))
 	return nil
+}
+
+// beforeCutoff reports whether the access token with the claims was issued
+// before its subject's cutoff, as a verifier following the feed reads it:
+// the cutoff rounded up to the second, and a token without "iat" refused
+// whenever its subject has a cutoff. Introspection and userinfo refuse such
+// a token, as every verifier does.
+func (i *Issuer) beforeCutoff(ctx context.Context, c *jose.Claims) (bool, error) {
+	if c.Subject == "" {
+		return false, nil
+	}
+	before, err := i.cfg.Store.UserCutoff(ctx, c.Subject)
+	if err != nil || before.IsZero() {
+		return false, err
+	}
+	cut := before.Unix()
+	if before.After(time.Unix(cut, 0)) {
+		cut++
+	}
+	return int64(c.IssuedAt) < cut, nil
 }
