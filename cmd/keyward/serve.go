@@ -437,6 +437,9 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 
 	rg.loop("key_manager", km.Run)
 	rg.loop("sweeper", sweeper.Run)
+	if ps, ok := store.(*postgres.Store); ok {
+		rg.loop("revocation_listener", revocationListener(ps, api, logger))
+	}
 	for _, l := range o.loops {
 		rg.loop(l.name, l.run)
 	}

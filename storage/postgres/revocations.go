@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -264,15 +265,21 @@ func (s *Store) CountUserEntries(ctx context.Context, userID string, now time.Ti
 }
 
 // appendChange appends a change to the revocation log inside a writing
-// transaction: updating the log's one row first makes concurrent writers
-// wait for each other's commit, so changes are numbered in commit order and
-// a reader never sees a later Seq before an earlier one.
+// transaction, and notifies [RevocationChannel] of it: updating the log's
+// one row first makes concurrent writers wait for each other's commit, so
+// changes are numbered in commit order and a reader never sees a later Seq
+// before an earlier one.
 func appendChange(ctx context.Context, tx pgx.Tx, kind keyward.RevocationKind, key string, at time.Time) error {
 	var seq int64
 	if err := tx.QueryRow(ctx, `UPDATE revocation_log SET head = head + 1 RETURNING head`).Scan(&seq); err != nil {
 		return err
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO revocation_changes (seq, kind, key, at) VALUES ($1, $2, $3, $4)`, seq, string(kind), key, keyward.StoredTime(at))
+	if _, err := tx.Exec(ctx, `INSERT INTO revocation_changes (seq, kind, key, at) VALUES ($1, $2, $3, $4)`, seq, string(kind), key, keyward.StoredTime(at)); err != nil {
+		return err
+	}
+	// Delivered at commit to every replica listening (ListenRevocations),
+	// so their held long-polls read the change at once.
+	_, err := tx.Exec(ctx, `SELECT pg_notify('`+RevocationChannel+`', $1)`, strconv.FormatInt(seq, 10))
 	return err
 }
 
