@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -82,4 +83,64 @@ func TestRevocationWake(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestWakeOnRevoke checks the in-process wake-up of keyward serve on
+// SQLite: each kind of revocation written through the store WakeOnRevoke
+// returns answers a held long-poll at once, not at its next re-read; a
+// write that fails or changes nothing wakes nothing harmful (the poll stays
+// held).
+func TestWakeOnRevoke(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		write func(ctx context.Context, s keyward.Store, now time.Time) error
+	}{
+		{"token", func(ctx context.Context, s keyward.Store, now time.Time) error {
+			return s.RevokeAccessToken(ctx, keyward.RevokedToken{JTI: "j1", ExpiresAt: now.Add(time.Hour)})
+		}},
+		{"grant", func(ctx context.Context, s keyward.Store, now time.Time) error {
+			return s.RevokeGrant(ctx, keyward.RevokedGrant{Kind: keyward.GrantFamily, ID: "f1", ExpiresAt: now.Add(time.Hour)})
+		}},
+		{"user", func(ctx context.Context, s keyward.Store, now time.Time) error {
+			return s.RevokeUser(ctx, keyward.UserRevocation{UserID: "u1", Before: now})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				store := memory.New(memory.Config{})
+				now := time.Now()
+				if err := store.RevokeGrant(t.Context(), keyward.RevokedGrant{Kind: keyward.GrantSession, ID: "s0", ExpiresAt: now.Add(time.Hour)}); err != nil {
+					t.Fatal(err)
+				}
+				s := &Server{cfg: Config{Revocations: store}}
+				wrapped := WakeOnRevoke(store, s.WakeRevocations)
+				answered := make(chan time.Time, 1)
+				go func() {
+					rec := httptest.NewRecorder()
+					if err := s.revocations(rec, httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/revocations?since=1&wait=20", nil)); err != nil {
+						t.Error(err)
+					}
+					answered <- time.Now()
+				}()
+				time.Sleep(RevocationRecheck + 100*time.Millisecond)
+				synctest.Wait()
+				if err := wrapped.RevokeGrant(t.Context(), keyward.RevokedGrant{}); err == nil {
+					t.Fatal("an invalid revocation succeeded")
+				}
+				synctest.Wait()
+				if n := s.waiters.Load(); n != 1 {
+					t.Fatalf("waiters = %d after a failed write, want 1", n)
+				}
+				written := time.Now()
+				if err := tc.write(t.Context(), wrapped, written); err != nil {
+					t.Fatal(err)
+				}
+				if at := <-answered; !at.Equal(written) {
+					t.Errorf("answered %v after the revocation, want at once", at.Sub(written))
+				}
+			})
+		})
+	}
 }
