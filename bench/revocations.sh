@@ -11,7 +11,8 @@
 # revocations) and peak RSS from /proc.
 #
 # Usage: bench/revocations.sh
-# Environment: VERIFIERS (1000), COUNT (40, at most 99), INTERVAL (300ms),
+# Environment: VERIFIERS (1000), COUNT (25; at most 30, the login throttle's
+#   burst for one client address), INTERVAL (300ms),
 #   IDLE (5s), KEYWARD_BENCH_POSTGRES_DSN (an existing server whose role may
 #   create databases; otherwise a throwaway cluster is started with initdb
 #   and pg_ctl, as the postgres user when run as root).
@@ -21,7 +22,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 VERIFIERS=${VERIFIERS:-1000}
-COUNT=${COUNT:-40}
+COUNT=${COUNT:-25}
 INTERVAL=${INTERVAL:-300ms}
 IDLE=${IDLE:-5s}
 

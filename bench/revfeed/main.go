@@ -3,7 +3,7 @@
 // simulated verifiers, makes revocations, and reports how long each took to
 // reach every verifier, with the issuers' CPU time and memory.
 //
-//	revfeed -targets URL[,URL...] -password P [-verifiers 1000] [-count 40]
+//	revfeed -targets URL[,URL...] -password P [-verifiers 1000] [-count 25]
 //	    [-revoke URL] [-interval 300ms] [-idle 5s] [-pids PID[,PID...]] [-label NAME]
 //
 // Each verifier is a verifier.RevocationList, the one keyward gate and Go
@@ -70,7 +70,7 @@ func main() {
 	flag.StringVar(&c.revoke, "revoke", "", "base URL of the issuer the revocations are made on (default: the first target)")
 	flag.StringVar(&c.password, "password", "", "password of the users rev01..revNN")
 	flag.IntVar(&c.verifiers, "verifiers", 1000, "simulated verifiers, one long-poll each")
-	flag.IntVar(&c.count, "count", 40, "revocations, one per user rev01..revNN")
+	flag.IntVar(&c.count, "count", 25, "revocations, one per user rev01..revNN (at most 30: the issuer throttles logins from one address past it)")
 	flag.DurationVar(&c.interval, "interval", 300*time.Millisecond, "time between revocations")
 	flag.DurationVar(&c.idle, "idle", 5*time.Second, "time the long-polls are held before the first revocation")
 	flag.DurationVar(&c.deadline, "deadline", 30*time.Second, "how long after the last revocation every verifier must have observed all")
