@@ -351,6 +351,12 @@ type RevokedToken struct {
 	ExpiresAt time.Time
 	// RevokedAt is when it was revoked; set by the store when zero.
 	RevokedAt time.Time
+	// Subject is the token's "sub": its user, or the client of a
+	// client_credentials token; empty when unknown. It must be set for the
+	// subject's cutoff ([UserRevocation], whose UserID is then the
+	// subject) to stand in for the token in the feed, and for the token to
+	// count toward the subject's entries.
+	Subject string
 }
 
 // UserRevocation revokes every token issued to a user before a cutoff, for

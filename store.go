@@ -210,14 +210,20 @@ type SessionStore interface {
 type RevocationStore interface {
 	// RevokeAccessToken records the revocation of the access token with
 	// t.JTI. It is idempotent: revoking a jti again keeps the first record.
-	// It returns an error wrapping ErrInvalid when the jti is empty. The store
-	// sets RevokedAt when zero.
+	// It appends no change to the revocation log when the token is revoked
+	// before its subject's cutoff, which already refuses it. It returns an
+	// error wrapping ErrInvalid when the jti is empty. The store sets
+	// RevokedAt when zero.
 	RevokeAccessToken(ctx context.Context, t RevokedToken) error
 	// IsAccessTokenRevoked reports whether the jti has been revoked.
 	IsAccessTokenRevoked(ctx context.Context, jti string) (bool, error)
-	// ListRevokedTokens returns the revocations whose ExpiresAt is after now,
-	// ordered by JTI.
+	// ListRevokedTokens returns the revocations the feed publishes: those
+	// whose ExpiresAt is after now, except those revoked before their
+	// Subject's cutoff, which refuses them too; ordered by JTI.
 	ListRevokedTokens(ctx context.Context, now time.Time) ([]RevokedToken, error)
+	// UserCutoff returns the cutoff recorded for the user (or token
+	// subject) ID, the zero time when none is.
+	UserCutoff(ctx context.Context, userID string) (time.Time, error)
 	// RevokeUser records a cutoff for the user's tokens. When a cutoff
 	// exists, the later of the two is kept. It returns an error wrapping
 	// ErrInvalid when the user ID is empty.
@@ -254,10 +260,12 @@ type RevocationStore interface {
 	// before the user's cutoff (its Before), which refuses their tokens
 	// too; ordered by Kind and then ID.
 	ListRevokedGrants(ctx context.Context, now time.Time) ([]RevokedGrant, error)
-	// CountUserGrants returns how many grant revocations of the user
-	// ListRevokedGrants(now) would return, so that the issuer can publish a
-	// user cutoff instead of letting one user grow the feed.
-	CountUserGrants(ctx context.Context, userID string, now time.Time) (int, error)
+	// CountUserEntries returns how many grant revocations of the user and
+	// access-token revocations with the user ID as Subject have an expiry
+	// after now, those revoked before the user's cutoff included, counting
+	// no further than limit, so that the issuer can publish a cutoff
+	// instead of letting one user or client grow the feed.
+	CountUserEntries(ctx context.Context, userID string, now time.Time, limit int) (int, error)
 	// DeleteExpiredRevocations deletes the access-token revocations, the
 	// grant revocations and the seen JTIs whose expiry is at or before now
 	// and returns how many it deleted. It also deletes their changes from

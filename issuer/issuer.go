@@ -701,7 +701,7 @@ func (i *Issuer) Revoke(ctx context.Context, req RevokeRequest) error {
 	if err := i.throttleToken(ctx, "revoke", tok.Claims.String("client_id"), tok.Claims.Subject, "", now); err != nil {
 		return err
 	}
-	if err := i.cfg.Store.RevokeAccessToken(ctx, keyward.RevokedToken{JTI: tok.Claims.ID, ExpiresAt: tok.Claims.Expiry.Time(), RevokedAt: now}); err != nil {
+	if err := i.publishToken(ctx, tok.Claims.ID, tok.Claims.Subject, tok.Claims.Expiry.Time(), now); err != nil {
 		return internal(err)
 	}
 	i.audit(ctx, slog.LevelInfo, "token_revoked", slog.String("type", "access_token"),

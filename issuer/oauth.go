@@ -407,9 +407,7 @@ func (i *Issuer) ExchangeCode(ctx context.Context, req CodeRequest) (*TokenRespo
 			return nil, internal(rerr)
 		}
 		if !code.UsedAt.IsZero() {
-			if rerr := i.cfg.Store.RevokeAccessToken(ctx, keyward.RevokedToken{
-				JTI: jtiOfCode(hash), ExpiresAt: code.UsedAt.Add(i.cfg.AccessTTL), RevokedAt: now,
-			}); rerr != nil {
+			if rerr := i.publishToken(ctx, jtiOfCode(hash), code.UserID, code.UsedAt.Add(i.cfg.AccessTTL), now); rerr != nil {
 				return nil, internal(rerr)
 			}
 		}
@@ -519,7 +517,8 @@ const CodeInvalidToken = "invalid_token"
 const CodeInsufficientScope = "insufficient_scope"
 
 // verifyAccessToken checks an access token issued here, not revoked: neither
-// its jti nor its session or refresh-token family.
+// its jti nor its session or refresh-token family, nor issued before its
+// subject's cutoff.
 func (i *Issuer) verifyAccessToken(ctx context.Context, token string) (*jose.Token, error) {
 	set, algs := i.cfg.Keys.KeySet()
 	tok, err := jose.VerifyJWT(token, set, algs, &jose.Policy{
@@ -551,6 +550,12 @@ func (i *Issuer) verifyAccessToken(ctx context.Context, token string) (*jose.Tok
 		if revoked {
 			return nil, oauthError(CodeInvalidToken, "the access token was revoked", nil)
 		}
+	}
+	// Issued before its subject's cutoff, as the feed tells verifiers.
+	if cut, err := i.beforeCutoff(ctx, tok.Claims); err != nil {
+		return nil, internal(err)
+	} else if cut {
+		return nil, oauthError(CodeInvalidToken, "the access token was revoked", nil)
 	}
 	return tok, nil
 }

@@ -132,6 +132,9 @@ func (s *Server) awaitRevocation(w http.ResponseWriter, r *http.Request, lister 
 		return nil
 	}
 	defer s.waiters.Add(-1)
+	// Taken before the head is read again, so a wake-up after the read is
+	// not missed.
+	woken := s.heads.woken()
 	// A writer that cannot extend its deadline (a test recorder) has none
 	// to extend.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + 10*time.Second))
@@ -146,7 +149,9 @@ func (s *Server) awaitRevocation(w http.ResponseWriter, r *http.Request, lister 
 		case <-timer.C:
 			return nil
 		case <-tick.C:
+		case <-woken:
 		}
+		woken = s.heads.woken()
 		head, floor, err := s.heads.read(ctx, lister)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -166,6 +171,37 @@ type logHeads struct {
 	mu          sync.Mutex
 	at          time.Time // when head and floor were read; zero: never
 	head, floor int64
+	wake        chan struct{} // closed by the next wake-up; nil: none made yet
+}
+
+// woken returns a channel closed by the next [Server.WakeRevocations].
+func (h *logHeads) woken() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.wake == nil {
+		h.wake = make(chan struct{})
+	}
+	return h.wake
+}
+
+// WakeRevocations tells the held long-polls (GET
+// /revocations?since=C&wait=N) that the revocation log may have changed:
+// each reads its head again at once, sharing one fresh read, instead of at
+// its next [RevocationRecheck]. A listener on the store's notifications
+// (PostgreSQL LISTEN/NOTIFY: storage/postgres ListenRevocations) calls it
+// for every revocation committed by any replica, so a revocation reaches
+// the verifiers held by every replica within a round trip. A spurious call
+// costs one read of the head; the periodic re-read stays, so a lost call
+// delays a long-poll's answer by at most [RevocationRecheck].
+func (s *Server) WakeRevocations() {
+	h := &s.heads
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.at = time.Time{} // a read made before the change no longer counts
+	if h.wake != nil {
+		close(h.wake)
+		h.wake = nil
+	}
 }
 
 // read returns the log's head and floor as read less than half a

@@ -19,23 +19,31 @@ import (
 	"github.com/keyward/keyward/verifier"
 )
 
-// TestRevocationPathsSQLite runs [testRevocationPaths] on SQLite.
+// TestRevocationPathsSQLite runs [testRevocationPaths] on SQLite, with one
+// issuer.
 func TestRevocationPathsSQLite(t *testing.T) {
 	t.Parallel()
-	testRevocationPaths(t, func(t *testing.T) stackOptions { return stackOptions{sqlite: true} })
+	testRevocationPaths(t, func(t *testing.T) (stackOptions, *stackOptions) { return stackOptions{sqlite: true}, nil })
 }
 
-// TestRevocationPathsPostgres runs [testRevocationPaths] on PostgreSQL.
+// TestRevocationPathsPostgres runs [testRevocationPaths] on PostgreSQL with
+// two issuer replicas on one database: every revocation is made on replica
+// A, and the gate follows replica B's keys and feed.
 func TestRevocationPathsPostgres(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewServer(t)
-	testRevocationPaths(t, func(t *testing.T) stackOptions {
-		ps, err := postgres.Open(t.Context(), postgres.Config{DSN: db.NewDatabase(t)})
-		if err != nil {
-			t.Fatal(err)
+	testRevocationPaths(t, func(t *testing.T) (stackOptions, *stackOptions) {
+		dsn := db.NewDatabase(t)
+		open := func() stackOptions {
+			ps, err := postgres.Open(t.Context(), postgres.Config{DSN: dsn})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ps.Close() })
+			return stackOptions{store: ps}
 		}
-		t.Cleanup(func() { ps.Close() })
-		return stackOptions{store: ps}
+		a, b := open(), open()
+		return a, &b
 	})
 }
 
@@ -109,8 +117,12 @@ type revocationFlow struct {
 // testRevocationPaths checks, for every path that revokes at the issuer,
 // that a gate following the feed refuses the access tokens it revokes, those
 // minted by refreshes included, from its cache and afresh, and accepts the
-// others.
-func testRevocationPaths(t *testing.T, opts func(*testing.T) stackOptions) {
+// others, and that /userinfo refuses them too. opts gives the options of
+// the issuer the tokens come from and the revocations are made on, and,
+// when not nil, those of a second replica on the same database whose keys
+// and feed the gate follows (its issuer URL differs, so /userinfo is asked
+// of the first).
+func testRevocationPaths(t *testing.T, opts func(*testing.T) (stackOptions, *stackOptions)) {
 	refreshGrant := func(t *testing.T, f *revocationFlow, rt, clientID string) (*http.Response, []byte) {
 		t.Helper()
 		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
@@ -181,7 +193,12 @@ func testRevocationPaths(t *testing.T, opts func(*testing.T) stackOptions) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			st := newStack(t, opts(t))
+			ao, bo := opts(t)
+			st := newStack(t, ao)
+			follow := st
+			if bo != nil {
+				follow = newStack(t, *bo)
+			}
 			f := &revocationFlow{st: &oidcStack{stack: st}, user: st.addUser(t, "alice", "correct horse battery staple")}
 			st.addClient(t, keyward.Client{ID: "spa", Name: "Single-page app", Public: true, RedirectURIs: []string{callback},
 				GrantTypes: []string{issuer.GrantAuthorizationCode, issuer.GrantRefreshToken}})
@@ -201,7 +218,7 @@ func testRevocationPaths(t *testing.T, opts func(*testing.T) stackOptions) {
 			next = refresh(t, f, tr.RefreshToken, "")
 			f.loginAccess, f.loginRefresh = []string{tr.AccessToken, next.AccessToken}, next.RefreshToken
 
-			list, protected := revocationGate(t, st, st)
+			list, protected := revocationGate(t, follow, st)
 			if err := list.Refresh(t.Context()); err != nil {
 				t.Fatal(err)
 			}
@@ -261,9 +278,9 @@ func testRevocationPaths(t *testing.T, opts func(*testing.T) stackOptions) {
 			}
 			check("code-flow", f.codeAccess, tt.codeRefused)
 			check("login", f.loginAccess, tt.loginRefused)
-			// The issuer itself refuses what the feed lists of a session or
-			// family (a user's cutoff is out of this check's scope).
-			if tt.codeRefused && !tt.loginRefused {
+			// The issuer itself refuses what the feed refuses: a session, a
+			// family or a user's cutoff.
+			if tt.codeRefused {
 				for i, tok := range f.codeAccess {
 					if code := userinfo(tok); code != http.StatusUnauthorized {
 						t.Errorf("/userinfo with code-flow token %d after the revocation: %d, want 401", i, code)
@@ -275,9 +292,11 @@ func testRevocationPaths(t *testing.T, opts func(*testing.T) stackOptions) {
 }
 
 // revocationGate returns a revocation list following the feed of the
-// replica st and a function that calls a gate's /protected with a token,
-// through a gate whose verifier takes the keys of st and the list, and
-// accepts the tokens that the replica iss issues.
+// replica st and a function that calls /protected with a token on two
+// gates, one whose verifier caches verified tokens (the default) and one
+// without a cache, both taking the keys of st and the list and accepting
+// the tokens that the replica iss issues; it fails the test when the two
+// answer differently.
 func revocationGate(t *testing.T, st, iss *stack) (*verifier.RevocationList, func(*testing.T, string) (int, map[string]any)) {
 	t.Helper()
 	keys, err := jwks.New(jwks.Config{URL: st.srv.URL + "/.well-known/jwks.json", Client: st.srv.Client()})
@@ -288,20 +307,24 @@ func revocationGate(t *testing.T, st, iss *stack) (*verifier.RevocationList, fun
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := verifier.New(verifier.Config{
-		Keys: keys, Issuers: []string{iss.srv.URL}, Audiences: []string{issuer.DefaultAudience},
-		Algorithms: []jose.Algorithm{jose.ES256}, Revocations: list,
-	})
-	if err != nil {
-		t.Fatal(err)
+	var apis []*httptest.Server
+	for _, cacheSize := range []int{0, -1} {
+		v, err := verifier.New(verifier.Config{
+			Keys: keys, Issuers: []string{iss.srv.URL}, Audiences: []string{issuer.DefaultAudience},
+			Algorithms: []jose.Algorithm{jose.ES256}, Revocations: list, CacheSize: cacheSize,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := gate.New(gate.Config{Verifier: v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		api := httptest.NewServer(g)
+		t.Cleanup(api.Close)
+		apis = append(apis, api)
 	}
-	g, err := gate.New(gate.Config{Verifier: v})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := httptest.NewServer(g)
-	t.Cleanup(api.Close)
-	return list, func(t *testing.T, token string) (int, map[string]any) {
+	call := func(t *testing.T, api *httptest.Server, token string) (int, map[string]any) {
 		t.Helper()
 		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, api.URL+"/protected", nil)
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -314,5 +337,13 @@ func revocationGate(t *testing.T, st, iss *stack) (*verifier.RevocationList, fun
 		_ = json.UnmarshalRead(resp.Body, &body)
 		claims, _ := body["claims"].(map[string]any)
 		return resp.StatusCode, claims
+	}
+	return list, func(t *testing.T, token string) (int, map[string]any) {
+		t.Helper()
+		code, claims := call(t, apis[0], token)
+		if uncached, _ := call(t, apis[1], token); uncached != code {
+			t.Errorf("the gate with a cache answered %d, the gate without %d", code, uncached)
+		}
+		return code, claims
 	}
 }

@@ -55,6 +55,7 @@ type stack struct {
 	keys   *issuer.KeyManager
 	issuer *issuer.Issuer
 	logs   *syncBuffer
+	server *Server
 }
 
 type stackOptions struct {
@@ -198,7 +199,7 @@ func newStack(tb testing.TB, opt stackOptions) *stack {
 		tb.Fatal(err)
 	}
 	h = s
-	return &stack{srv: srv, store: store, keys: km, issuer: iss, logs: logs}
+	return &stack{srv: srv, store: store, keys: km, issuer: iss, logs: logs, server: s}
 }
 
 // do sends a request and returns the response with its body read.

@@ -385,8 +385,19 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 			return err
 		}
 	}
+	// A revocation made by this process wakes its held long-polls at once;
+	// on PostgreSQL the notifications of every replica do it.
+	var api *server.Server
+	served := store
+	if _, ok := store.(*postgres.Store); !ok {
+		served = server.WakeOnRevoke(store, func() {
+			if api != nil {
+				api.WakeRevocations()
+			}
+		})
+	}
 	iss, err := issuer.New(issuer.Config{
-		Store: store, Keys: km, Issuer: o.issuer, Audience: o.audience,
+		Store: served, Keys: km, Issuer: o.issuer, Audience: o.audience,
 		AccessTTL: o.keys.accessTTL, RefreshTTL: o.refreshTTL, Logger: logger,
 		ClientKeys: clientKeys.Keys,
 		Observer:   issuerMetrics,
@@ -402,7 +413,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	if err := bootstrapAdmin(ctx, a.stdout, store, o.store.data); err != nil {
 		return err
 	}
-	api, err := server.New(server.Config{Issuer: iss, Store: store, Revocations: store, Logger: logger, Metrics: httpMetrics,
+	api, err = server.New(server.Config{Issuer: iss, Store: served, Revocations: store, Logger: logger, Metrics: httpMetrics,
 		TrustedProxies: trusted})
 	if err != nil {
 		return err
@@ -446,6 +457,9 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	rg.loop("key_manager", km.Run)
 	rg.loop("sweeper", sweeper.Run)
 	rg.loop("backchannel_logout", backchannel.Run)
+	if ps, ok := store.(*postgres.Store); ok {
+		rg.loop("revocation_listener", revocationListener(ps, api, logger))
+	}
 	for _, l := range o.loops {
 		rg.loop(l.name, l.run)
 	}

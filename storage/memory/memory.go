@@ -66,6 +66,10 @@ type Store struct {
 	sessionClients map[sessionClient]struct{}
 	outbox         map[int64]keyward.BackchannelLogout
 	outboxSeq      int64
+
+	// revokedBySub indexes revoked access tokens by their Subject, so
+	// that counting a subject's tokens reads no other map.
+	revokedBySub map[string]map[string]keyward.RevokedToken
 }
 
 type jtiKey struct{ issuer, jti string }
@@ -90,6 +94,7 @@ func New(cfg Config) *Store {
 		userRevs:        make(map[string]time.Time),
 		grants:          make(map[grantKey]keyward.RevokedGrant),
 		byUser:          make(map[string]map[grantKey]keyward.RevokedGrant),
+		revokedBySub:    make(map[string]map[string]keyward.RevokedToken),
 		jtis:            make(map[jtiKey]time.Time),
 		sessionClients:  make(map[sessionClient]struct{}),
 		outbox:          make(map[int64]keyward.BackchannelLogout),

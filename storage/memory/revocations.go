@@ -27,8 +27,31 @@ func (s *Store) RevokeAccessToken(ctx context.Context, t keyward.RevokedToken) e
 		t.RevokedAt = s.clock()
 	}
 	s.revoked[t.JTI] = t
+	if t.Subject != "" {
+		if s.revokedBySub[t.Subject] == nil {
+			s.revokedBySub[t.Subject] = make(map[string]keyward.RevokedToken)
+		}
+		s.revokedBySub[t.Subject][t.JTI] = t
+	}
+	if s.tokenCovered(t) {
+		return nil
+	}
 	s.appendChange(keyward.RevocationToken, t.JTI, t.ExpiresAt)
 	return nil
+}
+
+// tokenCovered reports whether t was revoked before its subject's cutoff,
+// which refuses it too; s.mu is held.
+func (s *Store) tokenCovered(t keyward.RevokedToken) bool {
+	before, ok := s.userRevs[t.Subject]
+	return t.Subject != "" && ok && t.RevokedAt.Before(before)
+}
+
+// UserCutoff implements [keyward.RevocationStore].
+func (s *Store) UserCutoff(ctx context.Context, userID string) (time.Time, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.userRevs[userID], nil
 }
 
 // IsAccessTokenRevoked implements [keyward.RevocationStore].
@@ -46,7 +69,7 @@ func (s *Store) ListRevokedTokens(ctx context.Context, now time.Time) ([]keyward
 	defer s.mu.Unlock()
 	out := []keyward.RevokedToken{}
 	for _, t := range s.revoked {
-		if t.ExpiresAt.After(now) {
+		if t.ExpiresAt.After(now) && !s.tokenCovered(t) {
 			out = append(out, t)
 		}
 	}
@@ -65,6 +88,11 @@ func (s *Store) RevokeUser(ctx context.Context, r keyward.UserRevocation) error 
 	if old, ok := s.userRevs[r.UserID]; !ok || before.After(old) {
 		s.userRevs[r.UserID] = before
 	}
+	// The new change carries the cutoff in force: the user's earlier
+	// changes are superseded, and a reader that missed them reads it.
+	s.changes = slices.DeleteFunc(s.changes, func(c keyward.RevocationChange) bool {
+		return c.Kind == keyward.RevocationUser && c.Key == r.UserID
+	})
 	s.appendChange(keyward.RevocationUser, r.UserID, s.userRevs[r.UserID])
 	return nil
 }
@@ -119,7 +147,18 @@ func (s *Store) DeleteExpiredRevocations(ctx context.Context, now time.Time) (in
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := len(s.revoked) + len(s.jtis) + len(s.grants)
-	maps.DeleteFunc(s.revoked, func(_ string, t keyward.RevokedToken) bool { return !t.ExpiresAt.After(now) })
+	maps.DeleteFunc(s.revoked, func(_ string, t keyward.RevokedToken) bool {
+		if t.ExpiresAt.After(now) {
+			return false
+		}
+		if idx := s.revokedBySub[t.Subject]; idx != nil {
+			delete(idx, t.JTI)
+			if len(idx) == 0 {
+				delete(s.revokedBySub, t.Subject)
+			}
+		}
+		return true
+	})
 	maps.DeleteFunc(s.jtis, func(_ jtiKey, exp time.Time) bool { return !exp.After(now) })
 	maps.DeleteFunc(s.grants, func(k grantKey, g keyward.RevokedGrant) bool {
 		if g.ExpiresAt.After(now) {
@@ -189,16 +228,26 @@ func (s *Store) covered(g keyward.RevokedGrant) bool {
 	return g.UserID != "" && ok && g.RevokedAt.Before(before)
 }
 
-// CountUserGrants implements [keyward.RevocationStore].
-func (s *Store) CountUserGrants(ctx context.Context, userID string, now time.Time) (int, error) {
+// CountUserEntries implements [keyward.RevocationStore].
+func (s *Store) CountUserEntries(ctx context.Context, userID string, now time.Time, limit int) (int, error) {
 	now = keyward.StoredTime(now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// Every grant in the index has this user ID: one cutoff covers them.
-	cutoff, hasCutoff := s.userRevs[userID]
+	// Every entry in the indexes has this user ID as its user or subject.
 	n := 0
 	for _, g := range s.byUser[userID] {
-		if g.ExpiresAt.After(now) && !(hasCutoff && g.RevokedAt.Before(cutoff)) {
+		if n >= limit {
+			return n, nil
+		}
+		if g.ExpiresAt.After(now) {
+			n++
+		}
+	}
+	for _, t := range s.revokedBySub[userID] {
+		if n >= limit {
+			return n, nil
+		}
+		if t.ExpiresAt.After(now) {
 			n++
 		}
 	}

@@ -2,7 +2,9 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -19,9 +21,14 @@ func (s *Store) RevokeAccessToken(ctx context.Context, t keyward.RevokedToken) e
 		t.RevokedAt = s.clock()
 	}
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO revoked_tokens (jti, expires_at, revoked_at) VALUES ($1, $2, $3)
-			ON CONFLICT (jti) DO NOTHING`, t.JTI, keyward.StoredTime(t.ExpiresAt), keyward.StoredTime(t.RevokedAt))
-		if err != nil || tag.RowsAffected() == 0 {
+		var covered bool
+		err := tx.QueryRow(ctx, `INSERT INTO revoked_tokens (jti, expires_at, revoked_at, subject) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (jti) DO NOTHING RETURNING `+tokenCovered,
+			t.JTI, keyward.StoredTime(t.ExpiresAt), keyward.StoredTime(t.RevokedAt), t.Subject).Scan(&covered)
+		if errors.Is(err, pgx.ErrNoRows) || covered {
+			return nil // revoked already, or refused by the subject's cutoff
+		}
+		if err != nil {
 			return err
 		}
 		return appendChange(ctx, tx, keyward.RevocationToken, t.JTI, keyward.StoredTime(t.ExpiresAt))
@@ -44,19 +51,35 @@ func (s *Store) IsAccessTokenRevoked(ctx context.Context, jti string) (bool, err
 
 // ListRevokedTokens implements [keyward.RevocationStore].
 func (s *Store) ListRevokedTokens(ctx context.Context, now time.Time) ([]keyward.RevokedToken, error) {
-	rows, err := s.db.Query(ctx, `SELECT jti, expires_at, revoked_at FROM revoked_tokens WHERE expires_at > $1 ORDER BY jti`, keyward.StoredTime(now))
+	rows, err := s.db.Query(ctx, `SELECT jti, expires_at, revoked_at, subject FROM revoked_tokens
+		WHERE expires_at > $1 AND NOT `+tokenCovered+` ORDER BY jti`, keyward.StoredTime(now))
 	if err != nil {
 		return nil, fmt.Errorf("list revoked tokens: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (keyward.RevokedToken, error) {
 		var t keyward.RevokedToken
-		err := row.Scan(&t.JTI, tsz{&t.ExpiresAt}, tsz{&t.RevokedAt})
+		err := row.Scan(&t.JTI, tsz{&t.ExpiresAt}, tsz{&t.RevokedAt}, &t.Subject)
 		return t, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list revoked tokens: %w", err)
 	}
 	return out, nil
+}
+
+// tokenCovered is true for a row of revoked_tokens revoked before its
+// subject's cutoff, which refuses the token too: the feed leaves it out.
+const tokenCovered = `(revoked_tokens.subject <> '' AND EXISTS (SELECT 1 FROM user_revocations u
+	WHERE u.user_id = revoked_tokens.subject AND revoked_tokens.revoked_at < u.before))`
+
+// UserCutoff implements [keyward.RevocationStore].
+func (s *Store) UserCutoff(ctx context.Context, userID string) (time.Time, error) {
+	var before time.Time
+	err := s.db.QueryRow(ctx, `SELECT before FROM user_revocations WHERE user_id = $1`, userID).Scan(tsz{&before})
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, fmt.Errorf("user cutoff: %w", err)
+	}
+	return before, nil
 }
 
 // RevokeUser implements [keyward.RevocationStore].
@@ -70,6 +93,11 @@ func (s *Store) RevokeUser(ctx context.Context, r keyward.UserRevocation) error 
 			ON CONFLICT (user_id) DO UPDATE SET before = greatest(user_revocations.before, excluded.before) RETURNING before`,
 			r.UserID, keyward.StoredTime(r.Before)).Scan(tsz{&before})
 		if err != nil {
+			return err
+		}
+		// The new change carries the cutoff in force: the user's earlier
+		// changes are superseded, and a reader that missed them reads it.
+		if _, err := tx.Exec(ctx, `DELETE FROM revocation_changes WHERE kind = 'user' AND key = $1`, r.UserID); err != nil {
 			return err
 		}
 		return appendChange(ctx, tx, keyward.RevocationUser, r.UserID, before)
@@ -223,27 +251,35 @@ func (s *Store) ListRevokedGrants(ctx context.Context, now time.Time) ([]keyward
 const grantCovered = `(revoked_grants.user_id <> '' AND EXISTS (SELECT 1 FROM user_revocations u
 	WHERE u.user_id = revoked_grants.user_id AND revoked_grants.revoked_at < u.before))`
 
-// CountUserGrants implements [keyward.RevocationStore].
-func (s *Store) CountUserGrants(ctx context.Context, userID string, now time.Time) (int, error) {
+// CountUserEntries implements [keyward.RevocationStore].
+func (s *Store) CountUserEntries(ctx context.Context, userID string, now time.Time, limit int) (int, error) {
 	var n int
-	err := s.db.QueryRow(ctx, `SELECT count(*) FROM revoked_grants WHERE user_id = $1 AND expires_at > $2 AND NOT `+grantCovered,
-		userID, keyward.StoredTime(now)).Scan(&n)
+	err := s.db.QueryRow(ctx, `SELECT count(*) FROM (
+		SELECT 1 FROM revoked_grants WHERE user_id = $1 AND expires_at > $2
+		UNION ALL SELECT 1 FROM revoked_tokens WHERE subject = $1 AND expires_at > $2
+		LIMIT $3) AS entries`, userID, keyward.StoredTime(now), max(limit, 0)).Scan(&n)
 	if err != nil {
-		return 0, fmt.Errorf("count user grants: %w", err)
+		return 0, fmt.Errorf("count user entries: %w", err)
 	}
 	return n, nil
 }
 
 // appendChange appends a change to the revocation log inside a writing
-// transaction: updating the log's one row first makes concurrent writers
-// wait for each other's commit, so changes are numbered in commit order and
-// a reader never sees a later Seq before an earlier one.
+// transaction, and notifies [RevocationChannel] of it: updating the log's
+// one row first makes concurrent writers wait for each other's commit, so
+// changes are numbered in commit order and a reader never sees a later Seq
+// before an earlier one.
 func appendChange(ctx context.Context, tx pgx.Tx, kind keyward.RevocationKind, key string, at time.Time) error {
 	var seq int64
 	if err := tx.QueryRow(ctx, `UPDATE revocation_log SET head = head + 1 RETURNING head`).Scan(&seq); err != nil {
 		return err
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO revocation_changes (seq, kind, key, at) VALUES ($1, $2, $3, $4)`, seq, string(kind), key, keyward.StoredTime(at))
+	if _, err := tx.Exec(ctx, `INSERT INTO revocation_changes (seq, kind, key, at) VALUES ($1, $2, $3, $4)`, seq, string(kind), key, keyward.StoredTime(at)); err != nil {
+		return err
+	}
+	// Delivered at commit to every replica listening (ListenRevocations),
+	// so their held long-polls read the change at once.
+	_, err := tx.Exec(ctx, `SELECT pg_notify('`+RevocationChannel+`', $1)`, strconv.FormatInt(seq, 10))
 	return err
 }
 

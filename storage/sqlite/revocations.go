@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -18,12 +19,14 @@ func (s *Store) RevokeAccessToken(ctx context.Context, t keyward.RevokedToken) e
 		t.RevokedAt = s.clock()
 	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO revoked_tokens (jti, expires_at, revoked_at) VALUES (?, ?, ?)
-			ON CONFLICT (jti) DO NOTHING`, t.JTI, micros(t.ExpiresAt), micros(t.RevokedAt))
-		if err != nil {
-			return err
+		var covered bool
+		err := tx.QueryRowContext(ctx, `INSERT INTO revoked_tokens (jti, expires_at, revoked_at, subject) VALUES (?, ?, ?, ?)
+			ON CONFLICT (jti) DO NOTHING RETURNING `+tokenCovered,
+			t.JTI, micros(t.ExpiresAt), micros(t.RevokedAt), t.Subject).Scan(&covered)
+		if errors.Is(err, sql.ErrNoRows) || covered {
+			return nil // revoked already, or refused by the subject's cutoff
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
+		if err != nil {
 			return err
 		}
 		return appendChange(ctx, tx, keyward.RevocationToken, t.JTI, micros(t.ExpiresAt))
@@ -46,20 +49,36 @@ func (s *Store) IsAccessTokenRevoked(ctx context.Context, jti string) (bool, err
 
 // ListRevokedTokens implements [keyward.RevocationStore].
 func (s *Store) ListRevokedTokens(ctx context.Context, now time.Time) ([]keyward.RevokedToken, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT jti, expires_at, revoked_at FROM revoked_tokens WHERE expires_at > ? ORDER BY jti`,
+	rows, err := s.r.QueryContext(ctx, `SELECT jti, expires_at, revoked_at, subject FROM revoked_tokens
+		WHERE expires_at > ? AND NOT `+tokenCovered+` ORDER BY jti`,
 		micros(keyward.StoredTime(now)))
 	if err != nil {
 		return nil, fmt.Errorf("list revoked tokens: %w", err)
 	}
 	out, err := collect(rows, func(sc scanner) (keyward.RevokedToken, error) {
 		var t keyward.RevokedToken
-		err := sc.Scan(&t.JTI, usec{&t.ExpiresAt}, usec{&t.RevokedAt})
+		err := sc.Scan(&t.JTI, usec{&t.ExpiresAt}, usec{&t.RevokedAt}, &t.Subject)
 		return t, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list revoked tokens: %w", err)
 	}
 	return out, nil
+}
+
+// tokenCovered is true for a row of revoked_tokens revoked before its
+// subject's cutoff, which refuses the token too: the feed leaves it out.
+const tokenCovered = `(revoked_tokens.subject <> '' AND EXISTS (SELECT 1 FROM user_revocations u
+	WHERE u.user_id = revoked_tokens.subject AND revoked_tokens.revoked_at < u.before))`
+
+// UserCutoff implements [keyward.RevocationStore].
+func (s *Store) UserCutoff(ctx context.Context, userID string) (time.Time, error) {
+	var before time.Time
+	err := s.r.QueryRowContext(ctx, `SELECT before FROM user_revocations WHERE user_id = ?`, userID).Scan(usec{&before})
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, fmt.Errorf("user cutoff: %w", err)
+	}
+	return before, nil
 }
 
 // RevokeUser implements [keyward.RevocationStore].
@@ -72,6 +91,11 @@ func (s *Store) RevokeUser(ctx context.Context, r keyward.UserRevocation) error 
 		err := tx.QueryRowContext(ctx, `INSERT INTO user_revocations (user_id, before) VALUES (?, ?)
 			ON CONFLICT (user_id) DO UPDATE SET before = max(before, excluded.before) RETURNING before`, r.UserID, micros(r.Before)).Scan(&before)
 		if err != nil {
+			return err
+		}
+		// The new change carries the cutoff in force: the user's earlier
+		// changes are superseded, and a reader that missed them reads it.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM revocation_changes WHERE kind = 'user' AND key = ?`, r.UserID); err != nil {
 			return err
 		}
 		return appendChange(ctx, tx, keyward.RevocationUser, r.UserID, before)
@@ -218,13 +242,16 @@ func (s *Store) ListRevokedGrants(ctx context.Context, now time.Time) ([]keyward
 const grantCovered = `(user_id <> '' AND EXISTS (SELECT 1 FROM user_revocations u
 	WHERE u.user_id = revoked_grants.user_id AND revoked_grants.revoked_at < u.before))`
 
-// CountUserGrants implements [keyward.RevocationStore].
-func (s *Store) CountUserGrants(ctx context.Context, userID string, now time.Time) (int, error) {
+// CountUserEntries implements [keyward.RevocationStore].
+func (s *Store) CountUserEntries(ctx context.Context, userID string, now time.Time, limit int) (int, error) {
 	var n int
-	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM revoked_grants WHERE user_id = ? AND expires_at > ? AND NOT `+grantCovered,
-		userID, micros(keyward.StoredTime(now))).Scan(&n)
+	at := micros(keyward.StoredTime(now))
+	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM (
+		SELECT 1 FROM revoked_grants WHERE user_id = ? AND expires_at > ?
+		UNION ALL SELECT 1 FROM revoked_tokens WHERE subject = ? AND expires_at > ?
+		LIMIT ?)`, userID, at, userID, at, max(limit, 0)).Scan(&n)
 	if err != nil {
-		return 0, fmt.Errorf("count user grants: %w", err)
+		return 0, fmt.Errorf("count user entries: %w", err)
 	}
 	return n, nil
 }

@@ -19,6 +19,7 @@ func revocationTests() []testCase {
 		{name: "Revocation/Grants", run: testRevokeGrants},
 		{name: "Revocation/DeleteExpiredGrants", run: testDeleteExpiredGrants},
 		{name: "Revocation/GrantsCoveredByCutoff", run: testGrantsCoveredByCutoff},
+		{name: "Revocation/TokensCoveredByCutoff", run: testTokensCoveredByCutoff},
 		{name: "Revocation/Log", run: testRevocationLog},
 		{name: "Revocation/LogConcurrent", run: testRevocationLogConcurrent},
 	}
@@ -298,7 +299,8 @@ func testRevocationLog(t *testing.T, s keyward.Store) {
 	must(t, "RevokeGrant", s.RevokeGrant(ctx, keyward.RevokedGrant{Kind: keyward.GrantFamily, ID: "f-1", ExpiresAt: at(time.Minute)}))
 	must(t, "RevokeUser", s.RevokeUser(ctx, keyward.UserRevocation{UserID: "u-1", Before: at(-time.Hour)}))
 	must(t, "RevokeGrant", s.RevokeGrant(ctx, keyward.RevokedGrant{Kind: keyward.GrantSession, ID: "s-1", ExpiresAt: at(time.Hour)}))
-	// A lower cutoff or expiry records what stays in force.
+	// A lower cutoff or expiry records what stays in force; a user's new
+	// change supersedes the earlier one, which leaves the log.
 	must(t, "RevokeUser(earlier)", s.RevokeUser(ctx, keyward.UserRevocation{UserID: "u-1", Before: at(-2 * time.Hour)}))
 	must(t, "RevokeGrant(sooner)", s.RevokeGrant(ctx, keyward.RevokedGrant{Kind: keyward.GrantFamily, ID: "f-1", ExpiresAt: at(time.Microsecond)}))
 	wantErr(t, "RevokeGrant(invalid)", s.RevokeGrant(ctx, keyward.RevokedGrant{Kind: keyward.GrantFamily}), keyward.ErrInvalid)
@@ -306,7 +308,6 @@ func testRevocationLog(t *testing.T, s keyward.Store) {
 	all := []keyward.RevocationChange{
 		{Seq: 1, Kind: keyward.RevocationToken, Key: "j-1", At: norm(at(time.Hour))},
 		{Seq: 2, Kind: keyward.RevocationFamily, Key: "f-1", At: norm(at(time.Minute))},
-		{Seq: 3, Kind: keyward.RevocationUser, Key: "u-1", At: norm(at(-time.Hour))},
 		{Seq: 4, Kind: keyward.RevocationSession, Key: "s-1", At: norm(at(time.Hour))},
 		{Seq: 5, Kind: keyward.RevocationUser, Key: "u-1", At: norm(at(-time.Hour))},
 		{Seq: 6, Kind: keyward.RevocationFamily, Key: "f-1", At: norm(at(time.Minute))},
@@ -319,7 +320,8 @@ func testRevocationLog(t *testing.T, s keyward.Store) {
 		{0, 100, all},
 		{0, 2, all[:2]},
 		{2, 3, all[2:5]},
-		{5, 100, all[5:]},
+		{3, 100, all[2:]},
+		{5, 100, all[4:]},
 		{6, 100, []keyward.RevocationChange{}},
 		{1 << 62, 100, []keyward.RevocationChange{}},
 		{0, 0, []keyward.RevocationChange{}},
@@ -336,13 +338,13 @@ func testRevocationLog(t *testing.T, s keyward.Store) {
 	head(6, 0)
 	got, err := s.ListRevocationChanges(ctx, 0, 100)
 	must(t, "ListRevocationChanges", err)
-	equal(t, "ListRevocationChanges after DeleteExpiredRevocations", got, []keyward.RevocationChange{all[0], all[2], all[3], all[4]})
+	equal(t, "ListRevocationChanges after DeleteExpiredRevocations", got, []keyward.RevocationChange{all[0], all[2], all[3]})
 	_, err = s.DeleteUserRevocations(ctx, at(-time.Hour))
 	must(t, "DeleteUserRevocations", err)
 	head(6, 5)
 	got, err = s.ListRevocationChanges(ctx, 0, 100)
 	must(t, "ListRevocationChanges", err)
-	equal(t, "ListRevocationChanges after DeleteUserRevocations", got, []keyward.RevocationChange{all[0], all[3]})
+	equal(t, "ListRevocationChanges after DeleteUserRevocations", got, []keyward.RevocationChange{all[0], all[2]})
 	must(t, "RevokeUser", s.RevokeUser(ctx, keyward.UserRevocation{UserID: "u-2", Before: at(0)}))
 	head(7, 5)
 }
@@ -380,15 +382,15 @@ func testRevocationLogConcurrent(t *testing.T, s keyward.Store) {
 
 // testGrantsCoveredByCutoff checks that a user's grants revoked before the
 // user's cutoff leave the feed (the cutoff refuses their tokens too) while
-// the issuer still knows them, and are counted only while published.
+// the issuer still knows them, and are counted until they expire.
 func testGrantsCoveredByCutoff(t *testing.T, s keyward.Store) {
 	ctx := t.Context()
 	count := func(user string, now time.Time, want int) {
 		t.Helper()
-		n, err := s.CountUserGrants(ctx, user, now)
-		must(t, "CountUserGrants", err)
+		n, err := s.CountUserEntries(ctx, user, now, 100)
+		must(t, "CountUserEntries", err)
 		if n != want {
-			t.Errorf("CountUserGrants(%q) = %d, want %d", user, n, want)
+			t.Errorf("CountUserEntries(%q) = %d, want %d", user, n, want)
 		}
 	}
 	count("u-1", at(0), 0)
@@ -432,7 +434,7 @@ func testGrantsCoveredByCutoff(t *testing.T, s keyward.Store) {
 	if h, _, err := s.RevocationLogHead(ctx); err != nil || h != head {
 		t.Errorf("RevocationLogHead() after a covered grant = %d, %v; want %d (no change)", h, err, head)
 	}
-	count("u-1", at(0), 1)
+	count("u-1", at(0), 5) // covered or not, all five are counted
 	count("u-2", at(0), 1)
 	list, err = s.ListRevokedGrants(ctx, at(0))
 	must(t, "ListRevokedGrants", err)
@@ -452,4 +454,75 @@ func testGrantsCoveredByCutoff(t *testing.T, s keyward.Store) {
 	_, err = s.DeleteUserRevocations(ctx, at(2*time.Second))
 	must(t, "DeleteUserRevocations", err)
 	count("u-1", at(0), 5)
+}
+
+// testTokensCoveredByCutoff checks that access-token revocations count
+// toward their subject's entries (with the subject's grants), that those
+// revoked before the subject's cutoff leave the feed and write no change
+// while the issuer still knows them, and that UserCutoff reads the cutoff.
+func testTokensCoveredByCutoff(t *testing.T, s keyward.Store) {
+	ctx := t.Context()
+	count := func(subject string, now time.Time, want int) {
+		t.Helper()
+		n, err := s.CountUserEntries(ctx, subject, now, 100)
+		must(t, "CountUserEntries", err)
+		if n != want {
+			t.Errorf("CountUserEntries(%q) = %d, want %d", subject, n, want)
+		}
+	}
+	cutoff := func(subject string, want time.Time) {
+		t.Helper()
+		got, err := s.UserCutoff(ctx, subject)
+		must(t, "UserCutoff", err)
+		if !got.Equal(want) {
+			t.Errorf("UserCutoff(%q) = %v, want %v", subject, got, want)
+		}
+	}
+	cutoff("client-1", time.Time{})
+	for i := range 3 {
+		must(t, "RevokeAccessToken", s.RevokeAccessToken(ctx, keyward.RevokedToken{
+			JTI: id("j", i), Subject: "client-1", RevokedAt: at(time.Duration(i) * time.Second), ExpiresAt: at(time.Hour),
+		}))
+	}
+	must(t, "RevokeAccessToken", s.RevokeAccessToken(ctx, keyward.RevokedToken{
+		JTI: "j-short", Subject: "client-1", RevokedAt: at(0), ExpiresAt: at(time.Second),
+	}))
+	must(t, "RevokeAccessToken", s.RevokeAccessToken(ctx, keyward.RevokedToken{
+		JTI: "j-nosub", RevokedAt: at(0), ExpiresAt: at(time.Hour),
+	}))
+	must(t, "RevokeGrant", s.RevokeGrant(ctx, keyward.RevokedGrant{
+		Kind: keyward.GrantFamily, ID: "f-1", UserID: "client-1", RevokedAt: at(0), ExpiresAt: at(time.Hour),
+	}))
+	count("client-1", at(0), 5)
+	count("client-1", at(time.Second), 4) // j-short expired
+	count("client-2", at(0), 0)
+
+	// A cutoff after j-00 and j-01 covers them, not j-02 revoked at it,
+	// nor a token without a subject.
+	must(t, "RevokeUser", s.RevokeUser(ctx, keyward.UserRevocation{UserID: "client-1", Before: at(2 * time.Second)}))
+	cutoff("client-1", norm(at(2*time.Second)))
+	head, _, err := s.RevocationLogHead(ctx)
+	must(t, "RevocationLogHead", err)
+	must(t, "RevokeAccessToken(covered)", s.RevokeAccessToken(ctx, keyward.RevokedToken{
+		JTI: "j-late", Subject: "client-1", RevokedAt: at(time.Second), ExpiresAt: at(time.Hour),
+	}))
+	if h, _, err := s.RevocationLogHead(ctx); err != nil || h != head {
+		t.Errorf("RevocationLogHead() after a covered token = %d, %v; want %d (no change)", h, err, head)
+	}
+	count("client-1", at(time.Second), 5) // covered or not
+	if n, err := s.CountUserEntries(ctx, "client-1", at(0), 2); err != nil || n != 2 {
+		t.Errorf("CountUserEntries(client-1, limit 2) = %d, %v; want 2", n, err)
+	}
+	list, err := s.ListRevokedTokens(ctx, at(0))
+	must(t, "ListRevokedTokens", err)
+	var jtis []string
+	for _, tok := range list {
+		jtis = append(jtis, tok.JTI+"/"+tok.Subject)
+	}
+	equal(t, "ListRevokedTokens after the cutoff", jtis, []string{"j-02/client-1", "j-nosub/"})
+	for _, jti := range []string{id("j", 0), id("j", 1), "j-late"} {
+		if revoked, err := s.IsAccessTokenRevoked(ctx, jti); err != nil || !revoked {
+			t.Errorf("IsAccessTokenRevoked(%s) under a cutoff = %v, %v; want true", jti, revoked, err)
+		}
+	}
 }
