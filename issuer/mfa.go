@@ -420,27 +420,45 @@ func (i *Issuer) EndOtherSessions(ctx context.Context, userID, keep, reason stri
 	return errors.Join(errs...)
 }
 
+// MFAResetStore is what [ResetMFA] needs of a store.
+type MFAResetStore interface {
+	UserAccessStore
+	keyward.UserStore
+	keyward.MFAStore
+}
+
 // ResetMFA removes every second factor of the user with the ID (TOTP,
 // recovery codes, and every kind the store's
-// [keyward.MFAStore.DeleteUserFactors] deletes, passkeys included) and ends
-// all the user's sessions, for a user who lost every factor: the user
-// signs in with the password next and, if a second factor is required,
-// enrols a new one. It logs mfa_reset with the user and the operator's
-// reason, at warning level. It returns an error wrapping
+// [keyward.MFAStore.DeleteUserFactors] deletes, passkeys included) and
+// ends everything the user holds at now, as [EndUserAccess] does, for a
+// user who lost every factor: whoever may have taken the factors over is
+// signed out, and the user signs in with the password next and, if a
+// second factor is required, enrols a new one. The caller logs mfa_reset
+// with the operator's reason. It returns the user, or an error wrapping
 // [keyward.ErrNotFound] when there is no such user.
-func (i *Issuer) ResetMFA(ctx context.Context, userID, reason string) error {
-	u, err := i.cfg.Store.GetUser(ctx, userID)
+func ResetMFA(ctx context.Context, store MFAResetStore, userID string, now time.Time) (keyward.User, error) {
+	u, err := store.GetUser(ctx, userID)
 	if err != nil {
-		return fmt.Errorf("issuer: reset mfa of user %q: %w", userID, err)
+		return keyward.User{}, fmt.Errorf("issuer: reset mfa of user %q: %w", userID, err)
 	}
-	if err := i.cfg.Store.DeleteUserFactors(ctx, u.ID); err != nil {
-		return fmt.Errorf("issuer: reset mfa of user %q: %w", userID, err)
+	if err := store.DeleteUserFactors(ctx, u.ID); err != nil {
+		return keyward.User{}, fmt.Errorf("issuer: reset mfa of user %q: %w", userID, err)
+	}
+	if err := EndUserAccess(ctx, store, u.ID, now); err != nil {
+		return keyward.User{}, err
+	}
+	return u, nil
+}
+
+// ResetMFA is [ResetMFA] on the issuer's store and clock, logged as
+// mfa_reset with the user and the operator's reason, at warning level.
+func (i *Issuer) ResetMFA(ctx context.Context, userID, reason string) error {
+	u, err := ResetMFA(ctx, i.cfg.Store, userID, i.cfg.Now())
+	if err != nil {
+		return err
 	}
 	i.audit(ctx, slog.LevelWarn, "mfa_reset", slog.String("user_id", u.ID), slog.String("username", u.Username),
 		slog.String("reason", reason))
-	if err := i.EndOtherSessions(ctx, u.ID, "", "mfa_reset"); err != nil {
-		return fmt.Errorf("issuer: reset mfa of user %q: ending sessions: %w", userID, err)
-	}
 	return nil
 }
 

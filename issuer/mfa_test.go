@@ -334,7 +334,8 @@ func TestRemoveTOTPNeedsFreshCode(t *testing.T) {
 	}
 }
 
-// TestResetMFA removes every factor, ends every session and logs why.
+// TestResetMFA removes every factor, ends every session (the feed's user
+// cutoff refuses its tokens) and logs why.
 func TestResetMFA(t *testing.T) {
 	t.Parallel()
 	fx, u, sess, _ := mfaFixture(t)
@@ -348,8 +349,9 @@ func TestResetMFA(t *testing.T) {
 	if s, _ := fx.store.GetSession(t.Context(), sess.ID); s.RevokedAt.IsZero() {
 		t.Errorf("session still active after the reset")
 	}
-	if revoked, _ := fx.store.IsGrantRevoked(t.Context(), keyward.GrantSession, sess.ID); !revoked {
-		t.Errorf("ended session not in the revocation feed")
+	cutoffs, err := fx.store.ListUserRevocations(t.Context())
+	if err != nil || len(cutoffs) != 1 || cutoffs[0].UserID != u.ID {
+		t.Errorf("user cutoffs after the reset: %v, %v; want the user's, which the feed publishes", cutoffs, err)
 	}
 	if !strings.Contains(fx.log.String(), `"msg":"mfa_reset"`) || !strings.Contains(fx.log.String(), "ticket 42") {
 		t.Errorf("no mfa_reset line with the reason in:\n%s", fx.log.String())
