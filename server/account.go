@@ -390,8 +390,11 @@ func (s *Server) accountEndOthers(w http.ResponseWriter, r *http.Request, v *acc
 // accountLogout handles POST /account/logout: it ends this browser's
 // session.
 func (s *Server) accountLogout(w http.ResponseWriter, r *http.Request, v *accountView, f form) error {
-	c, _ := s.cookie(r, sessionCookie)
-	return s.signedOut(w, r, c.Value, "", "")
+	cookie := ""
+	if c, err := s.cookie(r, sessionCookie); err == nil {
+		cookie = c.Value
+	}
+	return s.signedOut(w, r, cookie, "", "")
 }
 
 // passwordSection is the data of the password form.

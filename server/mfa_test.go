@@ -315,6 +315,9 @@ func TestRequireMFA(t *testing.T) {
 		t.Fatalf("wrong enrolment code: status %d, want 401 and the same key; body:\n%s", resp.StatusCode, page)
 	}
 	resp, page = st.submit(t, hc, page, "/authorize", map[string]string{"code": st.totpCode(t, m[1])})
+	if resp.StatusCode != http.StatusOK || len(codesRE.FindAllString(page, -1)) != issuer.RecoveryCodeCount {
+		t.Fatalf("enrolment: status %d, want the recovery codes; body:\n%s", resp.StatusCode, page)
+	}
 	resp, page = st.submit(t, hc, page, "/authorize", nil)
 	code := codeFrom(t, st.stack, resp, page, "st")
 	wantMethods(t, st.idClaims(t, code, verifier), []string{"pwd", "otp", "mfa"}, issuer.ACRMultiFactor)
@@ -407,7 +410,7 @@ func TestAccountSessions(t *testing.T) {
 		t.Errorf("the ended browser still sees the account page")
 	}
 	// A password change needs the current password and ends the others.
-	resp, page = do(t, laptop, http.MethodPost, st.srv.URL+"/account/password", url.Values{"csrf_token": {f.Get("csrf_token")},
+	resp, _ = do(t, laptop, http.MethodPost, st.srv.URL+"/account/password", url.Values{"csrf_token": {f.Get("csrf_token")},
 		"current_password": {"wrong password here"}, "new_password": {"a new and long password"}})
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("password change with a wrong current password: status %d", resp.StatusCode)
