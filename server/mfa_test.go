@@ -429,3 +429,49 @@ func TestAccountSessions(t *testing.T) {
 		t.Errorf("another browser is still signed in after the password change")
 	}
 }
+
+// TestMaxAgeWithSecondFactor checks max_age on a session that presented a
+// second factor: a session younger than max_age gets a code at once; an
+// older one signs in again, password and code, and the ID token's
+// auth_time is the time of the code.
+func TestMaxAgeWithSecondFactor(t *testing.T) {
+	t.Parallel()
+	st := newMFAStack(t, true)
+	hc := browser(t, st.stack)
+	_, page := st.passwordStep(t, hc, newVerifier(), nil)
+	m := secretRE.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no enrolment after the password; body:\n%s", page)
+	}
+	_, page = st.submit(t, hc, page, "/authorize", map[string]string{"code": st.totpCode(t, m[1])})
+	resp, page := st.submit(t, hc, page, "/authorize", nil)
+	codeFrom(t, st.stack, resp, page, "st")
+
+	st.clk.Add(time.Minute)
+	resp, page = get(t, hc, st.authorizeURL(newVerifier(), url.Values{"max_age": {"3600"}}))
+	codeFrom(t, st.stack, resp, page, "st")
+
+	st.clk.Add(time.Minute)
+	verifier := newVerifier()
+	resp, page = get(t, hc, st.authorizeURL(verifier, url.Values{"max_age": {"30"}}))
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `name="password"`) {
+		t.Fatalf("session older than max_age: status %d, want the login form; body:\n%s", resp.StatusCode, page)
+	}
+	f := loginForm(t, page)
+	f.Set("username", "alice")
+	f.Set("password", alicePassword)
+	resp, page = postLogin(t, hc, st.stack, f)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `value="verify"`) {
+		t.Fatalf("after the new password: status %d, want the second-factor form; body:\n%s", resp.StatusCode, page)
+	}
+	if lf := loginForm(t, page); lf.Get("max_age") != "30" {
+		t.Errorf("the second-factor form carries max_age %q, want 30", lf.Get("max_age"))
+	}
+	st.clk.Add(10 * time.Second)
+	resp, page = st.submit(t, hc, page, "/authorize", map[string]string{"code": st.totpCode(t, m[1])})
+	claims := st.idClaims(t, codeFrom(t, st.stack, resp, page, "st"), verifier)
+	if at, _ := claims["auth_time"].(float64); int64(at) != st.clk.Now().Unix() {
+		t.Errorf("auth_time %v, want the time of the code %d", claims["auth_time"], st.clk.Now().Unix())
+	}
+	wantMethods(t, claims, []string{"pwd", "otp", "mfa"}, issuer.ACRMultiFactor)
+}
