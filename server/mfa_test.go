@@ -375,6 +375,7 @@ func TestAccountSessions(t *testing.T) {
 		}
 		return hc
 	}
+	oldTokens := st.login(t, "alice", alicePassword)
 	phone := signIn("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")
 	laptop := signIn("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
 	tablet := signIn("Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36")
@@ -427,6 +428,19 @@ func TestAccountSessions(t *testing.T) {
 	}
 	if _, page := get(t, tablet, st.srv.URL+"/account"); !strings.Contains(page, `name="password"`) {
 		t.Errorf("another browser is still signed in after the password change")
+	}
+	// The tokens issued before are revoked: a first-party refresh token
+	// and, through the user's cutoff in the feed, the access tokens.
+	resp2, b := st.postForm(t, "/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {oldTokens.RefreshToken}}, nil)
+	if resp2.StatusCode != http.StatusBadRequest {
+		t.Errorf("refresh with a token from before the password change: %d %s", resp2.StatusCode, b)
+	}
+	cutoffs, err := st.store.ListUserRevocations(t.Context())
+	if err != nil || len(cutoffs) != 1 || cutoffs[0].UserID != u.ID {
+		t.Errorf("user cutoffs after the password change: %v, %v", cutoffs, err)
+	}
+	if _, page := get(t, laptop, st.srv.URL+"/account"); !strings.Contains(page, "Where you are signed in") {
+		t.Errorf("the browser that changed the password is signed out")
 	}
 }
 
