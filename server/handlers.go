@@ -312,6 +312,7 @@ type metadata struct {
 	FirstPartyLoginEndpoint string   `json:"login_endpoint"`
 	BackchannelLogout       bool     `json:"backchannel_logout_supported"`
 	BackchannelSession      bool     `json:"backchannel_logout_session_supported"`
+	ACRValues               []string `json:"acr_values_supported"`
 }
 
 // discovery handles GET /.well-known/openid-configuration and
@@ -351,10 +352,11 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) error {
 		SubjectTypes:            []string{"public"},
 		IDTokenAlgs:             names(s.iss.Keys().IDTokenAlgorithms()),
 		AccessTokenAlgs:         names(s.iss.Keys().AccessTokenAlgorithms()),
-		ClaimsSupported:         []string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope", "roles", "azp", "auth_time", "nonce", "sid", "preferred_username", "name", "email", "email_verified"},
+		ClaimsSupported:         []string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope", "roles", "azp", "auth_time", "nonce", "sid", "preferred_username", "name", "email", "email_verified", "amr", "acr"},
 		FirstPartyLoginEndpoint: base + "/login",
 		BackchannelLogout:       true,
 		BackchannelSession:      true,
+		ACRValues:               issuer.ACRValues(),
 	})
 	return nil
 }

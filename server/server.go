@@ -78,6 +78,8 @@ type Server struct {
 	mux *http.ServeMux
 	// pages are the HTML pages of /authorize and /logout.
 	pages *pages
+	// account holds the pages of /account and of the second factor.
+	account *accountPages
 	// ids gives each request without a sane X-Request-Id its ID.
 	ids *httpx.RequestIDs
 	// waiters counts the GET /revocations long-polls held now.
@@ -106,6 +108,9 @@ func New(cfg Config) (*Server, error) {
 	if s.pages, err = loadPages(); err != nil {
 		return nil, fmt.Errorf("server: templates: %w", err)
 	}
+	if s.account, err = loadAccountPages(s.pages); err != nil {
+		return nil, fmt.Errorf("server: templates: %w", err)
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -126,6 +131,7 @@ func New(cfg Config) (*Server, error) {
 	s.route("POST /userinfo", s.userinfo)
 	s.route("GET /logout", s.logout)
 	s.route("POST /logout", s.logout)
+	s.accountRoutes()
 	// Other methods on known paths, and unknown paths, get JSON errors too.
 	for path, allow := range map[string]string{
 		"/login": "POST", "/token": "POST", "/revoke": "POST",

@@ -70,6 +70,9 @@ type Store struct {
 	// revokedBySub indexes revoked access tokens by their Subject, so
 	// that counting a subject's tokens reads no other map.
 	revokedBySub map[string]map[string]keyward.RevokedToken
+	// totp and recovery hold the users' second factors by user ID.
+	totp     map[string]keyward.TOTP
+	recovery map[string][]keyward.RecoveryCode
 }
 
 type jtiKey struct{ issuer, jti string }
@@ -98,6 +101,8 @@ func New(cfg Config) *Store {
 		jtis:            make(map[jtiKey]time.Time),
 		sessionClients:  make(map[sessionClient]struct{}),
 		outbox:          make(map[int64]keyward.BackchannelLogout),
+		totp:            make(map[string]keyward.TOTP),
+		recovery:        make(map[string][]keyward.RecoveryCode),
 	}
 }
 

@@ -137,5 +137,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	s.pruneSessionClients()
 	s.deleteRefresh(func(v keyward.RefreshToken) bool { return v.UserID == id })
 	maps.DeleteFunc(s.codes, func(_ string, v keyward.AuthCode) bool { return v.UserID == id })
+	delete(s.totp, id)
+	delete(s.recovery, id)
 	return nil
 }

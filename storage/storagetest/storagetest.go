@@ -46,6 +46,7 @@ func Run(t *testing.T, newStore NewStore) {
 	tests = append(tests, sessionTests()...)
 	tests = append(tests, revocationTests()...)
 	tests = append(tests, backchannelTests()...)
+	tests = append(tests, mfaTests()...)
 	tests = append(tests, testCase{name: "Ping", run: func(t *testing.T, s keyward.Store) {
 		if err := s.Ping(t.Context()); err != nil {
 			t.Fatalf("Ping() = %v", err)
