@@ -38,6 +38,8 @@ type RefusalObserver interface {
 // they are safe as metric labels.
 func RefusalReason(err error) string {
 	switch {
+	case errors.Is(err, verifier.ErrDPoPRequired):
+		return "dpop_required"
 	case errors.Is(err, verifier.ErrNoToken):
 		return "missing_token"
 	case errors.Is(err, verifier.ErrInvalidRequest):

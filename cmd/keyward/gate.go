@@ -47,6 +47,8 @@ type gateOptions struct {
 	revocationsMaxStale time.Duration
 	insecureServeStale  bool
 
+	dpop dpopFlags
+
 	// onListen, when set, is told the address the gate listens on (tests
 	// listen on port 0).
 	onListen func(addr string)
@@ -73,6 +75,13 @@ With --token-type at+jwt only RFC 9068 access tokens (header typ: at+jwt)
 pass: use it in front of keyward serve, or any issuer that types its access
 tokens, so that an ID token issued to a client whose ID is one of the
 --audience values is not taken for an access token.
+
+With --dpop allowed or required, tokens bound to a client's key (RFC 9449,
+cnf.jkt) pass as "Authorization: DPoP <token>" with a DPoP proof by that key
+for the request; a bound token sent as Bearer is refused in every mode. Set
+--public-origin to the URL clients use (e.g. https://api.example.com) when
+the gate is behind a TLS terminator or load balancer: proofs name it. Each
+gate keeps its own replay cache; see docs/dpop.md.
 
 /.keyward/healthz is the gate's own health endpoint, /.keyward/metrics its
 Prometheus metrics; neither needs a token.
@@ -128,6 +137,7 @@ docs/configuration.md.`,
 	f.StringVar(&o.policy, "policy", "", "YAML file of issuers and route policies (docs/configuration.md); replaces --issuer, --jwks-url, --audience, --algs, --leeway, --token-type, --public and --revocations; SIGHUP reloads it")
 	f.String(cli.ConfigFlag, "", "YAML file of flag values (keys are the flag names); flags and KEYWARD_* variables override it")
 	o.log.register(cmd)
+	o.dpop.register(cmd)
 	return cmd
 }
 
@@ -186,6 +196,10 @@ func gateHandler(o *gateOptions, w gateWiring) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	dpopConfig, err := o.dpop.config()
+	if err != nil {
+		return nil, err
+	}
 	h, err := gate.New(gate.Config{
 		Verifier:    v,
 		Upstream:    w.upstream,
@@ -195,6 +209,7 @@ func gateHandler(o *gateOptions, w gateWiring) (http.Handler, error) {
 		Metrics:     metrics.Handler(w.reg),
 		HTTPMetrics: httpMetrics,
 		Refusals:    refusals,
+		DPoP:        dpopConfig,
 	})
 	if err != nil {
 		return nil, cli.Usagef("%v", err)
@@ -310,6 +325,9 @@ func runGate(ctx context.Context, logger *slog.Logger, o *gateOptions) error {
 	g, err := setupGate(o, logger)
 	if err != nil {
 		return err
+	}
+	if o.dpop.mode != "off" {
+		logger.Info("gate_dpop", slog.String("dpop", dpopInfo(&o.dpop)))
 	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
