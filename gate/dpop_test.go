@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/keyward/keyward/dpop"
@@ -117,5 +118,49 @@ func TestGateBoundBearerRefusedWithDPoPOff(t *testing.T) {
 	}
 	if code := serve(t, h, key.token(t, nil)); code != 200 {
 		t.Fatalf("unbound token: %d", code)
+	}
+}
+
+// TestPolicyGateDPoP checks that a gate run with --policy applies its DPoP
+// mode on every route: required refuses a Bearer token, and a bound token
+// with a proof for the route passes.
+func TestPolicyGateDPoP(t *testing.T) {
+	t.Parallel()
+	kw, lg := loadKey(t, "rsa-a.pem"), loadKey(t, "rsa-b.pem")
+	p, err := compileTestPolicy(t, testPolicy, kw, lg, new(atomic.Int64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin, _ := url.Parse("https://api.example.com")
+	u := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(u.Close)
+	up, _ := url.Parse(u.URL)
+	h, err := New(Config{Policies: NewPolicies(p), Upstream: up, DPoP: verifier.DPoPConfig{Mode: verifier.DPoPRequired, Origin: origin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := newClientSigner(t)
+	bound := kw.token(t, func(c *jose.Claims) { dpop.Bind(c, client.JKT()) })
+	unbound := kw.token(t, nil)
+	public, _ := url.Parse("https://api.example.com/me")
+	proof, err := client.Sign("GET", public, bound, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(scheme, tok, proof string) int {
+		r := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "http://10.0.0.7:3000/me", nil)
+		r.Header.Set("Authorization", scheme+" "+tok)
+		if proof != "" {
+			r.Header.Set("DPoP", proof)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	if got := send("Bearer", unbound, ""); got != http.StatusUnauthorized {
+		t.Errorf("unbound Bearer token on a policy route with DPoP required: status %d, want 401", got)
+	}
+	if got := send("DPoP", bound, proof); got != http.StatusOK {
+		t.Errorf("bound token with its proof: status %d, want 200", got)
 	}
 }

@@ -157,7 +157,7 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	var protected http.Handler
 	if cfg.Policies != nil {
-		if err := cfg.Policies.setBinder(policyBinder(app, realm, mc.ErrorHandler, cfg.PolicyMetrics)); err != nil {
+		if err := cfg.Policies.setBinder(policyBinder(app, realm, mc.DPoP, mc.ErrorHandler, cfg.PolicyMetrics)); err != nil {
 			return nil, err
 		}
 		protected = http.HandlerFunc(cfg.Policies.serve)

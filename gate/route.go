@@ -257,15 +257,16 @@ type boundPolicy struct {
 // policyBinder returns the function that builds the handlers of a policy
 // for the gate: public routes go straight to app; the others through the
 // verifying middleware and the route's requirements, whose refusals go to
-// onError with the route's name in the error.
-func policyBinder(app http.Handler, realm string, onError func(http.ResponseWriter, *http.Request, error), obs PolicyObserver) func(*Policy) *boundPolicy {
+// onError with the route's name in the error. Every route's middleware
+// shares dp, the gate's DPoP setting, and so one replay cache.
+func policyBinder(app http.Handler, realm string, dp verifier.DPoPConfig, onError func(http.ResponseWriter, *http.Request, error), obs PolicyObserver) func(*Policy) *boundPolicy {
 	return func(p *Policy) *boundPolicy {
 		b := &boundPolicy{p: p, handlers: make([]http.Handler, len(p.routes))}
 		for i := range p.routes {
-			b.handlers[i] = routeHandler(p, &p.routes[i], app, realm, onError, obs)
+			b.handlers[i] = routeHandler(p, &p.routes[i], app, realm, dp, onError, obs)
 		}
 		if p.allowAuth {
-			b.fallback = routeHandler(p, &p.fallback, app, realm, onError, obs)
+			b.fallback = routeHandler(p, &p.fallback, app, realm, dp, onError, obs)
 		} else {
 			b.fallback = notFound(p, onError, obs)
 		}
@@ -296,7 +297,7 @@ func newRouteCounters(p *Policy, rt *route, obs PolicyObserver) *routeCounters {
 	return c
 }
 
-func routeHandler(p *Policy, rt *route, app http.Handler, realm string, onError func(http.ResponseWriter, *http.Request, error), obs PolicyObserver) http.Handler {
+func routeHandler(p *Policy, rt *route, app http.Handler, realm string, dp verifier.DPoPConfig, onError func(http.ResponseWriter, *http.Request, error), obs PolicyObserver) http.Handler {
 	counters := newRouteCounters(p, rt, obs)
 	name := rt.name
 	refuse := func(w http.ResponseWriter, r *http.Request, err error) {
@@ -329,7 +330,7 @@ func routeHandler(p *Policy, rt *route, app http.Handler, realm string, onError 
 		}
 		app.ServeHTTP(w, r)
 	})
-	return verifier.Middleware(p.v, verifier.MiddlewareConfig{Realm: realm, ErrorHandler: refuse})(check)
+	return verifier.Middleware(p.v, verifier.MiddlewareConfig{Realm: realm, ErrorHandler: refuse, DPoP: dp})(check)
 }
 
 // notFound answers a request that no route matches under default: deny.
