@@ -65,7 +65,7 @@ func TestValidateKeySet(t *testing.T) {
 func TestRefreshTokenRules(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
-	live := RefreshToken{Hash: []byte("h"), FamilyID: "f", UserID: "u", ClientID: "c", SessionID: "s", ExpiresAt: now.Add(time.Hour)}
+	live := RefreshToken{Hash: []byte("h"), FamilyID: "f", UserID: "u", ClientID: "c", SessionID: "s", ExpiresAt: now.Add(time.Hour), JKT: "key"}
 	tests := []struct {
 		name string
 		tok  func(RefreshToken) RefreshToken
@@ -83,10 +83,10 @@ func TestRefreshTokenRules(t *testing.T) {
 	}
 
 	next := RefreshToken{Hash: []byte("n"), FamilyID: "other", UserID: "x", ClientID: "y", SessionID: "z", Scope: "a",
-		ExpiresAt: now.Add(100 * time.Hour), UsedAt: now, RevokedAt: now}
+		ExpiresAt: now.Add(100 * time.Hour), UsedAt: now, RevokedAt: now, JKT: "other-key"}
 	got := live.Successor(next, now)
 	want := RefreshToken{Hash: []byte("n"), FamilyID: "f", UserID: "u", ClientID: "c", SessionID: "s", Scope: "a",
-		IssuedAt: now, ExpiresAt: live.ExpiresAt}
+		IssuedAt: now, ExpiresAt: live.ExpiresAt, JKT: live.JKT}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("Successor() = %+v, want %+v", got, want)
 	}

@@ -23,6 +23,7 @@ func fullClient(n int) keyward.Client {
 		JWKS:                     []byte(`{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`),
 		CreatedAt:                at(-time.Hour),
 		IDTokenSignedResponseAlg: "RS256",
+		RequireDPoP:              true,
 	}
 }
 
@@ -145,6 +146,7 @@ func testClientUpdate(t *testing.T, s keyward.Store) {
 				got.PostLogoutRedirectURIs = []string{"https://new.example.com/bye"}
 				got.JWKS = nil
 				got.IDTokenSignedResponseAlg = "ES256"
+				got.RequireDPoP = false
 				return nil
 			},
 			then: func() keyward.Client {
@@ -153,6 +155,7 @@ func testClientUpdate(t *testing.T, s keyward.Store) {
 				w.RedirectURIs, w.JWKS = []string{"https://new.example.com/cb"}, nil
 				w.PostLogoutRedirectURIs = []string{"https://new.example.com/bye"}
 				w.IDTokenSignedResponseAlg = "ES256"
+				w.RequireDPoP = false
 				return w
 			}(),
 		},

@@ -19,6 +19,7 @@ func refreshToken(name, fam string) keyward.RefreshToken {
 		SessionID: "session-" + fam,
 		IssuedAt:  at(-time.Hour),
 		ExpiresAt: at(time.Hour),
+		JKT:       "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
 	}
 }
 
@@ -96,10 +97,10 @@ func testRefreshRotate(t *testing.T, s keyward.Store) {
 	old := refreshToken("a", "f1")
 	must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, old))
 	now := at(0)
-	// next tries to move to another family, user, client and session and to
-	// extend the family's life: the store copies those from old.
+	// next tries to move to another family, user, client, session and DPoP
+	// key and to extend the family's life: the store copies those from old.
 	next := keyward.RefreshToken{
-		Hash: hash("b"), FamilyID: "evil", UserID: "evil", ClientID: "evil", SessionID: "evil",
+		Hash: hash("b"), FamilyID: "evil", UserID: "evil", ClientID: "evil", SessionID: "evil", JKT: "evil",
 		Scope: "openid", Audience: []string{"https://api.example.com"}, ExpiresAt: at(100 * time.Hour),
 	}
 	got, err := s.RotateRefreshToken(ctx, hash("a"), next, now)
