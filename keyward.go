@@ -246,7 +246,7 @@ type RefreshToken struct {
 	// key the family is bound to (RFC 9449 §5), empty when it is not
 	// bound: every refresh must then carry a proof signed by that key, so
 	// that a stolen refresh token is of no use without it. Rotation keeps
-	// it ([RefreshToken.Successor]).
+	// it, and may bind an unbound family ([RefreshToken.Successor]).
 	JKT string
 }
 

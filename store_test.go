@@ -90,6 +90,11 @@ func TestRefreshTokenRules(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("Successor() = %+v, want %+v", got, want)
 	}
+	unbound := live
+	unbound.JKT = ""
+	if got := unbound.Successor(next, now); got.JKT != next.JKT {
+		t.Errorf("Successor() of an unbound token: JKT = %q, want the one given, %q", got.JKT, next.JKT)
+	}
 	next.IssuedAt = now.Add(-time.Minute)
 	if got := live.Successor(next, now); !got.IssuedAt.Equal(next.IssuedAt) {
 		t.Errorf("Successor() IssuedAt = %v, want the one given, %v", got.IssuedAt, next.IssuedAt)

@@ -121,6 +121,20 @@ func testRefreshRotate(t *testing.T, s keyward.Store) {
 	if c.FamilyID != "f1" || !c.ExpiresAt.Equal(norm(old.ExpiresAt)) || !c.IssuedAt.Equal(norm(at(2*time.Minute))) {
 		t.Errorf("third token = %+v, want family f1 expiring at %v issued at %v", c, old.ExpiresAt, at(2*time.Minute))
 	}
+
+	// An unbound family's successor may be bound to a DPoP key, and stays so.
+	unbound := refreshToken("u1", "f-unbound")
+	unbound.JKT = ""
+	must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, unbound))
+	_, err = s.RotateRefreshToken(ctx, hash("u1"), keyward.RefreshToken{Hash: hash("u2"), JKT: "bound"}, now)
+	must(t, "RotateRefreshToken(u1)", err)
+	_, err = s.RotateRefreshToken(ctx, hash("u2"), keyward.RefreshToken{Hash: hash("u3"), JKT: "other"}, now)
+	must(t, "RotateRefreshToken(u2)", err)
+	for name, want := range map[string]string{"u1": "", "u2": "bound", "u3": "bound"} {
+		if got := getRefresh(t, s, name).JKT; got != want {
+			t.Errorf("token %s: JKT = %q, want %q", name, got, want)
+		}
+	}
 }
 
 func testRefreshRotateErrors(t *testing.T, s keyward.Store) {
