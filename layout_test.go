@@ -32,6 +32,7 @@ func TestLayout(t *testing.T) {
 	forbidden := map[string][]string{
 		m:                          join(sql, backends, verifierSide, []string{m + "/issuer", m + "/server", "net/http"}),
 		m + "/jose":                {m + "/"},
+		m + "/dpop":                join(sql, backends, verifierSide, []string{m + "/issuer", m + "/server", m + "/cmd/", m + "/internal/"}),
 		m + "/jwks":                join(sql, backends, []string{m + "/verifier", m + "/gate", m + "/issuer", m + "/server"}),
 		m + "/verifier":            join(sql, backends, []string{m + "/gate", m + "/issuer", m + "/server"}),
 		m + "/gate":                join(sql, backends, []string{m + "/issuer", m + "/server"}),

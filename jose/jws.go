@@ -93,7 +93,10 @@ func (r *headerReader) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 			err = dec.SkipValue()
 		case "jwk":
 			r.refused |= refusedJWK
-			err = dec.SkipValue()
+			var v jsontext.Value
+			if v, err = dec.ReadValue(); err == nil {
+				r.embedded = bytes.Clone(v)
+			}
 		case "jku":
 			r.refused |= refusedJKU
 			err = dec.SkipValue()
@@ -173,7 +176,8 @@ type JWS struct {
 	signingInput []byte // ASCII(BASE64URL(header) || '.' || BASE64URL(payload))
 	payload      []byte
 	signature    []byte
-	refused      uint8 // refused header parameters seen, see headerReader
+	refused      uint8  // refused header parameters seen, see headerReader
+	embedded     []byte // the raw "jwk" header parameter, for ParseEmbedded
 }
 
 // Parse parses a compact JWS strictly, with the [DefaultMaxTokenSize] limit.
@@ -198,7 +202,7 @@ func ParseLimit(token string, maxSize int) (*JWS, error) {
 
 // parse is ParseLimit into j, which must be zero.
 func (j *JWS) parse(token string, maxSize int) error {
-	seg, _, err := decodeJWS(token, maxSize, nil, &j.Header)
+	seg, _, err := decodeJWS(token, maxSize, nil, &j.Header, nil)
 	if err != nil {
 		return err
 	}
@@ -218,8 +222,9 @@ type segments struct {
 // returns the other segments, decoded into scratch when they fit and into a
 // new buffer otherwise, and the payload as a string, which shares one
 // allocation with the header's. Nothing it is given is kept anywhere else,
-// so that VerifyJWT can keep a typical token on its stack.
-func decodeJWS(token string, maxSize int, scratch []byte, h *Header) (seg segments, text string, err error) {
+// so that VerifyJWT can keep a typical token on its stack. A non-nil jwk
+// accepts a "jwk" header parameter and receives its raw value.
+func decodeJWS(token string, maxSize int, scratch []byte, h *Header, jwk *[]byte) (seg segments, text string, err error) {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxTokenSize
 	}
@@ -259,7 +264,7 @@ func decodeJWS(token string, maxSize int, scratch []byte, h *Header) (seg segmen
 	text = string(out[:hl+len(payload)])
 	// The header is read before a bad payload is reported, so that
 	// "alg":"none" is refused as such whatever follows it.
-	if err := parseHeader(text[:hl], header, h); err != nil {
+	if err := parseHeader(text[:hl], header, h, jwk); err != nil {
 		return segments{}, "", err
 	}
 	if perr != nil {
@@ -281,8 +286,10 @@ func decodeSegment(dst []byte, src, what string) ([]byte, error) {
 }
 
 // parseHeader reads a protected header, text or the same bytes in data,
-// into h and refuses what Parse refuses. data does not outlive the call.
-func parseHeader(text string, data []byte, h *Header) error {
+// into h and refuses what Parse refuses, except a "jwk" parameter when jwk
+// is not nil, which then receives its raw value. data does not outlive the
+// call.
+func parseHeader(text string, data []byte, h *Header, jwk *[]byte) error {
 	var refused uint8
 	if !fastHeader(text, h) {
 		// The strict decoder reads a copy, so that data can be on the
@@ -292,6 +299,9 @@ func parseHeader(text string, data []byte, h *Header) error {
 			return fmt.Errorf("%w: header: %v", ErrMalformed, jsonReason(err))
 		}
 		*h, refused = r.Header, r.refused
+		if jwk != nil && refused&refusedJWK != 0 {
+			*jwk, refused = r.embedded, refused&^refusedJWK
+		}
 	}
 	switch {
 	case refused&refusedCrit != 0:
@@ -596,6 +606,12 @@ func (s *Signer) Sign(typ string, payload []byte) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("jose: encoding header: %w", err)
 	}
+	return s.signEncoded(hdr, payload)
+}
+
+// signEncoded returns the compact JWS of payload under the encoded header
+// hdr, which names the signer's algorithm.
+func (s *Signer) signEncoded(hdr, payload []byte) (string, error) {
 	hl, pl := b64.EncodedLen(len(hdr)), b64.EncodedLen(len(payload))
 	buf := make([]byte, hl+1+pl, hl+1+pl+1+b64.EncodedLen(512))
 	b64.Encode(buf, hdr)

@@ -418,7 +418,7 @@ func VerifyJWTLimit(token string, maxSize int, keys KeySet, algs AlgorithmSet, p
 	// Typical tokens are decoded on the stack.
 	var scratch [1024]byte
 	var h Header
-	seg, text, err := decodeJWS(token, maxSize, scratch[:], &h)
+	seg, text, err := decodeJWS(token, maxSize, scratch[:], &h, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,55 @@
+package dpop
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error categories of this package, for [errors.Is]. The wrapped messages
+// add the precise reason, which is safe to log but meant for the operator,
+// not for the client.
+var (
+	// ErrInvalidProof reports a DPoP proof that fails one of the checks of
+	// RFC 9449 §4.3. The answer is error="invalid_dpop_proof".
+	ErrInvalidProof = errors.New("dpop: invalid proof")
+	// ErrReplay reports a proof whose "jti" the checker has already
+	// accepted with the same key within the window: a copy of a proof
+	// already used. It wraps [ErrInvalidProof].
+	ErrReplay = fmt.Errorf("%w: proof replayed", ErrInvalidProof)
+	// ErrUseNonce reports a proof without a server nonce, or with one
+	// that is no longer (or never was) valid, when the checker requires
+	// nonces (RFC 9449 §8): the answer is error="use_dpop_nonce" with a
+	// fresh nonce in the DPoP-Nonce header, and the client retries.
+	ErrUseNonce = errors.New("dpop: server nonce required")
+	// ErrReplayCacheFull reports a valid proof refused because the replay
+	// cache holds Config.ReplayCacheSize proofs that are all still inside
+	// the window: rather than forget one of them, and so accept its
+	// replay, the checker refuses new proofs until the oldest expire. The
+	// proof may be valid; the answer is 503, not 401.
+	ErrReplayCacheFull = errors.New("dpop: replay cache full")
+)
+
+// Reason names the category of an error of this package with a short
+// stable string fit for a metric label: "dpop_replay", "dpop_use_nonce",
+// "dpop_replay_cache_full" or "dpop_invalid"; "" for an error of none of
+// them. It never includes anything from the proof.
+func Reason(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, ErrReplay):
+		return "dpop_replay"
+	case errors.Is(err, ErrUseNonce):
+		return "dpop_use_nonce"
+	case errors.Is(err, ErrReplayCacheFull):
+		return "dpop_replay_cache_full"
+	case errors.Is(err, ErrInvalidProof):
+		return "dpop_invalid"
+	}
+	return ""
+}
+
+// invalid wraps ErrInvalidProof with a reason.
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidProof}, args...)...)
+}
