@@ -3,6 +3,7 @@ package issuer
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/jose"
@@ -96,17 +97,36 @@ func refreshBinding(public bool, jkt string) string {
 }
 
 // confirmation returns the cnf claim value binding an access token to the
-// key with the thumbprint jkt (RFC 9449 §6.1).
+// key with the thumbprint jkt (RFC 9449 §6.1). It is the form that package
+// dpop reads at verifiers (dpop.BoundJKT); the issuer, which must not
+// import net/http, cannot call that package, and the server's tests check
+// that the two agree.
 func confirmation(jkt string) map[string]any {
 	return map[string]any{ConfirmationJKT: jkt}
 }
 
-// BoundJKT returns the thumbprint in the cnf.jkt claim of an access token,
-// empty when the token is not DPoP-bound (RFC 9449 §6.1).
-func BoundJKT(c *jose.Claims) string {
-	cnf, _ := c.Extra[ClaimConfirmation].(map[string]any)
-	jkt, _ := cnf[ConfirmationJKT].(string)
-	return jkt
+// boundJKT returns the thumbprint in the cnf.jkt claim of an access token,
+// empty when the token is not DPoP-bound (RFC 9449 §6.1). A cnf that is not
+// an object, or a jkt that is not a non-empty string, is an error: the
+// token would be bound to something no one can prove.
+func boundJKT(c *jose.Claims) (string, error) {
+	v, ok := c.Extra[ClaimConfirmation]
+	if !ok {
+		return "", nil
+	}
+	cnf, ok := v.(map[string]any)
+	if !ok {
+		return "", errors.New("issuer: cnf is not an object")
+	}
+	j, ok := cnf[ConfirmationJKT]
+	if !ok {
+		return "", nil
+	}
+	jkt, ok := j.(string)
+	if !ok || jkt == "" {
+		return "", errors.New("issuer: cnf.jkt is not a non-empty string")
+	}
+	return jkt, nil
 }
 
 // checkPresentation checks how an access token issued here was presented to
@@ -116,8 +136,10 @@ func BoundJKT(c *jose.Claims) string {
 // refused as invalid_token, so that a stolen bound token is of no use
 // without its key; a bearer token may come with a proof or none.
 func checkPresentation(tok *jose.Token, jkt string) error {
-	bound := BoundJKT(tok.Claims)
+	bound, err := boundJKT(tok.Claims)
 	switch {
+	case err != nil:
+		return oauthError(CodeInvalidToken, "the access token is invalid or expired", err)
 	case bound == "":
 		return nil
 	case jkt == "":

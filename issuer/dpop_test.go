@@ -34,7 +34,7 @@ func (f *fixture) wantBound(t *testing.T, resp *TokenResponse, jkt string) {
 	if jkt != "" {
 		wantType = TokenTypeDPoP
 	}
-	if got := BoundJKT(f.accessClaims(t, resp.AccessToken)); got != jkt || resp.TokenType != wantType {
+	if got, err := boundJKT(f.accessClaims(t, resp.AccessToken)); err != nil || got != jkt || resp.TokenType != wantType {
 		t.Fatalf("access token bound to %q with token_type %q, want %q and %q", got, resp.TokenType, jkt, wantType)
 	}
 }
@@ -301,6 +301,29 @@ func TestValidJKT(t *testing.T) {
 	for _, tt := range tests {
 		if got := ValidJKT(tt.in); got != tt.want {
 			t.Errorf("ValidJKT(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestBoundJKT(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		extra   map[string]any
+		want    string
+		wantErr bool
+	}{
+		{name: "no cnf"},
+		{name: "bound", extra: map[string]any{"cnf": map[string]any{"jkt": jktA}}, want: jktA},
+		{name: "cnf of another kind", extra: map[string]any{"cnf": map[string]any{"x5t#S256": "x"}}},
+		{name: "cnf not an object", extra: map[string]any{"cnf": jktA}, wantErr: true},
+		{name: "jkt not a string", extra: map[string]any{"cnf": map[string]any{"jkt": 1.0}}, wantErr: true},
+		{name: "empty jkt", extra: map[string]any{"cnf": map[string]any{"jkt": ""}}, wantErr: true},
+	}
+	for _, tt := range tests {
+		got, err := boundJKT(&jose.Claims{Extra: tt.extra})
+		if got != tt.want || (err != nil) != tt.wantErr {
+			t.Errorf("%s: boundJKT = %q, %v; want %q, error %v", tt.name, got, err, tt.want, tt.wantErr)
 		}
 	}
 }

@@ -657,7 +657,10 @@ func (i *Issuer) Introspect(ctx context.Context, c keyward.Client, token string)
 	out := Introspection{Active: true, Scope: cl.String("scope"), ClientID: clientID, Username: user,
 		TokenType: TokenTypeBearer, Expiry: int64(cl.Expiry), IssuedAt: int64(cl.IssuedAt), Subject: cl.Subject,
 		Audience: cl.Audience, Issuer: cl.Issuer, JTI: cl.ID}
-	if jkt := BoundJKT(cl); jkt != "" {
+	switch jkt, err := boundJKT(cl); {
+	case err != nil:
+		return inactive, nil
+	case jkt != "":
 		out.TokenType, out.Confirmation = TokenTypeDPoP, confirmation(jkt)
 	}
 	return out, nil

@@ -26,14 +26,16 @@ type clientJSON struct {
 	RedirectURIs []string `json:"redirect_uris"`
 	// PostLogoutRedirectURIs are OpenID Connect RP-Initiated Logout's
 	// post_logout_redirect_uris.
-	PostLogoutRedirectURIs []string  `json:"post_logout_redirect_uris"`
-	GrantTypes             []string  `json:"grant_types"`
-	Scopes                 []string  `json:"scopes"`
-	Audience               string    `json:"audience,omitempty"`
-	JWKSURL                string    `json:"jwks_url,omitempty"`
-	HasJWKS                bool      `json:"jwks,omitempty"`
-	IDTokenAlg             string    `json:"id_token_signed_response_alg,omitempty"`
-	CreatedAt              time.Time `json:"created_at"`
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
+	GrantTypes             []string `json:"grant_types"`
+	Scopes                 []string `json:"scopes"`
+	Audience               string   `json:"audience,omitempty"`
+	JWKSURL                string   `json:"jwks_url,omitempty"`
+	HasJWKS                bool     `json:"jwks,omitempty"`
+	IDTokenAlg             string   `json:"id_token_signed_response_alg,omitempty"`
+	// RequireDPoP is RFC 9449 §5.2's dpop_bound_access_tokens.
+	RequireDPoP bool      `json:"dpop_bound_access_tokens"`
+	CreatedAt   time.Time `json:"created_at"`
 }
 
 func toClientJSON(c keyward.Client) clientJSON {
@@ -46,7 +48,8 @@ func toClientJSON(c keyward.Client) clientJSON {
 	return clientJSON{ClientID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: orEmpty(c.RedirectURIs),
 		PostLogoutRedirectURIs: orEmpty(c.PostLogoutRedirectURIs),
 		GrantTypes:             orEmpty(c.GrantTypes), Scopes: orEmpty(c.Scopes), Audience: c.Audience,
-		JWKSURL: c.JWKSURL, HasJWKS: len(c.JWKS) > 0, IDTokenAlg: c.IDTokenSignedResponseAlg, CreatedAt: c.CreatedAt}
+		JWKSURL: c.JWKSURL, HasJWKS: len(c.JWKS) > 0, IDTokenAlg: c.IDTokenSignedResponseAlg, CreatedAt: c.CreatedAt,
+		RequireDPoP: c.RequireDPoP}
 }
 
 // newClientCmd returns "keyward client", the management of OAuth clients.
@@ -57,6 +60,7 @@ func newClientCmd(a *app) *cobra.Command {
 		Short: "Manage the OAuth 2.0 clients of the issuer",
 	}
 	cmd.AddCommand(newClientAddCmd(&sf), newClientListCmd(&sf), newClientShowCmd(&sf), newClientDeleteCmd(&sf))
+	cmd.AddCommand(newClientSetCmd(&sf))
 	cmd.PersistentFlags().StringVar(&sf.data, "data", defaultDataDir, "data directory")
 	cmd.PersistentFlags().StringVar(&sf.db, "db", "", "store: sqlite:PATH or postgres://... (default sqlite:<data>/keyward.db)")
 	return cmd
@@ -74,6 +78,7 @@ func newClientAddCmd(sf *storeFlags) *cobra.Command {
 		jwksFile     string
 		idTokenAlg   string
 		jsonOut      bool
+		requireDPoP  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "add NAME",
@@ -101,11 +106,17 @@ matched exactly; a URI not registered is refused, never followed.
 ID tokens are signed with serve's --alg unless --id-token-alg says
 otherwise (id_token_signed_response_alg of OpenID Connect Dynamic Client
 Registration). serve offers RS256 whatever its --alg, so --id-token-alg
-RS256 always works; any other value must be serve's --alg.`,
+RS256 always works; any other value must be serve's --alg.
+
+--require-dpop makes every token request of the client carry a DPoP proof
+(RFC 9449; client metadata dpop_bound_access_tokens), so that all its
+access tokens are bound to a key it holds; "keyward client set" changes it
+later.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := keyward.Client{Name: args[0], Public: public, RedirectURIs: redirectURIs, PostLogoutRedirectURIs: logoutURIs,
-				Scopes: scopes, Audience: audience, JWKSURL: jwksURL, IDTokenSignedResponseAlg: idTokenAlg}
+				Scopes: scopes, Audience: audience, JWKSURL: jwksURL, IDTokenSignedResponseAlg: idTokenAlg,
+				RequireDPoP: requireDPoP}
 			if idTokenAlg != "" {
 				if alg, err := jose.ParseAlgorithm(idTokenAlg); err != nil || alg.Symmetric() {
 					return fmt.Errorf("--id-token-alg %q: want RS256 (always offered) or serve's --alg: RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512 or EdDSA", idTokenAlg)
@@ -183,6 +194,7 @@ RS256 always works; any other value must be serve's --alg.`,
 	f.StringVar(&jwksURL, "jwks-url", "", "https URL of the client's JWK Set, for private_key_jwt")
 	f.StringVar(&jwksFile, "jwks", "", "file holding the client's public JWK Set, for private_key_jwt")
 	f.StringVar(&idTokenAlg, "id-token-alg", "", "algorithm of the client's ID tokens: RS256, or serve's --alg (default: serve's --alg)")
+	f.BoolVar(&requireDPoP, "require-dpop", false, "refuse the client's token requests without a DPoP proof (dpop_bound_access_tokens)")
 	f.BoolVar(&jsonOut, "json", false, `print JSON ({"client_id":...,"client_secret":...})`)
 	return cmd
 }
@@ -254,9 +266,9 @@ func newClientShowCmd(sf *storeFlags) *cobra.Command {
 				if idAlg == "" {
 					idAlg = "(serve's --alg)"
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "client_id:     %s\nname:          %s\ntype:          %s\ngrants:        %s\nscopes:        %s\naudience:      %s\nredirect_uris: %s\npost_logout:   %s\nid_token_alg:  %s\ncreated:       %s\n",
+				fmt.Fprintf(cmd.OutOrStdout(), "client_id:     %s\nname:          %s\ntype:          %s\ngrants:        %s\nscopes:        %s\naudience:      %s\nredirect_uris: %s\npost_logout:   %s\nid_token_alg:  %s\nrequire_dpop:  %t\ncreated:       %s\n",
 					c.ID, c.Name, kind, strings.Join(c.GrantTypes, " "), strings.Join(c.Scopes, " "), c.Audience,
-					strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "), idAlg, c.CreatedAt.Format(time.RFC3339))
+					strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "), idAlg, c.RequireDPoP, c.CreatedAt.Format(time.RFC3339))
 				return nil
 			})
 		},
