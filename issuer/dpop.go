@@ -2,6 +2,8 @@ package issuer
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 
@@ -130,16 +132,19 @@ func boundJKT(c *jose.Claims) (string, error) {
 }
 
 // checkPresentation checks how an access token issued here was presented to
-// a resource of the issuer: bound to a key (cnf.jkt), it must come with a
-// proof of that key, jkt being the thumbprint of the proof's key (RFC 9449
-// §7.1), and a bound token presented as a bearer token (jkt empty) is
-// refused as invalid_token, so that a stolen bound token is of no use
-// without its key; a bearer token may come with a proof or none.
+// a resource of the issuer, jkt being the thumbprint of the key of the proof
+// it came with (RFC 9449 §7.1), empty for a bearer token: a bound token
+// (cnf.jkt) needs a proof of its key, and is refused as invalid_token when
+// presented as a bearer token, so that a stolen bound token is of no use
+// without its key; a token that is not bound is refused with a proof, as
+// nothing binds it to the proof's key.
 func checkPresentation(tok *jose.Token, jkt string) error {
 	bound, err := boundJKT(tok.Claims)
 	switch {
 	case err != nil:
 		return oauthError(CodeInvalidToken, "the access token is invalid or expired", err)
+	case bound == "" && jkt != "":
+		return oauthError(CodeInvalidToken, "the access token is not DPoP-bound: present it with the Bearer scheme", nil)
 	case bound == "":
 		return nil
 	case jkt == "":
@@ -156,7 +161,8 @@ func checkPresentation(tok *jose.Token, jkt string) error {
 // this access token), or with none (jkt empty, a bearer token). A token
 // bound to a key (cnf.jkt) needs a proof of that key: without one it
 // fails with [CodeInvalidToken], with one of another key with
-// [CodeInvalidDPoPProof] (RFC 9449 §7.1).
+// [CodeInvalidDPoPProof] (RFC 9449 §7.1). A token that is not bound fails
+// with a proof ([CodeInvalidToken]).
 func (i *Issuer) UserInfoDPoP(ctx context.Context, accessToken, jkt string) (map[string]any, error) {
 	tok, err := i.verifyAccessToken(ctx, accessToken)
 	if err != nil {
@@ -166,4 +172,17 @@ func (i *Issuer) UserInfoDPoP(ctx context.Context, accessToken, jkt string) (map
 		return nil, err
 	}
 	return i.userInfo(ctx, tok)
+}
+
+// DPoPNonceKey derives the secret of the DPoP server nonces (RFC 9449 §8)
+// from the master key with HKDF-SHA-256, under a label of its own, so that
+// the nonces need no stored secret and every replica that shares the
+// master key makes and accepts the same nonces. Whoever holds the secret
+// can make nonces for any future period, which only the master key's
+// holders can.
+func DPoPNonceKey(masterKey []byte) ([]byte, error) {
+	if len(masterKey) != MasterKeySize {
+		return nil, errors.New("issuer: master key of the wrong size")
+	}
+	return hkdf.Key(sha256.New, masterKey, nil, "keyward dpop nonce v1", 32)
 }

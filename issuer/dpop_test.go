@@ -252,7 +252,7 @@ func TestDPoPUserInfoAndIntrospection(t *testing.T) {
 				{name: "bound token, proof of another key", token: bound.AccessToken, jkt: jktB, want: CodeInvalidDPoPProof},
 				{name: "bound token, proof of its key", token: bound.AccessToken, jkt: jktA},
 				{name: "bearer token", token: plain.AccessToken},
-				{name: "bearer token with a proof", token: plain.AccessToken, jkt: jktB},
+				{name: "bearer token with a proof", token: plain.AccessToken, jkt: jktB, want: CodeInvalidToken},
 			}
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
@@ -325,5 +325,21 @@ func TestBoundJKT(t *testing.T) {
 		if got != tt.want || (err != nil) != tt.wantErr {
 			t.Errorf("%s: boundJKT = %q, %v; want %q, error %v", tt.name, got, err, tt.want, tt.wantErr)
 		}
+	}
+}
+
+func TestDPoPNonceKey(t *testing.T) {
+	t.Parallel()
+	a, err := DPoPNonceKey(testMasterKey)
+	if err != nil || len(a) != 32 {
+		t.Fatalf("DPoPNonceKey = %x, %v", a, err)
+	}
+	b, _ := DPoPNonceKey(testMasterKey)
+	kb, _ := KnownBrowserKey(testMasterKey)
+	if string(a) != string(b) || string(a) == string(kb) {
+		t.Error("the nonce key is not stable, or is the known-browser key")
+	}
+	if _, err := DPoPNonceKey(testMasterKey[:16]); err == nil {
+		t.Error("a short master key was accepted")
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/go-json-experiment/json"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/dpop"
 	"github.com/keyward/keyward/issuer"
 	"github.com/keyward/keyward/jose"
 	"github.com/keyward/keyward/storage/memory"
@@ -84,6 +85,8 @@ type stackOptions struct {
 	// wrap, when set, wraps the store that the issuer and the server use;
 	// the key manager and stack.store keep the store itself.
 	wrap func(keyward.Store) keyward.Store
+	// dpopNonces is Config.DPoPNonces.
+	dpopNonces *dpop.Nonces
 }
 
 // staticKey reads a PKCS #8 private key from jose/testdata/keys.
@@ -193,7 +196,8 @@ func newStack(tb testing.TB, opt stackOptions) *stack {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s, err := New(Config{Issuer: iss, Store: served, Revocations: served, Logger: logger, MaxBodyBytes: 8 << 10, Now: opt.now, TrustedProxies: opt.trustedProxies})
+	s, err := New(Config{Issuer: iss, Store: served, Revocations: served, Logger: logger, MaxBodyBytes: 8 << 10, Now: opt.now, TrustedProxies: opt.trustedProxies,
+		DPoPNonces: opt.dpopNonces})
 	if err != nil {
 		tb.Fatal(err)
 	}
