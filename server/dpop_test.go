@@ -10,7 +10,9 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -264,4 +266,229 @@ func privateJWKProof(tb testing.TB, htu string, iat int64) string {
 	}
 	return signProof(tb, map[string]any{"typ": dpop.ProofType, "alg": "ES256", "jwk": priv},
 		map[string]any{"jti": "priv", "htm": "POST", "htu": htu, "iat": iat})
+}
+
+// signInBound runs the login for client "spa" with the extra authorization
+// parameters and returns the code.
+func (d *dpopStack) signInBound(tb testing.TB, verifier string, extra url.Values) string {
+	tb.Helper()
+	hc := browser(tb, d.stack)
+	q := url.Values{"response_type": {"code"}, "client_id": {"spa"}, "redirect_uri": {callback}, "scope": {"openid"},
+		"state": {"s"}, "code_challenge": {challenge(verifier)}, "code_challenge_method": {"S256"}}
+	for k, v := range extra {
+		q[k] = v
+	}
+	resp, page := get(tb, hc, d.srv.URL+"/authorize?"+q.Encode())
+	if resp.StatusCode == http.StatusOK {
+		f := loginForm(tb, page)
+		f.Set("username", "alice")
+		f.Set("password", "correct horse battery staple")
+		resp, page = postLogin(tb, hc, d.stack, f)
+	}
+	return codeFrom(tb, d.stack, resp, page, "s")
+}
+
+// redeem exchanges a code of "spa" with proofs.
+func (d *dpopStack) redeem(tb testing.TB, code, verifier string, proofs ...string) reply {
+	tb.Helper()
+	f := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {callback}, "client_id": {"spa"}, "code_verifier": {verifier}}
+	return replyOf(d.postForm(tb, "/token", f, withProofs("", "", proofs...)))
+}
+
+// refresh refreshes a token of "spa" with proofs.
+func (d *dpopStack) refresh(tb testing.TB, token string, proofs ...string) reply {
+	tb.Helper()
+	f := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {token}, "client_id": {"spa"}}
+	return replyOf(d.postForm(tb, "/token", f, withProofs("", "", proofs...)))
+}
+
+// TestDPoPPublicClientOverHTTP: a code requested with dpop_jkt is redeemed
+// only with a proof of that key, and the public client's refresh token is
+// bound to it: a refresh with another key or without a proof is refused.
+func TestDPoPPublicClientOverHTTP(t *testing.T) {
+	t.Parallel()
+	d := newDPoPStack(t, nil)
+	tp := func(s *dpop.ProofSigner) string { return d.proof(t, s, http.MethodPost, "/token", "", "") }
+	v := newVerifier()
+	bound := url.Values{"dpop_jkt": {d.keyA.JKT()}}
+	wantError(t, d.redeem(t, d.signInBound(t, v, bound), v, tp(d.keyB)), http.StatusBadRequest, issuer.CodeInvalidGrant)
+	wantError(t, d.redeem(t, d.signInBound(t, v, bound), v), http.StatusBadRequest, issuer.CodeInvalidGrant)
+	tr := d.wantBound(t, d.redeem(t, d.signInBound(t, v, bound), v, tp(d.keyA)), d.keyA)
+
+	wantError(t, d.refresh(t, tr.RefreshToken, tp(d.keyB)), http.StatusBadRequest, issuer.CodeInvalidGrant)
+	wantError(t, d.refresh(t, tr.RefreshToken), http.StatusBadRequest, issuer.CodeInvalidGrant)
+	tr = d.wantBound(t, d.refresh(t, tr.RefreshToken, tp(d.keyA)), d.keyA)
+	d.wantBound(t, d.refresh(t, tr.RefreshToken, tp(d.keyA)), d.keyA)
+
+	// A malformed dpop_jkt is redirected as invalid_request.
+	hc := browser(t, d.stack)
+	q := url.Values{"response_type": {"code"}, "client_id": {"spa"}, "redirect_uri": {callback}, "state": {"s"},
+		"code_challenge": {challenge(v)}, "code_challenge_method": {"S256"}, "dpop_jkt": {"short"}}
+	resp, _ := get(t, hc, d.srv.URL+"/authorize?"+q.Encode())
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || !strings.Contains(loc, "error=invalid_request") {
+		t.Errorf("dpop_jkt=short: %d %s", resp.StatusCode, loc)
+	}
+}
+
+// userinfo calls /userinfo with the Authorization header auth and proofs.
+func (d *dpopStack) userinfo(tb testing.TB, auth string, proofs ...string) reply {
+	tb.Helper()
+	return replyOf(d.do(tb, http.MethodGet, "/userinfo", "", nil, func(r *http.Request) {
+		r.Header.Set("Authorization", auth)
+		withProofs("", "", proofs...)(r)
+	}))
+}
+
+// TestDPoPUserinfo: /userinfo takes a bound token with the DPoP scheme and
+// a proof of its key (with ath), and refuses it as a bearer token, with a
+// proof of another key, or with a proof made for another token.
+func TestDPoPUserinfo(t *testing.T) {
+	t.Parallel()
+	d := newDPoPStack(t, nil)
+	v := newVerifier()
+	tp := d.proof(t, d.keyA, http.MethodPost, "/token", "", "")
+	at := d.wantBound(t, d.redeem(t, d.signInBound(t, v, nil), v, tp), d.keyA).AccessToken
+	plain := d.wantBound(t, d.redeem(t, d.signInBound(t, v, nil), v), nil).AccessToken
+	up := func(s *dpop.ProofSigner, token string) string { return d.proof(t, s, http.MethodGet, "/userinfo", token, "") }
+	replayed := up(d.keyA, at)
+	if r := d.userinfo(t, "DPoP "+at, replayed); r.resp.StatusCode != http.StatusOK {
+		t.Fatalf("DPoP with a proof: %d %s", r.resp.StatusCode, r.body)
+	}
+	if r := d.userinfo(t, "Bearer "+plain); r.resp.StatusCode != http.StatusOK {
+		t.Fatalf("bearer token: %d %s", r.resp.StatusCode, r.body)
+	}
+	tests := []struct {
+		name       string
+		auth       string
+		proofs     []string
+		code       string
+		challenged string // the scheme whose challenge carries the error
+	}{
+		{"bound token as bearer", "Bearer " + at, nil, issuer.CodeInvalidToken, "Bearer"},
+		{"bound token as bearer, with a proof", "Bearer " + at, []string{up(d.keyA, at)}, issuer.CodeInvalidToken, "Bearer"},
+		{"DPoP without a proof", "DPoP " + at, nil, issuer.CodeInvalidDPoPProof, "DPoP"},
+		{"proof of another key", "DPoP " + at, []string{up(d.keyB, at)}, issuer.CodeInvalidDPoPProof, "DPoP"},
+		{"proof for another token (ath)", "DPoP " + at, []string{up(d.keyA, plain)}, issuer.CodeInvalidDPoPProof, "DPoP"},
+		{"proof without ath", "DPoP " + at, []string{up(d.keyA, "")}, issuer.CodeInvalidDPoPProof, "DPoP"},
+		{"proof for POST", "DPoP " + at, []string{d.proof(t, d.keyA, http.MethodPost, "/userinfo", at, "")}, issuer.CodeInvalidDPoPProof, "DPoP"},
+		{"proof for /token", "DPoP " + at, []string{d.proof(t, d.keyA, http.MethodGet, "/token", at, "")}, issuer.CodeInvalidDPoPProof, "DPoP"},
+		{"replayed proof", "DPoP " + at, []string{replayed}, issuer.CodeInvalidDPoPProof, "DPoP"},
+		{"bearer token with the DPoP scheme", "DPoP " + plain, []string{up(d.keyA, plain)}, issuer.CodeInvalidToken, "DPoP"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := d.userinfo(t, tt.auth, tt.proofs...)
+			wantError(t, r, http.StatusUnauthorized, tt.code)
+			found := false
+			for _, c := range r.resp.Header.Values("WWW-Authenticate") {
+				if strings.HasPrefix(c, tt.challenged+" ") && strings.Contains(c, `error="`+tt.code+`"`) {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("WWW-Authenticate %q: no %s challenge with error %q", r.resp.Header.Values("WWW-Authenticate"), tt.challenged, tt.code)
+			}
+		})
+	}
+	r := d.userinfo(t, "")
+	if ch := r.resp.Header.Values("WWW-Authenticate"); r.resp.StatusCode != http.StatusUnauthorized || len(ch) != 2 ||
+		!strings.HasPrefix(ch[1], "DPoP ") || !strings.Contains(ch[1], `algs="`) {
+		t.Errorf("no token: %d, WWW-Authenticate %q", r.resp.StatusCode, ch)
+	}
+}
+
+// TestDPoPNonces: with server nonces on, a proof without one, or with a
+// stale one, is answered use_dpop_nonce with a fresh nonce, which the retry
+// carries; a replica sharing the secret accepts the nonces of the other.
+func TestDPoPNonces(t *testing.T) {
+	t.Parallel()
+	secret := bytes.Repeat([]byte{7}, 32)
+	const period = time.Minute
+	var clk func() time.Time
+	d := newDPoPStack(t, func(now func() time.Time) *dpop.Nonces {
+		clk = now
+		n, err := dpop.NewNonces(secret, period, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	})
+	tp := func(nonce string) string { return d.proof(t, d.keyA, http.MethodPost, "/token", "", nonce) }
+
+	r := d.clientToken(t, "svc", d.svcSecret, tp(""))
+	wantError(t, r, http.StatusBadRequest, issuer.CodeUseDPoPNonce)
+	nonce := r.resp.Header.Get(dpop.NonceHeader)
+	if nonce == "" {
+		t.Fatal("use_dpop_nonce without a DPoP-Nonce header")
+	}
+	wantError(t, d.clientToken(t, "svc", d.svcSecret, tp("not-our-nonce")), http.StatusBadRequest, issuer.CodeUseDPoPNonce)
+	r = d.clientToken(t, "svc", d.svcSecret, tp(nonce))
+	d.wantBound(t, r, d.keyA)
+	if r.resp.Header.Get(dpop.NonceHeader) == "" {
+		t.Error("a token response without a DPoP-Nonce header")
+	}
+	// Bearer requests need no nonce.
+	d.wantBound(t, d.clientToken(t, "svc", d.svcSecret), nil)
+
+	// Another replica, sharing the secret, accepts the nonce.
+	n2, err := dpop.NewNonces(secret, period, clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replica, err := New(Config{Issuer: d.issuer, Store: d.store, Now: clk, DPoPNonces: n2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequestWithContext(t.Context(), http.MethodPost, d.srv.URL+"/token",
+		strings.NewReader(url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	withProofs("svc", d.svcSecret, tp(nonce))(req)
+	rec := httptest.NewRecorder()
+	replica.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("the replica refused the other's nonce: %d %s", rec.Code, rec.Body)
+	}
+
+	// /userinfo requires the nonce too.
+	v := newVerifier()
+	ut := d.wantBound(t, d.redeem(t, d.signInBound(t, v, nil), v, tp(nonce)), d.keyA).AccessToken
+	up := func(nonce string) string { return d.proof(t, d.keyA, http.MethodGet, "/userinfo", ut, nonce) }
+	r = d.userinfo(t, "DPoP "+ut, up(""))
+	wantError(t, r, http.StatusUnauthorized, issuer.CodeUseDPoPNonce)
+	if r.resp.Header.Get(dpop.NonceHeader) == "" || !strings.Contains(strings.Join(r.resp.Header.Values("WWW-Authenticate"), "\n"), `DPoP realm="keyward", algs=`) {
+		t.Errorf("use_dpop_nonce at /userinfo: headers %v", r.resp.Header)
+	}
+	if r := d.userinfo(t, "DPoP "+ut, up(nonce)); r.resp.StatusCode != http.StatusOK {
+		t.Fatalf("userinfo with the nonce: %d %s", r.resp.StatusCode, r.body)
+	}
+
+	// Two periods later the nonce is stale.
+	d.clock.Add(2 * period)
+	wantError(t, d.clientToken(t, "svc", d.svcSecret, tp(nonce)), http.StatusBadRequest, issuer.CodeUseDPoPNonce)
+}
+
+// TestDPoPDiscoveryAndIntrospection: discovery names the proof algorithms,
+// and introspection the binding of a token.
+func TestDPoPDiscoveryAndIntrospection(t *testing.T) {
+	t.Parallel()
+	d := newDPoPStack(t, nil)
+	resp, b := d.do(t, http.MethodGet, "/.well-known/openid-configuration", "", nil, nil)
+	var md struct {
+		Algs []string `json:"dpop_signing_alg_values_supported"`
+	}
+	if err := json.Unmarshal(b, &md, json.RejectUnknownMembers(false)); err != nil || resp.StatusCode != http.StatusOK ||
+		len(md.Algs) == 0 || !slices.Contains(md.Algs, "ES256") || slices.Contains(md.Algs, "HS256") {
+		t.Fatalf("discovery: %d %s (%v)", resp.StatusCode, b, err)
+	}
+	at := d.wantBound(t, d.clientToken(t, "svc", d.svcSecret, d.proof(t, d.keyA, http.MethodPost, "/token", "", "")), d.keyA).AccessToken
+	resp, b = d.postForm(t, "/introspect", url.Values{"token": {at}}, basic("svc", d.svcSecret))
+	var in struct {
+		Active    bool              `json:"active"`
+		TokenType string            `json:"token_type"`
+		Cnf       map[string]string `json:"cnf"`
+	}
+	if err := json.Unmarshal(b, &in, json.RejectUnknownMembers(false)); err != nil || !in.Active ||
+		in.TokenType != issuer.TokenTypeDPoP || in.Cnf["jkt"] != d.keyA.JKT() {
+		t.Fatalf("introspection: %d %s (%v)", resp.StatusCode, b, err)
+	}
 }
