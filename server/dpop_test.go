@@ -349,7 +349,9 @@ func TestDPoPUserinfo(t *testing.T) {
 	tp := d.proof(t, d.keyA, http.MethodPost, "/token", "", "")
 	at := d.wantBound(t, d.redeem(t, d.signInBound(t, v, nil), v, tp), d.keyA).AccessToken
 	plain := d.wantBound(t, d.redeem(t, d.signInBound(t, v, nil), v), nil).AccessToken
-	up := func(s *dpop.ProofSigner, token string) string { return d.proof(t, s, http.MethodGet, "/userinfo", token, "") }
+	up := func(s *dpop.ProofSigner, token string) string {
+		return d.proof(t, s, http.MethodGet, "/userinfo", token, "")
+	}
 	replayed := up(d.keyA, at)
 	if r := d.userinfo(t, "DPoP "+at, replayed); r.resp.StatusCode != http.StatusOK {
 		t.Fatalf("DPoP with a proof: %d %s", r.resp.StatusCode, r.body)
