@@ -197,15 +197,15 @@ func (c *Checker) Nonces() *Nonces { return c.nonces }
 // before with the same key inside the window. It records the proof only
 // when every other check has passed.
 //
-// Errors wrap [ErrInvalidProof] (with the precise reason), [ErrReplay],
-// [ErrUseNonce] or [ErrReplayCacheFull].
+// Errors wrap [ErrInvalidProof] (with the precise reason; [ErrReplay] for
+// a replay), [ErrUseNonce] or [ErrReplayCacheFull].
 func (c *Checker) Check(proof, method string, target *url.URL, accessToken string) (*Proof, error) {
 	return c.check(proof, method, target, accessToken, "")
 }
 
 // CheckBound is [Checker.Check] for a request whose token is bound to the
 // key whose thumbprint is jkt (a token's "cnf.jkt", a refresh token's
-// binding): a proof signed with another key fails with [ErrInvalidProof]
+// binding): a proof signed with another key fails with [ErrKeyMismatch]
 // before it is recorded, so that proofs made with keys other than the
 // bound one never fill the replay cache.
 func (c *Checker) CheckBound(proof, method string, target *url.URL, accessToken, jkt string) (*Proof, error) {
@@ -301,7 +301,7 @@ func (c *Checker) check(proof, method string, target *url.URL, accessToken, jkt 
 		return nil, fmt.Errorf("%w: %w", ErrInvalidProof, err)
 	}
 	if jkt != "" && subtle.ConstantTimeCompare([]byte(p.JKT), []byte(jkt)) != 1 {
-		return nil, invalid("the proof's key is not the one the token is bound to")
+		return nil, ErrKeyMismatch
 	}
 	// The pair is remembered until the proof's iat leaves the window, at
 	// which point the proof is refused as too old anyway.
@@ -327,16 +327,16 @@ func ATHMatches(ath, accessToken string) bool {
 
 // FromRequest returns the proof of r: the value of its one DPoP header.
 // No header, or more than one (RFC 9449 §4.3 point 1), fails with
-// [ErrInvalidProof].
+// [ErrNoProof], which wraps [ErrInvalidProof].
 func FromRequest(r *http.Request) (string, error) {
 	vals := r.Header.Values(Header)
 	switch len(vals) {
 	case 0:
-		return "", invalid("no DPoP header")
+		return "", ErrNoProof
 	case 1:
 		return vals[0], nil
 	}
-	return "", invalid("%d DPoP headers", len(vals))
+	return "", fmt.Errorf("%w: %d of them", ErrNoProof, len(vals))
 }
 
 // sanitize bounds attacker-supplied text quoted in an error.

@@ -285,7 +285,7 @@ func TestCheckBound(t *testing.T) {
 	jkt, _ := jose.Thumbprint(ec.Public())
 	otherJKT, _ := jose.Thumbprint(other.Public())
 	proof := proofSpec{}.build(t, ec)
-	if _, err := c.CheckBound(proof, "GET", target, testToken, otherJKT); !errors.Is(err, ErrInvalidProof) {
+	if _, err := c.CheckBound(proof, "GET", target, testToken, otherJKT); !errors.Is(err, ErrKeyMismatch) || !errors.Is(err, ErrInvalidProof) {
 		t.Fatalf("CheckBound with another key: %v", err)
 	}
 	if n := c.replay.len(); n != 0 {

@@ -16,6 +16,13 @@ var (
 	// accepted with the same key within the window: a copy of a proof
 	// already used. It wraps [ErrInvalidProof].
 	ErrReplay = fmt.Errorf("%w: proof replayed", ErrInvalidProof)
+	// ErrNoProof reports a request without a DPoP header, or with several
+	// (RFC 9449 §4.3 point 1). It wraps [ErrInvalidProof].
+	ErrNoProof = fmt.Errorf("%w: not exactly one DPoP header", ErrInvalidProof)
+	// ErrKeyMismatch reports a proof signed with another key than the one
+	// the token is bound to ([Checker.CheckBound]): typically a stolen
+	// token with the thief's own proof. It wraps [ErrInvalidProof].
+	ErrKeyMismatch = fmt.Errorf("%w: the proof's key is not the one the token is bound to", ErrInvalidProof)
 	// ErrUseNonce reports a proof without a server nonce, or with one
 	// that is no longer (or never was) valid, when the checker requires
 	// nonces (RFC 9449 §8): the answer is error="use_dpop_nonce" with a
@@ -30,15 +37,19 @@ var (
 )
 
 // Reason names the category of an error of this package with a short
-// stable string fit for a metric label: "dpop_replay", "dpop_use_nonce",
-// "dpop_replay_cache_full" or "dpop_invalid"; "" for an error of none of
-// them. It never includes anything from the proof.
+// stable string fit for a metric label: "dpop_replay", "dpop_missing",
+// "dpop_key_mismatch", "dpop_use_nonce", "dpop_replay_cache_full" or
+// "dpop_invalid"; "" for an error of none of them. It never includes anything from the proof.
 func Reason(err error) string {
 	switch {
 	case err == nil:
 		return ""
 	case errors.Is(err, ErrReplay):
 		return "dpop_replay"
+	case errors.Is(err, ErrNoProof):
+		return "dpop_missing"
+	case errors.Is(err, ErrKeyMismatch):
+		return "dpop_key_mismatch"
 	case errors.Is(err, ErrUseNonce):
 		return "dpop_use_nonce"
 	case errors.Is(err, ErrReplayCacheFull):

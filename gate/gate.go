@@ -94,6 +94,10 @@ type Config struct {
 	// (see [RequestID]); nil means crypto/rand.Reader. Request IDs are not
 	// secrets: a predictable source only makes them guessable.
 	Rand io.Reader
+	// DPoP says whether the gate accepts DPoP-bound tokens with proofs
+	// (RFC 9449), as [verifier.MiddlewareConfig].DPoP; see gate/dpop.go.
+	// The zero value accepts Bearer tokens only and refuses DPoP-bound ones.
+	DPoP verifier.DPoPConfig
 }
 
 // New returns the gate's handler.
@@ -126,6 +130,9 @@ func New(cfg Config) (http.Handler, error) {
 		} else {
 			mc.PublicPaths = append(mc.PublicPaths, p)
 		}
+	}
+	if mc.DPoP, err = dpopConfig(cfg.DPoP); err != nil {
+		return nil, err
 	}
 	mc.ErrorHandler = refusalHandler(realm, logger, newRefusalLog(logger, cfg.RefusalLogEvery, cfg.Now), cfg.Refusals)
 

@@ -32,11 +32,16 @@ type RefusalObserver interface {
 // "insufficient_scope", or the category of a failed verification as
 // [verifier.Reason] names it ("expired", "issuer", "audience", "signature",
 // "key_not_found", "malformed", "type", "revoked",
-// "key_source_unavailable"...; "other" for an error of no known category).
+// "key_source_unavailable"...; "other" for an error of no known category),
+// and with DPoP on "dpop_required" (a Bearer token where only DPoP is
+// accepted) and the DPoP reasons of [verifier.Reason] ("dpop_invalid",
+// "dpop_replay", "dpop_key_mismatch", "dpop_bound_as_bearer"...).
 // The names come from a fixed set and carry nothing from the request, so
 // they are safe as metric labels.
 func RefusalReason(err error) string {
 	switch {
+	case errors.Is(err, verifier.ErrDPoPRequired):
+		return "dpop_required"
 	case errors.Is(err, verifier.ErrNoToken):
 		return "missing_token"
 	case errors.Is(err, verifier.ErrInvalidRequest):

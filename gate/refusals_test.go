@@ -318,6 +318,7 @@ func TestRefusalReason(t *testing.T) {
 		want string
 	}{
 		{verifier.ErrNoToken, "missing_token"},
+		{verifier.ErrDPoPRequired, "dpop_required"},
 		{verifier.ErrInvalidRequest, "invalid_request"},
 		{verifier.ErrInsufficientScope, "insufficient_scope"},
 		{jose.ErrExpired, "expired"},

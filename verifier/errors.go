@@ -3,6 +3,7 @@ package verifier
 import (
 	"errors"
 
+	"github.com/keyward/keyward/dpop"
 	"github.com/keyward/keyward/jose"
 )
 
@@ -31,6 +32,15 @@ var categories = [...]struct {
 	err  error
 	desc string
 }{
+	{ErrDPoPRequired, "DPoP-bound token required"},
+	{ErrBoundAsBearer, "DPoP-bound token sent as Bearer"},
+	{ErrNotBound, "token not DPoP-bound"},
+	{dpop.ErrUseNonce, "DPoP nonce required"},
+	{dpop.ErrReplayCacheFull, "DPoP replay cache full"},
+	{dpop.ErrReplay, "DPoP proof replayed"},
+	{dpop.ErrNoProof, "DPoP proof missing"},
+	{dpop.ErrKeyMismatch, "DPoP proof key not bound to the token"},
+	{dpop.ErrInvalidProof, "DPoP proof invalid"},
 	{ErrKeySourceUnavailable, "key source unavailable"},
 	{ErrNoToken, "bearer token required"},
 	{ErrInvalidRequest, "malformed Authorization header"},

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyward/keyward/dpop"
 	"github.com/keyward/keyward/jose"
 	"github.com/keyward/keyward/jwks"
 )
@@ -51,6 +52,12 @@ type MiddlewareConfig struct {
 	// category and carries the precise reason, for logs. Nil means
 	// [WriteError] with Realm.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+	// DPoP says whether DPoP-bound tokens are accepted, and how their
+	// proofs are checked (see [DPoPConfig]). The zero value accepts Bearer
+	// tokens only and refuses DPoP-bound ones sent as Bearer. With DPoP
+	// allowed or required, the errors given to ErrorHandler carry the DPoP
+	// challenges, which [WriteError] answers.
+	DPoP DPoPConfig
 }
 
 type verifiedKey struct{}
@@ -64,6 +71,7 @@ type verified struct {
 	claims *jose.Claims // &own, or the claims given to WithClaims
 	own    jose.Claims
 	token  string
+	proof  *dpop.Proof // the checked DPoP proof, nil for a Bearer token
 }
 
 // Value answers verifiedKey with v and asks the parent for any other key.
@@ -129,6 +137,12 @@ func withOwnClaims(ctx context.Context, claims *jose.Claims, token string) conte
 // with a challenge and no error code (RFC 6750 §3.1); malformed credentials
 // 400 invalid_request; invalid tokens 401 invalid_token with a description
 // of the category only; an unavailable key source 503 with Retry-After.
+//
+// With cfg.DPoP allowed or required, a token bound to a key ("cnf.jkt") is
+// accepted only as `Authorization: DPoP <token>` with a DPoP proof by that
+// key for this request (RFC 9449 §7.1); see [DPoPConfig]. In every mode a
+// bound token sent as Bearer is refused ([ErrBoundAsBearer]). Middleware
+// panics when cfg.DPoP is invalid ([DPoPConfig.Validate]).
 func Middleware(v *Verifier, cfg MiddlewareConfig) func(http.Handler) http.Handler {
 	onError := cfg.ErrorHandler
 	if onError == nil {
@@ -137,6 +151,13 @@ func Middleware(v *Verifier, cfg MiddlewareConfig) func(http.Handler) http.Handl
 	}
 	exact := slices.Clone(cfg.PublicPaths)
 	prefixes := slices.Clone(cfg.PublicPrefixes)
+	checker, err := cfg.DPoP.validate(v.now)
+	if err != nil {
+		panic(err)
+	}
+	if cfg.DPoP.Mode != DPoPOff {
+		return dpopMiddleware(v, cfg, checker, onError, exact, prefixes)
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if isPublic(r.URL.Path, exact, prefixes) {
@@ -149,6 +170,9 @@ func Middleware(v *Verifier, cfg MiddlewareConfig) func(http.Handler) http.Handl
 				return
 			}
 			claims, err := v.verifyShared(r.Context(), token)
+			if err == nil {
+				err = checkBearerBinding(claims)
+			}
 			if err != nil {
 				onError(w, r, err)
 				return
@@ -224,11 +248,23 @@ func BearerToken(r *http.Request) (string, error) {
 // The body is a small JSON object {"error":"...","error_description":"..."}.
 // Descriptions come from [Description] and never echo the token, claim
 // values or key material.
+//
+// An error of a [Middleware] with DPoP allowed or required is answered
+// with the challenges of RFC 9449 §7.1 instead: a DPoP challenge with the
+// "algs" the middleware accepts (and, with DPoP allowed, a Bearer one
+// too), the error code in the challenge of the scheme the request used,
+// "invalid_dpop_proof" for a bad proof, "use_dpop_nonce" with a fresh
+// DPoP-Nonce header when the proof lacks a valid nonce, and 503 when the
+// replay cache is full.
 func WriteError(w http.ResponseWriter, realm string, err error) {
 	writeError(w, realm, err, "")
 }
 
 func writeError(w http.ResponseWriter, realm string, err error, scope string) {
+	if de := (*dpopError)(nil); errors.As(err, &de) {
+		writeDPoPError(w, realm, de)
+		return
+	}
 	desc := Description(err)
 	var code string
 	status := http.StatusUnauthorized

@@ -7,7 +7,7 @@
 // verifies tokens pulls in nothing else.
 //
 // It owns the verification policy, the cache of verified tokens and the
-// middleware. It builds on jose and jwks and must never import issuer,
+// middleware. It builds on jose, jwks and dpop and must never import issuer,
 // server, gate, a storage backend or a SQL driver; TestDependencies checks
 // the built dependencies with go list.
 package verifier
@@ -21,6 +21,7 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
+	"github.com/keyward/keyward/dpop"
 	"github.com/keyward/keyward/jose"
 )
 
@@ -353,6 +354,15 @@ var reasons = []struct {
 	err  error
 	name string
 }{
+	{ErrDPoPRequired, "dpop_required"},
+	{ErrBoundAsBearer, "dpop_bound_as_bearer"},
+	{ErrNotBound, "dpop_not_bound"},
+	{dpop.ErrReplay, "dpop_replay"},
+	{dpop.ErrNoProof, "dpop_missing"},
+	{dpop.ErrKeyMismatch, "dpop_key_mismatch"},
+	{dpop.ErrUseNonce, "dpop_use_nonce"},
+	{dpop.ErrReplayCacheFull, "dpop_replay_cache_full"},
+	{dpop.ErrInvalidProof, "dpop_invalid"},
 	{ErrRevoked, "revoked"},
 	{ErrKeySourceUnavailable, "key_source_unavailable"},
 	{jose.ErrTooLarge, "too_large"},
@@ -371,7 +381,9 @@ var reasons = []struct {
 }
 
 // Reason names the category of a verification error with a short stable
-// string fit for a metric label ("expired", "signature", "revoked"...);
+// string fit for a metric label ("expired", "signature", "revoked"...,
+// and for the DPoP refusals of [Middleware] "dpop_required",
+// "dpop_bound_as_bearer", "dpop_not_bound" and those of [dpop.Reason]);
 // "" for nil and "other" for an error of no known category. It never
 // includes anything from the token.
 func Reason(err error) string {

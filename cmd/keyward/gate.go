@@ -43,6 +43,8 @@ type gateOptions struct {
 	revocationsMaxStale time.Duration
 	insecureServeStale  bool
 
+	dpop dpopFlags
+
 	// onListen, when set, is told the address the gate listens on (tests
 	// listen on port 0).
 	onListen func(addr string)
@@ -69,6 +71,13 @@ With --token-type at+jwt only RFC 9068 access tokens (header typ: at+jwt)
 pass: use it in front of keyward serve, or any issuer that types its access
 tokens, so that an ID token issued to a client whose ID is one of the
 --audience values is not taken for an access token.
+
+With --dpop allowed or required, tokens bound to a client's key (RFC 9449,
+cnf.jkt) pass as "Authorization: DPoP <token>" with a DPoP proof by that key
+for the request; a bound token sent as Bearer is refused in every mode. Set
+--public-origin to the URL clients use (e.g. https://api.example.com) when
+the gate is behind a TLS terminator or load balancer: proofs name it. Each
+gate keeps its own replay cache; see docs/dpop.md.
 
 /.keyward/healthz is the gate's own health endpoint, /.keyward/metrics its
 Prometheus metrics; neither needs a token.
@@ -107,6 +116,7 @@ arrive; it tries again every second meanwhile.`,
 	f.DurationVar(&o.revocationsEvery, "revocations-every", verifier.DefaultRevocationEvery, "how often to poll --revocations when the issuer does not hold requests (no long-poll) or a fetch failed")
 	f.DurationVar(&o.revocationsMaxStale, "revocations-max-stale", verifier.DefaultRevocationMaxStale, "how old the revocation list may grow without a good fetch of --revocations before the gate reports not ready and answers every token 503")
 	f.BoolVar(&o.insecureServeStale, "insecure-revocations-serve-stale", false, "past --revocations-max-stale keep accepting tokens by the stale list (revocations made meanwhile are missed) instead of answering 503; health still reports not ready")
+	o.dpop.register(cmd)
 	f.String(cli.ConfigFlag, "", "YAML file of flag values (keys are the flag names); flags and KEYWARD_* variables override it")
 	o.log.register(cmd)
 	return cmd
@@ -166,6 +176,10 @@ func gateHandler(o *gateOptions, w gateWiring) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	dpopConfig, err := o.dpop.config()
+	if err != nil {
+		return nil, err
+	}
 	h, err := gate.New(gate.Config{
 		Verifier:    v,
 		Upstream:    w.upstream,
@@ -175,6 +189,7 @@ func gateHandler(o *gateOptions, w gateWiring) (http.Handler, error) {
 		Metrics:     metrics.Handler(w.reg),
 		HTTPMetrics: httpMetrics,
 		Refusals:    refusals,
+		DPoP:        dpopConfig,
 	})
 	if err != nil {
 		return nil, cli.Usagef("%v", err)
@@ -319,6 +334,7 @@ func runGate(ctx context.Context, logger *slog.Logger, o *gateOptions) error {
 		slog.String("cache_size", cache),
 		slog.String("token_types", tokenTypesInfo(o)),
 		slog.String("revocations", revocationsInfo(o)),
+		slog.String("dpop", dpopInfo(&o.dpop)),
 		slog.String("health", gate.HealthPath))
 	if o.onListen != nil {
 		o.onListen(ln.Addr().String())
