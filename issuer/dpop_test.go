@@ -1,6 +1,7 @@
 package issuer
 
 import (
+	"encoding/base64"
 	"strings"
 	"testing"
 
@@ -342,4 +343,21 @@ func TestDPoPNonceKey(t *testing.T) {
 	if _, err := DPoPNonceKey(testMasterKey[:16]); err == nil {
 		t.Error("a short master key was accepted")
 	}
+}
+
+// FuzzValidJKT: a thumbprint ValidJKT accepts is 32 bytes in strict
+// unpadded base64url, and encodes back to itself.
+func FuzzValidJKT(f *testing.F) {
+	for _, s := range []string{jktA, "", strings.Repeat("A", 42) + "B", jktA + "=", "_-" + jktA[2:], strings.Repeat("\xff", 43)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !ValidJKT(s) {
+			return
+		}
+		b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+		if err != nil || len(b) != 32 || base64.RawURLEncoding.EncodeToString(b) != s {
+			t.Fatalf("ValidJKT(%q) accepted %x, %v", s, b, err)
+		}
+	})
 }
