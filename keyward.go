@@ -106,6 +106,15 @@ type Client struct {
 	// algorithm. The issuer offers RS256 and its configured algorithm; a
 	// client registered with another one is refused an ID token.
 	IDTokenSignedResponseAlg string
+	// BackchannelLogoutURI is where the issuer posts a logout token when a
+	// session in which the client was issued tokens ends (OpenID Connect
+	// Back-Channel Logout 1.0 §2.2, backchannel_logout_uri). Empty means
+	// the client is not notified.
+	BackchannelLogoutURI string
+	// BackchannelLogoutSessionRequired says that the client's logout
+	// tokens must carry a sid (backchannel_logout_session_required); the
+	// issuer then sends none for an end that names no session.
+	BackchannelLogoutSessionRequired bool
 	// RequireDPoP makes every token request of the client carry a DPoP
 	// proof (RFC 9449 §5.2, client metadata dpop_bound_access_tokens), so
 	// that all its access tokens are bound to a key it holds: a request

@@ -300,6 +300,7 @@ type Store interface {
 	AuthCodeStore
 	SessionStore
 	RevocationStore
+	BackchannelStore
 	// Ping reports whether the store is reachable, for readiness checks; an
 	// unreachable database gives an error wrapping [ErrUnavailable].
 	Ping(ctx context.Context) error

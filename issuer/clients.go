@@ -75,7 +75,8 @@ func ValidateRedirectURI(uri string, public bool) error {
 // grant, the authorization_code grant comes with at least one redirect URI,
 // and every redirect URI and post-logout redirect URI passes
 // [ValidateRedirectURI] (so /logout never sends the browser where
-// /authorize would not). Its errors carry
+// /authorize would not), and the back-channel logout URI, if any, passes
+// [ValidateBackchannelLogoutURI]. Its errors carry
 // [keyward.EINVALID].
 func ValidateClient(c keyward.Client) error {
 	if len(c.GrantTypes) == 0 {
@@ -103,6 +104,11 @@ func ValidateClient(c keyward.Client) error {
 	for _, u := range c.PostLogoutRedirectURIs {
 		if err := ValidateRedirectURI(u, c.Public); err != nil {
 			return keyward.Errorf(keyward.EINVALID, "post-logout %s", err.Error())
+		}
+	}
+	if c.BackchannelLogoutURI != "" {
+		if err := ValidateBackchannelLogoutURI(c.BackchannelLogoutURI); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -77,6 +77,11 @@ type Config struct {
 	// private_key_jwt, ideally from a cache. Nil means such clients cannot
 	// authenticate.
 	ClientKeys ClientKeysFunc
+	// BackchannelQueueLimit bounds the back-channel logouts waiting in the
+	// store's outbox ([keyward.BackchannelStore]); the logouts of a session
+	// ended while it is full are dropped and logged. Zero means
+	// [keyward.DefaultBackchannelQueueLimit].
+	BackchannelQueueLimit int
 }
 
 // Observer receives the issuer's events, typically to count them as
@@ -122,8 +127,8 @@ func New(cfg Config) (*Issuer, error) {
 	if cfg.Issuer == "" {
 		return nil, errors.New("issuer: Config.Issuer is required")
 	}
-	if cfg.AccessTTL < 0 || cfg.RefreshTTL < 0 || cfg.MaxConcurrentHashes < 0 {
-		return nil, errors.New("issuer: negative AccessTTL, RefreshTTL or MaxConcurrentHashes")
+	if cfg.AccessTTL < 0 || cfg.RefreshTTL < 0 || cfg.MaxConcurrentHashes < 0 || cfg.BackchannelQueueLimit < 0 {
+		return nil, errors.New("issuer: negative AccessTTL, RefreshTTL, MaxConcurrentHashes or BackchannelQueueLimit")
 	}
 	if cfg.Audience == "" {
 		cfg.Audience = DefaultAudience

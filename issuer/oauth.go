@@ -357,6 +357,7 @@ func (i *Issuer) endSession(ctx context.Context, id, userID string, now time.Tim
 	if err := i.publishGrant(ctx, keyward.GrantSession, id, userID, now); err != nil {
 		return internal(err)
 	}
+	i.queueBackchannel(ctx, "", id, now)
 	i.audit(ctx, slog.LevelInfo, "session_ended", slog.String("session_id", id), slog.String("reason", reason))
 	return nil
 }
@@ -482,6 +483,13 @@ func (i *Issuer) ExchangeCode(ctx context.Context, req CodeRequest) (*TokenRespo
 	}
 	if err != nil || u.Disabled {
 		return nil, bad
+	}
+	if code.SessionID != "" {
+		// So that the end of the session notifies the client
+		// (OpenID Connect Back-Channel Logout 1.0).
+		if err := i.cfg.Store.AddSessionClient(ctx, code.SessionID, c.ID); err != nil {
+			return nil, internal(err)
+		}
 	}
 	var idSigner *jose.Signer
 	if slices.Contains(strings.Fields(code.Scope), "openid") {

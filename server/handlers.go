@@ -316,6 +316,8 @@ type metadata struct {
 	AccessTokenAlgs         []string `json:"access_token_signing_alg_values_supported"`
 	ClaimsSupported         []string `json:"claims_supported"`
 	FirstPartyLoginEndpoint string   `json:"login_endpoint"`
+	BackchannelLogout       bool     `json:"backchannel_logout_supported"`
+	BackchannelSession      bool     `json:"backchannel_logout_session_supported"`
 	// DPoPAlgs are the algorithms of the DPoP proofs accepted (RFC 9449
 	// §5.1).
 	DPoPAlgs []string `json:"dpop_signing_alg_values_supported"`
@@ -360,6 +362,8 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) error {
 		AccessTokenAlgs:         names(s.iss.Keys().AccessTokenAlgorithms()),
 		ClaimsSupported:         []string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope", "roles", "azp", "auth_time", "nonce", "sid", "preferred_username", "name", "email", "email_verified"},
 		FirstPartyLoginEndpoint: base + "/login",
+		BackchannelLogout:       true,
+		BackchannelSession:      true,
 		DPoPAlgs:                s.dpopAlgorithms(),
 	})
 	return nil

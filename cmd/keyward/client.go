@@ -26,16 +26,19 @@ type clientJSON struct {
 	RedirectURIs []string `json:"redirect_uris"`
 	// PostLogoutRedirectURIs are OpenID Connect RP-Initiated Logout's
 	// post_logout_redirect_uris.
-	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
-	GrantTypes             []string `json:"grant_types"`
-	Scopes                 []string `json:"scopes"`
-	Audience               string   `json:"audience,omitempty"`
-	JWKSURL                string   `json:"jwks_url,omitempty"`
-	HasJWKS                bool     `json:"jwks,omitempty"`
-	IDTokenAlg             string   `json:"id_token_signed_response_alg,omitempty"`
+	PostLogoutRedirectURIs []string  `json:"post_logout_redirect_uris"`
+	GrantTypes             []string  `json:"grant_types"`
+	Scopes                 []string  `json:"scopes"`
+	Audience               string    `json:"audience,omitempty"`
+	JWKSURL                string    `json:"jwks_url,omitempty"`
+	HasJWKS                bool      `json:"jwks,omitempty"`
+	IDTokenAlg             string    `json:"id_token_signed_response_alg,omitempty"`
+	CreatedAt              time.Time `json:"created_at"`
+	// The client's OpenID Connect Back-Channel Logout 1.0 metadata.
+	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required"`
 	// RequireDPoP is RFC 9449 §5.2's dpop_bound_access_tokens.
-	RequireDPoP bool      `json:"dpop_bound_access_tokens"`
-	CreatedAt   time.Time `json:"created_at"`
+	RequireDPoP bool `json:"dpop_bound_access_tokens"`
 }
 
 func toClientJSON(c keyward.Client) clientJSON {
@@ -49,6 +52,7 @@ func toClientJSON(c keyward.Client) clientJSON {
 		PostLogoutRedirectURIs: orEmpty(c.PostLogoutRedirectURIs),
 		GrantTypes:             orEmpty(c.GrantTypes), Scopes: orEmpty(c.Scopes), Audience: c.Audience,
 		JWKSURL: c.JWKSURL, HasJWKS: len(c.JWKS) > 0, IDTokenAlg: c.IDTokenSignedResponseAlg, CreatedAt: c.CreatedAt,
+		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
 		RequireDPoP: c.RequireDPoP}
 }
 
@@ -78,6 +82,7 @@ func newClientAddCmd(sf *storeFlags) *cobra.Command {
 		jwksFile     string
 		idTokenAlg   string
 		jsonOut      bool
+		backchannel  backchannelFlags
 		requireDPoP  bool
 	)
 	cmd := &cobra.Command{
@@ -111,12 +116,15 @@ RS256 always works; any other value must be serve's --alg.
 --require-dpop makes every token request of the client carry a DPoP proof
 (RFC 9449; client metadata dpop_bound_access_tokens), so that all its
 access tokens are bound to a key it holds; "keyward client set" changes it
-later.`,
+later.
+
+` + backchannelHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := keyward.Client{Name: args[0], Public: public, RedirectURIs: redirectURIs, PostLogoutRedirectURIs: logoutURIs,
 				Scopes: scopes, Audience: audience, JWKSURL: jwksURL, IDTokenSignedResponseAlg: idTokenAlg,
 				RequireDPoP: requireDPoP}
+			backchannel.apply(&c)
 			if idTokenAlg != "" {
 				if alg, err := jose.ParseAlgorithm(idTokenAlg); err != nil || alg.Symmetric() {
 					return fmt.Errorf("--id-token-alg %q: want RS256 (always offered) or serve's --alg: RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512 or EdDSA", idTokenAlg)
@@ -196,6 +204,7 @@ later.`,
 	f.StringVar(&idTokenAlg, "id-token-alg", "", "algorithm of the client's ID tokens: RS256, or serve's --alg (default: serve's --alg)")
 	f.BoolVar(&requireDPoP, "require-dpop", false, "refuse the client's token requests without a DPoP proof (dpop_bound_access_tokens)")
 	f.BoolVar(&jsonOut, "json", false, `print JSON ({"client_id":...,"client_secret":...})`)
+	backchannel.register(f)
 	return cmd
 }
 
@@ -266,9 +275,9 @@ func newClientShowCmd(sf *storeFlags) *cobra.Command {
 				if idAlg == "" {
 					idAlg = "(serve's --alg)"
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "client_id:     %s\nname:          %s\ntype:          %s\ngrants:        %s\nscopes:        %s\naudience:      %s\nredirect_uris: %s\npost_logout:   %s\nid_token_alg:  %s\nrequire_dpop:  %t\ncreated:       %s\n",
+				fmt.Fprintf(cmd.OutOrStdout(), "client_id:     %s\nname:          %s\ntype:          %s\ngrants:        %s\nscopes:        %s\naudience:      %s\nredirect_uris: %s\npost_logout:   %s\nid_token_alg:  %s\nbackchannel:   %s\nrequire_dpop:  %t\ncreated:       %s\n",
 					c.ID, c.Name, kind, strings.Join(c.GrantTypes, " "), strings.Join(c.Scopes, " "), c.Audience,
-					strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "), idAlg, c.RequireDPoP, c.CreatedAt.Format(time.RFC3339))
+					strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "), idAlg, backchannelShow(c), c.RequireDPoP, c.CreatedAt.Format(time.RFC3339))
 				return nil
 			})
 		},

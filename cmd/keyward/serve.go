@@ -414,6 +414,14 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
+	bcMetrics, err := metrics.NewBackchannel(reg)
+	if err != nil {
+		return err
+	}
+	backchannel, err := server.NewBackchannel(server.BackchannelConfig{Issuer: iss, Store: store, Logger: logger, Observer: bcMetrics})
+	if err != nil {
+		return err
+	}
 	handler := http.NewServeMux()
 	handler.Handle("/", api)
 	rg := newRunGroup(ctx, logger)
@@ -444,6 +452,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 
 	rg.loop("key_manager", km.Run)
 	rg.loop("sweeper", sweeper.Run)
+	rg.loop("backchannel_logout", backchannel.Run)
 	for _, l := range o.loops {
 		rg.loop(l.name, l.run)
 	}

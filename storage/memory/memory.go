@@ -62,6 +62,10 @@ type Store struct {
 	head    int64                      // the log's latest Seq
 	floor   int64                      // the log's floor
 	jtis    map[jtiKey]time.Time
+	// sessionClients and outbox hold the back-channel logout state.
+	sessionClients map[sessionClient]struct{}
+	outbox         map[int64]keyward.BackchannelLogout
+	outboxSeq      int64
 }
 
 type jtiKey struct{ issuer, jti string }
@@ -87,6 +91,8 @@ func New(cfg Config) *Store {
 		grants:          make(map[grantKey]keyward.RevokedGrant),
 		byUser:          make(map[string]map[grantKey]keyward.RevokedGrant),
 		jtis:            make(map[jtiKey]time.Time),
+		sessionClients:  make(map[sessionClient]struct{}),
+		outbox:          make(map[int64]keyward.BackchannelLogout),
 	}
 }
 

@@ -137,5 +137,6 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, 
 	defer s.mu.Unlock()
 	n := len(s.sessions)
 	maps.DeleteFunc(s.sessions, func(_ string, v keyward.Session) bool { return !v.ExpiresAt.After(now) })
+	s.pruneSessionClients()
 	return n - len(s.sessions), nil
 }

@@ -134,6 +134,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	}
 	delete(s.users, id)
 	maps.DeleteFunc(s.sessions, func(_ string, v keyward.Session) bool { return v.UserID == id })
+	s.pruneSessionClients()
 	s.deleteRefresh(func(v keyward.RefreshToken) bool { return v.UserID == id })
 	maps.DeleteFunc(s.codes, func(_ string, v keyward.AuthCode) bool { return v.UserID == id })
 	return nil

@@ -11,19 +11,21 @@ import (
 // fullClient returns a client with every field set.
 func fullClient(n int) keyward.Client {
 	return keyward.Client{
-		ID:                       id("client", n),
-		Name:                     "Client " + id("", n),
-		SecretHash:               "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$c2VjcmV0",
-		RedirectURIs:             []string{"https://app.example.com/cb", "http://127.0.0.1:8080/cb"},
-		PostLogoutRedirectURIs:   []string{"https://app.example.com/bye", "http://127.0.0.1:8080/bye?x=1"},
-		GrantTypes:               []string{"authorization_code", "refresh_token"},
-		Scopes:                   []string{"openid", "profile"},
-		Audience:                 "https://api.example.com",
-		JWKSURL:                  "https://app.example.com/jwks.json",
-		JWKS:                     []byte(`{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`),
-		CreatedAt:                at(-time.Hour),
-		IDTokenSignedResponseAlg: "RS256",
-		RequireDPoP:              true,
+		ID:                               id("client", n),
+		Name:                             "Client " + id("", n),
+		SecretHash:                       "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$c2VjcmV0",
+		RedirectURIs:                     []string{"https://app.example.com/cb", "http://127.0.0.1:8080/cb"},
+		PostLogoutRedirectURIs:           []string{"https://app.example.com/bye", "http://127.0.0.1:8080/bye?x=1"},
+		GrantTypes:                       []string{"authorization_code", "refresh_token"},
+		Scopes:                           []string{"openid", "profile"},
+		Audience:                         "https://api.example.com",
+		JWKSURL:                          "https://app.example.com/jwks.json",
+		JWKS:                             []byte(`{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`),
+		CreatedAt:                        at(-time.Hour),
+		IDTokenSignedResponseAlg:         "RS256",
+		BackchannelLogoutURI:             "https://app.example.com/backchannel",
+		BackchannelLogoutSessionRequired: true,
+		RequireDPoP:                      true,
 	}
 }
 
@@ -146,6 +148,7 @@ func testClientUpdate(t *testing.T, s keyward.Store) {
 				got.PostLogoutRedirectURIs = []string{"https://new.example.com/bye"}
 				got.JWKS = nil
 				got.IDTokenSignedResponseAlg = "ES256"
+				got.BackchannelLogoutURI, got.BackchannelLogoutSessionRequired = "https://new.example.com/bc", false
 				got.RequireDPoP = false
 				return nil
 			},
@@ -155,6 +158,7 @@ func testClientUpdate(t *testing.T, s keyward.Store) {
 				w.RedirectURIs, w.JWKS = []string{"https://new.example.com/cb"}, nil
 				w.PostLogoutRedirectURIs = []string{"https://new.example.com/bye"}
 				w.IDTokenSignedResponseAlg = "ES256"
+				w.BackchannelLogoutURI, w.BackchannelLogoutSessionRequired = "https://new.example.com/bc", false
 				w.RequireDPoP = false
 				return w
 			}(),
