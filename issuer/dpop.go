@@ -55,10 +55,10 @@ func ValidJKT(s string) bool {
 
 // requireProof refuses a token request of client c carrying no DPoP proof
 // (jkt empty) when the client is registered with dpop_bound_access_tokens
-// ([keyward.Client.RequireDPoP]): RFC 9449 §5.2 says the authorization
-// server "MUST reject token requests from this client that do not contain
-// the DPoP header", and a missing proof is answered like an invalid one
-// (RFC 9449 §5: invalid_dpop_proof).
+// ([keyward.Client.RequireDPoP]): by RFC 9449 §5.2, the authorization
+// server must then reject every token request of the client without a DPoP
+// header, and a missing proof is answered like an invalid one (RFC 9449 §5:
+// invalid_dpop_proof).
 func requireProof(c keyward.Client, jkt string) error {
 	if c.RequireDPoP && jkt == "" {
 		return oauthError(CodeInvalidDPoPProof, "the client must send a DPoP proof with every token request", nil)
@@ -68,12 +68,13 @@ func requireProof(c keyward.Client, jkt string) error {
 
 // checkGrantBinding refuses a grant (a refresh token, an authorization code)
 // bound to the key with thumbprint bound when the request's proof, of the
-// key jkt, is of another key or missing. RFC 9449 §5 (the refresh token of
-// a public client "MUST be bound"; "The binding MUST be validated when the
-// refresh token is later presented") and §10 (dpop_jkt: "If they do not
-// match, it MUST reject the request") name no error code; the proof itself
-// may be valid, so the refusal is the grant's: invalid_grant, whose RFC
-// 6749 §5.2 definition covers a grant that "does not match" the request.
+// key jkt, is of another key or missing. RFC 9449 §5 (a public client's
+// refresh token must be bound to the proof's key, and the binding must be
+// checked each time the token is presented) and §10 (a code requested with
+// dpop_jkt must be refused unless the proof's key has that thumbprint) name
+// no error code; the proof itself may be valid, so the refusal is the
+// grant's: invalid_grant, which RFC 6749 §5.2 defines for a grant that is
+// invalid or does not match the request.
 func checkGrantBinding(bound, jkt, what string) error {
 	if bound == "" || bound == jkt {
 		return nil
@@ -87,10 +88,9 @@ func checkGrantBinding(bound, jkt, what string) error {
 // refreshBinding returns the thumbprint a new refresh token issued to a
 // client is bound to, given the key jkt of the request's proof: the proof's
 // key for a public client (RFC 9449 §5: a refresh token issued to a public
-// client that presents a valid proof "MUST be bound to the respective
-// public key"), none for a confidential client, whose refresh tokens its
-// own credentials already constrain (RFC 9449 §5: "are not bound to the
-// DPoP proof public key").
+// client that presents a valid proof must be bound to its key), none for a
+// confidential client, whose refresh tokens its own credentials already
+// constrain (RFC 9449 §5 leaves them unbound).
 func refreshBinding(public bool, jkt string) string {
 	if public {
 		return jkt
