@@ -21,7 +21,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/keyward/keyward/jose"
 )
@@ -52,6 +55,9 @@ const (
 	// DefaultReplayCacheSize bounds the replay cache: 262 144 proofs, about
 	// 4 000 a second sustained with the default window, in about 25 MiB.
 	DefaultReplayCacheSize = 1 << 18
+	// DefaultKeyCacheSize bounds the cache of client keys: 4 096 proof
+	// headers, about 4 MiB.
+	DefaultKeyCacheSize = 4096
 )
 
 // DefaultAlgorithms are the proof algorithms a checker accepts when
@@ -64,7 +70,8 @@ func DefaultAlgorithms() []jose.Algorithm {
 type Proof struct {
 	// Key is the public key that signed the proof, from its "jwk" header.
 	// It proves possession and nothing else: compare its thumbprint (JKT)
-	// with the one a token is bound to.
+	// with the one a token is bound to. It may be shared with other proofs
+	// of the same client and must not be modified.
 	Key *jose.JWK
 	// JKT is Key's RFC 7638 SHA-256 thumbprint, base64url: the value of a
 	// bound token's "cnf.jkt" (RFC 9449 §6.1).
@@ -114,6 +121,12 @@ type Config struct {
 	// [ErrReplayCacheFull] until the oldest leave it: forgetting one would
 	// let it be replayed.
 	ReplayCacheSize int
+	// KeyCacheSize bounds the cache of the keys of accepted proofs, keyed
+	// by their exact header: a client sends the same header with every
+	// proof, so its key is parsed, checked and hashed once, not on every
+	// request. Only proofs that passed every check enter it. Zero means
+	// [DefaultKeyCacheSize]; negative turns it off.
+	KeyCacheSize int
 }
 
 // Checker checks DPoP proofs (RFC 9449 §4.3) and remembers the ones it
@@ -129,6 +142,15 @@ type Checker struct {
 	nonces  *Nonces
 	maxSize int
 	replay  *replayCache
+	keys    *lru.Cache[string, *knownKey] // nil when off
+}
+
+// knownKey is what the header of an accepted proof gave: its parsed form,
+// the key and the key's thumbprint.
+type knownKey struct {
+	header jose.Header
+	key    *jose.JWK
+	jkt    string
 }
 
 // NewChecker validates cfg and returns a Checker.
@@ -171,6 +193,15 @@ func NewChecker(cfg Config) (*Checker, error) {
 		size = DefaultReplayCacheSize
 	}
 	c.replay = newReplayCache(size)
+	switch n := cfg.KeyCacheSize; {
+	case n == 0:
+		c.keys, err = lru.New[string, *knownKey](DefaultKeyCacheSize)
+	case n > 0:
+		c.keys, err = lru.New[string, *knownKey](n)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dpop: %w", err)
+	}
 	return c, nil
 }
 
@@ -219,7 +250,18 @@ func (c *Checker) check(proof, method string, target *url.URL, accessToken, jkt 
 	if proof == "" {
 		return nil, invalid("empty proof")
 	}
-	j, key, err := jose.ParseEmbedded(proof, c.maxSize)
+	var known *knownKey
+	j, key, err := jose.ParseEmbeddedKnown(proof, c.maxSize, func(h64 string) (jose.Header, *jose.JWK, bool) {
+		if c.keys == nil {
+			return jose.Header{}, nil, false
+		}
+		k, ok := c.keys.Get(h64)
+		if !ok {
+			return jose.Header{}, nil, false
+		}
+		known = k
+		return k.header, k.key, true
+	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidProof, err)
 	}
@@ -257,18 +299,22 @@ func (c *Checker) check(proof, method string, target *url.URL, accessToken, jkt 
 	if p.URL == "" {
 		return nil, invalid("no htu")
 	}
-	htu, err := normalizeHTU(p.URL)
-	if err != nil {
-		return nil, invalid("htu: %v", err)
-	}
 	want, err := NormalizeURL(target)
 	if err != nil {
 		return nil, fmt.Errorf("dpop: the request's URL: %w", err)
 	}
-	if htu != want {
-		return nil, invalid("htu is %q, the request's URL %q", sanitize(htu), sanitize(want))
+	// Most clients write htu in the normal form already; only another
+	// form needs parsing.
+	if p.URL != want {
+		htu, err := normalizeHTU(p.URL)
+		if err != nil {
+			return nil, invalid("htu: %v", err)
+		}
+		if htu != want {
+			return nil, invalid("htu is %q, the request's URL %q", sanitize(htu), sanitize(want))
+		}
+		p.URL = htu
 	}
-	p.URL = htu
 	if claims.IssuedAt == 0 {
 		return nil, invalid("no iat")
 	}
@@ -296,8 +342,9 @@ func (c *Checker) check(proof, method string, target *url.URL, accessToken, jkt 
 			return nil, fmt.Errorf("%w: the proof's nonce is stale or not one of ours", ErrUseNonce)
 		}
 	}
-	p.JKT, err = key.Thumbprint()
-	if err != nil {
+	if known != nil {
+		p.JKT = known.jkt
+	} else if p.JKT, err = key.Thumbprint(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidProof, err)
 	}
 	if jkt != "" && subtle.ConstantTimeCompare([]byte(p.JKT), []byte(jkt)) != 1 {
@@ -308,6 +355,10 @@ func (c *Checker) check(proof, method string, target *url.URL, accessToken, jkt 
 	exp := iat.Add(c.window).UnixNano()
 	if err := c.replay.add(p.JKT, p.ID, now.UnixNano(), exp); err != nil {
 		return nil, err
+	}
+	if known == nil && c.keys != nil {
+		h64, _, _ := strings.Cut(proof, ".")
+		c.keys.Add(strings.Clone(h64), &knownKey{header: j.Header, key: key, jkt: p.JKT})
 	}
 	return p, nil
 }
@@ -322,7 +373,10 @@ func ATH(accessToken string) string {
 // ATHMatches reports whether ath is the hash of accessToken, in constant
 // time.
 func ATHMatches(ath, accessToken string) bool {
-	return subtle.ConstantTimeCompare([]byte(ath), []byte(ATH(accessToken))) == 1
+	sum := sha256.Sum256([]byte(accessToken))
+	var want [43]byte // base64url of 32 bytes, unpadded
+	base64.RawURLEncoding.Encode(want[:], sum[:])
+	return len(ath) == len(want) && subtle.ConstantTimeCompare([]byte(ath), want[:]) == 1
 }
 
 // FromRequest returns the proof of r: the value of its one DPoP header.

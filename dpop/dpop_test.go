@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -572,5 +573,43 @@ func TestSignEmbeddedRoundTrip(t *testing.T) {
 	}
 	if _, err := jose.Parse(proof); !errors.Is(err, jose.ErrUnsupported) {
 		t.Errorf("jose.Parse of a proof: %v, want ErrUnsupported", err)
+	}
+}
+
+// TestKeyCache checks that the key of an accepted proof is reused for the
+// client's next proofs, that only accepted proofs enter the cache, and
+// that a proof with a cached header is still verified with that header's
+// key.
+func TestKeyCache(t *testing.T) {
+	t.Parallel()
+	ec := newEC(t, elliptic.P256())
+	other := newEC(t, elliptic.P256())
+	c := newChecker(t, Config{})
+	target := mustURL(t, testURL)
+	jkt, _ := jose.Thumbprint(ec.Public())
+	bad := proofSpec{claims: map[string]any{"jti": "bad", "htm": "POST"}}.build(t, ec)
+	if _, err := c.Check(bad, "GET", target, testToken); err == nil {
+		t.Fatal("bad proof passed")
+	}
+	if c.keys.Len() != 0 {
+		t.Fatal("a refused proof's key was cached")
+	}
+	for i := range 3 {
+		p, err := c.Check(proofSpec{claims: map[string]any{"jti": strconv.Itoa(i)}}.build(t, ec), "GET", target, testToken)
+		if err != nil || p.JKT != jkt {
+			t.Fatalf("proof %d: %v, jkt %v", i, err, p)
+		}
+	}
+	if c.keys.Len() != 1 {
+		t.Fatalf("key cache holds %d keys, want 1", c.keys.Len())
+	}
+	// The header of ec's proofs (its jwk) over a signature by another key.
+	forged := proofSpec{key: other, jwk: publicJWK(t, ec), alg: "ES256", claims: map[string]any{"jti": "forged"}}.build(t, ec)
+	if _, err := c.Check(forged, "GET", target, testToken); !errors.Is(err, ErrInvalidProof) || !errors.Is(err, jose.ErrSignature) {
+		t.Fatalf("forged proof with a cached header: %v", err)
+	}
+	off := newChecker(t, Config{KeyCacheSize: -1})
+	if _, err := off.Check(proofSpec{}.build(t, ec), "GET", target, testToken); err != nil || off.keys != nil {
+		t.Fatalf("without a key cache: %v", err)
 	}
 }

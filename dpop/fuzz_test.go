@@ -5,7 +5,10 @@ import (
 	"crypto/elliptic"
 	"errors"
 	"math/big"
+	"strings"
 	"testing"
+
+	"github.com/keyward/keyward/jose"
 )
 
 // fuzzKey is a fixed P-256 key, so that the seed corpus holds proofs that
@@ -40,11 +43,23 @@ func FuzzProof(f *testing.F) {
 	f.Add("", "")
 	f.Add("a.b.c", testToken)
 	f.Add("eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6Im5vbmUifQ.e30.", "")
+	// Every checker knows the seed key's header, so that mutated payloads
+	// and signatures under it take the path of a known key.
+	seed, err := s.Sign("GET", target, "", "")
+	if err != nil {
+		f.Fatal(err)
+	}
+	seedJWS, seedKey, err := jose.ParseEmbedded(seed, 0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	seedH64, _, _ := strings.Cut(seed, ".")
 	f.Fuzz(func(t *testing.T, proof, token string) {
 		c, err := NewChecker(Config{Now: fixedNow})
 		if err != nil {
 			t.Fatal(err)
 		}
+		c.keys.Add(seedH64, &knownKey{header: seedJWS.Header, key: seedKey, jkt: s.JKT()})
 		p, err := c.Check(proof, "GET", target, token)
 		if err != nil {
 			if p != nil {

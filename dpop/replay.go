@@ -47,13 +47,9 @@ func newReplayCache(size int) *replayCache {
 // replayKey hashes a (thumbprint, jti) pair; the thumbprint has a fixed
 // length, so the concatenation is unambiguous.
 func replayKey(jkt, jti string) [sha256.Size]byte {
-	h := sha256.New()
-	h.Write([]byte(jkt))
-	h.Write([]byte{0})
-	h.Write([]byte(jti))
-	var k [sha256.Size]byte
-	h.Sum(k[:0])
-	return k
+	var buf [256]byte
+	b := append(append(append(buf[:0], jkt...), 0), jti...)
+	return sha256.Sum256(b)
 }
 
 // add records the pair until exp (Unix nanoseconds), first forgetting the

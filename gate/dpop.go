@@ -22,6 +22,11 @@ import (
 // shared by every replica (the same secret), they bound how old a proof
 // can be by the gate's clock rather than the client's, so that proofs
 // cannot be made ahead of time.
+//
+// Refusals of DPoP have reasons of their own ([RefusalReason]):
+// "dpop_required" (a Bearer token where only DPoP is accepted) and the DPoP
+// reasons of [verifier.Reason] ("dpop_invalid", "dpop_replay",
+// "dpop_key_mismatch", "dpop_bound_as_bearer"...).
 
 // dpopConfig validates the gate's DPoP configuration.
 func dpopConfig(c verifier.DPoPConfig) (verifier.DPoPConfig, error) {

@@ -32,10 +32,7 @@ type RefusalObserver interface {
 // "insufficient_scope", or the category of a failed verification as
 // [verifier.Reason] names it ("expired", "issuer", "audience", "signature",
 // "key_not_found", "malformed", "type", "revoked",
-// "key_source_unavailable"...; "other" for an error of no known category),
-// and with DPoP on "dpop_required" (a Bearer token where only DPoP is
-// accepted) and the DPoP reasons of [verifier.Reason] ("dpop_invalid",
-// "dpop_replay", "dpop_key_mismatch", "dpop_bound_as_bearer"...).
+// "key_source_unavailable"...; "other" for an error of no known category).
 // The names come from a fixed set and carry nothing from the request, so
 // they are safe as metric labels.
 func RefusalReason(err error) string {

@@ -2,6 +2,7 @@ package jose
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/go-json-experiment/json"
 )
@@ -69,4 +70,44 @@ func (s *Signer) SignEmbedded(typ string, payload []byte) (string, error) {
 		return "", fmt.Errorf("jose: encoding header: %w", err)
 	}
 	return s.signEncoded(hdr, payload)
+}
+
+// ParseEmbeddedKnown is [ParseEmbedded] for a caller that keeps what
+// earlier calls returned: when known(h64) has the header and key that
+// ParseEmbedded read from exactly the header segment h64 of token, they are
+// used as they are and only the payload and signature are decoded, which
+// spares parsing the JSON and validating the key again for a sender that
+// sends many JWS with one header (a DPoP client does). Otherwise it is
+// ParseEmbedded. known must return only what ParseEmbedded returned for
+// that very segment; the key it returns is shared and must not be
+// modified.
+func ParseEmbeddedKnown(token string, maxSize int, known func(h64 string) (Header, *JWK, bool)) (*JWS, *JWK, error) {
+	if maxSize <= 0 {
+		maxSize = DefaultMaxTokenSize
+	}
+	if len(token) > maxSize {
+		return nil, nil, fmt.Errorf("%w: %d bytes (limit %d)", ErrTooLarge, len(token), maxSize)
+	}
+	h64, rest, ok1 := strings.Cut(token, ".")
+	p64, s64, ok2 := strings.Cut(rest, ".")
+	if !ok1 || !ok2 || strings.IndexByte(s64, '.') >= 0 || known == nil {
+		return ParseEmbedded(token, maxSize)
+	}
+	h, k, ok := known(h64)
+	if !ok {
+		return ParseEmbedded(token, maxSize)
+	}
+	inLen := len(h64) + 1 + len(p64)
+	pn, sn := b64.DecodedLen(len(p64)), b64.DecodedLen(len(s64))
+	buf := make([]byte, inLen+pn+sn)
+	copy(buf, token[:inLen])
+	payload, err := decodeSegment(buf[inLen:inLen+pn:inLen+pn], p64, "payload")
+	if err != nil {
+		return nil, nil, err
+	}
+	sig, err := decodeSegment(buf[inLen+pn:], s64, "signature")
+	if err != nil {
+		return nil, nil, err
+	}
+	return &JWS{Header: h, signingInput: buf[:inLen:inLen], payload: payload, signature: sig}, k, nil
 }

@@ -242,6 +242,12 @@ func New(cfg Config) (*Verifier, error) {
 // messages are precise and meant for logs; [Description] gives the text to
 // show a client.
 //
+// A token bound to a key by DPoP ("cnf.jkt") verifies here like any other:
+// Verify does not see the request, so it cannot check the proof. The
+// [Middleware] checks it (and refuses such a token sent as Bearer); a
+// caller that verifies tokens itself must check the proof with
+// dpop.Checker.CheckBound.
+//
 // A token verified before is answered from the cache, keyed by the exact
 // token: the hit is still checked against the clock ("exp" with the leeway)
 // and against the key set, so a token whose key has left the set is

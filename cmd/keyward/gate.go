@@ -116,9 +116,9 @@ arrive; it tries again every second meanwhile.`,
 	f.DurationVar(&o.revocationsEvery, "revocations-every", verifier.DefaultRevocationEvery, "how often to poll --revocations when the issuer does not hold requests (no long-poll) or a fetch failed")
 	f.DurationVar(&o.revocationsMaxStale, "revocations-max-stale", verifier.DefaultRevocationMaxStale, "how old the revocation list may grow without a good fetch of --revocations before the gate reports not ready and answers every token 503")
 	f.BoolVar(&o.insecureServeStale, "insecure-revocations-serve-stale", false, "past --revocations-max-stale keep accepting tokens by the stale list (revocations made meanwhile are missed) instead of answering 503; health still reports not ready")
-	o.dpop.register(cmd)
 	f.String(cli.ConfigFlag, "", "YAML file of flag values (keys are the flag names); flags and KEYWARD_* variables override it")
 	o.log.register(cmd)
+	o.dpop.register(cmd)
 	return cmd
 }
 
@@ -303,6 +303,9 @@ func runGate(ctx context.Context, logger *slog.Logger, o *gateOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.dpop.mode != "off" {
+		logger.Info("gate_dpop", slog.String("dpop", dpopInfo(&o.dpop)))
+	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("--listen %s: %w", o.listen, err)
@@ -334,7 +337,6 @@ func runGate(ctx context.Context, logger *slog.Logger, o *gateOptions) error {
 		slog.String("cache_size", cache),
 		slog.String("token_types", tokenTypesInfo(o)),
 		slog.String("revocations", revocationsInfo(o)),
-		slog.String("dpop", dpopInfo(&o.dpop)),
 		slog.String("health", gate.HealthPath))
 	if o.onListen != nil {
 		o.onListen(ln.Addr().String())
