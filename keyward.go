@@ -122,6 +122,12 @@ type Client struct {
 	// tokens must carry a sid (backchannel_logout_session_required); the
 	// issuer then sends none for an end that names no session.
 	BackchannelLogoutSessionRequired bool
+	// RequireDPoP makes every token request of the client carry a DPoP
+	// proof (RFC 9449 §5.2, client metadata dpop_bound_access_tokens), so
+	// that all its access tokens are bound to a key it holds: a request
+	// without a proof is refused, and a stolen token is of no use without
+	// the key. False lets the client choose per request.
+	RequireDPoP bool
 	// CreatedAt is set by the store when zero on creation.
 	CreatedAt time.Time
 }
@@ -252,6 +258,12 @@ type RefreshToken struct {
 	UsedAt time.Time
 	// RevokedAt is when the token was revoked; zero means not revoked.
 	RevokedAt time.Time
+	// JKT is the JWK SHA-256 thumbprint (RFC 7638, base64url) of the DPoP
+	// key the family is bound to (RFC 9449 §5), empty when it is not
+	// bound: every refresh must then carry a proof signed by that key, so
+	// that a stolen refresh token is of no use without it. Rotation keeps
+	// it, and may bind an unbound family ([RefreshToken.Successor]).
+	JKT string
 }
 
 // LogValue implements [slog.LogValuer]; it leaves out the hash.
@@ -298,6 +310,11 @@ type AuthCode struct {
 	ExpiresAt time.Time
 	// UsedAt is when the code was exchanged; zero means unused.
 	UsedAt time.Time
+	// JKT is the dpop_jkt of the authorization request (RFC 9449 §10): the
+	// JWK SHA-256 thumbprint of the DPoP key that alone may redeem the
+	// code, so that a code stolen on its way back to the client is of no
+	// use without that key. Empty means any proof, or none.
+	JKT string
 }
 
 // LogValue implements [slog.LogValuer]; it leaves out the hash, the nonce and

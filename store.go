@@ -386,12 +386,17 @@ func (r RefreshToken) RotationError(now time.Time) error {
 
 // Successor returns next as it is stored when it replaces r in a rotation at
 // now: it takes r's FamilyID, ExpiresAt, UserID, ClientID and SessionID,
-// whatever next held, so that a rotation can neither move a token to
-// another family, user or client nor extend the family's life; it is unused
-// and not revoked; and its IssuedAt is now when zero.
+// and r's JKT when r is bound to a DPoP key, whatever next held, so that a
+// rotation can neither move a token to another family, user, client or
+// DPoP key, nor unbind it, nor extend the family's life (an unbound token's
+// successor may be bound); it is unused and not revoked; and its IssuedAt
+// is now when zero.
 func (r RefreshToken) Successor(next RefreshToken, now time.Time) RefreshToken {
 	next.FamilyID, next.ExpiresAt = r.FamilyID, r.ExpiresAt
 	next.UserID, next.ClientID, next.SessionID = r.UserID, r.ClientID, r.SessionID
+	if r.JKT != "" {
+		next.JKT = r.JKT
+	}
 	next.UsedAt, next.RevokedAt = time.Time{}, time.Time{}
 	if next.IssuedAt.IsZero() {
 		next.IssuedAt = now

@@ -65,7 +65,7 @@ func TestValidateKeySet(t *testing.T) {
 func TestRefreshTokenRules(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
-	live := RefreshToken{Hash: []byte("h"), FamilyID: "f", UserID: "u", ClientID: "c", SessionID: "s", ExpiresAt: now.Add(time.Hour)}
+	live := RefreshToken{Hash: []byte("h"), FamilyID: "f", UserID: "u", ClientID: "c", SessionID: "s", ExpiresAt: now.Add(time.Hour), JKT: "key"}
 	tests := []struct {
 		name string
 		tok  func(RefreshToken) RefreshToken
@@ -83,12 +83,17 @@ func TestRefreshTokenRules(t *testing.T) {
 	}
 
 	next := RefreshToken{Hash: []byte("n"), FamilyID: "other", UserID: "x", ClientID: "y", SessionID: "z", Scope: "a",
-		ExpiresAt: now.Add(100 * time.Hour), UsedAt: now, RevokedAt: now}
+		ExpiresAt: now.Add(100 * time.Hour), UsedAt: now, RevokedAt: now, JKT: "other-key"}
 	got := live.Successor(next, now)
 	want := RefreshToken{Hash: []byte("n"), FamilyID: "f", UserID: "u", ClientID: "c", SessionID: "s", Scope: "a",
-		IssuedAt: now, ExpiresAt: live.ExpiresAt}
+		IssuedAt: now, ExpiresAt: live.ExpiresAt, JKT: live.JKT}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("Successor() = %+v, want %+v", got, want)
+	}
+	unbound := live
+	unbound.JKT = ""
+	if got := unbound.Successor(next, now); got.JKT != next.JKT {
+		t.Errorf("Successor() of an unbound token: JKT = %q, want the one given, %q", got.JKT, next.JKT)
 	}
 	next.IssuedAt = now.Add(-time.Minute)
 	if got := live.Successor(next, now); !got.IssuedAt.Equal(next.IssuedAt) {

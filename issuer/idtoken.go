@@ -99,12 +99,14 @@ func profileClaims(u *keyward.User, scope string) map[string]any {
 // access token issued here with the openid scope: sub and the claims its
 // scope releases. A bad, expired or revoked token, or a disabled user,
 // fails with [CodeInvalidToken]; a token without openid with
-// [CodeInsufficientScope].
+// [CodeInsufficientScope]. A DPoP-bound token fails with
+// [CodeInvalidToken] here: it needs [Issuer.UserInfoDPoP] and a proof.
 func (i *Issuer) UserInfo(ctx context.Context, accessToken string) (map[string]any, error) {
-	tok, err := i.verifyAccessToken(ctx, accessToken)
-	if err != nil {
-		return nil, err
-	}
+	return i.UserInfoDPoP(ctx, accessToken, "")
+}
+
+// userInfo is [Issuer.UserInfo] for a verified access token.
+func (i *Issuer) userInfo(ctx context.Context, tok *jose.Token) (map[string]any, error) {
 	scope := tok.Claims.String("scope")
 	if !slices.Contains(strings.Fields(scope), "openid") {
 		return nil, oauthError(CodeInsufficientScope, "the access token lacks the openid scope", nil)

@@ -430,6 +430,10 @@ func (i *Issuer) mintWithID(ctx context.Context, grant string, now time.Time, u 
 	if links.fid != "" {
 		c.Extra[ClaimFamilyID] = links.fid
 	}
+	tokenType := TokenTypeBearer
+	if links.jkt != "" {
+		c.Extra[ClaimConfirmation], tokenType = confirmation(links.jkt), TokenTypeDPoP
+	}
 	sub := clientID
 	if u != nil {
 		sub = u.ID
@@ -452,7 +456,7 @@ func (i *Issuer) mintWithID(ctx context.Context, grant string, now time.Time, u 
 	if i.cfg.Observer != nil {
 		i.cfg.Observer.TokenIssued(grant, string(signer.Algorithm()))
 	}
-	return &TokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int64(i.cfg.AccessTTL / time.Second), Scope: scope}, nil
+	return &TokenResponse{AccessToken: tok, TokenType: tokenType, ExpiresIn: int64(i.cfg.AccessTTL / time.Second), Scope: scope}, nil
 }
 
 // newRefreshFamily stores the first token of a new family, t.FamilyID or a
@@ -503,10 +507,23 @@ func (i *Issuer) AuthenticateClient(ctx context.Context, id, secret string) (key
 // ClientCredentials issues an access token to an authenticated client
 // acting on its own behalf (RFC 6749 §4.4), with no refresh token. The
 // requested scope must be among the client's; empty means all of them. The
-// aud is the client's audience, or the issuer's default.
+// aud is the client's audience, or the issuer's default. It is
+// [Issuer.ClientCredentialsDPoP] without a DPoP proof.
 func (i *Issuer) ClientCredentials(ctx context.Context, c keyward.Client, scope string) (*TokenResponse, error) {
+	return i.ClientCredentialsDPoP(ctx, c, scope, "")
+}
+
+// ClientCredentialsDPoP is [Issuer.ClientCredentials] for a request that
+// carried a DPoP proof whose key has the thumbprint jkt, checked by the
+// caller (RFC 9449 §5): the access token is bound to that key (cnf.jkt,
+// token_type DPoP). An empty jkt means no proof, refused with
+// [CodeInvalidDPoPProof] for a client with [keyward.Client.RequireDPoP].
+func (i *Issuer) ClientCredentialsDPoP(ctx context.Context, c keyward.Client, scope, jkt string) (*TokenResponse, error) {
 	if !slices.Contains(c.GrantTypes, GrantClientCredentials) {
 		return nil, oauthError(CodeUnauthorizedClient, "the client may not use the client_credentials grant", nil)
+	}
+	if err := requireProof(c, jkt); err != nil {
+		return nil, err
 	}
 	granted := strings.Join(c.Scopes, " ")
 	if scope != "" {
@@ -521,7 +538,7 @@ func (i *Issuer) ClientCredentials(ctx context.Context, c keyward.Client, scope 
 	if aud == "" {
 		aud = i.cfg.Audience
 	}
-	return i.mint(ctx, GrantClientCredentials, i.cfg.Now(), nil, c.ID, []string{aud}, granted, tokenLinks{})
+	return i.mint(ctx, GrantClientCredentials, i.cfg.Now(), nil, c.ID, []string{aud}, granted, tokenLinks{jkt: jkt})
 }
 
 func truncate(s string) string {
@@ -543,6 +560,10 @@ type RefreshRequest struct {
 	// Scope, when not empty, narrows the access token's scope; it must be a
 	// subset of the scope originally granted.
 	Scope string
+	// DPoPJKT is the thumbprint of the key of the request's DPoP proof,
+	// checked by the caller (RFC 9449 §5), empty when it carried none. The
+	// new access token is bound to it; a public client's refresh token too.
+	DPoPJKT string
 }
 
 // Refresh rotates a refresh token: the token is marked used and a new one is
@@ -556,6 +577,16 @@ type RefreshRequest struct {
 // Refreshes are throttled per client and per family ([TokenThrottleConfig]):
 // past the limits they fail with [CodeSlowDown] and a RetryAfter, before
 // anything is written.
+//
+// With DPoP (RFC 9449 §5), the access token is bound to the key of the
+// request's proof (req.DPoPJKT). A public client's refresh token is bound
+// to the key of the proof it was issued with, and every refresh of it must
+// carry a proof of that key: without one, or with another key, it fails
+// with [CodeInvalidGrant] before anything is written. A public client's
+// unbound refresh token refreshed with a proof is bound from then on. A
+// confidential client's refresh tokens are never bound: its credentials
+// constrain them. A client with [keyward.Client.RequireDPoP] must send a
+// proof ([CodeInvalidDPoPProof]).
 func (i *Issuer) Refresh(ctx context.Context, req RefreshRequest) (*TokenResponse, error) {
 	now := i.cfg.Now()
 	if req.Token == "" {
@@ -574,6 +605,7 @@ func (i *Issuer) Refresh(ctx context.Context, req RefreshRequest) (*TokenRespons
 		return nil, internal(err)
 	}
 	// The token must be presented by the client it was issued to.
+	public := true // no credentials: first-party or public (RFC 9449 §5)
 	switch {
 	case req.Client != nil:
 		if req.Client.ID != old.ClientID {
@@ -582,6 +614,10 @@ func (i *Issuer) Refresh(ctx context.Context, req RefreshRequest) (*TokenRespons
 		if !slices.Contains(req.Client.GrantTypes, GrantRefreshToken) {
 			return nil, oauthError(CodeUnauthorizedClient, "the client may not use the refresh_token grant", nil)
 		}
+		if err := requireProof(*req.Client, req.DPoPJKT); err != nil {
+			return nil, err
+		}
+		public = false
 	case old.ClientID == FirstPartyClientID:
 		if req.ClientID != "" && req.ClientID != FirstPartyClientID {
 			return nil, oauthError(CodeInvalidGrant, "the refresh token was issued to another client", nil)
@@ -594,6 +630,12 @@ func (i *Issuer) Refresh(ctx context.Context, req RefreshRequest) (*TokenRespons
 		if err != nil || !c.Public || req.ClientID != c.ID {
 			return nil, oauthError(CodeInvalidClient, "client authentication is required for this refresh token", nil)
 		}
+		if err := requireProof(c, req.DPoPJKT); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkGrantBinding(old.JKT, req.DPoPJKT, "refresh token"); err != nil {
+		return nil, err
 	}
 	scope := old.Scope
 	if req.Scope != "" {
@@ -633,7 +675,8 @@ func (i *Issuer) Refresh(ctx context.Context, req RefreshRequest) (*TokenRespons
 	}
 	// The new refresh token keeps the originally granted scope (RFC 6749
 	// §6); only the access token is narrowed.
-	next := keyward.RefreshToken{Hash: hashToken(tok), Scope: old.Scope, Audience: old.Audience, IssuedAt: now}
+	next := keyward.RefreshToken{Hash: hashToken(tok), Scope: old.Scope, Audience: old.Audience, IssuedAt: now,
+		JKT: refreshBinding(public, req.DPoPJKT)}
 	old, err = i.cfg.Store.RotateRefreshToken(ctx, hash, next, now)
 	switch {
 	case errors.Is(err, keyward.ErrRefreshReused):
@@ -656,7 +699,8 @@ func (i *Issuer) Refresh(ctx context.Context, req RefreshRequest) (*TokenRespons
 	if len(aud) == 0 {
 		aud = []string{i.cfg.Audience}
 	}
-	resp, err := i.mint(ctx, GrantRefreshToken, now, user, old.ClientID, aud, scope, tokenLinks{sid: old.SessionID, fid: old.FamilyID})
+	resp, err := i.mint(ctx, GrantRefreshToken, now, user, old.ClientID, aud, scope,
+		tokenLinks{sid: old.SessionID, fid: old.FamilyID, jkt: req.DPoPJKT})
 	if err != nil {
 		return nil, err
 	}

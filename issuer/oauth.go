@@ -78,6 +78,9 @@ type AuthorizeRequest struct {
 	Nonce               string
 	CodeChallenge       string
 	CodeChallengeMethod string
+	// DPoPJKT is the dpop_jkt parameter (RFC 9449 §10): the thumbprint of
+	// the DPoP key that alone may redeem the code; empty means any.
+	DPoPJKT string
 }
 
 // CheckAuthorize validates the rest of an authorization request and returns
@@ -112,6 +115,9 @@ func (i *Issuer) CheckAuthorize(req AuthorizeRequest) (string, error) {
 	}
 	if len(req.Nonce) > 512 {
 		return "", oauthError(CodeInvalidRequest, "nonce too long", nil)
+	}
+	if req.DPoPJKT != "" && !ValidJKT(req.DPoPJKT) {
+		return "", oauthError(CodeInvalidRequest, "dpop_jkt must be a JWK SHA-256 thumbprint: 43 base64url characters", nil)
 	}
 	if slices.Contains(granted, "openid") && req.Client.IDTokenSignedResponseAlg != "" {
 		if _, err := i.idTokenSigner(req.Client); err != nil {
@@ -160,7 +166,7 @@ func (i *Issuer) IssueCode(ctx context.Context, req AuthorizeRequest, scope stri
 	if err := i.cfg.Store.CreateAuthCode(ctx, keyward.AuthCode{
 		Hash: hashToken(code), ClientID: req.Client.ID, UserID: s.UserID, RedirectURI: req.RedirectURI,
 		Scope: scope, Nonce: req.Nonce, CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
-		SessionID: s.ID, AuthTime: authTime(s), ExpiresAt: now.Add(CodeTTL), AMR: s.AMR, ACR: s.ACR,
+		SessionID: s.ID, AuthTime: authTime(s), ExpiresAt: now.Add(CodeTTL), AMR: s.AMR, ACR: s.ACR, JKT: req.DPoPJKT,
 	}); err != nil {
 		return "", internal(err)
 	}
@@ -317,6 +323,9 @@ type CodeRequest struct {
 	Client *keyward.Client
 	// ClientID is the client_id parameter of an unauthenticated request.
 	ClientID string
+	// DPoPJKT is the thumbprint of the key of the request's DPoP proof,
+	// checked by the caller (RFC 9449 §5), empty when it carried none.
+	DPoPJKT string
 }
 
 // familyOfCode is the refresh-token family issued for a code, derived from
@@ -334,6 +343,13 @@ func jtiOfCode(hash []byte) string { return "code-" + hex.EncodeToString(hash[16
 // the scope includes openid. A code works once: a second use fails with
 // invalid_grant and revokes the access and refresh tokens the first use
 // issued (RFC 6749 §4.1.2), publishing their family in the revocation feed.
+//
+// With DPoP (RFC 9449), the access token is bound to the key of the
+// request's proof (req.DPoPJKT), and so is a public client's refresh token.
+// A code requested with dpop_jkt is redeemed only with a proof of that key
+// (RFC 9449 §10), else invalid_grant; a client with
+// [keyward.Client.RequireDPoP] must send a proof ([CodeInvalidDPoPProof]).
+// Either refusal spends the code, as any refused redemption does.
 func (i *Issuer) ExchangeCode(ctx context.Context, req CodeRequest) (*TokenResponse, error) {
 	now := i.cfg.Now()
 	bad := oauthError(CodeInvalidGrant, "the authorization code is invalid, expired or already used", nil)
@@ -392,6 +408,12 @@ func (i *Issuer) ExchangeCode(ctx context.Context, req CodeRequest) (*TokenRespo
 	if req.RedirectURI != code.RedirectURI {
 		return nil, oauthError(CodeInvalidGrant, "redirect_uri differs from the authorization request", nil)
 	}
+	if err := requireProof(c, req.DPoPJKT); err != nil {
+		return nil, err
+	}
+	if err := checkGrantBinding(code.JKT, req.DPoPJKT, "authorization code"); err != nil {
+		return nil, err
+	}
 	if code.CodeChallenge != "" || req.CodeVerifier != "" {
 		if code.CodeChallenge == "" {
 			return nil, oauthError(CodeInvalidGrant, "code_verifier sent but the authorization request had no code_challenge", nil)
@@ -431,7 +453,7 @@ func (i *Issuer) ExchangeCode(ctx context.Context, req CodeRequest) (*TokenRespo
 		aud = i.cfg.Audience
 	}
 	resp, err := i.mintWithID(ctx, GrantAuthorizationCode, now, &u, c.ID, []string{aud}, code.Scope, jtiOfCode(hash),
-		tokenLinks{sid: code.SessionID, fid: familyOfCode(hash)})
+		tokenLinks{sid: code.SessionID, fid: familyOfCode(hash), jkt: req.DPoPJKT})
 	if err != nil {
 		return nil, err
 	}
@@ -443,6 +465,7 @@ func (i *Issuer) ExchangeCode(ctx context.Context, req CodeRequest) (*TokenRespo
 		if err := i.cfg.Store.CreateRefreshToken(ctx, keyward.RefreshToken{
 			Hash: hashToken(tok), FamilyID: familyOfCode(hash), UserID: u.ID, ClientID: c.ID, Scope: code.Scope,
 			Audience: []string{aud}, SessionID: code.SessionID, IssuedAt: now, ExpiresAt: now.Add(i.cfg.RefreshTTL),
+			JKT: refreshBinding(c.Public, req.DPoPJKT),
 		}); errors.Is(err, keyward.ErrRevoked) {
 			return nil, bad // a concurrent reuse of the code revoked its family first
 		} else if err != nil {
@@ -524,6 +547,10 @@ type Introspection struct {
 	Audience  []string `json:"aud,omitempty"`
 	Issuer    string   `json:"iss,omitempty"`
 	JTI       string   `json:"jti,omitempty"`
+	// Confirmation is the cnf of a DPoP-bound access token (RFC 9449
+	// §6.2), whose TokenType is then DPoP, so that a resource server
+	// checks the proof's key against it.
+	Confirmation map[string]any `json:"cnf,omitempty"`
 }
 
 // Introspect answers an RFC 7662 introspection request of the authenticated
@@ -591,7 +618,14 @@ func (i *Issuer) Introspect(ctx context.Context, c keyward.Client, token string)
 		}
 		user = u.Username
 	}
-	return Introspection{Active: true, Scope: cl.String("scope"), ClientID: clientID, Username: user,
-		TokenType: "Bearer", Expiry: int64(cl.Expiry), IssuedAt: int64(cl.IssuedAt), Subject: cl.Subject,
-		Audience: cl.Audience, Issuer: cl.Issuer, JTI: cl.ID}, nil
+	out := Introspection{Active: true, Scope: cl.String("scope"), ClientID: clientID, Username: user,
+		TokenType: TokenTypeBearer, Expiry: int64(cl.Expiry), IssuedAt: int64(cl.IssuedAt), Subject: cl.Subject,
+		Audience: cl.Audience, Issuer: cl.Issuer, JTI: cl.ID}
+	switch jkt, err := boundJKT(cl); {
+	case err != nil:
+		return inactive, nil
+	case jkt != "":
+		out.TokenType, out.Confirmation = TokenTypeDPoP, confirmation(jkt)
+	}
+	return out, nil
 }

@@ -43,6 +43,9 @@ const GrantMargin = 5 * time.Minute
 // belongs to, for [ClaimSessionID] and [ClaimFamilyID]; empty means none.
 type tokenLinks struct {
 	sid, fid string
+	// jkt is the thumbprint of the DPoP key the token is bound to
+	// ([ClaimConfirmation]); empty means a bearer token.
+	jkt string
 }
 
 // UserGrantLimit is how many entries of one subject the revocation feed

@@ -180,7 +180,7 @@ func (s *Server) setCookie(w http.ResponseWriter, name, value string, maxAge int
 // authzParams are the authorization request parameters carried through the
 // login form.
 var authzParams = []string{"client_id", "redirect_uri", "response_type", "response_mode", "scope", "state", "nonce",
-	"code_challenge", "code_challenge_method", "prompt", "max_age", "acr_values"}
+	"code_challenge", "code_challenge_method", "prompt", "max_age", "acr_values", "dpop_jkt"}
 
 // Response modes (OAuth 2.0 Multiple Response Type Encoding Practices §2.1,
 // OAuth 2.0 Form Post Response Mode §2): the ways the authorization
@@ -350,6 +350,7 @@ func (s *Server) authorizeFlow(w http.ResponseWriter, r *http.Request) error {
 	req := issuer.AuthorizeRequest{
 		Client: client, RedirectURI: f["redirect_uri"], Scope: f["scope"], Nonce: f["nonce"],
 		CodeChallenge: f["code_challenge"], CodeChallengeMethod: f["code_challenge_method"],
+		DPoPJKT: f["dpop_jkt"],
 	}
 	scope, err := s.iss.CheckAuthorize(req)
 	if err != nil {

@@ -197,6 +197,11 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.setDPoPNonce(w)
+	jkt, err := s.tokenProof(r)
+	if err != nil {
+		return err
+	}
 	var resp *issuer.TokenResponse
 	switch grant {
 	case issuer.GrantRefreshToken:
@@ -204,17 +209,18 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) error {
 			return invalidRequest("refresh_token is required")
 		}
 		resp, err = s.iss.Refresh(r.Context(), issuer.RefreshRequest{
-			Token: f["refresh_token"], Client: auth.client, ClientID: auth.id, Scope: f["scope"],
+			Token: f["refresh_token"], Client: auth.client, ClientID: auth.id, Scope: f["scope"], DPoPJKT: jkt,
 		})
 	case issuer.GrantAuthorizationCode:
 		resp, err = s.iss.ExchangeCode(r.Context(), issuer.CodeRequest{
 			Code: f["code"], RedirectURI: f["redirect_uri"], CodeVerifier: f["code_verifier"], Client: auth.client, ClientID: auth.id,
+			DPoPJKT: jkt,
 		})
 	case issuer.GrantClientCredentials:
 		if auth.client == nil {
 			return &issuer.Error{Code: issuer.CodeInvalidClient, Description: "client authentication is required"}
 		}
-		resp, err = s.iss.ClientCredentials(r.Context(), *auth.client, f["scope"])
+		resp, err = s.iss.ClientCredentialsDPoP(r.Context(), *auth.client, f["scope"], jkt)
 	}
 	if err != nil {
 		return err
@@ -313,6 +319,9 @@ type metadata struct {
 	BackchannelLogout       bool     `json:"backchannel_logout_supported"`
 	BackchannelSession      bool     `json:"backchannel_logout_session_supported"`
 	ACRValues               []string `json:"acr_values_supported"`
+	// DPoPAlgs are the algorithms of the DPoP proofs accepted (RFC 9449
+	// §5.1).
+	DPoPAlgs []string `json:"dpop_signing_alg_values_supported"`
 }
 
 // discovery handles GET /.well-known/openid-configuration and
@@ -357,6 +366,7 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) error {
 		BackchannelLogout:       true,
 		BackchannelSession:      true,
 		ACRValues:               issuer.ACRValues(),
+		DPoPAlgs:                s.dpopAlgorithms(),
 	})
 	return nil
 }

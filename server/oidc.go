@@ -8,26 +8,32 @@ import (
 	"github.com/keyward/keyward/issuer"
 )
 
-// userinfo handles GET and POST /userinfo (OIDC Core §5.3) with a bearer
-// access token in the Authorization header (RFC 6750 §2.1).
+// userinfo handles GET and POST /userinfo (OIDC Core §5.3) with an access
+// token in the Authorization header: a bearer token (RFC 6750 §2.1), or a
+// DPoP-bound one with the DPoP scheme and a proof (RFC 9449 §7.1). A bound
+// token presented as a bearer token is refused.
 func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "no-store")
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="keyward"`)
-		writeJSON(w, http.StatusUnauthorized, errorBody{Error: "invalid_request", Description: "a bearer access token is required"})
+	s.setDPoPNonce(w)
+	token, usedDPoP, jkt, err := s.userinfoToken(r)
+	if token == "" {
+		s.challenge(w, false, "", "")
+		writeJSON(w, http.StatusUnauthorized, errorBody{Error: "invalid_request", Description: "an access token is required (Bearer, or DPoP with a proof)"})
 		return nil
 	}
-	claims, err := s.iss.UserInfo(r.Context(), strings.TrimSpace(token))
+	var claims map[string]any
+	if err == nil {
+		claims, err = s.iss.UserInfoDPoP(r.Context(), token, jkt)
+	}
 	var oe *issuer.Error
 	switch {
 	case err == nil:
-	case errors.As(err, &oe) && oe.Code == issuer.CodeInvalidToken:
-		w.Header().Set("WWW-Authenticate", `Bearer realm="keyward", error="invalid_token"`)
+	case errors.As(err, &oe) && (oe.Code == issuer.CodeInvalidToken || oe.Code == issuer.CodeInvalidDPoPProof || oe.Code == issuer.CodeUseDPoPNonce):
+		s.challenge(w, usedDPoP || oe.Code != issuer.CodeInvalidToken, oe.Code, "")
 		writeJSON(w, http.StatusUnauthorized, errorBody{Error: oe.Code, Description: oe.Description})
 		return nil
 	case errors.As(err, &oe) && oe.Code == issuer.CodeInsufficientScope:
-		w.Header().Set("WWW-Authenticate", `Bearer realm="keyward", error="insufficient_scope", scope="openid"`)
+		s.challenge(w, usedDPoP, oe.Code, `, scope="openid"`)
 		writeJSON(w, http.StatusForbidden, errorBody{Error: oe.Code, Description: oe.Description})
 		return nil
 	default:

@@ -30,6 +30,7 @@ import (
 
 	"github.com/go-json-experiment/json"
 
+	"github.com/keyward/keyward/dpop"
 	"github.com/keyward/keyward/internal/httpx"
 	"github.com/keyward/keyward/issuer"
 )
@@ -54,7 +55,8 @@ type Config struct {
 	Logger *slog.Logger
 	// MaxBodyBytes caps request bodies. Zero means 64 KiB.
 	MaxBodyBytes int64
-	// Now is the clock of the revocation feed. Nil means time.Now.
+	// Now is the clock of the revocation feed and of DPoP proofs. Nil
+	// means time.Now.
 	Now func() time.Time
 	// Metrics, when set, receives the latency of every request by route
 	// pattern. Nil means none.
@@ -68,6 +70,13 @@ type Config struct {
 	// no proxy is trusted: behind a proxy every client then shares the
 	// proxy's throttle buckets.
 	TrustedProxies []netip.Prefix
+	// DPoPNonces, when set, makes /token and /userinfo require a server
+	// nonce in every DPoP proof (RFC 9449 §8), sent in the DPoP-Nonce
+	// header of their answers: a proof made in advance, by code that ran
+	// in the client once, is refused once the nonce changes. Replicas must
+	// share its secret to accept each other's nonces. Nil means no nonce
+	// is required; proofs are still checked in full, replays included.
+	DPoPNonces *dpop.Nonces
 }
 
 // Server is the issuer's HTTP handler.
@@ -87,6 +96,10 @@ type Server struct {
 	// heads is the revocation log's head as the held long-polls last read
 	// it, shared among them.
 	heads logHeads
+	// dpop checks the DPoP proofs of /token and /userinfo; its replay
+	// cache is this process's own.
+	dpop     *dpop.Checker
+	dpopURLs dpopEndpoints
 }
 
 // New returns the handler with every route registered.
@@ -110,6 +123,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.account, err = loadAccountPages(s.pages); err != nil {
 		return nil, fmt.Errorf("server: templates: %w", err)
+	}
+	if s.dpop, err = newDPoPChecker(cfg); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	if s.dpopURLs, err = newDPoPEndpoints(cfg.Issuer.IssuerURL()); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

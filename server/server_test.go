@@ -22,6 +22,7 @@ import (
 	"github.com/go-json-experiment/json"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/dpop"
 	"github.com/keyward/keyward/issuer"
 	"github.com/keyward/keyward/jose"
 	"github.com/keyward/keyward/storage/memory"
@@ -87,6 +88,8 @@ type stackOptions struct {
 	wrap func(keyward.Store) keyward.Store
 	// requireMFA is issuer.Config.RequireMFA.
 	requireMFA bool
+	// dpopNonces is Config.DPoPNonces.
+	dpopNonces *dpop.Nonces
 }
 
 // staticKey reads a PKCS #8 private key from jose/testdata/keys.
@@ -201,7 +204,8 @@ func newStack(tb testing.TB, opt stackOptions) *stack {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s, err := New(Config{Issuer: iss, Store: served, Revocations: served, Logger: logger, MaxBodyBytes: 8 << 10, Now: opt.now, TrustedProxies: opt.trustedProxies})
+	s, err := New(Config{Issuer: iss, Store: served, Revocations: served, Logger: logger, MaxBodyBytes: 8 << 10, Now: opt.now, TrustedProxies: opt.trustedProxies,
+		DPoPNonces: opt.dpopNonces})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -37,6 +37,8 @@ type clientJSON struct {
 	// The client's OpenID Connect Back-Channel Logout 1.0 metadata.
 	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
 	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required"`
+	// RequireDPoP is RFC 9449 §5.2's dpop_bound_access_tokens.
+	RequireDPoP bool `json:"dpop_bound_access_tokens"`
 }
 
 func toClientJSON(c keyward.Client) clientJSON {
@@ -50,7 +52,8 @@ func toClientJSON(c keyward.Client) clientJSON {
 		PostLogoutRedirectURIs: orEmpty(c.PostLogoutRedirectURIs),
 		GrantTypes:             orEmpty(c.GrantTypes), Scopes: orEmpty(c.Scopes), Audience: c.Audience,
 		JWKSURL: c.JWKSURL, HasJWKS: len(c.JWKS) > 0, IDTokenAlg: c.IDTokenSignedResponseAlg, CreatedAt: c.CreatedAt,
-		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired}
+		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
+		RequireDPoP: c.RequireDPoP}
 }
 
 // newClientCmd returns "keyward client", the management of OAuth clients.
@@ -80,6 +83,7 @@ func newClientAddCmd(sf *storeFlags) *cobra.Command {
 		idTokenAlg   string
 		jsonOut      bool
 		backchannel  backchannelFlags
+		requireDPoP  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "add NAME",
@@ -109,11 +113,17 @@ otherwise (id_token_signed_response_alg of OpenID Connect Dynamic Client
 Registration). serve offers RS256 whatever its --alg, so --id-token-alg
 RS256 always works; any other value must be serve's --alg.
 
+--require-dpop makes every token request of the client carry a DPoP proof
+(RFC 9449; client metadata dpop_bound_access_tokens), so that all its
+access tokens are bound to a key it holds; "keyward client set" changes it
+later.
+
 ` + backchannelHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := keyward.Client{Name: args[0], Public: public, RedirectURIs: redirectURIs, PostLogoutRedirectURIs: logoutURIs,
-				Scopes: scopes, Audience: audience, JWKSURL: jwksURL, IDTokenSignedResponseAlg: idTokenAlg}
+				Scopes: scopes, Audience: audience, JWKSURL: jwksURL, IDTokenSignedResponseAlg: idTokenAlg,
+				RequireDPoP: requireDPoP}
 			backchannel.apply(&c)
 			if idTokenAlg != "" {
 				if alg, err := jose.ParseAlgorithm(idTokenAlg); err != nil || alg.Symmetric() {
@@ -192,6 +202,7 @@ RS256 always works; any other value must be serve's --alg.
 	f.StringVar(&jwksURL, "jwks-url", "", "https URL of the client's JWK Set, for private_key_jwt")
 	f.StringVar(&jwksFile, "jwks", "", "file holding the client's public JWK Set, for private_key_jwt")
 	f.StringVar(&idTokenAlg, "id-token-alg", "", "algorithm of the client's ID tokens: RS256, or serve's --alg (default: serve's --alg)")
+	f.BoolVar(&requireDPoP, "require-dpop", false, "refuse the client's token requests without a DPoP proof (dpop_bound_access_tokens)")
 	f.BoolVar(&jsonOut, "json", false, `print JSON ({"client_id":...,"client_secret":...})`)
 	backchannel.register(f)
 	return cmd
@@ -264,9 +275,9 @@ func newClientShowCmd(sf *storeFlags) *cobra.Command {
 				if idAlg == "" {
 					idAlg = "(serve's --alg)"
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "client_id:     %s\nname:          %s\ntype:          %s\ngrants:        %s\nscopes:        %s\naudience:      %s\nredirect_uris: %s\npost_logout:   %s\nid_token_alg:  %s\nbackchannel:   %s\ncreated:       %s\n",
+				fmt.Fprintf(cmd.OutOrStdout(), "client_id:     %s\nname:          %s\ntype:          %s\ngrants:        %s\nscopes:        %s\naudience:      %s\nredirect_uris: %s\npost_logout:   %s\nid_token_alg:  %s\nbackchannel:   %s\nrequire_dpop:  %t\ncreated:       %s\n",
 					c.ID, c.Name, kind, strings.Join(c.GrantTypes, " "), strings.Join(c.Scopes, " "), c.Audience,
-					strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "), idAlg, backchannelShow(c), c.CreatedAt.Format(time.RFC3339))
+					strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "), idAlg, backchannelShow(c), c.RequireDPoP, c.CreatedAt.Format(time.RFC3339))
 				return nil
 			})
 		},

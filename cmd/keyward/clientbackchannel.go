@@ -67,6 +67,7 @@ func backchannelShow(c keyward.Client) string {
 func newClientSetCmd(sf *storeFlags) *cobra.Command {
 	var (
 		backchannel backchannelFlags
+		requireDPoP requireDPoPFlag
 		jsonOut     bool
 	)
 	cmd := &cobra.Command{
@@ -74,11 +75,11 @@ func newClientSetCmd(sf *storeFlags) *cobra.Command {
 		Short: "Change a client's settings; flags not given keep their value",
 		Long: `Change a client's settings; the flags not given keep their value.
 
-` + backchannelHelp,
+` + backchannelHelp + "\n\n" + requireDPoPHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !backchannel.changed() {
-				return cli.Usagef("nothing to change: give --backchannel-logout-uri or --backchannel-logout-session-required")
+			if !backchannel.changed() && !requireDPoP.changed() {
+				return cli.Usagef("nothing to change: give --backchannel-logout-uri, --backchannel-logout-session-required or --require-dpop")
 			}
 			ctx := cmd.Context()
 			return withStore(ctx, sf, func(store keyward.Store) error {
@@ -87,6 +88,7 @@ func newClientSetCmd(sf *storeFlags) *cobra.Command {
 				}
 				err := store.UpdateClient(ctx, args[0], func(c *keyward.Client) error {
 					backchannel.apply(c)
+					requireDPoP.apply(c)
 					return issuer.ValidateClient(*c)
 				})
 				if err != nil {
@@ -105,6 +107,7 @@ func newClientSetCmd(sf *storeFlags) *cobra.Command {
 		},
 	}
 	backchannel.register(cmd.Flags())
+	requireDPoP.register(cmd.Flags())
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the client as JSON")
 	return cmd
 }

@@ -243,6 +243,8 @@ type serveOptions struct {
 	trustedProxies string
 	// requireMFA makes every user sign in with a second factor.
 	requireMFA bool
+	// dpopNonce turns on the DPoP server nonces of /token and /userinfo.
+	dpopNonce bool
 
 	printConfig bool
 	// loops are more members of the run group, for tests.
@@ -287,6 +289,7 @@ admin password file exists. GET /metrics is served on --listen, or only on
 	f.StringVar(&o.trustedProxies, "trusted-proxies", "", "comma-separated CIDR prefixes of the reverse proxies in front of serve, whose X-Forwarded-For (or Forwarded) names the client address of the login throttle")
 	f.BoolVar(&o.requireMFA, "require-mfa", false, "make every user sign in with a second factor after the password (a user without one enrols TOTP at the next sign-in)")
 	f.BoolVar(&o.allowPrivateJWKSURLs, "allow-private-jwks-urls", false, "let clients' --jwks-url reach loopback, private and link-local addresses, and loopback over plain http (development only)")
+	f.BoolVar(&o.dpopNonce, "dpop-nonce", false, "require a server nonce (DPoP-Nonce, derived from the master key) in every DPoP proof sent to /token and /userinfo")
 	o.log.register(cmd)
 	f.String(cli.ConfigFlag, "", "YAML file of flag values (keys are the flag names); flags and KEYWARD_* variables override it")
 	f.BoolVar(&o.printConfig, cli.PrintConfigFlag, false, "print the effective configuration as YAML, secrets masked, and exit")
@@ -426,8 +429,12 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	if err := bootstrapAdmin(ctx, a.stdout, store, o.store.data); err != nil {
 		return err
 	}
+	nonces, err := dpopNonces(o.dpopNonce, masterKey, &o.store)
+	if err != nil {
+		return err
+	}
 	api, err = server.New(server.Config{Issuer: iss, Store: served, Revocations: store, Logger: logger, Metrics: httpMetrics,
-		TrustedProxies: trusted})
+		TrustedProxies: trusted, DPoPNonces: nonces})
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,7 @@ func scanClient(row pgx.Row) (keyward.Client, error) {
 	var c keyward.Client
 	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Public, sqlstore.JSON{Dst: &c.RedirectURIs}, sqlstore.JSON{Dst: &c.GrantTypes},
 		sqlstore.JSON{Dst: &c.Scopes}, &c.Audience, &c.JWKSURL, bytea{&c.JWKS}, &c.IDTokenSignedResponseAlg, tsz{&c.CreatedAt},
-		sqlstore.JSON{Dst: &c.PostLogoutRedirectURIs}, &c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired)
+		sqlstore.JSON{Dst: &c.PostLogoutRedirectURIs}, &c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired, &c.RequireDPoP)
 	return c, notFound(err)
 }
 
@@ -31,7 +31,7 @@ func clientArgs(c keyward.Client) ([]any, error) {
 		}
 	}
 	return []any{c.ID, c.Name, c.SecretHash, c.Public, lists[0], lists[1], lists[2], c.Audience, c.JWKSURL,
-		optBytes(c.JWKS), c.IDTokenSignedResponseAlg, keyward.StoredTime(c.CreatedAt), lists[3], c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired}, nil
+		optBytes(c.JWKS), c.IDTokenSignedResponseAlg, keyward.StoredTime(c.CreatedAt), lists[3], c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.RequireDPoP}, nil
 }
 
 // CreateClient implements [keyward.ClientStore].
@@ -46,7 +46,7 @@ func (s *Store) CreateClient(ctx context.Context, c keyward.Client) error {
 	if err != nil {
 		return fmt.Errorf("create client: %w", err)
 	}
-	_, err = s.db.Exec(ctx, `INSERT INTO clients (`+sqlstore.ClientColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, args...)
+	_, err = s.db.Exec(ctx, `INSERT INTO clients (`+sqlstore.ClientColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`, args...)
 	if isUnique(err) {
 		return fmt.Errorf("create client %q: %w", c.ID, keyward.ErrConflict)
 	}
@@ -98,7 +98,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*keyward.Cl
 		_, err = tx.Exec(ctx, `UPDATE clients SET name = $2, secret_hash = $3, public = $4, redirect_uris = $5,
 			grant_types = $6, scopes = $7, audience = $8, jwks_url = $9, jwks = $10, id_token_signed_response_alg = $11,
 			created_at = $12, post_logout_redirect_uris = $13,
-			backchannel_logout_uri = $14, backchannel_logout_session_required = $15 WHERE id = $1`, args...)
+			backchannel_logout_uri = $14, backchannel_logout_session_required = $15, require_dpop = $16 WHERE id = $1`, args...)
 		return err
 	})
 	if err = keyward.IgnoreNoChange(err); err != nil {

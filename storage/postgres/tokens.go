@@ -15,7 +15,7 @@ import (
 func scanRefresh(row pgx.Row) (keyward.RefreshToken, error) {
 	var r keyward.RefreshToken
 	err := row.Scan(bytea{&r.Hash}, &r.FamilyID, &r.UserID, &r.ClientID, &r.Scope, sqlstore.JSON{Dst: &r.Audience}, &r.SessionID,
-		tsz{&r.IssuedAt}, tsz{&r.ExpiresAt}, tsz{&r.UsedAt}, tsz{&r.RevokedAt})
+		tsz{&r.IssuedAt}, tsz{&r.ExpiresAt}, tsz{&r.UsedAt}, tsz{&r.RevokedAt}, &r.JKT)
 	return r, notFound(err)
 }
 
@@ -53,9 +53,9 @@ func insertRefresh(ctx context.Context, tx pgx.Tx, r keyward.RefreshToken) error
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO refresh_tokens (`+sqlstore.RefreshColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+	_, err = tx.Exec(ctx, `INSERT INTO refresh_tokens (`+sqlstore.RefreshColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		r.Hash, r.FamilyID, r.UserID, r.ClientID, r.Scope, aud, r.SessionID,
-		keyward.StoredTime(r.IssuedAt), keyward.StoredTime(r.ExpiresAt), opt(r.UsedAt), opt(r.RevokedAt))
+		keyward.StoredTime(r.IssuedAt), keyward.StoredTime(r.ExpiresAt), opt(r.UsedAt), opt(r.RevokedAt), r.JKT)
 	if isUnique(err) {
 		return keyward.ErrConflict
 	}
@@ -231,7 +231,7 @@ func (s *Store) DeleteExpiredRefreshTokens(ctx context.Context, now time.Time) (
 func scanCode(row pgx.Row) (keyward.AuthCode, error) {
 	var c keyward.AuthCode
 	err := row.Scan(bytea{&c.Hash}, &c.ClientID, &c.UserID, &c.RedirectURI, &c.Scope, &c.Nonce, &c.CodeChallenge,
-		&c.CodeChallengeMethod, &c.SessionID, tsz{&c.AuthTime}, tsz{&c.ExpiresAt}, tsz{&c.UsedAt}, sqlstore.JSON{Dst: &c.AMR}, &c.ACR)
+		&c.CodeChallengeMethod, &c.SessionID, tsz{&c.AuthTime}, tsz{&c.ExpiresAt}, tsz{&c.UsedAt}, sqlstore.JSON{Dst: &c.AMR}, &c.ACR, &c.JKT)
 	return c, notFound(err)
 }
 
@@ -244,9 +244,9 @@ func (s *Store) CreateAuthCode(ctx context.Context, c keyward.AuthCode) error {
 	if err != nil {
 		return fmt.Errorf("create auth code: %w", err)
 	}
-	_, err = s.db.Exec(ctx, `INSERT INTO auth_codes (`+sqlstore.CodeColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+	_, err = s.db.Exec(ctx, `INSERT INTO auth_codes (`+sqlstore.CodeColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		c.Hash, c.ClientID, c.UserID, c.RedirectURI, c.Scope, c.Nonce, c.CodeChallenge, c.CodeChallengeMethod,
-		c.SessionID, keyward.StoredTime(c.AuthTime), keyward.StoredTime(c.ExpiresAt), opt(c.UsedAt), amr, c.ACR)
+		c.SessionID, keyward.StoredTime(c.AuthTime), keyward.StoredTime(c.ExpiresAt), opt(c.UsedAt), amr, c.ACR, c.JKT)
 	if isUnique(err) {
 		return fmt.Errorf("create auth code: %w", keyward.ErrConflict)
 	}

@@ -13,7 +13,7 @@ func scanClient(sc scanner) (keyward.Client, error) {
 	var c keyward.Client
 	err := sc.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Public, sqlstore.JSON{Dst: &c.RedirectURIs}, sqlstore.JSON{Dst: &c.GrantTypes},
 		sqlstore.JSON{Dst: &c.Scopes}, &c.Audience, &c.JWKSURL, blob{&c.JWKS}, &c.IDTokenSignedResponseAlg, usec{&c.CreatedAt},
-		sqlstore.JSON{Dst: &c.PostLogoutRedirectURIs}, &c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired)
+		sqlstore.JSON{Dst: &c.PostLogoutRedirectURIs}, &c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired, &c.RequireDPoP)
 	return c, notFound(err)
 }
 
@@ -27,7 +27,7 @@ func clientArgs(c keyward.Client) ([]any, error) {
 		}
 	}
 	return []any{c.ID, c.Name, c.SecretHash, c.Public, lists[0], lists[1], lists[2], c.Audience, c.JWKSURL,
-		optBlob(c.JWKS), c.IDTokenSignedResponseAlg, micros(c.CreatedAt), lists[3], c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired}, nil
+		optBlob(c.JWKS), c.IDTokenSignedResponseAlg, micros(c.CreatedAt), lists[3], c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.RequireDPoP}, nil
 }
 
 // CreateClient implements [keyward.ClientStore].
@@ -42,7 +42,7 @@ func (s *Store) CreateClient(ctx context.Context, c keyward.Client) error {
 	if err != nil {
 		return fmt.Errorf("create client: %w", err)
 	}
-	_, err = s.w.ExecContext(ctx, `INSERT INTO clients (`+sqlstore.ClientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+	_, err = s.w.ExecContext(ctx, `INSERT INTO clients (`+sqlstore.ClientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 	if isUnique(err) {
 		return fmt.Errorf("create client %q: %w", c.ID, keyward.ErrConflict)
 	}
@@ -94,7 +94,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*keyward.Cl
 		_, err = tx.ExecContext(ctx, `UPDATE clients SET name = ?, secret_hash = ?, public = ?, redirect_uris = ?,
 			grant_types = ?, scopes = ?, audience = ?, jwks_url = ?, jwks = ?, id_token_signed_response_alg = ?,
 			created_at = ?, post_logout_redirect_uris = ?,
-			backchannel_logout_uri = ?, backchannel_logout_session_required = ? WHERE id = ?`, append(args[1:], id)...)
+			backchannel_logout_uri = ?, backchannel_logout_session_required = ?, require_dpop = ? WHERE id = ?`, append(args[1:], id)...)
 		return err
 	})
 	if err = keyward.IgnoreNoChange(err); err != nil {

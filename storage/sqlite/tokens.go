@@ -14,7 +14,7 @@ import (
 func scanRefresh(sc scanner) (keyward.RefreshToken, error) {
 	var r keyward.RefreshToken
 	err := sc.Scan(blob{&r.Hash}, &r.FamilyID, &r.UserID, &r.ClientID, &r.Scope, sqlstore.JSON{Dst: &r.Audience}, &r.SessionID,
-		usec{&r.IssuedAt}, usec{&r.ExpiresAt}, usec{&r.UsedAt}, usec{&r.RevokedAt})
+		usec{&r.IssuedAt}, usec{&r.ExpiresAt}, usec{&r.UsedAt}, usec{&r.RevokedAt}, &r.JKT)
 	return r, notFound(err)
 }
 
@@ -38,9 +38,9 @@ func insertRefresh(ctx context.Context, tx *sql.Tx, r keyward.RefreshToken) erro
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO refresh_tokens (`+sqlstore.RefreshColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = tx.ExecContext(ctx, `INSERT INTO refresh_tokens (`+sqlstore.RefreshColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.Hash, r.FamilyID, r.UserID, r.ClientID, r.Scope, aud, r.SessionID,
-		micros(r.IssuedAt), micros(r.ExpiresAt), optMicros(r.UsedAt), optMicros(r.RevokedAt))
+		micros(r.IssuedAt), micros(r.ExpiresAt), optMicros(r.UsedAt), optMicros(r.RevokedAt), r.JKT)
 	if isUnique(err) {
 		return keyward.ErrConflict
 	}
@@ -199,7 +199,7 @@ func (s *Store) DeleteExpiredRefreshTokens(ctx context.Context, now time.Time) (
 func scanCode(sc scanner) (keyward.AuthCode, error) {
 	var c keyward.AuthCode
 	err := sc.Scan(blob{&c.Hash}, &c.ClientID, &c.UserID, &c.RedirectURI, &c.Scope, &c.Nonce, &c.CodeChallenge,
-		&c.CodeChallengeMethod, &c.SessionID, usec{&c.AuthTime}, usec{&c.ExpiresAt}, usec{&c.UsedAt}, sqlstore.JSON{Dst: &c.AMR}, &c.ACR)
+		&c.CodeChallengeMethod, &c.SessionID, usec{&c.AuthTime}, usec{&c.ExpiresAt}, usec{&c.UsedAt}, sqlstore.JSON{Dst: &c.AMR}, &c.ACR, &c.JKT)
 	return c, notFound(err)
 }
 
@@ -212,9 +212,9 @@ func (s *Store) CreateAuthCode(ctx context.Context, c keyward.AuthCode) error {
 	if err != nil {
 		return fmt.Errorf("create auth code: %w", err)
 	}
-	_, err = s.w.ExecContext(ctx, `INSERT INTO auth_codes (`+sqlstore.CodeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = s.w.ExecContext(ctx, `INSERT INTO auth_codes (`+sqlstore.CodeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.Hash, c.ClientID, c.UserID, c.RedirectURI, c.Scope, c.Nonce, c.CodeChallenge, c.CodeChallengeMethod,
-		c.SessionID, micros(c.AuthTime), micros(c.ExpiresAt), optMicros(c.UsedAt), amr, c.ACR)
+		c.SessionID, micros(c.AuthTime), micros(c.ExpiresAt), optMicros(c.UsedAt), amr, c.ACR, c.JKT)
 	if isUnique(err) {
 		return fmt.Errorf("create auth code: %w", keyward.ErrConflict)
 	}

@@ -25,6 +25,7 @@ func fullClient(n int) keyward.Client {
 		IDTokenSignedResponseAlg:         "RS256",
 		BackchannelLogoutURI:             "https://app.example.com/backchannel",
 		BackchannelLogoutSessionRequired: true,
+		RequireDPoP:                      true,
 	}
 }
 
@@ -148,6 +149,7 @@ func testClientUpdate(t *testing.T, s keyward.Store) {
 				got.JWKS = nil
 				got.IDTokenSignedResponseAlg = "ES256"
 				got.BackchannelLogoutURI, got.BackchannelLogoutSessionRequired = "https://new.example.com/bc", false
+				got.RequireDPoP = false
 				return nil
 			},
 			then: func() keyward.Client {
@@ -157,6 +159,7 @@ func testClientUpdate(t *testing.T, s keyward.Store) {
 				w.PostLogoutRedirectURIs = []string{"https://new.example.com/bye"}
 				w.IDTokenSignedResponseAlg = "ES256"
 				w.BackchannelLogoutURI, w.BackchannelLogoutSessionRequired = "https://new.example.com/bc", false
+				w.RequireDPoP = false
 				return w
 			}(),
 		},

@@ -21,6 +21,7 @@ func authCode(name string) keyward.AuthCode {
 		SessionID:           "session-" + name,
 		AuthTime:            at(-time.Minute),
 		ExpiresAt:           at(time.Minute),
+		JKT:                 "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
 	}
 }
 

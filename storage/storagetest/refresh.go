@@ -19,6 +19,7 @@ func refreshToken(name, fam string) keyward.RefreshToken {
 		SessionID: "session-" + fam,
 		IssuedAt:  at(-time.Hour),
 		ExpiresAt: at(time.Hour),
+		JKT:       "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
 	}
 }
 
@@ -96,10 +97,10 @@ func testRefreshRotate(t *testing.T, s keyward.Store) {
 	old := refreshToken("a", "f1")
 	must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, old))
 	now := at(0)
-	// next tries to move to another family, user, client and session and to
-	// extend the family's life: the store copies those from old.
+	// next tries to move to another family, user, client, session and DPoP
+	// key and to extend the family's life: the store copies those from old.
 	next := keyward.RefreshToken{
-		Hash: hash("b"), FamilyID: "evil", UserID: "evil", ClientID: "evil", SessionID: "evil",
+		Hash: hash("b"), FamilyID: "evil", UserID: "evil", ClientID: "evil", SessionID: "evil", JKT: "evil",
 		Scope: "openid", Audience: []string{"https://api.example.com"}, ExpiresAt: at(100 * time.Hour),
 	}
 	got, err := s.RotateRefreshToken(ctx, hash("a"), next, now)
@@ -119,6 +120,20 @@ func testRefreshRotate(t *testing.T, s keyward.Store) {
 	c := getRefresh(t, s, "c")
 	if c.FamilyID != "f1" || !c.ExpiresAt.Equal(norm(old.ExpiresAt)) || !c.IssuedAt.Equal(norm(at(2*time.Minute))) {
 		t.Errorf("third token = %+v, want family f1 expiring at %v issued at %v", c, old.ExpiresAt, at(2*time.Minute))
+	}
+
+	// An unbound family's successor may be bound to a DPoP key, and stays so.
+	unbound := refreshToken("u1", "f-unbound")
+	unbound.JKT = ""
+	must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, unbound))
+	_, err = s.RotateRefreshToken(ctx, hash("u1"), keyward.RefreshToken{Hash: hash("u2"), JKT: "bound"}, now)
+	must(t, "RotateRefreshToken(u1)", err)
+	_, err = s.RotateRefreshToken(ctx, hash("u2"), keyward.RefreshToken{Hash: hash("u3"), JKT: "other"}, now)
+	must(t, "RotateRefreshToken(u2)", err)
+	for name, want := range map[string]string{"u1": "", "u2": "bound", "u3": "bound"} {
+		if got := getRefresh(t, s, name).JKT; got != want {
+			t.Errorf("token %s: JKT = %q, want %q", name, got, want)
+		}
 	}
 }
 

@@ -25,10 +25,10 @@ import (
 // The columns of each table, in the order the backends scan and insert them.
 const (
 	UserColumns    = `id, username, password_hash, roles, attributes, disabled, created_at, updated_at, require_mfa`
-	ClientColumns  = `id, name, secret_hash, public, redirect_uris, grant_types, scopes, audience, jwks_url, jwks, id_token_signed_response_alg, created_at, post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required`
+	ClientColumns  = `id, name, secret_hash, public, redirect_uris, grant_types, scopes, audience, jwks_url, jwks, id_token_signed_response_alg, created_at, post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required, require_dpop`
 	KeyColumns     = `id, algorithm, purpose, state, private_key, public_jwk, created_at, activate_at, retire_at, remove_at`
-	RefreshColumns = `hash, family_id, user_id, client_id, scope, audience, session_id, issued_at, expires_at, used_at, revoked_at`
-	CodeColumns    = `hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge, code_challenge_method, session_id, auth_time, expires_at, used_at, amr, acr`
+	RefreshColumns = `hash, family_id, user_id, client_id, scope, audience, session_id, issued_at, expires_at, used_at, revoked_at, dpop_jkt`
+	CodeColumns    = `hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge, code_challenge_method, session_id, auth_time, expires_at, used_at, amr, acr, dpop_jkt`
 	SessionColumns = `id, cookie_hash, user_id, created_at, auth_time, expires_at, revoked_at, amr, acr, last_used_at, device`
 )
 
