@@ -174,6 +174,33 @@ func (i *Issuer) UserInfoDPoP(ctx context.Context, accessToken, jkt string) (map
 	return i.userInfo(ctx, tok)
 }
 
+// UserInfoProof is [Issuer.UserInfo] for an access token presented with
+// the DPoP scheme (RFC 9449 §7.1). It verifies the token first and reads
+// the key it is bound to (cnf.jkt), and only then calls prove with that
+// key's thumbprint to check the request's proof, so that a proof sent with
+// a token that does not verify, or made with another key than the bound
+// one, never reaches the replay cache that prove records it in: anyone
+// could otherwise fill that cache with proofs of keys of their own. A
+// token that is not bound fails with [CodeInvalidToken]; prove's error is
+// returned as it is.
+func (i *Issuer) UserInfoProof(ctx context.Context, accessToken string, prove func(jkt string) error) (map[string]any, error) {
+	tok, err := i.verifyAccessToken(ctx, accessToken)
+	if err != nil {
+		return nil, err
+	}
+	bound, err := boundJKT(tok.Claims)
+	switch {
+	case err != nil:
+		return nil, oauthError(CodeInvalidToken, "the access token is invalid or expired", err)
+	case bound == "":
+		return nil, oauthError(CodeInvalidToken, "the access token is not DPoP-bound: present it with the Bearer scheme", nil)
+	}
+	if err := prove(bound); err != nil {
+		return nil, err
+	}
+	return i.userInfo(ctx, tok)
+}
+
 // DPoPNonceKey derives the secret of the DPoP server nonces (RFC 9449 §8)
 // from the master key with HKDF-SHA-256, under a label of its own, so that
 // the nonces need no stored secret and every replica that shares the

@@ -104,32 +104,41 @@ func proofError(err error) error {
 	}
 }
 
-// userinfoToken reads the access token of a /userinfo request and, for the
-// DPoP scheme (RFC 9449 §7.1), checks its proof: for the request's method,
-// the endpoint's public URL, and with the ath of the token. It returns the
-// token ("" when the request carries none in a scheme the endpoint knows),
-// whether it came with the DPoP scheme, and the thumbprint of the proof's
-// key ("" for the Bearer scheme). err is the proof's refusal, from
-// [proofError].
-func (s *Server) userinfoToken(r *http.Request) (token string, usedDPoP bool, jkt string, err error) {
+// userinfoToken reads the access token of a /userinfo request: the token
+// ("" when the request carries none in a scheme the endpoint knows) and
+// whether it came with the DPoP scheme (RFC 9449 §7.1), whose proof
+// [Server.userinfoProof] checks once the token has verified.
+func (s *Server) userinfoToken(r *http.Request) (token string, usedDPoP bool) {
 	scheme, token, found := strings.Cut(r.Header.Get("Authorization"), " ")
 	token = strings.TrimSpace(token)
 	switch {
 	case !found || token == "":
-		return "", false, "", nil
+		return "", false
 	case strings.EqualFold(scheme, "Bearer"):
-		return token, false, "", nil
+		return token, false
 	case !strings.EqualFold(scheme, dpop.Scheme):
-		return "", false, "", nil
+		return "", false
 	}
+	return token, true
+}
+
+// userinfoProof checks the proof of a /userinfo request whose verified
+// access token, sent with the DPoP scheme, is bound to the key whose
+// thumbprint is jkt: for the request's method, the endpoint's public URL,
+// with the ath of the token, and signed by that key, which is checked
+// before the proof is recorded. The error is the proof's refusal, from
+// [proofError].
+func (s *Server) userinfoProof(r *http.Request, token, jkt string) error {
 	proof, err := dpop.FromRequest(r)
 	if err == nil {
-		var p *dpop.Proof
-		if p, err = s.dpop.Check(proof, r.Method, s.dpopURLs.userinfo, token); err == nil {
-			return token, true, p.JKT, nil
+		if _, err = s.dpop.CheckBound(proof, r.Method, s.dpopURLs.userinfo, token, jkt); err == nil {
+			return nil
 		}
 	}
-	return token, true, "", proofError(err)
+	if errors.Is(err, dpop.ErrKeyMismatch) {
+		return &issuer.Error{Code: issuer.CodeInvalidDPoPProof, Description: "the DPoP proof is not signed by the key the access token is bound to", Err: err}
+	}
+	return proofError(err)
 }
 
 // challenge sets the WWW-Authenticate header of a 401 or 403 of /userinfo:

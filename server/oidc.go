@@ -15,15 +15,18 @@ import (
 func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "no-store")
 	s.setDPoPNonce(w)
-	token, usedDPoP, jkt, err := s.userinfoToken(r)
+	token, usedDPoP := s.userinfoToken(r)
 	if token == "" {
 		s.challenge(w, false, "", "")
 		writeJSON(w, http.StatusUnauthorized, errorBody{Error: "invalid_request", Description: "an access token is required (Bearer, or DPoP with a proof)"})
 		return nil
 	}
 	var claims map[string]any
-	if err == nil {
-		claims, err = s.iss.UserInfoDPoP(r.Context(), token, jkt)
+	var err error
+	if usedDPoP {
+		claims, err = s.iss.UserInfoProof(r.Context(), token, func(jkt string) error { return s.userinfoProof(r, token, jkt) })
+	} else {
+		claims, err = s.iss.UserInfoDPoP(r.Context(), token, "")
 	}
 	var oe *issuer.Error
 	switch {
