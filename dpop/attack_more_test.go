@@ -103,3 +103,47 @@ func TestCheckAttacksMore(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyRecord: Verify makes the checks of Check and records nothing,
+// so a proof it accepted passes again until Record remembers it; Record
+// then refuses the same proof as a replay, and a full cache refuses new
+// ones.
+func TestVerifyRecord(t *testing.T) {
+	t.Parallel()
+	ec := newEC(t, elliptic.P256())
+	c := newChecker(t, Config{ReplayCacheSize: 1})
+	target := mustURL(t, testURL)
+	proof := proofSpec{}.build(t, ec)
+	var p *Proof
+	for i := range 2 {
+		var err error
+		if p, err = c.Verify(proof, "GET", target, testToken); err != nil {
+			t.Fatalf("Verify %d: %v", i+1, err)
+		}
+	}
+	if _, err := c.Verify(proof, "POST", target, testToken); !errors.Is(err, ErrInvalidProof) {
+		t.Fatalf("Verify for another method: %v, want ErrInvalidProof", err)
+	}
+	if n := c.replay.len(); n != 0 {
+		t.Fatalf("Verify recorded %d proofs", n)
+	}
+	if err := c.Record(p); err != nil {
+		t.Fatalf("Record: %v", err)
+	}
+	if err := c.Record(p); !errors.Is(err, ErrReplay) {
+		t.Fatalf("Record again: %v, want ErrReplay", err)
+	}
+	if _, err := c.Check(proof, "GET", target, testToken); !errors.Is(err, ErrReplay) {
+		t.Fatalf("Check of a recorded proof: %v, want ErrReplay", err)
+	}
+	other, err := c.Verify(proofSpec{claims: map[string]any{"jti": "other"}}.build(t, ec), "GET", target, testToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Record(other); !errors.Is(err, ErrReplayCacheFull) {
+		t.Fatalf("Record into a full cache: %v, want ErrReplayCacheFull", err)
+	}
+	if err := c.Record(nil); err == nil {
+		t.Fatal("Record(nil) succeeded")
+	}
+}

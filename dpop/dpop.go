@@ -124,8 +124,8 @@ type Config struct {
 	// KeyCacheSize bounds the cache of the keys of accepted proofs, keyed
 	// by their exact header: a client sends the same header with every
 	// proof, so its key is parsed, checked and hashed once, not on every
-	// request. Only proofs that passed every check enter it. Zero means
-	// [DefaultKeyCacheSize]; negative turns it off.
+	// request. Only proofs that passed every check but the replay check
+	// enter it. Zero means [DefaultKeyCacheSize]; negative turns it off.
 	KeyCacheSize int
 }
 
@@ -246,7 +246,43 @@ func (c *Checker) CheckBound(proof, method string, target *url.URL, accessToken,
 	return c.check(proof, method, target, accessToken, jkt)
 }
 
+// Verify is [Checker.Check] without the replay check: it makes every
+// other check and records nothing. It is for a server that must first
+// learn whether the request deserves to be remembered (an authorization
+// server that checks the grant the proof came with), so that proofs sent
+// with nothing valid never fill the replay cache. The caller must then
+// call [Checker.Record] with the proof before it acts on the request, and
+// refuse the request when Record fails: without it the proof can be
+// replayed.
+func (c *Checker) Verify(proof, method string, target *url.URL, accessToken string) (*Proof, error) {
+	return c.verify(proof, method, target, accessToken, "")
+}
+
+// Record remembers p, a proof that [Checker.Verify] accepted, until its
+// "iat" leaves the window. It fails with [ErrReplay] when the checker has
+// accepted a proof with the same key and "jti" inside the window, and with
+// [ErrReplayCacheFull] when the replay cache is full.
+func (c *Checker) Record(p *Proof) error {
+	if p == nil || p.JKT == "" || p.ID == "" {
+		return errors.New("dpop: Record of a proof that Verify did not return")
+	}
+	// The pair is remembered until the proof's iat leaves the window, at
+	// which point the proof is refused as too old anyway.
+	return c.replay.add(p.JKT, p.ID, c.now().UnixNano(), p.IssuedAt.Add(c.window).UnixNano())
+}
+
 func (c *Checker) check(proof, method string, target *url.URL, accessToken, jkt string) (*Proof, error) {
+	p, err := c.verify(proof, method, target, accessToken, jkt)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Record(p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (c *Checker) verify(proof, method string, target *url.URL, accessToken, jkt string) (*Proof, error) {
 	if proof == "" {
 		return nil, invalid("empty proof")
 	}
@@ -349,12 +385,6 @@ func (c *Checker) check(proof, method string, target *url.URL, accessToken, jkt 
 	}
 	if jkt != "" && subtle.ConstantTimeCompare([]byte(p.JKT), []byte(jkt)) != 1 {
 		return nil, ErrKeyMismatch
-	}
-	// The pair is remembered until the proof's iat leaves the window, at
-	// which point the proof is refused as too old anyway.
-	exp := iat.Add(c.window).UnixNano()
-	if err := c.replay.add(p.JKT, p.ID, now.UnixNano(), exp); err != nil {
-		return nil, err
 	}
 	if known == nil && c.keys != nil {
 		h64, _, _ := strings.Cut(proof, ".")

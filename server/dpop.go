@@ -68,25 +68,49 @@ func (s *Server) setDPoPNonce(w http.ResponseWriter) {
 }
 
 // tokenProof checks the DPoP proof of a token request, if it carries one,
-// and returns the thumbprint of its key, or "" for a request without a
-// proof (RFC 9449 §5). The proof must be for POST to the token endpoint's
-// public URL, without ath. The errors are the OAuth answers of RFC 9449:
-// invalid_dpop_proof for a bad proof, replayed or with two DPoP headers;
+// and returns it, or nil for a request without a proof (RFC 9449 §5). The
+// proof must be for POST to the token endpoint's public URL, without ath.
+// It is not recorded yet: the caller records it with [Server.recordProof]
+// once the grant has been granted, so that requests without a valid grant
+// never fill the replay cache. The errors are the OAuth answers of RFC
+// 9449: invalid_dpop_proof for a bad proof or two DPoP headers;
 // use_dpop_nonce (with the DPoP-Nonce header) when nonces are on and the
-// proof's nonce is missing or stale; temporarily_unavailable when the
-// replay cache is full of proofs still inside the window.
-func (s *Server) tokenProof(r *http.Request) (string, error) {
+// proof's nonce is missing or stale.
+func (s *Server) tokenProof(r *http.Request) (*dpop.Proof, error) {
 	if len(r.Header.Values(dpop.Header)) == 0 {
-		return "", nil
+		return nil, nil
 	}
 	proof, err := dpop.FromRequest(r)
 	if err == nil {
 		var p *dpop.Proof
-		if p, err = s.dpop.Check(proof, http.MethodPost, s.dpopURLs.token, ""); err == nil {
-			return p.JKT, nil
+		if p, err = s.dpop.Verify(proof, http.MethodPost, s.dpopURLs.token, ""); err == nil {
+			return p, nil
 		}
 	}
-	return "", proofError(err)
+	return nil, proofError(err)
+}
+
+// recordProof records the proof of a granted token request (nil: none)
+// against replay, before its tokens are sent: invalid_dpop_proof when it
+// was used before, temporarily_unavailable when the replay cache is full
+// of proofs still inside the window. The tokens of a refused request are
+// never sent.
+func (s *Server) recordProof(p *dpop.Proof) error {
+	if p == nil {
+		return nil
+	}
+	if err := s.dpop.Record(p); err != nil {
+		return proofError(err)
+	}
+	return nil
+}
+
+// proofJKT returns the thumbprint of the key of p, or "" for none.
+func proofJKT(p *dpop.Proof) string {
+	if p == nil {
+		return ""
+	}
+	return p.JKT
 }
 
 // proofError maps an error of [dpop.Checker.Check] to the issuer's OAuth

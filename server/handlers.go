@@ -198,10 +198,11 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.setDPoPNonce(w)
-	jkt, err := s.tokenProof(r)
+	proof, err := s.tokenProof(r)
 	if err != nil {
 		return err
 	}
+	jkt := proofJKT(proof)
 	var resp *issuer.TokenResponse
 	switch grant {
 	case issuer.GrantRefreshToken:
@@ -221,6 +222,9 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) error {
 			return &issuer.Error{Code: issuer.CodeInvalidClient, Description: "client authentication is required"}
 		}
 		resp, err = s.iss.ClientCredentialsDPoP(r.Context(), *auth.client, f["scope"], jkt)
+	}
+	if err == nil {
+		err = s.recordProof(proof)
 	}
 	if err != nil {
 		return err
