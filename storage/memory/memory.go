@@ -62,6 +62,9 @@ type Store struct {
 	head    int64                      // the log's latest Seq
 	floor   int64                      // the log's floor
 	jtis    map[jtiKey]time.Time
+	// passkeys are keyed by credential ID, ceremonies by hash.
+	passkeys   map[string]keyward.Passkey
+	ceremonies map[string]keyward.PasskeyCeremony
 }
 
 type jtiKey struct{ issuer, jti string }
@@ -87,6 +90,8 @@ func New(cfg Config) *Store {
 		grants:          make(map[grantKey]keyward.RevokedGrant),
 		byUser:          make(map[string]map[grantKey]keyward.RevokedGrant),
 		jtis:            make(map[jtiKey]time.Time),
+		passkeys:        make(map[string]keyward.Passkey),
+		ceremonies:      make(map[string]keyward.PasskeyCeremony),
 	}
 }
 

@@ -136,6 +136,8 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 			`DELETE FROM sessions WHERE user_id = ?`,
 			`DELETE FROM refresh_tokens WHERE user_id = ?`,
 			`DELETE FROM auth_codes WHERE user_id = ?`,
+			`DELETE FROM passkeys WHERE user_id = ?`,
+			`DELETE FROM passkey_ceremonies WHERE user_id = ?`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, id); err != nil {
 				return err

@@ -53,6 +53,8 @@ func runConcurrency(t *testing.T, newStores func(t *testing.T) []keyward.Store) 
 		{name: "UpdateUserNoLostUpdate", run: testUpdateUserNoLostUpdate},
 		{name: "RenewSessionOnce", run: testRenewSessionOnce},
 		{name: "CodeExchangeRace", run: testCodeExchangeRace},
+		{name: "ConsumePasskeyCeremonyOnce", run: testConsumeCeremonyOnce},
+		{name: "UpdatePasskeyNoLostUpdate", run: testUpdatePasskeyNoLostUpdate},
 	}
 	for _, tt := range tests {
 		t.Run("Concurrency/"+tt.name, func(t *testing.T) {
