@@ -73,8 +73,8 @@ var ErrReauthenticate = errors.New("issuer: sign in again first")
 // issuer URL must be the public origin browsers load the issuer's pages
 // from. It returns an error wrapping [ErrPasskeysUnavailable] unless the
 // URL is https with a domain name (an IP address cannot be a relying
-// party ID), or http://localhost, which browsers treat as a secure context,
-// for development.
+// party ID), or http://localhost (or a name under .localhost), which
+// browsers treat as a secure context, for development.
 func RelyingParty(issuerURL string) (rpID, origin string, err error) {
 	u, err := url.Parse(issuerURL)
 	if err != nil || u.Host == "" || u.User != nil {
@@ -83,7 +83,7 @@ func RelyingParty(issuerURL string) (rpID, origin string, err error) {
 	host := strings.ToLower(u.Hostname())
 	switch {
 	case u.Scheme == "https" && net.ParseIP(host) == nil && strings.Contains(host, ".") || u.Scheme == "https" && host == "localhost":
-	case u.Scheme == "http" && host == "localhost":
+	case u.Scheme == "http" && (host == "localhost" || strings.HasSuffix(host, ".localhost")):
 	default:
 		return "", "", fmt.Errorf("%w: %q", ErrPasskeysUnavailable, issuerURL)
 	}

@@ -225,6 +225,8 @@ func TestRelyingParty(t *testing.T) {
 		{"https://Login.Example.com:8443/auth", "login.example.com", "https://login.example.com:8443", true},
 		{"http://localhost:8080", "localhost", "http://localhost:8080", true},
 		{"https://localhost", "localhost", "https://localhost", true},
+		{"http://idp.localhost:9000", "idp.localhost", "http://idp.localhost:9000", true},
+		{"http://localhost.example.com", "", "", false},
 		{"http://login.example.com", "", "", false},
 		{"http://127.0.0.1:8080", "", "", false},
 		{"https://192.0.2.1", "", "", false},

@@ -68,6 +68,12 @@ type Config struct {
 	// no proxy is trusted: behind a proxy every client then shares the
 	// proxy's throttle buckets.
 	TrustedProxies []netip.Prefix
+	// Passkeys, when set, turns on passkeys: sign-in with a passkey on
+	// the login page, and /account/passkeys, where users register, rename
+	// and remove theirs. Its relying party is the issuer URL's
+	// ([issuer.RelyingParty]). Nil means no passkey endpoint (404) and a
+	// login page with a password only.
+	Passkeys *issuer.Passkeys
 }
 
 // Server is the issuer's HTTP handler.
@@ -78,6 +84,8 @@ type Server struct {
 	mux *http.ServeMux
 	// pages are the HTML pages of /authorize and /logout.
 	pages *pages
+	// passkeyPages is the passkey management page, when passkeys are on.
+	passkeyPages *passkeyPages
 	// ids gives each request without a sane X-Request-Id its ID.
 	ids *httpx.RequestIDs
 	// waiters counts the GET /revocations long-polls held now.
@@ -126,6 +134,9 @@ func New(cfg Config) (*Server, error) {
 	s.route("POST /userinfo", s.userinfo)
 	s.route("GET /logout", s.logout)
 	s.route("POST /logout", s.logout)
+	if err := s.passkeyRoutes(); err != nil {
+		return nil, fmt.Errorf("server: passkeys: %w", err)
+	}
 	// Other methods on known paths, and unknown paths, get JSON errors too.
 	for path, allow := range map[string]string{
 		"/login": "POST", "/token": "POST", "/revoke": "POST",

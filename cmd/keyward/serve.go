@@ -402,8 +402,12 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	if err := bootstrapAdmin(ctx, a.stdout, store, o.store.data); err != nil {
 		return err
 	}
+	passkeys, err := servePasskeys(ctx, iss, logger)
+	if err != nil {
+		return err
+	}
 	api, err := server.New(server.Config{Issuer: iss, Store: store, Revocations: store, Logger: logger, Metrics: httpMetrics,
-		TrustedProxies: trusted})
+		TrustedProxies: trusted, Passkeys: passkeys})
 	if err != nil {
 		return err
 	}
