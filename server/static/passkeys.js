@@ -135,7 +135,9 @@
             proceed();
           } catch (e) {
             started();
-            show(error, e);
+            // An autofill the user did not pick, or that found no
+            // passkey, fails quietly; a refusal by the issuer is shown.
+            if (e.name === "ServerError") show(error, e);
           }
         })();
       });
