@@ -26,6 +26,7 @@ package keyward
 
 import (
 	"log/slog"
+	"slices"
 	"time"
 )
 
@@ -48,6 +49,12 @@ type User struct {
 	Attributes map[string]any
 	// Disabled users cannot log in nor refresh their tokens.
 	Disabled bool
+	// RequireMFA makes the user sign in with a second factor after the
+	// password: a user without one is led through enrolling one right
+	// after the password, in a session that can do nothing else. The
+	// issuer's own policy (keyward serve --require-mfa) can require it of
+	// every user whatever this field says.
+	RequireMFA bool
 	// CreatedAt is set by the store when zero on creation.
 	CreatedAt time.Time
 	// UpdatedAt is set by the store on creation and on every update.
@@ -272,6 +279,12 @@ type AuthCode struct {
 	SessionID string
 	// AuthTime is when the user authenticated (OIDC auth_time).
 	AuthTime time.Time
+	// AMR are the authentication methods of the session when the code was
+	// issued (RFC 8176), the amr claim of the ID token.
+	AMR []string
+	// ACR is the authentication context class the session met when the code
+	// was issued, the acr claim of the ID token; empty for none.
+	ACR string
 	// ExpiresAt is when the code stops being accepted.
 	ExpiresAt time.Time
 	// UsedAt is when the code was exchanged; zero means unused.
@@ -317,6 +330,23 @@ type Session struct {
 	// RevokedAt is when the session was ended by logout or by an
 	// administrator; zero means not revoked.
 	RevokedAt time.Time
+	// AMR are the methods the user authenticated with in the session since
+	// its last password or passkey sign-in (RFC 8176 values such as "pwd",
+	// "otp", "hwk", "swk", "mfa"), the amr claim of its ID tokens. A second
+	// factor adds to them; a new sign-in replaces them.
+	AMR []string
+	// ACR is the authentication context class the session meets (the
+	// issuer's values, such as "urn:keyward:acr:mfa"), the acr claim of
+	// its ID tokens; empty for none.
+	ACR string
+	// LastUsedAt is when the session was last used to sign in to an
+	// application or to open the account page, kept to the minute; zero
+	// means not since it was created.
+	LastUsedAt time.Time
+	// Device is a short label of the browser that opened the session
+	// ("Firefox on Linux"), derived from its User-Agent, for the user's
+	// list of sessions; empty when unknown.
+	Device string
 }
 
 // LogValue implements [slog.LogValuer]; it leaves out the cookie hash.
@@ -326,6 +356,9 @@ func (s Session) LogValue() slog.Value {
 		slog.String("user_id", s.UserID),
 	)
 }
+
+// HasMethod reports whether the session's AMR holds method.
+func (s Session) HasMethod(method string) bool { return slices.Contains(s.AMR, method) }
 
 // Active reports whether the session is neither revoked nor expired at now.
 func (s Session) Active(now time.Time) bool {

@@ -181,7 +181,8 @@ type SessionStore interface {
 	// replaced by [SessionStore.UpdateSession] no longer finds the session.
 	GetSessionByCookie(ctx context.Context, hash []byte) (Session, error)
 	// UpdateSession runs fn on the stored session inside one transaction and
-	// stores the CookieHash, AuthTime and ExpiresAt of the result. fn must
+	// stores the CookieHash, AuthTime, ExpiresAt, AMR, ACR and LastUsedAt of
+	// the result. fn must
 	// not call the store; it may be called more than once when the
 	// transaction is retried. When fn returns an error nothing is written
 	// and the error is returned, except ErrNoChange, which makes
@@ -203,6 +204,9 @@ type SessionStore interface {
 	// DeleteExpiredSessions deletes the sessions whose ExpiresAt is at or
 	// before now and returns how many it deleted.
 	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
+	// ListUserSessions returns the user's sessions that are active at now
+	// (see [Session.Active]), most recently created first.
+	ListUserSessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
 }
 
 // RevocationStore persists what the revocation feed publishes (revoked
@@ -301,6 +305,7 @@ type Store interface {
 	AuthCodeStore
 	SessionStore
 	RevocationStore
+	MFAStore
 	PasskeyStore
 	// Ping reports whether the store is reachable, for readiness checks; an
 	// unreachable database gives an error wrapping [ErrUnavailable].
@@ -403,8 +408,8 @@ func (c AuthCode) ConsumeError(now time.Time) error {
 
 // CheckSessionUpdate checks the result next of an update function given to
 // [SessionStore.UpdateSession] against the stored session old: the update
-// may change the cookie hash, AuthTime and ExpiresAt only, and may not empty
-// the cookie hash, so that an update can neither move a session to another
+// may change the cookie hash, AuthTime, ExpiresAt, AMR, ACR and LastUsedAt
+// only, and may not empty the cookie hash, so that an update can neither move a session to another
 // user nor reopen a revoked one. It returns an error wrapping [ErrInvalid]
 // otherwise.
 func CheckSessionUpdate(old, next Session) error {

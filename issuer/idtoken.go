@@ -48,6 +48,13 @@ func (i *Issuer) idToken(signer *jose.Signer, now time.Time, u *keyward.User, cl
 	if code.Nonce != "" {
 		c.Extra["nonce"] = code.Nonce
 	}
+	if len(code.AMR) > 0 {
+		// RFC 8176: the methods of the session's sign-in.
+		c.Extra["amr"] = code.AMR
+	}
+	if code.ACR != "" {
+		c.Extra["acr"] = code.ACR
+	}
 	if code.SessionID != "" {
 		// The session it was issued in, which an id_token_hint names at
 		// logout (OpenID Connect Front-Channel Logout 1.0 §3).

@@ -77,6 +77,17 @@ type Config struct {
 	// private_key_jwt, ideally from a cache. Nil means such clients cannot
 	// authenticate.
 	ClientKeys ClientKeysFunc
+	// RequireMFA makes every user sign in with a second factor after the
+	// password (see [Issuer.Requirement]); false leaves it to each user's
+	// RequireMFA and to the factors they hold. It needs Sealer.
+	RequireMFA bool
+	// Sealer encrypts the users' TOTP secrets before they reach the store
+	// (the issuer's master key). Nil means TOTP cannot be enrolled, so
+	// RequireMFA is refused: no user could meet it.
+	Sealer *Sealer
+	// PasswordPolicy is the rule a password changed on the account page
+	// must pass; the zero value is the default policy.
+	PasswordPolicy PasswordPolicy
 }
 
 // Observer receives the issuer's events, typically to count them as
@@ -109,6 +120,8 @@ type Issuer struct {
 	hashes    chan struct{}
 	throttle  *loginThrottle
 	tokens    *tokenThrottle
+	// factors throttles second-factor attempts per account.
+	factors *throttle
 	// knownBrowserKey signs the known-browser cookies.
 	knownBrowserKey []byte
 }
@@ -143,6 +156,12 @@ func New(cfg Config) (*Issuer, error) {
 	if kt := cfg.Keys.Config().AccessTTL; cfg.AccessTTL > kt {
 		return nil, fmt.Errorf("issuer: access-token TTL %s exceeds the key manager's %s, so retired keys could leave the JWKS before their tokens expire", cfg.AccessTTL, kt)
 	}
+	if cfg.RequireMFA && cfg.Sealer == nil {
+		return nil, errors.New("issuer: Config.RequireMFA needs a Sealer for TOTP secrets")
+	}
+	if err := cfg.PasswordPolicy.Validate(); err != nil {
+		return nil, err
+	}
 	cfg.Password = cfg.Password.withDefaults()
 	if err := cfg.Throttle.validate(); err != nil {
 		return nil, err
@@ -165,6 +184,9 @@ func New(cfg Config) (*Issuer, error) {
 		return nil, err
 	}
 	if i.tokens, err = newTokenThrottle(cfg.TokenThrottle); err != nil {
+		return nil, err
+	}
+	if i.factors, err = newThrottle(cfg.Throttle.SecondFactorEvery, cfg.Throttle.SecondFactorBurst, cfg.Throttle.MaxEntries); err != nil {
 		return nil, err
 	}
 	i.knownBrowserKey = cfg.Throttle.KnownBrowserKey
@@ -225,6 +247,9 @@ type LoginRequest struct {
 	// the account's and the network's (see [ThrottleConfig]); an invalid
 	// or expired one is ignored.
 	KnownBrowser string
+	// UserAgent is the browser's User-Agent header, from which the
+	// session's device label is made ([DeviceLabel]); empty for none.
+	UserAgent string
 }
 
 // errBadCredentials is the one answer to a failed login, whatever the cause.
@@ -233,7 +258,9 @@ func errBadCredentials(cause error) *Error {
 }
 
 // Login checks a username and password and issues an access token for the
-// issuer's audience and a refresh token. Throttled attempts fail with
+// issuer's audience and a refresh token. A user who must sign in with a
+// second factor ([Issuer.MFARequired]) is refused with [CodeInvalidGrant]
+// after the password check: such a user signs in through /authorize. Throttled attempts fail with
 // [CodeSlowDown] before any hashing. An unknown user, a wrong password and a
 // disabled account all fail with the same [CodeInvalidGrant] error after one
 // argon2id computation with the same parameters.
@@ -241,6 +268,9 @@ func (i *Issuer) Login(ctx context.Context, req LoginRequest) (*TokenResponse, e
 	now := i.cfg.Now()
 	u, err := i.checkPassword(ctx, req, now)
 	if err != nil {
+		return nil, err
+	}
+	if err := i.passwordAlone(ctx, u); err != nil {
 		return nil, err
 	}
 	aud := []string{i.cfg.Audience}

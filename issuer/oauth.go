@@ -160,7 +160,7 @@ func (i *Issuer) IssueCode(ctx context.Context, req AuthorizeRequest, scope stri
 	if err := i.cfg.Store.CreateAuthCode(ctx, keyward.AuthCode{
 		Hash: hashToken(code), ClientID: req.Client.ID, UserID: s.UserID, RedirectURI: req.RedirectURI,
 		Scope: scope, Nonce: req.Nonce, CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
-		SessionID: s.ID, AuthTime: authTime(s), ExpiresAt: now.Add(CodeTTL),
+		SessionID: s.ID, AuthTime: authTime(s), ExpiresAt: now.Add(CodeTTL), AMR: s.AMR, ACR: s.ACR,
 	}); err != nil {
 		return "", internal(err)
 	}
@@ -178,81 +178,32 @@ func (i *Issuer) StartSession(ctx context.Context, req LoginRequest) (string, ke
 
 // SignIn checks a username and password like [Issuer.Login] (same throttle,
 // same answer whatever failed) for a browser that presents the session
-// cookie value current, empty when it presents none. It returns the cookie
-// value the browser is to hold from now on and the session it names; only
-// the browser keeps the value, the store holds its hash.
-//
-//   - When current names an active session of the same user, the session
-//     goes on under the same ID, so the refresh tokens issued in it stay
-//     tied to it and a later [Issuer.EndSession] revokes them all. Its
-//     AuthTime (the ID token's auth_time, checked against max_age) becomes
-//     now, it ends [SessionTTL] from now, and its cookie value is replaced:
-//     after the authentication the browser holds a value no one could know
-//     before it (session fixation), and the old value names no session.
-//   - When current names an active session of another user, that session
-//     is ended first, as [Issuer.EndSession] ends it, refresh tokens
-//     included; then a new session is opened.
-//   - Otherwise (no cookie, or one naming an unknown, expired or ended
-//     session) a new session is opened.
-//
-// A failed login leaves the browser's session as it was.
+// cookie value current, empty when it presents none, and completes the
+// sign-in with [Issuer.CompleteLogin] and the method [MethodPassword]: see
+// there for what becomes of the browser's session. It returns the cookie
+// value the browser is to hold from now on and the session it names. A
+// failed login leaves the browser's session as it was.
 func (i *Issuer) SignIn(ctx context.Context, req LoginRequest, current string) (string, keyward.Session, error) {
-	now := i.cfg.Now()
-	u, err := i.checkPassword(ctx, req, now)
+	u, err := i.checkPassword(ctx, req, i.cfg.Now())
 	if err != nil {
 		return "", keyward.Session{}, err
 	}
-	cookie, err := randomString(i.cfg.Rand, 32)
-	if err != nil {
-		return "", keyward.Session{}, internal(err)
-	}
-	if current != "" {
-		old, err := i.Session(ctx, current)
-		switch {
-		case errors.Is(err, ErrNoSession):
-		case err != nil:
-			return "", keyward.Session{}, err
-		case old.UserID == u.ID:
-			s, err := i.renewSession(ctx, old.ID, current, cookie, now)
-			switch {
-			case err == nil:
-				i.audit(ctx, slog.LevelInfo, "session_renewed", slog.String("session_id", s.ID), slog.String("user_id", s.UserID))
-				return cookie, s, nil
-			case !errors.Is(err, ErrNoSession):
-				return "", keyward.Session{}, err
-			}
-			// Renewed by a concurrent login, ended or deleted since it
-			// was read: the browser's cookie names no session any more.
-		default:
-			if err := i.endSession(ctx, old.ID, old.UserID, now, "other_user_signed_in"); err != nil {
-				return "", keyward.Session{}, err
-			}
-		}
-	}
-	id, err := NewID(i.cfg.Rand)
-	if err != nil {
-		return "", keyward.Session{}, internal(err)
-	}
-	s := keyward.Session{ID: id, CookieHash: hashToken(cookie), UserID: u.ID, CreatedAt: now, AuthTime: now, ExpiresAt: now.Add(SessionTTL)}
-	if err := i.cfg.Store.CreateSession(ctx, s); err != nil {
-		return "", keyward.Session{}, internal(err)
-	}
-	i.audit(ctx, slog.LevelInfo, "session_started", slog.String("session_id", s.ID), slog.String("user_id", s.UserID))
-	return cookie, s, nil
+	return i.CompleteLogin(ctx, u, []string{MethodPassword}, current, req.UserAgent)
 }
 
 // renewSession gives the session id, held with the cookie value current, the
-// cookie value next and a login at now. It returns an error wrapping
+// cookie value next and a login at now with the methods amr. It returns an error wrapping
 // [ErrNoSession] when current no longer names the session or the session is
 // no longer active: the store's transaction checks both, so of two logins
 // racing with one cookie only one renews the session.
-func (i *Issuer) renewSession(ctx context.Context, id, current, next string, now time.Time) (keyward.Session, error) {
+func (i *Issuer) renewSession(ctx context.Context, id, current, next string, amr []string, now time.Time) (keyward.Session, error) {
 	var renewed keyward.Session
 	err := i.cfg.Store.UpdateSession(ctx, id, func(s *keyward.Session) error {
 		if subtle.ConstantTimeCompare(s.CookieHash, hashToken(current)) != 1 || !s.Active(now) {
 			return fmt.Errorf("%w: renewed or ended meanwhile", ErrNoSession)
 		}
 		s.CookieHash, s.AuthTime, s.ExpiresAt = hashToken(next), now, now.Add(SessionTTL)
+		s.AMR, s.ACR, s.LastUsedAt = amr, ACRFor(amr), now
 		renewed = *s
 		return nil
 	})

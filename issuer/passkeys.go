@@ -20,22 +20,6 @@ import (
 	"github.com/keyward/keyward"
 )
 
-// The authentication method references (RFC 8176 §2) a passkey sign-in
-// sets. A passkey is a proof of possession of a key: "hwk" when the key is
-// bound to its authenticator (the credential is not backup eligible: a
-// security key, a platform authenticator that does not sync), "swk" when
-// it may be copied to other devices (a synced passkey, backup eligible), as
-// the BE flag the authenticator signs says. "user" is added when the
-// authenticator verified the user (PIN or biometrics, the UV flag), and
-// "mfa" when the sign-in took two factors: the key and its user
-// verification, or the key after a password.
-const (
-	AMRHardwareKey = "hwk"
-	AMRSoftwareKey = "swk"
-	AMRUser        = "user"
-	AMRMFA         = "mfa"
-)
-
 // DefaultPasskeyCeremonyTTL is how long a WebAuthn ceremony can complete
 // when [PasskeyConfig.CeremonyTTL] is zero: the time the browser gives the
 // user to touch the authenticator, and then some.
@@ -324,7 +308,8 @@ func (p *Passkeys) BeginRegistration(ctx context.Context, s keyward.Session) (op
 // sign the ceremony's challenge for the issuer's relying party ID, from its
 // origin, with user presence; a credential already registered, to this
 // user or another, is refused. A ceremony is consumed by its first
-// response, good or bad.
+// response, good or bad. The new passkey joins the session's factors
+// ([Issuer.AddFactor] with [MethodHardwareKey] or [MethodSoftwareKey]).
 func (p *Passkeys) FinishRegistration(ctx context.Context, s keyward.Session, ceremony, name string, response []byte) (keyward.Passkey, error) {
 	name, err := passkeyName(name)
 	if err != nil {
@@ -373,6 +358,16 @@ func (p *Passkeys) FinishRegistration(ctx context.Context, s keyward.Session, ce
 	p.iss.audit(ctx, slog.LevelInfo, "passkey_registered", slog.String("user_id", s.UserID),
 		slog.String("passkey_id", keyward.PasskeyLogID(pk.ID)), slog.Bool("backup_eligible", pk.BackupEligible),
 		slog.Bool("user_verified", pk.UserVerified))
+	// The ceremony proved that the user holds the new key: it joins the
+	// session's factors, as a TOTP enrolment's first code does, so that a
+	// user who now owes a second factor keeps the session that added it.
+	method := MethodHardwareKey
+	if pk.BackupEligible {
+		method = MethodSoftwareKey
+	}
+	if _, err := p.iss.AddFactor(ctx, s.ID, method); err != nil && !errors.Is(err, ErrNoSession) {
+		return keyward.Passkey{}, err
+	}
 	return pk, nil
 }
 
@@ -453,6 +448,9 @@ type PasskeyLoginRequest struct {
 	// RemoteAddr is the client's address, for the throttle, as in
 	// [LoginRequest].
 	RemoteAddr string
+	// UserAgent is the browser's User-Agent header, for the label of the
+	// session a sign-in opens ([DeviceLabel]).
+	UserAgent string
 }
 
 // PasskeyLogin is a successful passkey sign-in.
@@ -469,21 +467,40 @@ type PasskeyLogin struct {
 	SecondFactor bool
 }
 
-// AMR returns the authentication method references of the sign-in, without
-// those of a password given before it: [AMRHardwareKey] or
-// [AMRSoftwareKey] by the passkey's backup eligibility, then [AMRUser] and
-// [AMRMFA] when the authenticator verified the user. The caller adds "pwd"
-// and [AMRMFA] for a second factor after a password.
-func (l PasskeyLogin) AMR() []string {
-	amr := []string{AMRHardwareKey}
-	if l.Passkey.BackupEligible {
-		amr[0] = AMRSoftwareKey
-	}
+// Methods returns the authentication methods (RFC 8176 §2) the sign-in
+// proved, for [Issuer.CompleteLogin]:
+//   - [MethodHardwareKey] when the credential is bound to its
+//     authenticator (not backup eligible: a security key, a platform
+//     authenticator that does not sync), else [MethodSoftwareKey] (a
+//     synced passkey, whose key may be copied to other devices), as the BE
+//     flag the authenticator signs says;
+//   - [MethodUserPresence]: the authenticator tested the user's presence,
+//     as every accepted assertion shows (the UP flag);
+//   - [MethodPIN] when the authenticator also verified the user (the UV
+//     flag), with a PIN or a biometric, which WebAuthn does not tell apart:
+//     reported as the knowledge factor, so that a passkey with user
+//     verification is two factors ([AMRFor] adds [MethodMFA]) and meets
+//     the phishing-resistant class ([ACRFor]).
+func (l PasskeyLogin) Methods() []string {
+	m := []string{l.KeyMethod(), MethodUserPresence}
 	if l.UserVerified {
-		amr = append(amr, AMRUser, AMRMFA)
+		m = append(m, MethodPIN)
 	}
-	return amr
+	return m
 }
+
+// KeyMethod returns [MethodHardwareKey] or [MethodSoftwareKey], as
+// [PasskeyLogin.Methods] chooses.
+func (l PasskeyLogin) KeyMethod() string {
+	if l.Passkey.BackupEligible {
+		return MethodSoftwareKey
+	}
+	return MethodHardwareKey
+}
+
+// AMR returns the amr of a session opened by the sign-in alone:
+// [AMRFor] of [PasskeyLogin.Methods].
+func (l PasskeyLogin) AMR() []string { return AMRFor(l.Methods()) }
 
 // errPasskeyLogin is the one answer to a failed passkey sign-in, whatever
 // failed; the cause goes to the log.
@@ -702,19 +719,44 @@ func (p *Passkeys) RemovePasskey(ctx context.Context, s keyward.Session, id []by
 	return nil
 }
 
-// SignIn is [Passkeys.FinishLogin] followed by the opening of an issuer
-// session for the user signed in, as [Issuer.SignIn] opens one after a
-// password (same session rules for the browser's cookie value current);
-// it returns the cookie value the browser is to hold, the session, and the
-// sign-in.
+// SignIn is [Passkeys.FinishLogin] of a sign-in with a passkey alone
+// ([Passkeys.BeginLogin] without a user) followed by
+// [Issuer.CompleteLogin] with [PasskeyLogin.Methods], which opens the
+// browser's session (the browser presents the session cookie value
+// current, "" for none). It returns the cookie value the browser is to
+// hold, the session, and the sign-in. The session may still lack a second
+// factor ([Issuer.Requirement]): a passkey without user verification is
+// one factor.
 func (p *Passkeys) SignIn(ctx context.Context, req PasskeyLoginRequest, current string) (string, keyward.Session, PasskeyLogin, error) {
 	l, err := p.FinishLogin(ctx, req)
 	if err != nil {
 		return "", keyward.Session{}, PasskeyLogin{}, err
 	}
-	cookie, s, err := p.iss.openSession(ctx, l.User, current, p.iss.cfg.Now())
+	if l.SecondFactor {
+		return "", keyward.Session{}, PasskeyLogin{}, errPasskeyLogin(errors.New("a second-factor ceremony used to sign in"))
+	}
+	cookie, s, err := p.iss.CompleteLogin(ctx, l.User, l.Methods(), current, req.UserAgent)
 	if err != nil {
 		return "", keyward.Session{}, PasskeyLogin{}, err
 	}
 	return cookie, s, l, nil
+}
+
+// VerifySecondFactor is [Passkeys.FinishLogin] of a second-factor
+// ceremony ([Passkeys.BeginLogin] with the user of session s), followed by
+// [Issuer.AddFactor] with [PasskeyLogin.KeyMethod]: after a password, the
+// session's amr becomes pwd, hwk (or swk), mfa. It returns the updated
+// session. A ceremony of another user, or one begun without a user, is
+// refused as a failed sign-in.
+func (p *Passkeys) VerifySecondFactor(ctx context.Context, s keyward.Session, req PasskeyLoginRequest) (keyward.Session, error) {
+	l, err := p.FinishLogin(ctx, req)
+	if err != nil {
+		return keyward.Session{}, err
+	}
+	if !l.SecondFactor || l.User.ID != s.UserID {
+		p.iss.audit(ctx, slog.LevelWarn, "login_failed", slog.String("user_id", l.User.ID), slog.String("method", "passkey"),
+			slog.String("reason", "not_this_session"))
+		return keyward.Session{}, errPasskeyLogin(errors.New("ceremony of another user or not a second factor"))
+	}
+	return p.iss.AddFactor(ctx, s.ID, l.KeyMethod())
 }

@@ -270,14 +270,20 @@ func TestPasskeyRegisterAndSignIn(t *testing.T) {
 	if l.User.ID != f.alice.ID || sess.UserID != f.alice.ID || cookie == "" || !l.UserVerified || l.SecondFactor {
 		t.Errorf("SignIn = %+v, session %+v", l, sess)
 	}
-	if got := strings.Join(l.AMR(), " "); got != "hwk user mfa" {
-		t.Errorf("AMR = %q, want hwk user mfa", got)
+	if got := strings.Join(l.AMR(), " "); got != "hwk user pin mfa" {
+		t.Errorf("AMR = %q, want hwk user pin mfa", got)
 	}
 	if l.Passkey.SignCount != 1 || !l.Passkey.LastUsedAt.Equal(f.clock.Now()) {
 		t.Errorf("after the sign-in the passkey is %+v", l.Passkey)
 	}
 	if got, err := f.issuer.Session(t.Context(), cookie); err != nil || got.ID != sess.ID {
 		t.Errorf("Session(cookie) = %+v, %v", got, err)
+	}
+	if strings.Join(sess.AMR, " ") != "hwk user pin mfa" || sess.ACR != ACRPhishingResistant {
+		t.Errorf("session amr %v acr %q, want hwk user pin mfa and %s", sess.AMR, sess.ACR, ACRPhishingResistant)
+	}
+	if need, err := f.issuer.Requirement(t.Context(), sess, ACRPhishingResistant); err != nil || need != NeedNothing {
+		t.Errorf("Requirement(phishing-resistant) after a passkey with UV = %v, %v", need, err)
 	}
 
 	// A synced passkey without user verification: swk alone.
@@ -290,7 +296,7 @@ func TestPasskeyRegisterAndSignIn(t *testing.T) {
 	if err != nil {
 		t.Fatalf("FinishLogin(synced): %v\n%s", err, f.log)
 	}
-	if got := strings.Join(l.AMR(), " "); got != "swk" || !l.Passkey.BackupState {
+	if got := strings.Join(l.AMR(), " "); got != "swk user" || !l.Passkey.BackupState {
 		t.Errorf("synced passkey without UV: AMR %q, passkey %+v", got, l.Passkey)
 	}
 }
@@ -470,8 +476,36 @@ func TestPasskeySecondFactor(t *testing.T) {
 	if err != nil {
 		t.Fatalf("FinishLogin: %v\n%s", err, f.log)
 	}
-	if !l.SecondFactor || l.UserVerified || strings.Join(l.AMR(), " ") != "hwk" {
+	if !l.SecondFactor || l.UserVerified || strings.Join(l.AMR(), " ") != "hwk user" {
 		t.Errorf("second factor: %+v, AMR %v", l, l.AMR())
+	}
+	// A ceremony of the second factor does not open a session alone.
+	opts, ceremony = f.begin(t, f.alice.ID)
+	if _, _, _, err := f.pk.SignIn(t.Context(), PasskeyLoginRequest{Ceremony: ceremony, Response: f.key.get(opts)}, ""); err == nil {
+		t.Error("SignIn with a second-factor ceremony succeeded")
+	}
+
+	// After the password, the session owes its second factor; the
+	// passkey pays it.
+	if need, err := f.issuer.Requirement(t.Context(), f.sess, ""); err != nil || need != NeedFactor {
+		t.Fatalf("Requirement after the password of a user with a passkey = %v, %v; want NeedFactor", need, err)
+	}
+	opts, ceremony = f.begin(t, f.alice.ID)
+	sess, err := f.pk.VerifySecondFactor(t.Context(), f.sess, PasskeyLoginRequest{Ceremony: ceremony, Response: f.key.get(opts)})
+	if err != nil {
+		t.Fatalf("VerifySecondFactor: %v\n%s", err, f.log)
+	}
+	if strings.Join(sess.AMR, " ") != "pwd hwk mfa" || sess.ACR != ACRPhishingResistant {
+		t.Errorf("after the passkey: amr %v acr %q", sess.AMR, sess.ACR)
+	}
+	if need, err := f.issuer.Requirement(t.Context(), sess, ""); err != nil || need != NeedNothing {
+		t.Errorf("Requirement after the second factor = %v, %v", need, err)
+	}
+	// Another session's user cannot pay with it.
+	bobSess := keyward.Session{ID: "bob-session", UserID: "bob"}
+	opts, ceremony = f.begin(t, f.alice.ID)
+	if _, err := f.pk.VerifySecondFactor(t.Context(), bobSess, PasskeyLoginRequest{Ceremony: ceremony, Response: f.key.get(opts)}); err == nil {
+		t.Error("VerifySecondFactor for another user's session succeeded")
 	}
 	// A user without passkeys has no second-factor ceremony.
 	bob, err := NewUser(t.Context(), f.store, "bob", "correct horse battery staple", nil, nil, testPassword, nil)

@@ -68,6 +68,16 @@ type ThrottleConfig struct {
 	// others and they survive a restart. Nil means a random key drawn by
 	// [New]: the cookies then last as long as the process.
 	KnownBrowserKey []byte
+	// SecondFactorEvery is the refill interval of an account's bucket of
+	// second-factor attempts (TOTP and recovery codes), shared by every
+	// network and browser: only someone who knows the password reaches
+	// it, so it is tight. Zero means 2m: after the burst, 720 codes a day,
+	// each matching one of three steps in a million, so a guesser needs
+	// over a year for even odds while the owner's failures are logged.
+	SecondFactorEvery time.Duration
+	// SecondFactorBurst is an account's bucket size of second-factor
+	// attempts. Zero means 10.
+	SecondFactorBurst int
 	// MaxEntries bounds how many buckets of each kind are tracked; the
 	// least recently seen are forgotten first, which bounds memory
 	// whatever the number of names and addresses an attacker tries. Zero
@@ -99,12 +109,15 @@ func (c ThrottleConfig) withDefaults() ThrottleConfig {
 	def(&c.KnownBrowserEvery, time.Minute)
 	defInt(&c.KnownBrowserBurst, 10)
 	defInt(&c.MaxEntries, 10000)
+	def(&c.SecondFactorEvery, 2*time.Minute)
+	defInt(&c.SecondFactorBurst, 10)
 	return c
 }
 
 func (c ThrottleConfig) validate() error {
 	if c.NetworkEvery < 0 || c.AccountEvery < 0 || c.AddressEvery < 0 || c.KnownBrowserEvery < 0 ||
-		c.NetworkBurst < 0 || c.AccountBurst < 0 || c.AddressBurst < 0 || c.KnownBrowserBurst < 0 || c.MaxEntries < 0 {
+		c.NetworkBurst < 0 || c.AccountBurst < 0 || c.AddressBurst < 0 || c.KnownBrowserBurst < 0 || c.MaxEntries < 0 ||
+		c.SecondFactorEvery < 0 || c.SecondFactorBurst < 0 {
 		return errors.New("issuer: negative ThrottleConfig field")
 	}
 	if c.KnownBrowserKey != nil && len(c.KnownBrowserKey) < 32 {

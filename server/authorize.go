@@ -182,7 +182,7 @@ func (s *Server) setCookie(w http.ResponseWriter, name, value string, maxAge int
 // authzParams are the authorization request parameters carried through the
 // login form.
 var authzParams = []string{"client_id", "redirect_uri", "response_type", "response_mode", "scope", "state", "nonce",
-	"code_challenge", "code_challenge_method", "prompt", "max_age"}
+	"code_challenge", "code_challenge_method", "prompt", "max_age", "acr_values"}
 
 // Response modes (OAuth 2.0 Multiple Response Type Encoding Practices §2.1,
 // OAuth 2.0 Form Post Response Mode §2): the ways the authorization
@@ -361,12 +361,28 @@ func (s *Server) authorizeFlow(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fail(err)
 	}
+	acr, err := issuer.ParseACRValues(f["acr_values"])
+	if err != nil {
+		return fail(invalidRequest(err.Error()))
+	}
+	clientName := client.Name
+	if clientName == "" {
+		clientName = client.ID
+	}
 	issue := func(sess keyward.Session) error {
+		// A session without the second factor the user or acr_values
+		// needs gets the page that adds it first (mfa.go).
+		if stop, err := s.stepUp(w, r, f, clientName, sess, acr, fail); stop {
+			return err
+		}
 		code, err := s.iss.IssueCode(r.Context(), req, scope, sess)
 		if err != nil {
 			return fail(err)
 		}
 		return redirect(url.Values{"code": {code}})
+	}
+	if r.Method == http.MethodPost && f["mfa_action"] != "" {
+		return s.authorizeFactor(w, r, f, clientName, issue)
 	}
 	prompt := strings.Fields(f["prompt"])
 	loginForm := r.Method == http.MethodPost && f["csrf_token"] != ""
@@ -422,14 +438,7 @@ func (s *Server) authorizeFlow(w http.ResponseWriter, r *http.Request) error {
 	// A browser that logs in again hands its session cookie to SignIn: the
 	// same user's session goes on under a new cookie value, another user's
 	// session ends.
-	current := ""
-	if c, err := s.cookie(r, sessionCookie); err == nil {
-		current = c.Value
-	}
-	cookie, sess, err := s.iss.SignIn(r.Context(), issuer.LoginRequest{
-		Username: f["username"], Password: f["password"], RemoteAddr: clientAddr(r, s.cfg.TrustedProxies),
-		KnownBrowser: s.knownBrowser(r),
-	}, current)
+	sess, err := s.passwordSignIn(w, r, f["username"], f["password"])
 	var oe *issuer.Error
 	switch {
 	case err == nil:
@@ -444,7 +453,5 @@ func (s *Server) authorizeFlow(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return err
 	}
-	s.setCookie(w, sessionCookie, cookie, int(issuer.SessionTTL.Seconds()), http.SameSiteLaxMode)
-	s.setKnownBrowser(w, r, f["username"])
 	return issue(sess)
 }

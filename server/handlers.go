@@ -310,6 +310,7 @@ type metadata struct {
 	AccessTokenAlgs         []string `json:"access_token_signing_alg_values_supported"`
 	ClaimsSupported         []string `json:"claims_supported"`
 	FirstPartyLoginEndpoint string   `json:"login_endpoint"`
+	ACRValues               []string `json:"acr_values_supported"`
 }
 
 // discovery handles GET /.well-known/openid-configuration and
@@ -349,8 +350,9 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) error {
 		SubjectTypes:            []string{"public"},
 		IDTokenAlgs:             names(s.iss.Keys().IDTokenAlgorithms()),
 		AccessTokenAlgs:         names(s.iss.Keys().AccessTokenAlgorithms()),
-		ClaimsSupported:         []string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope", "roles", "azp", "auth_time", "nonce", "sid", "preferred_username", "name", "email", "email_verified"},
+		ClaimsSupported:         []string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope", "roles", "azp", "auth_time", "nonce", "sid", "preferred_username", "name", "email", "email_verified", "amr", "acr"},
 		FirstPartyLoginEndpoint: base + "/login",
+		ACRValues:               issuer.ACRValues(),
 	})
 	return nil
 }

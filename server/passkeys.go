@@ -1,11 +1,11 @@
 package server
 
 import (
+	"context"
 	_ "embed"
 	"encoding/base64"
 	"errors"
 	"html/template"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -14,7 +14,6 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/keyward/keyward"
-	"github.com/keyward/keyward/internal/httpx"
 	"github.com/keyward/keyward/issuer"
 )
 
@@ -34,6 +33,8 @@ const (
 	passkeyScriptPath  = "/passkeys.js"
 	passkeyLoginBegin  = "/passkeys/login/begin"
 	passkeyLoginFinish = "/passkeys/login/finish"
+	passkeyFactorBegin = "/passkeys/factor/begin"
+	passkeyFactorEnd   = "/passkeys/factor/finish"
 	accountPasskeys    = "/account/passkeys"
 	passkeyRegBegin    = "/account/passkeys/register/begin"
 	passkeyRegFinish   = "/account/passkeys/register/finish"
@@ -58,11 +59,11 @@ type passkeyPages struct {
 }
 
 func loadPasskeyPages() (*passkeyPages, error) {
-	t, err := template.ParseFS(templateFS, "templates/layout.html", "templates/account_passkeys.html")
+	t, err := template.ParseFS(templateFS, "templates/layout.html", "templates/passkeys.html")
 	if err != nil {
 		return nil, err
 	}
-	return &passkeyPages{account: t.Lookup("account_passkeys.html")}, nil
+	return &passkeyPages{account: t.Lookup("passkeys.html")}, nil
 }
 
 // passkeyRoutes registers the passkey endpoints when passkeys are on.
@@ -78,14 +79,17 @@ func (s *Server) passkeyRoutes() error {
 	s.route("GET "+passkeyScriptPath, s.passkeyScript)
 	s.route("POST "+passkeyLoginBegin, s.passkeyLoginBegin)
 	s.route("POST "+passkeyLoginFinish, s.passkeyLoginFinish)
-	s.route("GET "+accountPasskeys, s.accountPasskeys)
+	s.route("POST "+passkeyFactorBegin, s.passkeyFactorBegin)
+	s.route("POST "+passkeyFactorEnd, s.passkeyFactorFinish)
+	s.accountRoute("GET "+accountPasskeys, 0, s.accountPasskeys)
 	s.route("POST "+passkeyRegBegin, s.passkeyRegisterBegin)
 	s.route("POST "+passkeyRegFinish, s.passkeyRegisterFinish)
-	s.route("POST "+passkeyRename, s.passkeyRename)
-	s.route("POST "+passkeyRemove, s.passkeyRemove)
+	s.accountRoute("POST "+passkeyRename, 0, s.passkeyRename)
+	s.accountRoute("POST "+passkeyRemove, 0, s.passkeyRemove)
 	for path, allow := range map[string]string{
 		passkeyScriptPath: "GET, HEAD", accountPasskeys: "GET, HEAD",
 		passkeyLoginBegin: "POST", passkeyLoginFinish: "POST", passkeyRegBegin: "POST", passkeyRegFinish: "POST",
+		passkeyFactorBegin: "POST", passkeyFactorEnd: "POST",
 		passkeyRename: "POST", passkeyRemove: "POST",
 	} {
 		s.route(path, func(w http.ResponseWriter, r *http.Request) error {
@@ -113,7 +117,8 @@ func (s *Server) passkeyScript(w http.ResponseWriter, r *http.Request) error {
 // errPasskeyCSRF refuses a passkey request without the page's CSRF token.
 var errPasskeyCSRF = &issuer.Error{Code: issuer.CodeInvalidRequest, Description: "the page expired or was not sent from this site; reload it"}
 
-// errSignedOut refuses an account request without an active session.
+// errSignedOut refuses an account request without an active session, or
+// with one that still lacks its second factor.
 var errSignedOut = &issuer.Error{Code: "login_required", Description: "sign in first"}
 
 // passkeyJSON reads the JSON body of a passkey request after checking its
@@ -190,7 +195,7 @@ func (s *Server) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) erro
 		current = c.Value
 	}
 	cookie, _, l, err := s.cfg.Passkeys.SignIn(r.Context(), issuer.PasskeyLoginRequest{
-		Ceremony: ceremony, Response: body, RemoteAddr: clientAddr(r, s.cfg.TrustedProxies),
+		Ceremony: ceremony, Response: body, RemoteAddr: clientAddr(r, s.cfg.TrustedProxies), UserAgent: r.UserAgent(),
 	}, current)
 	if err != nil {
 		return err
@@ -202,14 +207,78 @@ func (s *Server) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) erro
 	return nil
 }
 
-// accountSession returns the active session of the browser, or
+// passkeySession returns the browser's active session and what it lacks
+// ([issuer.Issuer.Requirement]), or an error wrapping
 // [issuer.ErrNoSession].
-func (s *Server) accountSession(r *http.Request) (keyward.Session, error) {
-	c, err := s.cookie(r, sessionCookie)
-	if err != nil {
-		return keyward.Session{}, issuer.ErrNoSession
+func (s *Server) passkeySession(r *http.Request) (keyward.Session, issuer.Need, error) {
+	cookie := ""
+	if c, err := s.cookie(r, sessionCookie); err == nil {
+		cookie = c.Value
 	}
-	return s.iss.Session(r.Context(), c.Value)
+	sess, err := s.iss.Session(r.Context(), cookie)
+	if err != nil {
+		return keyward.Session{}, 0, err
+	}
+	need, err := s.iss.Requirement(r.Context(), sess, "")
+	return sess, need, err
+}
+
+// hasPasskeys reports whether the user has passkeys, which the
+// second-factor form then offers.
+func (s *Server) hasPasskeys(ctx context.Context, userID string) bool {
+	if s.cfg.Passkeys == nil {
+		return false
+	}
+	f, err := s.iss.UserFactors(ctx, userID)
+	return err == nil && f.Passkeys > 0
+}
+
+// passkeyFactorBegin handles POST /passkeys/factor/begin: the options of
+// the passkey that confirms a password, for the second-factor form.
+func (s *Server) passkeyFactorBegin(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.passkeyJSON(w, r); err != nil {
+		return err
+	}
+	sess, _, err := s.passkeySession(r)
+	if errors.Is(err, issuer.ErrNoSession) {
+		return errSignedOut
+	}
+	if err != nil {
+		return err
+	}
+	options, ceremony, err := s.cfg.Passkeys.BeginLogin(r.Context(), sess.UserID)
+	if err != nil {
+		return err
+	}
+	s.setPasskeyCookie(w, ceremony)
+	writeOptions(w, options)
+	return nil
+}
+
+// passkeyFactorFinish handles POST /passkeys/factor/finish: the assertion
+// of the second factor, which joins the session's amr. The browser then
+// goes on with the request the second-factor form was for.
+func (s *Server) passkeyFactorFinish(w http.ResponseWriter, r *http.Request) error {
+	body, err := s.passkeyJSON(w, r)
+	if err != nil {
+		return err
+	}
+	ceremony := s.takePasskeyCookie(w, r)
+	sess, _, err := s.passkeySession(r)
+	if errors.Is(err, issuer.ErrNoSession) {
+		return errSignedOut
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := s.cfg.Passkeys.VerifySecondFactor(r.Context(), sess, issuer.PasskeyLoginRequest{
+		Ceremony: ceremony, Response: body, RemoteAddr: clientAddr(r, s.cfg.TrustedProxies), UserAgent: r.UserAgent(),
+	}); err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, map[string]string{"status": "verified"})
+	return nil
 }
 
 // passkeyRow is one passkey on the management page.
@@ -217,7 +286,7 @@ type passkeyRow struct {
 	ID, Name, Kind, Created, LastUsed string
 }
 
-// passkeysPage is the data of account_passkeys.html.
+// passkeysPage is the data of passkeys.html.
 type passkeysPage struct {
 	Title    string
 	CSS      template.CSS
@@ -228,10 +297,15 @@ type passkeysPage struct {
 	RPID     string
 }
 
+// passkeysSection is the data of the account page's passkeys section.
+func (s *Server) passkeysSection(ctx context.Context, v *accountView) (any, error) {
+	return struct{ Count int }{v.Factors.Passkeys}, nil
+}
+
 // accountPasskeys handles GET /account/passkeys: the user's passkeys, to
 // rename and remove, and the button that registers one.
-func (s *Server) accountPasskeys(w http.ResponseWriter, r *http.Request) error {
-	return s.unavailablePage(w, r, s.renderPasskeys(w, r, http.StatusOK, "", passkeyNotice(r.URL.Query().Get("done"))))
+func (s *Server) accountPasskeys(w http.ResponseWriter, r *http.Request, v *accountView, f form) error {
+	return s.renderPasskeys(w, r, v, http.StatusOK, "", passkeyNotice(f["done"]))
 }
 
 // passkeyNotice is the sentence the page shows after an action.
@@ -248,21 +322,12 @@ func passkeyNotice(done string) string {
 }
 
 // renderPasskeys renders the management page with an error or a notice.
-func (s *Server) renderPasskeys(w http.ResponseWriter, r *http.Request, code int, problem, notice string) error {
-	sess, err := s.accountSession(r)
-	switch {
-	case errors.Is(err, issuer.ErrNoSession):
-		s.render(w, r, http.StatusUnauthorized, s.pages.message, messagePage{Title: "Sign in first", CSS: s.pages.css,
-			Message: "Sign in to an application that uses this service, then come back to manage your passkeys."})
-		return nil
-	case err != nil:
-		return err
-	}
-	pks, err := s.cfg.Passkeys.ListPasskeys(r.Context(), sess.UserID)
+func (s *Server) renderPasskeys(w http.ResponseWriter, r *http.Request, v *accountView, code int, problem, notice string) error {
+	pks, err := s.cfg.Passkeys.ListPasskeys(r.Context(), v.User.ID)
 	if err != nil {
 		return err
 	}
-	page := passkeysPage{Title: "Passkeys", CSS: s.pages.css, CSRF: s.csrfToken(w, r), Error: problem, Notice: notice, RPID: s.cfg.Passkeys.RPID()}
+	page := passkeysPage{Title: "Passkeys", CSS: s.pages.css, CSRF: v.CSRF, Error: problem, Notice: notice, RPID: s.cfg.Passkeys.RPID()}
 	for _, pk := range pks {
 		row := passkeyRow{ID: base64.RawURLEncoding.EncodeToString(pk.ID), Name: pk.Name, Kind: "This device only",
 			Created: pk.CreatedAt.UTC().Format("2 Jan 2006"), LastUsed: "never"}
@@ -284,15 +349,28 @@ type registerRequest struct {
 	Credential jsontext.Value `json:"credential"`
 }
 
+// registrationSession returns the session that may register a passkey:
+// active, and lacking nothing, so that a session still owing its second
+// factor cannot register one to stand in for it.
+func (s *Server) registrationSession(r *http.Request) (keyward.Session, error) {
+	sess, need, err := s.passkeySession(r)
+	switch {
+	case errors.Is(err, issuer.ErrNoSession):
+		return keyward.Session{}, errSignedOut
+	case err != nil:
+		return keyward.Session{}, err
+	case need != issuer.NeedNothing:
+		return keyward.Session{}, errSignedOut
+	}
+	return sess, nil
+}
+
 // passkeyRegisterBegin handles POST /account/passkeys/register/begin.
 func (s *Server) passkeyRegisterBegin(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.passkeyJSON(w, r); err != nil {
 		return err
 	}
-	sess, err := s.accountSession(r)
-	if errors.Is(err, issuer.ErrNoSession) {
-		return errSignedOut
-	}
+	sess, err := s.registrationSession(r)
 	if err != nil {
 		return err
 	}
@@ -316,10 +394,7 @@ func (s *Server) passkeyRegisterFinish(w http.ResponseWriter, r *http.Request) e
 	if err := json.Unmarshal(body, &req); err != nil || len(req.Credential) == 0 {
 		return invalidRequest(`malformed JSON body: want {"name":"...","credential":{...}}`)
 	}
-	sess, err := s.accountSession(r)
-	if errors.Is(err, issuer.ErrNoSession) {
-		return errSignedOut
-	}
+	sess, err := s.registrationSession(r)
 	if err != nil {
 		return err
 	}
@@ -331,80 +406,56 @@ func (s *Server) passkeyRegisterFinish(w http.ResponseWriter, r *http.Request) e
 	return nil
 }
 
-// passkeyForm reads a posted management form: its CSRF token checked, the
-// session active, the passkey's ID decoded. A problem is answered on the
-// page and returned as handled.
-func (s *Server) passkeyForm(w http.ResponseWriter, r *http.Request) (f form, sess keyward.Session, id []byte, handled bool, err error) {
-	f, problem, cause, err := s.pageForm(w, r, "passkey")
-	if err != nil {
-		return nil, keyward.Session{}, nil, false, err
-	}
-	if problem == "" && !s.validCSRF(r, f["csrf_token"]) {
-		problem, cause = "The form expired or was not sent from this site. Try again.", errors.New("csrf token missing or mismatched")
-	}
-	if problem == "" {
-		if id, err = base64.RawURLEncoding.DecodeString(f["id"]); err != nil || len(id) == 0 || len(id) > keyward.MaxPasskeyIDLen {
-			problem, cause = "No such passkey.", errors.New("malformed passkey id")
-		}
-	}
-	if problem != "" {
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request_failed",
-			slog.String("request_id", httpx.RequestIDFrom(r.Context())), slog.String("method", r.Method),
-			slog.String("path", r.URL.Path), slog.String("error", cause.Error()))
-		return nil, keyward.Session{}, nil, true, s.renderPasskeys(w, r, http.StatusBadRequest, problem, "")
-	}
-	sess, err = s.accountSession(r)
-	if errors.Is(err, issuer.ErrNoSession) {
-		return nil, keyward.Session{}, nil, true, s.renderPasskeys(w, r, http.StatusUnauthorized, "", "")
-	}
-	return f, sess, id, false, err
+// passkeyID decodes the id field of a management form.
+func passkeyID(f form) ([]byte, bool) {
+	id, err := base64.RawURLEncoding.DecodeString(f["id"])
+	return id, err == nil && len(id) > 0 && len(id) <= keyward.MaxPasskeyIDLen
 }
 
 // passkeyDone sends the browser back to the management page after an
 // action (303: the page is then loaded with GET).
-func passkeyDone(w http.ResponseWriter, r *http.Request, done string) {
+func passkeyDone(w http.ResponseWriter, r *http.Request, done string) error {
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, accountPasskeys+"?done="+done, http.StatusSeeOther)
+	return nil
 }
 
 // passkeyRename handles POST /account/passkeys/rename.
-func (s *Server) passkeyRename(w http.ResponseWriter, r *http.Request) error {
-	f, sess, id, handled, err := s.passkeyForm(w, r)
-	if handled || err != nil {
-		return s.unavailablePage(w, r, err)
+func (s *Server) passkeyRename(w http.ResponseWriter, r *http.Request, v *accountView, f form) error {
+	id, ok := passkeyID(f)
+	if !ok {
+		return s.renderPasskeys(w, r, v, http.StatusNotFound, "No such passkey.", "")
 	}
-	err = s.cfg.Passkeys.RenamePasskey(r.Context(), sess.UserID, id, f["name"])
+	err := s.cfg.Passkeys.RenamePasskey(r.Context(), v.User.ID, id, f["name"])
 	var oe *issuer.Error
 	switch {
 	case errors.Is(err, issuer.ErrPasskeyNotFound):
-		return s.unavailablePage(w, r, s.renderPasskeys(w, r, http.StatusNotFound, "No such passkey.", ""))
+		return s.renderPasskeys(w, r, v, http.StatusNotFound, "No such passkey.", "")
 	case errors.As(err, &oe) && oe.Code == issuer.CodeInvalidRequest:
-		return s.unavailablePage(w, r, s.renderPasskeys(w, r, http.StatusBadRequest, "A passkey name is at most "+
-			strconv.Itoa(issuer.MaxPasskeyNameLen)+" characters of text.", ""))
+		return s.renderPasskeys(w, r, v, http.StatusBadRequest, "A passkey name is at most "+
+			strconv.Itoa(issuer.MaxPasskeyNameLen)+" characters of text.", "")
 	case err != nil:
-		return s.unavailablePage(w, r, err)
+		return err
 	}
-	passkeyDone(w, r, "renamed")
-	return nil
+	return passkeyDone(w, r, "renamed")
 }
 
 // passkeyRemove handles POST /account/passkeys/remove, which needs a
 // recent sign-in ([issuer.PasskeyRemovalMaxAge]).
-func (s *Server) passkeyRemove(w http.ResponseWriter, r *http.Request) error {
-	_, sess, id, handled, err := s.passkeyForm(w, r)
-	if handled || err != nil {
-		return s.unavailablePage(w, r, err)
+func (s *Server) passkeyRemove(w http.ResponseWriter, r *http.Request, v *accountView, f form) error {
+	id, ok := passkeyID(f)
+	if !ok {
+		return s.renderPasskeys(w, r, v, http.StatusNotFound, "No such passkey.", "")
 	}
-	switch err := s.cfg.Passkeys.RemovePasskey(r.Context(), sess, id); {
+	switch err := s.cfg.Passkeys.RemovePasskey(r.Context(), v.Session, id); {
 	case errors.Is(err, issuer.ErrReauthenticate):
-		return s.unavailablePage(w, r, s.renderPasskeys(w, r, http.StatusForbidden,
-			"To remove a passkey, sign in again first: your last sign-in was more than "+
-				strconv.Itoa(int(issuer.PasskeyRemovalMaxAge/time.Minute))+" minutes ago.", ""))
+		return s.renderPasskeys(w, r, v, http.StatusForbidden,
+			"To remove a passkey, sign out and sign in again first: your last sign-in was more than "+
+				strconv.Itoa(int(issuer.PasskeyRemovalMaxAge/time.Minute))+" minutes ago.", "")
 	case errors.Is(err, issuer.ErrPasskeyNotFound):
-		return s.unavailablePage(w, r, s.renderPasskeys(w, r, http.StatusNotFound, "No such passkey.", ""))
+		return s.renderPasskeys(w, r, v, http.StatusNotFound, "No such passkey.", "")
 	case err != nil:
-		return s.unavailablePage(w, r, err)
+		return err
 	}
-	passkeyDone(w, r, "removed")
-	return nil
+	return passkeyDone(w, r, "removed")
 }

@@ -84,6 +84,8 @@ type Server struct {
 	mux *http.ServeMux
 	// pages are the HTML pages of /authorize and /logout.
 	pages *pages
+	// account holds the pages of /account and of the second factor.
+	account *accountPages
 	// passkeyPages is the passkey management page, when passkeys are on.
 	passkeyPages *passkeyPages
 	// ids gives each request without a sane X-Request-Id its ID.
@@ -114,6 +116,9 @@ func New(cfg Config) (*Server, error) {
 	if s.pages, err = loadPages(); err != nil {
 		return nil, fmt.Errorf("server: templates: %w", err)
 	}
+	if s.account, err = loadAccountPages(s.pages); err != nil {
+		return nil, fmt.Errorf("server: templates: %w", err)
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -134,6 +139,7 @@ func New(cfg Config) (*Server, error) {
 	s.route("POST /userinfo", s.userinfo)
 	s.route("GET /logout", s.logout)
 	s.route("POST /logout", s.logout)
+	s.accountRoutes()
 	if err := s.passkeyRoutes(); err != nil {
 		return nil, fmt.Errorf("server: passkeys: %w", err)
 	}

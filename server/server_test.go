@@ -84,6 +84,8 @@ type stackOptions struct {
 	// wrap, when set, wraps the store that the issuer and the server use;
 	// the key manager and stack.store keep the store itself.
 	wrap func(keyward.Store) keyward.Store
+	// requireMFA is issuer.Config.RequireMFA.
+	requireMFA bool
 }
 
 // staticKey reads a PKCS #8 private key from jose/testdata/keys.
@@ -186,9 +188,14 @@ func newStack(tb testing.TB, opt stackOptions) *stack {
 	if opt.wrap != nil {
 		served = opt.wrap(store)
 	}
+	totpSealer, err := issuer.NewTOTPSealer(masterKey, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	iss, err := issuer.New(issuer.Config{
 		Store: served, Keys: km, Issuer: srv.URL, Logger: logger, Throttle: opt.throttle,
 		Password: issuer.PasswordParams{Memory: 64, Time: 1, Threads: 1}, Now: opt.now,
+		Sealer: totpSealer, RequireMFA: opt.requireMFA,
 	})
 	if err != nil {
 		tb.Fatal(err)

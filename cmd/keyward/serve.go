@@ -241,6 +241,8 @@ type serveOptions struct {
 	// trustedProxies lists the proxies whose X-Forwarded-For or
 	// Forwarded names the client of the login throttle.
 	trustedProxies string
+	// requireMFA makes every user sign in with a second factor.
+	requireMFA bool
 
 	printConfig bool
 	// loops are more members of the run group, for tests.
@@ -283,6 +285,7 @@ admin password file exists. GET /metrics is served on --listen, or only on
 	f.StringVar(&o.signingKey, "signing-key", "", "sign with this PEM private key only (no rotation)")
 	f.StringVar(&o.audience, "audience", issuer.DefaultAudience, "aud of first-party /login tokens, and of client tokens when the client has none")
 	f.StringVar(&o.trustedProxies, "trusted-proxies", "", "comma-separated CIDR prefixes of the reverse proxies in front of serve, whose X-Forwarded-For (or Forwarded) names the client address of the login throttle")
+	f.BoolVar(&o.requireMFA, "require-mfa", false, "make every user sign in with a second factor after the password (a user without one enrols TOTP at the next sign-in)")
 	f.BoolVar(&o.allowPrivateJWKSURLs, "allow-private-jwks-urls", false, "let clients' --jwks-url reach loopback, private and link-local addresses, and loopback over plain http (development only)")
 	o.log.register(cmd)
 	f.String(cli.ConfigFlag, "", "YAML file of flag values (keys are the flag names); flags and KEYWARD_* variables override it")
@@ -351,7 +354,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		}
 		needMasterKey = alg != issuer.RequiredIDTokenAlgorithm
 	}
-	if needMasterKey {
+	if needMasterKey || o.requireMFA {
 		if masterKey, err = o.store.masterKey(true); err != nil {
 			return err
 		}
@@ -385,12 +388,22 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 			return err
 		}
 	}
+	// TOTP secrets are sealed under a key derived from the master key;
+	// without one (a static RS256 --signing-key), TOTP is off.
+	var totpSealer *issuer.Sealer
+	if masterKey != nil {
+		if totpSealer, err = issuer.NewTOTPSealer(masterKey, nil); err != nil {
+			return err
+		}
+	}
 	iss, err := issuer.New(issuer.Config{
 		Store: store, Keys: km, Issuer: o.issuer, Audience: o.audience,
 		AccessTTL: o.keys.accessTTL, RefreshTTL: o.refreshTTL, Logger: logger,
 		ClientKeys: clientKeys.Keys,
 		Observer:   issuerMetrics,
 		Throttle:   throttle,
+		RequireMFA: o.requireMFA,
+		Sealer:     totpSealer,
 	})
 	if err != nil {
 		return err

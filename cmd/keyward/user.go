@@ -58,13 +58,14 @@ type userJSON struct {
 	Roles      []string       `json:"roles"`
 	Attributes map[string]any `json:"attributes"`
 	Disabled   bool           `json:"disabled"`
+	RequireMFA bool           `json:"require_mfa"`
 	CreatedAt  time.Time      `json:"created_at"`
 	UpdatedAt  time.Time      `json:"updated_at"`
 }
 
 func toUserJSON(u keyward.User) userJSON {
 	j := userJSON{ID: u.ID, Username: u.Username, Roles: u.Roles, Attributes: u.Attributes,
-		Disabled: u.Disabled, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+		Disabled: u.Disabled, RequireMFA: u.RequireMFA, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
 	if j.Roles == nil {
 		j.Roles = []string{}
 	}
@@ -92,7 +93,7 @@ func newUserCmd(a *app) *cobra.Command {
 	}
 	cmd.AddCommand(newUserAddCmd(&sf), newUserListCmd(&sf), newUserShowCmd(&sf),
 		newUserSetDisabledCmd(&sf, true), newUserSetDisabledCmd(&sf, false),
-		newUserSetCmd(&sf), newUserPasswdCmd(&sf), newUserDeleteCmd(&sf))
+		newUserSetCmd(&sf), newUserPasswdCmd(&sf), newUserDeleteCmd(&sf), newUserMFACmd(&sf))
 	cmd.PersistentFlags().StringVar(&sf.data, "data", defaultDataDir, "data directory")
 	cmd.PersistentFlags().StringVar(&sf.db, "db", "", "store: sqlite:PATH or postgres://... (default sqlite:<data>/keyward.db)")
 	return cmd
@@ -301,6 +302,7 @@ func newUserSetCmd(sf *storeFlags) *cobra.Command {
 		noRoles             bool
 		enable, disable     bool
 		jsonOut             bool
+		requireMFA, noMFA   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "set NAME",
@@ -310,8 +312,11 @@ func newUserSetCmd(sf *storeFlags) *cobra.Command {
 --role replaces the user's roles (repeat it for several; --no-roles clears
 them); --attr key=value sets an attribute, --unset-attr key removes one.
 --disable does what "user disable" does (sessions ended, tokens revoked);
---enable lets the user log in again. Tokens already issued keep the roles
-they were issued with until they expire; new tokens carry the new ones.`,
+--enable lets the user log in again. --require-mfa makes the user sign in
+with a second factor (enrolling TOTP at the next sign-in if the user has
+none); --no-require-mfa leaves it to "serve --require-mfa" and to the
+factors the user holds. Tokens already issued keep the roles they were
+issued with until they expire; new tokens carry the new ones.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -322,8 +327,11 @@ they were issued with until they expire; new tokens carry the new ones.`,
 			if noRoles && f.Changed("role") {
 				return cli.Usagef("--role and --no-roles exclude each other")
 			}
-			if !f.Changed("role") && !noRoles && len(attrs) == 0 && len(unset) == 0 && !enable && !disable {
-				return cli.Usagef("nothing to change: give --role, --no-roles, --attr, --unset-attr, --enable or --disable")
+			if requireMFA && noMFA {
+				return cli.Usagef("--require-mfa and --no-require-mfa exclude each other")
+			}
+			if !f.Changed("role") && !noRoles && len(attrs) == 0 && len(unset) == 0 && !enable && !disable && !requireMFA && !noMFA {
+				return cli.Usagef("nothing to change: give --role, --no-roles, --attr, --unset-attr, --enable, --disable, --require-mfa or --no-require-mfa")
 			}
 			set, err := parseAttrs(attrs)
 			if err != nil {
@@ -361,6 +369,9 @@ they were issued with until they expire; new tokens carry the new ones.`,
 					if enable || disable {
 						u.Disabled = disable
 					}
+					if requireMFA || noMFA {
+						u.RequireMFA = requireMFA
+					}
 					return nil
 				})
 				if err != nil {
@@ -382,6 +393,9 @@ they were issued with until they expire; new tokens carry the new ones.`,
 				if u.Disabled {
 					state = "disabled"
 				}
+				if u.RequireMFA {
+					state += ", second factor required"
+				}
 				fmt.Fprintf(cmd.OutOrStdout(), "user %s updated: roles [%s], %d attributes, %s\n",
 					u.Username, strings.Join(u.Roles, ","), len(u.Attributes), state)
 				return nil
@@ -395,6 +409,8 @@ they were issued with until they expire; new tokens carry the new ones.`,
 	fl.StringArrayVar(&unset, "unset-attr", nil, "remove an attribute (repeatable)")
 	fl.BoolVar(&enable, "enable", false, "let the user log in again")
 	fl.BoolVar(&disable, "disable", false, "stop the user from logging in; ends sessions and revokes tokens")
+	fl.BoolVar(&requireMFA, "require-mfa", false, "make the user sign in with a second factor")
+	fl.BoolVar(&noMFA, "no-require-mfa", false, "stop requiring a second factor of this user (serve --require-mfa still applies)")
 	fl.BoolVar(&jsonOut, "json", false, "print the updated user as JSON")
 	return cmd
 }

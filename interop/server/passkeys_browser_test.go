@@ -177,15 +177,15 @@ const getAssertionJS = `(async (challenge, rpId) => {
 
 // waitVisible waits for the element with the ID on a page that the script
 // of the previous one navigated to (see waitAfterNavigation).
-func waitVisible(t *testing.T, ctx context.Context, id string) {
+func waitVisible(t *testing.T, ctx context.Context, id string, logs ...fmt.Stringer) {
 	t.Helper()
-	waitAfterNavigation(t, ctx, "#"+id, chromedp.WaitVisible(chromedp.ID(id)))
+	waitAfterNavigation(t, ctx, "#"+id, chromedp.WaitVisible(chromedp.ID(id)), logs...)
 }
 
 // waitAfterNavigation runs a wait on a page that a click or a script is
 // replacing: a query that started on the old page fails with a stale
 // node, and is tried again, a bounded number of times.
-func waitAfterNavigation(t *testing.T, ctx context.Context, what string, wait chromedp.Action[chromedp.Void]) {
+func waitAfterNavigation(t *testing.T, ctx context.Context, what string, wait chromedp.Action[chromedp.Void], logs ...fmt.Stringer) {
 	t.Helper()
 	var err error
 	for range 5 {
@@ -194,7 +194,7 @@ func waitAfterNavigation(t *testing.T, ctx context.Context, what string, wait ch
 		}
 	}
 	if err != nil {
-		t.Fatalf("browser: wait for %s: %v", what, err)
+		t.Fatalf("browser: wait for %s: %v\nlog: %v", what, err, logs)
 	}
 }
 
@@ -287,9 +287,12 @@ func directFinish(t *testing.T, st *passkeyStack, cookies []*http.Cookie, csrf, 
 // transport, resident keys, user verification): a user signs in with a
 // password, registers a passkey on /account/passkeys, signs out, signs in
 // with the passkey alone and completes an authorization-code flow. Then
-// the refusals: an assertion replayed with its ceremony, a signature
-// counter set back, and a credential of another relying party. Screenshots
-// of the login page and the passkey page go to $KEYWARD_ARTIFACTS.
+// a password with the passkey as the second factor; the ID tokens' amr and
+// acr. Then the refusals: an assertion replayed with its ceremony, a
+// signature counter set back, and a credential of another relying party.
+// Screenshots of the login page, the account page, the passkey page
+// before and after the enrolment and the second-factor form go to
+// $KEYWARD_ARTIFACTS.
 func TestBrowserPasskeys(t *testing.T) {
 	bin := chromiumPath()
 	if bin == "" && os.Getenv("KEYWARD_REQUIRE_CHROMIUM") == "1" {
@@ -325,7 +328,7 @@ func TestBrowserPasskeys(t *testing.T) {
 		chromedp.Flag("disable-sync", true), chromedp.Flag("host-resolver-rules", "MAP *.localhost 127.0.0.1, MAP localhost 127.0.0.1"),
 		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(412, 915),
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	defer cancelAlloc()
@@ -375,15 +378,19 @@ func TestBrowserPasskeys(t *testing.T) {
 	); err != nil {
 		t.Fatalf("browser: open the passkey page: %v", err)
 	}
-	saveShot(t, bctx, "passkey-account.png")
+	saveShot(t, bctx, "passkey-enrolment.png")
 	if err := chromedp.Do(bctx,
 		chromedp.SendKeys(chromedp.ID("passkey-name"), "virtual key"),
 		chromedp.Click(chromedp.ID("passkey-register-button")),
 	); err != nil {
 		t.Fatalf("browser: register a passkey: %v\n%s", err, st.log)
 	}
-	waitVisible(t, bctx, "notice")
-	saveShot(t, bctx, "passkey-enrolment.png")
+	waitVisible(t, bctx, "notice", st.log)
+	saveShot(t, bctx, "passkey-registered.png")
+	if err := chromedp.Do(bctx, chromedp.Navigate(st.url+"/account"), chromedp.WaitVisible(chromedp.CSS(`a[href="/account/passkeys"]`))); err != nil {
+		t.Fatalf("browser: open the account page: %v", err)
+	}
+	saveShot(t, bctx, "passkey-account.png")
 	pks, err := st.store.ListPasskeys(t.Context(), alice.ID)
 	if err != nil || len(pks) != 1 || pks[0].Name != "virtual key" || !pks[0].UserVerified || !bytes.Equal([]byte(alice.ID), []byte(pks[0].UserID)) {
 		t.Fatalf("after registration alice has %+v (%v)", pks, err)
@@ -401,24 +408,13 @@ func TestBrowserPasskeys(t *testing.T) {
 	if got.Get("state") != "passkey" || got.Get("code") == "" {
 		t.Fatalf("callback after the passkey sign-in: %v", got)
 	}
-	form := url.Values{"grant_type": {"authorization_code"}, "code": {got.Get("code")}, "redirect_uri": {cb.url},
-		"client_id": {"spa"}, "code_verifier": {verifier}}
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, st.url+"/token", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := st.hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("token: %d %s", resp.StatusCode, body)
-	}
-	tr := decodeToken(t, resp, body)
-	claims := idTokenClaims(t, tr.IDToken)
+	claims := exchangeCode(t, st, got.Get("code"), cb.url, verifier)
 	if claims["sub"] != alice.ID {
 		t.Errorf("ID token sub %v, want %s", claims["sub"], alice.ID)
 	}
+	// A passkey with user verification: possession, presence and the
+	// PIN or biometric that unlocked it; two factors, phishing-resistant.
+	checkAMR(t, claims, []string{"hwk", "user", "pin", "mfa"}, issuer.ACRPhishingResistant)
 	if !strings.Contains(st.log.String(), `"method":"passkey"`) {
 		t.Errorf("no passkey login line:\n%s", st.log)
 	}
@@ -441,6 +437,30 @@ func TestBrowserPasskeys(t *testing.T) {
 	waitVisible(t, bctx, "done")
 	if got := cb.params(); got.Get("state") != "button" || got.Get("code") == "" {
 		t.Fatalf("callback after the passkey button: %v", got)
+	}
+
+	// A password, then the passkey as the second factor, which the
+	// user now owes: the second-factor form offers it.
+	signOut(t, bctx, st)
+	if err := chromedp.Do(bctx,
+		chromedp.Navigate(authorize("second")),
+		chromedp.WaitVisible(chromedp.ID("password")),
+		chromedp.SendKeys(chromedp.ID("username"), "alice"),
+		chromedp.SendKeys(chromedp.ID("password"), "correct horse battery staple"),
+		chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
+	); err != nil {
+		t.Fatalf("browser: password before the second factor: %v", err)
+	}
+	waitVisible(t, bctx, "passkey-factor")
+	saveShot(t, bctx, "passkey-second-factor.png")
+	if err := chromedp.Do(bctx, chromedp.Click(chromedp.ID("passkey-factor"))); err != nil {
+		t.Fatalf("browser: use the passkey as the second factor: %v", err)
+	}
+	waitVisible(t, bctx, "done")
+	if got := cb.params(); got.Get("state") != "second" || got.Get("code") == "" {
+		t.Fatalf("callback after the second factor: %v", got)
+	} else {
+		checkAMR(t, exchangeCode(t, st, got.Get("code"), cb.url, verifier), []string{"pwd", "hwk", "mfa"}, issuer.ACRPhishingResistant)
 	}
 
 	// 3. A replayed assertion: captured in the page, sent once and then
@@ -564,6 +584,40 @@ func TestBrowserPasskeys(t *testing.T) {
 	}
 	if !strings.Contains(st.log.String(), `"reason":"bad_assertion"`) {
 		t.Errorf("no bad_assertion refusal logged:\n%s", st.log)
+	}
+}
+
+// exchangeCode redeems a code of the public client "spa" at st and
+// returns the claims of the ID token.
+func exchangeCode(t *testing.T, st *passkeyStack, code, redirect, verifier string) map[string]any {
+	t.Helper()
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirect},
+		"client_id": {"spa"}, "code_verifier": {verifier}}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, st.url+"/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := st.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("token: %d %s", resp.StatusCode, body)
+	}
+	return idTokenClaims(t, decodeToken(t, resp, body).IDToken)
+}
+
+// checkAMR checks the amr and acr claims of an ID token.
+func checkAMR(t *testing.T, claims map[string]any, amr []string, acr string) {
+	t.Helper()
+	var got []string
+	list, _ := claims["amr"].([]any)
+	for _, v := range list {
+		s, _ := v.(string)
+		got = append(got, s)
+	}
+	if strings.Join(got, " ") != strings.Join(amr, " ") || claims["acr"] != acr {
+		t.Errorf("ID token amr %v acr %v, want %v and %s", claims["amr"], claims["acr"], amr, acr)
 	}
 }
 

@@ -83,21 +83,50 @@
 
   if (!window.PublicKeyCredential || !navigator.credentials) return;
 
-  // The login page: the form of the authorization request.
+  // After a sign-in or a second factor the browser's session is complete:
+  // the authorization request of the page's form is sent again (its
+  // hidden fields, without the form's own), or the account page opens.
+  const proceeder = (form) => () => {
+    if (form.getAttribute("action") !== "/authorize") {
+      location.assign("/account");
+      return;
+    }
+    const params = new URLSearchParams();
+    for (const el of form.querySelectorAll('input[type="hidden"]')) {
+      if (el.name !== "csrf_token" && el.name !== "mfa_action") params.append(el.name, el.value);
+    }
+    location.assign("/authorize?" + params.toString());
+  };
+
+  // The second-factor form: a passkey confirms the password.
+  const factor = document.getElementById("passkey-factor");
+  if (factor) {
+    const form = factor.closest("main").querySelector("form");
+    const csrf = form.querySelector('input[name="csrf_token"]').value;
+    const error = document.getElementById("passkey-error");
+    const proceed = proceeder(form);
+    factor.hidden = false;
+    factor.addEventListener("click", async () => {
+      error.hidden = true;
+      try {
+        const { publicKey } = await post("/passkeys/factor/begin", csrf);
+        const cred = await navigator.credentials.get({ publicKey: requestOptions(publicKey) });
+        await post("/passkeys/factor/finish", csrf, assertionJSON(cred));
+        proceed();
+      } catch (e) {
+        show(error, e);
+      }
+    });
+  }
+
+  // The login page: the form of the authorization request, or of the
+  // account page's sign-in.
   const signin = document.getElementById("passkey-signin");
   if (signin) {
     const form = signin.closest("main").querySelector("form");
     const csrf = form.querySelector('input[name="csrf_token"]').value;
     const error = document.getElementById("passkey-error");
-    // After the sign-in the browser holds a session: the authorization
-    // request is sent again, without the form's credentials.
-    const proceed = () => {
-      const params = new URLSearchParams();
-      for (const el of form.querySelectorAll('input[type="hidden"]')) {
-        if (el.name !== "csrf_token") params.append(el.name, el.value);
-      }
-      location.assign(form.getAttribute("action") + "?" + params.toString());
-    };
+    const proceed = proceeder(form);
     const run = async (mediation, signal) => {
       const { publicKey } = await post("/passkeys/login/begin", csrf);
       const cred = await navigator.credentials.get({ publicKey: requestOptions(publicKey), mediation, signal });

@@ -62,6 +62,9 @@ type Store struct {
 	head    int64                      // the log's latest Seq
 	floor   int64                      // the log's floor
 	jtis    map[jtiKey]time.Time
+	// totp and recovery hold the users' second factors by user ID.
+	totp     map[string]keyward.TOTP
+	recovery map[string][]keyward.RecoveryCode
 	// passkeys are keyed by credential ID, ceremonies by hash.
 	passkeys   map[string]keyward.Passkey
 	ceremonies map[string]keyward.PasskeyCeremony
@@ -90,6 +93,8 @@ func New(cfg Config) *Store {
 		grants:          make(map[grantKey]keyward.RevokedGrant),
 		byUser:          make(map[string]map[grantKey]keyward.RevokedGrant),
 		jtis:            make(map[jtiKey]time.Time),
+		totp:            make(map[string]keyward.TOTP),
+		recovery:        make(map[string][]keyward.RecoveryCode),
 		passkeys:        make(map[string]keyward.Passkey),
 		ceremonies:      make(map[string]keyward.PasskeyCeremony),
 	}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/keyward/keyward"
@@ -16,6 +18,8 @@ func normSession(v keyward.Session) keyward.Session {
 	v.AuthTime = keyward.StoredTime(v.AuthTime)
 	v.ExpiresAt = keyward.StoredTime(v.ExpiresAt)
 	v.RevokedAt = keyward.StoredTime(v.RevokedAt)
+	v.LastUsedAt = keyward.StoredTime(v.LastUsedAt)
+	v.AMR = cloneStrings(v.AMR)
 	return v
 }
 
@@ -97,6 +101,9 @@ func (s *Store) UpdateSession(ctx context.Context, id string, fn func(*keyward.S
 	old.CookieHash = cloneBytes(v.CookieHash)
 	old.AuthTime = keyward.StoredTime(v.AuthTime)
 	old.ExpiresAt = keyward.StoredTime(v.ExpiresAt)
+	old.AMR = cloneStrings(v.AMR)
+	old.ACR = v.ACR
+	old.LastUsedAt = keyward.StoredTime(v.LastUsedAt)
 	s.sessions[id] = old
 	return nil
 }
@@ -128,6 +135,25 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID string, now time.
 		}
 	}
 	return nil
+}
+
+// ListUserSessions implements [keyward.SessionStore].
+func (s *Store) ListUserSessions(ctx context.Context, userID string, now time.Time) ([]keyward.Session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []keyward.Session
+	for _, v := range s.sessions {
+		if v.UserID == userID && v.Active(now) {
+			out = append(out, normSession(v))
+		}
+	}
+	slices.SortFunc(out, func(a, b keyward.Session) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
 }
 
 // DeleteExpiredSessions implements [keyward.SessionStore].

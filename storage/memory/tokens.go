@@ -192,6 +192,7 @@ func normCode(c keyward.AuthCode) keyward.AuthCode {
 	c.AuthTime = keyward.StoredTime(c.AuthTime)
 	c.ExpiresAt = keyward.StoredTime(c.ExpiresAt)
 	c.UsedAt = keyward.StoredTime(c.UsedAt)
+	c.AMR = cloneStrings(c.AMR)
 	return c
 }
 

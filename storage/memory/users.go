@@ -136,6 +136,8 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	maps.DeleteFunc(s.sessions, func(_ string, v keyward.Session) bool { return v.UserID == id })
 	s.deleteRefresh(func(v keyward.RefreshToken) bool { return v.UserID == id })
 	maps.DeleteFunc(s.codes, func(_ string, v keyward.AuthCode) bool { return v.UserID == id })
+	delete(s.totp, id)
+	delete(s.recovery, id)
 	s.deleteUserPasskeys(id)
 	return nil
 }

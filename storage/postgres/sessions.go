@@ -16,7 +16,8 @@ import (
 // hash, and its creation as its last login.
 func scanSession(row pgx.Row) (keyward.Session, error) {
 	var v keyward.Session
-	err := row.Scan(&v.ID, bytea{&v.CookieHash}, &v.UserID, tsz{&v.CreatedAt}, tsz{&v.AuthTime}, tsz{&v.ExpiresAt}, tsz{&v.RevokedAt})
+	err := row.Scan(&v.ID, bytea{&v.CookieHash}, &v.UserID, tsz{&v.CreatedAt}, tsz{&v.AuthTime}, tsz{&v.ExpiresAt}, tsz{&v.RevokedAt},
+		sqlstore.JSON{Dst: &v.AMR}, &v.ACR, tsz{&v.LastUsedAt}, &v.Device)
 	if err != nil {
 		return keyward.Session{}, notFound(err)
 	}
@@ -37,8 +38,13 @@ func (s *Store) CreateSession(ctx context.Context, v keyward.Session) error {
 	if v.AuthTime.IsZero() {
 		v.AuthTime = v.CreatedAt
 	}
-	_, err := s.db.Exec(ctx, `INSERT INTO sessions (`+sqlstore.SessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		v.ID, v.CookieHash, v.UserID, keyward.StoredTime(v.CreatedAt), keyward.StoredTime(v.AuthTime), keyward.StoredTime(v.ExpiresAt), opt(v.RevokedAt))
+	amr, err := sqlstore.EncodeJSON(sqlstore.Strings(v.AMR))
+	if err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	_, err = s.db.Exec(ctx, `INSERT INTO sessions (`+sqlstore.SessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		v.ID, v.CookieHash, v.UserID, keyward.StoredTime(v.CreatedAt), keyward.StoredTime(v.AuthTime), keyward.StoredTime(v.ExpiresAt), opt(v.RevokedAt),
+		amr, v.ACR, opt(v.LastUsedAt), v.Device)
 	if isUnique(err) {
 		return fmt.Errorf("create session: %w", keyward.ErrConflict)
 	}
@@ -86,8 +92,12 @@ func (s *Store) UpdateSession(ctx context.Context, id string, fn func(*keyward.S
 		if err := keyward.CheckSessionUpdate(old, v); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE sessions SET cookie_hash = $2, auth_time = $3, expires_at = $4 WHERE id = $1`,
-			id, v.CookieHash, keyward.StoredTime(v.AuthTime), keyward.StoredTime(v.ExpiresAt))
+		amr, err := sqlstore.EncodeJSON(sqlstore.Strings(v.AMR))
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE sessions SET cookie_hash = $2, auth_time = $3, expires_at = $4, amr = $5, acr = $6, last_used_at = $7 WHERE id = $1`,
+			id, v.CookieHash, keyward.StoredTime(v.AuthTime), keyward.StoredTime(v.ExpiresAt), amr, v.ACR, opt(v.LastUsedAt))
 		if isUnique(err) {
 			return fmt.Errorf("cookie hash: %w", keyward.ErrConflict)
 		}
@@ -118,6 +128,20 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID string, now time.
 		return fmt.Errorf("revoke user sessions: %w", err)
 	}
 	return nil
+}
+
+// ListUserSessions implements [keyward.SessionStore].
+func (s *Store) ListUserSessions(ctx context.Context, userID string, now time.Time) ([]keyward.Session, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+sqlstore.SessionColumns+` FROM sessions
+		WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC, id`, userID, keyward.StoredTime(now))
+	if err != nil {
+		return nil, fmt.Errorf("list user sessions: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (keyward.Session, error) { return scanSession(row) })
+	if err != nil {
+		return nil, fmt.Errorf("list user sessions: %w", err)
+	}
+	return out, nil
 }
 
 // DeleteExpiredSessions implements [keyward.SessionStore].

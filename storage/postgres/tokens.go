@@ -231,7 +231,7 @@ func (s *Store) DeleteExpiredRefreshTokens(ctx context.Context, now time.Time) (
 func scanCode(row pgx.Row) (keyward.AuthCode, error) {
 	var c keyward.AuthCode
 	err := row.Scan(bytea{&c.Hash}, &c.ClientID, &c.UserID, &c.RedirectURI, &c.Scope, &c.Nonce, &c.CodeChallenge,
-		&c.CodeChallengeMethod, &c.SessionID, tsz{&c.AuthTime}, tsz{&c.ExpiresAt}, tsz{&c.UsedAt})
+		&c.CodeChallengeMethod, &c.SessionID, tsz{&c.AuthTime}, tsz{&c.ExpiresAt}, tsz{&c.UsedAt}, sqlstore.JSON{Dst: &c.AMR}, &c.ACR)
 	return c, notFound(err)
 }
 
@@ -240,9 +240,13 @@ func (s *Store) CreateAuthCode(ctx context.Context, c keyward.AuthCode) error {
 	if len(c.Hash) == 0 {
 		return fmt.Errorf("create auth code: empty hash: %w", keyward.ErrInvalid)
 	}
-	_, err := s.db.Exec(ctx, `INSERT INTO auth_codes (`+sqlstore.CodeColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+	amr, err := sqlstore.EncodeJSON(sqlstore.Strings(c.AMR))
+	if err != nil {
+		return fmt.Errorf("create auth code: %w", err)
+	}
+	_, err = s.db.Exec(ctx, `INSERT INTO auth_codes (`+sqlstore.CodeColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		c.Hash, c.ClientID, c.UserID, c.RedirectURI, c.Scope, c.Nonce, c.CodeChallenge, c.CodeChallengeMethod,
-		c.SessionID, keyward.StoredTime(c.AuthTime), keyward.StoredTime(c.ExpiresAt), opt(c.UsedAt))
+		c.SessionID, keyward.StoredTime(c.AuthTime), keyward.StoredTime(c.ExpiresAt), opt(c.UsedAt), amr, c.ACR)
 	if isUnique(err) {
 		return fmt.Errorf("create auth code: %w", keyward.ErrConflict)
 	}

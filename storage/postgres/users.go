@@ -13,7 +13,7 @@ import (
 func scanUser(row pgx.Row) (keyward.User, error) {
 	var u keyward.User
 	err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, sqlstore.JSON{Dst: &u.Roles}, sqlstore.JSON{Dst: &u.Attributes},
-		&u.Disabled, tsz{&u.CreatedAt}, tsz{&u.UpdatedAt})
+		&u.Disabled, tsz{&u.CreatedAt}, tsz{&u.UpdatedAt}, &u.RequireMFA)
 	return u, notFound(err)
 }
 
@@ -33,7 +33,7 @@ func userArgs(u keyward.User) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []any{u.ID, u.Username, u.PasswordHash, roles, attrs, u.Disabled, keyward.StoredTime(u.CreatedAt), keyward.StoredTime(u.UpdatedAt)}, nil
+	return []any{u.ID, u.Username, u.PasswordHash, roles, attrs, u.Disabled, keyward.StoredTime(u.CreatedAt), keyward.StoredTime(u.UpdatedAt), u.RequireMFA}, nil
 }
 
 // CreateUser implements [keyward.UserStore].
@@ -51,7 +51,7 @@ func (s *Store) CreateUser(ctx context.Context, u keyward.User) error {
 	if err != nil {
 		return fmt.Errorf("create user: %w", err)
 	}
-	_, err = s.db.Exec(ctx, `INSERT INTO users (`+sqlstore.UserColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, args...)
+	_, err = s.db.Exec(ctx, `INSERT INTO users (`+sqlstore.UserColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, args...)
 	if isUnique(err) {
 		return fmt.Errorf("create user %q: %w", u.Username, keyward.ErrConflict)
 	}
@@ -115,7 +115,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*keyward.User
 			return err
 		}
 		_, err = tx.Exec(ctx, `UPDATE users SET username = $2, password_hash = $3, roles = $4, attributes = $5,
-			disabled = $6, created_at = $7, updated_at = $8 WHERE id = $1`, args...)
+			disabled = $6, created_at = $7, updated_at = $8, require_mfa = $9 WHERE id = $1`, args...)
 		if isUnique(err) {
 			return fmt.Errorf("username %q: %w", u.Username, keyward.ErrConflict)
 		}
@@ -138,6 +138,8 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 			`DELETE FROM sessions WHERE user_id = $1`,
 			`DELETE FROM refresh_tokens WHERE user_id = $1`,
 			`DELETE FROM auth_codes WHERE user_id = $1`,
+			`DELETE FROM totp_credentials WHERE user_id = $1`,
+			`DELETE FROM recovery_codes WHERE user_id = $1`,
 			`DELETE FROM passkeys WHERE user_id = $1`,
 			`DELETE FROM passkey_ceremonies WHERE user_id = $1`,
 		} {

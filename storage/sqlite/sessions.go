@@ -13,9 +13,10 @@ import (
 // scanSession reads a row of sqlstore.SessionColumns. A session opened by a release
 // without the cookie_hash and auth_time columns has NULL in them: no cookie
 // hash, and its creation as its last login.
-func scanSession(row interface{ Scan(...any) error }) (keyward.Session, error) {
+func scanSession(row scanner) (keyward.Session, error) {
 	var v keyward.Session
-	err := row.Scan(&v.ID, &v.CookieHash, &v.UserID, usec{&v.CreatedAt}, usec{&v.AuthTime}, usec{&v.ExpiresAt}, usec{&v.RevokedAt})
+	err := row.Scan(&v.ID, &v.CookieHash, &v.UserID, usec{&v.CreatedAt}, usec{&v.AuthTime}, usec{&v.ExpiresAt}, usec{&v.RevokedAt},
+		sqlstore.JSON{Dst: &v.AMR}, &v.ACR, usec{&v.LastUsedAt}, &v.Device)
 	if err != nil {
 		return keyward.Session{}, notFound(err)
 	}
@@ -39,8 +40,13 @@ func (s *Store) CreateSession(ctx context.Context, v keyward.Session) error {
 	if v.AuthTime.IsZero() {
 		v.AuthTime = v.CreatedAt
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO sessions (`+sqlstore.SessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		v.ID, v.CookieHash, v.UserID, micros(v.CreatedAt), micros(v.AuthTime), micros(v.ExpiresAt), optMicros(v.RevokedAt))
+	amr, err := sqlstore.EncodeJSON(sqlstore.Strings(v.AMR))
+	if err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	_, err = s.w.ExecContext(ctx, `INSERT INTO sessions (`+sqlstore.SessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		v.ID, v.CookieHash, v.UserID, micros(v.CreatedAt), micros(v.AuthTime), micros(v.ExpiresAt), optMicros(v.RevokedAt),
+		amr, v.ACR, optMicros(v.LastUsedAt), v.Device)
 	if isUnique(err) {
 		return fmt.Errorf("create session: %w", keyward.ErrConflict)
 	}
@@ -86,8 +92,13 @@ func (s *Store) UpdateSession(ctx context.Context, id string, fn func(*keyward.S
 		if err := keyward.CheckSessionUpdate(old, v); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE sessions SET cookie_hash = ?, auth_time = ?, expires_at = ? WHERE id = ?`,
-			v.CookieHash, micros(keyward.StoredTime(v.AuthTime)), micros(keyward.StoredTime(v.ExpiresAt)), id)
+		amr, err := sqlstore.EncodeJSON(sqlstore.Strings(v.AMR))
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE sessions SET cookie_hash = ?, auth_time = ?, expires_at = ?, amr = ?, acr = ?, last_used_at = ? WHERE id = ?`,
+			v.CookieHash, micros(keyward.StoredTime(v.AuthTime)), micros(keyward.StoredTime(v.ExpiresAt)), amr, v.ACR,
+			optMicros(keyward.StoredTime(v.LastUsedAt)), id)
 		if isUnique(err) {
 			return fmt.Errorf("cookie hash: %w", keyward.ErrConflict)
 		}
@@ -122,6 +133,20 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID string, now time.
 		return fmt.Errorf("revoke user sessions: %w", err)
 	}
 	return nil
+}
+
+// ListUserSessions implements [keyward.SessionStore].
+func (s *Store) ListUserSessions(ctx context.Context, userID string, now time.Time) ([]keyward.Session, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+sqlstore.SessionColumns+` FROM sessions
+		WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at DESC, id`, userID, micros(keyward.StoredTime(now)))
+	if err != nil {
+		return nil, fmt.Errorf("list user sessions: %w", err)
+	}
+	out, err := collect(rows, scanSession)
+	if err != nil {
+		return nil, fmt.Errorf("list user sessions: %w", err)
+	}
+	return out, nil
 }
 
 // DeleteExpiredSessions implements [keyward.SessionStore].

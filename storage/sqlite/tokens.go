@@ -199,7 +199,7 @@ func (s *Store) DeleteExpiredRefreshTokens(ctx context.Context, now time.Time) (
 func scanCode(sc scanner) (keyward.AuthCode, error) {
 	var c keyward.AuthCode
 	err := sc.Scan(blob{&c.Hash}, &c.ClientID, &c.UserID, &c.RedirectURI, &c.Scope, &c.Nonce, &c.CodeChallenge,
-		&c.CodeChallengeMethod, &c.SessionID, usec{&c.AuthTime}, usec{&c.ExpiresAt}, usec{&c.UsedAt})
+		&c.CodeChallengeMethod, &c.SessionID, usec{&c.AuthTime}, usec{&c.ExpiresAt}, usec{&c.UsedAt}, sqlstore.JSON{Dst: &c.AMR}, &c.ACR)
 	return c, notFound(err)
 }
 
@@ -208,9 +208,13 @@ func (s *Store) CreateAuthCode(ctx context.Context, c keyward.AuthCode) error {
 	if len(c.Hash) == 0 {
 		return fmt.Errorf("create auth code: empty hash: %w", keyward.ErrInvalid)
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO auth_codes (`+sqlstore.CodeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	amr, err := sqlstore.EncodeJSON(sqlstore.Strings(c.AMR))
+	if err != nil {
+		return fmt.Errorf("create auth code: %w", err)
+	}
+	_, err = s.w.ExecContext(ctx, `INSERT INTO auth_codes (`+sqlstore.CodeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.Hash, c.ClientID, c.UserID, c.RedirectURI, c.Scope, c.Nonce, c.CodeChallenge, c.CodeChallengeMethod,
-		c.SessionID, micros(c.AuthTime), micros(c.ExpiresAt), optMicros(c.UsedAt))
+		c.SessionID, micros(c.AuthTime), micros(c.ExpiresAt), optMicros(c.UsedAt), amr, c.ACR)
 	if isUnique(err) {
 		return fmt.Errorf("create auth code: %w", keyward.ErrConflict)
 	}

@@ -12,7 +12,7 @@ import (
 func scanUser(sc scanner) (keyward.User, error) {
 	var u keyward.User
 	err := sc.Scan(&u.ID, &u.Username, &u.PasswordHash, sqlstore.JSON{Dst: &u.Roles}, sqlstore.JSON{Dst: &u.Attributes},
-		&u.Disabled, usec{&u.CreatedAt}, usec{&u.UpdatedAt})
+		&u.Disabled, usec{&u.CreatedAt}, usec{&u.UpdatedAt}, &u.RequireMFA)
 	return u, notFound(err)
 }
 
@@ -29,7 +29,7 @@ func userArgs(u keyward.User) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []any{u.ID, u.Username, u.PasswordHash, roles, attrs, u.Disabled, micros(u.CreatedAt), micros(u.UpdatedAt)}, nil
+	return []any{u.ID, u.Username, u.PasswordHash, roles, attrs, u.Disabled, micros(u.CreatedAt), micros(u.UpdatedAt), u.RequireMFA}, nil
 }
 
 // CreateUser implements [keyward.UserStore].
@@ -47,7 +47,7 @@ func (s *Store) CreateUser(ctx context.Context, u keyward.User) error {
 	if err != nil {
 		return fmt.Errorf("create user: %w", err)
 	}
-	_, err = s.w.ExecContext(ctx, `INSERT INTO users (`+sqlstore.UserColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+	_, err = s.w.ExecContext(ctx, `INSERT INTO users (`+sqlstore.UserColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 	if isUnique(err) {
 		return fmt.Errorf("create user %q: %w", u.Username, keyward.ErrConflict)
 	}
@@ -110,7 +110,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*keyward.User
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE users SET username = ?, password_hash = ?, roles = ?, attributes = ?,
-			disabled = ?, created_at = ?, updated_at = ? WHERE id = ?`, append(args[1:], id)...)
+			disabled = ?, created_at = ?, updated_at = ?, require_mfa = ? WHERE id = ?`, append(args[1:], id)...)
 		if isUnique(err) {
 			return fmt.Errorf("username %q: %w", u.Username, keyward.ErrConflict)
 		}
@@ -136,6 +136,8 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 			`DELETE FROM sessions WHERE user_id = ?`,
 			`DELETE FROM refresh_tokens WHERE user_id = ?`,
 			`DELETE FROM auth_codes WHERE user_id = ?`,
+			`DELETE FROM totp_credentials WHERE user_id = ?`,
+			`DELETE FROM recovery_codes WHERE user_id = ?`,
 			`DELETE FROM passkeys WHERE user_id = ?`,
 			`DELETE FROM passkey_ceremonies WHERE user_id = ?`,
 		} {

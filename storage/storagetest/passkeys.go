@@ -201,6 +201,16 @@ func testPasskeyDelete(t *testing.T, s keyward.Store) {
 		t.Errorf("DeleteUserPasskeys(u1) again = %d, want 0", n)
 	}
 
+	// Resetting a user's second factors deletes its passkeys and
+	// ceremonies.
+	must(t, "CreatePasskey", s.CreatePasskey(ctx, fullPasskey(5, "u1")))
+	must(t, "CreatePasskeyCeremony", s.CreatePasskeyCeremony(ctx, newCeremony("c3", "u1", at(time.Hour))))
+	must(t, "DeleteUserFactors", s.DeleteUserFactors(ctx, "u1"))
+	_, err = s.GetPasskey(ctx, fullPasskey(5, "u1").ID)
+	wantErr(t, "GetPasskey(after DeleteUserFactors)", err, keyward.ErrNotFound)
+	_, err = s.ConsumePasskeyCeremony(ctx, hash("c3"), at(0))
+	wantErr(t, "ConsumePasskeyCeremony(after DeleteUserFactors)", err, keyward.ErrNotFound)
+
 	// Deleting the user deletes its passkeys and ceremonies.
 	must(t, "DeleteUser", s.DeleteUser(ctx, "u2"))
 	_, err = s.GetPasskey(ctx, fullPasskey(3, "u2").ID)

@@ -14,6 +14,7 @@ func normSession(v keyward.Session) keyward.Session {
 	v.AuthTime = norm(v.AuthTime)
 	v.ExpiresAt = norm(v.ExpiresAt)
 	v.RevokedAt = norm(v.RevokedAt)
+	v.LastUsedAt = norm(v.LastUsedAt)
 	return v
 }
 
@@ -38,6 +39,8 @@ func sessionTests() []testCase {
 		{name: "Session/Update", run: testSessionUpdate},
 		{name: "Session/Revoke", run: testSessionRevoke},
 		{name: "Session/DeleteExpired", run: testSessionDeleteExpired},
+		{name: "Session/Methods", run: testSessionMethods},
+		{name: "Session/ListUser", run: testSessionListUser},
 	}
 }
 

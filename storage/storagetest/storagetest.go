@@ -45,6 +45,7 @@ func Run(t *testing.T, newStore NewStore) {
 	tests = append(tests, codeTests()...)
 	tests = append(tests, sessionTests()...)
 	tests = append(tests, revocationTests()...)
+	tests = append(tests, mfaTests()...)
 	tests = append(tests, passkeyTests()...)
 	tests = append(tests, testCase{name: "Ping", run: func(t *testing.T, s keyward.Store) {
 		if err := s.Ping(t.Context()); err != nil {

@@ -24,12 +24,12 @@ import (
 
 // The columns of each table, in the order the backends scan and insert them.
 const (
-	UserColumns    = `id, username, password_hash, roles, attributes, disabled, created_at, updated_at`
+	UserColumns    = `id, username, password_hash, roles, attributes, disabled, created_at, updated_at, require_mfa`
 	ClientColumns  = `id, name, secret_hash, public, redirect_uris, grant_types, scopes, audience, jwks_url, jwks, id_token_signed_response_alg, created_at, post_logout_redirect_uris`
 	KeyColumns     = `id, algorithm, purpose, state, private_key, public_jwk, created_at, activate_at, retire_at, remove_at`
 	RefreshColumns = `hash, family_id, user_id, client_id, scope, audience, session_id, issued_at, expires_at, used_at, revoked_at`
-	CodeColumns    = `hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge, code_challenge_method, session_id, auth_time, expires_at, used_at`
-	SessionColumns = `id, cookie_hash, user_id, created_at, auth_time, expires_at, revoked_at`
+	CodeColumns    = `hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge, code_challenge_method, session_id, auth_time, expires_at, used_at, amr, acr`
+	SessionColumns = `id, cookie_hash, user_id, created_at, auth_time, expires_at, revoked_at, amr, acr, last_used_at, device`
 )
 
 // JSON scans a JSON column (text in SQLite, jsonb in PostgreSQL) into the
@@ -75,6 +75,15 @@ func EncodeJSON(v any) (string, error) {
 		return "", fmt.Errorf("encode json: %w: %v", keyward.ErrInvalid, err)
 	}
 	return string(b), nil
+}
+
+// Strings returns v, or an empty slice when v is nil, so that a JSON array
+// column never holds null.
+func Strings(v []string) []string {
+	if v == nil {
+		return []string{}
+	}
+	return v
 }
 
 // Unavailable wraps err with [keyward.ErrUnavailable] when unreachable, the

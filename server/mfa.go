@@ -1,0 +1,284 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"html/template"
+	"net/http"
+	"strings"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/issuer"
+)
+
+// mfaPage is the data of mfa.html, the second-factor form.
+type mfaPage struct {
+	Title      string
+	CSS        template.CSS
+	ClientName string
+	Error      string
+	Action     string
+	Hidden     []hiddenField
+	// Passkeys offers the user's passkeys as the second factor.
+	Passkeys bool
+}
+
+// enrolPage is the data of mfa_enrol.html, the TOTP enrolment.
+type enrolPage struct {
+	Title    string
+	CSS      template.CSS
+	Required bool
+	Error    string
+	QR       template.URL
+	Secret   string
+	Action   string
+	Hidden   []hiddenField
+}
+
+// codesPage is the data of mfa_codes.html, the recovery codes shown once.
+type codesPage struct {
+	Title  string
+	CSS    template.CSS
+	Codes  []string
+	Method string
+	Action string
+	Hidden []hiddenField
+}
+
+// factorError is the sentence for a failed second factor, and its status.
+func factorError(err error) (string, int, bool) {
+	var oe *issuer.Error
+	switch {
+	case errors.As(err, &oe) && oe.Code == issuer.CodeSlowDown:
+		return "Too many codes tried. Wait a few minutes and try again.", http.StatusTooManyRequests, true
+	case errors.Is(err, issuer.ErrBadCode):
+		return "That code is not right, or was used already. Try the next one.", http.StatusUnauthorized, true
+	}
+	return "", 0, false
+}
+
+// renderFactor renders the second-factor form of the user with the ID
+// posting to action with the hidden fields.
+func (s *Server) renderFactor(w http.ResponseWriter, r *http.Request, userID, clientName, action string, hidden []hiddenField, problem string, code int) {
+	s.render(w, r, code, s.account.mfa, mfaPage{Title: "Two-step sign-in", CSS: s.pages.css, ClientName: clientName,
+		Error: problem, Action: action, Hidden: hidden, Passkeys: s.hasPasskeys(r.Context(), userID)})
+}
+
+// renderEnrol starts or shows again the TOTP enrolment of u and renders it,
+// posting to action with the hidden fields.
+func (s *Server) renderEnrol(w http.ResponseWriter, r *http.Request, u keyward.User, required bool, action string, hidden []hiddenField, problem string, code int) error {
+	e, err := s.iss.BeginTOTP(r.Context(), u)
+	if err != nil {
+		return err
+	}
+	s.renderCSP(w, r, code, s.account.enrol, enrolPage{Title: "Set up an authenticator app", CSS: s.pages.css, Required: required,
+		Error: problem, QR: pngDataURL(e.PNG), Secret: e.Secret, Action: action, Hidden: hidden}, s.account.enrolCSP)
+	return nil
+}
+
+// renderCodes shows the recovery codes once, with a button that sends the
+// form of method to action with the hidden fields.
+func (s *Server) renderCodes(w http.ResponseWriter, r *http.Request, codes []string, method, action string, hidden []hiddenField) {
+	s.render(w, r, http.StatusOK, s.account.codes, codesPage{Title: "Your recovery codes", CSS: s.pages.css, Codes: codes,
+		Method: method, Action: action, Hidden: hidden})
+}
+
+// accountFactorPage asks the account page's user for the second factor.
+func (s *Server) accountFactorPage(w http.ResponseWriter, r *http.Request, v *accountView, problem string, code int) error {
+	s.renderFactor(w, r, v.User.ID, "your account", "/account/verify", []hiddenField{{"csrf_token", v.CSRF}}, problem, code)
+	return nil
+}
+
+// accountEnrolPage shows the TOTP enrolment on the account page.
+func (s *Server) accountEnrolPage(w http.ResponseWriter, r *http.Request, v *accountView, problem string, code int) error {
+	required := s.iss.MFARequired(v.User, v.Factors)
+	return s.renderEnrol(w, r, v.User, required, "/account/totp/confirm", []hiddenField{{"csrf_token", v.CSRF}}, problem, code)
+}
+
+// accountVerify handles POST /account/verify, the second factor after the
+// account page's password sign-in.
+func (s *Server) accountVerify(w http.ResponseWriter, r *http.Request, v *accountView, f form) error {
+	_, err := s.iss.VerifySecondFactor(r.Context(), v.Session, f["code"])
+	if msg, code, ok := factorError(err); ok {
+		return s.accountFactorPage(w, r, v, msg, code)
+	}
+	if err != nil {
+		return err
+	}
+	return seeAccount(w, r, "second_factor")
+}
+
+// accountTOTP handles GET /account/totp, the enrolment page.
+func (s *Server) accountTOTP(w http.ResponseWriter, r *http.Request, v *accountView, f form) error {
+	err := s.accountEnrolPage(w, r, v, "", http.StatusOK)
+	if errors.Is(err, issuer.ErrTOTPEnrolled) {
+		return seeAccount(w, r, "")
+	}
+	if errors.Is(err, issuer.ErrTOTPUnavailable) {
+		return s.renderAccount(w, r, v, "", "Authenticator apps are not available on this server.", http.StatusNotFound)
+	}
+	return err
+}
+
+// accountTOTPConfirm handles POST /account/totp/confirm: the first code of
+// the app turns TOTP on, and the recovery codes are shown once.
+func (s *Server) accountTOTPConfirm(w http.ResponseWriter, r *http.Request, v *accountView, f form) error {
+	codes, _, err := s.iss.ConfirmTOTP(r.Context(), v.Session, f["code"])
+	if msg, code, ok := factorError(err); ok {
+		return s.accountEnrolPage(w, r, v, msg, code)
+	}
+	if err != nil {
+		return err
+	}
+	s.renderCodes(w, r, codes, http.MethodGet, "/account", []hiddenField{{"done", "totp_confirmed"}})
+	return nil
+}
+
+// accountTOTPRemove handles POST /account/totp/remove, which needs a fresh
+// code.
+func (s *Server) accountTOTPRemove(w http.ResponseWriter, r *http.Request, v *accountView, f form) error {
+	err := s.iss.RemoveTOTP(r.Context(), v.Session, f["code"])
+	if msg, code, ok := factorError(err); ok {
+		return s.renderAccount(w, r, v, "", msg, code)
+	}
+	if err != nil {
+		return err
+	}
+	return seeAccount(w, r, "totp_removed")
+}
+
+// accountRecovery handles POST /account/recovery: new recovery codes,
+// shown once.
+func (s *Server) accountRecovery(w http.ResponseWriter, r *http.Request, v *accountView, f form) error {
+	codes, err := s.iss.RegenerateRecoveryCodes(r.Context(), v.Session)
+	if errors.Is(err, issuer.ErrNotEnoughFactors) {
+		return s.renderAccount(w, r, v, "", "Set up an authenticator app first.", http.StatusBadRequest)
+	}
+	if err != nil {
+		return err
+	}
+	s.renderCodes(w, r, codes, http.MethodGet, "/account", nil)
+	return nil
+}
+
+// totpSection is the data of the authenticator-app section.
+func (s *Server) totpSection(ctx context.Context, v *accountView) (any, error) {
+	return struct{ Enrolled, Available bool }{v.Factors.TOTP, s.iss.TOTPAvailable()}, nil
+}
+
+// recoverySection is the data of the recovery-codes section.
+func (s *Server) recoverySection(ctx context.Context, v *accountView) (any, error) {
+	return struct {
+		Enrolled bool
+		Left     int
+	}{v.Factors.Any(), v.Factors.RecoveryCodes}, nil
+}
+
+// The values of the mfa_action field of the second-factor forms that
+// /authorize shows after the password.
+const (
+	mfaVerify   = "verify"
+	mfaEnrol    = "enrol"
+	mfaContinue = "continue"
+)
+
+// authzHidden returns the authorization parameters of f to carry through
+// a form of /authorize, prompt left out (the form is the interaction it
+// asked for), with the CSRF token and the mfa_action.
+func authzHidden(f form, csrf, action string) []hiddenField {
+	var out []hiddenField
+	for _, name := range authzParams {
+		if v := f[name]; v != "" && name != "prompt" {
+			out = append(out, hiddenField{name, v})
+		}
+	}
+	return append(out, hiddenField{"csrf_token", csrf}, hiddenField{"mfa_action", action})
+}
+
+// stepUp decides whether the session sess may be used for the
+// authorization request f, which asks for the class acr: when it lacks a
+// second factor or its enrolment ([issuer.Issuer.Requirement]) it answers
+// with the page that gets it (or, for prompt=none, login_required through
+// fail) and returns true; a class the user cannot meet is
+// unmet_authentication_requirements. It returns false when the session
+// may be used.
+func (s *Server) stepUp(w http.ResponseWriter, r *http.Request, f form, clientName string, sess keyward.Session, acr string, fail func(error) error) (bool, error) {
+	need, err := s.iss.Requirement(r.Context(), sess, acr)
+	if err != nil {
+		return true, fail(err)
+	}
+	if need == issuer.NeedNothing {
+		s.iss.TouchSession(r.Context(), sess)
+		return false, nil
+	}
+	if need == issuer.NeedUnmet {
+		return true, fail(&issuer.Error{Code: "unmet_authentication_requirements", Description: "the user cannot meet the requested acr_values"})
+	}
+	if contains(strings.Fields(f["prompt"]), "none") {
+		return true, fail(&issuer.Error{Code: "login_required", Description: "the user must present a second factor"})
+	}
+	csrf := s.csrfToken(w, r)
+	if need == issuer.NeedFactor {
+		s.renderFactor(w, r, sess.UserID, clientName, "/authorize", authzHidden(f, csrf, mfaVerify), "", http.StatusOK)
+		return true, nil
+	}
+	u, err := s.iss.User(r.Context(), sess.UserID)
+	if err != nil {
+		return true, err
+	}
+	return true, s.renderEnrol(w, r, u, true, "/authorize", authzHidden(f, csrf, mfaEnrol), "", http.StatusOK)
+}
+
+// authorizeFactor handles a POST of a second-factor form of /authorize
+// (its mfa_action field set): the code of the factor, the first code of an
+// enrolment, or the button under the recovery codes; then the request goes
+// on through issue, which checks the session again.
+func (s *Server) authorizeFactor(w http.ResponseWriter, r *http.Request, f form, clientName string, issue func(keyward.Session) error) error {
+	if !s.validCSRF(r, f["csrf_token"]) {
+		s.errorPage(w, r, http.StatusForbidden, "The sign-in form expired or was not sent from this site. Go back to the application and start again.",
+			errors.New("csrf token missing or mismatched"))
+		return nil
+	}
+	cookie := ""
+	if c, err := s.cookie(r, sessionCookie); err == nil {
+		cookie = c.Value
+	}
+	sess, err := s.iss.Session(r.Context(), cookie)
+	switch {
+	case errors.Is(err, issuer.ErrNoSession):
+		s.errorPage(w, r, http.StatusBadRequest, "Your sign-in expired. Go back to the application and start again.", err)
+		return nil
+	case err != nil:
+		return err
+	}
+	switch f["mfa_action"] {
+	case mfaVerify:
+		next, err := s.iss.VerifySecondFactor(r.Context(), sess, f["code"])
+		if msg, code, ok := factorError(err); ok {
+			s.renderFactor(w, r, sess.UserID, clientName, "/authorize", authzHidden(f, f["csrf_token"], mfaVerify), msg, code)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return issue(next)
+	case mfaEnrol:
+		codes, _, err := s.iss.ConfirmTOTP(r.Context(), sess, f["code"])
+		if msg, code, ok := factorError(err); ok {
+			u, err := s.iss.User(r.Context(), sess.UserID)
+			if err != nil {
+				return err
+			}
+			return s.renderEnrol(w, r, u, true, "/authorize", authzHidden(f, f["csrf_token"], mfaEnrol), msg, code)
+		}
+		if err != nil {
+			return err
+		}
+		s.renderCodes(w, r, codes, http.MethodPost, "/authorize", authzHidden(f, f["csrf_token"], mfaContinue))
+		return nil
+	case mfaContinue:
+		return issue(sess)
+	}
+	s.errorPage(w, r, http.StatusBadRequest, "The sign-in request is malformed.", errors.New("unknown mfa_action"))
+	return nil
+}
