@@ -76,7 +76,9 @@ func newPasskeyStack(t *testing.T) *passkeyStack {
 	srv.Start()
 	t.Cleanup(srv.Close)
 	d := &net.Dialer{Timeout: 5 * time.Second}
-	st.dial = func(ctx context.Context, network, _ string) (net.Conn, error) { return d.DialContext(ctx, network, ln.Addr().String()) }
+	st.dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return d.DialContext(ctx, network, ln.Addr().String())
+	}
 	if st.alice, err = issuer.NewUser(t.Context(), store, "alice", alicePassword, nil, nil, issuer.PasswordParams{Memory: 64, Time: 1, Threads: 1}, nil); err != nil {
 		t.Fatal(err)
 	}
