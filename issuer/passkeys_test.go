@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-webauthn/webauthn/protocol/webauthncbor"
 
@@ -685,6 +686,28 @@ func FuzzPasskeyResponse(f *testing.F) {
 		}
 		if _, err := fx.pk.FinishRegistration(t.Context(), fx.sess, ceremony, "", resp); err == nil {
 			t.Fatal("an arbitrary attestation registered a passkey")
+		}
+	})
+}
+
+// FuzzPasskeyName checks the names users give passkeys: what is accepted
+// is trimmed text of at most MaxPasskeyNameLen characters without control
+// characters, and empty becomes "Passkey".
+func FuzzPasskeyName(f *testing.F) {
+	for _, s := range []string{"", "  laptop  ", "phone\n", strings.Repeat("é", MaxPasskeyNameLen), strings.Repeat("x", MaxPasskeyNameLen+1), "\xff", "a\x7fb", "🔑 key"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		got, err := passkeyName(in)
+		if err != nil {
+			return
+		}
+		if got == "" || !utf8.ValidString(got) || utf8.RuneCountInString(got) > MaxPasskeyNameLen || got != strings.TrimSpace(got) ||
+			strings.ContainsFunc(got, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			t.Fatalf("passkeyName(%q) = %q", in, got)
+		}
+		if strings.TrimSpace(in) == "" && got != "Passkey" {
+			t.Fatalf("passkeyName(%q) = %q, want Passkey", in, got)
 		}
 	})
 }
