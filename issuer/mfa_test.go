@@ -375,3 +375,15 @@ func TestDeviceLabel(t *testing.T) {
 		}
 	}
 }
+
+func FuzzDeviceLabel(f *testing.F) {
+	f.Add("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Version/17.0 Mobile/15E148 Safari/604.1")
+	f.Add("curl/8.5.0")
+	f.Add("<b>Firefox/1 Linux</b>")
+	f.Fuzz(func(t *testing.T, ua string) {
+		got := DeviceLabel(ua)
+		if len(got) > 32 || strings.ContainsAny(got, "<>&\"'/") {
+			t.Fatalf("DeviceLabel(%q) = %q, want a short fixed label", ua, got)
+		}
+	})
+}

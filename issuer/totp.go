@@ -440,11 +440,14 @@ func hashRecoveryCode(norm string) []byte {
 
 // ChangePassword changes the password of the user of session s: the
 // current password must be right (checked, throttled and logged as a
-// sign-in is), the new one must pass Config.PasswordPolicy, and every
-// other session of the user is ended, as a logout ends it, so that whoever
-// knew the old password and signed in with it is signed out. A wrong
-// current password fails with [CodeInvalidGrant]; a refused new one with
-// an error wrapping [ErrPasswordRefused].
+// sign-in is), the new one must pass Config.PasswordPolicy. Then, so that
+// whoever knew the old password is signed out everywhere, every other
+// session of the user is ended as a logout ends it, and every refresh
+// token and access token issued to the user so far is revoked, as
+// [EndUserAccess] does; session s alone goes on, so the user's
+// applications get new tokens through it. A wrong current password fails
+// with [CodeInvalidGrant]; a refused new one with an error wrapping
+// [ErrPasswordRefused].
 func (i *Issuer) ChangePassword(ctx context.Context, s keyward.Session, current, next, remoteAddr string) error {
 	u, err := i.cfg.Store.GetUser(ctx, s.UserID)
 	if err != nil {
@@ -466,8 +469,14 @@ func (i *Issuer) ChangePassword(ctx context.Context, s keyward.Session, current,
 		return internal(err)
 	}
 	i.audit(ctx, slog.LevelInfo, "password_changed", slog.String("user_id", u.ID), slog.String("session_id", s.ID))
-	if err := i.EndOtherSessions(ctx, u.ID, s.ID, "password_changed"); err != nil {
-		return fmt.Errorf("issuer: password changed, but ending the other sessions failed: %w", err)
+	now := i.cfg.Now()
+	err = errors.Join(
+		i.EndOtherSessions(ctx, u.ID, s.ID, "password_changed"),
+		i.cfg.Store.RevokeUserRefreshTokens(ctx, u.ID, now),
+		i.cfg.Store.RevokeUser(ctx, keyward.UserRevocation{UserID: u.ID, Before: now}),
+	)
+	if err != nil {
+		return fmt.Errorf("issuer: password changed, but ending the user's other access failed: %w", err)
 	}
 	return nil
 }

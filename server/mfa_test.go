@@ -375,6 +375,7 @@ func TestAccountSessions(t *testing.T) {
 		}
 		return hc
 	}
+	oldTokens := st.login(t, "alice", alicePassword)
 	phone := signIn("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")
 	laptop := signIn("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
 	tablet := signIn("Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36")
@@ -428,4 +429,63 @@ func TestAccountSessions(t *testing.T) {
 	if _, page := get(t, tablet, st.srv.URL+"/account"); !strings.Contains(page, `name="password"`) {
 		t.Errorf("another browser is still signed in after the password change")
 	}
+	// The tokens issued before are revoked: a first-party refresh token
+	// and, through the user's cutoff in the feed, the access tokens.
+	resp2, b := st.postForm(t, "/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {oldTokens.RefreshToken}}, nil)
+	if resp2.StatusCode != http.StatusBadRequest {
+		t.Errorf("refresh with a token from before the password change: %d %s", resp2.StatusCode, b)
+	}
+	cutoffs, err := st.store.ListUserRevocations(t.Context())
+	if err != nil || len(cutoffs) != 1 || cutoffs[0].UserID != u.ID {
+		t.Errorf("user cutoffs after the password change: %v, %v", cutoffs, err)
+	}
+	if _, page := get(t, laptop, st.srv.URL+"/account"); !strings.Contains(page, "Where you are signed in") {
+		t.Errorf("the browser that changed the password is signed out")
+	}
+}
+
+// TestMaxAgeWithSecondFactor checks max_age on a session that presented a
+// second factor: a session younger than max_age gets a code at once; an
+// older one signs in again, password and code, and the ID token's
+// auth_time is the time of the code.
+func TestMaxAgeWithSecondFactor(t *testing.T) {
+	t.Parallel()
+	st := newMFAStack(t, true)
+	hc := browser(t, st.stack)
+	_, page := st.passwordStep(t, hc, newVerifier(), nil)
+	m := secretRE.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no enrolment after the password; body:\n%s", page)
+	}
+	_, page = st.submit(t, hc, page, "/authorize", map[string]string{"code": st.totpCode(t, m[1])})
+	resp, page := st.submit(t, hc, page, "/authorize", nil)
+	codeFrom(t, st.stack, resp, page, "st")
+
+	st.clk.Add(time.Minute)
+	resp, page = get(t, hc, st.authorizeURL(newVerifier(), url.Values{"max_age": {"3600"}}))
+	codeFrom(t, st.stack, resp, page, "st")
+
+	st.clk.Add(time.Minute)
+	verifier := newVerifier()
+	resp, page = get(t, hc, st.authorizeURL(verifier, url.Values{"max_age": {"30"}}))
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `name="password"`) {
+		t.Fatalf("session older than max_age: status %d, want the login form; body:\n%s", resp.StatusCode, page)
+	}
+	f := loginForm(t, page)
+	f.Set("username", "alice")
+	f.Set("password", alicePassword)
+	resp, page = postLogin(t, hc, st.stack, f)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `value="verify"`) {
+		t.Fatalf("after the new password: status %d, want the second-factor form; body:\n%s", resp.StatusCode, page)
+	}
+	if lf := loginForm(t, page); lf.Get("max_age") != "30" {
+		t.Errorf("the second-factor form carries max_age %q, want 30", lf.Get("max_age"))
+	}
+	st.clk.Add(10 * time.Second)
+	resp, page = st.submit(t, hc, page, "/authorize", map[string]string{"code": st.totpCode(t, m[1])})
+	claims := st.idClaims(t, codeFrom(t, st.stack, resp, page, "st"), verifier)
+	if at, _ := claims["auth_time"].(float64); int64(at) != st.clk.Now().Unix() {
+		t.Errorf("auth_time %v, want the time of the code %d", claims["auth_time"], st.clk.Now().Unix())
+	}
+	wantMethods(t, claims, []string{"pwd", "otp", "mfa"}, issuer.ACRMultiFactor)
 }
