@@ -200,8 +200,7 @@ func (s *Server) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	s.setCookie(w, sessionCookie, cookie, int(issuer.SessionTTL.Seconds()), http.SameSiteLaxMode)
-	s.setKnownBrowser(w, r, l.User.Username)
+	s.signedIn(w, r, cookie, l.User.Username)
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, map[string]string{"status": "signed_in"})
 	return nil
