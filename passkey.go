@@ -160,7 +160,10 @@ func (c PasskeyCeremony) Validate() error {
 }
 
 // PasskeyStore persists users' passkeys and the WebAuthn ceremonies under
-// way.
+// way. Passkeys are second factors: a backend's
+// [MFAStore.DeleteUserFactors] deletes the user's passkeys and ceremonies
+// too, as [PasskeyStore.DeleteUserPasskeys] does, so that resetting a
+// user's factors leaves no passkey behind.
 type PasskeyStore interface {
 	// CreatePasskey stores a new passkey. It returns an error wrapping
 	// ErrInvalid when [Passkey.Validate] fails, ErrConflict when a passkey
