@@ -33,7 +33,8 @@ type UserStore interface {
 	UpdateUser(ctx context.Context, id string, fn func(*User) error) error
 	// DeleteUser removes the user together with its sessions, refresh tokens
 	// and authorization codes. It returns an error wrapping ErrNotFound when
-	// the user does not exist.
+	// the user does not exist. It also removes the user's passkeys and
+	// passkey ceremonies.
 	DeleteUser(ctx context.Context, id string) error
 }
 
@@ -314,6 +315,7 @@ type Store interface {
 	RevocationStore
 	BackchannelStore
 	MFAStore
+	PasskeyStore
 	// Ping reports whether the store is reachable, for readiness checks; an
 	// unreachable database gives an error wrapping [ErrUnavailable].
 	Ping(ctx context.Context) error

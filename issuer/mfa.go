@@ -169,11 +169,13 @@ type Factors struct {
 	// PendingTOTP is whether a TOTP enrolment was started and not
 	// confirmed.
 	PendingTOTP bool
+	// Passkeys is how many passkeys the user has registered.
+	Passkeys int
 }
 
 // Any reports whether the user holds a second factor, recovery codes
 // aside (they stand in for a lost factor and are no factor alone).
-func (f Factors) Any() bool { return f.TOTP }
+func (f Factors) Any() bool { return f.TOTP || f.Passkeys > 0 }
 
 // UserFactors returns the second factors the user holds. A kind of factor
 // added to the issuer (passkeys) adds its field to [Factors] and its
@@ -190,6 +192,11 @@ func (i *Issuer) UserFactors(ctx context.Context, userID string) (Factors, error
 	if f.RecoveryCodes, err = i.cfg.Store.CountRecoveryCodes(ctx, userID); err != nil {
 		return Factors{}, internal(err)
 	}
+	pks, err := i.cfg.Store.ListPasskeys(ctx, userID)
+	if err != nil {
+		return Factors{}, internal(err)
+	}
+	f.Passkeys = len(pks)
 	return f, nil
 }
 

@@ -26,6 +26,7 @@ type SweepStore interface {
 	DeleteExpiredAuthCodes(ctx context.Context, now time.Time) (int, error)
 	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
 	DeleteUserRevocations(ctx context.Context, horizon time.Time) (int, error)
+	DeleteExpiredPasskeyCeremonies(ctx context.Context, now time.Time) (int, error)
 }
 
 // SweeperConfig configures a [Sweeper]. Durations must not be negative.
@@ -47,8 +48,8 @@ type SweeperConfig struct {
 }
 
 // Sweeper deletes what has expired from the store: refresh tokens,
-// access-token revocations and seen JTIs, authorization codes and sessions
-// past their expiry, and user cutoffs older than AccessTTL +
+// access-token revocations and seen JTIs, authorization codes, sessions and
+// passkey ceremonies past their expiry, and user cutoffs older than AccessTTL +
 // [CutoffMargin]. It deletes nothing that can still refuse or grant
 // anything, so sweeping is safe on every replica at once. Its methods are
 // safe for concurrent use.
@@ -108,13 +109,15 @@ func (s *Sweeper) Sweep(ctx context.Context) error {
 	n3, err3 := st.DeleteExpiredAuthCodes(ctx, now)
 	n4, err4 := st.DeleteExpiredSessions(ctx, now)
 	n5, err5 := st.DeleteUserRevocations(ctx, now.Add(-(s.cfg.AccessTTL + CutoffMargin)))
-	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
+	n6, err6 := st.DeleteExpiredPasskeyCeremonies(ctx, now)
+	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
 		if ctx.Err() == nil {
 			s.cfg.Logger.LogAttrs(ctx, slog.LevelError, "sweep_failed", slog.String("error", err.Error()))
 		}
 		return err
 	}
 	s.cfg.Logger.LogAttrs(ctx, slog.LevelDebug, "sweep", slog.Int("refresh_tokens", n1), slog.Int("revocations", n2),
-		slog.Int("auth_codes", n3), slog.Int("sessions", n4), slog.Int("user_revocations", n5))
+		slog.Int("auth_codes", n3), slog.Int("sessions", n4), slog.Int("user_revocations", n5),
+		slog.Int("passkey_ceremonies", n6))
 	return nil
 }

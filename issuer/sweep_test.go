@@ -65,6 +65,10 @@ func (s *recordingSweepStore) DeleteExpiredSessions(_ context.Context, now time.
 	return s.record("sessions", now)
 }
 
+func (s *recordingSweepStore) DeleteExpiredPasskeyCeremonies(_ context.Context, now time.Time) (int, error) {
+	return s.record("passkey_ceremonies", now)
+}
+
 func (s *recordingSweepStore) DeleteUserRevocations(_ context.Context, horizon time.Time) (int, error) {
 	return s.record("user_revocations", horizon)
 }
@@ -106,7 +110,7 @@ func TestSweeperSweep(t *testing.T) {
 			}
 			want := []sweepCall{
 				{"refresh_tokens", now}, {"revocations", now}, {"auth_codes", now}, {"sessions", now},
-				{"user_revocations", now.Add(-(ttl + CutoffMargin))},
+				{"user_revocations", now.Add(-(ttl + CutoffMargin))}, {"passkey_ceremonies", now},
 			}
 			if got := st.take(); !equalCalls(got, want) {
 				t.Errorf("calls %v, want %v (every deletion tried, even after a failure)", got, want)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/keyward/keyward"
@@ -44,12 +45,16 @@ type accountSection struct {
 
 // accountSections returns the sections of the account page, in order.
 func (s *Server) accountSections() []accountSection {
-	return []accountSection{
+	sections := []accountSection{
 		{Template: "account_sessions", Data: s.sessionsSection},
 		{Template: "account_totp", Data: s.totpSection},
 		{Template: "account_recovery", Data: s.recoverySection},
 		{Template: "account_password", Data: s.passwordSection},
 	}
+	if s.cfg.Passkeys != nil {
+		sections = slices.Insert(sections, 1, accountSection{Template: "account_passkeys", Data: s.passkeysSection})
+	}
+	return sections
 }
 
 // accountView is what the account page and its handlers know of the
@@ -269,7 +274,7 @@ func seeAccount(w http.ResponseWriter, r *http.Request, done string) error {
 // accountLoginPage shows the sign-in form of the account page.
 func (s *Server) accountLoginPage(w http.ResponseWriter, r *http.Request, username, problem string, code int) {
 	page := loginPage{Title: "Sign in", CSS: s.pages.css, ClientName: "your account", Action: "/account/login",
-		Hidden: []hiddenField{{"csrf_token", s.csrfToken(w, r)}}, Username: username, Error: problem}
+		Hidden: []hiddenField{{"csrf_token", s.csrfToken(w, r)}}, Username: username, Error: problem, Passkeys: s.cfg.Passkeys != nil}
 	s.render(w, r, code, s.pages.login, page)
 }
 

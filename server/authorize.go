@@ -95,6 +95,8 @@ type loginPage struct {
 	Action     string
 	Hidden     []hiddenField
 	Username   string
+	// Passkeys offers sign-in with a passkey beside the password.
+	Passkeys bool
 }
 
 // formPostPage is the data of formpost.html.
@@ -409,7 +411,7 @@ func (s *Server) authorizeFlow(w http.ResponseWriter, r *http.Request) error {
 		}
 		return fail(&issuer.Error{Code: "login_required", Description: desc})
 	}
-	page := loginPage{Title: "Sign in", CSS: s.pages.css, ClientName: client.Name, Action: "/authorize"}
+	page := loginPage{Title: "Sign in", CSS: s.pages.css, ClientName: client.Name, Action: "/authorize", Passkeys: s.cfg.Passkeys != nil}
 	if page.ClientName == "" {
 		page.ClientName = client.ID
 	}

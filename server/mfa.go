@@ -19,6 +19,8 @@ type mfaPage struct {
 	Error      string
 	Action     string
 	Hidden     []hiddenField
+	// Passkeys offers the user's passkeys as the second factor.
+	Passkeys bool
 }
 
 // enrolPage is the data of mfa_enrol.html, the TOTP enrolment.
@@ -55,11 +57,11 @@ func factorError(err error) (string, int, bool) {
 	return "", 0, false
 }
 
-// renderFactor renders the second-factor form posting to action with the
-// hidden fields.
-func (s *Server) renderFactor(w http.ResponseWriter, r *http.Request, clientName, action string, hidden []hiddenField, problem string, code int) {
+// renderFactor renders the second-factor form of the user with the ID
+// posting to action with the hidden fields.
+func (s *Server) renderFactor(w http.ResponseWriter, r *http.Request, userID, clientName, action string, hidden []hiddenField, problem string, code int) {
 	s.render(w, r, code, s.account.mfa, mfaPage{Title: "Two-step sign-in", CSS: s.pages.css, ClientName: clientName,
-		Error: problem, Action: action, Hidden: hidden})
+		Error: problem, Action: action, Hidden: hidden, Passkeys: s.hasPasskeys(r.Context(), userID)})
 }
 
 // renderEnrol starts or shows again the TOTP enrolment of u and renders it,
@@ -83,7 +85,7 @@ func (s *Server) renderCodes(w http.ResponseWriter, r *http.Request, codes []str
 
 // accountFactorPage asks the account page's user for the second factor.
 func (s *Server) accountFactorPage(w http.ResponseWriter, r *http.Request, v *accountView, problem string, code int) error {
-	s.renderFactor(w, r, "your account", "/account/verify", []hiddenField{{"csrf_token", v.CSRF}}, problem, code)
+	s.renderFactor(w, r, v.User.ID, "your account", "/account/verify", []hiddenField{{"csrf_token", v.CSRF}}, problem, code)
 	return nil
 }
 
@@ -217,7 +219,7 @@ func (s *Server) stepUp(w http.ResponseWriter, r *http.Request, f form, clientNa
 	}
 	csrf := s.csrfToken(w, r)
 	if need == issuer.NeedFactor {
-		s.renderFactor(w, r, clientName, "/authorize", authzHidden(f, csrf, mfaVerify), "", http.StatusOK)
+		s.renderFactor(w, r, sess.UserID, clientName, "/authorize", authzHidden(f, csrf, mfaVerify), "", http.StatusOK)
 		return true, nil
 	}
 	u, err := s.iss.User(r.Context(), sess.UserID)
@@ -253,7 +255,7 @@ func (s *Server) authorizeFactor(w http.ResponseWriter, r *http.Request, f form,
 	case mfaVerify:
 		next, err := s.iss.VerifySecondFactor(r.Context(), sess, f["code"])
 		if msg, code, ok := factorError(err); ok {
-			s.renderFactor(w, r, clientName, "/authorize", authzHidden(f, f["csrf_token"], mfaVerify), msg, code)
+			s.renderFactor(w, r, sess.UserID, clientName, "/authorize", authzHidden(f, f["csrf_token"], mfaVerify), msg, code)
 			return nil
 		}
 		if err != nil {

@@ -77,6 +77,12 @@ type Config struct {
 	// share its secret to accept each other's nonces. Nil means no nonce
 	// is required; proofs are still checked in full, replays included.
 	DPoPNonces *dpop.Nonces
+	// Passkeys, when set, turns on passkeys: sign-in with a passkey on
+	// the login page, and /account/passkeys, where users register, rename
+	// and remove theirs. Its relying party is the issuer URL's
+	// ([issuer.RelyingParty]). Nil means no passkey endpoint (404) and a
+	// login page with a password only.
+	Passkeys *issuer.Passkeys
 }
 
 // Server is the issuer's HTTP handler.
@@ -89,6 +95,8 @@ type Server struct {
 	pages *pages
 	// account holds the pages of /account and of the second factor.
 	account *accountPages
+	// passkeyPages is the passkey management page, when passkeys are on.
+	passkeyPages *passkeyPages
 	// ids gives each request without a sane X-Request-Id its ID.
 	ids *httpx.RequestIDs
 	// waiters counts the GET /revocations long-polls held now.
@@ -151,6 +159,9 @@ func New(cfg Config) (*Server, error) {
 	s.route("GET /logout", s.logout)
 	s.route("POST /logout", s.logout)
 	s.accountRoutes()
+	if err := s.passkeyRoutes(); err != nil {
+		return nil, fmt.Errorf("server: passkeys: %w", err)
+	}
 	// Other methods on known paths, and unknown paths, get JSON errors too.
 	for path, allow := range map[string]string{
 		"/login": "POST", "/token": "POST", "/revoke": "POST",

@@ -429,12 +429,16 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	if err := bootstrapAdmin(ctx, a.stdout, store, o.store.data); err != nil {
 		return err
 	}
+	passkeys, err := servePasskeys(ctx, iss, logger)
+	if err != nil {
+		return err
+	}
 	nonces, err := dpopNonces(o.dpopNonce, masterKey, &o.store)
 	if err != nil {
 		return err
 	}
 	api, err = server.New(server.Config{Issuer: iss, Store: served, Revocations: store, Logger: logger, Metrics: httpMetrics,
-		TrustedProxies: trusted, DPoPNonces: nonces})
+		TrustedProxies: trusted, DPoPNonces: nonces, Passkeys: passkeys})
 	if err != nil {
 		return err
 	}

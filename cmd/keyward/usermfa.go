@@ -30,9 +30,9 @@ func newUserMFAResetCmd(sf *storeFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "reset NAME",
 		Short: "Remove every second factor of a user who lost them, ending the user's sessions",
-		Long: `Remove every second factor of the user (the authenticator app and the
-recovery codes included) for a user who lost them all, after checking who
-asks. The user's sessions end and the user's tokens are revoked, as
+		Long: `Remove every second factor of the user (the passkeys, the authenticator
+app and the recovery codes included) for a user who lost them all, after
+checking who asks. The user's sessions end and the user's tokens are revoked, as
 "user disable" does, so that whoever may hold the factors is signed out.
 The user signs in next with the password and, when a second factor is
 required, sets up a new one right away.

@@ -51,6 +51,9 @@ func TestUserMFA(t *testing.T) {
 		if err := s.SetRecoveryCodes(t.Context(), u.ID, []keyward.RecoveryCode{{Hash: []byte("h")}}); err != nil {
 			return err
 		}
+		if err := s.CreatePasskey(t.Context(), keyward.Passkey{ID: []byte("credential"), UserID: u.ID, PublicKey: []byte{1}}); err != nil {
+			return err
+		}
 		return s.CreateSession(t.Context(), keyward.Session{ID: "s1", CookieHash: []byte("c"), UserID: u.ID, ExpiresAt: t0.Add(1e12)})
 	})
 	if err != nil {
@@ -69,6 +72,9 @@ func TestUserMFA(t *testing.T) {
 		}
 		if n, _ := s.CountRecoveryCodes(t.Context(), userID); n != 0 {
 			t.Errorf("%d recovery codes kept after the reset", n)
+		}
+		if pks, _ := s.ListPasskeys(t.Context(), userID); len(pks) != 0 {
+			t.Errorf("%d passkeys kept after the reset", len(pks))
 		}
 		if sess, _ := s.GetSession(t.Context(), "s1"); sess.RevokedAt.IsZero() {
 			t.Errorf("session still active after the reset")

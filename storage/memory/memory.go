@@ -73,6 +73,9 @@ type Store struct {
 	// totp and recovery hold the users' second factors by user ID.
 	totp     map[string]keyward.TOTP
 	recovery map[string][]keyward.RecoveryCode
+	// passkeys are keyed by credential ID, ceremonies by hash.
+	passkeys   map[string]keyward.Passkey
+	ceremonies map[string]keyward.PasskeyCeremony
 }
 
 type jtiKey struct{ issuer, jti string }
@@ -103,6 +106,8 @@ func New(cfg Config) *Store {
 		outbox:          make(map[int64]keyward.BackchannelLogout),
 		totp:            make(map[string]keyward.TOTP),
 		recovery:        make(map[string][]keyward.RecoveryCode),
+		passkeys:        make(map[string]keyward.Passkey),
+		ceremonies:      make(map[string]keyward.PasskeyCeremony),
 	}
 }
 

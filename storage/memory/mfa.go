@@ -120,5 +120,6 @@ func (s *Store) DeleteUserFactors(ctx context.Context, userID string) error {
 	defer s.mu.Unlock()
 	delete(s.totp, userID)
 	delete(s.recovery, userID)
+	s.deleteUserPasskeys(userID)
 	return nil
 }

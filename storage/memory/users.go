@@ -139,5 +139,6 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	maps.DeleteFunc(s.codes, func(_ string, v keyward.AuthCode) bool { return v.UserID == id })
 	delete(s.totp, id)
 	delete(s.recovery, id)
+	s.deleteUserPasskeys(id)
 	return nil
 }

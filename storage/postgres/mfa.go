@@ -131,6 +131,8 @@ func (s *Store) DeleteUserFactors(ctx context.Context, userID string) error {
 		for _, q := range []string{
 			`DELETE FROM totp_credentials WHERE user_id = $1`,
 			`DELETE FROM recovery_codes WHERE user_id = $1`,
+			`DELETE FROM passkeys WHERE user_id = $1`,
+			`DELETE FROM passkey_ceremonies WHERE user_id = $1`,
 		} {
 			if _, err := tx.Exec(ctx, q, userID); err != nil {
 				return err

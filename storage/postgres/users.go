@@ -140,6 +140,8 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 			`DELETE FROM auth_codes WHERE user_id = $1`,
 			`DELETE FROM totp_credentials WHERE user_id = $1`,
 			`DELETE FROM recovery_codes WHERE user_id = $1`,
+			`DELETE FROM passkeys WHERE user_id = $1`,
+			`DELETE FROM passkey_ceremonies WHERE user_id = $1`,
 		} {
 			if _, err := tx.Exec(ctx, q, id); err != nil {
 				return err

@@ -140,6 +140,8 @@ func (s *Store) DeleteUserFactors(ctx context.Context, userID string) error {
 		for _, q := range []string{
 			`DELETE FROM totp_credentials WHERE user_id = ?`,
 			`DELETE FROM recovery_codes WHERE user_id = ?`,
+			`DELETE FROM passkeys WHERE user_id = ?`,
+			`DELETE FROM passkey_ceremonies WHERE user_id = ?`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, userID); err != nil {
 				return err

@@ -138,6 +138,8 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 			`DELETE FROM auth_codes WHERE user_id = ?`,
 			`DELETE FROM totp_credentials WHERE user_id = ?`,
 			`DELETE FROM recovery_codes WHERE user_id = ?`,
+			`DELETE FROM passkeys WHERE user_id = ?`,
+			`DELETE FROM passkey_ceremonies WHERE user_id = ?`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, id); err != nil {
 				return err

@@ -55,6 +55,8 @@ func runConcurrency(t *testing.T, newStores func(t *testing.T) []keyward.Store) 
 		{name: "CodeExchangeRace", run: testCodeExchangeRace},
 		{name: "ClaimBackchannelOnce", run: testClaimBackchannelOnce},
 		{name: "QueueBackchannelBounded", run: testQueueBackchannelBounded},
+		{name: "ConsumePasskeyCeremonyOnce", run: testConsumeCeremonyOnce},
+		{name: "UpdatePasskeyNoLostUpdate", run: testUpdatePasskeyNoLostUpdate},
 	}
 	for _, tt := range tests {
 		t.Run("Concurrency/"+tt.name, func(t *testing.T) {
