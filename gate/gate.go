@@ -153,7 +153,7 @@ func New(cfg Config) (http.Handler, error) {
 		mc.PublicPaths = append(mc.PublicPaths, "/")
 		app = demo()
 	} else {
-		app = proxy(cfg.Upstream, cfg.Transport, logger)
+		app = proxy(cfg.Upstream, cfg.Transport, logger, cfg.Policies != nil)
 	}
 	var protected http.Handler
 	if cfg.Policies != nil {
@@ -293,13 +293,17 @@ func defaultTransport() *http.Transport {
 }
 
 // proxy forwards requests to upstream with the verified identity in
-// X-Auth-* headers.
-func proxy(upstream *url.URL, transport http.RoundTripper, logger *slog.Logger) http.Handler {
+// X-Auth-* headers; with cleanPaths, under a policy, a path that is not
+// clean goes with the cleaned form the policy matched ([forwardCleanPath]).
+func proxy(upstream *url.URL, transport http.RoundTripper, logger *slog.Logger, cleanPaths bool) http.Handler {
 	if transport == nil {
 		transport = defaultTransport()
 	}
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
+			if cleanPaths {
+				forwardCleanPath(pr.Out.URL)
+			}
 			pr.SetURL(upstream)
 			pr.SetXForwarded()
 			stripAuthHeaders(pr.Out.Header)

@@ -1,0 +1,93 @@
+package gate
+
+import (
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/keyward/keyward/jose"
+)
+
+// recordingUpstream records the request target of every request it
+// receives, as its own router would read it.
+type recordingUpstream struct {
+	mu   sync.Mutex
+	last string
+}
+
+func (u *recordingUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	u.mu.Lock()
+	u.last = r.RequestURI
+	u.mu.Unlock()
+	w.WriteHeader(http.StatusTeapot)
+}
+
+func (u *recordingUpstream) take() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	s := u.last
+	u.last = ""
+	return s
+}
+
+// TestPolicyAttackUpstreamPath sends paths that an upstream may read
+// differently from the gate, and checks that every request the gate lets
+// through reaches the upstream with a path that is clean as received, so
+// that an upstream that does not remove dot segments (Express, a handler
+// matching on the raw path) serves the very route the gate decided: the
+// route the gate chose is the route of the path the upstream receives.
+func TestPolicyAttackUpstreamPath(t *testing.T) {
+	t.Parallel()
+	up := &recordingUpstream{}
+	g := newPolicyGate(t, testPolicy, up)
+	reader := g.kw.token(t, func(c *jose.Claims) { c.Extra["scope"] = "read" })
+	tests := []struct {
+		name, method, target, token string
+	}{
+		{"dot-dot from admin to orders", "GET", "/admin/../orders/1", reader},
+		{"encoded dot-dot from admin to orders", "GET", "/admin/%2e%2e/orders/1", reader},
+		{"encoded slash dot-dot from admin to orders", "GET", "/admin/x%2f..%2f..%2forders/1", reader},
+		{"double slash", "GET", "//orders/1", reader},
+		{"dot segment", "GET", "/orders/./1", reader},
+		{"dot-dot to static", "GET", "/admin/../static/app.js", ""},
+		{"encoded letter", "GET", "/%6frders/1", reader},
+		{"absolute form", "GET", "http://upstream.example/admin/../orders/1", reader},
+		{"HEAD", "HEAD", "/admin/../orders/1", reader},
+		{"query kept", "GET", "/admin/../orders/1?a=/admin/../x", reader},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := g.do(t, tt.method, tt.target, tt.token)
+			got := up.take()
+			if w.Code != http.StatusTeapot {
+				// Refused: the upstream saw nothing, which is safe.
+				if got != "" {
+					t.Fatalf("refused with %d, yet the upstream received %q", w.Code, got)
+				}
+				return
+			}
+			u, err := url.ParseRequestURI(got)
+			if err != nil {
+				t.Fatalf("upstream received %q: %v", got, err)
+			}
+			for _, p := range []string{u.EscapedPath(), u.Path} {
+				if c := path.Clean(p); c != p && c+"/" != p {
+					t.Errorf("upstream received the path %q, not clean: an upstream that does not remove dot segments serves another route than %s", p, g.ps.Policy().RouteName(tt.method, u.Path))
+				}
+			}
+			in, err := url.ParseRequestURI(tt.target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := g.ps.Policy().RouteName(tt.method, in.Path); g.ps.Policy().RouteName(tt.method, u.Path) != want {
+				t.Errorf("upstream path %q is route %s, the gate decided by route %s", u.Path, g.ps.Policy().RouteName(tt.method, u.Path), want)
+			}
+			if strings.Contains(tt.target, "?") && u.RawQuery != "a=/admin/../x" {
+				t.Errorf("query %q, want it as sent", u.RawQuery)
+			}
+		})
+	}
+}
