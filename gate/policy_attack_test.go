@@ -91,3 +91,34 @@ func TestPolicyAttackUpstreamPath(t *testing.T) {
 		})
 	}
 }
+
+// TestPolicyAttackPublicSpellings sends, without a token, paths under a
+// public prefix that servers other than Go's read as another path: Tomcat,
+// Jetty and Spring take "..;x" for a ".." segment and drop ";" parameters,
+// IIS and ASP.NET take "\" for "/". None of them may pass as public: each
+// goes on to the routes that need a token, here none, so 404.
+func TestPolicyAttackPublicSpellings(t *testing.T) {
+	t.Parallel()
+	up := &recordingUpstream{}
+	g := newPolicyGate(t, testPolicy, up)
+	for _, target := range []string{
+		"/static/..;/admin/users",
+		"/static/..;x=1/admin/users",
+		"/static/.;/app.js",
+		"/static/..%3B/admin/users",
+		"/static/..%5Cadmin%5Cusers",
+		"/static/..%5cadmin/users",
+		`/static/..\admin\users`,
+	} {
+		t.Run(target, func(t *testing.T) {
+			w := g.do(t, "GET", target, "")
+			if got := up.take(); w.Code != http.StatusNotFound || got != "" {
+				t.Errorf("status %d, upstream received %q; want 404 and nothing forwarded", w.Code, got)
+			}
+		})
+	}
+	// Clean paths under the prefix stay public.
+	if w := g.do(t, "GET", "/static/app.js", ""); w.Code != http.StatusTeapot {
+		t.Errorf("/static/app.js: status %d, want the upstream's", w.Code)
+	}
+}

@@ -126,10 +126,10 @@ func (p *Policy) RouteName(method, urlPath string) string {
 // or -1. Routes match the cleaned path ([requestPath]): "/orders/../admin",
 // and "/orders/%2e%2e/admin" which the server decodes to it, are matched
 // as "/admin", as an upstream that cleans paths would serve them. A
-// public route matches only a path that is clean already, so that no
-// spelling of a path reaches a protected route of the upstream without a
-// token; a request with another spelling goes on to the next route. It
-// does not allocate for a clean path.
+// public route matches only a path that is clean already and holds no ";"
+// or "\", so that no spelling of a path reaches a protected route of the
+// upstream without a token; a request with another spelling goes on to the
+// next route. It does not allocate for a clean path.
 func (p *Policy) match(method, urlPath string) int {
 	clean, isClean, ok := requestPath(urlPath)
 	if !ok {
@@ -148,8 +148,8 @@ func (p *Policy) match(method, urlPath string) int {
 		} else if !strings.HasPrefix(clean, rt.prefix) {
 			continue
 		}
-		if rt.public && !isClean {
-			continue
+		if rt.public && (!isClean || strings.ContainsAny(urlPath, `;\`)) {
+			continue // Tomcat reads "..;" as "..", IIS "\" as "/"
 		}
 		return i
 	}
