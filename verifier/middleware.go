@@ -44,8 +44,10 @@ type MiddlewareConfig struct {
 	// PublicPrefixes are path prefixes that pass without a token; write
 	// them with a trailing slash ("/static/"), since "/static" also
 	// matches "/static-admin". Only clean paths match: a path with "..",
-	// "." or "//" segments always needs a token, so that an upstream that
-	// cleans paths cannot be reached around the check.
+	// "." or "//" segments, or holding ";" or "\" (Tomcat's "..;", IIS's
+	// "\" for "/"), always needs a token, so that an upstream that cleans
+	// paths cannot be reached around the check. The same holds for
+	// PublicPaths.
 	PublicPrefixes []string
 	// ErrorHandler writes the answer to a rejected request; err wraps
 	// ErrNoToken, ErrInvalidRequest, ErrKeySourceUnavailable or a jose
@@ -197,9 +199,10 @@ func isPublic(p string, exact, prefixes []string) bool {
 }
 
 // isClean reports whether p is an absolute path that path.Clean leaves
-// alone, a trailing slash aside.
+// alone, a trailing slash aside, and that holds no ";" or "\", which
+// Tomcat reads as path parameters ("..;" as "..") and IIS as "/".
 func isClean(p string) bool {
-	if p == "" || p[0] != '/' {
+	if p == "" || p[0] != '/' || strings.ContainsAny(p, `;\`) {
 		return false
 	}
 	c := path.Clean(p)
