@@ -1,12 +1,15 @@
 package gate
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"path"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/keyward/keyward/jose"
 )
@@ -120,5 +123,70 @@ func TestPolicyAttackPublicSpellings(t *testing.T) {
 	// Clean paths under the prefix stay public.
 	if w := g.do(t, "GET", "/static/app.js", ""); w.Code != http.StatusTeapot {
 		t.Errorf("/static/app.js: status %d, want the upstream's", w.Code)
+	}
+}
+
+// TestPolicyAttackTokens sends tokens whose iss is almost a configured
+// issuer's, of the wrong type, or missing, and tokens of one issuer dressed
+// as the other's: every one is refused with 401, and none makes the
+// keyward issuer's key source look a key up unless its iss is keyward's.
+func TestPolicyAttackTokens(t *testing.T) {
+	t.Parallel()
+	up := &recordingUpstream{}
+	g := newPolicyGate(t, testPolicy, up)
+	exp := time.Now().Add(time.Hour).Unix()
+	raw := func(k *testKey, iss string) string {
+		payload := fmt.Sprintf(`{%s"sub":"u","aud":"api","exp":%d,"scope":"read"}`, iss, exp)
+		tok, err := k.signer.Sign("JWT", []byte(payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	kwWith := func(iss string) string { return g.kw.token(t, func(c *jose.Claims) { c.Issuer = iss }) }
+	tests := []struct {
+		name, token string
+		lookup      bool // whether keyward's keys may be asked
+	}{
+		{"trailing slash", kwWith(testIssuer + "/"), false},
+		{"upper case", kwWith(strings.ToUpper(testIssuer)), false},
+		{"cyrillic lookalike", kwWith("https://issuer.ex\u0430mple"), false},
+		{"trailing space", kwWith(testIssuer + " "), false},
+		{"NUL inside", kwWith(testIssuer + "\x00"), false},
+		{"iss array", raw(g.kw, `"iss":["https://issuer.example"],`), false},
+		{"iss number", raw(g.kw, `"iss":1,`), false},
+		{"iss null", raw(g.kw, `"iss":null,`), false},
+		{"no iss", raw(g.kw, ``), false},
+		{"iss twice", raw(g.kw, `"iss":"http://localhost:4000","iss":"https://issuer.example",`), false},
+		{"legacy iss, keyward's key", kwWith(legacyIssuer), false},
+		{"keyward iss, legacy's key", g.lg.token(t, nil), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := g.lookups.Load()
+			w := g.do(t, "GET", "/orders/1", tt.token)
+			if w.Code != http.StatusUnauthorized || up.take() != "" {
+				t.Fatalf("status %d, want 401 and nothing forwarded", w.Code)
+			}
+			if !tt.lookup && g.lookups.Load() != before {
+				t.Error("keyward's key source was asked for a token that does not name keyward")
+			}
+		})
+	}
+}
+
+// TestPolicyAttackEncodedRoutePath checks that a route path with "%", "?"
+// or "#" is an error: requests are matched on their decoded path without
+// query, so "/%61dmin/*" would never match "/admin/x", and the requests it
+// was meant to guard would fall to a later, looser route.
+func TestPolicyAttackEncodedRoutePath(t *testing.T) {
+	t.Parallel()
+	for _, p := range []string{"/%61dmin/*", "/caf%C3%A9", "/admin?x=1", "/admin#x", "/a%2Fb"} {
+		src := "issuers:\n  a:\n    issuer: https://a\n    audiences: [x]\nroutes:\n  - name: r\n    path: \"" + p + "\"\n  - name: any\n    path: /*\n"
+		_, err := ParsePolicy("p.yaml", []byte(src))
+		var pe *PolicyError
+		if !errors.As(err, &pe) || pe.Line != 6 {
+			t.Errorf("path %q: error %v, want a policy error on line 6", p, err)
+		}
 	}
 }
