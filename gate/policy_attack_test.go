@@ -190,3 +190,28 @@ func TestPolicyAttackEncodedRoutePath(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicyAttackMethodCase sends the methods of routes in lower or mixed
+// case under default: allow-authenticated. Method names are
+// case-sensitive (RFC 9110 §9.1), but Werkzeug (Flask) and other upstreams
+// upper-case them: "post" must not pass as an unmatched request with any
+// valid token while the upstream serves it as the POST that the route
+// guards with a scope.
+func TestPolicyAttackMethodCase(t *testing.T) {
+	t.Parallel()
+	up := &recordingUpstream{}
+	g := newPolicyGate(t, strings.Replace(testPolicy, "default: deny", "default: allow-authenticated", 1), up)
+	reader := g.kw.token(t, func(c *jose.Claims) { c.Extra["scope"] = "read" })
+	for _, method := range []string{"post", "Post", "pOST", "delete", "put"} {
+		t.Run(method, func(t *testing.T) {
+			w := g.do(t, method, "/orders/1", reader)
+			if got := up.take(); w.Code != http.StatusForbidden || got != "" {
+				t.Errorf("status %d, upstream received %q; want 403 insufficient_scope as for %s", w.Code, got, strings.ToUpper(method))
+			}
+		})
+	}
+	// A read token still reads, whatever the case.
+	if w := g.do(t, "get", "/orders/1", reader); w.Code != http.StatusTeapot {
+		t.Errorf("get: status %d, want the upstream's", w.Code)
+	}
+}
