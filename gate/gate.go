@@ -167,6 +167,10 @@ func New(cfg Config) (http.Handler, error) {
 
 	ready := cfg.Ready
 	metrics := cfg.Metrics
+	var unmatched Counter
+	if cfg.Policies != nil && cfg.PolicyMetrics != nil {
+		unmatched = cfg.PolicyMetrics.Counter(routeUnmatched, "", "refused")
+	}
 	appRoute := "proxy"
 	if cfg.Upstream == nil {
 		appRoute = "demo"
@@ -177,6 +181,13 @@ func New(cfg Config) (http.Handler, error) {
 			health(w, r, ready)
 		case metrics != nil && r.URL.Path == MetricsPath:
 			metrics.ServeHTTP(w, r)
+		case cfg.Policies != nil && !strings.HasPrefix(r.URL.Path, "/"):
+			// CONNECT host:port, OPTIONS *: no route's, yet the proxy
+			// would send them to the upstream as a path.
+			if unmatched != nil {
+				unmatched.Inc()
+			}
+			mc.ErrorHandler(w, r, errNoRoute)
 		default:
 			protected.ServeHTTP(w, r)
 		}

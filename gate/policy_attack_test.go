@@ -1,9 +1,11 @@
 package gate
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"path"
 	"strings"
@@ -213,5 +215,34 @@ func TestPolicyAttackMethodCase(t *testing.T) {
 	// A read token still reads, whatever the case.
 	if w := g.do(t, "get", "/orders/1", reader); w.Code != http.StatusTeapot {
 		t.Errorf("get: status %d, want the upstream's", w.Code)
+	}
+}
+
+// TestPolicyAttackNonPathTargets sends requests whose target is not a path
+// (CONNECT's authority form, OPTIONS *) under default:
+// allow-authenticated. The gate matches them as no route, while the proxy
+// would send them to the upstream as "/", whose route may ask for more
+// than a valid token: they are refused with 404, as under default: deny.
+func TestPolicyAttackNonPathTargets(t *testing.T) {
+	t.Parallel()
+	up := &recordingUpstream{}
+	src := strings.Replace(testPolicy, "default: deny", "default: allow-authenticated", 1)
+	src = strings.Replace(src, "  - name: home\n    path: /\n    public: true\n", "  - name: home\n    path: /\n    any-role: [admin]\n", 1)
+	g := newPolicyGate(t, src, up)
+	tok := g.kw.token(t, nil)
+	for _, raw := range []string{"CONNECT upstream.example:443 HTTP/1.1\r\nHost: upstream.example:443\r\n", "OPTIONS * HTTP/1.1\r\nHost: upstream.example\r\n"} {
+		r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw + "Authorization: Bearer " + tok + "\r\n\r\n")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := httptest.NewRecorder()
+		g.h.ServeHTTP(w, r)
+		if got := up.take(); w.Code != http.StatusNotFound || got != "" {
+			t.Errorf("%s %s: status %d, upstream received %q; want 404 and nothing forwarded", r.Method, r.RequestURI, w.Code, got)
+		}
+	}
+	// The route of "/" still decides a request for "/".
+	if w := g.do(t, "GET", "/", tok); w.Code != http.StatusForbidden {
+		t.Errorf("GET /: status %d, want 403", w.Code)
 	}
 }
