@@ -1,6 +1,9 @@
 package gate
 
-import "net/url"
+import (
+	"net/url"
+	"strings"
+)
 
 // forwardCleanPath gives u, a request to forward under a policy, the
 // cleaned path by which the policy matched it ([requestPath]) when its path
@@ -14,4 +17,26 @@ func forwardCleanPath(u *url.URL) {
 	if clean, isClean, ok := requestPath(u.Path); ok && !isClean {
 		u.Path, u.RawPath = clean, ""
 	}
+}
+
+// ambiguousPath reports whether the request path p holds a "\" or a dot
+// segment with parameters (".;x", "..;"), which servers other than Go's
+// read as another path than the gate does: IIS and ASP.NET take "\" for
+// "/", Tomcat, Jetty and Spring drop a segment's ";" parameters and so
+// read "/orders/..;/admin" as "/admin". No route matches such a path: the
+// gate cannot know which of the readings its upstream makes. It does not
+// allocate.
+func ambiguousPath(p string) bool {
+	if !strings.ContainsAny(p, `;\`) {
+		return false
+	}
+	if strings.IndexByte(p, '\\') >= 0 {
+		return true
+	}
+	for seg := range strings.SplitSeq(p, "/") {
+		if name, _, ok := strings.Cut(seg, ";"); ok && (name == "." || name == "..") {
+			return true
+		}
+	}
+	return false
 }

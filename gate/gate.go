@@ -181,9 +181,10 @@ func New(cfg Config) (http.Handler, error) {
 			health(w, r, ready)
 		case metrics != nil && r.URL.Path == MetricsPath:
 			metrics.ServeHTTP(w, r)
-		case cfg.Policies != nil && !strings.HasPrefix(r.URL.Path, "/"):
+		case cfg.Policies != nil && (!strings.HasPrefix(r.URL.Path, "/") || ambiguousPath(r.URL.Path)):
 			// CONNECT host:port, OPTIONS *: no route's, yet the proxy
-			// would send them to the upstream as a path.
+			// would send them to the upstream as a path; "/orders/..;/admin"
+			// is "/admin" to Tomcat.
 			if unmatched != nil {
 				unmatched.Inc()
 			}

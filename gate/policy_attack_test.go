@@ -246,3 +246,39 @@ func TestPolicyAttackNonPathTargets(t *testing.T) {
 		t.Errorf("GET /: status %d, want 403", w.Code)
 	}
 }
+
+// TestPolicyAttackProtectedSpellings sends, with a token that may only
+// read orders, paths that the gate matches under /orders/ but that Tomcat,
+// Jetty or Spring ("..;" is "..") or IIS ("\" is "/") serve as /admin/...:
+// they are refused with 404, under either default, and nothing reaches
+// the upstream. Paths whose ";" starts no dot segment stay as they were.
+func TestPolicyAttackProtectedSpellings(t *testing.T) {
+	t.Parallel()
+	for _, def := range []string{"deny", "allow-authenticated"} {
+		t.Run(def, func(t *testing.T) {
+			t.Parallel()
+			up := &recordingUpstream{}
+			g := newPolicyGate(t, strings.Replace(testPolicy, "default: deny", "default: "+def, 1), up)
+			reader := g.kw.token(t, func(c *jose.Claims) { c.Extra["scope"] = "read" })
+			for _, target := range []string{
+				"/orders/..;/admin/users",
+				"/orders/..;x=1/admin/users",
+				"/orders/1/..;/..;/admin/users",
+				"/orders/.;/1",
+				"/orders/..%3B/admin/users",
+				`/orders/..\admin\users`,
+				"/orders/..%5Cadmin/users",
+			} {
+				w := g.do(t, "GET", target, reader)
+				if got := up.take(); w.Code != http.StatusNotFound || got != "" {
+					t.Errorf("%s: status %d, upstream received %q; want 404 and nothing forwarded", target, w.Code, got)
+				}
+			}
+			for _, target := range []string{"/orders/1;v=2", "/orders/a;b/c", "/orders/...;/x"} {
+				if w := g.do(t, "GET", target, reader); w.Code != http.StatusTeapot || up.take() != target {
+					t.Errorf("%s: status %d, want it forwarded as sent", target, w.Code)
+				}
+			}
+		})
+	}
+}
