@@ -282,3 +282,23 @@ func TestPolicyAttackProtectedSpellings(t *testing.T) {
 		})
 	}
 }
+
+// FuzzAmbiguousPath checks ambiguousPath against a plain reading: a path is
+// ambiguous when it holds "\" or a segment whose part before its first ";"
+// is "." or "..".
+func FuzzAmbiguousPath(f *testing.F) {
+	for _, s := range []string{"/", "/orders/..;/admin", "/a;b", `/a\b`, "/.;", "/...;/x", ";", "/orders/1;v=2"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		want := strings.Contains(p, `\`)
+		for _, seg := range strings.Split(p, "/") {
+			if i := strings.Index(seg, ";"); i >= 0 && (seg[:i] == "." || seg[:i] == "..") {
+				want = true
+			}
+		}
+		if got := ambiguousPath(p); got != want {
+			t.Errorf("ambiguousPath(%q) = %v, want %v", p, got, want)
+		}
+	})
+}
