@@ -181,10 +181,11 @@ func New(cfg Config) (http.Handler, error) {
 			health(w, r, ready)
 		case metrics != nil && r.URL.Path == MetricsPath:
 			metrics.ServeHTTP(w, r)
-		case cfg.Policies != nil && (!strings.HasPrefix(r.URL.Path, "/") || ambiguousPath(r.URL.Path)):
+		case cfg.Policies != nil && (!strings.HasPrefix(r.URL.Path, "/") || ambiguousPath(r.URL.Path) || cfg.Policies.encodedSlashToPublic(r)):
 			// CONNECT host:port, OPTIONS *: no route's, yet the proxy
 			// would send them to the upstream as a path; "/orders/..;/admin"
-			// is "/admin" to Tomcat.
+			// is "/admin" to Tomcat; "/static%2Fx" is no file under
+			// /static/ to an upstream that routes on segments.
 			if unmatched != nil {
 				unmatched.Inc()
 			}

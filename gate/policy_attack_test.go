@@ -302,3 +302,29 @@ func FuzzAmbiguousPath(f *testing.F) {
 		}
 	})
 }
+
+// TestPolicyAttackEncodedSlashPublic sends, without a token, paths whose
+// decoded form is under a public prefix only because of an encoded "/":
+// an upstream that routes on segments (Go's ServeMux, Express) reads
+// "/static%2Fsecret" as one segment at the root, not as a file under
+// /static/, so it must not pass as public. Refused with 404, nothing
+// forwarded; the protected routes still decide such paths by their
+// decoded form.
+func TestPolicyAttackEncodedSlashPublic(t *testing.T) {
+	t.Parallel()
+	up := &recordingUpstream{}
+	g := newPolicyGate(t, testPolicy, up)
+	for _, target := range []string{"/static%2Fsecret", "/static%2fsecret", "/static/a%2Fb"} {
+		w := g.do(t, "GET", target, "")
+		if got := up.take(); w.Code == http.StatusTeapot || got != "" {
+			t.Errorf("%s: status %d, upstream received %q; want it refused", target, w.Code, got)
+		}
+	}
+	reader := g.kw.token(t, func(c *jose.Claims) { c.Extra["scope"] = "read" })
+	if w := g.do(t, "GET", "/orders/a%2Fb", reader); w.Code != http.StatusTeapot || up.take() != "/orders/a%2Fb" {
+		t.Errorf("/orders/a%%2Fb: status %d, want it forwarded as sent", w.Code)
+	}
+	if w := g.do(t, "GET", "/static/app.js", ""); w.Code != http.StatusTeapot {
+		t.Errorf("/static/app.js: status %d", w.Code)
+	}
+}
