@@ -153,7 +153,7 @@ func New(cfg Config) (http.Handler, error) {
 		mc.PublicPaths = append(mc.PublicPaths, "/")
 		app = demo()
 	} else {
-		app = proxy(cfg.Upstream, cfg.Transport, logger)
+		app = proxy(cfg.Upstream, cfg.Transport, logger, cfg.Policies != nil)
 	}
 	var protected http.Handler
 	if cfg.Policies != nil {
@@ -167,6 +167,10 @@ func New(cfg Config) (http.Handler, error) {
 
 	ready := cfg.Ready
 	metrics := cfg.Metrics
+	var unmatched Counter
+	if cfg.Policies != nil && cfg.PolicyMetrics != nil {
+		unmatched = cfg.PolicyMetrics.Counter(routeUnmatched, "", "refused")
+	}
 	appRoute := "proxy"
 	if cfg.Upstream == nil {
 		appRoute = "demo"
@@ -177,6 +181,15 @@ func New(cfg Config) (http.Handler, error) {
 			health(w, r, ready)
 		case metrics != nil && r.URL.Path == MetricsPath:
 			metrics.ServeHTTP(w, r)
+		case cfg.Policies != nil && (!strings.HasPrefix(r.URL.Path, "/") || ambiguousPath(r.URL.Path) || cfg.Policies.encodedSlashToPublic(r)):
+			// CONNECT host:port, OPTIONS *: no route's, yet the proxy
+			// would send them to the upstream as a path; "/orders/..;/admin"
+			// is "/admin" to Tomcat; "/static%2Fx" is no file under
+			// /static/ to an upstream that routes on segments.
+			if unmatched != nil {
+				unmatched.Inc()
+			}
+			mc.ErrorHandler(w, r, errNoRoute)
 		default:
 			protected.ServeHTTP(w, r)
 		}
@@ -293,13 +306,17 @@ func defaultTransport() *http.Transport {
 }
 
 // proxy forwards requests to upstream with the verified identity in
-// X-Auth-* headers.
-func proxy(upstream *url.URL, transport http.RoundTripper, logger *slog.Logger) http.Handler {
+// X-Auth-* headers; with cleanPaths, under a policy, a path that is not
+// clean goes with the cleaned form the policy matched ([forwardCleanPath]).
+func proxy(upstream *url.URL, transport http.RoundTripper, logger *slog.Logger, cleanPaths bool) http.Handler {
 	if transport == nil {
 		transport = defaultTransport()
 	}
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
+			if cleanPaths {
+				forwardCleanPath(pr.Out.URL)
+			}
 			pr.SetURL(upstream)
 			pr.SetXForwarded()
 			stripAuthHeaders(pr.Out.Header)

@@ -97,7 +97,8 @@ type RouteSpec struct {
 	Name string
 	// Path is an exact path ("/orders"), or a prefix when it ends with
 	// "/*" ("/orders/*" matches "/orders/" and every path under it, not
-	// "/orders").
+	// "/orders"); written decoded, since requests are matched on their
+	// decoded path: "%", "?" and "#" are errors.
 	Path string
 	// Methods are the methods matched; empty means every method. GET
 	// matches HEAD too.
@@ -495,6 +496,9 @@ func (p *pparser) checkRoute(rt *RouteSpec, spec *PolicySpec) error {
 func splitRoutePath(p string) (exact, prefix string, err error) {
 	if p[0] != '/' {
 		return "", "", fmt.Errorf("path %q does not start with /", p)
+	}
+	if strings.ContainsAny(p, "%?#") {
+		return "", "", fmt.Errorf("path %q: requests are matched on their decoded path without query: write it decoded, without %%, ? or #", p)
 	}
 	if pre, ok := strings.CutSuffix(p, "*"); ok {
 		if !strings.HasSuffix(pre, "/") {

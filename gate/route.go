@@ -126,16 +126,21 @@ func (p *Policy) RouteName(method, urlPath string) string {
 // or -1. Routes match the cleaned path ([requestPath]): "/orders/../admin",
 // and "/orders/%2e%2e/admin" which the server decodes to it, are matched
 // as "/admin", as an upstream that cleans paths would serve them. A
-// public route matches only a path that is clean already, so that no
-// spelling of a path reaches a protected route of the upstream without a
-// token; a request with another spelling goes on to the next route. It
-// does not allocate for a clean path.
+// public route matches only a path that is clean already and holds no ";"
+// or "\", so that no spelling of a path reaches a protected route of the
+// upstream without a token; a request with another spelling goes on to the
+// next route. A method matches a route's methods in any case, as an
+// upstream that upper-cases methods serves it. It does not allocate for a
+// clean path.
 func (p *Policy) match(method, urlPath string) int {
 	clean, isClean, ok := requestPath(urlPath)
 	if !ok {
 		return -1
 	}
 	bit := methodBit(method)
+	if bit == 0 {
+		bit = methodBit(strings.ToUpper(method)) // "post": upstreams that upper-case serve POST
+	}
 	for i := range p.routes {
 		rt := &p.routes[i]
 		if !rt.anyMethod && rt.mask&bit == 0 {
@@ -148,8 +153,8 @@ func (p *Policy) match(method, urlPath string) int {
 		} else if !strings.HasPrefix(clean, rt.prefix) {
 			continue
 		}
-		if rt.public && !isClean {
-			continue
+		if rt.public && (!isClean || strings.ContainsAny(urlPath, `;\`)) {
+			continue // Tomcat reads "..;" as "..", IIS "\" as "/"
 		}
 		return i
 	}

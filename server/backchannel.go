@@ -108,6 +108,9 @@ type Backchannel struct {
 	cfg  BackchannelConfig
 	log  *slog.Logger
 	wake chan struct{}
+
+	mu   sync.Mutex
+	down map[string]time.Time // client ID → until when its logouts are not posted
 }
 
 // NewBackchannel validates cfg and returns a Backchannel; [Backchannel.Run]
@@ -142,7 +145,7 @@ func NewBackchannel(cfg BackchannelConfig) (*Backchannel, error) {
 	if cfg.Lease == 0 {
 		cfg.Lease = 30 * time.Second
 	}
-	b := &Backchannel{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1)}
+	b := &Backchannel{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1), down: map[string]time.Time{}}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
@@ -212,7 +215,14 @@ func (b *Backchannel) deliver(ctx context.Context, l keyward.BackchannelLogout) 
 		b.failed(ctx, l, 0, err)
 		return
 	}
+	if b.isDown(l.ClientID) {
+		b.failed(ctx, l, 0, errClientDown)
+		return
+	}
 	status, err := b.post(ctx, d)
+	if ctx.Err() == nil {
+		b.setDown(l.ClientID, err != nil || status >= 500)
+	}
 	switch {
 	case err == nil && (status == http.StatusOK || status == http.StatusNoContent):
 		b.log.LogAttrs(ctx, slog.LevelDebug, "backchannel_logout_delivered", slog.String("client_id", l.ClientID),
@@ -250,6 +260,39 @@ func (b *Backchannel) failed(ctx context.Context, l keyward.BackchannelLogout, s
 		b.log.LogAttrs(ctx, slog.LevelError, "backchannel_outbox_failed", slog.String("error", err.Error()))
 	}
 	b.observe(BackchannelRetried)
+}
+
+// errClientDown fails the attempts at a client's logouts while an attempt
+// at another of its logouts has just failed.
+var errClientDown = errors.New("not posted: the client's last attempt failed less than the first retry wait ago")
+
+// isDown reports whether a recent attempt at a logout of client failed
+// with a network error, a timeout or a 5xx. Its other logouts then fail
+// their attempts without a request, until the first of Retries has
+// passed: a relying party that hangs would otherwise hold every delivery
+// slot for a timeout per logout of its backlog, and the logouts of every
+// other client would wait behind them. Without Retries, every logout gets
+// its one attempt.
+func (b *Backchannel) isDown(client string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	until, ok := b.down[client]
+	if ok && !b.cfg.Now().Before(until) {
+		delete(b.down, client)
+		return false
+	}
+	return ok
+}
+
+// setDown records the outcome of an attempt at a logout of client.
+func (b *Backchannel) setDown(client string, failed bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if failed && len(b.cfg.Retries) > 0 {
+		b.down[client] = b.cfg.Now().Add(b.cfg.Retries[0])
+	} else {
+		delete(b.down, client)
+	}
 }
 
 // finish removes l from the outbox and counts its outcome.

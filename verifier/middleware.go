@@ -44,8 +44,10 @@ type MiddlewareConfig struct {
 	// PublicPrefixes are path prefixes that pass without a token; write
 	// them with a trailing slash ("/static/"), since "/static" also
 	// matches "/static-admin". Only clean paths match: a path with "..",
-	// "." or "//" segments always needs a token, so that an upstream that
-	// cleans paths cannot be reached around the check.
+	// "." or "//" segments, or holding ";" or "\" (Tomcat's "..;", IIS's
+	// "\" for "/"), always needs a token, so that an upstream that cleans
+	// paths cannot be reached around the check; nor does a path with an
+	// encoded "/" ("%2F"). The same holds for PublicPaths.
 	PublicPrefixes []string
 	// ErrorHandler writes the answer to a rejected request; err wraps
 	// ErrNoToken, ErrInvalidRequest, ErrKeySourceUnavailable or a jose
@@ -160,7 +162,7 @@ func Middleware(v *Verifier, cfg MiddlewareConfig) func(http.Handler) http.Handl
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if isPublic(r.URL.Path, exact, prefixes) {
+			if isPublic(r.URL.Path, exact, prefixes) && !encodedSlash(r.URL.RawPath) {
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -196,10 +198,20 @@ func isPublic(p string, exact, prefixes []string) bool {
 	return false
 }
 
+// encodedSlash reports whether the escaped path raw holds an encoded "/"
+// ("%2F"): a handler or an upstream routing on segments reads
+// "/static%2Fsecret" as one segment at the root, not as the path
+// "/static/secret" that the public exceptions are matched against, so no
+// such path is public.
+func encodedSlash(raw string) bool {
+	return raw != "" && (strings.Contains(raw, "%2F") || strings.Contains(raw, "%2f"))
+}
+
 // isClean reports whether p is an absolute path that path.Clean leaves
-// alone, a trailing slash aside.
+// alone, a trailing slash aside, and that holds no ";" or "\", which
+// Tomcat reads as path parameters ("..;" as "..") and IIS as "/".
 func isClean(p string) bool {
-	if p == "" || p[0] != '/' {
+	if p == "" || p[0] != '/' || strings.ContainsAny(p, `;\`) {
 		return false
 	}
 	c := path.Clean(p)
