@@ -66,8 +66,10 @@ func TestCheckAttacksMore(t *testing.T) {
 		{name: "jti over the proof size", spec: proofSpec{claims: map[string]any{"jti": strings.Repeat("j", DefaultMaxProofSize)}}, want: ErrInvalidProof},
 		{name: "iat with a fraction past the edge", spec: proofSpec{claims: map[string]any{"iat": float64(t0.Unix()) - DefaultWindow.Seconds() - 0.5}}, want: ErrInvalidProof},
 		{name: "htm not a string", spec: proofSpec{claims: map[string]any{"htm": []string{"GET"}}}, want: ErrInvalidProof},
-		{name: "htu in Unicode, request in punycode", url: "https://xn--bcher-kva.example/orders/42", spec: proofSpec{claims: map[string]any{"htu": "https://bücher.example/orders/42"}}, want: ErrInvalidProof},
-		{name: "htu in punycode, request in Unicode", url: "https://bücher.example/orders/42", spec: proofSpec{claims: map[string]any{"htu": "https://xn--bcher-kva.example/orders/42"}}, want: ErrInvalidProof},
+		// One host in two forms: the ASCII one (IDNA 2008) is compared.
+		{name: "htu in Unicode, request in punycode", url: "https://xn--bcher-kva.example/orders/42", spec: proofSpec{claims: map[string]any{"htu": "https://bücher.example/orders/42"}}},
+		{name: "htu in punycode, request in Unicode", url: "https://bücher.example/orders/42", spec: proofSpec{claims: map[string]any{"htu": "https://xn--bcher-kva.example/orders/42"}}},
+		{name: "htu in punycode, request to the ASCII look-alike host", url: "https://bucher.example/orders/42", spec: proofSpec{claims: map[string]any{"htu": "https://xn--bcher-kva.example/orders/42"}}, want: ErrInvalidProof},
 		{name: "htu with a trailing slash", spec: proofSpec{claims: map[string]any{"htu": testURL + "/"}}, want: ErrInvalidProof},
 		{name: "htu with a trailing dot in the host", spec: proofSpec{claims: map[string]any{"htu": "https://api.example.com./orders/42"}}, want: ErrInvalidProof},
 		{name: "htu with a backslash", spec: proofSpec{claims: map[string]any{"htu": `https://api.example.com\orders/42`}}, want: ErrInvalidProof},

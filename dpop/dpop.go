@@ -53,8 +53,22 @@ const (
 	// holds a proof with an 8192-bit RSA key.
 	DefaultMaxProofSize = 8 << 10
 	// DefaultReplayCacheSize bounds the replay cache: 262 144 proofs, about
-	// 4 000 a second sustained with the default window, in about 25 MiB.
+	// 4 000 a second sustained with the default window, in about 36 MiB
+	// (75 MiB when every proof is of another key).
 	DefaultReplayCacheSize = 1 << 18
+	// DefaultReplayKeyShare is the share of the replay cache one key may
+	// hold by default: 1/DefaultReplayKeyShare of it (2 621 proofs of the
+	// default cache, about 43 a second sustained with the default
+	// window), but never fewer than [MinReplayKeyQuota]. It takes 100
+	// keys, each with a valid bound token (or, at a token endpoint, a
+	// valid grant), sending at their quota to fill the cache, where one
+	// would do without a quota; and it stays far above what one client
+	// sends, even a busy service making calls with one key.
+	DefaultReplayKeyShare = 100
+	// MinReplayKeyQuota is the least default quota of one key, so that a
+	// small replay cache still lets each client send a proof a second
+	// within the default window.
+	MinReplayKeyQuota = 64
 	// DefaultKeyCacheSize bounds the cache of client keys: 4 096 proof
 	// headers, about 4 MiB.
 	DefaultKeyCacheSize = 4096
@@ -121,6 +135,15 @@ type Config struct {
 	// [ErrReplayCacheFull] until the oldest leave it: forgetting one would
 	// let it be replayed.
 	ReplayCacheSize int
+	// ReplayKeyQuota bounds how many of the proofs in the replay cache may
+	// be of one key (one "jkt"): past it, that key's new proofs fail with
+	// a [KeyQuotaError] ([ErrKeyQuota]) until its oldest leave the window,
+	// while other keys' proofs are still taken, so that one client cannot
+	// fill the cache for everyone. Zero means 1/[DefaultReplayKeyShare] of
+	// ReplayCacheSize, at least [MinReplayKeyQuota] and at most
+	// ReplayCacheSize; negative, or more than ReplayCacheSize, is an
+	// error.
+	ReplayKeyQuota int
 	// KeyCacheSize bounds the cache of the keys of accepted proofs, keyed
 	// by their exact header: a client sends the same header with every
 	// proof, so its key is parsed, checked and hashed once, not on every
@@ -168,8 +191,8 @@ func NewChecker(cfg Config) (*Checker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dpop: Config.Algorithms: %w", err)
 	}
-	if cfg.Window < 0 || cfg.Leeway < 0 || cfg.MaxProofSize < 0 || cfg.ReplayCacheSize < 0 {
-		return nil, errors.New("dpop: negative Config.Window, Leeway, MaxProofSize or ReplayCacheSize")
+	if cfg.Window < 0 || cfg.Leeway < 0 || cfg.MaxProofSize < 0 || cfg.ReplayCacheSize < 0 || cfg.ReplayKeyQuota < 0 {
+		return nil, errors.New("dpop: negative Config.Window, Leeway, MaxProofSize, ReplayCacheSize or ReplayKeyQuota")
 	}
 	c := &Checker{
 		algs:    set,
@@ -192,7 +215,14 @@ func NewChecker(cfg Config) (*Checker, error) {
 	if size == 0 {
 		size = DefaultReplayCacheSize
 	}
-	c.replay = newReplayCache(size)
+	quota := cfg.ReplayKeyQuota
+	switch {
+	case quota == 0:
+		quota = min(size, max(MinReplayKeyQuota, size/DefaultReplayKeyShare))
+	case quota > size:
+		return nil, fmt.Errorf("dpop: Config.ReplayKeyQuota %d is more than the replay cache's %d proofs", quota, size)
+	}
+	c.replay = newReplayCache(size, quota)
 	switch n := cfg.KeyCacheSize; {
 	case n == 0:
 		c.keys, err = lru.New[string, *knownKey](DefaultKeyCacheSize)
@@ -229,7 +259,8 @@ func (c *Checker) Nonces() *Nonces { return c.nonces }
 // when every other check has passed.
 //
 // Errors wrap [ErrInvalidProof] (with the precise reason; [ErrReplay] for
-// a replay), [ErrUseNonce] or [ErrReplayCacheFull].
+// a replay), [ErrUseNonce], [ErrReplayCacheFull] or [ErrKeyQuota] (a
+// [KeyQuotaError]).
 func (c *Checker) Check(proof, method string, target *url.URL, accessToken string) (*Proof, error) {
 	return c.check(proof, method, target, accessToken, "")
 }
@@ -261,7 +292,9 @@ func (c *Checker) Verify(proof, method string, target *url.URL, accessToken stri
 // Record remembers p, a proof that [Checker.Verify] accepted, until its
 // "iat" leaves the window. It fails with [ErrReplay] when the checker has
 // accepted a proof with the same key and "jti" inside the window, and with
-// [ErrReplayCacheFull] when the replay cache is full.
+// [ErrReplayCacheFull] when the replay cache is full, and with a
+// [KeyQuotaError] ([ErrKeyQuota]) when the proof's key holds
+// Config.ReplayKeyQuota of the proofs in it.
 func (c *Checker) Record(p *Proof) error {
 	if p == nil || p.JKT == "" || p.ID == "" {
 		return errors.New("dpop: Record of a proof that Verify did not return")

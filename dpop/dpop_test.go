@@ -488,6 +488,7 @@ func TestReason(t *testing.T) {
 		ErrReplay:           "dpop_replay",
 		ErrUseNonce:         "dpop_use_nonce",
 		ErrReplayCacheFull:  "dpop_replay_cache_full",
+		ErrKeyQuota:         "dpop_key_quota",
 		invalid("x"):        "dpop_invalid",
 		errors.New("other"): "",
 	} {

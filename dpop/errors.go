@@ -3,6 +3,7 @@ package dpop
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error categories of this package, for [errors.Is]. The wrapped messages
@@ -34,12 +35,37 @@ var (
 	// replay, the checker refuses new proofs until the oldest expire. The
 	// proof may be valid; the answer is 503, not 401.
 	ErrReplayCacheFull = errors.New("dpop: replay cache full")
+	// ErrKeyQuota reports a valid proof refused because its key already
+	// holds Config.ReplayKeyQuota of the proofs in the replay cache: one
+	// client sending proofs faster than any honest one would, which left
+	// alone would fill the cache and have every client refused with
+	// [ErrReplayCacheFull]. Other keys' proofs are still taken. It does
+	// not wrap [ErrInvalidProof]: the proof may be valid, and the client
+	// only has to slow down; the answer is 429 with Retry-After (see
+	// [KeyQuotaError]), not 401.
+	ErrKeyQuota = errors.New("dpop: too many proofs of one key")
 )
+
+// KeyQuotaError is the error of a proof refused for [ErrKeyQuota]. It
+// unwraps to ErrKeyQuota.
+type KeyQuotaError struct {
+	// RetryAfter is how long until the key's oldest proof leaves the
+	// replay cache, after which a proof of the key is taken again.
+	RetryAfter time.Duration
+}
+
+// Error implements error; it names neither the key nor the proof.
+func (e *KeyQuotaError) Error() string {
+	return ErrKeyQuota.Error() + "; retry in " + e.RetryAfter.Round(time.Second).String()
+}
+
+// Unwrap returns [ErrKeyQuota].
+func (e *KeyQuotaError) Unwrap() error { return ErrKeyQuota }
 
 // Reason names the category of an error of this package with a short
 // stable string fit for a metric label: "dpop_replay", "dpop_missing",
-// "dpop_key_mismatch", "dpop_use_nonce", "dpop_replay_cache_full" or
-// "dpop_invalid"; "" for an error of none of them. It never includes anything from the proof.
+// "dpop_key_mismatch", "dpop_use_nonce", "dpop_replay_cache_full",
+// "dpop_key_quota" or "dpop_invalid"; "" for an error of none of them. It never includes anything from the proof.
 func Reason(err error) string {
 	switch {
 	case err == nil:
@@ -54,6 +80,8 @@ func Reason(err error) string {
 		return "dpop_use_nonce"
 	case errors.Is(err, ErrReplayCacheFull):
 		return "dpop_replay_cache_full"
+	case errors.Is(err, ErrKeyQuota):
+		return "dpop_key_quota"
 	case errors.Is(err, ErrInvalidProof):
 		return "dpop_invalid"
 	}

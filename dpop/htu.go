@@ -5,16 +5,24 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 )
 
 // NormalizeURL returns the form of an HTTP(S) URL that an "htu" claim is
 // compared in (RFC 9449 §4.3 point 9, RFC 3986 §6.2.2 and §6.2.3): the
 // scheme and host lower-cased, the port dropped when it is the scheme's
 // default, an empty path written "/", percent-encodings with upper-case hex
-// and those of unreserved characters decoded, and no query or fragment.
-// Anything else, dot segments included, is compared as it is. It fails for
-// a URL that is not absolute http or https with a host, or that carries
-// user information.
+// and those of unreserved characters decoded, and no query or fragment. A
+// host with non-ASCII characters (an internationalized domain name, which
+// [url.URL.String] writes percent-encoded, "b%C3%BCcher.example") is
+// written in its ASCII form, the one clients look up and send in the Host
+// header ("xn--bcher-kva.example"; IDNA 2008, the lookup profile of
+// [idna.Lookup]), so that both forms name the same URL. Anything else, dot
+// segments included, is compared as it is. It fails for a URL that is not
+// absolute http or https with a host, that carries user information, or
+// whose host is not a valid internationalized domain name.
 func NormalizeURL(u *url.URL) (string, error) {
 	if u == nil {
 		return "", errors.New("no URL")
@@ -29,7 +37,11 @@ func NormalizeURL(u *url.URL) (string, error) {
 	if u.User != nil {
 		return "", errors.New("a URL with user information")
 	}
-	host, port := strings.ToLower(u.Hostname()), u.Port()
+	host, err := asciiHost(u.Hostname())
+	if err != nil {
+		return "", err
+	}
+	port := u.Port()
 	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
 		port = ""
 	}
@@ -51,6 +63,64 @@ func NormalizeURL(u *url.URL) (string, error) {
 	}
 	writeNormalPath(&b, p)
 	return b.String(), nil
+}
+
+// asciiHost returns host percent-decoded, lower-cased and, when it has non-ASCII
+// characters, converted to its ASCII form by the IDNA 2008 lookup profile
+// (punycode labels), failing for a host that profile refuses. An ASCII
+// host is only lower-cased, as before internationalized names were
+// mapped: the lookup profile also applies the STD3 rules, which refuse
+// names that DNS and HTTP accept (an underscore in an internal service's
+// name), and an ASCII name is already in the form clients send.
+func asciiHost(host string) (string, error) {
+	if strings.IndexByte(host, '%') >= 0 && strings.IndexByte(host, ':') < 0 {
+		// A host written percent-encoded (RFC 3986 §3.2.2), as url.Parse
+		// would have decoded it; an IPv6 address keeps its zone as it is.
+		// As for url.Parse, only non-ASCII characters may be encoded
+		// (then the lookup profile checks what they spell): a decoded
+		// "/" or "@" would make another URL of the same text.
+		h, err := url.PathUnescape(host)
+		if err != nil || isASCII(h) {
+			return "", errors.New("a host with a malformed percent-encoding")
+		}
+		host = h
+	}
+	if isASCII(host) {
+		return strings.ToLower(host), nil
+	}
+	if !utf8.ValidString(host) {
+		return "", errors.New("a host that is not UTF-8")
+	}
+	a, err := idna.Lookup.ToASCII(host)
+	if err != nil {
+		return "", errors.New("a host that is not a valid internationalized domain name")
+	}
+	return strings.ToLower(a), nil
+}
+
+// asciiHostPort returns u's host, with its port when it has one, in the
+// ASCII form of [asciiHost].
+func asciiHostPort(u *url.URL) (string, error) {
+	if isASCII(u.Host) && strings.IndexByte(u.Host, '%') < 0 {
+		return u.Host, nil
+	}
+	host, err := asciiHost(u.Hostname())
+	if err != nil {
+		return "", err
+	}
+	if port := u.Port(); port != "" {
+		return net.JoinHostPort(host, port), nil
+	}
+	return host, nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // normalizeHTU parses and normalizes the "htu" of a proof.

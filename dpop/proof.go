@@ -68,14 +68,25 @@ type proofClaims struct {
 }
 
 // Sign returns a fresh proof for a request of method to target (its query
-// and fragment are left out of "htu"), with the "ath" of accessToken when
-// it is not "" and nonce when it is not "".
+// and fragment are left out of "htu", and an internationalized host is
+// written in its ASCII form, "xn--bcher-kva.example", as clients send it in
+// the Host header), with the "ath" of accessToken when it is not "" and
+// nonce when it is not "". It fails for a host that is not a valid
+// internationalized domain name (IDNA 2008, lookup profile).
 func (s *ProofSigner) Sign(method string, target *url.URL, accessToken, nonce string) (string, error) {
 	if target == nil {
 		return "", fmt.Errorf("dpop: no target URL")
 	}
 	u := *target
 	u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = "", false, "", ""
+	// An internationalized host goes in its ASCII form, the one the server
+	// sees in the Host header, not percent-encoded as url.URL.String
+	// writes it.
+	host, err := asciiHostPort(&u)
+	if err != nil {
+		return "", fmt.Errorf("dpop: target URL: %w", err)
+	}
+	u.Host = host
 	var id [16]byte
 	if _, err := io.ReadFull(s.rand, id[:]); err != nil {
 		return "", fmt.Errorf("dpop: jti: %w", err)

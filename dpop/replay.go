@@ -3,7 +3,9 @@ package dpop
 import (
 	"container/heap"
 	"crypto/sha256"
+	"strings"
 	"sync"
+	"time"
 )
 
 // replayCache remembers the (key thumbprint, jti) pairs of accepted proofs
@@ -13,17 +15,43 @@ import (
 // one, since a forgotten pair is a proof that can be replayed. Pairs are
 // kept as SHA-256 hashes, so an entry costs the same whatever the sender
 // puts in "jti".
+//
+// No one key may hold more than quota of the pairs: past it, that key's
+// new proofs are refused with a [KeyQuotaError] while other keys' are
+// still taken, so that one client (the holder of one bound token) cannot
+// fill the cache and have everyone refused. The per-key counts live and
+// die with their pairs, so they take no more room than the pairs do.
 type replayCache struct {
-	size int
+	size, quota int
 
 	mu     sync.Mutex
 	seen   map[[sha256.Size]byte]struct{}
-	expiry expiryHeap // the same pairs, soonest expiry first
+	expiry expiryHeap             // the same pairs, soonest expiry first
+	keys   map[string]*keyEntries // per key thumbprint, its pairs' expiries
+}
+
+// keyEntries holds the expiries of one key's pairs in a min-heap
+// (container/heap): its length is the key's count, its first element when
+// the key's next pair leaves the cache.
+type keyEntries struct {
+	jkt  string
+	exps []int64
+}
+
+func (h *keyEntries) Len() int           { return len(h.exps) }
+func (h *keyEntries) Less(i, j int) bool { return h.exps[i] < h.exps[j] }
+func (h *keyEntries) Swap(i, j int)      { h.exps[i], h.exps[j] = h.exps[j], h.exps[i] }
+func (h *keyEntries) Push(x any)         { h.exps = append(h.exps, x.(int64)) }
+func (h *keyEntries) Pop() any {
+	e := h.exps[len(h.exps)-1]
+	h.exps = h.exps[:len(h.exps)-1]
+	return e
 }
 
 type replayEntry struct {
-	key [sha256.Size]byte
-	exp int64 // Unix nanoseconds after which the pair may be forgotten
+	key   [sha256.Size]byte
+	owner *keyEntries // the pair's key
+	exp   int64       // Unix nanoseconds after which the pair may be forgotten
 }
 
 // expiryHeap is a min-heap of entries by expiry (container/heap).
@@ -40,8 +68,13 @@ func (h *expiryHeap) Pop() any {
 	return e
 }
 
-func newReplayCache(size int) *replayCache {
-	return &replayCache{size: size, seen: make(map[[sha256.Size]byte]struct{})}
+func newReplayCache(size, quota int) *replayCache {
+	return &replayCache{
+		size:  size,
+		quota: quota,
+		seen:  make(map[[sha256.Size]byte]struct{}),
+		keys:  make(map[string]*keyEntries),
+	}
 }
 
 // replayKey hashes a (thumbprint, jti) pair; the thumbprint has a fixed
@@ -54,7 +87,8 @@ func replayKey(jkt, jti string) [sha256.Size]byte {
 
 // add records the pair until exp (Unix nanoseconds), first forgetting the
 // pairs expired at now. It returns ErrReplay when the pair is already
-// there and ErrReplayCacheFull when the cache holds size live pairs.
+// there, ErrReplayCacheFull when the cache holds size live pairs, and a
+// [KeyQuotaError] when jkt holds quota of them.
 func (c *replayCache) add(jkt, jti string, now, exp int64) error {
 	k := replayKey(jkt, jti)
 	c.mu.Lock()
@@ -62,6 +96,12 @@ func (c *replayCache) add(jkt, jti string, now, exp int64) error {
 	for len(c.expiry) > 0 && c.expiry[0].exp < now {
 		e := heap.Pop(&c.expiry).(replayEntry)
 		delete(c.seen, e.key)
+		// The pairs leave in order of expiry, so the one leaving is the
+		// soonest of its key's too.
+		heap.Pop(e.owner)
+		if e.owner.Len() == 0 {
+			delete(c.keys, e.owner.jkt)
+		}
 	}
 	if _, ok := c.seen[k]; ok {
 		return ErrReplay
@@ -69,8 +109,19 @@ func (c *replayCache) add(jkt, jti string, now, exp int64) error {
 	if len(c.seen) >= c.size {
 		return ErrReplayCacheFull
 	}
+	ke := c.keys[jkt]
+	if ke != nil && ke.Len() >= c.quota {
+		// The key's soonest pair leaves the cache once now passes its
+		// expiry.
+		return &KeyQuotaError{RetryAfter: time.Duration(ke.exps[0] - now + 1)}
+	}
+	if ke == nil {
+		ke = &keyEntries{jkt: strings.Clone(jkt)} // not a part of a larger string
+		c.keys[ke.jkt] = ke
+	}
+	heap.Push(ke, exp)
 	c.seen[k] = struct{}{}
-	heap.Push(&c.expiry, replayEntry{key: k, exp: exp})
+	heap.Push(&c.expiry, replayEntry{key: k, owner: ke, exp: exp})
 	return nil
 }
 
@@ -80,4 +131,15 @@ func (c *replayCache) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.seen)
+}
+
+// keyLen returns the number of pairs jkt holds, expired ones included
+// until the next add.
+func (c *replayCache) keyLen(jkt string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ke := c.keys[jkt]; ke != nil {
+		return ke.Len()
+	}
+	return 0
 }

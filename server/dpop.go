@@ -116,11 +116,14 @@ func proofJKT(p *dpop.Proof) string {
 // proofError maps an error of [dpop.Checker.Check] to the issuer's OAuth
 // error, the cause kept for the log only.
 func proofError(err error) error {
+	var qe *dpop.KeyQuotaError
 	switch {
 	case errors.Is(err, dpop.ErrUseNonce):
 		return &issuer.Error{Code: issuer.CodeUseDPoPNonce, Description: "the DPoP proof must carry the server nonce of the DPoP-Nonce header", Err: err}
 	case errors.Is(err, dpop.ErrReplayCacheFull):
 		return &issuer.Error{Code: issuer.CodeTemporarilyUnavailable, Description: "too many DPoP proofs at once; retry later", Err: err}
+	case errors.As(err, &qe):
+		return &issuer.Error{Code: issuer.CodeSlowDown, Description: "too many DPoP proofs of one key; retry later", RetryAfter: qe.RetryAfter, Err: err}
 	case errors.Is(err, dpop.ErrReplay):
 		return &issuer.Error{Code: issuer.CodeInvalidDPoPProof, Description: "the DPoP proof was used before", Err: err}
 	default:

@@ -301,13 +301,15 @@ func writeDPoPError(w http.ResponseWriter, realm string, e *dpopError) {
 		code, status = "invalid_request", http.StatusBadRequest
 	case errors.Is(err, ErrKeySourceUnavailable), errors.Is(err, dpop.ErrReplayCacheFull):
 		code, status = "temporarily_unavailable", http.StatusServiceUnavailable
+	case errors.Is(err, dpop.ErrKeyQuota):
+		code, status = "slow_down", http.StatusTooManyRequests
 	case errors.Is(err, dpop.ErrUseNonce):
 		code = "use_dpop_nonce"
 	case errors.Is(err, dpop.ErrInvalidProof):
 		code = "invalid_dpop_proof"
 	}
 	h := w.Header()
-	if status == http.StatusServiceUnavailable {
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
 		h.Set("Retry-After", strconv.Itoa(int(RetryAfter(err)/time.Second)))
 	} else {
 		bearerCode, dpopCode := "", ""

@@ -37,6 +37,7 @@ var categories = [...]struct {
 	{ErrNotBound, "token not DPoP-bound"},
 	{dpop.ErrUseNonce, "DPoP nonce required"},
 	{dpop.ErrReplayCacheFull, "DPoP replay cache full"},
+	{dpop.ErrKeyQuota, "too many DPoP proofs of one key"},
 	{dpop.ErrReplay, "DPoP proof replayed"},
 	{dpop.ErrNoProof, "DPoP proof missing"},
 	{dpop.ErrKeyMismatch, "DPoP proof key not bound to the token"},

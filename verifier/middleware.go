@@ -24,13 +24,24 @@ const DefaultRetryAfter = 10 * time.Second
 // source's next fetch attempt when err carries it (a [jwks.UnavailableError]
 // in its chain), rounded up to whole seconds and at least one second;
 // otherwise [DefaultRetryAfter]. A client that waits that long meets the
-// first request the recovered source can answer, and no earlier one.
+// first request the recovered source can answer, and no earlier one. For
+// a DPoP key over its quota (a [dpop.KeyQuotaError]) it is the time until
+// the key's oldest proof leaves the replay cache, rounded the same way.
 func RetryAfter(err error) time.Duration {
-	var ue *jwks.UnavailableError
-	if !errors.As(err, &ue) {
+	var (
+		ue *jwks.UnavailableError
+		qe *dpop.KeyQuotaError
+	)
+	var d time.Duration
+	switch {
+	case errors.As(err, &ue):
+		d = ue.RetryAfter
+	case errors.As(err, &qe):
+		d = qe.RetryAfter
+	default:
 		return DefaultRetryAfter
 	}
-	return max(time.Second, (ue.RetryAfter + time.Second - 1).Truncate(time.Second))
+	return max(time.Second, (d + time.Second - 1).Truncate(time.Second))
 }
 
 // MiddlewareConfig configures [Middleware].
@@ -267,8 +278,10 @@ func BearerToken(r *http.Request) (string, error) {
 // "algs" the middleware accepts (and, with DPoP allowed, a Bearer one
 // too), the error code in the challenge of the scheme the request used,
 // "invalid_dpop_proof" for a bad proof, "use_dpop_nonce" with a fresh
-// DPoP-Nonce header when the proof lacks a valid nonce, and 503 when the
-// replay cache is full.
+// DPoP-Nonce header when the proof lacks a valid nonce, 503 when the
+// replay cache is full, and 429 with Retry-After ([RetryAfter]) and
+// error "slow_down" when the proof's key is over its share of the replay
+// cache ([dpop.ErrKeyQuota]).
 func WriteError(w http.ResponseWriter, realm string, err error) {
 	writeError(w, realm, err, requiredScope(err))
 }

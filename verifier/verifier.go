@@ -406,6 +406,7 @@ var reasons = []struct {
 	{dpop.ErrKeyMismatch, "dpop_key_mismatch"},
 	{dpop.ErrUseNonce, "dpop_use_nonce"},
 	{dpop.ErrReplayCacheFull, "dpop_replay_cache_full"},
+	{dpop.ErrKeyQuota, "dpop_key_quota"},
 	{dpop.ErrInvalidProof, "dpop_invalid"},
 	{ErrRevoked, "revoked"},
 	{ErrKeySourceUnavailable, "key_source_unavailable"},
