@@ -57,13 +57,16 @@ const (
 	// (75 MiB when every proof is of another key).
 	DefaultReplayCacheSize = 1 << 18
 	// DefaultReplayKeyShare is the share of the replay cache one key may
-	// hold by default: 1/DefaultReplayKeyShare of it (2 621 proofs of the
-	// default cache, about 43 a second sustained with the default
-	// window), but never fewer than [MinReplayKeyQuota]. It takes 100
-	// keys, each with a valid bound token (or, at a token endpoint, a
-	// valid grant), sending at their quota to fill the cache, where one
-	// would do without a quota; and it stays far above what one client
-	// sends, even a busy service making calls with one key.
+	// hold by default once the cache is half full: 1/DefaultReplayKeyShare
+	// of it (2 621 proofs of the default cache, about 43 a second
+	// sustained with the default window), but never fewer than
+	// [MinReplayKeyQuota]. Below half full no key is held back, so a busy
+	// service making calls with one key may use up to half the cache
+	// (about 1 000 proofs a second) while others are quiet. Under a flood,
+	// one key can take at most that half, and it takes 50 more keys, each
+	// with a valid bound token (or, at a token endpoint, a valid grant),
+	// sending at their quota to fill the rest, where one would do without
+	// a quota.
 	DefaultReplayKeyShare = 100
 	// MinReplayKeyQuota is the least default quota of one key, so that a
 	// small replay cache still lets each client send a proof a second
@@ -136,10 +139,10 @@ type Config struct {
 	// let it be replayed.
 	ReplayCacheSize int
 	// ReplayKeyQuota bounds how many of the proofs in the replay cache may
-	// be of one key (one "jkt"): past it, that key's new proofs fail with
-	// a [KeyQuotaError] ([ErrKeyQuota]) until its oldest leave the window,
-	// while other keys' proofs are still taken, so that one client cannot
-	// fill the cache for everyone. Zero means 1/[DefaultReplayKeyShare] of
+	// be of one key (one "jkt") once the cache is half full: past it, that
+	// key's new proofs fail with a [KeyQuotaError] ([ErrKeyQuota]) until
+	// its oldest leave the window, while other keys' proofs are still
+	// taken, so that one client cannot fill the cache for everyone. Zero means 1/[DefaultReplayKeyShare] of
 	// ReplayCacheSize, at least [MinReplayKeyQuota] and at most
 	// ReplayCacheSize; negative, or more than ReplayCacheSize, is an
 	// error.

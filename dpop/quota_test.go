@@ -9,7 +9,8 @@ import (
 )
 
 // TestReplayKeyQuota floods the replay cache with the proofs of one key
-// and checks that the key is stopped at its quota with ErrKeyQuota while
+// and checks that the key is stopped at its quota, once the cache is half
+// full, with ErrKeyQuota while
 // another key's proofs are still taken, that no replay is ever accepted,
 // and that the key's proofs are taken again once its oldest leave the
 // window.
@@ -23,10 +24,11 @@ func TestReplayKeyQuota(t *testing.T) {
 		wantQuota int
 		record    bool // Verify then Record, as a token endpoint does
 	}{
-		{name: "default quota of a small cache", size: 1000, wantQuota: MinReplayKeyQuota},
-		{name: "default share of a large cache", size: 20000, wantQuota: 20000 / DefaultReplayKeyShare},
-		{name: "configured", size: 1000, quota: 10, wantQuota: 10},
-		{name: "Verify and Record", size: 1000, wantQuota: MinReplayKeyQuota, record: true},
+		{name: "default quota of a small cache", size: 100, wantQuota: MinReplayKeyQuota},
+		{name: "default quota of a larger cache, half full first", size: 1000, wantQuota: 500},
+		{name: "configured", size: 20, quota: 10, wantQuota: 10},
+		{name: "configured, half full first", size: 100, quota: 10, wantQuota: 50},
+		{name: "Verify and Record", size: 100, wantQuota: MinReplayKeyQuota, record: true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

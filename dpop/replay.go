@@ -16,10 +16,12 @@ import (
 // kept as SHA-256 hashes, so an entry costs the same whatever the sender
 // puts in "jti".
 //
-// No one key may hold more than quota of the pairs: past it, that key's
-// new proofs are refused with a [KeyQuotaError] while other keys' are
-// still taken, so that one client (the holder of one bound token) cannot
-// fill the cache and have everyone refused. The per-key counts live and
+// Once the cache is half full, no one key may hold more than quota of the
+// pairs: past it, that key's new proofs are refused with a
+// [KeyQuotaError] while other keys' are still taken, so that one client
+// (the holder of one bound token) cannot fill the cache and have everyone
+// refused. Below half full the quota does not apply, so a busy client
+// sending with one key is not slowed while the cache has room. The per-key counts live and
 // die with their pairs, so they take no more room than the pairs do.
 type replayCache struct {
 	size, quota int
@@ -88,7 +90,8 @@ func replayKey(jkt, jti string) [sha256.Size]byte {
 // add records the pair until exp (Unix nanoseconds), first forgetting the
 // pairs expired at now. It returns ErrReplay when the pair is already
 // there, ErrReplayCacheFull when the cache holds size live pairs, and a
-// [KeyQuotaError] when jkt holds quota of them.
+// [KeyQuotaError] when jkt holds quota of them and the cache is at least
+// half full.
 func (c *replayCache) add(jkt, jti string, now, exp int64) error {
 	k := replayKey(jkt, jti)
 	c.mu.Lock()
@@ -110,7 +113,7 @@ func (c *replayCache) add(jkt, jti string, now, exp int64) error {
 		return ErrReplayCacheFull
 	}
 	ke := c.keys[jkt]
-	if ke != nil && ke.Len() >= c.quota {
+	if ke != nil && ke.Len() >= c.quota && len(c.seen) >= c.size/2 {
 		// The key's soonest pair leaves the cache once now passes its
 		// expiry.
 		return &KeyQuotaError{RetryAfter: time.Duration(ke.exps[0] - now + 1)}

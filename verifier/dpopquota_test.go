@@ -19,7 +19,7 @@ func TestMiddlewareDPoPKeyQuota(t *testing.T) {
 	c := claims()
 	dpop.Bind(c, f.thief.JKT())
 	other := loadTestKey(t, "ec256.pem", jose.ES256).sign(t, "at+jwt", c)
-	checker, err := dpop.NewChecker(dpop.Config{Now: f.clock.Now, ReplayCacheSize: 10, ReplayKeyQuota: 2})
+	checker, err := dpop.NewChecker(dpop.Config{Now: f.clock.Now, ReplayCacheSize: 4, ReplayKeyQuota: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
