@@ -510,18 +510,40 @@ func (s *Policies) routeName(r *http.Request) string {
 // segment: path.Clean would leave it alone, a trailing slash aside. It is
 // the fast path of requestPath.
 func plainPath(p string) bool {
-	// Without a dot, only an empty segment makes a path unclean.
-	for i := 1; i < len(p); i++ {
+	// Without a dot, only an empty segment makes a path unclean: look for
+	// a dot or two slashes in a row, eight bytes at a time.
+	const dots, slashes = 0x2e2e2e2e2e2e2e2e, 0x2f2f2f2f2f2f2f2f
+	var carry uint64 // the top bit of the last byte read, when a slash
+	i := 0
+	for ; len(p)-i >= 8; i += 8 {
+		w := pathHead(p[i:])
+		if zeroBytes(w^dots) != 0 {
+			return plainSegments(p)
+		}
+		s := zeroBytes(w ^ slashes)
+		if s&(s<<8|carry) != 0 {
+			return false
+		}
+		carry = s >> 56
+	}
+	for ; i < len(p); i++ {
 		switch p[i] {
 		case '.':
 			return plainSegments(p)
 		case '/':
-			if p[i-1] == '/' {
+			if i > 0 && p[i-1] == '/' {
 				return false
 			}
 		}
 	}
 	return true
+}
+
+// zeroBytes returns the top bit of each byte of w that is zero, and no
+// other bit.
+func zeroBytes(w uint64) uint64 {
+	const low7 = 0x7f7f7f7f7f7f7f7f
+	return ^((w&low7 + low7) | w | low7)
 }
 
 // plainSegments is plainPath for a path with a dot, segment by segment.
