@@ -138,3 +138,17 @@ func FuzzPolicyMatch(f *testing.F) {
 		}
 	})
 }
+
+func TestRequestMethodBit(t *testing.T) {
+	t.Parallel()
+	for _, m := range methods {
+		if got, want := requestMethodBit(m), methodBit(m); got != want {
+			t.Errorf("requestMethodBit(%s) = %#x, methodBit = %#x", m, got, want)
+		}
+	}
+	for _, m := range []string{"get", "PURGE", "CONNECT", ""} {
+		if got := requestMethodBit(m); got != otherMethod || methodMask([]string{"GET"})&got != 0 {
+			t.Errorf("requestMethodBit(%q) = %#x, want otherMethod", m, got)
+		}
+	}
+}
