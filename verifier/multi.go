@@ -231,10 +231,10 @@ func (v *Verifier) IssuerName(claims *jose.Claims) (string, bool) {
 // IssuerIndex returns the position in [Verifier.IssuerNames] of the issuer
 // of claims that v, a multi-issuer Verifier, verified: that of the issuer
 // that lists claims.Issuer; -1 when none does, and always for a single
-// issuer's Verifier. It never allocates, and costs less than
-// [Verifier.IssuerName], so that a caller keeping something per issuer for
-// every request (a counter) may keep it in a slice in the order of
-// IssuerNames and find it with this.
+// issuer's Verifier. It never allocates, so that a caller keeping
+// something per issuer for every request (a counter) may keep it in a
+// slice in the order of IssuerNames and find it with this rather than by
+// name.
 func (v *Verifier) IssuerIndex(claims *jose.Claims) int {
 	if v.multi == nil {
 		return -1

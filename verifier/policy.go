@@ -262,8 +262,11 @@ func (rs *Requirements) Check(claims *jose.Claims) error {
 }
 
 // CheckIndex is [Requirements.Check] for claims whose issuer's position the
-// caller has already from [Verifier.IssuerIndex] (-1 for none): the
-// cheapest form, for a caller that keeps something per issuer anyway.
+// caller has already from [Verifier.IssuerIndex] of the Verifier of rs (-1
+// for none): the cheapest form, for a caller that keeps something per
+// issuer anyway. A position that is none of that Verifier's issuers meets
+// no [FromIssuer] requirement; one taken from another Verifier would make
+// the issuer check meaningless.
 func (rs *Requirements) CheckIndex(claims *jose.Claims, issuer int) error {
 	if len(rs.issuers) > 0 && (issuer < 0 || issuer >= len(rs.allowed) || !rs.allowed[issuer]) {
 		return ErrIssuerNotAllowed
