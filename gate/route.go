@@ -21,6 +21,12 @@ type Policy struct {
 	fallback  route
 	issuers   []string
 	public    int
+	// root are the matchers of the routes that may match the path "/",
+	// and byByte[c] those of the routes that may match a path whose second
+	// byte is c, each in the order of the routes: a request is compared
+	// with the few routes that share its path's first letter.
+	root   []routeMatcher
+	byByte [256][]routeMatcher
 }
 
 // route is one compiled route.
@@ -93,6 +99,7 @@ func CompilePolicy(spec *PolicySpec, v *verifier.Verifier) (*Policy, error) {
 		}
 		p.routes = append(p.routes, rt)
 	}
+	p.indexRoutes()
 	return p, nil
 }
 
@@ -137,28 +144,131 @@ func (p *Policy) match(method, urlPath string) int {
 	if !ok {
 		return -1
 	}
-	bit := methodBit(method)
-	if bit == 0 {
-		bit = methodBit(strings.ToUpper(method)) // "post": upstreams that upper-case serve POST
+	bit := requestMethodBit(method)
+	if bit == otherMethod {
+		bit = requestMethodBit(strings.ToUpper(method)) // "post": upstreams that upper-case serve POST
 	}
-	for i := range p.routes {
-		rt := &p.routes[i]
-		if !rt.anyMethod && rt.mask&bit == 0 {
+	head := pathHead(clean)
+	n := len(clean)
+	ms := p.root
+	if n > 1 {
+		ms = p.byByte[clean[1]]
+	}
+	for i := range ms {
+		m := &ms[i]
+		// Most routes differ from the path in its first eight bytes: one
+		// comparison of two words rules them out.
+		if m.methods&bit == 0 || head&m.headMask != m.head {
 			continue
 		}
-		if rt.exact != "" {
-			if clean != rt.exact {
-				continue
-			}
-		} else if !strings.HasPrefix(clean, rt.prefix) {
+		if m.exact && n != m.n || n < m.n {
 			continue
 		}
-		if rt.public && (!isClean || strings.ContainsAny(urlPath, `;\`)) {
+		if m.n > 8 && clean[8:m.n] != m.tail {
+			continue
+		}
+		if m.public && (!isClean || strings.ContainsAny(urlPath, `;\`)) {
 			continue // Tomcat reads "..;" as "..", IIS "\" as "/"
 		}
-		return i
+		return m.route
 	}
 	return -1
+}
+
+// indexRoutes builds p.root and p.byByte. A route's path or prefix of two
+// bytes or more can only match a path with the same second byte; the
+// prefix "/" matches every path, and the path "/" only itself.
+func (p *Policy) indexRoutes() {
+	for i := range p.routes {
+		rt := &p.routes[i]
+		m := newRouteMatcher(i, rt)
+		switch {
+		case m.n > 1:
+			c := rt.exact
+			if c == "" {
+				c = rt.prefix
+			}
+			p.byByte[c[1]] = append(p.byByte[c[1]], m)
+		case m.exact:
+			p.root = append(p.root, m)
+		default:
+			p.root = append(p.root, m)
+			for c := range p.byByte {
+				p.byByte[c] = append(p.byByte[c], m)
+			}
+		}
+	}
+}
+
+// routeMatcher is a route's path and methods, compiled for match: the
+// route's exact path or prefix as its length, its first eight bytes (or
+// fewer) as a word, and the rest.
+type routeMatcher struct {
+	head, headMask uint64 // pathHead of the path or prefix, and the mask of its bytes
+	n              int    // the length of the path or prefix
+	tail           string // the path or prefix from its ninth byte on
+	route          int    // the route's index in Policy.routes
+	methods        uint16 // requestMethodBit of each method matched
+	exact          bool
+	public         bool
+}
+
+// otherMethod is the requestMethodBit of a method a route cannot name.
+const otherMethod = 1 << 15
+
+func newRouteMatcher(i int, rt *route) routeMatcher {
+	s := rt.exact
+	if s == "" {
+		s = rt.prefix
+	}
+	m := routeMatcher{head: pathHead(s), n: len(s), route: i, methods: rt.mask, exact: rt.exact != "", public: rt.public}
+	if rt.anyMethod {
+		m.methods = 1<<16 - 1
+	}
+	for i := 0; i < min(len(s), 8); i++ {
+		m.headMask |= 0xff << (8 * i)
+	}
+	if len(s) > 8 {
+		m.tail = s[8:]
+	}
+	return m
+}
+
+// pathHead returns the first eight bytes of s, or all of s when shorter,
+// as a little-endian word: a string and its prefixes agree on the bytes
+// they share.
+func pathHead(s string) uint64 {
+	if len(s) >= 8 {
+		return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+			uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+	}
+	var h uint64
+	for i := 0; i < len(s); i++ {
+		h |= uint64(s[i]) << (8 * i)
+	}
+	return h
+}
+
+// requestMethodBit is methodBit for a request's method, and otherMethod
+// for a method no route can name, which only routes of every method match.
+func requestMethodBit(m string) uint16 {
+	switch m {
+	case http.MethodGet:
+		return 1 << 0
+	case http.MethodHead:
+		return 1 << 1
+	case http.MethodPost:
+		return 1 << 2
+	case http.MethodPut:
+		return 1 << 3
+	case http.MethodPatch:
+		return 1 << 4
+	case http.MethodDelete:
+		return 1 << 5
+	case http.MethodOptions:
+		return 1 << 6
+	}
+	return otherMethod
 }
 
 // requestPath returns the cleaned form of a request's path (path.Clean,
@@ -279,25 +389,27 @@ func policyBinder(app http.Handler, realm string, dp verifier.DPoPConfig, onErro
 	}
 }
 
-// routeCounters are the counters of one route.
+// routeCounters are the counters of one route, found by the issuer's
+// position in the policy's issuers ([verifier.Verifier.IssuerIndex]) rather
+// than by its name.
 type routeCounters struct {
-	allowed   map[string]Counter // by issuer name
-	refused   Counter            // issuer ""
-	refusedBy map[string]Counter
+	allowed   []Counter // by issuer; for a public route, the one of issuer ""
+	refused   Counter   // issuer ""
+	refusedBy []Counter // by issuer
 }
 
 func newRouteCounters(p *Policy, rt *route, obs PolicyObserver) *routeCounters {
 	if obs == nil {
 		return nil
 	}
-	c := &routeCounters{allowed: map[string]Counter{}, refusedBy: map[string]Counter{}, refused: obs.Counter(rt.name, "", "refused")}
+	c := &routeCounters{refused: obs.Counter(rt.name, "", "refused")}
 	if rt.public {
-		c.allowed[""] = obs.Counter(rt.name, "", "allowed")
+		c.allowed = []Counter{obs.Counter(rt.name, "", "allowed")}
 		return c
 	}
 	for _, is := range p.issuers {
-		c.allowed[is] = obs.Counter(rt.name, is, "allowed")
-		c.refusedBy[is] = obs.Counter(rt.name, is, "refused")
+		c.allowed = append(c.allowed, obs.Counter(rt.name, is, "allowed"))
+		c.refusedBy = append(c.refusedBy, obs.Counter(rt.name, is, "refused"))
 	}
 	return c
 }
@@ -312,30 +424,60 @@ func routeHandler(p *Policy, rt *route, app http.Handler, realm string, dp verif
 		onError(w, r, fmt.Errorf("route %s: %w", name, err))
 	}
 	if rt.public {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if counters != nil {
-				counters.allowed[""].Inc()
-			}
-			app.ServeHTTP(w, r)
-		})
+		return &publicRoute{app: app, counters: counters}
 	}
-	reqs := rt.reqs
-	check := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, _ := verifier.ClaimsFrom(r.Context())
-		issuer, known := p.v.IssuerName(c)
-		if err := reqs.CheckFrom(c, issuer, known); err != nil {
-			if counters != nil {
-				counters.refusedBy[issuer].Inc()
-			}
-			onError(w, r, fmt.Errorf("route %s, issuer %s: %w", name, issuer, err))
-			return
-		}
-		if counters != nil {
-			counters.allowed[issuer].Inc()
-		}
-		app.ServeHTTP(w, r)
-	})
+	check := &checkRoute{p: p, name: name, reqs: rt.reqs, counters: counters, app: app, onError: onError}
 	return verifier.Middleware(p.v, verifier.MiddlewareConfig{Realm: realm, ErrorHandler: refuse, DPoP: dp})(check)
+}
+
+// publicRoute lets the requests of a public route through.
+type publicRoute struct {
+	app      http.Handler
+	counters *routeCounters
+}
+
+func (h *publicRoute) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.counters != nil {
+		h.counters.allowed[0].Inc()
+	}
+	h.app.ServeHTTP(w, r)
+}
+
+// checkRoute checks the requirements of a route on the requests whose
+// token the verifying middleware in front of it accepted.
+type checkRoute struct {
+	p        *Policy
+	name     string
+	reqs     *verifier.Requirements
+	counters *routeCounters
+	app      http.Handler
+	onError  func(http.ResponseWriter, *http.Request, error)
+}
+
+func (h *checkRoute) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c, _ := verifier.ClaimsFrom(r.Context())
+	// The verifier routed the token by its "iss", so one of the policy's
+	// issuers lists it.
+	i := h.p.v.IssuerIndex(c)
+	if err := h.reqs.CheckIndex(c, i); err != nil {
+		var issuer string
+		if i >= 0 {
+			issuer = h.p.issuers[i]
+		}
+		if h.counters != nil {
+			if i >= 0 {
+				h.counters.refusedBy[i].Inc()
+			} else {
+				h.counters.refused.Inc()
+			}
+		}
+		h.onError(w, r, fmt.Errorf("route %s, issuer %s: %w", h.name, issuer, err))
+		return
+	}
+	if h.counters != nil && i >= 0 {
+		h.counters.allowed[i].Inc()
+	}
+	h.app.ServeHTTP(w, r)
 }
 
 // notFound answers a request that no route matches under default: deny.
@@ -374,6 +516,44 @@ func (s *Policies) routeName(r *http.Request) string {
 // segment: path.Clean would leave it alone, a trailing slash aside. It is
 // the fast path of requestPath.
 func plainPath(p string) bool {
+	// Without a dot, only an empty segment makes a path unclean: look for
+	// a dot or two slashes in a row, eight bytes at a time.
+	const dots, slashes = 0x2e2e2e2e2e2e2e2e, 0x2f2f2f2f2f2f2f2f
+	var carry uint64 // the top bit of the last byte read, when a slash
+	i := 0
+	for ; len(p)-i >= 8; i += 8 {
+		w := pathHead(p[i:])
+		if zeroBytes(w^dots) != 0 {
+			return plainSegments(p)
+		}
+		s := zeroBytes(w ^ slashes)
+		if s&(s<<8|carry) != 0 {
+			return false
+		}
+		carry = s >> 56
+	}
+	for ; i < len(p); i++ {
+		switch p[i] {
+		case '.':
+			return plainSegments(p)
+		case '/':
+			if i > 0 && p[i-1] == '/' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// zeroBytes returns the top bit of each byte of w that is zero, and no
+// other bit.
+func zeroBytes(w uint64) uint64 {
+	const low7 = 0x7f7f7f7f7f7f7f7f
+	return ^((w&low7 + low7) | w | low7)
+}
+
+// plainSegments is plainPath for a path with a dot, segment by segment.
+func plainSegments(p string) bool {
 	seg := 0 // length of the current segment
 	dots := 0
 	for i := 1; i < len(p); i++ {

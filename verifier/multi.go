@@ -59,8 +59,38 @@ type MultiConfig struct {
 type multi struct {
 	byIss  map[string]*Verifier // "iss" value → the issuer's verifier
 	names  map[string]string    // "iss" value → the issuer's name
+	index  map[string]int       // "iss" value → the issuer's position in order
+	isss   []issPos             // the same, for a scan when there are few
 	byName map[string]*Verifier
 	order  []string // names, in the order of the configuration
+}
+
+// issPos is an "iss" value and the position of its issuer.
+type issPos struct {
+	iss string
+	pos int
+}
+
+// scanIssuers is the largest number of "iss" values that issuerIndex
+// compares one by one: fewer than a map lookup costs, since comparing two
+// strings of different lengths costs next to nothing.
+const scanIssuers = 8
+
+// issuerIndex returns the position in order of the issuer that lists iss,
+// or -1.
+func (m *multi) issuerIndex(iss string) int {
+	if len(m.isss) <= scanIssuers {
+		for i := range m.isss {
+			if m.isss[i].iss == iss {
+				return m.isss[i].pos
+			}
+		}
+		return -1
+	}
+	if pos, ok := m.index[iss]; ok {
+		return pos
+	}
+	return -1
 }
 
 // NewMulti validates cfg and returns a Verifier over several issuers, usable
@@ -87,7 +117,7 @@ func NewMulti(cfg MultiConfig) (*Verifier, error) {
 	if now == nil {
 		now = time.Now
 	}
-	m := &multi{byIss: map[string]*Verifier{}, names: map[string]string{}, byName: map[string]*Verifier{}}
+	m := &multi{byIss: map[string]*Verifier{}, names: map[string]string{}, index: map[string]int{}, byName: map[string]*Verifier{}}
 	var isss, auds []string
 	var algs []jose.Algorithm
 	for _, is := range cfg.Issuers {
@@ -113,7 +143,8 @@ func NewMulti(cfg MultiConfig) (*Verifier, error) {
 			if other, dup := m.names[iss]; dup {
 				return nil, fmt.Errorf("verifier: issuers %s and %s both list iss %q", other, is.Name, iss)
 			}
-			m.byIss[iss], m.names[iss] = sub, is.Name
+			m.byIss[iss], m.names[iss], m.index[iss] = sub, is.Name, len(m.order)
+			m.isss = append(m.isss, issPos{iss: iss, pos: len(m.order)})
 		}
 		m.byName[is.Name] = sub
 		m.order = append(m.order, is.Name)
@@ -191,8 +222,24 @@ func (v *Verifier) IssuerName(claims *jose.Claims) (string, bool) {
 	if v.multi == nil {
 		return "", slices.Contains(v.policy.Issuers, claims.Issuer)
 	}
-	name, ok := v.multi.names[claims.Issuer]
-	return name, ok
+	if i := v.multi.issuerIndex(claims.Issuer); i >= 0 {
+		return v.multi.order[i], true
+	}
+	return "", false
+}
+
+// IssuerIndex returns the position in [Verifier.IssuerNames] of the issuer
+// of claims that v, a multi-issuer Verifier, verified: that of the issuer
+// that lists claims.Issuer; -1 when none does, and always for a single
+// issuer's Verifier. It never allocates, so that a caller keeping
+// something per issuer for every request (a counter) may keep it in a
+// slice in the order of IssuerNames and find it with this rather than by
+// name.
+func (v *Verifier) IssuerIndex(claims *jose.Claims) int {
+	if v.multi == nil {
+		return -1
+	}
+	return v.multi.issuerIndex(claims.Issuer)
 }
 
 // IssuerNames returns the names of the issuers of a multi-issuer Verifier,

@@ -84,11 +84,84 @@ func FromIssuer(names ...string) Requirement {
 // token must meet. Make them with [Verifier.Requirements]; they are
 // immutable and safe for concurrent use.
 type Requirements struct {
-	v    *Verifier
-	reqs []Requirement
+	v *Verifier
+	// issuers are the name lists of the FromIssuer requirements: a
+	// token's issuer must be in each.
+	issuers [][]string
+	// allowed[i] reports whether the issuer at position i of
+	// v.IssuerNames is in each of issuers.
+	allowed []bool
+	// claims are the other requirements, in the order given.
+	claims []claimReq
 	// denied is the error of a token that lacks a scope, role or claim:
 	// made once, so that a refusal allocates nothing.
 	denied *ScopeError
+}
+
+// claimReq is a scope, role or claim requirement, compiled: the values
+// that claim a, or b when there is one, must hold (all of them or one).
+type claimReq struct {
+	all    bool
+	a, b   claimRef
+	values []string
+}
+
+// claimRef is a claim a requirement reads, resolved once: a registered
+// claim of [jose.Claims], or a member of Extra, whose string value is a
+// list of white-space separated fields for "scope" and "scp".
+type claimRef struct {
+	kind   claimKind
+	name   string // for claimExtra; "" for no claim at all
+	fields bool
+}
+
+type claimKind uint8
+
+const (
+	claimNone claimKind = iota
+	claimExtra
+	claimIss
+	claimSub
+	claimJTI
+	claimAud
+)
+
+// newClaimRef resolves the claim name; "" is no claim, which holds nothing.
+func newClaimRef(name string) claimRef {
+	switch name {
+	case "":
+		return claimRef{kind: claimNone}
+	case "iss":
+		return claimRef{kind: claimIss}
+	case "sub":
+		return claimRef{kind: claimSub}
+	case "jti":
+		return claimRef{kind: claimJTI}
+	case "aud":
+		return claimRef{kind: claimAud}
+	}
+	return claimRef{kind: claimExtra, name: name, fields: name == "scope" || name == "scp"}
+}
+
+// compile returns r, a requirement other than FromIssuer, as a claimReq.
+func (r *Requirement) compile() claimReq {
+	var a, b string
+	all := false
+	switch r.kind {
+	case reqAllScopes:
+		a, b, all = "scope", "scp", true
+	case reqAnyScope:
+		a, b = "scope", "scp"
+	case reqAllRoles:
+		a, b, all = "roles", "role", true
+	case reqAnyRole:
+		a, b = "roles", "role"
+	case reqClaimAll:
+		a, all = r.claim, true
+	case reqClaimAny:
+		a = r.claim
+	}
+	return claimReq{all: all, a: newClaimRef(a), b: newClaimRef(b), values: slices.Clone(r.values)}
 }
 
 // ScopeError is the error of a valid token that lacks a scope, role or
@@ -161,7 +234,22 @@ func (v *Verifier) Requirements(reqs ...Requirement) (*Requirements, error) {
 			}
 		}
 	}
-	return &Requirements{v: v, reqs: slices.Clone(reqs), denied: &ScopeError{Scope: strings.Join(scopes, " ")}}, nil
+	rs := &Requirements{v: v, denied: &ScopeError{Scope: strings.Join(scopes, " ")}}
+	for i := range reqs {
+		if r := &reqs[i]; r.kind == reqIssuer {
+			rs.issuers = append(rs.issuers, slices.Clone(r.values))
+		} else {
+			rs.claims = append(rs.claims, r.compile())
+		}
+	}
+	for _, name := range v.IssuerNames() {
+		ok := true
+		for _, names := range rs.issuers {
+			ok = ok && slices.Contains(names, name)
+		}
+		rs.allowed = append(rs.allowed, ok)
+	}
+	return rs, nil
 }
 
 // Check reports whether claims, which the Verifier of rs verified, meet
@@ -170,44 +258,56 @@ func (v *Verifier) Requirements(reqs ...Requirement) (*Requirements, error) {
 // [*ScopeError] for one that lacks a scope, role or claim value. It does
 // not allocate.
 func (rs *Requirements) Check(claims *jose.Claims) error {
-	name, ok := rs.v.IssuerName(claims)
-	return rs.CheckFrom(claims, name, ok)
+	return rs.CheckIndex(claims, rs.v.IssuerIndex(claims))
+}
+
+// CheckIndex is [Requirements.Check] for claims whose issuer's position the
+// caller has already from [Verifier.IssuerIndex] of the Verifier of rs (-1
+// for none): the cheapest form, for a caller that keeps something per
+// issuer anyway. A position that is none of that Verifier's issuers meets
+// no [FromIssuer] requirement; one taken from another Verifier would make
+// the issuer check meaningless.
+func (rs *Requirements) CheckIndex(claims *jose.Claims, issuer int) error {
+	if len(rs.issuers) > 0 && (issuer < 0 || issuer >= len(rs.allowed) || !rs.allowed[issuer]) {
+		return ErrIssuerNotAllowed
+	}
+	return rs.checkClaims(claims)
 }
 
 // CheckFrom is [Requirements.Check] for claims whose issuer's name the
 // caller has already from [Verifier.IssuerName] (issuer, known).
 func (rs *Requirements) CheckFrom(claims *jose.Claims, issuer string, known bool) error {
-	for i := range rs.reqs {
-		if r := &rs.reqs[i]; r.kind == reqIssuer {
-			if !known || !slices.Contains(r.values, issuer) {
-				return ErrIssuerNotAllowed
-			}
+	for _, names := range rs.issuers {
+		if !known || !slices.Contains(names, issuer) {
+			return ErrIssuerNotAllowed
 		}
 	}
-	for i := range rs.reqs {
-		r := &rs.reqs[i]
-		var ok bool
-		switch r.kind {
-		case reqAllScopes:
-			ok = hasAll(claims, r.values, "scope", "scp")
-		case reqAnyScope:
-			ok = hasAny(claims, r.values, "scope", "scp")
-		case reqAllRoles:
-			ok = hasAll(claims, r.values, "roles", "role")
-		case reqAnyRole:
-			ok = hasAny(claims, r.values, "roles", "role")
-		case reqClaimAll:
-			ok = hasAll(claims, r.values, r.claim, "")
-		case reqClaimAny:
-			ok = hasAny(claims, r.values, r.claim, "")
-		case reqIssuer:
-			ok = true
-		}
-		if !ok {
+	return rs.checkClaims(claims)
+}
+
+// checkClaims checks the requirements other than FromIssuer.
+func (rs *Requirements) checkClaims(claims *jose.Claims) error {
+	for i := range rs.claims {
+		if !rs.claims[i].met(claims) {
 			return rs.denied
 		}
 	}
 	return nil
+}
+
+// met reports whether claims meet r: the claims a and b (when there is
+// one) hold, between them, every one of r's values, or at least one.
+func (r *claimReq) met(c *jose.Claims) bool {
+	if !r.all {
+		return r.a.holdsAny(c, r.values) || r.b.holdsAny(c, r.values)
+	}
+	for i := range r.values {
+		w := r.values[i : i+1]
+		if !r.a.holdsAny(c, w) && !r.b.holdsAny(c, w) {
+			return false
+		}
+	}
+	return true
 }
 
 // Middleware returns net/http middleware, to be placed after [Middleware],
@@ -246,57 +346,46 @@ func (v *Verifier) Require(reqs ...Requirement) func(http.Handler) http.Handler 
 	return rs.Middleware
 }
 
-// hasAll reports whether the claims a and b (b may be "") together hold
-// every one of want.
-func hasAll(c *jose.Claims, want []string, a, b string) bool {
-	for _, w := range want {
-		if !claimHas(c, a, w) && (b == "" || !claimHas(c, b, w)) {
-			return false
+// holdsAny reports whether the claim r holds at least one of want,
+// reading it as [jose.Claims.Strings] does ("scope" and "scp" strings split
+// at white space), without allocating. No claim holds nothing.
+func (r *claimRef) holdsAny(c *jose.Claims, want []string) bool {
+	switch r.kind {
+	case claimNone:
+		return false
+	case claimIss:
+		return slices.Contains(want, c.Issuer)
+	case claimSub:
+		return slices.Contains(want, c.Subject)
+	case claimJTI:
+		return slices.Contains(want, c.ID)
+	case claimAud:
+		for _, a := range c.Audience {
+			if slices.Contains(want, a) {
+				return true
+			}
 		}
+		return false
 	}
-	return true
-}
-
-// hasAny reports whether the claims a and b (b may be "") hold at least
-// one of want.
-func hasAny(c *jose.Claims, want []string, a, b string) bool {
-	for _, w := range want {
-		if claimHas(c, a, w) || (b != "" && claimHas(c, b, w)) {
-			return true
-		}
-	}
-	return false
-}
-
-// claimHas reports whether the claim name holds want, reading it as
-// [jose.Claims.Strings] does ("scope" and "scp" strings split at white
-// space), without allocating.
-func claimHas(c *jose.Claims, name, want string) bool {
-	switch name {
-	case "iss":
-		return c.Issuer == want
-	case "sub":
-		return c.Subject == want
-	case "jti":
-		return c.ID == want
-	case "aud":
-		return slices.Contains(c.Audience, want)
-	}
-	v, ok := c.Extra[name]
+	v, ok := c.Extra[r.name]
 	if !ok {
 		return false
 	}
 	switch t := v.(type) {
 	case string:
-		if name == "scope" || name == "scp" {
-			return hasField(t, want)
+		if r.fields {
+			return hasField(t, want...)
 		}
-		return t == want
+		return slices.Contains(want, t)
 	case []string:
-		return slices.Contains(t, want)
+		for _, s := range t {
+			if slices.Contains(want, s) {
+				return true
+			}
+		}
 	case []any:
 		for _, e := range t {
-			if s, ok := e.(string); ok && s == want {
+			if s, ok := e.(string); ok && slices.Contains(want, s) {
 				return true
 			}
 		}
@@ -304,39 +393,39 @@ func claimHas(c *jose.Claims, name, want string) bool {
 	return false
 }
 
-// hasField reports whether want is one of the white-space separated fields
-// of s, as strings.Fields splits them.
-func hasField(s, want string) bool {
-	ascii := true
+// hasField reports whether one of want is one of the white-space
+// separated fields of s, as strings.Fields splits them.
+func hasField(s string, want ...string) bool {
+	// The usual case: ASCII words separated by ASCII white space, read in
+	// one pass. A field of printable ASCII between ASCII white space is a
+	// field however the rest of s reads; at any other byte, s is read
+	// again as strings.Fields reads a string that is not all ASCII.
+	start := 0
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 0x80 || (c < ' ' && c != '\t' && c != '\n' && c != '\v' && c != '\f' && c != '\r') {
-			ascii = false
-			break
+		c := s[i]
+		if ' ' < c && c < 0x80 {
+			continue
 		}
-	}
-	if ascii {
-		// The usual case: ASCII words separated by ASCII white space.
-		for s != "" {
-			i := 0
-			for i < len(s) && !asciiSpace(s[i]) {
-				i++
-			}
-			if s[:i] == want && i > 0 {
-				return true
-			}
-			for i < len(s) && asciiSpace(s[i]) {
-				i++
-			}
-			s = s[i:]
+		if !asciiSpace(c) {
+			return hasFieldFunc(s, want)
 		}
-		return false
+		if i > start && slices.Contains(want, s[start:i]) {
+			return true
+		}
+		start = i + 1
 	}
+	return start < len(s) && slices.Contains(want, s[start:])
+}
+
+// hasFieldFunc is hasField for a string that is not all ASCII: its fields
+// are separated by Unicode white space.
+func hasFieldFunc(s string, want []string) bool {
 	for s != "" {
 		i := strings.IndexFunc(s, unicode.IsSpace)
 		if i < 0 {
-			return s == want
+			return slices.Contains(want, s)
 		}
-		if s[:i] == want {
+		if i > 0 && slices.Contains(want, s[:i]) {
 			return true
 		}
 		s = strings.TrimLeftFunc(s[i:], unicode.IsSpace)
