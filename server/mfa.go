@@ -19,6 +19,9 @@ type mfaPage struct {
 	Error      string
 	Action     string
 	Hidden     []hiddenField
+	// TOTP shows the field of the code of the user's authenticator app;
+	// without it, the field takes a recovery code, behind a link.
+	TOTP bool
 	// Passkeys offers the user's passkeys as the second factor.
 	Passkeys bool
 }
@@ -33,6 +36,9 @@ type enrolPage struct {
 	Secret   string
 	Action   string
 	Hidden   []hiddenField
+	// Passkeys offers the registration of a passkey instead, on the
+	// enrolment a user must complete.
+	Passkeys bool
 }
 
 // codesPage is the data of mfa_codes.html, the recovery codes shown once.
@@ -58,10 +64,19 @@ func factorError(err error) (string, int, bool) {
 }
 
 // renderFactor renders the second-factor form of the user with the ID
-// posting to action with the hidden fields.
-func (s *Server) renderFactor(w http.ResponseWriter, r *http.Request, userID, clientName, action string, hidden []hiddenField, problem string, code int) {
+// posting to action with the hidden fields. It offers the factors the user
+// holds, and only them: the code field of an authenticator app, the
+// passkey button, and always a recovery code (so the page says nothing of
+// whether any are left). Someone who knows only the password learns which
+// kinds of factor to steal, which the form cannot hide.
+func (s *Server) renderFactor(w http.ResponseWriter, r *http.Request, userID, clientName, action string, hidden []hiddenField, problem string, code int) error {
+	f, err := s.iss.UserFactors(r.Context(), userID)
+	if err != nil {
+		return err
+	}
 	s.render(w, r, code, s.account.mfa, mfaPage{Title: "Two-step sign-in", CSS: s.pages.css, ClientName: clientName,
-		Error: problem, Action: action, Hidden: hidden, Passkeys: s.hasPasskeys(r.Context(), userID)})
+		Error: problem, Action: action, Hidden: hidden, TOTP: f.TOTP, Passkeys: s.cfg.Passkeys != nil && f.Passkeys > 0})
+	return nil
 }
 
 // renderEnrol starts or shows again the TOTP enrolment of u and renders it,
@@ -72,7 +87,8 @@ func (s *Server) renderEnrol(w http.ResponseWriter, r *http.Request, u keyward.U
 		return err
 	}
 	s.renderCSP(w, r, code, s.account.enrol, enrolPage{Title: "Set up an authenticator app", CSS: s.pages.css, Required: required,
-		Error: problem, QR: pngDataURL(e.PNG), Secret: e.Secret, Action: action, Hidden: hidden}, s.account.enrolCSP)
+		Error: problem, QR: pngDataURL(e.PNG), Secret: e.Secret, Action: action, Hidden: hidden,
+		Passkeys: required && s.cfg.Passkeys != nil}, s.account.enrolCSP)
 	return nil
 }
 
@@ -85,8 +101,7 @@ func (s *Server) renderCodes(w http.ResponseWriter, r *http.Request, codes []str
 
 // accountFactorPage asks the account page's user for the second factor.
 func (s *Server) accountFactorPage(w http.ResponseWriter, r *http.Request, v *accountView, problem string, code int) error {
-	s.renderFactor(w, r, v.User.ID, "your account", "/account/verify", []hiddenField{{"csrf_token", v.CSRF}}, problem, code)
-	return nil
+	return s.renderFactor(w, r, v.User.ID, "your account", "/account/verify", []hiddenField{{"csrf_token", v.CSRF}}, problem, code)
 }
 
 // accountEnrolPage shows the TOTP enrolment on the account page.
@@ -219,8 +234,7 @@ func (s *Server) stepUp(w http.ResponseWriter, r *http.Request, f form, clientNa
 	}
 	csrf := s.csrfToken(w, r)
 	if need == issuer.NeedFactor {
-		s.renderFactor(w, r, sess.UserID, clientName, "/authorize", authzHidden(f, csrf, mfaVerify), "", http.StatusOK)
-		return true, nil
+		return true, s.renderFactor(w, r, sess.UserID, clientName, "/authorize", authzHidden(f, csrf, mfaVerify), "", http.StatusOK)
 	}
 	u, err := s.iss.User(r.Context(), sess.UserID)
 	if err != nil {
@@ -255,8 +269,7 @@ func (s *Server) authorizeFactor(w http.ResponseWriter, r *http.Request, f form,
 	case mfaVerify:
 		next, err := s.iss.VerifySecondFactor(r.Context(), sess, f["code"])
 		if msg, code, ok := factorError(err); ok {
-			s.renderFactor(w, r, sess.UserID, clientName, "/authorize", authzHidden(f, f["csrf_token"], mfaVerify), msg, code)
-			return nil
+			return s.renderFactor(w, r, sess.UserID, clientName, "/authorize", authzHidden(f, f["csrf_token"], mfaVerify), msg, code)
 		}
 		if err != nil {
 			return err

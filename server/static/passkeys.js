@@ -1,6 +1,7 @@
 // The browser side of keyward's passkey ceremonies (WebAuthn): sign-in on
 // the login page, by button or by the username field's autofill
-// (conditional mediation), and registration on the passkey page. The
+// (conditional mediation), the second factor, and registration on the
+// passkey page or on the enrolment a user must complete. The
 // server draws every challenge and keeps it; this script only carries the
 // options to navigator.credentials and the authenticator's answer back.
 "use strict";
@@ -171,6 +172,35 @@
         })();
       });
     }
+  }
+
+  // The enrolment a user must complete: a passkey as the first second
+  // factor, instead of an authenticator app. Its registration joins the
+  // session's factors; the request the enrolment was for then goes on.
+  const enrol = document.getElementById("passkey-enrol");
+  if (enrol) {
+    const form = enrol.closest("main").querySelector("form");
+    const csrf = form.querySelector('input[name="csrf_token"]').value;
+    const error = document.getElementById("passkey-error");
+    const proceed = proceeder(form);
+    enrol.hidden = false;
+    enrol.addEventListener("click", async () => {
+      error.hidden = true;
+      enrol.disabled = true;
+      try {
+        const { publicKey } = await post("/account/passkeys/register/begin", csrf);
+        const cred = await navigator.credentials.create({ publicKey: creationOptions(publicKey) });
+        await post("/account/passkeys/register/finish", csrf, {
+          name: document.getElementById("passkey-name").value,
+          credential: attestationJSON(cred),
+        });
+        proceed();
+      } catch (e) {
+        show(error, e);
+      } finally {
+        enrol.disabled = false;
+      }
+    });
   }
 
   // The passkey page: registration.
