@@ -99,6 +99,22 @@ func (s *Server) renderCodes(w http.ResponseWriter, r *http.Request, codes []str
 		Method: method, Action: action, Hidden: hidden})
 }
 
+// factorAdded gives the browser a new session cookie value after a factor
+// joined its session ([issuer.Issuer.RenewCookie]), keeping the
+// known-browser cookie as it is.
+func (s *Server) factorAdded(w http.ResponseWriter, r *http.Request) error {
+	current := ""
+	if c, err := s.cookie(r, sessionCookie); err == nil {
+		current = c.Value
+	}
+	next, err := s.iss.RenewCookie(r.Context(), current)
+	if err != nil {
+		return err
+	}
+	s.setCookie(w, sessionCookie, next, int(issuer.SessionTTL.Seconds()), http.SameSiteLaxMode)
+	return nil
+}
+
 // accountFactorPage asks the account page's user for the second factor.
 func (s *Server) accountFactorPage(w http.ResponseWriter, r *http.Request, v *accountView, problem string, code int) error {
 	return s.renderFactor(w, r, v.User.ID, "your account", "/account/verify", []hiddenField{{"csrf_token", v.CSRF}}, problem, code)
@@ -118,6 +134,9 @@ func (s *Server) accountVerify(w http.ResponseWriter, r *http.Request, v *accoun
 		return s.accountFactorPage(w, r, v, msg, code)
 	}
 	if err != nil {
+		return err
+	}
+	if err := s.factorAdded(w, r); err != nil {
 		return err
 	}
 	return seeAccount(w, r, "second_factor")
@@ -143,6 +162,9 @@ func (s *Server) accountTOTPConfirm(w http.ResponseWriter, r *http.Request, v *a
 		return s.accountEnrolPage(w, r, v, msg, code)
 	}
 	if err != nil {
+		return err
+	}
+	if err := s.factorAdded(w, r); err != nil {
 		return err
 	}
 	s.renderCodes(w, r, codes, http.MethodGet, "/account", []hiddenField{{"done", "totp_confirmed"}})
@@ -274,6 +296,9 @@ func (s *Server) authorizeFactor(w http.ResponseWriter, r *http.Request, f form,
 		if err != nil {
 			return err
 		}
+		if err := s.factorAdded(w, r); err != nil {
+			return err
+		}
 		return issue(next)
 	case mfaEnrol:
 		codes, _, err := s.iss.ConfirmTOTP(r.Context(), sess, f["code"])
@@ -285,6 +310,9 @@ func (s *Server) authorizeFactor(w http.ResponseWriter, r *http.Request, f form,
 			return s.renderEnrol(w, r, u, true, "/authorize", authzHidden(f, f["csrf_token"], mfaEnrol), msg, code)
 		}
 		if err != nil {
+			return err
+		}
+		if err := s.factorAdded(w, r); err != nil {
 			return err
 		}
 		s.renderCodes(w, r, codes, http.MethodPost, "/authorize", authzHidden(f, f["csrf_token"], mfaContinue))

@@ -266,6 +266,9 @@ func (s *Server) passkeyFactorFinish(w http.ResponseWriter, r *http.Request) err
 	}); err != nil {
 		return err
 	}
+	if err := s.factorAdded(w, r); err != nil {
+		return err
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, map[string]string{"status": "verified"})
 	return nil
@@ -392,6 +395,9 @@ func (s *Server) passkeyRegisterFinish(w http.ResponseWriter, r *http.Request) e
 		return err
 	}
 	if _, err := s.cfg.Passkeys.FinishRegistration(r.Context(), sess, s.takePasskeyCookie(w, r), req.Name, req.Credential); err != nil {
+		return err
+	}
+	if err := s.factorAdded(w, r); err != nil {
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")

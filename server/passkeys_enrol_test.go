@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-webauthn/webauthn/protocol/webauthncbor"
 	"github.com/pquerna/otp/totp"
@@ -183,4 +184,70 @@ func TestFactorPageOffersTheUsersFactors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSecondFactorRenewsTheSessionCookie checks that the session cookie a
+// browser holds after the password names no session once the second
+// factor completes it: whoever knows only the password cannot plant a
+// half-signed-in session in the user's browser and take it over once the
+// user presents the factor in it.
+func TestSecondFactorRenewsTheSessionCookie(t *testing.T) {
+	t.Parallel()
+	st := newPasskeyStack(t)
+	hc := st.client(t)
+	st.signIn(t, hc)
+	_, page := get(t, hc, st.url+"/account/totp")
+	m := secretRE.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("enrolment page:\n%s", page)
+	}
+	f := loginForm(t, page)
+	f.Set("code", mustTOTP(t, m[1], st.clk.Now()))
+	if resp, page := do(t, hc, http.MethodPost, st.url+"/account/totp/confirm", f); resp.StatusCode != http.StatusOK {
+		t.Fatalf("confirm: %d\n%s", resp.StatusCode, page)
+	}
+	st.clk.Add(time.Minute) // the next code
+
+	// The password alone: the session owes the code.
+	planted := st.client(t)
+	csrf := st.signIn(t, planted)
+	u, _ := url.Parse(st.url)
+	before := sessionCookieOf(t, planted, u)
+	f = url.Values{"csrf_token": {csrf}, "code": {mustTOTP(t, m[1], st.clk.Now())}}
+	if resp, page := do(t, planted, http.MethodPost, st.url+"/account/verify", f); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("second factor: %d\n%s", resp.StatusCode, page)
+	}
+	if after := sessionCookieOf(t, planted, u); after == before {
+		t.Errorf("the session cookie did not change when the second factor completed the session")
+	}
+	if _, page := get(t, planted, st.url+"/account"); !strings.Contains(page, "Where you are signed in") {
+		t.Fatalf("the browser that presented the factor is not signed in:\n%s", page)
+	}
+	attacker := st.client(t)
+	attacker.Jar.SetCookies(u, []*http.Cookie{{Name: sessionCookie, Value: before, Path: "/"}})
+	if _, page := get(t, attacker, st.url+"/account"); strings.Contains(page, "Where you are signed in") || strings.Contains(page, "Two-step") {
+		t.Errorf("the cookie of the half-signed-in session still names a session:\n%s", page)
+	}
+}
+
+// sessionCookieOf returns the value of the session cookie hc holds for u.
+func sessionCookieOf(t *testing.T, hc *http.Client, u *url.URL) string {
+	t.Helper()
+	for _, c := range hc.Jar.Cookies(u) {
+		if c.Name == sessionCookie {
+			return c.Value
+		}
+	}
+	t.Fatal("no session cookie")
+	return ""
+}
+
+// mustTOTP is the TOTP code of secret at now.
+func mustTOTP(t *testing.T, secret string, now time.Time) string {
+	t.Helper()
+	c, err := totp.GenerateCode(secret, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
