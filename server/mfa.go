@@ -5,7 +5,9 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
+	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/issuer"
@@ -265,6 +267,45 @@ func (s *Server) stepUp(w http.ResponseWriter, r *http.Request, f form, clientNa
 	return true, s.renderEnrol(w, r, u, true, "/authorize", authzHidden(f, csrf, mfaEnrol), "", http.StatusOK)
 }
 
+// continueWithin is how long after the session's last authentication the
+// mfa_action=continue of /authorize may go on with a request: it follows
+// a factor just presented (the button under the recovery codes, the
+// script after a passkey), and is no way around a login.
+const continueWithin = 10 * time.Minute
+
+// continueFresh is how recent the session's last authentication must be
+// for a continue of a request with max_age=0 (or under a minute): the
+// factor was presented in this interaction, moments before.
+const continueFresh = time.Minute
+
+// staleContinue reports whether the session is too old for a continue of
+// the request f: its last authentication is older than [continueWithin],
+// or than the request's max_age ([continueFresh] at least). Without the
+// check a continue posted by whoever holds the browser would skip the
+// login that max_age or prompt=login asks for.
+func (s *Server) staleContinue(sess keyward.Session, f form) bool {
+	if s.iss.NeedsLogin(sess, continueWithin) {
+		return true
+	}
+	maxAge, ok, err := parseMaxAge(f["max_age"])
+	return err != nil || ok && s.iss.NeedsLogin(sess, max(maxAge, continueFresh))
+}
+
+// loginAgain sends the browser to the login of the authorization request
+// f (prompt=login), with 303 so that it is loaded with GET.
+func loginAgain(w http.ResponseWriter, r *http.Request, f form) error {
+	q := url.Values{}
+	for _, name := range authzParams {
+		if v := f[name]; v != "" && name != "prompt" {
+			q.Set(name, v)
+		}
+	}
+	q.Set("prompt", "login")
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, "/authorize?"+q.Encode(), http.StatusSeeOther)
+	return nil
+}
+
 // authorizeFactor handles a POST of a second-factor form of /authorize
 // (its mfa_action field set): the code of the factor, the first code of an
 // enrolment, or the button under the recovery codes; then the request goes
@@ -318,6 +359,9 @@ func (s *Server) authorizeFactor(w http.ResponseWriter, r *http.Request, f form,
 		s.renderCodes(w, r, codes, http.MethodPost, "/authorize", authzHidden(f, f["csrf_token"], mfaContinue))
 		return nil
 	case mfaContinue:
+		if s.staleContinue(sess, f) {
+			return loginAgain(w, r, f)
+		}
 		return issue(sess)
 	}
 	s.errorPage(w, r, http.StatusBadRequest, "The sign-in request is malformed.", errors.New("unknown mfa_action"))

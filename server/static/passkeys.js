@@ -85,18 +85,31 @@
   if (!window.PublicKeyCredential || !navigator.credentials) return;
 
   // After a sign-in or a second factor the browser's session is complete:
-  // the authorization request of the page's form is sent again (its
-  // hidden fields, without the form's own), or the account page opens.
+  // the authorization request of the page's form goes on, posted with its
+  // hidden fields and mfa_action=continue as the button under the recovery
+  // codes does (a GET would ask again for the login that max_age=0 asks
+  // for), or the account page opens.
   const proceeder = (form) => () => {
     if (form.getAttribute("action") !== "/authorize") {
       location.assign("/account");
       return;
     }
-    const params = new URLSearchParams();
+    const next = document.createElement("form");
+    next.method = "post";
+    next.action = "/authorize";
+    const field = (name, value) => {
+      const el = document.createElement("input");
+      el.type = "hidden";
+      el.name = name;
+      el.value = value;
+      next.append(el);
+    };
     for (const el of form.querySelectorAll('input[type="hidden"]')) {
-      if (el.name !== "csrf_token" && el.name !== "mfa_action") params.append(el.name, el.value);
+      if (el.name !== "mfa_action") field(el.name, el.value);
     }
-    location.assign("/authorize?" + params.toString());
+    field("mfa_action", "continue");
+    document.body.append(next);
+    next.submit();
   };
 
   // The second-factor form: a passkey confirms the password.
