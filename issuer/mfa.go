@@ -544,3 +544,42 @@ func (i *Issuer) passwordAlone(ctx context.Context, u keyward.User) error {
 	}
 	return nil
 }
+
+// RenewCookie replaces the value of the session cookie current, which
+// must name an active session, with a new random one, and returns the new
+// value, which the browser is to hold from now on: the caller (the
+// server) calls it once a factor has joined the session
+// ([Issuer.AddFactor]), so that a value known before the factor names no
+// session after it. Otherwise someone who knows only the password could
+// sign in, plant the half-signed-in session's cookie in the user's
+// browser, and hold a complete session once the user presents the second
+// factor in it (session fixation). It returns an error wrapping
+// [ErrNoSession] when current names no active session, as after a
+// concurrent renewal.
+func (i *Issuer) RenewCookie(ctx context.Context, current string) (string, error) {
+	s, err := i.Session(ctx, current)
+	if err != nil {
+		return "", err
+	}
+	next, err := randomString(i.cfg.Rand, 32)
+	if err != nil {
+		return "", internal(err)
+	}
+	now := i.cfg.Now()
+	err = i.cfg.Store.UpdateSession(ctx, s.ID, func(v *keyward.Session) error {
+		if subtle.ConstantTimeCompare(v.CookieHash, hashToken(current)) != 1 || !v.Active(now) {
+			return fmt.Errorf("%w: renewed or ended meanwhile", ErrNoSession)
+		}
+		v.CookieHash = hashToken(next)
+		return nil
+	})
+	switch {
+	case err == nil:
+		return next, nil
+	case errors.Is(err, ErrNoSession):
+		return "", err
+	case errors.Is(err, keyward.ErrNotFound):
+		return "", fmt.Errorf("%w: deleted meanwhile", ErrNoSession)
+	}
+	return "", internal(err)
+}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
+	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/issuer"
@@ -19,6 +21,9 @@ type mfaPage struct {
 	Error      string
 	Action     string
 	Hidden     []hiddenField
+	// TOTP shows the field of the code of the user's authenticator app;
+	// without it, the field takes a recovery code, behind a link.
+	TOTP bool
 	// Passkeys offers the user's passkeys as the second factor.
 	Passkeys bool
 }
@@ -33,6 +38,9 @@ type enrolPage struct {
 	Secret   string
 	Action   string
 	Hidden   []hiddenField
+	// Passkeys offers the registration of a passkey instead, on the
+	// enrolment a user must complete.
+	Passkeys bool
 }
 
 // codesPage is the data of mfa_codes.html, the recovery codes shown once.
@@ -58,10 +66,19 @@ func factorError(err error) (string, int, bool) {
 }
 
 // renderFactor renders the second-factor form of the user with the ID
-// posting to action with the hidden fields.
-func (s *Server) renderFactor(w http.ResponseWriter, r *http.Request, userID, clientName, action string, hidden []hiddenField, problem string, code int) {
+// posting to action with the hidden fields. It offers the factors the user
+// holds, and only them: the code field of an authenticator app, the
+// passkey button, and always a recovery code (so the page says nothing of
+// whether any are left). Someone who knows only the password learns which
+// kinds of factor to steal, which the form cannot hide.
+func (s *Server) renderFactor(w http.ResponseWriter, r *http.Request, userID, clientName, action string, hidden []hiddenField, problem string, code int) error {
+	f, err := s.iss.UserFactors(r.Context(), userID)
+	if err != nil {
+		return err
+	}
 	s.render(w, r, code, s.account.mfa, mfaPage{Title: "Two-step sign-in", CSS: s.pages.css, ClientName: clientName,
-		Error: problem, Action: action, Hidden: hidden, Passkeys: s.hasPasskeys(r.Context(), userID)})
+		Error: problem, Action: action, Hidden: hidden, TOTP: f.TOTP, Passkeys: s.cfg.Passkeys != nil && f.Passkeys > 0})
+	return nil
 }
 
 // renderEnrol starts or shows again the TOTP enrolment of u and renders it,
@@ -72,7 +89,8 @@ func (s *Server) renderEnrol(w http.ResponseWriter, r *http.Request, u keyward.U
 		return err
 	}
 	s.renderCSP(w, r, code, s.account.enrol, enrolPage{Title: "Set up an authenticator app", CSS: s.pages.css, Required: required,
-		Error: problem, QR: pngDataURL(e.PNG), Secret: e.Secret, Action: action, Hidden: hidden}, s.account.enrolCSP)
+		Error: problem, QR: pngDataURL(e.PNG), Secret: e.Secret, Action: action, Hidden: hidden,
+		Passkeys: required && s.cfg.Passkeys != nil}, s.account.enrolCSP)
 	return nil
 }
 
@@ -83,10 +101,25 @@ func (s *Server) renderCodes(w http.ResponseWriter, r *http.Request, codes []str
 		Method: method, Action: action, Hidden: hidden})
 }
 
+// factorAdded gives the browser a new session cookie value after a factor
+// joined its session ([issuer.Issuer.RenewCookie]), keeping the
+// known-browser cookie as it is.
+func (s *Server) factorAdded(w http.ResponseWriter, r *http.Request) error {
+	current := ""
+	if c, err := s.cookie(r, sessionCookie); err == nil {
+		current = c.Value
+	}
+	next, err := s.iss.RenewCookie(r.Context(), current)
+	if err != nil {
+		return err
+	}
+	s.setCookie(w, sessionCookie, next, int(issuer.SessionTTL.Seconds()), http.SameSiteLaxMode)
+	return nil
+}
+
 // accountFactorPage asks the account page's user for the second factor.
 func (s *Server) accountFactorPage(w http.ResponseWriter, r *http.Request, v *accountView, problem string, code int) error {
-	s.renderFactor(w, r, v.User.ID, "your account", "/account/verify", []hiddenField{{"csrf_token", v.CSRF}}, problem, code)
-	return nil
+	return s.renderFactor(w, r, v.User.ID, "your account", "/account/verify", []hiddenField{{"csrf_token", v.CSRF}}, problem, code)
 }
 
 // accountEnrolPage shows the TOTP enrolment on the account page.
@@ -103,6 +136,9 @@ func (s *Server) accountVerify(w http.ResponseWriter, r *http.Request, v *accoun
 		return s.accountFactorPage(w, r, v, msg, code)
 	}
 	if err != nil {
+		return err
+	}
+	if err := s.factorAdded(w, r); err != nil {
 		return err
 	}
 	return seeAccount(w, r, "second_factor")
@@ -128,6 +164,9 @@ func (s *Server) accountTOTPConfirm(w http.ResponseWriter, r *http.Request, v *a
 		return s.accountEnrolPage(w, r, v, msg, code)
 	}
 	if err != nil {
+		return err
+	}
+	if err := s.factorAdded(w, r); err != nil {
 		return err
 	}
 	s.renderCodes(w, r, codes, http.MethodGet, "/account", []hiddenField{{"done", "totp_confirmed"}})
@@ -219,14 +258,52 @@ func (s *Server) stepUp(w http.ResponseWriter, r *http.Request, f form, clientNa
 	}
 	csrf := s.csrfToken(w, r)
 	if need == issuer.NeedFactor {
-		s.renderFactor(w, r, sess.UserID, clientName, "/authorize", authzHidden(f, csrf, mfaVerify), "", http.StatusOK)
-		return true, nil
+		return true, s.renderFactor(w, r, sess.UserID, clientName, "/authorize", authzHidden(f, csrf, mfaVerify), "", http.StatusOK)
 	}
 	u, err := s.iss.User(r.Context(), sess.UserID)
 	if err != nil {
 		return true, err
 	}
 	return true, s.renderEnrol(w, r, u, true, "/authorize", authzHidden(f, csrf, mfaEnrol), "", http.StatusOK)
+}
+
+// continueWithin is how long after the session's last authentication the
+// mfa_action=continue of /authorize may go on with a request: it follows
+// a factor just presented (the button under the recovery codes, the
+// script after a passkey), and is no way around a login.
+const continueWithin = 10 * time.Minute
+
+// continueFresh is how recent the session's last authentication must be
+// for a continue of a request with max_age=0 (or under a minute): the
+// factor was presented in this interaction, moments before.
+const continueFresh = time.Minute
+
+// staleContinue reports whether the session is too old for a continue of
+// the request f: its last authentication is older than [continueWithin],
+// or than the request's max_age ([continueFresh] at least). Without the
+// check a continue posted by whoever holds the browser would skip the
+// login that max_age or prompt=login asks for.
+func (s *Server) staleContinue(sess keyward.Session, f form) bool {
+	if s.iss.NeedsLogin(sess, continueWithin) {
+		return true
+	}
+	maxAge, ok, err := parseMaxAge(f["max_age"])
+	return err != nil || ok && s.iss.NeedsLogin(sess, max(maxAge, continueFresh))
+}
+
+// loginAgain sends the browser to the login of the authorization request
+// f (prompt=login), with 303 so that it is loaded with GET.
+func loginAgain(w http.ResponseWriter, r *http.Request, f form) error {
+	q := url.Values{}
+	for _, name := range authzParams {
+		if v := f[name]; v != "" && name != "prompt" {
+			q.Set(name, v)
+		}
+	}
+	q.Set("prompt", "login")
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, "/authorize?"+q.Encode(), http.StatusSeeOther)
+	return nil
 }
 
 // authorizeFactor handles a POST of a second-factor form of /authorize
@@ -255,10 +332,12 @@ func (s *Server) authorizeFactor(w http.ResponseWriter, r *http.Request, f form,
 	case mfaVerify:
 		next, err := s.iss.VerifySecondFactor(r.Context(), sess, f["code"])
 		if msg, code, ok := factorError(err); ok {
-			s.renderFactor(w, r, sess.UserID, clientName, "/authorize", authzHidden(f, f["csrf_token"], mfaVerify), msg, code)
-			return nil
+			return s.renderFactor(w, r, sess.UserID, clientName, "/authorize", authzHidden(f, f["csrf_token"], mfaVerify), msg, code)
 		}
 		if err != nil {
+			return err
+		}
+		if err := s.factorAdded(w, r); err != nil {
 			return err
 		}
 		return issue(next)
@@ -274,9 +353,15 @@ func (s *Server) authorizeFactor(w http.ResponseWriter, r *http.Request, f form,
 		if err != nil {
 			return err
 		}
+		if err := s.factorAdded(w, r); err != nil {
+			return err
+		}
 		s.renderCodes(w, r, codes, http.MethodPost, "/authorize", authzHidden(f, f["csrf_token"], mfaContinue))
 		return nil
 	case mfaContinue:
+		if s.staleContinue(sess, f) {
+			return loginAgain(w, r, f)
+		}
 		return issue(sess)
 	}
 	s.errorPage(w, r, http.StatusBadRequest, "The sign-in request is malformed.", errors.New("unknown mfa_action"))

@@ -76,6 +76,7 @@ func (s *Server) passkeyRoutes() error {
 		return err
 	}
 	s.pages.csp += passkeyCSP
+	s.account.enrolCSP += passkeyCSP
 	s.route("GET "+passkeyScriptPath, s.passkeyScript)
 	s.route("POST "+passkeyLoginBegin, s.passkeyLoginBegin)
 	s.route("POST "+passkeyLoginFinish, s.passkeyLoginFinish)
@@ -222,16 +223,6 @@ func (s *Server) passkeySession(r *http.Request) (keyward.Session, issuer.Need, 
 	return sess, need, err
 }
 
-// hasPasskeys reports whether the user has passkeys, which the
-// second-factor form then offers.
-func (s *Server) hasPasskeys(ctx context.Context, userID string) bool {
-	if s.cfg.Passkeys == nil {
-		return false
-	}
-	f, err := s.iss.UserFactors(ctx, userID)
-	return err == nil && f.Passkeys > 0
-}
-
 // passkeyFactorBegin handles POST /passkeys/factor/begin: the options of
 // the passkey that confirms a password, for the second-factor form.
 func (s *Server) passkeyFactorBegin(w http.ResponseWriter, r *http.Request) error {
@@ -273,6 +264,9 @@ func (s *Server) passkeyFactorFinish(w http.ResponseWriter, r *http.Request) err
 	if _, err := s.cfg.Passkeys.VerifySecondFactor(r.Context(), sess, issuer.PasskeyLoginRequest{
 		Ceremony: ceremony, Response: body, RemoteAddr: clientAddr(r, s.cfg.TrustedProxies), UserAgent: r.UserAgent(),
 	}); err != nil {
+		return err
+	}
+	if err := s.factorAdded(w, r); err != nil {
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -350,7 +344,10 @@ type registerRequest struct {
 
 // registrationSession returns the session that may register a passkey:
 // active, and lacking nothing, so that a session still owing its second
-// factor cannot register one to stand in for it.
+// factor cannot register one to stand in for it; or one that must enrol
+// a first second factor ([issuer.NeedEnrolment]: the user holds none to
+// stand in for), which a passkey then is. Such a session may register and
+// nothing else: it cannot list, rename or remove passkeys.
 func (s *Server) registrationSession(r *http.Request) (keyward.Session, error) {
 	sess, need, err := s.passkeySession(r)
 	switch {
@@ -358,7 +355,7 @@ func (s *Server) registrationSession(r *http.Request) (keyward.Session, error) {
 		return keyward.Session{}, errSignedOut
 	case err != nil:
 		return keyward.Session{}, err
-	case need != issuer.NeedNothing:
+	case need != issuer.NeedNothing && need != issuer.NeedEnrolment:
 		return keyward.Session{}, errSignedOut
 	}
 	return sess, nil
@@ -398,6 +395,9 @@ func (s *Server) passkeyRegisterFinish(w http.ResponseWriter, r *http.Request) e
 		return err
 	}
 	if _, err := s.cfg.Passkeys.FinishRegistration(r.Context(), sess, s.takePasskeyCookie(w, r), req.Name, req.Credential); err != nil {
+		return err
+	}
+	if err := s.factorAdded(w, r); err != nil {
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")

@@ -328,7 +328,7 @@ func TestBrowserPasskeys(t *testing.T) {
 		chromedp.Flag("disable-sync", true), chromedp.Flag("host-resolver-rules", "MAP *.localhost 127.0.0.1, MAP localhost 127.0.0.1"),
 		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(412, 915),
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	defer cancelAlloc()
@@ -437,6 +437,21 @@ func TestBrowserPasskeys(t *testing.T) {
 	waitVisible(t, bctx, "done")
 	if got := cb.params(); got.Get("state") != "button" || got.Get("code") == "" {
 		t.Fatalf("callback after the passkey button: %v", got)
+	}
+
+	// max_age=0 asks the signed-in browser for a new sign-in: the
+	// passkey button gives it, and the request goes on to a code rather
+	// than back to the login page.
+	if err := chromedp.Do(bctx,
+		chromedp.Navigate(authorize("maxage", "max_age", "0")),
+		chromedp.WaitVisible(chromedp.ID("passkey-signin")),
+		chromedp.Click(chromedp.ID("passkey-signin")),
+	); err != nil {
+		t.Fatalf("browser: sign in with the passkey button under max_age=0: %v\n%s", err, st.log)
+	}
+	waitVisible(t, bctx, "done")
+	if got := cb.params(); got.Get("state") != "maxage" || got.Get("code") == "" {
+		t.Fatalf("callback after the passkey sign-in under max_age=0: %v", got)
 	}
 
 	// A password, then the passkey as the second factor, which the

@@ -1,6 +1,7 @@
 // The browser side of keyward's passkey ceremonies (WebAuthn): sign-in on
 // the login page, by button or by the username field's autofill
-// (conditional mediation), and registration on the passkey page. The
+// (conditional mediation), the second factor, and registration on the
+// passkey page or on the enrolment a user must complete. The
 // server draws every challenge and keeps it; this script only carries the
 // options to navigator.credentials and the authenticator's answer back.
 "use strict";
@@ -84,18 +85,31 @@
   if (!window.PublicKeyCredential || !navigator.credentials) return;
 
   // After a sign-in or a second factor the browser's session is complete:
-  // the authorization request of the page's form is sent again (its
-  // hidden fields, without the form's own), or the account page opens.
+  // the authorization request of the page's form goes on, posted with its
+  // hidden fields and mfa_action=continue as the button under the recovery
+  // codes does (a GET would ask again for the login that max_age=0 asks
+  // for), or the account page opens.
   const proceeder = (form) => () => {
     if (form.getAttribute("action") !== "/authorize") {
       location.assign("/account");
       return;
     }
-    const params = new URLSearchParams();
+    const next = document.createElement("form");
+    next.method = "post";
+    next.action = "/authorize";
+    const field = (name, value) => {
+      const el = document.createElement("input");
+      el.type = "hidden";
+      el.name = name;
+      el.value = value;
+      next.append(el);
+    };
     for (const el of form.querySelectorAll('input[type="hidden"]')) {
-      if (el.name !== "csrf_token" && el.name !== "mfa_action") params.append(el.name, el.value);
+      if (el.name !== "mfa_action") field(el.name, el.value);
     }
-    location.assign("/authorize?" + params.toString());
+    field("mfa_action", "continue");
+    document.body.append(next);
+    next.submit();
   };
 
   // The second-factor form: a passkey confirms the password.
@@ -171,6 +185,35 @@
         })();
       });
     }
+  }
+
+  // The enrolment a user must complete: a passkey as the first second
+  // factor, instead of an authenticator app. Its registration joins the
+  // session's factors; the request the enrolment was for then goes on.
+  const enrol = document.getElementById("passkey-enrol");
+  if (enrol) {
+    const form = enrol.closest("main").querySelector("form");
+    const csrf = form.querySelector('input[name="csrf_token"]').value;
+    const error = document.getElementById("passkey-error");
+    const proceed = proceeder(form);
+    enrol.hidden = false;
+    enrol.addEventListener("click", async () => {
+      error.hidden = true;
+      enrol.disabled = true;
+      try {
+        const { publicKey } = await post("/account/passkeys/register/begin", csrf);
+        const cred = await navigator.credentials.create({ publicKey: creationOptions(publicKey) });
+        await post("/account/passkeys/register/finish", csrf, {
+          name: document.getElementById("passkey-name").value,
+          credential: attestationJSON(cred),
+        });
+        proceed();
+      } catch (e) {
+        show(error, e);
+      } finally {
+        enrol.disabled = false;
+      }
+    });
   }
 
   // The passkey page: registration.
