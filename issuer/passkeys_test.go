@@ -173,7 +173,7 @@ type passkeyFixture struct {
 	key   *softKey
 }
 
-func newPasskeyFixture(t *testing.T, mutate func(*Config)) *passkeyFixture {
+func newPasskeyFixture(t testing.TB, mutate func(*Config)) *passkeyFixture {
 	t.Helper()
 	clk := newClock()
 	f := newFixture(t, memory.New(memory.Config{Now: clk.Now}), clk, mutate)
@@ -674,8 +674,11 @@ func FuzzPasskeyResponse(f *testing.F) {
 	f.Add([]byte(`{"id":"AAAA","rawId":"AAAA","type":"public-key","response":{"clientDataJSON":"e30","authenticatorData":"","signature":"","userHandle":""}}`))
 	f.Add([]byte(`{"id":"AAAA","rawId":"AAAA","type":"public-key","response":{"clientDataJSON":"e30","attestationObject":"oA"}}`))
 	f.Add([]byte("\x00\xff"))
+	// One fixture for every input: making one hashes a password twice
+	// (argon2id), which would make each execution take a large part of a
+	// second. Each input gets its own ceremonies.
+	fx := newPasskeyFixture(f, nil)
 	f.Fuzz(func(t *testing.T, resp []byte) {
-		fx := newPasskeyFixture(t, nil)
 		_, ceremony := fx.begin(t, "")
 		if _, err := fx.pk.FinishLogin(t.Context(), PasskeyLoginRequest{Ceremony: ceremony, Response: resp}); err == nil {
 			t.Fatal("an arbitrary assertion signed in")
