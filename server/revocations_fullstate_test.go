@@ -107,5 +107,20 @@ func TestRevocationFullStateShared(t *testing.T) {
 		if n := lister.reads.Load(); n != 3 {
 			t.Errorf("50 concurrent full-state requests after a change: %d reads of the store in all, want 3", n)
 		}
+		lister.block = nil
+
+		// At one head, the encoding serves for FullStateMaxAge.
+		time.Sleep(FullStateMaxAge - time.Millisecond)
+		get("since=0")
+		if n := lister.reads.Load(); n != 3 {
+			t.Errorf("within FullStateMaxAge: %d reads of the store in all, want 3", n)
+		}
+		time.Sleep(time.Millisecond)
+		if _, f = get("since=0"); f.GeneratedAt != time.Now().Unix() {
+			t.Errorf("generated_at %d, want now (%d)", f.GeneratedAt, time.Now().Unix())
+		}
+		if n := lister.reads.Load(); n != 4 {
+			t.Errorf("past FullStateMaxAge: %d reads of the store in all, want 4", n)
+		}
 	})
 }
