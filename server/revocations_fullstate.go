@@ -27,6 +27,10 @@ import (
 // drop them anyway) and generated_at close to now.
 const FullStateMaxAge = time.Second
 
+// fullStateReadTimeout bounds the shared read of a full state, which no
+// single request's end cancels.
+const fullStateReadTimeout = 30 * time.Second
+
 // fullStateCache holds the last full state of the feed, encoded, with the
 // log's head and floor read before it. Concurrent requests for a state not
 // held share one read of the store.
@@ -53,7 +57,8 @@ type fullState struct {
 // (read by the caller before this call), from the cache when it holds that
 // head and floor and is less than [FullStateMaxAge] old at now; otherwise
 // read from the store, once for all the requests that ask meanwhile, on a
-// context that the caller leaving does not end.
+// context that the caller leaving does not end (bounded by
+// [fullStateReadTimeout]); a caller that leaves stops waiting for it.
 func (s *Server) fullState(ctx context.Context, lister RevocationLister, head, floor int64, now time.Time) (*fullState, error) {
 	c := &s.fullStates
 	c.mu.Lock()
@@ -64,7 +69,9 @@ func (s *Server) fullState(ctx context.Context, lister RevocationLister, head, f
 	}
 	key := strconv.FormatInt(head, 10) + "/" + strconv.FormatInt(floor, 10)
 	ch := c.group.DoChan(key, func() (any, error) {
-		st, err := encodeFullState(context.WithoutCancel(ctx), lister, head, floor, now)
+		readCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fullStateReadTimeout)
+		defer cancel()
+		st, err := encodeFullState(readCtx, lister, head, floor, now)
 		if err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -107,20 +108,48 @@ func TestRevocationFullStateShared(t *testing.T) {
 		if n := lister.reads.Load(); n != 3 {
 			t.Errorf("50 concurrent full-state requests after a change: %d reads of the store in all, want 3", n)
 		}
+
+		// The request that started a shared read leaving ends neither the
+		// read nor the wait of the others.
+		revoke("f4")
+		lister.block = make(chan struct{})
+		leaving, leave := context.WithCancel(t.Context())
+		left := make(chan error, 1)
+		go func() {
+			left <- s.revocations(httptest.NewRecorder(), httptest.NewRequestWithContext(leaving, http.MethodGet, "/revocations?since=0", nil))
+		}()
+		synctest.Wait()
+		stayed := make(chan verifier.RevocationFeed, 1)
+		go func() {
+			_, f := get("since=0")
+			stayed <- f
+		}()
+		synctest.Wait()
+		leave()
+		if err := <-left; !errors.Is(err, context.Canceled) {
+			t.Errorf("the request that left: %v, want context.Canceled", err)
+		}
+		close(lister.block)
+		if f := <-stayed; f.Cursor != "4" || len(f.Families) != 4 {
+			t.Errorf("the request that stayed: %+v, want four families at cursor 4", f)
+		}
+		if n := lister.reads.Load(); n != 4 {
+			t.Errorf("%d reads of the store in all, want 4", n)
+		}
 		lister.block = nil
 
 		// At one head, the encoding serves for FullStateMaxAge.
 		time.Sleep(FullStateMaxAge - time.Millisecond)
 		get("since=0")
-		if n := lister.reads.Load(); n != 3 {
-			t.Errorf("within FullStateMaxAge: %d reads of the store in all, want 3", n)
+		if n := lister.reads.Load(); n != 4 {
+			t.Errorf("within FullStateMaxAge: %d reads of the store in all, want 4", n)
 		}
 		time.Sleep(time.Millisecond)
 		if _, f = get("since=0"); f.GeneratedAt != time.Now().Unix() {
 			t.Errorf("generated_at %d, want now (%d)", f.GeneratedAt, time.Now().Unix())
 		}
-		if n := lister.reads.Load(); n != 4 {
-			t.Errorf("past FullStateMaxAge: %d reads of the store in all, want 4", n)
+		if n := lister.reads.Load(); n != 5 {
+			t.Errorf("past FullStateMaxAge: %d reads of the store in all, want 5", n)
 		}
 	})
 }
