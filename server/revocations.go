@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"net/http"
 	"strconv"
 	"sync"
@@ -43,7 +41,8 @@ const MaxRevocationChanges = 1000
 // cut to it. It stays below the idle timeouts of common proxies.
 const MaxRevocationWait = 25
 
-// MaxRevocationWaiters is the most long-polls one server holds at once;
+// MaxRevocationWaiters is the most long-polls one server holds at once, of
+// all clients ([MaxRevocationWaitersPerClient] of each client network);
 // beyond it a long-poll is answered at once, as without wait, and the
 // verifier falls back to its polling interval. Each held request costs a
 // goroutine and one indexed read of the log head per
@@ -115,7 +114,9 @@ func (s *Server) revocations(w http.ResponseWriter, r *http.Request) error {
 // after since, the wait ends or the client leaves, re-reading the log's head
 // every [RevocationRecheck]. It returns at once when since asks for the
 // full state (below the floor, past the head; 0 on a log with changes), when
-// changes already wait, or when [MaxRevocationWaiters] are held. It extends the answer's
+// changes already wait, or when the client's network holds
+// [MaxRevocationWaitersPerClient] or the server [MaxRevocationWaiters]
+// long-polls. It extends the answer's
 // write deadline past the wait, so a server whose write timeout is shorter
 // than the wait still answers.
 func (s *Server) awaitRevocation(w http.ResponseWriter, r *http.Request, lister RevocationLister, since int64, wait time.Duration) error {
@@ -127,11 +128,11 @@ func (s *Server) awaitRevocation(w http.ResponseWriter, r *http.Request, lister 
 	if wait <= 0 || since < floor || since != head {
 		return nil
 	}
-	if s.waiters.Add(1) > MaxRevocationWaiters {
-		s.waiters.Add(-1)
+	release := s.holdRevocation(r)
+	if release == nil {
 		return nil
 	}
-	defer s.waiters.Add(-1)
+	defer release()
 	// Taken before the head is read again, so a wake-up after the read is
 	// not missed.
 	woken := s.heads.woken()
@@ -249,12 +250,12 @@ func (s *Server) writeRevocationChanges(w http.ResponseWriter, r *http.Request, 
 		return err
 	}
 	if since == 0 || since < floor || since > head {
-		feed, err := revocationState(r.Context(), lister, now)
+		st, err := s.fullState(r.Context(), lister, head, floor, now)
 		if err != nil {
 			return err
 		}
-		feed.Cursor, feed.Full = strconv.FormatInt(head, 10), true
-		return writeFeed(w, r, feed)
+		writeBody(w, r, st.delta)
+		return nil
 	}
 	changes, err := lister.ListRevocationChanges(r.Context(), since, MaxRevocationChanges)
 	if err != nil {
@@ -309,15 +310,20 @@ func writeFeed(w http.ResponseWriter, r *http.Request, feed verifier.RevocationF
 	if err != nil {
 		return err
 	}
+	writeBody(w, r, append(body, '\n'))
+	return nil
+}
+
+// writeBody writes a feed answer already encoded, with its final newline.
+func writeBody(w http.ResponseWriter, r *http.Request, body []byte) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(body)+1))
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
-		_, _ = w.Write(append(body, '\n'))
+		_, _ = w.Write(body)
 	}
-	return nil
 }
 
 // revocationState reads the full state the feed publishes as of now.
@@ -360,37 +366,26 @@ func revocationState(ctx context.Context, lister RevocationLister, now time.Time
 // writeRevocations writes the full feed as of now, the answer to a request
 // without since, kept for verifiers that predate the cursor.
 func (s *Server) writeRevocations(w http.ResponseWriter, r *http.Request, lister RevocationLister, now time.Time) error {
-	feed, err := revocationState(r.Context(), lister, now)
+	head, floor, err := lister.RevocationLogHead(r.Context())
 	if err != nil {
 		return err
 	}
-	entries, err := json.Marshal(struct {
-		Tokens   []verifier.RevokedToken   `json:"tokens"`
-		Sessions []verifier.RevokedSession `json:"sessions"`
-		Families []verifier.RevokedFamily  `json:"families"`
-		Users    []verifier.RevokedUser    `json:"users"`
-	}{feed.Tokens, feed.Sessions, feed.Families, feed.Users}, json.Deterministic(true))
+	st, err := s.fullState(r.Context(), lister, head, floor, now)
 	if err != nil {
 		return err
 	}
-	sum := sha256.Sum256(entries)
-	etag := `"` + base64.RawURLEncoding.EncodeToString(sum[:16]) + `"`
 	h := w.Header()
 	h.Set("Cache-Control", "no-cache")
-	h.Set("ETag", etag)
-	if etagMatch(r.Header.Get("If-None-Match"), etag) {
+	h.Set("ETag", st.etag)
+	if etagMatch(r.Header.Get("If-None-Match"), st.etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
-	body, err := json.Marshal(feed, json.Deterministic(true))
-	if err != nil {
-		return err
-	}
 	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(body)+1))
+	h.Set("Content-Length", strconv.Itoa(len(st.list)))
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
-		_, _ = w.Write(append(body, '\n'))
+		_, _ = w.Write(st.list)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -203,10 +204,12 @@ func TestRevocationLongPollSharedReads(t *testing.T) {
 		s := &Server{cfg: Config{Revocations: lister}}
 		const n = 200
 		var answered sync.WaitGroup
-		for range n {
+		for i := range n {
+			// Each from its own client, under MaxRevocationWaitersPerClient.
+			peer := netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}).String() + ":1024"
 			answered.Go(func() {
 				rec := httptest.NewRecorder()
-				if err := s.revocations(rec, httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/revocations?since=0&wait=25", nil)); err != nil {
+				if err := s.revocations(rec, feedRequest(t.Context(), "since=0&wait=25", peer, "")); err != nil {
 					t.Error(err)
 				}
 			})

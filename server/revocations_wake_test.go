@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -42,10 +43,12 @@ func TestRevocationWake(t *testing.T) {
 		}
 		const held = 100
 		answers := make(chan result, held)
-		for range held {
+		for i := range held {
+			// Each from its own client, under MaxRevocationWaitersPerClient.
+			peer := netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}).String() + ":1024"
 			go func() {
 				rec := httptest.NewRecorder()
-				err := s.revocations(rec, httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/revocations?since=1&wait=20", nil))
+				err := s.revocations(rec, feedRequest(t.Context(), "since=1&wait=20", peer, ""))
 				r := result{err: err, at: time.Now()}
 				if err == nil {
 					r.err = json.Unmarshal(rec.Body.Bytes(), &r.feed)

@@ -101,6 +101,10 @@ type Server struct {
 	ids *httpx.RequestIDs
 	// waiters counts the GET /revocations long-polls held now.
 	waiters atomic.Int64
+	// holds counts the held long-polls by client network.
+	holds revocationHolds
+	// fullState is the last full state of the revocation feed, encoded.
+	fullStates fullStateCache
 	// heads is the revocation log's head as the held long-polls last read
 	// it, shared among them.
 	heads logHeads
