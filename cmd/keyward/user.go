@@ -316,7 +316,9 @@ them); --attr key=value sets an attribute, --unset-attr key removes one.
 with a second factor (enrolling TOTP at the next sign-in if the user has
 none); --no-require-mfa leaves it to "serve --require-mfa" and to the
 factors the user holds. Tokens already issued keep the roles they were
-issued with until they expire; new tokens carry the new ones.`,
+issued with until they expire; new tokens carry the new ones. Likewise
+--require-mfa applies at the next sign-in: sessions and refresh tokens
+from before stay valid (disable, then enable, the user to end them).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
