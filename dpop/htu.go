@@ -41,6 +41,9 @@ func NormalizeURL(u *url.URL) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if host == "" {
+		return "", errors.New("not an absolute URL with a host")
+	}
 	port := u.Port()
 	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
 		port = ""
