@@ -10,7 +10,8 @@ import (
 	"github.com/keyward/keyward/issuer"
 )
 
-// MaxRevocationWaitersPerClient is the most long-polls (GET
+// MaxRevocationWaitersPerClient is the default of
+// [Config.RevocationWaitersPerClient], the most long-polls (GET
 // /revocations?since=C&wait=N) one client network holds at once: an IPv4
 // address, or the /64 of an IPv6 address ([issuer.ClientNetwork]), read
 // behind [Config.TrustedProxies] as the login throttle reads it. Beyond it
@@ -48,14 +49,18 @@ type revocationHolds struct {
 
 // holdRevocation takes a long-poll slot for the client that sent r. It
 // returns the function that gives the slot back, or, when the client's
-// network already holds [MaxRevocationWaitersPerClient] long-polls or the
+// network already holds [Config.RevocationWaitersPerClient] long-polls or the
 // server [MaxRevocationWaiters], nil: the request is then answered at once.
 func (s *Server) holdRevocation(r *http.Request) (release func()) {
 	client := issuer.ClientNetwork(clientAddr(r, s.cfg.TrustedProxies))
 	h := &s.holds
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.byClient[client] >= MaxRevocationWaitersPerClient {
+	limit := s.cfg.RevocationWaitersPerClient
+	if limit == 0 {
+		limit = MaxRevocationWaitersPerClient
+	}
+	if h.byClient[client] >= limit {
 		s.refuseHold(r.Context(), holdRefusedClient, client)
 		return nil
 	}

@@ -228,3 +228,33 @@ func TestRevocationLongPollClientCap(t *testing.T) {
 		}
 	})
 }
+
+// TestRevocationWaitersPerClientConfig: Config.RevocationWaitersPerClient
+// sets the per-client cap, and a negative one is refused.
+func TestRevocationWaitersPerClientConfig(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		store := memory.New(memory.Config{})
+		s := &Server{cfg: Config{Revocations: store, RevocationWaitersPerClient: 2}, log: slog.New(slog.DiscardHandler)}
+		ctx, stop := context.WithCancel(t.Context())
+		defer stop()
+		for range 2 {
+			go func() { _ = s.revocations(httptest.NewRecorder(), feedRequest(ctx, "since=0&wait=25", "192.0.2.9:1024", "")) }()
+		}
+		synctest.Wait()
+		if release := s.holdRevocation(feedRequest(ctx, "since=0&wait=25", "192.0.2.9:2048", "")); release != nil {
+			release()
+			t.Fatal("a third long-poll of one client was held under a cap of 2")
+		}
+		if release := s.holdRevocation(feedRequest(ctx, "since=0&wait=25", "192.0.2.10:1024", "")); release == nil {
+			t.Fatal("another client's long-poll was refused")
+		} else {
+			release()
+		}
+		stop()
+		synctest.Wait()
+	})
+	if _, err := New(Config{RevocationWaitersPerClient: -1}); err == nil || !strings.Contains(err.Error(), "RevocationWaitersPerClient") {
+		t.Error("New with a negative RevocationWaitersPerClient passed")
+	}
+}

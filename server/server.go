@@ -70,6 +70,13 @@ type Config struct {
 	// no proxy is trusted: behind a proxy every client then shares the
 	// proxy's throttle buckets.
 	TrustedProxies []netip.Prefix
+	// RevocationWaitersPerClient is the most long-polls of the revocation
+	// feed one client network holds at once; past it that network's
+	// long-polls are answered at once and their verifiers poll. Zero means
+	// [MaxRevocationWaitersPerClient]; negative is an error. Raise it when
+	// more verifier processes than that reach the issuer from one address
+	// (a NAT gateway, or a proxy not listed in TrustedProxies).
+	RevocationWaitersPerClient int
 	// DPoPNonces, when set, makes /token and /userinfo require a server
 	// nonce in every DPoP proof (RFC 9449 §8), sent in the DPoP-Nonce
 	// header of their answers: a proof made in advance, by code that ran
@@ -116,6 +123,9 @@ type Server struct {
 
 // New returns the handler with every route registered.
 func New(cfg Config) (*Server, error) {
+	if cfg.RevocationWaitersPerClient < 0 {
+		return nil, errors.New("server: negative RevocationWaitersPerClient")
+	}
 	if cfg.Issuer == nil || cfg.Store == nil {
 		return nil, errors.New("server: Config.Issuer and Config.Store are required")
 	}
