@@ -239,7 +239,9 @@ func TestRevocationWaitersPerClientConfig(t *testing.T) {
 		ctx, stop := context.WithCancel(t.Context())
 		defer stop()
 		for range 2 {
-			go func() { _ = s.revocations(httptest.NewRecorder(), feedRequest(ctx, "since=0&wait=25", "192.0.2.9:1024", "")) }()
+			go func() {
+				_ = s.revocations(httptest.NewRecorder(), feedRequest(ctx, "since=0&wait=25", "192.0.2.9:1024", ""))
+			}()
 		}
 		synctest.Wait()
 		if release := s.holdRevocation(feedRequest(ctx, "since=0&wait=25", "192.0.2.9:2048", "")); release != nil {

@@ -290,7 +290,7 @@ admin password file exists. GET /metrics is served on --listen, or only on
 	f.StringVar(&o.signingKey, "signing-key", "", "sign with this PEM private key only (no rotation)")
 	f.StringVar(&o.audience, "audience", issuer.DefaultAudience, "aud of first-party /login tokens, and of client tokens when the client has none")
 	f.StringVar(&o.trustedProxies, "trusted-proxies", "", "comma-separated CIDR prefixes of the reverse proxies in front of serve, whose X-Forwarded-For (or Forwarded) names the client address of the login throttle")
-	f.IntVar(&o.waitersPerClient, "revocation-waiters-per-client", server.MaxRevocationWaitersPerClient, "most long-polls of the revocation feed held at once for one client address (an IPv4 address or an IPv6 /64); past it that client's verifiers poll")
+	f.IntVar(&o.waitersPerClient, "revocation-waiters-per-client", server.MaxRevocationWaitersPerClient, "most long-polls of the revocation feed held at once for one client address (an IPv4 address or an IPv6 /64; 0 means 64); past it that client's verifiers poll")
 	f.BoolVar(&o.requireMFA, "require-mfa", false, "make every user sign in with a second factor after the password (a user without one enrols TOTP at the next sign-in)")
 	f.BoolVar(&o.allowPrivateJWKSURLs, "allow-private-jwks-urls", false, "let clients' --jwks-url reach loopback, private and link-local addresses, and loopback over plain http (development only)")
 	f.BoolVar(&o.dpopNonce, "dpop-nonce", false, "require a server nonce (DPoP-Nonce, derived from the master key) in every DPoP proof sent to /token and /userinfo")
@@ -317,8 +317,8 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	if err != nil {
 		return cli.Usagef("--trusted-proxies: %v", err)
 	}
-	if o.waitersPerClient < 1 {
-		return cli.Usagef("--revocation-waiters-per-client must be at least 1")
+	if o.waitersPerClient < 0 {
+		return cli.Usagef("--revocation-waiters-per-client must not be negative (0 means the default, %d)", server.MaxRevocationWaitersPerClient)
 	}
 	ln, err := listen("--listen", o.listen)
 	if err != nil {
