@@ -160,7 +160,6 @@ func New(cfg Config) (http.Handler, error) {
 		if err := cfg.Policies.setBinder(policyBinder(app, realm, mc.DPoP, mc.ErrorHandler, cfg.PolicyMetrics)); err != nil {
 			return nil, err
 		}
-		protected = http.HandlerFunc(cfg.Policies.serve)
 	} else {
 		protected = verifier.Middleware(cfg.Verifier, mc)(app)
 	}
@@ -175,36 +174,35 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Upstream == nil {
 		appRoute = "demo"
 	}
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// h sets the route label of every request as it decides it: a policy's
+	// route is matched once, for the label and to serve the request.
+	policies := cfg.Policies
+	h := func(w http.ResponseWriter, r *http.Request, o *httpx.Observed) {
 		switch {
 		case r.URL.Path == HealthPath:
+			o.Route = "health"
 			health(w, r, ready)
 		case metrics != nil && r.URL.Path == MetricsPath:
+			o.Route = "metrics"
 			metrics.ServeHTTP(w, r)
-		case cfg.Policies != nil && (!strings.HasPrefix(r.URL.Path, "/") || ambiguousPath(r.URL.Path) || cfg.Policies.encodedSlashToPublic(r)):
+		case policies == nil:
+			o.Route = appRoute
+			protected.ServeHTTP(w, r)
+		case !strings.HasPrefix(r.URL.Path, "/") || ambiguousPath(r.URL.Path) || policies.encodedSlashToPublic(r):
 			// CONNECT host:port, OPTIONS *: no route's, yet the proxy
 			// would send them to the upstream as a path; "/orders/..;/admin"
 			// is "/admin" to Tomcat; "/static%2Fx" is no file under
 			// /static/ to an upstream that routes on segments.
+			o.Route = policies.routeName(r)
 			if unmatched != nil {
 				unmatched.Inc()
 			}
 			mc.ErrorHandler(w, r, errNoRoute)
 		default:
-			protected.ServeHTTP(w, r)
+			policies.serve(w, r, o)
 		}
-	})
-	return observe(h, ids, cfg.HTTPMetrics, func(r *http.Request) string {
-		switch {
-		case r.URL.Path == HealthPath:
-			return "health"
-		case metrics != nil && r.URL.Path == MetricsPath:
-			return "metrics"
-		case cfg.Policies != nil:
-			return cfg.Policies.routeName(r)
-		}
-		return appRoute
-	}), nil
+	}
+	return observe(h, ids, cfg.HTTPMetrics), nil
 }
 
 func health(w http.ResponseWriter, r *http.Request, ready func() error) {

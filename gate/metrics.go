@@ -27,8 +27,11 @@ func RequestID(ctx context.Context) string { return httpx.RequestIDFrom(ctx) }
 
 // observe gives every request an ID — the X-Request-Id of the response and
 // of the request passed upstream (see proxy), and [RequestID] of its
-// context — and reports its latency under route(r) to obs, when set.
-func observe(h http.Handler, ids *httpx.RequestIDs, obs HTTPObserver, route func(*http.Request) string) http.Handler {
+// context — and reports its latency to obs, when set, under the route that
+// h sets in the observed state ([httpx.Observed.Route]). h gets the
+// observed state whether obs is set or not; its response writer is that
+// state only when obs is set.
+func observe(h func(http.ResponseWriter, *http.Request, *httpx.Observed), ids *httpx.RequestIDs, obs HTTPObserver) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		// The request's context, the status recorder and the header value
@@ -38,11 +41,10 @@ func observe(h http.Handler, ids *httpx.RequestIDs, obs HTTPObserver, route func
 		w.Header()["X-Request-Id"] = o.IDHeader()
 		r = r.WithContext(o.Context())
 		if obs == nil {
-			h.ServeHTTP(w, r)
+			h(w, r, o)
 			return
 		}
-		rt := route(r)
-		h.ServeHTTP(o, r)
-		obs.ObserveRequest(rt, o.Status(), time.Since(start))
+		h(o, r, o)
+		obs.ObserveRequest(o.Route, o.Status(), time.Since(start))
 	})
 }

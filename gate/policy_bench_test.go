@@ -41,6 +41,13 @@ routes:
 // token both accept.
 func benchGates(tb testing.TB) (single, policy http.Handler, token string) {
 	tb.Helper()
+	return benchGatesObserved(tb, nil)
+}
+
+// benchGatesObserved is benchGates with the gates' latencies reported to
+// obs, as the gate binary's HTTP metrics have them; nil reports none.
+func benchGatesObserved(tb testing.TB, obs HTTPObserver) (single, policy http.Handler, token string) {
+	tb.Helper()
 	kw, lg := loadKey(&testing.T{}, "rsa-a.pem"), loadKey(&testing.T{}, "rsa-b.pem")
 	v, err := verifier.New(verifier.Config{
 		Keys:       verifier.StaticKeys(&jose.JWKS{Keys: []*jose.JWK{kw.pub}}),
@@ -51,7 +58,7 @@ func benchGates(tb testing.TB) (single, policy http.Handler, token string) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	single, err = New(Config{Verifier: v})
+	single, err = New(Config{Verifier: v, HTTPMetrics: obs})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -59,7 +66,7 @@ func benchGates(tb testing.TB) (single, policy http.Handler, token string) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	policy, err = New(Config{Policies: NewPolicies(p), PolicyMetrics: &countingPolicyObserver{m: map[string]*atomic.Int64{}}})
+	policy, err = New(Config{Policies: NewPolicies(p), PolicyMetrics: &countingPolicyObserver{m: map[string]*atomic.Int64{}}, HTTPMetrics: obs})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -103,12 +110,19 @@ func serveCached(h http.Handler, proto *http.Request, auth string) int {
 	return w.status
 }
 
+// discardLatencies is an HTTPObserver that keeps nothing.
+type discardLatencies struct{}
+
+func (discardLatencies) ObserveRequest(string, int, time.Duration) {}
+
 // BenchmarkPolicyCached pairs the cached path of the single-issuer gate
 // with that of a policy of ten routes and two issuers, for the same token:
 // run them in one go (-count 6 and benchstat, or bench/gate.sh's policy
-// rows) and compare, since this machine's speed drifts between runs.
+// rows) and compare, since this machine's speed drifts between runs. The
+// "-metrics" pair reports latencies, as the gate binary does.
 func BenchmarkPolicyCached(b *testing.B) {
 	single, policy, token := benchGates(b)
+	singleM, policyM, _ := benchGatesObserved(b, discardLatencies{})
 	proto, err := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://127.0.0.1:3000/protected", nil)
 	if err != nil {
 		b.Fatal(err)
@@ -117,7 +131,10 @@ func BenchmarkPolicyCached(b *testing.B) {
 	for _, h := range []struct {
 		name string
 		h    http.Handler
-	}{{"single-issuer", single}, {"ten-routes-two-issuers", policy}} {
+	}{
+		{"single-issuer", single}, {"ten-routes-two-issuers", policy},
+		{"single-issuer-metrics", singleM}, {"ten-routes-two-issuers-metrics", policyM},
+	} {
 		b.Run(h.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

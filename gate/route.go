@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/keyward/keyward/internal/httpx"
 	"github.com/keyward/keyward/verifier"
 )
 
@@ -497,13 +498,17 @@ func notFound(p *Policy, onError func(http.ResponseWriter, *http.Request, error)
 	})
 }
 
-// serve answers r under the policy in force.
-func (s *Policies) serve(w http.ResponseWriter, r *http.Request) {
+// serve answers r under the policy in force, and sets o.Route to the name
+// of the route that decides it, or "unmatched": the policy is read and the
+// route matched once for both.
+func (s *Policies) serve(w http.ResponseWriter, r *http.Request, o *httpx.Observed) {
 	b := s.cur.Load()
 	if i := b.p.match(r.Method, r.URL.Path); i >= 0 {
+		o.Route = b.p.routes[i].name
 		b.handlers[i].ServeHTTP(w, r)
 		return
 	}
+	o.Route = routeUnmatched
 	b.fallback.ServeHTTP(w, r)
 }
 

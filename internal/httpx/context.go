@@ -46,8 +46,12 @@ func RequestIDFrom(ctx context.Context) string {
 // X-Request-Id header, in one allocation where they would take three.
 type Observed struct {
 	StatusRecorder
-	ctx requestIDContext
-	id  [1]string
+	// Route is the label under which the request is observed, set by the
+	// handler that decides the request's route, so that the route is found
+	// once. It must come from a bounded set, never from the raw path.
+	Route string
+	ctx   requestIDContext
+	id    [1]string
 }
 
 // Observe returns the state of a request whose context is ctx, whose
