@@ -1,38 +1,20 @@
 package dpop
 
 import (
-	"fmt"
 	"maps"
 
 	"github.com/keyward/keyward/jose"
 )
 
-// BoundJKT returns the thumbprint a token's claims bind it to: the "jkt"
+// BoundJKT returns the thumbprint a token's claims bind it to
+// ([jose.Claims.ConfirmationJKT]): the "jkt"
 // member of its "cnf" claim (RFC 9449 §6.1, RFC 7800). It returns "" for a
 // token that is not bound by DPoP: no "cnf", or a "cnf" without "jkt" (a
 // confirmation method of another kind, which this package does not check).
 // A "cnf" that is not an object, or a "jkt" that is not a non-empty string,
 // is an error wrapping [jose.ErrMalformed]: the token is bound to something
 // no one can prove, and must be refused.
-func BoundJKT(c *jose.Claims) (string, error) {
-	v, ok := c.Extra["cnf"]
-	if !ok {
-		return "", nil
-	}
-	cnf, ok := v.(map[string]any)
-	if !ok {
-		return "", fmt.Errorf("%w: \"cnf\" is not an object", jose.ErrMalformed)
-	}
-	j, ok := cnf["jkt"]
-	if !ok {
-		return "", nil
-	}
-	jkt, ok := j.(string)
-	if !ok || jkt == "" {
-		return "", fmt.Errorf("%w: \"cnf.jkt\" is not a non-empty string", jose.ErrMalformed)
-	}
-	return jkt, nil
-}
+func BoundJKT(c *jose.Claims) (string, error) { return c.ConfirmationJKT() }
 
 // Bind sets the "cnf.jkt" of claims to jkt, a key's RFC 7638 thumbprint
 // ([Proof].JKT), keeping any other member of an existing "cnf" object: the

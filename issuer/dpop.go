@@ -100,35 +100,10 @@ func refreshBinding(public bool, jkt string) string {
 
 // confirmation returns the cnf claim value binding an access token to the
 // key with the thumbprint jkt (RFC 9449 §6.1). It is the form that package
-// dpop reads at verifiers (dpop.BoundJKT); the issuer, which must not
-// import net/http, cannot call that package, and the server's tests check
-// that the two agree.
+// dpop reads at verifiers, as the issuer does, with
+// [jose.Claims.ConfirmationJKT].
 func confirmation(jkt string) map[string]any {
 	return map[string]any{ConfirmationJKT: jkt}
-}
-
-// boundJKT returns the thumbprint in the cnf.jkt claim of an access token,
-// empty when the token is not DPoP-bound (RFC 9449 §6.1). A cnf that is not
-// an object, or a jkt that is not a non-empty string, is an error: the
-// token would be bound to something no one can prove.
-func boundJKT(c *jose.Claims) (string, error) {
-	v, ok := c.Extra[ClaimConfirmation]
-	if !ok {
-		return "", nil
-	}
-	cnf, ok := v.(map[string]any)
-	if !ok {
-		return "", errors.New("issuer: cnf is not an object")
-	}
-	j, ok := cnf[ConfirmationJKT]
-	if !ok {
-		return "", nil
-	}
-	jkt, ok := j.(string)
-	if !ok || jkt == "" {
-		return "", errors.New("issuer: cnf.jkt is not a non-empty string")
-	}
-	return jkt, nil
 }
 
 // checkPresentation checks how an access token issued here was presented to
@@ -139,7 +114,7 @@ func boundJKT(c *jose.Claims) (string, error) {
 // without its key; a token that is not bound is refused with a proof, as
 // nothing binds it to the proof's key.
 func checkPresentation(tok *jose.Token, jkt string) error {
-	bound, err := boundJKT(tok.Claims)
+	bound, err := tok.Claims.ConfirmationJKT()
 	switch {
 	case err != nil:
 		return oauthError(CodeInvalidToken, "the access token is invalid or expired", err)
@@ -188,7 +163,7 @@ func (i *Issuer) UserInfoProof(ctx context.Context, accessToken string, prove fu
 	if err != nil {
 		return nil, err
 	}
-	bound, err := boundJKT(tok.Claims)
+	bound, err := tok.Claims.ConfirmationJKT()
 	switch {
 	case err != nil:
 		return nil, oauthError(CodeInvalidToken, "the access token is invalid or expired", err)

@@ -35,7 +35,7 @@ func (f *fixture) wantBound(t *testing.T, resp *TokenResponse, jkt string) {
 	if jkt != "" {
 		wantType = TokenTypeDPoP
 	}
-	if got, err := boundJKT(f.accessClaims(t, resp.AccessToken)); err != nil || got != jkt || resp.TokenType != wantType {
+	if got, err := f.accessClaims(t, resp.AccessToken).ConfirmationJKT(); err != nil || got != jkt || resp.TokenType != wantType {
 		t.Fatalf("access token bound to %q with token_type %q, want %q and %q", got, resp.TokenType, jkt, wantType)
 	}
 }
@@ -322,7 +322,7 @@ func TestBoundJKT(t *testing.T) {
 		{name: "empty jkt", extra: map[string]any{"cnf": map[string]any{"jkt": ""}}, wantErr: true},
 	}
 	for _, tt := range tests {
-		got, err := boundJKT(&jose.Claims{Extra: tt.extra})
+		got, err := (&jose.Claims{Extra: tt.extra}).ConfirmationJKT()
 		if got != tt.want || (err != nil) != tt.wantErr {
 			t.Errorf("%s: boundJKT = %q, %v; want %q, error %v", tt.name, got, err, tt.want, tt.wantErr)
 		}

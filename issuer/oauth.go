@@ -621,7 +621,7 @@ func (i *Issuer) Introspect(ctx context.Context, c keyward.Client, token string)
 	out := Introspection{Active: true, Scope: cl.String("scope"), ClientID: clientID, Username: user,
 		TokenType: TokenTypeBearer, Expiry: int64(cl.Expiry), IssuedAt: int64(cl.IssuedAt), Subject: cl.Subject,
 		Audience: cl.Audience, Issuer: cl.Issuer, JTI: cl.ID}
-	switch jkt, err := boundJKT(cl); {
+	switch jkt, err := cl.ConfirmationJKT(); {
 	case err != nil:
 		return inactive, nil
 	case jkt != "":

@@ -457,3 +457,30 @@ func (s *Signer) SignJWT(typ string, claims *Claims) (string, error) {
 	}
 	return s.Sign(typ, payload)
 }
+
+// ConfirmationJKT returns the thumbprint the claims bind their token to:
+// the "jkt" member of the "cnf" claim (RFC 9449 §6.1, RFC 7800). It
+// returns "" for a token that is not bound by a key thumbprint: no "cnf",
+// or a "cnf" without "jkt" (a confirmation method of another kind). A
+// "cnf" that is not an object, or a "jkt" that is not a non-empty string,
+// is an error wrapping [ErrMalformed]: the token is bound to something no
+// one can prove, and must be refused.
+func (c *Claims) ConfirmationJKT() (string, error) {
+	v, ok := c.Extra["cnf"]
+	if !ok {
+		return "", nil
+	}
+	cnf, ok := v.(map[string]any)
+	if !ok {
+		return "", fmt.Errorf("%w: \"cnf\" is not an object", ErrMalformed)
+	}
+	j, ok := cnf["jkt"]
+	if !ok {
+		return "", nil
+	}
+	jkt, ok := j.(string)
+	if !ok || jkt == "" {
+		return "", fmt.Errorf("%w: \"cnf.jkt\" is not a non-empty string", ErrMalformed)
+	}
+	return jkt, nil
+}
