@@ -30,9 +30,8 @@ log() { printf '%s\n' "$*" >&2; }
 WORK=$(mktemp -d)
 chmod 755 "$WORK"
 PIDS=()
-PGDATA=""
-PGCTL=""
-as_pg() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+# shellcheck source=bench/pg.sh
+. bench/pg.sh
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
@@ -50,30 +49,7 @@ export KEYWARD_MASTER_KEY=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 PASSWORD=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 
 # PostgreSQL: an existing server, or a throwaway cluster on a free port.
-if [[ -n "${KEYWARD_BENCH_POSTGRES_DSN:-}" ]]; then
-  ADMIN_DSN=$KEYWARD_BENCH_POSTGRES_DSN
-else
-  PGBIN=$(dirname "$(command -v initdb || ls /usr/lib/postgresql/*/bin/initdb | tail -1)")
-  PGCTL="$PGBIN/pg_ctl"
-  PGDATA="$WORK/pg"
-  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  mkdir "$PGDATA"
-  [[ $(id -u) -eq 0 ]] && chown postgres "$PGDATA"
-  as_pg "$PGBIN/initdb" -D "$PGDATA" -U postgres -A trust >/dev/null
-  cat >>"$PGDATA/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
-port = $PORT
-unix_socket_directories = '$PGDATA'
-synchronous_commit = off
-max_connections = 200
-CONF
-  as_pg "$PGCTL" -D "$PGDATA" -l "$PGDATA/log" -w start >/dev/null
-  ADMIN_DSN="postgres://postgres@127.0.0.1:$PORT/postgres?sslmode=disable"
-fi
-DB="keyward_bench_$$"
-psql -q "$ADMIN_DSN" -c "CREATE DATABASE $DB" >/dev/null
-PG_DSN=$(printf '%s' "$ADMIN_DSN" | sed -E "s#/[^/?]*(\?|$)#/$DB\1#")
-[[ -n "$PGDATA" ]] || trap 'psql -q "$ADMIN_DSN" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true; cleanup' EXIT
+bench_postgres keyward_bench 200
 
 # setup STORE_FLAGS...: the load users and the client_credentials client.
 setup() {
