@@ -9,7 +9,8 @@ import (
 // matchReference is the first-match rule written plainly, as the routes
 // are documented: the cleaned path (path.Clean, keeping a trailing slash)
 // against each route in order, its method, its exact path or prefix, and a
-// public route only for a path that is clean already.
+// public route only for a path that is clean already and holds no ';' and no
+// backslash. A method outside the known ones counts as its upper case.
 func matchReference(p *Policy, method, urlPath string) int {
 	if urlPath == "" || urlPath[0] != '/' {
 		return -1
@@ -18,8 +19,14 @@ func matchReference(p *Policy, method, urlPath string) int {
 	if strings.HasSuffix(urlPath, "/") && clean != "/" {
 		clean += "/"
 	}
-	isClean := clean == urlPath
+	isClean := clean == urlPath && !strings.ContainsAny(urlPath, `;\`)
 	bit := methodBit(method)
+	if bit == 0 {
+		bit = methodBit(strings.ToUpper(method))
+	}
+	if bit == 0 {
+		bit = otherMethod
+	}
 	for i, rt := range p.routes {
 		if !rt.anyMethod && rt.mask&bit == 0 {
 			continue
@@ -120,6 +127,9 @@ func FuzzPolicyMatch(f *testing.F) {
 		}
 	}
 	f.Add("\x00/\n\x01/*", "get", "/")
+	f.Add("2/", "GEt", "/")
+	f.Add("\x01/*", "GET", "/a;b")
+	f.Add("\x01/*", "GET", `/a\b`)
 	f.Fuzz(func(t *testing.T, routes, method, urlPath string) {
 		p := matchPolicy(routes)
 		if got, want := p.match(method, urlPath), matchReference(p, method, urlPath); got != want {
