@@ -185,14 +185,15 @@ func New(cfg Config) (http.Handler, error) {
 		case metrics != nil && r.URL.Path == MetricsPath:
 			o.Route = "metrics"
 			metrics.ServeHTTP(w, r)
+		case escapedPath(r, policies, len(mc.PublicPaths)+len(mc.PublicPrefixes) > 0):
+			o.Route = refuseEscapedPath(w, r, policies, appRoute, mc.ErrorHandler)
 		case policies == nil:
 			o.Route = appRoute
 			protected.ServeHTTP(w, r)
-		case !strings.HasPrefix(r.URL.Path, "/") || ambiguousPath(r.URL.Path) || policies.encodedSlashToPublic(r):
+		case !strings.HasPrefix(r.URL.Path, "/") || ambiguousPath(r.URL.Path):
 			// CONNECT host:port, OPTIONS *: no route's, yet the proxy
 			// would send them to the upstream as a path; "/orders/..;/admin"
-			// is "/admin" to Tomcat; "/static%2Fx" is no file under
-			// /static/ to an upstream that routes on segments.
+			// is "/admin" to Tomcat.
 			o.Route = policies.routeName(r)
 			if unmatched != nil {
 				unmatched.Inc()

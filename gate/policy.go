@@ -33,6 +33,25 @@ const (
 	DefaultAllowAuthenticated = "allow-authenticated"
 )
 
+// Settings of a policy file's "paths: encoded-slashes", for a request
+// path that holds an encoded "/" ("%2F") or "\" ("%5C"). Routes match the
+// decoded path, while an upstream that routes on the segments of the
+// escaped path (Go's ServeMux, many frameworks) reads "/admin%2Fusers" as
+// one segment: forwarded as sent, such a request could be served by
+// another route than the one whose requirements the gate checked.
+const (
+	// EncodedSlashesReject refuses such a request with 400, as Envoy's
+	// path_with_escaped_slashes_action REJECT_REQUEST does; a "\" in the
+	// path, encoded or not, is refused too. It is the default.
+	EncodedSlashesReject = "reject"
+	// EncodedSlashesDecode forwards such a request with the decoded,
+	// cleaned path that the gate matched ("/admin%2Fusers" reaches the
+	// upstream as "/admin/users"), as Envoy's UNESCAPE_AND_FORWARD does,
+	// so the upstream serves what the gate checked; for APIs whose
+	// identifiers carry "%2F". A "\" still matches no route.
+	EncodedSlashesDecode = "decode"
+)
+
 // Route names that the gate's own metrics use; a policy route may not take
 // them.
 const (
@@ -51,6 +70,12 @@ type PolicySpec struct {
 	Default string
 	// DefaultLine is the line of "default", 0 when absent.
 	DefaultLine int
+	// EncodedSlashes is EncodedSlashesReject or EncodedSlashesDecode
+	// ("paths: encoded-slashes"). Under either, a path holding a double
+	// encoding of "/", "\", "." or "%" ("%252F") is refused with 400: an
+	// upstream or a second proxy that decodes twice would read another
+	// path than the one matched.
+	EncodedSlashes string
 	// Issuers are the issuers, in the order of the file.
 	Issuers []IssuerSpec
 	// Routes are the routes, in the order of the file: the first that
@@ -173,7 +198,7 @@ func ParsePolicy(file string, data []byte) (*PolicySpec, error) {
 		return nil, policyError(file, extra.Line, "one YAML document expected")
 	}
 	p := &pparser{file: file}
-	spec := &PolicySpec{Path: file, Default: DefaultDeny}
+	spec := &PolicySpec{Path: file, Default: DefaultDeny, EncodedSlashes: EncodedSlashesReject}
 	top := doc.Content[0]
 	err := p.mapping(top, "the policy", map[string]func(k, v *yaml.Node) error{
 		"default": func(k, v *yaml.Node) error {
@@ -189,6 +214,7 @@ func ParsePolicy(file string, data []byte) (*PolicySpec, error) {
 		},
 		"issuers": func(_, v *yaml.Node) error { return p.issuers(v, spec) },
 		"routes":  func(_, v *yaml.Node) error { return p.routes(v, spec) },
+		"paths":   func(_, v *yaml.Node) error { return p.paths(v, spec) },
 	})
 	if err != nil {
 		return nil, err
@@ -290,6 +316,23 @@ func (p *pparser) strs(v *yaml.Node, key string) ([]string, error) {
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// paths reads the "paths" mapping: how request paths are read.
+func (p *pparser) paths(n *yaml.Node, spec *PolicySpec) error {
+	return p.mapping(n, "paths", map[string]func(k, v *yaml.Node) error{
+		"encoded-slashes": func(k, v *yaml.Node) error {
+			s, err := p.str(v, k.Value)
+			if err != nil {
+				return err
+			}
+			if s != EncodedSlashesReject && s != EncodedSlashesDecode {
+				return policyError(p.file, v.Line, "encoded-slashes %q: want %s or %s", s, EncodedSlashesReject, EncodedSlashesDecode)
+			}
+			spec.EncodedSlashes = s
+			return nil
+		},
+	})
 }
 
 func (p *pparser) issuers(n *yaml.Node, spec *PolicySpec) error {

@@ -101,7 +101,8 @@ func TestPolicyAttackUpstreamPath(t *testing.T) {
 // public prefix that servers other than Go's read as another path: Tomcat,
 // Jetty and Spring take "..;x" for a ".." segment and drop ";" parameters,
 // IIS and ASP.NET take "\" for "/". None of them may pass as public: each
-// goes on to the routes that need a token, here none, so 404.
+// goes on to the routes that need a token, here none, so 404; a path with
+// a "\", encoded or not, is refused with 400 under encoded-slashes: reject.
 func TestPolicyAttackPublicSpellings(t *testing.T) {
 	t.Parallel()
 	up := &recordingUpstream{}
@@ -117,8 +118,8 @@ func TestPolicyAttackPublicSpellings(t *testing.T) {
 	} {
 		t.Run(target, func(t *testing.T) {
 			w := g.do(t, "GET", target, "")
-			if got := up.take(); w.Code != http.StatusNotFound || got != "" {
-				t.Errorf("status %d, upstream received %q; want 404 and nothing forwarded", w.Code, got)
+			if got, want := up.take(), backslashStatus(target); w.Code != want || got != "" {
+				t.Errorf("status %d, upstream received %q; want %d and nothing forwarded", w.Code, got, want)
 			}
 		})
 	}
@@ -250,8 +251,8 @@ func TestPolicyAttackNonPathTargets(t *testing.T) {
 // TestPolicyAttackProtectedSpellings sends, with a token that may only
 // read orders, paths that the gate matches under /orders/ but that Tomcat,
 // Jetty or Spring ("..;" is "..") or IIS ("\" is "/") serve as /admin/...:
-// they are refused with 404, under either default, and nothing reaches
-// the upstream. Paths whose ";" starts no dot segment stay as they were.
+// they are refused with 404 (400 for a "\" under encoded-slashes: reject),
+// under either default, and nothing reaches the upstream. Paths whose ";" starts no dot segment stay as they were.
 func TestPolicyAttackProtectedSpellings(t *testing.T) {
 	t.Parallel()
 	for _, def := range []string{"deny", "allow-authenticated"} {
@@ -270,8 +271,8 @@ func TestPolicyAttackProtectedSpellings(t *testing.T) {
 				"/orders/..%5Cadmin/users",
 			} {
 				w := g.do(t, "GET", target, reader)
-				if got := up.take(); w.Code != http.StatusNotFound || got != "" {
-					t.Errorf("%s: status %d, upstream received %q; want 404 and nothing forwarded", target, w.Code, got)
+				if got, want := up.take(), backslashStatus(target); w.Code != want || got != "" {
+					t.Errorf("%s: status %d, upstream received %q; want %d and nothing forwarded", target, w.Code, got, want)
 				}
 			}
 			for _, target := range []string{"/orders/1;v=2", "/orders/a;b/c", "/orders/...;/x"} {
@@ -281,6 +282,15 @@ func TestPolicyAttackProtectedSpellings(t *testing.T) {
 			}
 		})
 	}
+}
+
+// backslashStatus is the status of a refused path: 400 when it holds a
+// "\", encoded or not (encoded-slashes: reject), else 404 (no route).
+func backslashStatus(target string) int {
+	if strings.Contains(target, `\`) || strings.Contains(strings.ToUpper(target), "%5C") {
+		return http.StatusBadRequest
+	}
+	return http.StatusNotFound
 }
 
 // FuzzAmbiguousPath checks ambiguousPath against a plain reading: a path is
@@ -307,9 +317,9 @@ func FuzzAmbiguousPath(f *testing.F) {
 // decoded form is under a public prefix only because of an encoded "/":
 // an upstream that routes on segments (Go's ServeMux, Express) reads
 // "/static%2Fsecret" as one segment at the root, not as a file under
-// /static/, so it must not pass as public. Refused with 404, nothing
-// forwarded; the protected routes still decide such paths by their
-// decoded form.
+// /static/, so it must not pass as public. Refused, nothing forwarded;
+// under encoded-slashes: reject (the default) protected routes refuse such
+// paths too, with 400 (see TestPolicyAttackEscapedSeparators).
 func TestPolicyAttackEncodedSlashPublic(t *testing.T) {
 	t.Parallel()
 	up := &recordingUpstream{}
@@ -321,8 +331,8 @@ func TestPolicyAttackEncodedSlashPublic(t *testing.T) {
 		}
 	}
 	reader := g.kw.token(t, func(c *jose.Claims) { c.Extra["scope"] = "read" })
-	if w := g.do(t, "GET", "/orders/a%2Fb", reader); w.Code != http.StatusTeapot || up.take() != "/orders/a%2Fb" {
-		t.Errorf("/orders/a%%2Fb: status %d, want it forwarded as sent", w.Code)
+	if w := g.do(t, "GET", "/orders/a%2Fb", reader); w.Code != http.StatusBadRequest || up.take() != "" {
+		t.Errorf("/orders/a%%2Fb: status %d, want 400 under encoded-slashes: reject", w.Code)
 	}
 	if w := g.do(t, "GET", "/static/app.js", ""); w.Code != http.StatusTeapot {
 		t.Errorf("/static/app.js: status %d", w.Code)

@@ -32,7 +32,8 @@ type RefusalObserver interface {
 // "insufficient_scope", or the category of a failed verification as
 // [verifier.Reason] names it ("expired", "issuer", "audience", "signature",
 // "key_not_found", "malformed", "type", "revoked", "no_route" (no route of
-// the policy matches, under default: deny),
+// the policy matches, under default: deny), "escaped_path" (an encoded
+// "/" or a double encoding in the path, [escapedPath]),
 // "key_source_unavailable"...; "other" for an error of no known category).
 // The names come from a fixed set and carry nothing from the request, so
 // they are safe as metric labels.
@@ -48,6 +49,8 @@ func RefusalReason(err error) string {
 		return "insufficient_scope"
 	case errors.Is(err, errNoRoute):
 		return "no_route"
+	case errors.Is(err, errEscapedPath):
+		return "escaped_path"
 	}
 	return verifier.Reason(err)
 }
@@ -152,10 +155,14 @@ func refusalHandler(realm string, logger *slog.Logger, lines *refusalLog, obs Re
 var errNoRoute = errors.New("gate: no route of the policy matches")
 
 // writeRefusal writes the answer to a refused request: 404 for errNoRoute,
-// else the RFC 6750 answer of [verifier.WriteError].
+// 400 for errEscapedPath, else the RFC 6750 answer of [verifier.WriteError].
 func writeRefusal(w http.ResponseWriter, realm string, err error) {
 	if errors.Is(err, errNoRoute) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
+		return
+	}
+	if errors.Is(err, errEscapedPath) {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad request: encoded / or \\ in the path"})
 		return
 	}
 	verifier.WriteError(w, realm, err)

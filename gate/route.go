@@ -19,6 +19,7 @@ type Policy struct {
 	v         *verifier.Verifier
 	routes    []route
 	allowAuth bool // default: allow-authenticated
+	decode    bool // paths: encoded-slashes: decode
 	fallback  route
 	issuers   []string
 	public    int
@@ -54,7 +55,7 @@ func CompilePolicy(spec *PolicySpec, v *verifier.Verifier) (*Policy, error) {
 			return nil, fmt.Errorf("gate: the verifier has no issuer %s", is.Name)
 		}
 	}
-	p := &Policy{v: v, allowAuth: spec.Default == DefaultAllowAuthenticated, issuers: names}
+	p := &Policy{v: v, allowAuth: spec.Default == DefaultAllowAuthenticated, decode: spec.EncodedSlashes == EncodedSlashesDecode, issuers: names}
 	all, err := v.Requirements()
 	if err != nil {
 		return nil, err
@@ -119,6 +120,14 @@ func (p *Policy) Default() string {
 		return DefaultAllowAuthenticated
 	}
 	return DefaultDeny
+}
+
+// EncodedSlashes returns EncodedSlashesReject or EncodedSlashesDecode.
+func (p *Policy) EncodedSlashes() string {
+	if p.decode {
+		return EncodedSlashesDecode
+	}
+	return EncodedSlashesReject
 }
 
 // RouteName returns the name of the route that decides a request with
@@ -368,6 +377,10 @@ type boundPolicy struct {
 	p        *Policy
 	handlers []http.Handler
 	fallback http.Handler
+	// refused are the counters of the refusals of each route that no
+	// handler makes (issuer ""), and last of the unmatched requests; nil
+	// without an observer.
+	refused []Counter
 }
 
 // policyBinder returns the function that builds the handlers of a policy
@@ -378,11 +391,19 @@ type boundPolicy struct {
 func policyBinder(app http.Handler, realm string, dp verifier.DPoPConfig, onError func(http.ResponseWriter, *http.Request, error), obs PolicyObserver) func(*Policy) *boundPolicy {
 	return func(p *Policy) *boundPolicy {
 		b := &boundPolicy{p: p, handlers: make([]http.Handler, len(p.routes))}
+		if obs != nil {
+			b.refused = make([]Counter, len(p.routes)+1)
+			b.refused[len(p.routes)] = obs.Counter(routeUnmatched, "", "refused")
+		}
 		for i := range p.routes {
-			b.handlers[i] = routeHandler(p, &p.routes[i], app, realm, dp, onError, obs)
+			counters := newRouteCounters(p, &p.routes[i], obs)
+			if counters != nil {
+				b.refused[i] = counters.refused
+			}
+			b.handlers[i] = routeHandler(p, &p.routes[i], counters, app, realm, dp, onError)
 		}
 		if p.allowAuth {
-			b.fallback = routeHandler(p, &p.fallback, app, realm, dp, onError, obs)
+			b.fallback = routeHandler(p, &p.fallback, newRouteCounters(p, &p.fallback, obs), app, realm, dp, onError)
 		} else {
 			b.fallback = notFound(p, onError, obs)
 		}
@@ -415,8 +436,7 @@ func newRouteCounters(p *Policy, rt *route, obs PolicyObserver) *routeCounters {
 	return c
 }
 
-func routeHandler(p *Policy, rt *route, app http.Handler, realm string, dp verifier.DPoPConfig, onError func(http.ResponseWriter, *http.Request, error), obs PolicyObserver) http.Handler {
-	counters := newRouteCounters(p, rt, obs)
+func routeHandler(p *Policy, rt *route, counters *routeCounters, app http.Handler, realm string, dp verifier.DPoPConfig, onError func(http.ResponseWriter, *http.Request, error)) http.Handler {
 	name := rt.name
 	refuse := func(w http.ResponseWriter, r *http.Request, err error) {
 		if counters != nil {

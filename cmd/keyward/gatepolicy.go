@@ -113,7 +113,7 @@ func newGatePolicy(o *gateOptions, logger *slog.Logger, reg prometheus.Registere
 	all, public := p.Routes()
 	logger.Info("policy_loaded", slog.String("file", gp.path), slog.String("issuers", strings.Join(p.Issuers(), ",")),
 		slog.Int("routes", all), slog.Int("public_routes", public), slog.String("default", p.Default()),
-		slog.String("unmatched", unmatchedInfo(p)))
+		slog.String("unmatched", unmatchedInfo(p)), slog.String("encoded_slashes", p.EncodedSlashes()))
 	return gp, nil
 }
 
@@ -356,7 +356,7 @@ func (gp *gatePolicy) reload(ctx context.Context) error {
 	all, public := p.Routes()
 	gp.logger.Info("policy_reloaded", slog.String("file", gp.path), slog.String("issuers", strings.Join(p.Issuers(), ",")),
 		slog.Int("routes", all), slog.Int("public_routes", public), slog.String("default", p.Default()),
-		slog.Int("key_sources_kept", kept))
+		slog.String("encoded_slashes", p.EncodedSlashes()), slog.Int("key_sources_kept", kept))
 	return nil
 }
 
