@@ -42,6 +42,8 @@ type gateOptions struct {
 	tokenType string
 	policy    string
 
+	policyWatch bool
+
 	revocations         string
 	revocationsEvery    time.Duration
 	revocationsMaxStale time.Duration
@@ -103,9 +105,11 @@ values (403 insufficient_scope with the scope attribute when a valid token
 lacks them). A request no route matches gets 404 unless the file says
 default: allow-authenticated. A token is verified only by the issuer its iss
 names; an unknown iss is refused before any key is fetched. SIGHUP reloads
-the file; a bad file keeps the policy in force (policy_reload_failed). The
-file replaces --issuer, --jwks-url, --audience, --algs, --leeway,
---token-type, --public and --revocations; its format is in
+the file, and so does a change to it (--policy-watch, on by default: its
+directory is watched, so a save by rename and a Kubernetes ConfigMap
+update are seen); a bad file keeps the policy in force
+(policy_reload_failed). The file replaces --issuer, --jwks-url, --audience,
+--algs, --leeway, --token-type, --public and --revocations; its format is in
 docs/configuration.md.`,
 		Example: `  keyward gate --jwks-url http://localhost:4000/jwks.json --issuer http://localhost:4000 --audience api --token-type at+jwt
   keyward gate --issuer https://auth.example.com --audience orders --upstream http://127.0.0.1:8080 --public /healthz --public '/static/*'
@@ -134,7 +138,8 @@ docs/configuration.md.`,
 	f.DurationVar(&o.revocationsEvery, "revocations-every", verifier.DefaultRevocationEvery, "how often to poll --revocations when the issuer does not hold requests (no long-poll) or a fetch failed")
 	f.DurationVar(&o.revocationsMaxStale, "revocations-max-stale", verifier.DefaultRevocationMaxStale, "how old the revocation list may grow without a good fetch of --revocations before the gate reports not ready and answers every token 503")
 	f.BoolVar(&o.insecureServeStale, "insecure-revocations-serve-stale", false, "past --revocations-max-stale keep accepting tokens by the stale list (revocations made meanwhile are missed) instead of answering 503; health still reports not ready")
-	f.StringVar(&o.policy, "policy", "", "YAML file of issuers and route policies (docs/configuration.md); replaces --issuer, --jwks-url, --audience, --algs, --leeway, --token-type, --public and --revocations; SIGHUP reloads it")
+	f.StringVar(&o.policy, "policy", "", "YAML file of issuers and route policies (docs/configuration.md); replaces --issuer, --jwks-url, --audience, --algs, --leeway, --token-type, --public and --revocations; SIGHUP reloads it, as does a change to it (--policy-watch)")
+	f.BoolVar(&o.policyWatch, "policy-watch", true, "reload --policy when the file changes (its directory is watched; 250ms of quiet first; unchanged content is not reloaded); false reloads on SIGHUP only")
 	f.String(cli.ConfigFlag, "", "YAML file of flag values (keys are the flag names); flags and KEYWARD_* variables override it")
 	o.log.register(cmd)
 	o.dpop.register(cmd)
@@ -379,7 +384,7 @@ func runGate(ctx context.Context, logger *slog.Logger, o *gateOptions) error {
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)
 		defer signal.Stop(hup)
-		rg.loop("policy", func(ctx context.Context) error { return g.policy.run(ctx, hup) })
+		rg.loop("policy", func(ctx context.Context) error { return g.policy.run(ctx, hup, o.policyWatch) })
 	} else {
 		rg.loop("jwks", func(ctx context.Context) error {
 			g.keys.Run(ctx)

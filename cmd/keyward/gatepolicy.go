@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -35,8 +37,15 @@ type gatePolicy struct {
 	verifiers *metrics.Verifier
 	policies  *gate.Policies
 
+	// debounce is how long the file's directory stays quiet after a
+	// change before a watched file is read again (defaultPolicyDebounce).
+	debounce time.Duration
+
 	mu      sync.Mutex
 	sources map[string]*issuerSource // in force, by sourceKey
+	// read is the hash of the content the last load read, good or bad: a
+	// change seen by the watch that leaves it so reloads nothing.
+	read [sha256.Size]byte
 }
 
 // issuerSource is the remote part of one issuer: its key set (nil for key
@@ -98,8 +107,14 @@ func newGatePolicy(o *gateOptions, logger *slog.Logger, reg prometheus.Registere
 	if err != nil {
 		return nil, err
 	}
-	gp := &gatePolicy{path: o.policy, o: o, logger: logger, reg: reg, verifiers: vm, sources: map[string]*issuerSource{}}
-	p, sources, err := gp.load()
+	gp := &gatePolicy{path: o.policy, o: o, logger: logger, reg: reg, verifiers: vm, sources: map[string]*issuerSource{},
+		debounce: defaultPolicyDebounce}
+	data, err := readPolicyFile(gp.path)
+	if err != nil {
+		return nil, cli.Usagef("--policy: %v", err)
+	}
+	gp.read = policyHash(data)
+	p, sources, err := gp.load(data)
 	if err != nil {
 		return nil, cli.Usagef("--policy: %v", err)
 	}
@@ -125,14 +140,10 @@ func unmatchedInfo(p *gate.Policy) string {
 	return "allowed with a valid token of any issuer"
 }
 
-// load reads the file and builds a policy, with the sources in force
-// where an issuer's stay the same and new, unstarted ones for the others.
-// It changes nothing: on error, the new sources are dropped.
-func (gp *gatePolicy) load() (p *gate.Policy, sources map[string]*issuerSource, err error) {
-	data, err := readPolicyFile(gp.path)
-	if err != nil {
-		return nil, nil, err
-	}
+// load builds a policy of data, the file's content, with the sources in
+// force where an issuer's stay the same and new, unstarted ones for the
+// others. It changes nothing: on error, the new sources are dropped.
+func (gp *gatePolicy) load(data []byte) (p *gate.Policy, sources map[string]*issuerSource, err error) {
 	spec, err := gate.ParsePolicy(gp.path, data)
 	if err != nil {
 		return nil, nil, err
@@ -292,36 +303,31 @@ func (gp *gatePolicy) ready() error {
 	return nil
 }
 
-// run starts the loops of the sources in force and reloads the policy
-// at each value of reloads, until ctx ends; then it stops every loop and
-// waits for them.
-func (gp *gatePolicy) run(ctx context.Context, reloads <-chan os.Signal) error {
-	gp.mu.Lock()
-	for _, s := range gp.sources {
-		s.start(ctx)
-	}
-	gp.mu.Unlock()
-	for {
-		select {
-		case <-ctx.Done():
-			gp.mu.Lock()
-			defer gp.mu.Unlock()
-			for _, s := range gp.sources {
-				s.stop()
-			}
+// reload reads the file again and, when it is good, swaps the new policy
+// in, starts the new sources and stops those no issuer uses any more; a
+// bad file changes nothing. Unless force is set (SIGHUP, which also picks
+// up changed key files), a file whose content is what the last reload
+// read, good or bad, is not loaded again, and policy_unchanged is logged
+// at debug level. It logs policy_reloaded or policy_reload_failed, and
+// returns the error.
+func (gp *gatePolicy) reload(ctx context.Context, force bool) error {
+	data, err := readPolicyFile(gp.path)
+	if err == nil {
+		sum := policyHash(data)
+		gp.mu.Lock()
+		same := sum == gp.read
+		gp.read = sum
+		gp.mu.Unlock()
+		if same && !force {
+			gp.logger.Debug("policy_unchanged", slog.String("file", gp.path))
 			return nil
-		case <-reloads:
-			_ = gp.reload(ctx)
 		}
 	}
-}
-
-// reload loads the file again and, when it is good, swaps the new policy
-// in, starts the new sources and stops those no issuer uses any more; a
-// bad file changes nothing. It logs policy_reloaded or
-// policy_reload_failed, and returns the error.
-func (gp *gatePolicy) reload(ctx context.Context) error {
-	p, sources, err := gp.load()
+	var p *gate.Policy
+	var sources map[string]*issuerSource
+	if err == nil {
+		p, sources, err = gp.load(data)
+	}
 	if err != nil {
 		attrs := []any{slog.String("file", gp.path), slog.String("error", err.Error()), slog.Bool("serving_previous_policy", true)}
 		var pe *gate.PolicyError

@@ -225,7 +225,7 @@ func TestGatePolicyReload(t *testing.T) {
 	for _, tt := range tests {
 		write(tt.src)
 		logs.Reset()
-		if err := gp.reload(t.Context()); err == nil {
+		if err := gp.reload(t.Context(), true); err == nil {
 			t.Fatalf("%s: reload succeeded", tt.name)
 		}
 		if gp.policies.Policy() != first {
@@ -242,7 +242,7 @@ func TestGatePolicyReload(t *testing.T) {
 	logs.Reset()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	if err := gp.reload(ctx); err != nil {
+	if err := gp.reload(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	if gp.policies.Policy() == first {

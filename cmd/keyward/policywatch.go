@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// defaultPolicyDebounce is how long the policy file's directory must stay
+// quiet after a change before the gate reads the file again: an editor's
+// save (write a copy, rename it over) or a Kubernetes ConfigMap update
+// (a new directory, a "..data" symlink swapped to it) is several events,
+// and a script may write the file in pieces.
+const defaultPolicyDebounce = 250 * time.Millisecond
+
+// policyWatch watches the directories of the policy file: the one named
+// and, when the name is a symlink, the one of the file it resolves to.
+// Watching the directory rather than the file sees a file replaced by a
+// rename (the watch of a file follows its old inode) and a symlink swapped
+// beside it.
+type policyWatch struct {
+	w *fsnotify.Watcher
+}
+
+// newPolicyWatch starts watching the directories of path.
+func newPolicyWatch(path string) (*policyWatch, error) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, err
+	}
+	dirs := []string{filepath.Dir(path)}
+	if real, err := filepath.EvalSymlinks(path); err == nil && !slices.Contains(dirs, filepath.Dir(real)) {
+		dirs = append(dirs, filepath.Dir(real))
+	}
+	for _, d := range dirs {
+		if err := w.Add(d); err != nil {
+			_ = w.Close() // the error of Add is the one to report
+			return nil, err
+		}
+	}
+	return &policyWatch{w: w}, nil
+}
+
+// close stops the watch and its goroutine.
+func (pw *policyWatch) close() error { return pw.w.Close() }
+
+// policyHash is the hash of a policy file's content, to tell a change
+// from an event that leaves the content as it was (a touch, a chmod, a
+// save without edits, another file of the directory).
+func policyHash(data []byte) [sha256.Size]byte { return sha256.Sum256(data) }
+
+// run starts the loops of the sources in force and reloads the policy at
+// each value of reloads (SIGHUP) and, when watch is true, after each burst
+// of changes in the file's directory, once it has been quiet for the
+// debounce time, unless the file's content is what the last reload read.
+// A watch that cannot start, or that fails, logs policy_watch_failed and
+// leaves SIGHUP working. When ctx ends it stops the watch and every loop,
+// and waits for them.
+func (gp *gatePolicy) run(ctx context.Context, reloads <-chan os.Signal, watch bool) error {
+	gp.mu.Lock()
+	for _, s := range gp.sources {
+		s.start(ctx)
+	}
+	gp.mu.Unlock()
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	if watch {
+		pw, err := newPolicyWatch(gp.path)
+		if err != nil {
+			gp.logger.Warn("policy_watch_failed", slog.String("file", gp.path), slog.String("error", err.Error()),
+				slog.String("reload", "on SIGHUP only"))
+		} else {
+			defer func() { _ = pw.close() }()
+			events, errs = pw.w.Events, pw.w.Errors
+			gp.logger.Info("policy_watching", slog.String("file", gp.path), slog.Duration("debounce", gp.debounce))
+		}
+	}
+	debounce := time.NewTimer(time.Hour)
+	debounce.Stop()
+	defer debounce.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			gp.mu.Lock()
+			defer gp.mu.Unlock()
+			for _, s := range gp.sources {
+				s.stop()
+			}
+			return nil
+		case <-reloads:
+			_ = gp.reload(ctx, true)
+		case _, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			debounce.Reset(gp.debounce)
+		case err, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
+			// The watch goes on (an overflow of the kernel's queue, say):
+			// read the file once it is quiet, in case a change was lost.
+			gp.logger.Warn("policy_watch_failed", slog.String("file", gp.path), slog.String("error", err.Error()),
+				slog.String("reload", "on SIGHUP, and on the next change seen"))
+			debounce.Reset(gp.debounce)
+		case <-debounce.C:
+			_ = gp.reload(ctx, false)
+		}
+	}
+}
