@@ -229,7 +229,10 @@ func ParsePolicy(file string, data []byte) (*PolicySpec, error) {
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // pparser holds what the parsing functions share.
-type pparser struct{ file string }
+type pparser struct {
+	file       string
+	routeLines map[string]int // the line of each route's name so far
+}
 
 // mapping calls fields[key] for each key of the mapping n, refusing other
 // keys, keys given twice, anchors, aliases and merge keys.
@@ -527,11 +530,13 @@ func (p *pparser) checkRoute(rt *RouteSpec, spec *PolicySpec) error {
 			return policyError(p.file, rt.Line, "route %s: issuer %q is not defined under issuers:", rt.Name, name)
 		}
 	}
-	for _, o := range spec.Routes {
-		if o.Name == rt.Name {
-			return policyError(p.file, rt.Line, "route name %q already used on line %d", rt.Name, o.Line)
-		}
+	if line, ok := p.routeLines[rt.Name]; ok {
+		return policyError(p.file, rt.Line, "route name %q already used on line %d", rt.Name, line)
 	}
+	if p.routeLines == nil {
+		p.routeLines = map[string]int{}
+	}
+	p.routeLines[rt.Name] = rt.Line
 	return nil
 }
 
@@ -572,28 +577,54 @@ func cleanPath(p string) bool {
 }
 
 // checkRoutes refuses a route that an earlier one makes unreachable: the
-// earlier one matches every path and method the later one does.
+// earlier one matches every path and method the later one does. The error
+// is about the first such route of the file, and names the first route
+// before it that shadows it.
+//
+// Only routes that can overlap are compared: an exact path is shadowed
+// only by the same exact path or by a prefix of it, and a prefix only by
+// a prefix of it; the prefixes of a path end at its slashes. So each route
+// is looked up in an index of the earlier routes by exact path and by
+// prefix, once per slash of its path, and compared with the few routes
+// found there (differing in their methods, else one would shadow the
+// other): the check takes about linear time in the number of routes.
 func checkRoutes(spec *PolicySpec) error {
+	type earlier struct {
+		i    int
+		mask uint16
+	}
+	exacts := make(map[string][]earlier, len(spec.Routes))
+	prefixes := make(map[string][]earlier)
 	for j, later := range spec.Routes {
 		le, lp, _ := splitRoutePath(later.Path)
 		lm := methodMask(later.Methods)
-		for _, earlier := range spec.Routes[:j] {
-			ee, ep, _ := splitRoutePath(earlier.Path)
-			if methodMask(earlier.Methods)&lm != lm {
-				continue
+		first := -1 // the first earlier route that shadows this one
+		shadows := func(es []earlier) {
+			for _, e := range es {
+				if e.mask&lm == lm && (first < 0 || e.i < first) {
+					first = e.i
+					return // es is in the order of the file
+				}
 			}
-			covered := false
-			switch {
-			case ee != "":
-				covered = le == ee
-			case le != "":
-				covered = strings.HasPrefix(le, ep)
-			default:
-				covered = strings.HasPrefix(lp, ep)
+		}
+		p := lp
+		if le != "" {
+			p = le
+			shadows(exacts[le])
+		}
+		for k := 0; k < len(p); k++ {
+			if p[k] == '/' {
+				shadows(prefixes[p[:k+1]])
 			}
-			if covered {
-				return policyError(spec.Path, later.Line, "route %s can never match: route %s (line %d) matches every request it would", later.Name, earlier.Name, earlier.Line)
-			}
+		}
+		if first >= 0 {
+			e := spec.Routes[first]
+			return policyError(spec.Path, later.Line, "route %s can never match: route %s (line %d) matches every request it would", later.Name, e.Name, e.Line)
+		}
+		if le != "" {
+			exacts[le] = append(exacts[le], earlier{j, lm})
+		} else {
+			prefixes[lp] = append(prefixes[lp], earlier{j, lm})
 		}
 	}
 	return nil
