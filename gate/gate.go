@@ -64,6 +64,8 @@ type Config struct {
 	Upstream *url.URL
 	// PublicPaths pass without a token: exact paths, or prefixes when they
 	// end with "*" ("/static/*"). In demo mode "/" is always public.
+	// With public paths, a path holding an encoded "/" or a "\" is refused
+	// with 400, as under a policy's paths: encoded-slashes: reject.
 	PublicPaths []string
 	// Realm is the realm of the WWW-Authenticate challenges; empty means
 	// "keyward".

@@ -130,7 +130,7 @@ docs/configuration.md.`,
 	f.StringArrayVar(&o.audiences, "audience", nil, "accepted audience; repeatable (at least one required)")
 	f.StringVar(&o.algs, "algs", defaultGateAlgs, "comma-separated algorithm allowlist")
 	f.StringVar(&o.upstream, "upstream", "", "URL to forward verified requests to (default: serve the demo API)")
-	f.StringArrayVar(&o.public, "public", nil, "path that needs no token; repeatable; a trailing * makes it a prefix")
+	f.StringArrayVar(&o.public, "public", nil, "path that needs no token; repeatable; a trailing * makes it a prefix; with it, a path holding an encoded / (%2F) or a \\ is refused with 400")
 	f.DurationVar(&o.leeway, "leeway", verifier.DefaultLeeway, "clock skew allowed on exp, nbf and iat (0s for none)")
 	f.IntVar(&o.cacheSize, "cache-size", verifier.DefaultCacheSize, "verified tokens to cache (0 turns the cache off)")
 	f.StringVar(&o.tokenType, "token-type", "", `accepted "typ" header: at+jwt accepts only RFC 9068 access tokens, refusing the issuer's ID tokens (default: at+jwt and JWT)`)
