@@ -346,25 +346,26 @@ const copyBufferSize = 32 << 10
 // bufferPool lends the proxy its copy buffers, so that a request does not
 // allocate and clear 32 KiB. A buffer goes back to the pool once the
 // response is copied; what it held of that response is overwritten by the
-// next read before it is sent anywhere.
+// next read before it is sent anywhere. The pool holds pointers to the
+// buffers' arrays, which a slice converts to without an allocation: a
+// pointer to a slice header would cost one on every Put.
 type bufferPool struct{ p sync.Pool }
 
 var _ httputil.BufferPool = (*bufferPool)(nil)
 
 func newBufferPool() *bufferPool {
-	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}}
+	return &bufferPool{p: sync.Pool{New: func() any { return new([copyBufferSize]byte) }}}
 }
 
 // Get implements httputil.BufferPool.
-func (b *bufferPool) Get() []byte { return *b.p.Get().(*[]byte) }
+func (b *bufferPool) Get() []byte { return b.p.Get().(*[copyBufferSize]byte)[:] }
 
 // Put implements httputil.BufferPool.
 func (b *bufferPool) Put(buf []byte) {
 	if cap(buf) < copyBufferSize {
 		return
 	}
-	buf = buf[:copyBufferSize]
-	b.p.Put(&buf)
+	b.p.Put((*[copyBufferSize]byte)(buf[:copyBufferSize]))
 }
 
 // stripAuthHeaders removes every header a client could use to pose as a
