@@ -476,7 +476,7 @@ func isSpaceJoined(s string) bool {
 
 // headerSafe drops control characters, which a header value cannot carry.
 func headerSafe(s string) string {
-	if strings.IndexFunc(s, isControl) < 0 {
+	if !hasControlByte(s) {
 		return s
 	}
 	return strings.Map(func(r rune) rune {
@@ -488,3 +488,15 @@ func headerSafe(s string) string {
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// hasControlByte reports whether strings.IndexFunc(s, isControl) >= 0,
+// byte by byte: the control characters are ASCII, and no byte under 0x80
+// is part of another character, in valid UTF-8 or not.
+func hasControlByte(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return true
+		}
+	}
+	return false
+}
