@@ -122,3 +122,29 @@ func TestProxyLargeBodies(t *testing.T) {
 		}
 	}
 }
+
+// FuzzHeaderSafe: headerSafe finds control characters byte by byte as
+// strings.IndexFunc finds them rune by rune, in valid UTF-8 or not, and
+// drops them as strings.Map does.
+func FuzzHeaderSafe(f *testing.F) {
+	for _, s := range []string{"", "user-42", "a\r\nb", "\x7f", "é\x01", "\xff\x00", "\xe8\xaa\x1f", "語"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := hasControlByte(s), strings.IndexFunc(s, isControl) >= 0; got != want {
+			t.Fatalf("%q: hasControlByte = %v, IndexFunc finds one: %v", s, got, want)
+		}
+		want := s
+		if strings.IndexFunc(s, isControl) >= 0 {
+			want = strings.Map(func(r rune) rune {
+				if isControl(r) {
+					return -1
+				}
+				return r
+			}, s)
+		}
+		if got := headerSafe(s); got != want {
+			t.Fatalf("headerSafe(%q) = %q, want %q", s, got, want)
+		}
+	})
+}

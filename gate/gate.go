@@ -349,25 +349,26 @@ const copyBufferSize = 32 << 10
 // bufferPool lends the proxy its copy buffers, so that a request does not
 // allocate and clear 32 KiB. A buffer goes back to the pool once the
 // response is copied; what it held of that response is overwritten by the
-// next read before it is sent anywhere.
+// next read before it is sent anywhere. The pool holds pointers to the
+// buffers' arrays, which a slice converts to without an allocation: a
+// pointer to a slice header would cost one on every Put.
 type bufferPool struct{ p sync.Pool }
 
 var _ httputil.BufferPool = (*bufferPool)(nil)
 
 func newBufferPool() *bufferPool {
-	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}}
+	return &bufferPool{p: sync.Pool{New: func() any { return new([copyBufferSize]byte) }}}
 }
 
 // Get implements httputil.BufferPool.
-func (b *bufferPool) Get() []byte { return *b.p.Get().(*[]byte) }
+func (b *bufferPool) Get() []byte { return b.p.Get().(*[copyBufferSize]byte)[:] }
 
 // Put implements httputil.BufferPool.
 func (b *bufferPool) Put(buf []byte) {
 	if cap(buf) < copyBufferSize {
 		return
 	}
-	buf = buf[:copyBufferSize]
-	b.p.Put(&buf)
+	b.p.Put((*[copyBufferSize]byte)(buf[:copyBufferSize]))
 }
 
 // stripAuthHeaders removes every header a client could use to pose as a
@@ -478,7 +479,7 @@ func isSpaceJoined(s string) bool {
 
 // headerSafe drops control characters, which a header value cannot carry.
 func headerSafe(s string) string {
-	if strings.IndexFunc(s, isControl) < 0 {
+	if !hasControlByte(s) {
 		return s
 	}
 	return strings.Map(func(r rune) rune {
@@ -490,3 +491,15 @@ func headerSafe(s string) string {
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// hasControlByte reports whether strings.IndexFunc(s, isControl) >= 0,
+// byte by byte: the control characters are ASCII, and no byte under 0x80
+// is part of another character, in valid UTF-8 or not.
+func hasControlByte(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return true
+		}
+	}
+	return false
+}

@@ -65,7 +65,7 @@ func (g *RequestIDs) New() string {
 // [RequestIDs.New]), so that a client cannot write arbitrary text into the
 // logs.
 func (g *RequestIDs) FromRequest(r *http.Request) string {
-	if id := r.Header.Get("X-Request-Id"); SaneRequestID(id) {
+	if id := headerRequestID(r.Header); SaneRequestID(id) {
 		return id
 	}
 	return g.New()
@@ -76,12 +76,23 @@ func (g *RequestIDs) FromRequest(r *http.Request) string {
 // should hold one [RequestIDs] and call [RequestIDs.FromRequest] instead,
 // which costs no call to the system's random source per request.
 func RequestID(r *http.Request) string {
-	if id := r.Header.Get("X-Request-Id"); SaneRequestID(id) {
+	if id := headerRequestID(r.Header); SaneRequestID(id) {
 		return id
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
 	return hex.EncodeToString(b[:])
+}
+
+// headerRequestID returns the first X-Request-Id value of h, or "", as
+// h.Get("X-Request-Id") does, without canonicalizing the name on every
+// request: it is canonical already, and net/http stores the names of
+// incoming headers canonical.
+func headerRequestID(h http.Header) string {
+	if v := h["X-Request-Id"]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // SaneRequestID reports whether id may be used as a request ID.
