@@ -3,7 +3,10 @@
 # PostgreSQL database next to one `keyward serve` on SQLite, measured in the
 # same invocation with the same load generator (bench/replicasload):
 # refresh-token rotations per second (each refresh sent to the next replica
-# in turn), client_credentials tokens per second, and, on PostgreSQL, RACES
+# in turn; USERS users with two refresh-token families each, refreshed nine
+# times each, since the issuer's token throttle lets one family refresh ten
+# times at once and one user thirty), client_credentials tokens per second,
+# and, on PostgreSQL, RACES
 # refresh tokens each sent to both replicas at the same moment. After each
 # run the refresh_tokens table is counted: rotated rows must equal the
 # successful refreshes, rows must equal logins plus refreshes, every race must
@@ -11,7 +14,8 @@
 # token must still refresh. Any mismatch makes the script exit 1.
 #
 # Usage: bench/replicas.sh
-# Environment: DURATION (10s per phase), WORKERS (16), RACES (40),
+# Environment: DURATION (10s per phase at most), WORKERS (16), USERS (16 per
+#   worker; the refresh phase ends early when their families are done), RACES (40),
 #   KEYWARD_BENCH_POSTGRES_DSN (an existing server whose role may create
 #   databases; otherwise a throwaway cluster is started with initdb and
 #   pg_ctl, as the postgres user when run as root).
@@ -24,6 +28,7 @@ ROOT=$(pwd)
 DURATION=${DURATION:-10s}
 WORKERS=${WORKERS:-16}
 RACES=${RACES:-40}
+USERS=${USERS:-$((WORKERS * 16))}
 
 log() { printf '%s\n' "$*" >&2; }
 
@@ -53,7 +58,7 @@ bench_postgres keyward_bench 200
 
 # setup STORE_FLAGS...: the load users and the client_credentials client.
 setup() {
-  for i in $(seq -w 1 "$WORKERS"); do
+  for i in $(seq 1 "$USERS"); do
     printf '%s' "$PASSWORD" | "$KW" user add "load$i" --password-stdin "$@" >/dev/null
   done
   "$KW" client add load --grant client_credentials --json "$@" >"$WORK/client.json"
@@ -78,7 +83,7 @@ start() {
 }
 
 load() {
-  "$WORK/replicasload" -password "$PASSWORD" -users "$WORKERS" -workers "$WORKERS" \
+  "$WORK/replicasload" -password "$PASSWORD" -users "$USERS" -workers "$WORKERS" \
     -client-id "$(cat "$WORK/client_id")" -client-secret-file "$WORK/client_secret" \
     -duration "$DURATION" -races "$RACES" "$@"
 }

@@ -492,7 +492,7 @@ func (h *checkRoute) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				h.counters.refused.Inc()
 			}
 		}
-		h.onError(w, r, fmt.Errorf("route %s, issuer %s: %w", h.name, issuer, err))
+		h.onError(w, r, verifier.ChallengeError(r.Context(), fmt.Errorf("route %s, issuer %s: %w", h.name, issuer, err)))
 		return
 	}
 	if h.counters != nil && i >= 0 {

@@ -44,7 +44,8 @@ const MaxRevocationWait = 25
 // MaxRevocationWaiters is the most long-polls one server holds at once, of
 // all clients ([MaxRevocationWaitersPerClient] of each client network);
 // beyond it a long-poll is answered at once, as without wait, and the
-// verifier falls back to its polling interval. Each held request costs a
+// verifier falls back to its polling interval, unless a network holding two
+// more than the client's gives one up to it. Each held request costs a
 // goroutine and one indexed read of the log head per
 // [RevocationRecheck], so the cap bounds what verifiers can make the issuer
 // spend.
@@ -128,7 +129,7 @@ func (s *Server) awaitRevocation(w http.ResponseWriter, r *http.Request, lister 
 	if wait <= 0 || since < floor || since != head {
 		return nil
 	}
-	release := s.holdRevocation(r)
+	release, preempted := s.holdRevocation(r)
 	if release == nil {
 		return nil
 	}
@@ -148,6 +149,8 @@ func (s *Server) awaitRevocation(w http.ResponseWriter, r *http.Request, lister 
 		case <-ctx.Done():
 			return nil
 		case <-timer.C:
+			return nil
+		case <-preempted:
 			return nil
 		case <-tick.C:
 		case <-woken:

@@ -244,11 +244,11 @@ func TestRevocationWaitersPerClientConfig(t *testing.T) {
 			}()
 		}
 		synctest.Wait()
-		if release := s.holdRevocation(feedRequest(ctx, "since=0&wait=25", "192.0.2.9:2048", "")); release != nil {
+		if release, _ := s.holdRevocation(feedRequest(ctx, "since=0&wait=25", "192.0.2.9:2048", "")); release != nil {
 			release()
 			t.Fatal("a third long-poll of one client was held under a cap of 2")
 		}
-		if release := s.holdRevocation(feedRequest(ctx, "since=0&wait=25", "192.0.2.10:1024", "")); release == nil {
+		if release, _ := s.holdRevocation(feedRequest(ctx, "since=0&wait=25", "192.0.2.10:1024", "")); release == nil {
 			t.Fatal("another client's long-poll was refused")
 		} else {
 			release()

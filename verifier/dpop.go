@@ -187,7 +187,9 @@ func dpopMiddleware(v *Verifier, cfg MiddlewareConfig, checker *dpop.Checker, on
 					fail(w, r, scheme, err)
 					return
 				}
-				next.ServeHTTP(w, r.WithContext(withOwnClaims(r.Context(), claims, token)))
+				ctx := withOwnClaims(r.Context(), claims, token)
+				ctx.(*verified).ch = ch
+				next.ServeHTTP(w, r.WithContext(ctx))
 				return
 			}
 			proof, err := dpop.FromRequest(r)
@@ -216,7 +218,7 @@ func dpopMiddleware(v *Verifier, cfg MiddlewareConfig, checker *dpop.Checker, on
 				return
 			}
 			ctx := withOwnClaims(r.Context(), claims, token)
-			ctx.(*verified).proof = p
+			ctx.(*verified).proof, ctx.(*verified).ch = p, ch
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
@@ -299,6 +301,8 @@ func writeDPoPError(w http.ResponseWriter, realm string, e *dpopError) {
 		code = ""
 	case errors.Is(err, ErrInvalidRequest):
 		code, status = "invalid_request", http.StatusBadRequest
+	case errors.Is(err, ErrInsufficientScope):
+		code, status = "insufficient_scope", http.StatusForbidden
 	case errors.Is(err, ErrKeySourceUnavailable), errors.Is(err, dpop.ErrReplayCacheFull):
 		code, status = "temporarily_unavailable", http.StatusServiceUnavailable
 	case errors.Is(err, dpop.ErrKeyQuota):
@@ -318,12 +322,13 @@ func writeDPoPError(w http.ResponseWriter, realm string, e *dpopError) {
 		} else {
 			bearerCode = code
 		}
-		dpopCh := dpopChallengeValue(realm, dpopCode, desc, e.ch.algs)
+		scope := requiredScope(err)
+		dpopCh := dpopChallengeValue(realm, dpopCode, desc, scope, e.ch.algs)
 		switch {
 		case e.ch.mode == DPoPRequired:
 			h["Www-Authenticate"] = []string{dpopCh}
 		case bearerCode != "":
-			h["Www-Authenticate"] = []string{challenge(realm, bearerCode, desc, ""), dpopCh}
+			h["Www-Authenticate"] = []string{challenge(realm, bearerCode, desc, scope), dpopCh}
 		default:
 			h["Www-Authenticate"] = []string{dpopCh, challenge(realm, "", "", "")}
 		}
@@ -342,8 +347,9 @@ func writeDPoPError(w http.ResponseWriter, realm string, e *dpopError) {
 }
 
 // dpopChallengeValue builds a DPoP challenge (RFC 9449 §7.1): realm, the
-// error code with its description when there is one, and algs.
-func dpopChallengeValue(realm, code, desc, algs string) string {
+// error code with its description (and the scopes required, for
+// insufficient_scope) when there is one, and algs.
+func dpopChallengeValue(realm, code, desc, scope, algs string) string {
 	var b strings.Builder
 	b.WriteString(dpop.Scheme)
 	sep := " "
@@ -361,6 +367,9 @@ func dpopChallengeValue(realm, code, desc, algs string) string {
 	if code != "" {
 		param("error", code)
 		param("error_description", desc)
+		if scope != "" {
+			param("scope", scope)
+		}
 	}
 	param("algs", algs)
 	return b.String()

@@ -84,7 +84,8 @@ type verified struct {
 	claims *jose.Claims // &own, or the claims given to WithClaims
 	own    jose.Claims
 	token  string
-	proof  *dpop.Proof // the checked DPoP proof, nil for a Bearer token
+	proof  *dpop.Proof    // the checked DPoP proof, nil for a Bearer token
+	ch     *dpopChallenge // the middleware's DPoP challenges, nil without DPoP
 }
 
 // Value answers verifiedKey with v and asks the parent for any other key.
@@ -395,7 +396,8 @@ func quote(s string) string {
 // RequireScope returns middleware, to be placed after [Middleware], that
 // lets a request through only when its token grants every one of scopes in
 // "scope" (space-separated, RFC 8693 §4.2) or "scp" (string or array);
-// otherwise 403 insufficient_scope naming the scopes required.
+// otherwise 403 insufficient_scope naming the scopes required, in the
+// challenge of the scheme the request used ([ChallengeError]).
 func RequireScope(scopes ...string) func(http.Handler) http.Handler {
 	need := slices.Clone(scopes)
 	return guard(strings.Join(need, " "), func(c *jose.Claims) bool {
@@ -412,7 +414,8 @@ func RequireScope(scopes ...string) func(http.Handler) http.Handler {
 // RequireRole returns middleware, to be placed after [Middleware], that lets
 // a request through only when its token's "roles" (array or string) or
 // "role" claim names at least one of roles; otherwise 403
-// insufficient_scope.
+// insufficient_scope, in the challenge of the scheme the request used
+// ([ChallengeError]).
 func RequireRole(roles ...string) func(http.Handler) http.Handler {
 	wanted := slices.Clone(roles)
 	return guard("", func(c *jose.Claims) bool {
@@ -427,6 +430,10 @@ func RequireRole(roles ...string) func(http.Handler) http.Handler {
 }
 
 func guard(scope string, ok func(*jose.Claims) bool) func(http.Handler) http.Handler {
+	denied := error(ErrInsufficientScope)
+	if scope != "" {
+		denied = &ScopeError{Scope: scope}
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c, found := ClaimsFrom(r.Context())
@@ -435,7 +442,7 @@ func guard(scope string, ok func(*jose.Claims) bool) func(http.Handler) http.Han
 				return
 			}
 			if !ok(c) {
-				writeError(w, "", ErrInsufficientScope, scope)
+				WriteError(w, "", ChallengeError(r.Context(), denied))
 				return
 			}
 			next.ServeHTTP(w, r)

@@ -314,7 +314,8 @@ func (r *claimReq) met(c *jose.Claims) bool {
 // that lets a request through only when its verified claims meet rs;
 // otherwise 401 invalid_token (a token from an issuer not accepted here),
 // or 403 insufficient_scope with the required scopes in the "scope"
-// attribute. A request with no verified claims gets 401.
+// attribute, in the challenge of the scheme the request used
+// ([ChallengeError]). A request with no verified claims gets 401.
 func (rs *Requirements) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, found := ClaimsFrom(r.Context())
@@ -323,7 +324,7 @@ func (rs *Requirements) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		if err := rs.Check(c); err != nil {
-			WriteError(w, "", err)
+			WriteError(w, "", ChallengeError(r.Context(), err))
 			return
 		}
 		next.ServeHTTP(w, r)

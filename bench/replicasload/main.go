@@ -7,13 +7,23 @@
 //	replicasload -targets URL[,URL...] -db DSN -users N -password P \
 //	    -client-id ID -client-secret-file FILE [-duration 10s] [-workers 16] [-races 40]
 //
-// The refresh phase runs one refresh-token family per worker (user loadNN,
-// logged in once), each refresh sent to the next target in turn, so that
-// every rotation on a family crosses replicas. The race phase logs in once
-// more per race and sends the same refresh token to two targets at the same
-// moment: exactly one must succeed. The client_credentials phase then runs
-// for the same duration. Finally it reads refresh_tokens from the database
-// (PostgreSQL or SQLite) and checks:
+// The users are load1 to loadN, without leading zeros. The issuer throttles
+// refreshes per refresh-token family (10 at once, then one a minute) and
+// per user (30 at once, then one every 10 s), as an honest client never
+// refreshes faster than its access tokens expire; so the load is what many
+// users make, not what a few make in a loop. Before the refresh phase each
+// user logs in -families-per-user times, each login a new family; the
+// workers then share the families out and refresh each -family-refreshes
+// times, each refresh sent to the next target in turn, so that every
+// rotation on a family crosses replicas. The phase ends when every family
+// has had its refreshes or after -duration, whichever comes first. Logins
+// dial from loopback addresses 127.0.0.2 to 127.0.0.33 in turn, each on
+// a new connection, so that the login throttle of one client address (30
+// at once, then one a second) sees many clients. The race phase logs in
+// once more per race and sends the same refresh token to two targets at
+// the same moment: exactly one must succeed. The client_credentials phase
+// then runs for -duration. Finally it reads refresh_tokens from the
+// database (PostgreSQL or SQLite) and checks:
 //
 //	rotated rows (used_at set)  = successful refreshes
 //	rows                        = logins + successful refreshes
@@ -31,7 +41,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -54,7 +66,19 @@ type config struct {
 	workers      int
 	races        int
 	label        string
+	// familiesPerUser and familyRefreshes shape the refresh phase: each
+	// user's families and each family's timed refreshes.
+	familiesPerUser int
+	familyRefreshes int
 }
+
+// The issuer's default token throttle (issuer.TokenThrottleConfig): a
+// family refreshes familyBurst times at once, a user's first-party tokens
+// userBurst times.
+const (
+	familyBurst = 10
+	userBurst   = 30
+)
 
 func main() {
 	var (
@@ -64,7 +88,7 @@ func main() {
 	)
 	flag.StringVar(&targets, "targets", "", "comma-separated base URLs of the replicas")
 	flag.StringVar(&c.db, "db", "", "the store: postgres://... or sqlite:PATH")
-	flag.IntVar(&c.users, "users", 16, "users load01..loadNN exist with -password")
+	flag.IntVar(&c.users, "users", 16, "users load1..loadN exist with -password")
 	flag.StringVar(&c.password, "password", "", "password of the load users")
 	flag.StringVar(&c.clientID, "client-id", "", "client_credentials client")
 	flag.StringVar(&secretFile, "client-secret-file", "", "file holding the client's secret")
@@ -72,6 +96,8 @@ func main() {
 	flag.IntVar(&c.workers, "workers", 16, "concurrent requests (at most -users for the refresh phase)")
 	flag.IntVar(&c.races, "races", 40, "refresh tokens sent to two replicas at once")
 	flag.StringVar(&c.label, "label", "", "name of the run in the report")
+	flag.IntVar(&c.familiesPerUser, "families-per-user", 2, "refresh-token families of each user in the refresh phase")
+	flag.IntVar(&c.familyRefreshes, "family-refreshes", familyBurst-1, "timed refreshes of each family (one more is kept for the final check)")
 	flag.Parse()
 	c.targets = strings.Split(targets, ",")
 	if targets == "" || c.db == "" || c.password == "" || c.clientID == "" || secretFile == "" {
@@ -84,8 +110,9 @@ func main() {
 		os.Exit(2)
 	}
 	c.clientSecret = strings.TrimSpace(string(secret))
-	if c.workers > c.users {
-		c.workers = c.users
+	if err := c.check(); err != nil {
+		fmt.Fprintln(os.Stderr, "replicasload:", err)
+		os.Exit(2)
 	}
 	ctx := context.Background()
 	if err := run(ctx, c); err != nil {
@@ -94,9 +121,50 @@ func main() {
 	}
 }
 
-// transport is shared by the run's requests: keep-alive connections to every
-// target, enough idle ones for all workers.
-var transport = &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}
+// check refuses a run that the issuer's default token throttle would
+// answer with slow_down: a family refreshed more than its burst, or a user
+// whose families and races take more than the user's burst (each race is
+// two refreshes of one new family).
+func (c config) check() error {
+	if c.users < 1 || c.workers < 1 || c.familiesPerUser < 1 || c.familyRefreshes < 1 || c.races < 0 {
+		return errors.New("-users, -workers, -families-per-user and -family-refreshes must be at least 1, -races at least 0")
+	}
+	if c.familyRefreshes+1 > familyBurst {
+		return fmt.Errorf("-family-refreshes %d: a family refreshes at most %d times at once, one of them in the final check", c.familyRefreshes, familyBurst)
+	}
+	racesPerUser := (c.races + c.users - 1) / c.users
+	if need := c.familiesPerUser*(c.familyRefreshes+1) + 2*racesPerUser; need > userBurst {
+		return fmt.Errorf("each user would refresh %d times, over the %d a user may at once: give more -users or fewer -families-per-user or -races", need, userBurst)
+	}
+	return nil
+}
+
+// loopbackSources is how many loopback addresses the logins come from.
+const loopbackSources = 32
+
+// spreadDialer dials from 127.0.0.2 to 127.0.0.(1+loopbackSources) in
+// turn when the target is on an IPv4 loopback address (Linux routes all of
+// 127.0.0.0/8 to the loopback interface), and as usual otherwise.
+func spreadDialer() func(ctx context.Context, network, addr string) (net.Conn, error) {
+	var n atomic.Uint64
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d := net.Dialer{Timeout: 5 * time.Second}
+		if ap, err := netip.ParseAddrPort(addr); err == nil && ap.Addr().Is4() && ap.Addr().IsLoopback() {
+			src := netip.AddrFrom4([4]byte{127, 0, 0, byte(2 + n.Add(1)%loopbackSources)})
+			d.LocalAddr = &net.TCPAddr{IP: src.AsSlice()}
+		}
+		return d.DialContext(ctx, network, addr)
+	}
+}
+
+// transport is shared by the run's token requests: keep-alive connections
+// to every target, enough idle ones for all workers, dialled from several
+// loopback addresses.
+var transport = &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64, DialContext: spreadDialer()}
+
+// loginTransport opens a connection per login, each from the next loopback
+// address, so that the logins spread over loopbackSources client addresses.
+var loginTransport = &http.Transport{DisableKeepAlives: true, DialContext: spreadDialer()}
 
 type tokenResponse struct {
 	AccessToken  string `json:"access_token"`
@@ -146,41 +214,68 @@ func refresh(ctx context.Context, hc *http.Client, target, token string) (int, t
 
 func run(ctx context.Context, c config) error {
 	hc := &http.Client{Transport: transport, Timeout: 10 * time.Second}
+	lc := &http.Client{Transport: loginTransport, Timeout: 10 * time.Second}
 	logins := 0
 
-	// Refresh phase: one family per worker, alternating targets.
-	chains := make([]string, c.workers)
-	for i := range chains {
-		tr, err := login(ctx, hc, c.targets[i%len(c.targets)], fmt.Sprintf("load%02d", i+1), c.password)
-		if err != nil {
+	// The families of the refresh phase, logged in at alternating targets
+	// by the workers at once.
+	chains := make([]string, c.users*c.familiesPerUser)
+	{
+		var (
+			next    atomic.Int64
+			mu      sync.Mutex
+			loginWG sync.WaitGroup
+			errs    []error
+		)
+		for range c.workers {
+			loginWG.Go(func() {
+				for f := int(next.Add(1) - 1); f < len(chains); f = int(next.Add(1) - 1) {
+					tr, err := login(ctx, lc, c.targets[f%len(c.targets)], fmt.Sprintf("load%d", f%c.users+1), c.password)
+					if err != nil {
+						mu.Lock()
+						errs = append(errs, err)
+						mu.Unlock()
+						return
+					}
+					chains[f] = tr.RefreshToken
+				}
+			})
+		}
+		loginWG.Wait()
+		if err := errors.Join(errs...); err != nil {
 			return err
 		}
-		logins++
-		chains[i] = tr.RefreshToken
+		logins += len(chains)
 	}
+
+	// Refresh phase: the workers take the families in turn and refresh
+	// each familyRefreshes times, alternating targets.
 	var (
-		refreshed atomic.Int64
-		failures  atomic.Int64
-		firstErr  error
-		errOnce   sync.Once
-		wg        sync.WaitGroup
+		nextFamily atomic.Int64
+		refreshed  atomic.Int64
+		failures   atomic.Int64
+		firstErr   error
+		errOnce    sync.Once
+		wg         sync.WaitGroup
 	)
 	deadline := time.Now().Add(c.duration)
 	start := time.Now()
-	for i := range chains {
+	for range c.workers {
 		wg.Go(func() {
-			for n := i; time.Now().Before(deadline); n++ {
-				code, tr, err := refresh(ctx, hc, c.targets[n%len(c.targets)], chains[i])
-				if err == nil && code != http.StatusOK {
-					err = fmt.Errorf("refresh: HTTP %d", code)
+			for i := int(nextFamily.Add(1) - 1); i < len(chains); i = int(nextFamily.Add(1) - 1) {
+				for n := i; n < i+c.familyRefreshes && time.Now().Before(deadline); n++ {
+					code, tr, err := refresh(ctx, hc, c.targets[n%len(c.targets)], chains[i])
+					if err == nil && code != http.StatusOK {
+						err = fmt.Errorf("refresh: HTTP %d", code)
+					}
+					if err != nil {
+						failures.Add(1)
+						errOnce.Do(func() { firstErr = err })
+						return // the chain is broken; a lost token shows in the counts
+					}
+					refreshed.Add(1)
+					chains[i] = tr.RefreshToken
 				}
-				if err != nil {
-					failures.Add(1)
-					errOnce.Do(func() { firstErr = err })
-					return // the chain is broken; a lost token shows in the counts
-				}
-				refreshed.Add(1)
-				chains[i] = tr.RefreshToken
 			}
 		})
 	}
@@ -192,12 +287,12 @@ func run(ctx context.Context, c config) error {
 	raceWins, raceOther := 0, 0
 	if len(c.targets) >= 2 {
 		for r := range c.races {
-			user := fmt.Sprintf("load%02d", r%c.users+1)
-			tr, err := login(ctx, hc, c.targets[r%len(c.targets)], user, c.password)
+			user := fmt.Sprintf("load%d", r%c.users+1)
+			tr, err := login(ctx, lc, c.targets[r%len(c.targets)], user, c.password)
 			for try := 0; err != nil && try < 10; try++ {
 				// The login throttle of the replica: wait for its bucket.
 				time.Sleep(1100 * time.Millisecond)
-				tr, err = login(ctx, hc, c.targets[r%len(c.targets)], user, c.password)
+				tr, err = login(ctx, lc, c.targets[r%len(c.targets)], user, c.password)
 			}
 			if err != nil {
 				return err
@@ -267,8 +362,9 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 	successes := refreshed.Load() + int64(raceWins)
-	fmt.Printf("%s: %d replica(s), %d workers, %v per phase\n", c.label, len(c.targets), c.workers, c.duration)
-	fmt.Printf("  refreshes/s                 %8.0f  (%d in %v)\n", float64(loadRefreshes)/refreshElapsed.Seconds(), loadRefreshes, refreshElapsed.Round(time.Millisecond))
+	fmt.Printf("%s: %d replica(s), %d workers, %v per phase at most\n", c.label, len(c.targets), c.workers, c.duration)
+	fmt.Printf("  refreshes/s                 %8.0f  (%d in %v, %d families of %d users)\n", float64(loadRefreshes)/refreshElapsed.Seconds(), loadRefreshes,
+		refreshElapsed.Round(time.Millisecond), len(chains), c.users)
 	fmt.Printf("  client_credentials tokens/s %8.0f  (%d in %v)\n", float64(issued.Load())/ccElapsed.Seconds(), issued.Load(), ccElapsed.Round(time.Millisecond))
 	fmt.Printf("  races: %d tokens sent to two replicas at once, %d successes, %d other answers\n", c.races*boolInt(len(c.targets) >= 2), raceWins, raceOther)
 	fmt.Printf("  database: %d refresh tokens, %d rotated, %d revoked families; client: %d logins, %d successful refreshes\n",

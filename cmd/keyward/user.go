@@ -269,7 +269,7 @@ func newUserSetDisabledCmd(sf *storeFlags, disable bool) *cobra.Command {
 					return err
 				}
 				if disable {
-					if err := issuer.EndUserAccess(ctx, store, u.ID, time.Now()); err != nil {
+					if err := endUserAccess(cmd, store, u.ID); err != nil {
 						return err
 					}
 					fmt.Fprintf(cmd.OutOrStdout(), "user %s disabled; %s\n", u.Username, endedAccess)
@@ -380,7 +380,7 @@ from before stay valid (disable, then enable, the user to end them).`,
 					return err
 				}
 				if disable && !wasDisabled {
-					if err := issuer.EndUserAccess(ctx, store, u.ID, time.Now()); err != nil {
+					if err := endUserAccess(cmd, store, u.ID); err != nil {
 						return err
 					}
 				}
@@ -542,7 +542,7 @@ password that was never compromised).
 				if keepSessions {
 					fmt.Fprintf(cmd.OutOrStdout(), "password of %s changed; sessions and tokens kept\n", u.Username)
 				} else {
-					if err := issuer.EndUserAccess(ctx, store, u.ID, time.Now()); err != nil {
+					if err := endUserAccess(cmd, store, u.ID); err != nil {
 						return err
 					}
 					fmt.Fprintf(cmd.OutOrStdout(), "password of %s changed; %s\n", u.Username, endedAccess)
@@ -574,7 +574,7 @@ func newUserDeleteCmd(sf *storeFlags) *cobra.Command {
 				}
 				// The cutoff goes first: it outlives the user, so that
 				// verifiers refuse the access tokens already issued.
-				if err := issuer.EndUserAccess(ctx, store, u.ID, time.Now()); err != nil {
+				if err := endUserAccess(cmd, store, u.ID); err != nil {
 					return err
 				}
 				if err := store.DeleteUser(ctx, u.ID); err != nil {

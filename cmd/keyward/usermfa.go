@@ -51,7 +51,10 @@ stderr with the user, so that the reset can be traced (a ticket number).`,
 				if err != nil {
 					return err
 				}
-				if _, err := issuer.ResetMFA(ctx, store, u.ID, time.Now()); err != nil {
+				outbox := &logoutOutbox{Store: store}
+				_, err = issuer.ResetMFA(ctx, outbox, u.ID, time.Now())
+				outbox.report(ctx, cmd.ErrOrStderr(), u.ID)
+				if err != nil {
 					return err
 				}
 				audit := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
