@@ -366,6 +366,9 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	}
 	if needMasterKey || o.requireMFA {
 		if masterKey, err = o.store.masterKey(true); err != nil {
+			if o.requireMFA && !needMasterKey {
+				return requireMFAError(err, o.store.data)
+			}
 			return err
 		}
 	}
@@ -440,6 +443,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
+	warnNoSecondFactor(ctx, logger, iss, passkeys, o.store.data)
 	nonces, err := dpopNonces(o.dpopNonce, masterKey, &o.store)
 	if err != nil {
 		return err
