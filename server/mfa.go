@@ -36,11 +36,11 @@ type enrolPage struct {
 	Error    string
 	// TOTP shows the enrolment of an authenticator app: the QR code, the
 	// key and the field of the first code.
-	TOTP     bool
-	QR       template.URL
-	Secret   string
-	Action   string
-	Hidden   []hiddenField
+	TOTP   bool
+	QR     template.URL
+	Secret string
+	Action string
+	Hidden []hiddenField
 	// Passkeys offers the registration of a passkey instead, on the
 	// enrolment a user must complete.
 	Passkeys bool
