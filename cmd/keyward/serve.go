@@ -400,6 +400,11 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		if throttle.KnownBrowserKey, err = issuer.KnownBrowserKey(masterKey); err != nil {
 			return err
 		}
+		// The throttle's buckets in the store are named under a key
+		// derived from it too, so that every replica shares them.
+		if throttle.BucketKey, err = issuer.ThrottleKey(masterKey); err != nil {
+			return err
+		}
 	}
 	// A revocation made by this process wakes its held long-polls at once;
 	// on PostgreSQL the notifications of every replica do it.
