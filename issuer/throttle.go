@@ -150,7 +150,10 @@ type bucket struct {
 }
 
 // takeAll takes one token from every bucket, or none: it returns the
-// longest wait of an empty bucket, having given back the tokens taken.
+// longest wait of an empty bucket, having given back the tokens taken. The
+// buckets are this process's: the token endpoint's
+// ([TokenThrottleConfig]), which stay per replica; the login buckets are
+// the store's ([loginThrottle]).
 func takeAll(now time.Time, buckets ...bucket) time.Duration {
 	var (
 		wait  time.Duration
