@@ -316,6 +316,7 @@ type Store interface {
 	BackchannelStore
 	MFAStore
 	PasskeyStore
+	ThrottleStore
 	// Ping reports whether the store is reachable, for readiness checks; an
 	// unreachable database gives an error wrapping [ErrUnavailable].
 	Ping(ctx context.Context) error

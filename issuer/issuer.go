@@ -123,10 +123,9 @@ type Issuer struct {
 	log       *slog.Logger
 	dummyHash string
 	hashes    chan struct{}
-	throttle  *loginThrottle
-	tokens    *tokenThrottle
-	// factors throttles second-factor attempts per account.
-	factors *throttle
+	// throttle takes the login and second-factor tokens from the store.
+	throttle *loginThrottle
+	tokens   *tokenThrottle
 	// knownBrowserKey signs the known-browser cookies.
 	knownBrowserKey []byte
 }
@@ -185,13 +184,10 @@ func New(cfg Config) (*Issuer, error) {
 	if i.log == nil {
 		i.log = slog.New(slog.DiscardHandler)
 	}
-	if i.throttle, err = newLoginThrottle(cfg.Throttle); err != nil {
+	if i.throttle, err = newLoginThrottle(cfg.Throttle, cfg.Store, cfg.Rand); err != nil {
 		return nil, err
 	}
 	if i.tokens, err = newTokenThrottle(cfg.TokenThrottle); err != nil {
-		return nil, err
-	}
-	if i.factors, err = newThrottle(cfg.Throttle.SecondFactorEvery, cfg.Throttle.SecondFactorBurst, cfg.Throttle.MaxEntries); err != nil {
 		return nil, err
 	}
 	i.knownBrowserKey = cfg.Throttle.KnownBrowserKey
@@ -312,7 +308,11 @@ func (i *Issuer) checkPassword(ctx context.Context, req LoginRequest, now time.T
 	if !i.cfg.Throttle.InsecureDisableThrottle {
 		account := throttleAccount(typed)
 		browser := i.knownBrowserID(req.KnownBrowser, account, now)
-		if wait := i.throttle.take(account, ClientNetwork(req.RemoteAddr), browser, now); wait > 0 {
+		wait, err := i.throttle.take(ctx, account, ClientNetwork(req.RemoteAddr), browser, now)
+		if err != nil {
+			return keyward.User{}, i.throttleUnavailable(ctx, err)
+		}
+		if wait > 0 {
 			i.audit(ctx, slog.LevelWarn, "login_failed", slog.String("username_hash", i.usernameHash(req.Username)),
 				slog.String("client_addr", addr), slog.String("reason", "throttled"))
 			i.observeLogin("throttled")

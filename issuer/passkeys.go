@@ -578,7 +578,11 @@ func (p *Passkeys) FinishLogin(ctx context.Context, req PasskeyLoginRequest) (Pa
 		if username == "" {
 			account = "\x00passkey" // unknown credentials share one account bucket per network
 		}
-		if wait := i.throttle.take(account, ClientNetwork(req.RemoteAddr), "", now); wait > 0 {
+		wait, err := i.throttle.take(ctx, account, ClientNetwork(req.RemoteAddr), "", now)
+		if err != nil {
+			return PasskeyLogin{}, i.throttleUnavailable(ctx, err)
+		}
+		if wait > 0 {
 			i.audit(ctx, slog.LevelWarn, "login_failed", slog.String("client_addr", addr), slog.String("method", "passkey"),
 				slog.String("reason", "throttled"))
 			i.observeLogin("throttled")

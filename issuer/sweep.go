@@ -27,6 +27,7 @@ type SweepStore interface {
 	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
 	DeleteUserRevocations(ctx context.Context, horizon time.Time) (int, error)
 	DeleteExpiredPasskeyCeremonies(ctx context.Context, now time.Time) (int, error)
+	DeleteFullBuckets(ctx context.Context, now time.Time) (int, error)
 }
 
 // SweeperConfig configures a [Sweeper]. Durations must not be negative.
@@ -49,7 +50,7 @@ type SweeperConfig struct {
 
 // Sweeper deletes what has expired from the store: refresh tokens,
 // access-token revocations and seen JTIs, authorization codes, sessions and
-// passkey ceremonies past their expiry, and user cutoffs older than AccessTTL +
+// passkey ceremonies past their expiry, the throttle's full buckets, and user cutoffs older than AccessTTL +
 // [CutoffMargin]. It deletes nothing that can still refuse or grant
 // anything, so sweeping is safe on every replica at once. Its methods are
 // safe for concurrent use.
@@ -110,7 +111,8 @@ func (s *Sweeper) Sweep(ctx context.Context) error {
 	n4, err4 := st.DeleteExpiredSessions(ctx, now)
 	n5, err5 := st.DeleteUserRevocations(ctx, now.Add(-(s.cfg.AccessTTL + CutoffMargin)))
 	n6, err6 := st.DeleteExpiredPasskeyCeremonies(ctx, now)
-	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
+	n7, err7 := st.DeleteFullBuckets(ctx, now)
+	if err := errors.Join(err1, err2, err3, err4, err5, err6, err7); err != nil {
 		if ctx.Err() == nil {
 			s.cfg.Logger.LogAttrs(ctx, slog.LevelError, "sweep_failed", slog.String("error", err.Error()))
 		}
@@ -118,6 +120,6 @@ func (s *Sweeper) Sweep(ctx context.Context) error {
 	}
 	s.cfg.Logger.LogAttrs(ctx, slog.LevelDebug, "sweep", slog.Int("refresh_tokens", n1), slog.Int("revocations", n2),
 		slog.Int("auth_codes", n3), slog.Int("sessions", n4), slog.Int("user_revocations", n5),
-		slog.Int("passkey_ceremonies", n6))
+		slog.Int("passkey_ceremonies", n6), slog.Int("throttle_buckets", n7))
 	return nil
 }

@@ -69,6 +69,10 @@ func (s *recordingSweepStore) DeleteExpiredPasskeyCeremonies(_ context.Context, 
 	return s.record("passkey_ceremonies", now)
 }
 
+func (s *recordingSweepStore) DeleteFullBuckets(_ context.Context, now time.Time) (int, error) {
+	return s.record("throttle_buckets", now)
+}
+
 func (s *recordingSweepStore) DeleteUserRevocations(_ context.Context, horizon time.Time) (int, error) {
 	return s.record("user_revocations", horizon)
 }
@@ -111,6 +115,7 @@ func TestSweeperSweep(t *testing.T) {
 			want := []sweepCall{
 				{"refresh_tokens", now}, {"revocations", now}, {"auth_codes", now}, {"sessions", now},
 				{"user_revocations", now.Add(-(ttl + CutoffMargin))}, {"passkey_ceremonies", now},
+				{"throttle_buckets", now},
 			}
 			if got := st.take(); !equalCalls(got, want) {
 				t.Errorf("calls %v, want %v (every deletion tried, even after a failure)", got, want)

@@ -39,6 +39,14 @@ import (
 // a minute (1,440 a day); an attacker over any number of networks gets
 // 100 attempts at an account, then one every 6 s (14,400 a day), after
 // which the owner signs in with a known-browser cookie, or waits.
+//
+// The buckets, and the second-factor bucket, live in the store
+// ([keyward.ThrottleStore]), so that every issuer on one database (the
+// replicas on PostgreSQL) takes from the same buckets: N replicas give an
+// attacker the rates above, not N times them. They are named there by an
+// HMAC under BucketKey, never by a username or an address. When the store
+// cannot take the tokens, the attempt is refused with
+// [CodeTemporarilyUnavailable], never let through.
 type ThrottleConfig struct {
 	// NetworkEvery is the refill interval of an (account, client
 	// network) bucket. Zero means 1m.
@@ -78,10 +86,17 @@ type ThrottleConfig struct {
 	// SecondFactorBurst is an account's bucket size of second-factor
 	// attempts. Zero means 10.
 	SecondFactorBurst int
-	// MaxEntries bounds how many buckets of each kind are tracked; the
-	// least recently seen are forgotten first, which bounds memory
-	// whatever the number of names and addresses an attacker tries. Zero
-	// means 10000.
+	// BucketKey is the HMAC key, at least 32 bytes, that names the
+	// buckets in the store; derive it from the master key with
+	// [ThrottleKey] so that every replica names a bucket alike and they
+	// share it. Nil means a random key drawn by [New]: the buckets are
+	// then this process's alone (a restart starts them full).
+	BucketKey []byte
+	// MaxEntries is unused: the login buckets live in the store, which
+	// deletes the full ones ([keyward.ThrottleStore.DeleteFullBuckets]).
+	//
+	// Deprecated: it bounded the in-process buckets of earlier versions;
+	// it is kept so that configurations setting it still compile.
 	MaxEntries int
 	// InsecureDisableThrottle turns throttling off, for load tests only:
 	// without it nothing bounds password guessing or the argon2id work an
@@ -108,7 +123,6 @@ func (c ThrottleConfig) withDefaults() ThrottleConfig {
 	defInt(&c.AddressBurst, 30)
 	def(&c.KnownBrowserEvery, time.Minute)
 	defInt(&c.KnownBrowserBurst, 10)
-	defInt(&c.MaxEntries, 10000)
 	def(&c.SecondFactorEvery, 2*time.Minute)
 	defInt(&c.SecondFactorBurst, 10)
 	return c
@@ -123,52 +137,10 @@ func (c ThrottleConfig) validate() error {
 	if c.KnownBrowserKey != nil && len(c.KnownBrowserKey) < 32 {
 		return errors.New("issuer: ThrottleConfig.KnownBrowserKey shorter than 32 bytes")
 	}
+	if c.BucketKey != nil && len(c.BucketKey) < 32 {
+		return errors.New("issuer: ThrottleConfig.BucketKey shorter than 32 bytes")
+	}
 	return nil
-}
-
-// loginThrottle holds the login buckets of [ThrottleConfig].
-type loginThrottle struct {
-	byNetwork      *throttle // (account, network)
-	byAccount      *throttle // account ceiling
-	byAddress      *throttle // network, any account
-	byKnownBrowser *throttle
-}
-
-func newLoginThrottle(c ThrottleConfig) (*loginThrottle, error) {
-	var (
-		t   loginThrottle
-		err error
-	)
-	for _, b := range []struct {
-		p     **throttle
-		every time.Duration
-		burst int
-	}{
-		{&t.byNetwork, c.NetworkEvery, c.NetworkBurst},
-		{&t.byAccount, c.AccountEvery, c.AccountBurst},
-		{&t.byAddress, c.AddressEvery, c.AddressBurst},
-		{&t.byKnownBrowser, c.KnownBrowserEvery, c.KnownBrowserBurst},
-	} {
-		if *b.p, err = newThrottle(b.every, b.burst, c.MaxEntries); err != nil {
-			return nil, err
-		}
-	}
-	return &t, nil
-}
-
-// take takes one token from each bucket of a login attempt at account
-// from network, or from the known browser's bucket alone when browser is
-// not empty. It returns zero, or how long to wait when a bucket is empty;
-// then no bucket loses a token, so refused attempts from one network do
-// not drain the account's ceiling.
-func (t *loginThrottle) take(account, network, browser string, now time.Time) time.Duration {
-	if browser != "" {
-		return takeAll(now, bucket{t.byKnownBrowser, account + "\x00" + browser})
-	}
-	return takeAll(now,
-		bucket{t.byAddress, network},
-		bucket{t.byNetwork, account + "\x00" + network},
-		bucket{t.byAccount, account})
 }
 
 // bucket names one token bucket of a throttle.
@@ -178,7 +150,10 @@ type bucket struct {
 }
 
 // takeAll takes one token from every bucket, or none: it returns the
-// longest wait of an empty bucket, having given back the tokens taken.
+// longest wait of an empty bucket, having given back the tokens taken. The
+// buckets are this process's: the token endpoint's
+// ([TokenThrottleConfig]), which stay per replica; the login buckets are
+// the store's ([loginThrottle]).
 func takeAll(now time.Time, buckets ...bucket) time.Duration {
 	var (
 		wait  time.Duration

@@ -188,7 +188,11 @@ func (i *Issuer) throttleFactor(ctx context.Context, userID string, now time.Tim
 	if i.cfg.Throttle.InsecureDisableThrottle {
 		return nil
 	}
-	if wait := takeAll(now, bucket{i.factors, userID}); wait > 0 {
+	wait, err := i.throttle.takeFactor(ctx, userID, now)
+	if err != nil {
+		return i.throttleUnavailable(ctx, err)
+	}
+	if wait > 0 {
 		i.audit(ctx, slog.LevelWarn, "second_factor_failed", slog.String("user_id", userID), slog.String("reason", "throttled"))
 		return &Error{Code: CodeSlowDown, Description: "too many codes tried; retry later", RetryAfter: wait}
 	}

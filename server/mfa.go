@@ -34,10 +34,13 @@ type enrolPage struct {
 	CSS      template.CSS
 	Required bool
 	Error    string
-	QR       template.URL
-	Secret   string
-	Action   string
-	Hidden   []hiddenField
+	// TOTP shows the enrolment of an authenticator app: the QR code, the
+	// key and the field of the first code.
+	TOTP   bool
+	QR     template.URL
+	Secret string
+	Action string
+	Hidden []hiddenField
 	// Passkeys offers the registration of a passkey instead, on the
 	// enrolment a user must complete.
 	Passkeys bool
@@ -82,15 +85,30 @@ func (s *Server) renderFactor(w http.ResponseWriter, r *http.Request, userID, cl
 }
 
 // renderEnrol starts or shows again the TOTP enrolment of u and renders it,
-// posting to action with the hidden fields.
+// posting to action with the hidden fields. On a server without TOTP (no
+// master key) a user who must enrol is offered a passkey alone, or, without
+// passkeys either, the page of [Server.noFactorPage]; a user who need not
+// enrol gets [issuer.ErrTOTPUnavailable].
 func (s *Server) renderEnrol(w http.ResponseWriter, r *http.Request, u keyward.User, required bool, action string, hidden []hiddenField, problem string, code int) error {
-	e, err := s.iss.BeginTOTP(r.Context(), u)
-	if err != nil {
-		return err
+	passkeys := required && s.cfg.Passkeys != nil
+	page := enrolPage{Title: "Set up an authenticator app", CSS: s.pages.css, Required: required,
+		Error: problem, Action: action, Hidden: hidden, Passkeys: passkeys}
+	switch {
+	case s.iss.TOTPAvailable():
+		e, err := s.iss.BeginTOTP(r.Context(), u)
+		if err != nil {
+			return err
+		}
+		page.TOTP, page.QR, page.Secret = true, pngDataURL(e.PNG), e.Secret
+	case passkeys:
+		page.Title = "Add a passkey"
+	case required:
+		s.noFactorPage(w, r, u)
+		return nil
+	default:
+		return issuer.ErrTOTPUnavailable
 	}
-	s.renderCSP(w, r, code, s.account.enrol, enrolPage{Title: "Set up an authenticator app", CSS: s.pages.css, Required: required,
-		Error: problem, QR: pngDataURL(e.PNG), Secret: e.Secret, Action: action, Hidden: hidden,
-		Passkeys: required && s.cfg.Passkeys != nil}, s.account.enrolCSP)
+	s.renderCSP(w, r, code, s.account.enrol, page, s.account.enrolCSP)
 	return nil
 }
 

@@ -37,6 +37,13 @@ type passkeyStack struct {
 
 func newPasskeyStack(t *testing.T) *passkeyStack {
 	t.Helper()
+	return newPasskeyStackTOTP(t, true)
+}
+
+// newPasskeyStackTOTP is newPasskeyStack with TOTP available (a Sealer
+// for its secrets) or not.
+func newPasskeyStackTOTP(t *testing.T, withTOTP bool) *passkeyStack {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +64,11 @@ func newPasskeyStack(t *testing.T) *passkeyStack {
 		t.Fatal(err)
 	}
 	st := &passkeyStack{url: fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port), store: store, clk: clk, logs: logs}
-	iss, err := issuer.New(issuer.Config{Store: store, Keys: km, Issuer: st.url, Logger: logger, Now: clk.Now, Sealer: sealer,
+	totpSealer := sealer
+	if !withTOTP {
+		totpSealer = nil
+	}
+	iss, err := issuer.New(issuer.Config{Store: store, Keys: km, Issuer: st.url, Logger: logger, Now: clk.Now, Sealer: totpSealer,
 		Password: issuer.PasswordParams{Memory: 64, Time: 1, Threads: 1}})
 	if err != nil {
 		t.Fatal(err)

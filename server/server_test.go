@@ -88,6 +88,9 @@ type stackOptions struct {
 	wrap func(keyward.Store) keyward.Store
 	// requireMFA is issuer.Config.RequireMFA.
 	requireMFA bool
+	// noTOTP gives the issuer no Sealer: TOTP cannot be enrolled, as on
+	// a server without a master key.
+	noTOTP bool
 	// dpopNonces is Config.DPoPNonces.
 	dpopNonces *dpop.Nonces
 }
@@ -195,6 +198,9 @@ func newStack(tb testing.TB, opt stackOptions) *stack {
 	totpSealer, err := issuer.NewTOTPSealer(masterKey, nil)
 	if err != nil {
 		tb.Fatal(err)
+	}
+	if opt.noTOTP {
+		totpSealer = nil
 	}
 	iss, err := issuer.New(issuer.Config{
 		Store: served, Keys: km, Issuer: srv.URL, Logger: logger, Throttle: opt.throttle,

@@ -366,6 +366,9 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	}
 	if needMasterKey || o.requireMFA {
 		if masterKey, err = o.store.masterKey(true); err != nil {
+			if o.requireMFA && !needMasterKey {
+				return requireMFAError(err, o.store.data)
+			}
 			return err
 		}
 	}
@@ -395,6 +398,11 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	var throttle issuer.ThrottleConfig
 	if masterKey != nil {
 		if throttle.KnownBrowserKey, err = issuer.KnownBrowserKey(masterKey); err != nil {
+			return err
+		}
+		// The throttle's buckets in the store are named under a key
+		// derived from it too, so that every replica shares them.
+		if throttle.BucketKey, err = issuer.ThrottleKey(masterKey); err != nil {
 			return err
 		}
 	}
@@ -440,6 +448,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
+	warnNoSecondFactor(ctx, logger, iss, passkeys, o.store.data)
 	nonces, err := dpopNonces(o.dpopNonce, masterKey, &o.store)
 	if err != nil {
 		return err

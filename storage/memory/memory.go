@@ -76,6 +76,8 @@ type Store struct {
 	// passkeys are keyed by credential ID, ceremonies by hash.
 	passkeys   map[string]keyward.Passkey
 	ceremonies map[string]keyward.PasskeyCeremony
+	// buckets holds the throttle's token buckets, under its own mutex.
+	buckets buckets
 }
 
 type jtiKey struct{ issuer, jti string }

@@ -57,6 +57,7 @@ func runConcurrency(t *testing.T, newStores func(t *testing.T) []keyward.Store) 
 		{name: "QueueBackchannelBounded", run: testQueueBackchannelBounded},
 		{name: "ConsumePasskeyCeremonyOnce", run: testConsumeCeremonyOnce},
 		{name: "UpdatePasskeyNoLostUpdate", run: testUpdatePasskeyNoLostUpdate},
+		{name: "TakeBucketsExactlyBurst", run: testTakeBucketsBurst},
 	}
 	for _, tt := range tests {
 		t.Run("Concurrency/"+tt.name, func(t *testing.T) {

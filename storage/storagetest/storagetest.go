@@ -48,6 +48,7 @@ func Run(t *testing.T, newStore NewStore) {
 	tests = append(tests, backchannelTests()...)
 	tests = append(tests, mfaTests()...)
 	tests = append(tests, passkeyTests()...)
+	tests = append(tests, throttleTests()...)
 	tests = append(tests, testCase{name: "Ping", run: func(t *testing.T, s keyward.Store) {
 		if err := s.Ping(t.Context()); err != nil {
 			t.Fatalf("Ping() = %v", err)

@@ -1,0 +1,53 @@
+package issuer
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward/internal/pgtest"
+	"github.com/keyward/keyward/storage/postgres"
+)
+
+// TestThrottleSharedByReplicas runs two issuers on one PostgreSQL database,
+// as two replicas behind a load balancer: a distributed attack that
+// alternates between them meets one account ceiling, not one per replica.
+func TestThrottleSharedByReplicas(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.NewServer(t).NewDatabase(t)
+	clk := newClock()
+	const ceiling = 5
+	// Every replica derives the buckets' names from the one master key.
+	key, err := ThrottleKey(bytes.Repeat([]byte{9}, MasterKeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	replicas := make([]*fixture, 2)
+	for i := range replicas {
+		s, err := postgres.Open(t.Context(), postgres.Config{DSN: dsn, Now: clk.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		replicas[i] = newFixture(t, s, clk, func(c *Config) {
+			c.Throttle = ThrottleConfig{AccountBurst: ceiling, AccountEvery: time.Hour, BucketKey: key}
+		})
+	}
+	replicas[0].addUser(t, "alice", "correct horse battery staple", nil)
+	through := 0
+	for n := range 4 * ceiling {
+		f := replicas[n%len(replicas)]
+		_, err := f.issuer.Login(t.Context(), LoginRequest{Username: "alice", Password: "guess", RemoteAddr: fmt.Sprintf("10.0.0.%d:1", n+1)})
+		switch oauthCode(err) {
+		case CodeInvalidGrant:
+			through++
+		case CodeSlowDown:
+		default:
+			t.Fatalf("attempt %d: %v", n, err)
+		}
+	}
+	if through != ceiling {
+		t.Fatalf("%d guesses reached the password check over two replicas, want the one account ceiling of %d", through, ceiling)
+	}
+}

@@ -1,0 +1,11 @@
+-- The login throttle's token buckets, shared by every process on the
+-- database: one row per bucket, named by a keyed hash (never a raw
+-- username or address), holding its theoretical arrival time (GCRA) in
+-- microseconds since the epoch, the time at which it is full again. A row
+-- whose time has passed is a full bucket, as is no row; the sweep deletes
+-- such rows.
+CREATE TABLE throttle_buckets (
+	key TEXT    PRIMARY KEY,
+	tat INTEGER NOT NULL
+) STRICT;
+CREATE INDEX throttle_buckets_tat ON throttle_buckets (tat);
