@@ -118,11 +118,32 @@ func less(a, b []uint64) bool {
 	return false
 }
 
-// addMulVVWGo is the portable addMul.
+// addMulVVWGo is the portable addMul, four limbs per iteration.
 func addMulVVWGo(z, x []uint64, y uint64) (c uint64) {
 	z = z[:len(x)]
-	for i, xi := range x {
-		hi, lo := bits.Mul64(xi, y)
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		x4, z4 := x[i:i+4:i+4], z[i:i+4:i+4]
+		h0, l0 := bits.Mul64(x4[0], y)
+		h1, l1 := bits.Mul64(x4[1], y)
+		h2, l2 := bits.Mul64(x4[2], y)
+		h3, l3 := bits.Mul64(x4[3], y)
+		var k uint64
+		// The high halves chain into the next limb's low half.
+		l0, k = bits.Add64(l0, c, 0)
+		l1, k = bits.Add64(l1, h0, k)
+		l2, k = bits.Add64(l2, h1, k)
+		l3, k = bits.Add64(l3, h2, k)
+		h3 += k
+		// Then z, in a second chain.
+		z4[0], k = bits.Add64(z4[0], l0, 0)
+		z4[1], k = bits.Add64(z4[1], l1, k)
+		z4[2], k = bits.Add64(z4[2], l2, k)
+		z4[3], k = bits.Add64(z4[3], l3, k)
+		c = h3 + k
+	}
+	for ; i < len(x); i++ {
+		hi, lo := bits.Mul64(x[i], y)
 		var cc uint64
 		lo, cc = bits.Add64(lo, z[i], 0)
 		hi += cc

@@ -3,9 +3,9 @@
 #include "textflag.h"
 
 // Each row adds x[0:k]·y to z[0:k] and leaves the carry limb in BX. Blocks
-// of eight limbs run two carry chains at once: ADCX adds the previous
-// limb's high product (CF), ADOX adds z (OF), and both end in BX; the
-// remaining k mod 8 limbs take one limb per iteration.
+// of eight limbs, then one of four if four are left, run two carry chains at
+// once: ADCX adds the previous limb's high product (CF), ADOX adds z (OF),
+// and both end in BX; the last k mod 4 limbs take one limb per iteration.
 
 // func addMulVVWadx(z *uint64, x *uint64, n int, y uint64) (c uint64)
 TEXT ·addMulVVWadx(SB), NOSPLIT, $0-40
@@ -15,7 +15,7 @@ TEXT ·addMulVVWadx(SB), NOSPLIT, $0-40
 	MOVQ y+24(FP), DX
 	XORQ BX, BX
 	CMPQ CX, $8
-	JB   amtail
+	JB   amtail4
 
 amloop8:
 	XORQ AX, AX // AX = 0, CF = OF = 0
@@ -59,6 +59,32 @@ amloop8:
 	CMPQ  CX, $8
 	JAE   amloop8
 
+amtail4:
+	CMPQ  CX, $4
+	JB    amtail
+	XORQ  AX, AX
+	MULXQ 0(SI), R8, R9
+	ADCXQ BX, R8
+	ADOXQ 0(DI), R8
+	MOVQ  R8, 0(DI)
+	MULXQ 8(SI), R8, R10
+	ADCXQ R9, R8
+	ADOXQ 8(DI), R8
+	MOVQ  R8, 8(DI)
+	MULXQ 16(SI), R8, R9
+	ADCXQ R10, R8
+	ADOXQ 16(DI), R8
+	MOVQ  R8, 16(DI)
+	MULXQ 24(SI), R8, BX
+	ADCXQ R9, R8
+	ADOXQ 24(DI), R8
+	MOVQ  R8, 24(DI)
+	ADCXQ AX, BX
+	ADOXQ AX, BX
+	ADDQ  $32, SI
+	ADDQ  $32, DI
+	SUBQ  $4, CX
+
 amtail:
 	TESTQ CX, CX
 	JZ    amdone
@@ -98,7 +124,7 @@ sqrrow:
 	MOVQ R13, CX
 	XORQ BX, BX
 	CMPQ CX, $8
-	JB   sqtail
+	JB   sqtail4
 
 sqloop8:
 	XORQ AX, AX // AX = 0, CF = OF = 0
@@ -142,6 +168,32 @@ sqloop8:
 	CMPQ  CX, $8
 	JAE   sqloop8
 
+sqtail4:
+	CMPQ  CX, $4
+	JB    sqtail
+	XORQ  AX, AX
+	MULXQ 0(SI), R8, R9
+	ADCXQ BX, R8
+	ADOXQ 0(DI), R8
+	MOVQ  R8, 0(DI)
+	MULXQ 8(SI), R8, R10
+	ADCXQ R9, R8
+	ADOXQ 8(DI), R8
+	MOVQ  R8, 8(DI)
+	MULXQ 16(SI), R8, R9
+	ADCXQ R10, R8
+	ADOXQ 16(DI), R8
+	MOVQ  R8, 16(DI)
+	MULXQ 24(SI), R8, BX
+	ADCXQ R9, R8
+	ADOXQ 24(DI), R8
+	MOVQ  R8, 24(DI)
+	ADCXQ AX, BX
+	ADOXQ AX, BX
+	ADDQ  $32, SI
+	ADDQ  $32, DI
+	SUBQ  $4, CX
+
 sqtail:
 	TESTQ CX, CX
 	JZ    sqdone
@@ -184,7 +236,7 @@ redrow:
 	MOVQ  R12, DI
 	XORQ BX, BX
 	CMPQ CX, $8
-	JB   rdtail
+	JB   rdtail4
 
 rdloop8:
 	XORQ AX, AX // AX = 0, CF = OF = 0
@@ -227,6 +279,32 @@ rdloop8:
 	SUBQ  $8, CX
 	CMPQ  CX, $8
 	JAE   rdloop8
+
+rdtail4:
+	CMPQ  CX, $4
+	JB    rdtail
+	XORQ  AX, AX
+	MULXQ 0(SI), R8, R9
+	ADCXQ BX, R8
+	ADOXQ 0(DI), R8
+	MOVQ  R8, 0(DI)
+	MULXQ 8(SI), R8, R10
+	ADCXQ R9, R8
+	ADOXQ 8(DI), R8
+	MOVQ  R8, 8(DI)
+	MULXQ 16(SI), R8, R9
+	ADCXQ R10, R8
+	ADOXQ 16(DI), R8
+	MOVQ  R8, 16(DI)
+	MULXQ 24(SI), R8, BX
+	ADCXQ R9, R8
+	ADOXQ 24(DI), R8
+	MOVQ  R8, 24(DI)
+	ADCXQ AX, BX
+	ADOXQ AX, BX
+	ADDQ  $32, SI
+	ADDQ  $32, DI
+	SUBQ  $4, CX
 
 rdtail:
 	TESTQ CX, CX
