@@ -244,7 +244,8 @@ func TestRSAPreparedRandomKeys(t *testing.T) {
 		e := exps[i%len(exps)]
 		t.Run(fmt.Sprintf("%d-bits-e%d", bits, e), func(t *testing.T) {
 			t.Parallel()
-			pub, d := multiPrimeKey(t, mrand.New(mrand.NewPCG(uint64(bits), uint64(e))), bits, e)
+			rng := mrand.New(mrand.NewPCG(uint64(bits), uint64(e)))
+			pub, d := multiPrimeKey(t, rng, bits, e)
 			p := prepareRSA(pub)
 			if !p.matches(pub) {
 				t.Fatal("key not prepared")
