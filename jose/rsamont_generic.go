@@ -2,7 +2,8 @@
 
 package jose
 
-// hasADX reports false: the assembly exists for amd64 only.
+// hasADX reports false: the assembly exists for amd64 only, and the purego
+// build tag leaves it out there too.
 func hasADX() bool { return false }
 
 // addMul sets z += x·y over len(x) limbs (z at least as long) and returns
