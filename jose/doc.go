@@ -21,15 +21,16 @@
 //     0 < r, s < n; RSA keys under 2048 bits are refused.
 //
 // The package does no I/O, keeps no global state and never logs; it depends
-// on the standard library, a strict JSON decoder and filippo.io/bigmod (the
-// standard library's own RSA arithmetic, exported), with which a JWK keeps
-// its RSA modulus prepared between verifications instead of rebuilding it on
-// every call as crypto/rsa does. PSS signatures, and RSA keys in a JWK built
-// as a literal, are checked by crypto/rsa itself, and so is everything when
-// the Go FIPS 140-3 mode is on.
+// on the standard library, a strict JSON decoder and golang.org/x/sys/cpu
+// (to choose its RSA assembly): a JWK keeps its RSA modulus prepared between
+// verifications, instead of rebuilding it on every call as crypto/rsa does,
+// and checks RS* signatures with Montgomery arithmetic of its own, for public
+// data only. PSS signatures, and RSA keys in a JWK built as a literal, are
+// checked by crypto/rsa itself, and so is everything when the Go FIPS 140-3
+// mode is on.
 //
 // Everything else in keyward imports jose, so jose must never import another
-// keyward package. Built with the keyward_nobigmod tag, it does not link
-// filippo.io/bigmod either and crypto/rsa checks every RSA signature (see
-// docs/security.md).
+// keyward package. Built with the keyward_nobigmod tag, it builds none of
+// that arithmetic, does not link golang.org/x/sys/cpu either and crypto/rsa
+// checks every RSA signature (see docs/security.md).
 package jose

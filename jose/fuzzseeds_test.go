@@ -2,8 +2,10 @@ package jose
 
 import (
 	"bytes"
+	"crypto/rsa"
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"sort"
@@ -224,6 +226,19 @@ func fuzzSeeds(t *testing.T) map[string]map[string]string {
 		"raw-short":      rsaSeed(0, 0, []byte{1, 2, 3}, false),
 		"raw-all-ff":     rsaSeed(0, 0, bytes.Repeat([]byte{0xff}, 256), false),
 		"raw-one-longer": rsaSeed(1, 0, make([]byte, 257), false),
+		"raw-one":        rsaSeed(0, 0, append(make([]byte, 255), 1), false),
+	}
+	// Signatures at N's edges and with every limb all ones or zero, so
+	// that carries ripple through the arithmetic.
+	rsaN := testKey(t, "rsa2048.pem").(*rsa.PrivateKey).N
+	for name, v := range map[string]*big.Int{
+		"raw-n-minus-1":          new(big.Int).Sub(rsaN, big.NewInt(1)),
+		"raw-n":                  rsaN,
+		"raw-n-plus-1":           new(big.Int).Add(rsaN, big.NewInt(1)),
+		"raw-low-limbs-all-ones": new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 64*31), big.NewInt(1)),
+		"raw-alternating-limbs":  new(big.Int).SetBytes(bytes.Repeat(append(bytes.Repeat([]byte{0xff}, 8), make([]byte, 8)...), 15)),
+	} {
+		rsaSeeds[name] = rsaSeed(0, 0, v.FillBytes(make([]byte, 256)), false)
 	}
 
 	return map[string]map[string]string{

@@ -10,9 +10,11 @@ import (
 // rsaPublic is an RSA public key as the verification path sees it when the
 // package is built with the keyward_nobigmod tag: never prepared. Without
 // the tag, rsa.go keeps each key's Montgomery modulus prepared and verifies
-// RS* signatures on filippo.io/bigmod; with it, that module is not linked and
-// crypto/rsa, which receives the toolchain's fixes, checks every RSA
-// signature, at the cost of rebuilding the modulus on every call.
+// RS* signatures with keyward's own arithmetic (rsamont*.go); with it, none
+// of that arithmetic is built and crypto/rsa, which receives the toolchain's
+// fixes, checks every RSA signature, at the cost of rebuilding the modulus on
+// every call. (The tag is named for filippo.io/bigmod, which the prepared
+// path used before; it switches off whatever arithmetic that path runs.)
 type rsaPublic struct {
 	pub *rsa.PublicKey
 }

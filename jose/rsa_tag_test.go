@@ -8,25 +8,41 @@ import (
 )
 
 // TestRSABuildTag checks the switch of the prepared RSA path: by default
-// package jose links filippo.io/bigmod, and built with the keyward_nobigmod
-// tag it does not, so that RS* signatures are checked by crypto/rsa alone.
+// package jose builds its own Montgomery arithmetic (rsamont*.go, and its
+// assembly on amd64), and built with the keyward_nobigmod tag it builds none
+// of it and links neither golang.org/x/sys/cpu nor filippo.io/bigmod, so
+// that RS* signatures are checked by crypto/rsa alone.
 func TestRSABuildTag(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs go list")
 	}
-	deps := func(t *testing.T, args ...string) []string {
+	list := func(t *testing.T, format string, args ...string) []string {
 		t.Helper()
-		out, err := exec.CommandContext(t.Context(), "go", append(append([]string{"list", "-deps"}, args...), ".")...).Output()
+		cmd := append(append([]string{"list", "-f", format}, args...), ".")
+		out, err := exec.CommandContext(t.Context(), "go", cmd...).Output()
 		if err != nil {
-			t.Fatalf("go list -deps %s: %v", strings.Join(args, " "), err)
+			t.Fatalf("go %s: %v", strings.Join(cmd, " "), err)
 		}
 		return strings.Fields(string(out))
 	}
-	if !slices.Contains(deps(t), "filippo.io/bigmod") {
-		t.Error("package jose does not link filippo.io/bigmod by default")
+	const files = `{{join .GoFiles " "}} {{join .SFiles " "}}`
+	const deps = `{{join .Deps " "}}`
+	if !slices.Contains(list(t, files), "rsamont.go") {
+		t.Error("package jose does not build rsamont.go by default")
 	}
-	if slices.Contains(deps(t, "-tags", "keyward_nobigmod"), "filippo.io/bigmod") {
-		t.Error("package jose links filippo.io/bigmod with -tags keyward_nobigmod")
+	tagged := []string{"-tags", "keyward_nobigmod"}
+	for _, f := range list(t, files, tagged...) {
+		if strings.HasPrefix(f, "rsamont") {
+			t.Errorf("package jose builds %s with -tags keyward_nobigmod", f)
+		}
+	}
+	for _, args := range [][]string{nil, tagged} {
+		if slices.Contains(list(t, deps, args...), "filippo.io/bigmod") {
+			t.Errorf("package jose links filippo.io/bigmod (go list %s)", strings.Join(args, " "))
+		}
+	}
+	if slices.Contains(list(t, deps, tagged...), "golang.org/x/sys/cpu") {
+		t.Error("package jose links golang.org/x/sys/cpu with -tags keyward_nobigmod")
 	}
 }

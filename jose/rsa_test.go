@@ -45,10 +45,11 @@ func rsaTestKey(tb testing.TB, name string) *rsa.PrivateKey {
 	return priv
 }
 
-// TestRSAPreparedMatchesStdlib feeds the prepared path and rsa.VerifyPKCS1v15
-// the same keys, hashes and signatures: valid ones, encodings broken in every
-// field, and signatures out of range or of the wrong length. Both must agree
-// on every one, and valid ones must verify.
+// TestRSAPreparedMatchesStdlib feeds the prepared path (with the assembly
+// where the CPU runs it, and with the portable Go arithmetic) and
+// rsa.VerifyPKCS1v15 the same keys, hashes and signatures: valid ones,
+// encodings broken in every field, and signatures out of range or of the
+// wrong length. All must agree on every one, and valid ones must verify.
 func TestRSAPreparedMatchesStdlib(t *testing.T) {
 	t.Parallel()
 	type edit struct {
@@ -131,12 +132,17 @@ func TestRSAPreparedMatchesStdlib(t *testing.T) {
 			if !p.matches(pub) {
 				t.Fatal("key not prepared")
 			}
+			goPath := *p
+			goPath.m = newMontModulus(pub.N)
+			goPath.m.adx = false
 			check := func(t *testing.T, hash crypto.Hash, hashed, sig []byte, wantValid bool) {
 				t.Helper()
-				got := p.verifyPKCS1v15(hash, hashed, sig)
 				want := rsa.VerifyPKCS1v15(pub, hash, hashed, sig)
-				if (got == nil) != (want == nil) {
+				if got := p.verifyPKCS1v15(hash, hashed, sig); (got == nil) != (want == nil) {
 					t.Fatalf("prepared: %v, crypto/rsa: %v", got, want)
+				}
+				if got := goPath.verifyPKCS1v15(hash, hashed, sig); (got == nil) != (want == nil) {
+					t.Fatalf("prepared, portable Go: %v, crypto/rsa: %v", got, want)
 				}
 				if (want == nil) != wantValid {
 					t.Fatalf("crypto/rsa: %v, want valid %v", want, wantValid)
@@ -264,14 +270,18 @@ func TestPrepareRSARefuses(t *testing.T) {
 	}
 }
 
-// FuzzRSAPKCS1v15 holds the prepared RSA path to crypto/rsa. With sign set,
-// data is XORed into a valid encoding at offset, which is then signed, so the
-// fuzzer explores encodings close to valid ones; without it, data is the
-// signature itself. Both paths must accept and refuse the same inputs.
+// FuzzRSAPKCS1v15 holds the prepared RSA path, with the assembly (where the
+// CPU runs it) and with the portable Go arithmetic, to crypto/rsa. With sign
+// set, data is XORed into a valid encoding at offset, which is then signed,
+// so the fuzzer explores encodings close to valid ones; without it, data is
+// the signature itself. All paths must accept and refuse the same inputs.
 func FuzzRSAPKCS1v15(f *testing.F) {
 	priv := rsaTestKey(f, "rsa2048.pem")
 	pub := &priv.PublicKey
 	p := prepareRSA(pub)
+	goPath := *p
+	goPath.m = newMontModulus(pub.N)
+	goPath.m.adx = false
 	hashes := []crypto.Hash{crypto.SHA256, crypto.SHA384, crypto.SHA512}
 	f.Fuzz(func(t *testing.T, hashSel uint8, offset uint16, data []byte, sign bool) {
 		hash := hashes[int(hashSel)%len(hashes)]
@@ -289,10 +299,12 @@ func FuzzRSAPKCS1v15(f *testing.F) {
 			}
 			sig = rawSign(t, priv, em)
 		}
-		got := p.verifyPKCS1v15(hash, hashed, sig)
 		want := rsa.VerifyPKCS1v15(pub, hash, hashed, sig)
-		if (got == nil) != (want == nil) {
+		if got := p.verifyPKCS1v15(hash, hashed, sig); (got == nil) != (want == nil) {
 			t.Fatalf("prepared: %v, crypto/rsa: %v", got, want)
+		}
+		if got := goPath.verifyPKCS1v15(hash, hashed, sig); (got == nil) != (want == nil) {
+			t.Fatalf("prepared, portable Go: %v, crypto/rsa: %v", got, want)
 		}
 	})
 }
