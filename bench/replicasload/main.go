@@ -41,15 +41,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/keyward/keyward/bench/internal/loopback"
 
 	"github.com/jackc/pgx/v5"
 	_ "modernc.org/sqlite"
@@ -139,32 +139,14 @@ func (c config) check() error {
 	return nil
 }
 
-// loopbackSources is how many loopback addresses the logins come from.
-const loopbackSources = 32
-
-// spreadDialer dials from 127.0.0.2 to 127.0.0.(1+loopbackSources) in
-// turn when the target is on an IPv4 loopback address (Linux routes all of
-// 127.0.0.0/8 to the loopback interface), and as usual otherwise.
-func spreadDialer() func(ctx context.Context, network, addr string) (net.Conn, error) {
-	var n atomic.Uint64
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		d := net.Dialer{Timeout: 5 * time.Second}
-		if ap, err := netip.ParseAddrPort(addr); err == nil && ap.Addr().Is4() && ap.Addr().IsLoopback() {
-			src := netip.AddrFrom4([4]byte{127, 0, 0, byte(2 + n.Add(1)%loopbackSources)})
-			d.LocalAddr = &net.TCPAddr{IP: src.AsSlice()}
-		}
-		return d.DialContext(ctx, network, addr)
-	}
-}
-
 // transport is shared by the run's token requests: keep-alive connections
 // to every target, enough idle ones for all workers, dialled from several
 // loopback addresses.
-var transport = &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64, DialContext: spreadDialer()}
+var transport = &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64, DialContext: loopback.SpreadDialer()}
 
 // loginTransport opens a connection per login, each from the next loopback
-// address, so that the logins spread over loopbackSources client addresses.
-var loginTransport = &http.Transport{DisableKeepAlives: true, DialContext: spreadDialer()}
+// address, so that the logins spread over loopback.Sources client addresses.
+var loginTransport = &http.Transport{DisableKeepAlives: true, DialContext: loopback.SpreadDialer()}
 
 type tokenResponse struct {
 	AccessToken  string `json:"access_token"`

@@ -36,9 +36,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"os"
 	"slices"
@@ -47,6 +45,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/keyward/keyward/bench/internal/loopback"
 
 	"github.com/keyward/keyward/jose"
 	"github.com/keyward/keyward/verifier"
@@ -157,30 +157,13 @@ func (f *follower) Unavailable(error) {}
 // Recovered implements verifier.RevocationObserver.
 func (f *follower) Recovered(time.Duration, verifier.RevocationStatus) {}
 
-// loopbackSources is how many loopback addresses the verifiers'
-// connections come from: the issuer holds at most
-// --revocation-waiters-per-client (64) long-polls of one client address,
-// as it would of one host, and 1 000 verifiers stand for many hosts.
-const loopbackSources = 32
-
-// spreadDialer dials from 127.0.0.2 to 127.0.0.(1+loopbackSources) in
-// turn when the issuer is on an IPv4 loopback address (Linux routes all of
-// 127.0.0.0/8 to the loopback interface), and as usual otherwise.
-func spreadDialer() func(ctx context.Context, network, addr string) (net.Conn, error) {
-	var n atomic.Uint64
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		d := net.Dialer{Timeout: 5 * time.Second}
-		if ap, err := netip.ParseAddrPort(addr); err == nil && ap.Addr().Is4() && ap.Addr().IsLoopback() {
-			src := netip.AddrFrom4([4]byte{127, 0, 0, byte(2 + n.Add(1)%loopbackSources)})
-			d.LocalAddr = &net.TCPAddr{IP: src.AsSlice()}
-		}
-		return d.DialContext(ctx, network, addr)
-	}
-}
-
 func run(ctx context.Context, c config) error {
+	// The verifiers' connections come from loopback.Sources addresses: the
+	// issuer holds at most --revocation-waiters-per-client (64) long-polls
+	// of one client address, as it would of one host, and 1 000 verifiers
+	// stand for many hosts.
 	transport := &http.Transport{MaxIdleConns: 0, MaxIdleConnsPerHost: c.verifiers + 16, IdleConnTimeout: 2 * time.Minute,
-		DialContext: spreadDialer()}
+		DialContext: loopback.SpreadDialer()}
 	client := &http.Client{Transport: transport, Timeout: 30 * time.Second}
 	r := &shared{c: c, claims: make([]*jose.Claims, c.count), sent: make([]atomic.Int64, c.count)}
 	refresh := make([]string, c.count)
