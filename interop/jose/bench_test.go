@@ -40,10 +40,12 @@ func BenchmarkVerify(b *testing.B) {
 // batches, and reports each one's cost as a multiple of the raw check
 // ("keyward/raw" and so on), plus the raw check's cost per operation. For
 // RS256 it also reports keyward's cost as a multiple of the raw check on a
-// prepared modulus ("keyward/raw-prepared"): keyward keeps each key's modulus
-// prepared unless built with the keyward_nobigmod tag, while crypto/rsa
-// rebuilds it on every call, so keyward/raw-prepared compares like with like
-// and keyward/raw shows what the prepared modulus saves. On Linux the cost is
+// modulus prepared once with the standard library's own arithmetic
+// ("keyward/raw-prepared"): keyward keeps each key prepared, with Montgomery
+// arithmetic of its own, unless built with the keyward_nobigmod tag, while
+// crypto/rsa rebuilds the modulus on every call, so keyward/raw-prepared
+// shows what jose's arithmetic saves over the standard library's on a
+// prepared key, and keyward/raw what it saves over crypto/rsa as called. On Linux the cost is
 // the CPU time of the benchmark's own thread, so the ratios hold on a machine
 // shared with other work; elsewhere it is wall time. Work the runtime does on
 // other threads (background GC) is not counted, which flatters the verifiers
@@ -98,8 +100,9 @@ type benchVerifier struct {
 //     ecdsa.VerifyASN1 of the DER form or ed25519.Verify), public key
 //     already parsed: the floor any verifier pays;
 //   - raw-prepared, for RS256 only: the same check on a modulus prepared
-//     once with filippo.io/bigmod (see preparedRSAVerifier), the floor of a
-//     verifier that keeps its keys prepared, as package jose does;
+//     once with filippo.io/bigmod, the standard library's arithmetic
+//     exported (see preparedRSAVerifier): the floor of a verifier that
+//     keeps its keys prepared but uses the standard library's arithmetic;
 //   - keyward: VerifyJWT with a Policy checking iss, aud and exp;
 //   - golang-jwt: jwt.Parse with WithValidMethods, WithIssuer, WithAudience
 //     and a Keyfunc returning the key;
