@@ -19,6 +19,13 @@ import (
 // and a script may write the file in pieces.
 const defaultPolicyDebounce = 250 * time.Millisecond
 
+// policyMaxWait is how many debounce times at most the gate waits after
+// the first change of a burst before it reads the policy file, however
+// busy the directory stays: another file written there more often than
+// the debounce time (a log, a lease) would otherwise hold every reload
+// back for as long as it is written.
+const policyMaxWait = 8
+
 // policyWatch watches the directories of the policy file: the one named
 // and, when the name is a symlink, the one of the file it resolves to.
 // Watching the directory rather than the file sees a file replaced by a
@@ -58,7 +65,8 @@ func policyHash(data []byte) [sha256.Size]byte { return sha256.Sum256(data) }
 // run starts the loops of the sources in force and reloads the policy at
 // each value of reloads (SIGHUP) and, when watch is true, after each burst
 // of changes in the file's directory, once it has been quiet for the
-// debounce time, unless the file's content is what the last reload read.
+// debounce time (or policyMaxWait debounce times after the first change of
+// a burst, at most), unless the file's content is what the last reload read.
 // A watch that cannot start, or that fails, logs policy_watch_failed and
 // leaves SIGHUP working. When ctx ends it stops the watch and every loop,
 // and waits for them.
@@ -84,6 +92,14 @@ func (gp *gatePolicy) run(ctx context.Context, reloads <-chan os.Signal, watch b
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop()
 	defer debounce.Stop()
+	var burst time.Time // the first change not yet read, zero for none
+	changed := func() {
+		now := time.Now()
+		if burst.IsZero() {
+			burst = now
+		}
+		debounce.Reset(min(gp.debounce, burst.Add(policyMaxWait*gp.debounce).Sub(now)))
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -100,7 +116,7 @@ func (gp *gatePolicy) run(ctx context.Context, reloads <-chan os.Signal, watch b
 				events = nil
 				continue
 			}
-			debounce.Reset(gp.debounce)
+			changed()
 		case err, ok := <-errs:
 			if !ok {
 				errs = nil
@@ -110,8 +126,9 @@ func (gp *gatePolicy) run(ctx context.Context, reloads <-chan os.Signal, watch b
 			// read the file once it is quiet, in case a change was lost.
 			gp.logger.Warn("policy_watch_failed", slog.String("file", gp.path), slog.String("error", err.Error()),
 				slog.String("reload", "on SIGHUP, and on the next change seen"))
-			debounce.Reset(gp.debounce)
+			changed()
 		case <-debounce.C:
+			burst = time.Time{}
 			_ = gp.reload(ctx, false)
 		}
 	}
