@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -32,7 +31,9 @@ const policyMaxWait = 8
 // rename (the watch of a file follows its old inode) and a symlink swapped
 // beside it.
 type policyWatch struct {
-	w *fsnotify.Watcher
+	w    *fsnotify.Watcher
+	path string
+	real string // the directory of the file path resolves to, "" when it is path's
 }
 
 // newPolicyWatch starts watching the directories of path.
@@ -41,17 +42,45 @@ func newPolicyWatch(path string) (*policyWatch, error) {
 	if err != nil {
 		return nil, err
 	}
-	dirs := []string{filepath.Dir(path)}
-	if real, err := filepath.EvalSymlinks(path); err == nil && !slices.Contains(dirs, filepath.Dir(real)) {
-		dirs = append(dirs, filepath.Dir(real))
+	pw := &policyWatch{w: w, path: path}
+	if err := w.Add(filepath.Dir(path)); err != nil {
+		_ = w.Close() // the error of Add is the one to report
+		return nil, err
 	}
-	for _, d := range dirs {
-		if err := w.Add(d); err != nil {
-			_ = w.Close() // the error of Add is the one to report
-			return nil, err
+	if err := pw.follow(); err != nil {
+		_ = w.Close()
+		return nil, err
+	}
+	return pw, nil
+}
+
+// follow watches the directory of the file that the policy file's name
+// resolves to now, when a symlink has been pointed at a file elsewhere
+// since the last call, and stops watching the one it resolved to before:
+// a file written in place in its new directory is seen as one in the
+// first was.
+func (pw *policyWatch) follow() error {
+	real, err := filepath.EvalSymlinks(pw.path)
+	if err != nil {
+		return nil // gone for now: the reload says so, and a new file appears in path's directory
+	}
+	d := filepath.Dir(real)
+	if d == filepath.Dir(pw.path) {
+		d = ""
+	}
+	if d == pw.real {
+		return nil
+	}
+	if d != "" {
+		if err := pw.w.Add(d); err != nil {
+			return err
 		}
 	}
-	return &policyWatch{w: w}, nil
+	if pw.real != "" {
+		_ = pw.w.Remove(pw.real) // it may be gone, and its watch with it
+	}
+	pw.real = d
+	return nil
 }
 
 // close stops the watch and its goroutine.
@@ -78,8 +107,10 @@ func (gp *gatePolicy) run(ctx context.Context, reloads <-chan os.Signal, watch b
 	gp.mu.Unlock()
 	var events <-chan fsnotify.Event
 	var errs <-chan error
+	var pw *policyWatch
 	if watch {
-		pw, err := newPolicyWatch(gp.path)
+		var err error
+		pw, err = newPolicyWatch(gp.path)
 		if err != nil {
 			gp.logger.Warn("policy_watch_failed", slog.String("file", gp.path), slog.String("error", err.Error()),
 				slog.String("reload", "on SIGHUP only"))
@@ -129,6 +160,12 @@ func (gp *gatePolicy) run(ctx context.Context, reloads <-chan os.Signal, watch b
 			changed()
 		case <-debounce.C:
 			burst = time.Time{}
+			if pw != nil {
+				if err := pw.follow(); err != nil {
+					gp.logger.Warn("policy_watch_failed", slog.String("file", gp.path), slog.String("error", err.Error()),
+						slog.String("reload", "on SIGHUP, and on the next change seen"))
+				}
+			}
 			_ = gp.reload(ctx, false)
 		}
 	}
