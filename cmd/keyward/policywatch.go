@@ -26,7 +26,8 @@ const defaultPolicyDebounce = 250 * time.Millisecond
 const policyMaxWait = 8
 
 // policyWatch watches the directories of the policy file: the one named
-// and, when the name is a symlink, the one of the file it resolves to.
+// and, when the name is a symlink, the one of the file it resolves to
+// (followed when the symlink is pointed elsewhere, [policyWatch.follow]).
 // Watching the directory rather than the file sees a file replaced by a
 // rename (the watch of a file follows its old inode) and a symlink swapped
 // beside it.
