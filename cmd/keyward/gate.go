@@ -139,7 +139,7 @@ docs/configuration.md.`,
 	f.DurationVar(&o.revocationsMaxStale, "revocations-max-stale", verifier.DefaultRevocationMaxStale, "how old the revocation list may grow without a good fetch of --revocations before the gate reports not ready and answers every token 503")
 	f.BoolVar(&o.insecureServeStale, "insecure-revocations-serve-stale", false, "past --revocations-max-stale keep accepting tokens by the stale list (revocations made meanwhile are missed) instead of answering 503; health still reports not ready")
 	f.StringVar(&o.policy, "policy", "", "YAML file of issuers and route policies (docs/configuration.md); replaces --issuer, --jwks-url, --audience, --algs, --leeway, --token-type, --public and --revocations; SIGHUP reloads it, as does a change to it (--policy-watch)")
-	f.BoolVar(&o.policyWatch, "policy-watch", true, "reload --policy when the file changes (its directory is watched; 250ms of quiet first; unchanged content is not reloaded); false reloads on SIGHUP only")
+	f.BoolVar(&o.policyWatch, "policy-watch", true, "reload --policy when the file changes (its directory is watched; 250ms of quiet first, 2s after the first change at most; unchanged content is not reloaded); false reloads on SIGHUP only")
 	f.String(cli.ConfigFlag, "", "YAML file of flag values (keys are the flag names); flags and KEYWARD_* variables override it")
 	o.log.register(cmd)
 	o.dpop.register(cmd)

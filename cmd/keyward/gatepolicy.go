@@ -43,8 +43,10 @@ type gatePolicy struct {
 
 	mu      sync.Mutex
 	sources map[string]*issuerSource // in force, by sourceKey
-	// read is the hash of the content the last load read, good or bad: a
-	// change seen by the watch that leaves it so reloads nothing.
+	// read is the hash of the content of the policy in force: a change
+	// seen by the watch that leaves it so reloads nothing. A content that
+	// failed to load is not recorded, so that it is tried again at the
+	// next change (a key file it names written after it).
 	read [sha256.Size]byte
 }
 
@@ -306,17 +308,17 @@ func (gp *gatePolicy) ready() error {
 // reload reads the file again and, when it is good, swaps the new policy
 // in, starts the new sources and stops those no issuer uses any more; a
 // bad file changes nothing. Unless force is set (SIGHUP, which also picks
-// up changed key files), a file whose content is what the last reload
-// read, good or bad, is not loaded again, and policy_unchanged is logged
+// up changed key files), a file whose content is that of the policy in
+// force is not loaded again, and policy_unchanged is logged
 // at debug level. It logs policy_reloaded or policy_reload_failed, and
 // returns the error.
 func (gp *gatePolicy) reload(ctx context.Context, force bool) error {
 	data, err := readPolicyFile(gp.path)
+	var sum [sha256.Size]byte
 	if err == nil {
-		sum := policyHash(data)
+		sum = policyHash(data)
 		gp.mu.Lock()
 		same := sum == gp.read
-		gp.read = sum
 		gp.mu.Unlock()
 		if same && !force {
 			gp.logger.Debug("policy_unchanged", slog.String("file", gp.path))
@@ -357,6 +359,7 @@ func (gp *gatePolicy) reload(ctx context.Context, force bool) error {
 		s.start(ctx)
 	}
 	gp.sources = sources
+	gp.read = sum
 	gp.mu.Unlock()
 	gp.policies.Store(p)
 	all, public := p.Routes()

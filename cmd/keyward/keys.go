@@ -200,7 +200,11 @@ on stderr.`,
 	retire := &cobra.Command{
 		Use:   "retire KID",
 		Short: "Retire a key now; it stays published until the tokens it signed have expired",
-		Args:  cobra.ExactArgs(1),
+		Long: `Retire a key now; it stays published until the tokens it signed have expired.
+A key ID that starts with "-" (one thumbprint in 64 does) goes after "--", or
+it is read as a flag.`,
+		Example: "  keyward keys retire -- -kOJjQ5EXPudfVmuvYag14_WKKmSmxJ4j42-DNodLwA",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return manager(cmd, false, func(km *issuer.KeyManager, _ keyward.Store) error {
 				if err := km.Retire(cmd.Context(), args[0]); err != nil {

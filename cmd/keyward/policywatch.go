@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -19,13 +18,23 @@ import (
 // and a script may write the file in pieces.
 const defaultPolicyDebounce = 250 * time.Millisecond
 
+// policyMaxWait is how many debounce times at most the gate waits after
+// the first change of a burst before it reads the policy file, however
+// busy the directory stays: another file written there more often than
+// the debounce time (a log, a lease) would otherwise hold every reload
+// back for as long as it is written.
+const policyMaxWait = 8
+
 // policyWatch watches the directories of the policy file: the one named
-// and, when the name is a symlink, the one of the file it resolves to.
+// and, when the name is a symlink, the one of the file it resolves to
+// (followed when the symlink is pointed elsewhere, [policyWatch.follow]).
 // Watching the directory rather than the file sees a file replaced by a
 // rename (the watch of a file follows its old inode) and a symlink swapped
 // beside it.
 type policyWatch struct {
-	w *fsnotify.Watcher
+	w    *fsnotify.Watcher
+	path string
+	real string // the directory of the file path resolves to, "" when it is path's
 }
 
 // newPolicyWatch starts watching the directories of path.
@@ -34,17 +43,45 @@ func newPolicyWatch(path string) (*policyWatch, error) {
 	if err != nil {
 		return nil, err
 	}
-	dirs := []string{filepath.Dir(path)}
-	if real, err := filepath.EvalSymlinks(path); err == nil && !slices.Contains(dirs, filepath.Dir(real)) {
-		dirs = append(dirs, filepath.Dir(real))
+	pw := &policyWatch{w: w, path: path}
+	if err := w.Add(filepath.Dir(path)); err != nil {
+		_ = w.Close() // the error of Add is the one to report
+		return nil, err
 	}
-	for _, d := range dirs {
-		if err := w.Add(d); err != nil {
-			_ = w.Close() // the error of Add is the one to report
-			return nil, err
+	if err := pw.follow(); err != nil {
+		_ = w.Close()
+		return nil, err
+	}
+	return pw, nil
+}
+
+// follow watches the directory of the file that the policy file's name
+// resolves to now, when a symlink has been pointed at a file elsewhere
+// since the last call, and stops watching the one it resolved to before:
+// a file written in place in its new directory is seen as one in the
+// first was.
+func (pw *policyWatch) follow() error {
+	real, err := filepath.EvalSymlinks(pw.path)
+	if err != nil {
+		return nil // gone for now: the reload says so, and a new file appears in path's directory
+	}
+	d := filepath.Dir(real)
+	if d == filepath.Dir(pw.path) {
+		d = ""
+	}
+	if d == pw.real {
+		return nil
+	}
+	if d != "" {
+		if err := pw.w.Add(d); err != nil {
+			return err
 		}
 	}
-	return &policyWatch{w: w}, nil
+	if pw.real != "" {
+		_ = pw.w.Remove(pw.real) // it may be gone, and its watch with it
+	}
+	pw.real = d
+	return nil
 }
 
 // close stops the watch and its goroutine.
@@ -58,7 +95,8 @@ func policyHash(data []byte) [sha256.Size]byte { return sha256.Sum256(data) }
 // run starts the loops of the sources in force and reloads the policy at
 // each value of reloads (SIGHUP) and, when watch is true, after each burst
 // of changes in the file's directory, once it has been quiet for the
-// debounce time, unless the file's content is what the last reload read.
+// debounce time (or policyMaxWait debounce times after the first change of
+// a burst, at most), unless the file's content is what the last reload read.
 // A watch that cannot start, or that fails, logs policy_watch_failed and
 // leaves SIGHUP working. When ctx ends it stops the watch and every loop,
 // and waits for them.
@@ -70,8 +108,10 @@ func (gp *gatePolicy) run(ctx context.Context, reloads <-chan os.Signal, watch b
 	gp.mu.Unlock()
 	var events <-chan fsnotify.Event
 	var errs <-chan error
+	var pw *policyWatch
 	if watch {
-		pw, err := newPolicyWatch(gp.path)
+		var err error
+		pw, err = newPolicyWatch(gp.path)
 		if err != nil {
 			gp.logger.Warn("policy_watch_failed", slog.String("file", gp.path), slog.String("error", err.Error()),
 				slog.String("reload", "on SIGHUP only"))
@@ -84,6 +124,14 @@ func (gp *gatePolicy) run(ctx context.Context, reloads <-chan os.Signal, watch b
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop()
 	defer debounce.Stop()
+	var burst time.Time // the first change not yet read, zero for none
+	changed := func() {
+		now := time.Now()
+		if burst.IsZero() {
+			burst = now
+		}
+		debounce.Reset(min(gp.debounce, burst.Add(policyMaxWait*gp.debounce).Sub(now)))
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -100,7 +148,7 @@ func (gp *gatePolicy) run(ctx context.Context, reloads <-chan os.Signal, watch b
 				events = nil
 				continue
 			}
-			debounce.Reset(gp.debounce)
+			changed()
 		case err, ok := <-errs:
 			if !ok {
 				errs = nil
@@ -110,8 +158,15 @@ func (gp *gatePolicy) run(ctx context.Context, reloads <-chan os.Signal, watch b
 			// read the file once it is quiet, in case a change was lost.
 			gp.logger.Warn("policy_watch_failed", slog.String("file", gp.path), slog.String("error", err.Error()),
 				slog.String("reload", "on SIGHUP, and on the next change seen"))
-			debounce.Reset(gp.debounce)
+			changed()
 		case <-debounce.C:
+			burst = time.Time{}
+			if pw != nil {
+				if err := pw.follow(); err != nil {
+					gp.logger.Warn("policy_watch_failed", slog.String("file", gp.path), slog.String("error", err.Error()),
+						slog.String("reload", "on SIGHUP, and on the next change seen"))
+				}
+			}
 			_ = gp.reload(ctx, false)
 		}
 	}

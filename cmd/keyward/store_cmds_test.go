@@ -267,8 +267,10 @@ func TestKeysCommands(t *testing.T) {
 		t.Fatalf("keys by purpose, alg and state: %v, want %v\n%+v", count, want, keys)
 	}
 	first := keys[slices.IndexFunc(keys, func(k listed) bool { return k.Purpose == "primary" && k.State == "active" })]
-	if out := run("keys", "retire", first.KID); !strings.Contains(out, "RS256 ID tokens") {
-		t.Fatalf("keys retire: %s", out)
+	// The flags before "--", which a kid starting with "-" needs.
+	retired := inv.kw(t, append(with("keys", "retire"), "--", first.KID)...)
+	if retired.code != 0 || !strings.Contains(retired.stdout, "RS256 ID tokens") {
+		t.Fatalf("keys retire -- %s: %d %s %s", first.KID, retired.code, retired.stdout, retired.stderr)
 	}
 	keys, count = list()
 	want = map[string]int{"primary ES256 retired": 1, "primary ES256 active": 1, "primary EdDSA pending": 1,
