@@ -1,9 +1,20 @@
 # Sourced by the benchmark scripts that run issuers on PostgreSQL. It
-# defines as_pg and bench_postgres; the script defines WORK, PIDS and
-# cleanup (which stops "$PGCTL" -D "$PGDATA" when PGDATA is set).
+# makes the scratch directory WORK, the list PIDS of processes to kill at
+# exit and the exit trap (cleanup: the processes, the throwaway cluster,
+# WORK), and defines as_pg and bench_postgres.
 
 PGDATA=""
 PGCTL=""
+WORK=$(mktemp -d)
+chmod 755 "$WORK"
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [[ -n "$PGDATA" ]]; then as_pg "$PGCTL" -D "$PGDATA" -m immediate stop >/dev/null 2>&1 || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
 
 # as_pg runs a PostgreSQL program as the postgres user when run as root.
 as_pg() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }

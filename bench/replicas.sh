@@ -32,18 +32,8 @@ USERS=${USERS:-$((WORKERS * 16))}
 
 log() { printf '%s\n' "$*" >&2; }
 
-WORK=$(mktemp -d)
-chmod 755 "$WORK"
-PIDS=()
 # shellcheck source=bench/pg.sh
-. bench/pg.sh
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [[ -n "$PGDATA" ]]; then as_pg "$PGCTL" -D "$PGDATA" -m immediate stop >/dev/null 2>&1 || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+. bench/pg.sh  # WORK, PIDS and the exit trap
 
 log "building keyward and replicasload"
 go build -o "$WORK/keyward" ./cmd/keyward
