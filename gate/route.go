@@ -405,7 +405,11 @@ func policyBinder(app http.Handler, realm string, dp verifier.DPoPConfig, onErro
 		if p.allowAuth {
 			b.fallback = routeHandler(p, &p.fallback, newRouteCounters(p, &p.fallback, obs), app, realm, dp, onError)
 		} else {
-			b.fallback = notFound(p, onError, obs)
+			var unmatched Counter
+			if b.refused != nil {
+				unmatched = b.refused[len(p.routes)]
+			}
+			b.fallback = notFound(onError, unmatched)
 		}
 		return b
 	}
@@ -504,12 +508,9 @@ func (h *checkRoute) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // notFound answers a request that no route matches under default: deny.
 // It is 404, not 403: the gate exposes only the paths its policy names, and
 // a 404 tells a client nothing about which other paths the upstream has,
-// nor invites it to retry with another token.
-func notFound(p *Policy, onError func(http.ResponseWriter, *http.Request, error), obs PolicyObserver) http.Handler {
-	var refused Counter
-	if obs != nil {
-		refused = obs.Counter(routeUnmatched, "", "refused")
-	}
+// nor invites it to retry with another token. It counts each in refused,
+// unless nil.
+func notFound(onError func(http.ResponseWriter, *http.Request, error), refused Counter) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if refused != nil {
 			refused.Inc()

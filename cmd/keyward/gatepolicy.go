@@ -462,6 +462,10 @@ func setupPolicyGate(o *gateOptions, logger *slog.Logger) (*gateSetup, error) {
 	if o.cacheSize < 0 {
 		return nil, cli.Usagef("--cache-size must not be negative (0 turns the cache off)")
 	}
+	dpopConfig, err := o.dpop.config()
+	if err != nil {
+		return nil, err
+	}
 	reg := metrics.NewRegistry()
 	gp, err := newGatePolicy(o, logger, reg)
 	if err != nil {
@@ -488,6 +492,7 @@ func setupPolicyGate(o *gateOptions, logger *slog.Logger) (*gateSetup, error) {
 		Metrics:       metrics.Handler(reg),
 		HTTPMetrics:   httpMetrics,
 		Refusals:      refusals,
+		DPoP:          dpopConfig,
 	})
 	if err != nil {
 		return nil, cli.Usagef("%v", err)

@@ -285,3 +285,33 @@ func TestGatePolicyUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestGatePolicyDPoP runs keyward gate --policy --dpop required: the
+// policy's routes take the DPoP setting, so a token sent as Bearer is
+// refused with a DPoP challenge.
+func TestGatePolicyDPoP(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	node := newNodeIssuer(t, dir)
+	policy := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(policy, []byte(`issuers:
+  node:
+    issuer: http://localhost:4000
+    key-files: [node-public.pem]
+    audiences: [api]
+    algs: [RS256]
+routes:
+  - name: protected
+    path: /protected
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base, _, stop := startGateCmd(t, map[string]string{"KEYWARD_DPOP": "required"}, "--policy", policy, "--policy-watch=false")
+	tok := node.token(t, "http://localhost:4000", nil)
+	if status, hdr, body := httpGet(t, base+"/protected", tok); status != http.StatusUnauthorized || !strings.HasPrefix(hdr.Get("WWW-Authenticate"), "DPoP ") {
+		t.Errorf("a Bearer token under --dpop required: %d %v %s", status, hdr, body)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
