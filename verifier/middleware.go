@@ -239,25 +239,11 @@ func isClean(p string) bool {
 // whitespace are [ErrInvalidRequest]. The token's own syntax is left to the
 // verifier, which accepts nothing but three base64url segments.
 func BearerToken(r *http.Request) (string, error) {
-	vals := r.Header.Values("Authorization")
-	switch len(vals) {
-	case 0:
-		return "", ErrNoToken
-	case 1:
-	default:
-		return "", ErrInvalidRequest
-	}
-	scheme, token, _ := strings.Cut(strings.TrimLeft(vals[0], " "), " ")
-	if !strings.EqualFold(scheme, "Bearer") {
+	scheme, token, err := credentials(r)
+	if scheme == dpop.Scheme {
 		return "", ErrNoToken
 	}
-	token = strings.Trim(token, " ")
-	// Two IndexByte scans are much faster than ContainsAny on a token of a
-	// kilobyte, and this runs on every request.
-	if token == "" || strings.IndexByte(token, ' ') >= 0 || strings.IndexByte(token, '\t') >= 0 {
-		return "", ErrInvalidRequest
-	}
-	return token, nil
+	return token, err
 }
 
 // WriteError writes the RFC 6750 answer for err:
