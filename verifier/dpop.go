@@ -128,17 +128,11 @@ var (
 // checkBearerBinding refuses a token bound by DPoP, or with an unreadable
 // "cnf", presented as Bearer.
 func checkBearerBinding(c *jose.Claims) error {
-	if _, ok := c.Extra["cnf"]; !ok {
-		return nil
-	}
 	jkt, err := dpop.BoundJKT(c)
-	if err != nil {
-		return err
+	if err == nil && jkt != "" {
+		err = ErrBoundAsBearer
 	}
-	if jkt != "" {
-		return ErrBoundAsBearer
-	}
-	return nil
+	return err
 }
 
 // ProofFrom returns the DPoP proof that [Middleware] checked for the
