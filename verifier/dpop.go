@@ -159,7 +159,7 @@ func dpopMiddleware(v *Verifier, cfg MiddlewareConfig, checker *dpop.Checker, on
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if isPublic(r.URL.Path, exact, prefixes) && !encodedSlash(r.URL.RawPath) {
+			if publicRequest(r, exact, prefixes) {
 				next.ServeHTTP(w, r)
 				return
 			}

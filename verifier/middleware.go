@@ -174,7 +174,7 @@ func Middleware(v *Verifier, cfg MiddlewareConfig) func(http.Handler) http.Handl
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if isPublic(r.URL.Path, exact, prefixes) && !encodedSlash(r.URL.RawPath) {
+			if publicRequest(r, exact, prefixes) {
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -194,6 +194,12 @@ func Middleware(v *Verifier, cfg MiddlewareConfig) func(http.Handler) http.Handl
 			next.ServeHTTP(w, r.WithContext(withOwnClaims(r.Context(), claims, token)))
 		})
 	}
+}
+
+// publicRequest reports whether r passes without a token: its path is
+// public ([isPublic]) and holds no encoded "/" ([encodedSlash]).
+func publicRequest(r *http.Request, exact, prefixes []string) bool {
+	return isPublic(r.URL.Path, exact, prefixes) && !encodedSlash(r.URL.RawPath)
 }
 
 // isPublic matches a request path against the public exceptions. Only a
