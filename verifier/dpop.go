@@ -291,22 +291,18 @@ func (e *dpopError) Unwrap() error { return e.err }
 func writeDPoPError(w http.ResponseWriter, realm string, e *dpopError) {
 	err := e.err
 	desc := Description(err)
-	code, status := "invalid_token", http.StatusUnauthorized
-	switch {
-	case errors.Is(err, ErrNoToken):
-		code = ""
-	case errors.Is(err, ErrInvalidRequest):
-		code, status = "invalid_request", http.StatusBadRequest
-	case errors.Is(err, ErrInsufficientScope):
-		code, status = "insufficient_scope", http.StatusForbidden
-	case errors.Is(err, ErrKeySourceUnavailable), errors.Is(err, dpop.ErrReplayCacheFull):
-		code, status = "temporarily_unavailable", http.StatusServiceUnavailable
-	case errors.Is(err, dpop.ErrKeyQuota):
-		code, status = "slow_down", http.StatusTooManyRequests
-	case errors.Is(err, dpop.ErrUseNonce):
-		code = "use_dpop_nonce"
-	case errors.Is(err, dpop.ErrInvalidProof):
-		code = "invalid_dpop_proof"
+	code, status := errorCode(err)
+	if code == "invalid_token" {
+		switch {
+		case errors.Is(err, dpop.ErrReplayCacheFull):
+			code, status = "temporarily_unavailable", http.StatusServiceUnavailable
+		case errors.Is(err, dpop.ErrKeyQuota):
+			code, status = "slow_down", http.StatusTooManyRequests
+		case errors.Is(err, dpop.ErrUseNonce):
+			code = "use_dpop_nonce"
+		case errors.Is(err, dpop.ErrInvalidProof):
+			code = "invalid_dpop_proof"
+		}
 	}
 	h := w.Header()
 	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {

@@ -279,26 +279,29 @@ func WriteError(w http.ResponseWriter, realm string, err error) {
 	writeError(w, realm, err, requiredScope(err))
 }
 
+// errorCode returns the RFC 6750 error code ("" for none) and the status
+// of the answer to err.
+func errorCode(err error) (string, int) {
+	switch {
+	case errors.Is(err, ErrNoToken):
+		return "", http.StatusUnauthorized
+	case errors.Is(err, ErrInvalidRequest):
+		return "invalid_request", http.StatusBadRequest
+	case errors.Is(err, ErrInsufficientScope):
+		return "insufficient_scope", http.StatusForbidden
+	case errors.Is(err, ErrKeySourceUnavailable):
+		return "temporarily_unavailable", http.StatusServiceUnavailable
+	}
+	return "invalid_token", http.StatusUnauthorized
+}
+
 func writeError(w http.ResponseWriter, realm string, err error, scope string) {
 	if de := (*dpopError)(nil); errors.As(err, &de) {
 		writeDPoPError(w, realm, de)
 		return
 	}
 	desc := Description(err)
-	var code string
-	status := http.StatusUnauthorized
-	switch {
-	case errors.Is(err, ErrNoToken):
-		code = ""
-	case errors.Is(err, ErrInvalidRequest):
-		code, status = "invalid_request", http.StatusBadRequest
-	case errors.Is(err, ErrInsufficientScope):
-		code, status = "insufficient_scope", http.StatusForbidden
-	case errors.Is(err, ErrKeySourceUnavailable):
-		code, status = "temporarily_unavailable", http.StatusServiceUnavailable
-	default:
-		code = "invalid_token"
-	}
+	code, status := errorCode(err)
 	// One backing array for the four header values and one buffer for the
 	// challenge and the body: a refused request is no dearer than an
 	// accepted one.
