@@ -497,7 +497,7 @@ func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 // is part of another character, in valid UTF-8 or not.
 func hasControlByte(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == 0x7f {
+		if isControl(rune(s[i])) {
 			return true
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"crypto/fips140"
 	"crypto/rsa"
 	"errors"
-	"math/big"
 )
 
 // rsaPublic is an RSA public key prepared once for RSASSA-PKCS1-v1_5
@@ -42,9 +41,8 @@ import (
 // FIPS 140-3 mode.
 type rsaPublic struct {
 	pub *rsa.PublicKey // the key this was prepared from
-	n   *big.Int       // a copy of pub.N when prepared
-	e   int
-	m   *montModulus
+	e   int            // pub.E when prepared
+	m   *montModulus   // pub.N when prepared
 }
 
 // prepareRSA prepares the RSA public key inside key (a *rsa.PublicKey or
@@ -72,12 +70,13 @@ func prepareRSA(key any) *rsaPublic {
 	if m == nil {
 		return nil
 	}
-	return &rsaPublic{pub: pub, n: new(big.Int).Set(pub.N), e: pub.E, m: m}
+	return &rsaPublic{pub: pub, e: pub.E, m: m}
 }
 
-// matches reports whether p was prepared from k as it is now.
+// matches reports whether p was prepared from k as it is now: a modulus or
+// exponent changed in place since is seen, and the key then takes crypto/rsa.
 func (p *rsaPublic) matches(k *rsa.PublicKey) bool {
-	return p != nil && p.pub == k && p.e == k.E && k.N != nil && p.n.Cmp(k.N) == 0 && !fips140.Enabled()
+	return p != nil && p.pub == k && p.e == k.E && k.N != nil && p.m.is(k.N) && !fips140.Enabled()
 }
 
 // DER prefixes of the DigestInfo of each hash, RFC 8017 §9.2 note 1.

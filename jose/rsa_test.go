@@ -232,7 +232,24 @@ func TestRSAPreparedFollowsKey(t *testing.T) {
 	if p.matches(pub) {
 		t.Fatal("a changed modulus still matches")
 	}
+	for _, tt := range []struct {
+		name string
+		n    *big.Int
+	}{
+		{"negated", new(big.Int).Neg(a.N)},
+		{"a limb longer", new(big.Int).SetBit(new(big.Int).Set(a.N), a.N.BitLen()+64, 1)},
+		{"a top bit more", new(big.Int).SetBit(new(big.Int).Set(a.N), a.N.BitLen(), 1)},
+		{"a low bit less", new(big.Int).Sub(a.N, big.NewInt(2))},
+	} {
+		pub.N.Set(tt.n)
+		if p.matches(pub) {
+			t.Fatalf("a modulus %s still matches", tt.name)
+		}
+	}
 	pub.N.Set(a.N)
+	if !p.matches(pub) {
+		t.Fatal("the modulus set back does not match")
+	}
 	pub.E = 3
 	if p.matches(pub) {
 		t.Fatal("a changed exponent still matches")

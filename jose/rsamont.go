@@ -43,6 +43,22 @@ func newMontModulus(N *big.Int) *montModulus {
 	return m
 }
 
+// is reports whether x is N, by N's limbs: x's words are 64 or 32 bits.
+func (m *montModulus) is(x *big.Int) bool {
+	const per = 64 / bits.UintSize // x's words per limb, 1 or 2
+	w := x.Bits()
+	if x.Sign() <= 0 || (len(w)+per-1)/per != len(m.n) {
+		return false
+	}
+	for i, v := range w {
+		if big.Word(m.n[i/per]>>(bits.UintSize*(i%per))) != v {
+			return false
+		}
+	}
+	// With 32-bit words, an odd count leaves the top limb's upper half.
+	return len(w)%per == 0 || m.n[len(m.n)-1]>>32 == 0
+}
+
 // natFromBig returns x's n least significant 64-bit limbs.
 func natFromBig(x *big.Int, n int) []uint64 {
 	b := make([]byte, 8*n)

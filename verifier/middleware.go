@@ -174,7 +174,7 @@ func Middleware(v *Verifier, cfg MiddlewareConfig) func(http.Handler) http.Handl
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if isPublic(r.URL.Path, exact, prefixes) && !encodedSlash(r.URL.RawPath) {
+			if publicRequest(r, exact, prefixes) {
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -194,6 +194,12 @@ func Middleware(v *Verifier, cfg MiddlewareConfig) func(http.Handler) http.Handl
 			next.ServeHTTP(w, r.WithContext(withOwnClaims(r.Context(), claims, token)))
 		})
 	}
+}
+
+// publicRequest reports whether r passes without a token: its path is
+// public ([isPublic]) and holds no encoded "/" ([encodedSlash]).
+func publicRequest(r *http.Request, exact, prefixes []string) bool {
+	return isPublic(r.URL.Path, exact, prefixes) && !encodedSlash(r.URL.RawPath)
 }
 
 // isPublic matches a request path against the public exceptions. Only a
@@ -239,25 +245,11 @@ func isClean(p string) bool {
 // whitespace are [ErrInvalidRequest]. The token's own syntax is left to the
 // verifier, which accepts nothing but three base64url segments.
 func BearerToken(r *http.Request) (string, error) {
-	vals := r.Header.Values("Authorization")
-	switch len(vals) {
-	case 0:
-		return "", ErrNoToken
-	case 1:
-	default:
-		return "", ErrInvalidRequest
-	}
-	scheme, token, _ := strings.Cut(strings.TrimLeft(vals[0], " "), " ")
-	if !strings.EqualFold(scheme, "Bearer") {
+	scheme, token, err := credentials(r)
+	if scheme == dpop.Scheme {
 		return "", ErrNoToken
 	}
-	token = strings.Trim(token, " ")
-	// Two IndexByte scans are much faster than ContainsAny on a token of a
-	// kilobyte, and this runs on every request.
-	if token == "" || strings.IndexByte(token, ' ') >= 0 || strings.IndexByte(token, '\t') >= 0 {
-		return "", ErrInvalidRequest
-	}
-	return token, nil
+	return token, err
 }
 
 // WriteError writes the RFC 6750 answer for err:
@@ -287,26 +279,29 @@ func WriteError(w http.ResponseWriter, realm string, err error) {
 	writeError(w, realm, err, requiredScope(err))
 }
 
+// errorCode returns the RFC 6750 error code ("" for none) and the status
+// of the answer to err.
+func errorCode(err error) (string, int) {
+	switch {
+	case errors.Is(err, ErrNoToken):
+		return "", http.StatusUnauthorized
+	case errors.Is(err, ErrInvalidRequest):
+		return "invalid_request", http.StatusBadRequest
+	case errors.Is(err, ErrInsufficientScope):
+		return "insufficient_scope", http.StatusForbidden
+	case errors.Is(err, ErrKeySourceUnavailable):
+		return "temporarily_unavailable", http.StatusServiceUnavailable
+	}
+	return "invalid_token", http.StatusUnauthorized
+}
+
 func writeError(w http.ResponseWriter, realm string, err error, scope string) {
 	if de := (*dpopError)(nil); errors.As(err, &de) {
 		writeDPoPError(w, realm, de)
 		return
 	}
 	desc := Description(err)
-	var code string
-	status := http.StatusUnauthorized
-	switch {
-	case errors.Is(err, ErrNoToken):
-		code = ""
-	case errors.Is(err, ErrInvalidRequest):
-		code, status = "invalid_request", http.StatusBadRequest
-	case errors.Is(err, ErrInsufficientScope):
-		code, status = "insufficient_scope", http.StatusForbidden
-	case errors.Is(err, ErrKeySourceUnavailable):
-		code, status = "temporarily_unavailable", http.StatusServiceUnavailable
-	default:
-		code = "invalid_token"
-	}
+	code, status := errorCode(err)
 	// One backing array for the four header values and one buffer for the
 	// challenge and the body: a refused request is no dearer than an
 	// accepted one.

@@ -57,12 +57,10 @@ type MultiConfig struct {
 
 // multi routes the tokens of a multi-issuer Verifier to its issuers.
 type multi struct {
-	byIss  map[string]*Verifier // "iss" value → the issuer's verifier
-	names  map[string]string    // "iss" value → the issuer's name
-	index  map[string]int       // "iss" value → the issuer's position in order
-	isss   []issPos             // the same, for a scan when there are few
-	byName map[string]*Verifier
-	order  []string // names, in the order of the configuration
+	index map[string]int // "iss" value → the issuer's position in order
+	isss  []issPos       // the same, for a scan when there are few
+	order []string       // names, in the order of the configuration
+	subs  []*Verifier    // the issuers' verifiers, in the same order
 }
 
 // issPos is an "iss" value and the position of its issuer.
@@ -117,14 +115,14 @@ func NewMulti(cfg MultiConfig) (*Verifier, error) {
 	if now == nil {
 		now = time.Now
 	}
-	m := &multi{byIss: map[string]*Verifier{}, names: map[string]string{}, index: map[string]int{}, byName: map[string]*Verifier{}}
+	m := &multi{index: map[string]int{}}
 	var isss, auds []string
 	var algs []jose.Algorithm
 	for _, is := range cfg.Issuers {
 		if err := CheckIssuerName(is.Name); err != nil {
 			return nil, err
 		}
-		if _, dup := m.byName[is.Name]; dup {
+		if slices.Contains(m.order, is.Name) {
 			return nil, fmt.Errorf("verifier: issuer name %q given twice", is.Name)
 		}
 		if len(is.Config.Issuers) == 0 {
@@ -140,14 +138,14 @@ func NewMulti(cfg MultiConfig) (*Verifier, error) {
 			return nil, fmt.Errorf("verifier: issuer %s: %w", is.Name, err)
 		}
 		for _, iss := range c.Issuers {
-			if other, dup := m.names[iss]; dup {
-				return nil, fmt.Errorf("verifier: issuers %s and %s both list iss %q", other, is.Name, iss)
+			if other, dup := m.index[iss]; dup {
+				return nil, fmt.Errorf("verifier: issuers %s and %s both list iss %q", m.order[other], is.Name, iss)
 			}
-			m.byIss[iss], m.names[iss], m.index[iss] = sub, is.Name, len(m.order)
+			m.index[iss] = len(m.order)
 			m.isss = append(m.isss, issPos{iss: iss, pos: len(m.order)})
 		}
-		m.byName[is.Name] = sub
 		m.order = append(m.order, is.Name)
+		m.subs = append(m.subs, sub)
 		isss = append(isss, c.Issuers...)
 		auds = append(auds, c.Audiences...)
 		algs = append(algs, sub.Algorithms()...)
@@ -206,11 +204,11 @@ func (m *multi) route(token string, maxSize int) (*Verifier, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	sub, ok := m.byIss[c.Issuer]
-	if !ok {
+	i := m.issuerIndex(c.Issuer)
+	if i < 0 {
 		return nil, "", ErrUnknownIssuer
 	}
-	return sub, m.names[c.Issuer], nil
+	return m.subs[i], m.order[i], nil
 }
 
 // IssuerName returns the configured name of the issuer of claims that v
@@ -258,6 +256,9 @@ func (v *Verifier) IssuerVerifier(name string) (*Verifier, bool) {
 	if v.multi == nil {
 		return nil, false
 	}
-	sub, ok := v.multi.byName[name]
-	return sub, ok
+	i := slices.Index(v.multi.order, name)
+	if i < 0 {
+		return nil, false
+	}
+	return v.multi.subs[i], true
 }

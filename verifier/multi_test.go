@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -131,7 +132,13 @@ func TestMultiRoutesByIssuer(t *testing.T) {
 				if name, ok := ti.v.IssuerName(c); !ok || name != tt.issuer {
 					t.Errorf("cache %d, %s: IssuerName = %q, %v", cacheSize, tt.name, name, ok)
 				}
+				if sub, ok := ti.v.IssuerVerifier(tt.issuer); !ok || !slices.Contains(sub.Issuers(), c.Issuer) {
+					t.Errorf("cache %d, %s: IssuerVerifier(%q) does not list %q", cacheSize, tt.name, tt.issuer, c.Issuer)
+				}
 			}
+		}
+		if _, ok := ti.v.IssuerVerifier("unknown"); ok {
+			t.Error(`IssuerVerifier("unknown") found one`)
 		}
 	}
 }
