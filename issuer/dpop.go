@@ -2,10 +2,7 @@ package issuer
 
 import (
 	"context"
-	"crypto/hkdf"
-	"crypto/sha256"
 	"encoding/base64"
-	"errors"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/jose"
@@ -183,8 +180,5 @@ func (i *Issuer) UserInfoProof(ctx context.Context, accessToken string, prove fu
 // can make nonces for any future period, which only the master key's
 // holders can.
 func DPoPNonceKey(masterKey []byte) ([]byte, error) {
-	if len(masterKey) != MasterKeySize {
-		return nil, errors.New("issuer: master key of the wrong size")
-	}
-	return hkdf.Key(sha256.New, masterKey, nil, "keyward dpop nonce v1", 32)
+	return masterSubkey(masterKey, "keyward dpop nonce v1", 32)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -242,10 +243,20 @@ const KnownBrowserTTL = 180 * 24 * time.Hour
 // so that the cookies need no stored secret of their own and whoever holds
 // the master key, and only they, can make one.
 func KnownBrowserKey(masterKey []byte) ([]byte, error) {
+	return masterSubkey(masterKey, "keyward known-browser cookie v1", 32)
+}
+
+// masterSubkey derives a key of size bytes from the master key with
+// HKDF-SHA-256 under label, which keeps the keys of different uses apart.
+func masterSubkey(masterKey []byte, label string, size int) ([]byte, error) {
 	if len(masterKey) != MasterKeySize {
 		return nil, errors.New("issuer: master key of the wrong size")
 	}
-	return hkdf.Key(sha256.New, masterKey, nil, "keyward known-browser cookie v1", 32)
+	key, err := hkdf.Key(sha256.New, masterKey, nil, label, size)
+	if err != nil {
+		return nil, fmt.Errorf("issuer: %w", err)
+	}
+	return key, nil
 }
 
 // knownBrowserVersion starts every known-browser cookie value.

@@ -15,25 +15,9 @@ import (
 // alternates between them meets one account ceiling, not one per replica.
 func TestThrottleSharedByReplicas(t *testing.T) {
 	t.Parallel()
-	dsn := pgtest.NewServer(t).NewDatabase(t)
 	clk := newClock()
 	const ceiling = 5
-	// Every replica derives the buckets' names from the one master key.
-	key, err := ThrottleKey(bytes.Repeat([]byte{9}, MasterKeySize))
-	if err != nil {
-		t.Fatal(err)
-	}
-	replicas := make([]*fixture, 2)
-	for i := range replicas {
-		s, err := postgres.Open(t.Context(), postgres.Config{DSN: dsn, Now: clk.Now})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		replicas[i] = newFixture(t, s, clk, func(c *Config) {
-			c.Throttle = ThrottleConfig{AccountBurst: ceiling, AccountEvery: time.Hour, BucketKey: key}
-		})
-	}
+	replicas := sharedReplicas(t, clk, 9, ThrottleConfig{AccountBurst: ceiling, AccountEvery: time.Hour})
 	replicas[0].addUser(t, "alice", "correct horse battery staple", nil)
 	through := 0
 	for n := range 4 * ceiling {
@@ -50,4 +34,28 @@ func TestThrottleSharedByReplicas(t *testing.T) {
 	if through != ceiling {
 		t.Fatalf("%d guesses reached the password check over two replicas, want the one account ceiling of %d", through, ceiling)
 	}
+}
+
+// sharedReplicas opens two issuers on one throwaway PostgreSQL database that
+// share the clock and throttle settings tc, as two replicas behind a load
+// balancer. Both derive the buckets' names from one master key made of
+// keyByte, as replicas started with the same master key do.
+func sharedReplicas(t *testing.T, clk *clock, keyByte byte, tc ThrottleConfig) []*fixture {
+	t.Helper()
+	dsn := pgtest.NewServer(t).NewDatabase(t)
+	key, err := ThrottleKey(bytes.Repeat([]byte{keyByte}, MasterKeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.BucketKey = key
+	replicas := make([]*fixture, 2)
+	for i := range replicas {
+		s, err := postgres.Open(t.Context(), postgres.Config{DSN: dsn, Now: clk.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		replicas[i] = newFixture(t, s, clk, func(c *Config) { c.Throttle = tc })
+	}
+	return replicas
 }

@@ -2,10 +2,8 @@ package issuer
 
 import (
 	"context"
-	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,10 +18,7 @@ import (
 // alike, and the store holds no username or address, nor anything from
 // which one can be tried offline without the master key.
 func ThrottleKey(masterKey []byte) ([]byte, error) {
-	if len(masterKey) != MasterKeySize {
-		return nil, errors.New("issuer: master key of the wrong size")
-	}
-	return hkdf.Key(sha256.New, masterKey, nil, "keyward throttle bucket v1", 32)
+	return masterSubkey(masterKey, "keyward throttle bucket v1", 32)
 }
 
 // The kinds of bucket of the login throttle, part of each bucket's name.

@@ -3,7 +3,6 @@ package issuer
 import (
 	"bytes"
 	"context"
-	"crypto/hkdf"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base32"
@@ -491,12 +490,9 @@ func (i *Issuer) ChangePassword(ctx context.Context, s keyward.Session, current,
 // replica opens them, and a sealed secret never opens as a signing key
 // nor the other way round.
 func NewTOTPSealer(masterKey []byte, random io.Reader) (*Sealer, error) {
-	if len(masterKey) != MasterKeySize {
-		return nil, errors.New("issuer: master key of the wrong size")
-	}
-	key, err := hkdf.Key(sha256.New, masterKey, nil, "keyward totp secret v1", MasterKeySize)
+	key, err := masterSubkey(masterKey, "keyward totp secret v1", MasterKeySize)
 	if err != nil {
-		return nil, fmt.Errorf("issuer: %w", err)
+		return nil, err
 	}
 	return NewSealer(key, random)
 }

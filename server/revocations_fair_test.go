@@ -16,7 +16,6 @@ import (
 	"github.com/go-json-experiment/json"
 
 	"github.com/keyward/keyward"
-	"github.com/keyward/keyward/storage/memory"
 	"github.com/keyward/keyward/verifier"
 )
 
@@ -44,11 +43,7 @@ func TestRevocationLongPollFairShare(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				store := memory.New(memory.Config{})
-				now := time.Now()
-				if err := store.RevokeGrant(t.Context(), keyward.RevokedGrant{Kind: keyward.GrantSession, ID: "s0", RevokedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
-					t.Fatal(err)
-				}
+				store := feedStore(t)
 				var logs bytes.Buffer
 				s := &Server{cfg: Config{Revocations: store}, log: slog.New(slog.NewTextHandler(&logs, nil))}
 				hogCtx, stopHogs := context.WithCancel(t.Context())

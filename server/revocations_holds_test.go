@@ -35,6 +35,18 @@ func feedRequest(ctx context.Context, query, peer, xff string) *http.Request {
 	return req
 }
 
+// feedStore is a memory store whose feed holds one revoked session, s0, so
+// a long-poll with since=1 has nothing new and is held.
+func feedStore(t *testing.T) *memory.Store {
+	t.Helper()
+	store := memory.New(memory.Config{})
+	now := time.Now()
+	if err := store.RevokeGrant(t.Context(), keyward.RevokedGrant{Kind: keyward.GrantSession, ID: "s0", RevokedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	return store
+}
+
 // TestRevocationLongPollPerClient: one client holding as many long-polls as
 // the server would hold in all cannot stop a second client's long-poll from
 // being held and woken by a change within RevocationRecheck, whether the
@@ -66,11 +78,7 @@ func TestRevocationLongPollPerClient(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				store := memory.New(memory.Config{})
-				now := time.Now()
-				if err := store.RevokeGrant(t.Context(), keyward.RevokedGrant{Kind: keyward.GrantSession, ID: "s0", RevokedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
-					t.Fatal(err)
-				}
+				store := feedStore(t)
 				s := &Server{cfg: Config{Revocations: store, TrustedProxies: tc.trusted}}
 				hogCtx, stopHog := context.WithCancel(t.Context())
 				var hogs sync.WaitGroup
@@ -153,11 +161,7 @@ func (t peerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestRevocationLongPollClientCap(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		store := memory.New(memory.Config{})
-		now := time.Now()
-		if err := store.RevokeGrant(t.Context(), keyward.RevokedGrant{Kind: keyward.GrantSession, ID: "s0", RevokedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
-			t.Fatal(err)
-		}
+		store := feedStore(t)
 		var logs bytes.Buffer
 		s := &Server{cfg: Config{Revocations: store}, log: slog.New(slog.NewTextHandler(&logs, nil))}
 		const peer = "192.0.2.1:1024"
@@ -207,7 +211,7 @@ func TestRevocationLongPollClientCap(t *testing.T) {
 		if n, most := requests.Load(), int64(span/every)+1; n > most {
 			t.Errorf("a verifier over its client's cap made %d requests in %v, want at most %d (one per %v)", n, span, most, every)
 		}
-		now = time.Now()
+		now := time.Now()
 		if err := store.RevokeGrant(t.Context(), keyward.RevokedGrant{Kind: keyward.GrantSession, ID: "s1", RevokedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 			t.Fatal(err)
 		}

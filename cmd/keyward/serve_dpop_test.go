@@ -24,7 +24,7 @@ import (
 func TestServeDPoPNonce(t *testing.T) {
 	t.Parallel()
 	data := filepath.Join(t.TempDir(), "data")
-	args := []string{"--data", data, "--dpop-nonce", "--signing-key", filepath.Join("..", "..", "jose", "testdata", "keys", "rsa2048.pem")}
+	args := []string{"--data", data, "--dpop-nonce", "--signing-key", testKey("rsa2048.pem")}
 	p := startServe(t, nil, args...)
 	if _, err := os.Stat(filepath.Join(data, "master.key")); err != nil {
 		t.Fatalf("no master key for the nonces: %v", err)
@@ -37,7 +37,7 @@ func TestServeDPoPNonce(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &client, json.RejectUnknownMembers(false)); err != nil {
 		t.Fatalf("%s: %v", out, err)
 	}
-	jwk, err := jose.ParseKeyPEM(mustRead(t, filepath.Join("..", "..", "jose", "testdata", "keys", "p256.pem")))
+	jwk, err := jose.ParseKeyPEM(mustRead(t, testKey("p256.pem")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,30 +41,10 @@ func TestServeRequireMFAWithoutMasterKey(t *testing.T) {
 // IP address gets no passkeys): a user who must use one cannot sign in.
 func TestServeWarnsWithoutSecondFactors(t *testing.T) {
 	t.Parallel()
-	var stderr syncBuf
-	a := &app{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &stderr,
-		lookupEnv: func(string) (string, bool) { return "", false }, now: time.Now}
 	o := testServeOptions(t)
 	o.issuer = "http://127.0.0.1:4000"
-	ctx, cancel := context.WithCancel(t.Context())
-	started := make(chan struct{})
-	o.loops = []namedLoop{{name: "probe", run: func(ctx context.Context) error {
-		close(started)
-		<-ctx.Done()
-		return nil
-	}}}
-	done := make(chan error, 1)
-	go func() { done <- runServe(ctx, a, o) }()
-	select {
-	case <-started:
-	case err := <-done:
-		t.Fatalf("serve ended before its loops ran: %v\n%s", err, stderr.String())
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("runServe: %v\n%s", err, stderr.String())
-	}
-	if logs := stderr.String(); !strings.Contains(logs, "msg=second_factors_unavailable") || !strings.Contains(logs, masterKeyEnv) {
+	logs := serveUntilStarted(t, o)
+	if !strings.Contains(logs, "msg=second_factors_unavailable") || !strings.Contains(logs, masterKeyEnv) {
 		t.Errorf("no second_factors_unavailable warning naming %s:\n%s", masterKeyEnv, logs)
 	}
 }

@@ -445,17 +445,27 @@ func TestServeLoopFailure(t *testing.T) {
 // context ends.
 func TestServeRunsItsLoops(t *testing.T) {
 	t.Parallel()
+	if logs := serveUntilStarted(t, testServeOptions(t)); strings.Contains(logs, "loop_failed") {
+		t.Errorf("a loop failed on a clean stop:\n%s", logs)
+	}
+}
+
+// serveUntilStarted runs serve with o and a probe loop added to o's loops,
+// stops it once the probe runs, fails t unless serve returns nil, and
+// returns what serve logged.
+func serveUntilStarted(t *testing.T, o *serveOptions) string {
+	t.Helper()
 	var stderr syncBuf
 	a := &app{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &stderr,
 		lookupEnv: func(string) (string, bool) { return "", false }, now: time.Now}
-	o := testServeOptions(t)
 	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
 	started := make(chan struct{})
-	o.loops = []namedLoop{{name: "probe", run: func(ctx context.Context) error {
+	o.loops = append(o.loops, namedLoop{name: "probe", run: func(ctx context.Context) error {
 		close(started)
 		<-ctx.Done()
 		return nil
-	}}}
+	}})
 	done := make(chan error, 1)
 	go func() { done <- runServe(ctx, a, o) }()
 	select {
@@ -467,9 +477,7 @@ func TestServeRunsItsLoops(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("runServe after cancel: %v\n%s", err, stderr.String())
 	}
-	if strings.Contains(stderr.String(), "loop_failed") {
-		t.Errorf("a loop failed on a clean stop:\n%s", stderr.String())
-	}
+	return stderr.String()
 }
 
 var metricsAddrRE = regexp.MustCompile(`metrics_addr=(127\.0\.0\.1:\d+)`)
